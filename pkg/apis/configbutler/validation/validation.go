@@ -1,0 +1,367 @@
+// Package validation validates configbutler.ai objects (internal version). Every
+// error carries the field path of the offending value, so kubectl shows users
+// exactly what to fix.
+package validation
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+)
+
+// maxPathLength bounds GitTarget.spec.path; git itself allows more, but a longer
+// prefix leaves little room for the <group>/<version>/<resource>/<ns>/<name> layout.
+const maxPathLength = 512
+
+// ValidateGitProvider validates a GitProvider on create.
+func ValidateGitProvider(p *configbutler.GitProvider) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&p.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	return append(allErrs, ValidateGitProviderSpec(&p.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateGitProviderUpdate validates a GitProvider on update.
+func ValidateGitProviderUpdate(p, old *configbutler.GitProvider) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&p.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateGitProviderSpec(&p.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateGitProviderSpec validates the repository URL, credentials reference,
+// allowed branch patterns and push policy.
+func ValidateGitProviderSpec(s *configbutler.GitProviderSpec, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	allErrs = append(allErrs, ValidateRepoURL(s.URL, fld.Child("url"))...)
+	if s.SecretRef != nil {
+		allErrs = append(allErrs, validateLocalRef(s.SecretRef.Name, fld.Child("secretRef", "name"))...)
+	}
+	if len(s.AllowedBranches) == 0 {
+		allErrs = append(allErrs, field.Required(fld.Child("allowedBranches"), "at least one branch pattern is required"))
+	}
+	seen := sets.New[string]()
+	for i, pattern := range s.AllowedBranches {
+		p := fld.Child("allowedBranches").Index(i)
+		switch {
+		case pattern == "":
+			allErrs = append(allErrs, field.Required(p, "pattern must not be empty"))
+		case seen.Has(pattern):
+			allErrs = append(allErrs, field.Duplicate(p, pattern))
+		default:
+			if _, err := path.Match(pattern, ""); err != nil {
+				allErrs = append(allErrs, field.Invalid(p, pattern, fmt.Sprintf("not a valid glob pattern: %v", err)))
+			}
+		}
+		seen.Insert(pattern)
+	}
+	if s.Push.Interval.Duration <= 0 {
+		allErrs = append(allErrs, field.Invalid(fld.Child("push", "interval"), s.Push.Interval.Duration.String(), "must be greater than zero"))
+	}
+	if s.Push.MaxChanges < 1 {
+		allErrs = append(allErrs, field.Invalid(fld.Child("push", "maxChanges"), s.Push.MaxChanges, "must be at least 1"))
+	}
+	return allErrs
+}
+
+// scpLike matches scp-style remotes such as git@github.com:org/repo.git.
+var scpLike = regexp.MustCompile(`^(?:([A-Za-z0-9._~-]+)@)?([A-Za-z0-9.-]+):([^/\\].*)$`)
+
+// ValidateRepoURL accepts https, http, ssh, file and scp-style (git@host:path) URLs,
+// and refuses credentials embedded in the URL: they belong in secretRef, and would
+// otherwise leak into status, events and logs.
+func ValidateRepoURL(raw string, fld *field.Path) field.ErrorList {
+	if raw == "" {
+		return field.ErrorList{field.Required(fld, "repository URL is required")}
+	}
+	if strings.ContainsAny(raw, " \t\r\n") {
+		return field.ErrorList{field.Invalid(fld, redactURL(raw), "must not contain whitespace")}
+	}
+	if !strings.Contains(raw, "://") {
+		m := scpLike.FindStringSubmatch(raw)
+		if m == nil {
+			return field.ErrorList{field.Invalid(fld, redactURL(raw), "not a valid repository URL: use https://, http://, ssh://, file:// or git@host:path")}
+		}
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return field.ErrorList{field.Invalid(fld, redactURL(raw), "not a valid repository URL")}
+	}
+	switch u.Scheme {
+	case "https", "http", "ssh":
+		if u.Host == "" || u.Hostname() == "" {
+			return field.ErrorList{field.Invalid(fld, redactURL(raw), "URL must have a host")}
+		}
+		if u.Path == "" || u.Path == "/" {
+			return field.ErrorList{field.Invalid(fld, redactURL(raw), "URL must name a repository path")}
+		}
+	case "file":
+		if u.Path == "" {
+			return field.ErrorList{field.Invalid(fld, redactURL(raw), "file URL must have a path")}
+		}
+	default:
+		return field.ErrorList{field.NotSupported(fld.Child("scheme"), u.Scheme, []string{"https", "http", "ssh", "file"})}
+	}
+	if u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword || u.Scheme != "ssh" {
+			return field.ErrorList{field.Invalid(fld, redactURL(raw), "credentials must not be embedded in the URL; put them in the Secret named by secretRef")}
+		}
+	}
+	return nil
+}
+
+// redactURL hides userinfo so an invalid URL echoed back in an error cannot leak a token.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "://"); i >= 0 {
+		rest := raw[i+3:]
+		if at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@"); at >= 0 {
+			return raw[:i+3] + "REDACTED@" + rest[at+1:]
+		}
+	}
+	return raw
+}
+
+// ValidateGitTarget validates a GitTarget on create.
+func ValidateGitTarget(t *configbutler.GitTarget) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&t.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	return append(allErrs, ValidateGitTargetSpec(&t.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateGitTargetUpdate validates a GitTarget on update.
+func ValidateGitTargetUpdate(t, old *configbutler.GitTarget) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&t.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateGitTargetSpec(&t.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateGitTargetSpec validates where a target writes.
+func ValidateGitTargetSpec(s *configbutler.GitTargetSpec, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	ref := fld.Child("providerRef")
+	allErrs = append(allErrs, validateLocalRef(s.ProviderRef.Name, ref.Child("name"))...)
+	if s.ProviderRef.Group != v1alpha1.GroupName {
+		allErrs = append(allErrs, field.NotSupported(ref.Child("group"), s.ProviderRef.Group, []string{v1alpha1.GroupName}))
+	}
+	if s.ProviderRef.Kind != "GitProvider" {
+		allErrs = append(allErrs, field.NotSupported(ref.Child("kind"), s.ProviderRef.Kind, []string{"GitProvider"}))
+	}
+	allErrs = append(allErrs, ValidateBranchName(s.Branch, fld.Child("branch"))...)
+	allErrs = append(allErrs, ValidateTargetPath(s.Path, fld.Child("path"))...)
+	if e := s.Encryption; e != nil {
+		efld := fld.Child("encryption")
+		if e.Provider != v1alpha1.EncryptionProviderSOPS {
+			allErrs = append(allErrs, field.NotSupported(efld.Child("provider"), e.Provider, []string{v1alpha1.EncryptionProviderSOPS}))
+		}
+		allErrs = append(allErrs, validateLocalRef(e.SecretRef.Name, efld.Child("secretRef", "name"))...)
+	}
+	return allErrs
+}
+
+// ValidateTargetPath accepts a relative slash-separated path without "..", a
+// leading "/" or backslashes; the empty path is the repository root.
+func ValidateTargetPath(p string, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if p == "" {
+		return nil
+	}
+	if len(p) > maxPathLength {
+		allErrs = append(allErrs, field.TooLong(fld, "", maxPathLength))
+	}
+	if strings.HasPrefix(p, "/") {
+		allErrs = append(allErrs, field.Invalid(fld, p, "must be relative to the repository root (no leading '/')"))
+	}
+	if strings.Contains(p, `\`) {
+		allErrs = append(allErrs, field.Invalid(fld, p, `must not contain '\'; use '/' as the separator`))
+	}
+	for _, seg := range strings.Split(p, "/") {
+		switch seg {
+		case "..":
+			allErrs = append(allErrs, field.Invalid(fld, p, "must not contain a '..' segment"))
+		case ".git":
+			allErrs = append(allErrs, field.Invalid(fld, p, "must not contain a '.git' segment"))
+		}
+		if strings.ContainsRune(seg, 0) {
+			allErrs = append(allErrs, field.Invalid(fld, p, "must not contain NUL"))
+		}
+	}
+	return allErrs
+}
+
+// ValidateBranchName applies git check-ref-format rules to refs/heads/<name>.
+func ValidateBranchName(b string, fld *field.Path) field.ErrorList {
+	if b == "" {
+		return field.ErrorList{field.Required(fld, "branch is required")}
+	}
+	if msg := checkRefFormat(b); msg != "" {
+		return field.ErrorList{field.Invalid(fld, b, "not a valid git branch name: "+msg)}
+	}
+	return nil
+}
+
+// checkRefFormat returns why name is not a valid branch name, or "" (see
+// git-check-ref-format(1); branch names additionally may not start with '-' or be "HEAD").
+func checkRefFormat(name string) string {
+	switch {
+	case name == "@":
+		return "must not be '@'"
+	case name == "HEAD":
+		return "must not be HEAD"
+	case strings.HasPrefix(name, "-"):
+		return "must not start with '-'"
+	case strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/"):
+		return "must not start or end with '/'"
+	case strings.HasSuffix(name, "."):
+		return "must not end with '.'"
+	case strings.Contains(name, "//"):
+		return "must not contain '//'"
+	case strings.Contains(name, ".."):
+		return "must not contain '..'"
+	case strings.Contains(name, "@{"):
+		return "must not contain '@{'"
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "must not contain control characters"
+		}
+		if strings.ContainsRune(" ~^:?*[\\", r) {
+			return fmt.Sprintf("must not contain %q", r)
+		}
+	}
+	for _, comp := range strings.Split(name, "/") {
+		if strings.HasPrefix(comp, ".") {
+			return "no path component may start with '.'"
+		}
+		if strings.HasSuffix(comp, ".lock") {
+			return "no path component may end with '.lock'"
+		}
+	}
+	return ""
+}
+
+// ValidateWatchRule validates a WatchRule on create.
+func ValidateWatchRule(r *configbutler.WatchRule) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&r.ObjectMeta, true, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	return append(allErrs, ValidateWatchRuleSpec(&r.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateWatchRuleUpdate validates a WatchRule on update.
+func ValidateWatchRuleUpdate(r, old *configbutler.WatchRule) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&r.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateWatchRuleSpec(&r.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateWatchRuleSpec validates a namespaced rule set.
+func ValidateWatchRuleSpec(s *configbutler.WatchRuleSpec, fld *field.Path) field.ErrorList {
+	allErrs := validateLocalRef(s.TargetRef.Name, fld.Child("targetRef", "name"))
+	if len(s.Rules) == 0 {
+		allErrs = append(allErrs, field.Required(fld.Child("rules"), "at least one rule is required"))
+	}
+	for i, r := range s.Rules {
+		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, fld.Child("rules").Index(i))...)
+	}
+	return allErrs
+}
+
+// ValidateClusterWatchRule validates a ClusterWatchRule on create.
+func ValidateClusterWatchRule(r *configbutler.ClusterWatchRule) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&r.ObjectMeta, false, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	return append(allErrs, ValidateClusterWatchRuleSpec(&r.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateClusterWatchRuleUpdate validates a ClusterWatchRule on update.
+func ValidateClusterWatchRuleUpdate(r, old *configbutler.ClusterWatchRule) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&r.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateClusterWatchRuleSpec(&r.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateClusterWatchRuleSpec validates a cluster rule set.
+func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *field.Path) field.ErrorList {
+	allErrs := validateLocalRef(s.TargetRef.Name, fld.Child("targetRef", "name"))
+	nsFld := fld.Child("targetRef", "namespace")
+	if s.TargetRef.Namespace == "" {
+		allErrs = append(allErrs, field.Required(nsFld, "namespace of the GitTarget is required"))
+	} else {
+		for _, msg := range validation.IsDNS1123Label(s.TargetRef.Namespace) {
+			allErrs = append(allErrs, field.Invalid(nsFld, s.TargetRef.Namespace, msg))
+		}
+	}
+	if len(s.Rules) == 0 {
+		allErrs = append(allErrs, field.Required(fld.Child("rules"), "at least one rule is required"))
+	}
+	for i, r := range s.Rules {
+		rf := fld.Child("rules").Index(i)
+		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
+		switch r.Scope {
+		case configbutler.ClusterScope, configbutler.NamespacedScope:
+		case "":
+			allErrs = append(allErrs, field.Required(rf.Child("scope"), "scope is required: Cluster or Namespaced"))
+		default:
+			allErrs = append(allErrs, field.NotSupported(rf.Child("scope"), r.Scope, []configbutler.ResourceScope{configbutler.ClusterScope, configbutler.NamespacedScope}))
+		}
+	}
+	return allErrs
+}
+
+func validateRule(groups, versions, resources []string, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if len(groups) == 0 {
+		allErrs = append(allErrs, field.Required(fld.Child("apiGroups"), `at least one API group is required ("" for core, "*" for all)`))
+	}
+	for i, g := range groups {
+		if g == "" || g == "*" {
+			continue
+		}
+		for _, msg := range validation.IsDNS1123Subdomain(g) {
+			allErrs = append(allErrs, field.Invalid(fld.Child("apiGroups").Index(i), g, msg))
+		}
+	}
+	for i, v := range versions {
+		if v == "*" {
+			continue
+		}
+		for _, msg := range validation.IsDNS1035Label(v) {
+			allErrs = append(allErrs, field.Invalid(fld.Child("apiVersions").Index(i), v, msg))
+		}
+	}
+	if len(resources) == 0 {
+		allErrs = append(allErrs, field.Required(fld.Child("resources"), `at least one resource is required ("*" for all)`))
+	}
+	for i, r := range resources {
+		if r == "*" {
+			continue
+		}
+		if r == "" || strings.Contains(r, "/") {
+			allErrs = append(allErrs, field.Invalid(fld.Child("resources").Index(i), r, "must be a plural resource name without subresource, or '*'"))
+			continue
+		}
+		for _, msg := range validation.IsDNS1123Subdomain(r) {
+			allErrs = append(allErrs, field.Invalid(fld.Child("resources").Index(i), r, msg))
+		}
+	}
+	return allErrs
+}
+
+func validateLocalRef(name string, fld *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(fld, "name is required")}
+	}
+	var allErrs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(name) {
+		allErrs = append(allErrs, field.Invalid(fld, name, msg))
+	}
+	return allErrs
+}
+
+// ValidateConditions checks conditions written by the server's own status writer
+// (a bug there must not persist malformed conditions).
+func ValidateConditions(conds []metav1.Condition, fld *field.Path) field.ErrorList {
+	return metav1validation.ValidateConditions(conds, fld)
+}

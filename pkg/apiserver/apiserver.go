@@ -1,0 +1,128 @@
+// Package apiserver assembles the configbutler.ai aggregated API server: the
+// scheme and codecs, and Config -> CompletedConfig -> New, which installs the API
+// group and hands the status writers to whoever runs the lifecycle.
+package apiserver
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/install"
+	"github.com/configbutler/gitops-reverser/pkg/registry"
+	cwrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/clusterwatchrule/storage"
+	gpstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gitprovider/storage"
+	gtstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget/storage"
+	wrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/watchrule/storage"
+)
+
+var (
+	// Scheme holds the internal and v1alpha1 types of configbutler.ai.
+	Scheme = runtime.NewScheme()
+	// Codecs serializes them.
+	Codecs = serializer.NewCodecFactory(Scheme)
+)
+
+func init() {
+	install.Install(Scheme)
+	// The generic server needs the meta types (options, status) in an empty
+	// group; they are not part of our API.
+	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})
+	unversioned := schema.GroupVersion{Group: "", Version: "v1"}
+	Scheme.AddUnversionedTypes(unversioned,
+		&metav1.Status{}, &metav1.APIVersions{}, &metav1.APIGroupList{},
+		&metav1.APIGroup{}, &metav1.APIResourceList{},
+	)
+}
+
+// Config is the server's configuration.
+type Config struct {
+	GenericConfig *genericapiserver.RecommendedConfig
+}
+
+type completedConfig struct {
+	GenericConfig genericapiserver.CompletedConfig
+}
+
+// CompletedConfig is a Config that went through Complete.
+type CompletedConfig struct {
+	*completedConfig
+}
+
+// Complete fills in defaults.
+func (c *Config) Complete() CompletedConfig {
+	return CompletedConfig{&completedConfig{GenericConfig: c.GenericConfig.Complete()}}
+}
+
+// StatusWriters are the internal status writers of the four kinds. They are
+// never installed in the HTTP API.
+type StatusWriters struct {
+	GitProviders      *registry.StatusWriter
+	GitTargets        *registry.StatusWriter
+	WatchRules        *registry.StatusWriter
+	ClusterWatchRules *registry.StatusWriter
+}
+
+// Server is a running configbutler.ai API server.
+type Server struct {
+	GenericAPIServer *genericapiserver.GenericAPIServer
+	StatusWriters    StatusWriters
+}
+
+// New builds the server and installs configbutler.ai/v1alpha1.
+func (c CompletedConfig) New() (*Server, error) {
+	generic, err := c.GenericConfig.New("gitops-reverser-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, err
+	}
+	optsGetter := c.GenericConfig.RESTOptionsGetter
+
+	providers, err := gpstorage.NewStorage(Scheme, optsGetter)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := gtstorage.NewStorage(Scheme, optsGetter)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := wrstorage.NewStorage(Scheme, optsGetter)
+	if err != nil {
+		return nil, err
+	}
+	clusterRules, err := cwrstorage.NewStorage(Scheme, optsGetter)
+	if err != nil {
+		return nil, err
+	}
+
+	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(configbutler.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	apiGroupInfo.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
+		"gitproviders":             providers.Main,
+		"gitproviders/status":      providers.Status,
+		"gittargets":               targets.GitTarget,
+		"gittargets/status":        targets.Status,
+		"gittargets/gates":         targets.Gates,
+		"gittargets/snapshot":      targets.Snapshot,
+		"watchrules":               rules.Main,
+		"watchrules/status":        rules.Status,
+		"clusterwatchrules":        clusterRules.Main,
+		"clusterwatchrules/status": clusterRules.Status,
+	}
+	if err := generic.InstallAPIGroup(&apiGroupInfo); err != nil {
+		return nil, fmt.Errorf("installing %s: %w", configbutler.GroupName, err)
+	}
+	return &Server{
+		GenericAPIServer: generic,
+		StatusWriters: StatusWriters{
+			GitProviders:      providers.StatusWriter,
+			GitTargets:        targets.StatusWriter,
+			WatchRules:        rules.StatusWriter,
+			ClusterWatchRules: clusterRules.StatusWriter,
+		},
+	}, nil
+}

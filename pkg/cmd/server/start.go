@@ -1,0 +1,259 @@
+// Package server wires the command line of gitops-reverser-apiserver: the generic
+// apiserver's recommended options (etcd, serving, delegated authn/authz, priority
+// and fairness, admission), the embedded etcd default, the standalone mode, and
+// the lifecycle that runs inside the server.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/apiserver/pkg/util/compatibility"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/klog/v2"
+	netutils "k8s.io/utils/net"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/apiserver"
+	generatedopenapi "github.com/configbutler/gitops-reverser/pkg/generated/openapi"
+)
+
+// EtcdPathPrefix is where our objects live in etcd: its own prefix, apart from
+// kube-apiserver's /registry when both share an etcd cluster.
+const EtcdPathPrefix = "/registry/configbutler.ai"
+
+// Options are the server's command-line options.
+type Options struct {
+	RecommendedOptions *genericoptions.RecommendedOptions
+
+	// DataDir holds the embedded etcd (when --etcd-servers is empty), the
+	// standalone PKI and, by default, the work dir.
+	DataDir string
+	// Standalone serves without kube-apiserver, on 127.0.0.1 with its own CA.
+	Standalone bool
+	// WriteKubeconfig is where standalone mode writes a kubeconfig for clients.
+	WriteKubeconfig string
+
+	// Ready, when set, is closed once the server serves (tests use it).
+	Ready chan struct{}
+	// OnStarted, when set, is called with the running server (tests use it to get
+	// the status writers).
+	OnStarted func(*apiserver.Server)
+
+	Out, ErrOut io.Writer
+}
+
+// NewOptions returns the default options.
+func NewOptions(out, errOut io.Writer) *Options {
+	o := &Options{
+		RecommendedOptions: genericoptions.NewRecommendedOptions(EtcdPathPrefix,
+			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
+		DataDir: "gitops-reverser-data",
+		Out:     out,
+		ErrOut:  errOut,
+	}
+	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
+		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
+	// Without --kubeconfig outside a cluster there is no core API to delegate to.
+	o.RecommendedOptions.Authentication.RemoteKubeConfigFileOptional = true
+	o.RecommendedOptions.Authorization.RemoteKubeConfigFileOptional = true
+	return o
+}
+
+// AddFlags adds the options to a flag set.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.RecommendedOptions.AddFlags(fs)
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir,
+		"Directory for the embedded etcd (used when --etcd-servers is empty), the standalone PKI and git clones.")
+	fs.BoolVar(&o.Standalone, "standalone", o.Standalone,
+		"Serve without kube-apiserver: bind 127.0.0.1 only, authenticate clients with a generated client certificate or token (see --write-kubeconfig), no delegated authn/authz.")
+	fs.StringVar(&o.WriteKubeconfig, "write-kubeconfig", o.WriteKubeconfig,
+		"In standalone mode, write a kubeconfig for this server to this file.")
+}
+
+// NewCommand returns the cobra command of gitops-reverser-apiserver.
+func NewCommand(ctx context.Context, o *Options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "gitops-reverser-apiserver",
+		Short: "Serve configbutler.ai/v1alpha1 and mirror cluster resources into Git",
+		Long: `gitops-reverser-apiserver is a Kubernetes aggregated API server for
+configbutler.ai/v1alpha1 (GitProvider, GitTarget, WatchRule, ClusterWatchRule).
+Its lifecycle workers mirror the selected resources of the cluster into Git.`,
+		SilenceUsage: true,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	cmd.SetContext(ctx)
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// embeddedEtcd reports whether the server runs its own etcd.
+func (o *Options) embeddedEtcd() bool {
+	return len(o.RecommendedOptions.Etcd.StorageConfig.Transport.ServerList) == 0
+}
+
+// Complete fills in derived defaults.
+func (o *Options) Complete() error {
+	if o.DataDir != "" {
+		abs, err := filepath.Abs(o.DataDir)
+		if err != nil {
+			return err
+		}
+		o.DataDir = abs
+	}
+	ro := o.RecommendedOptions
+	if o.Standalone {
+		ro.SecureServing.BindAddress = netutils.ParseIPSloppy("127.0.0.1")
+		// Our own authenticator and authorizer replace the delegating ones.
+		ro.Authentication = nil
+		ro.Authorization = nil
+		// Admission plugins and priority & fairness read kube-apiserver's objects.
+		ro.Admission = nil
+		ro.Features.EnablePriorityAndFairness = false
+		if ro.CoreAPI != nil && ro.CoreAPI.CoreAPIKubeconfigPath == "" {
+			ro.CoreAPI = nil
+		}
+	}
+	return nil
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var errs []error
+	ro := o.RecommendedOptions
+	if o.embeddedEtcd() {
+		if o.DataDir == "" {
+			errs = append(errs, errors.New("--data-dir is required for the embedded etcd (or set --etcd-servers)"))
+		}
+		// The embedded etcd fills in --etcd-servers when it starts.
+		saved := ro.Etcd.StorageConfig.Transport.ServerList
+		ro.Etcd.StorageConfig.Transport.ServerList = []string{"embedded"}
+		errs = append(errs, ro.Validate()...)
+		ro.Etcd.StorageConfig.Transport.ServerList = saved
+	} else {
+		errs = append(errs, ro.Validate()...)
+	}
+	if o.WriteKubeconfig != "" && !o.Standalone {
+		errs = append(errs, errors.New("--write-kubeconfig is only valid with --standalone"))
+	}
+	if o.Standalone && o.DataDir == "" {
+		errs = append(errs, errors.New("--standalone needs --data-dir for its certificates"))
+	}
+	return utilerrors.NewAggregate(errs)
+}
+
+// Config builds the server configuration.
+func (o *Options) Config() (*apiserver.Config, error) {
+	ro := o.RecommendedOptions
+	var pki *standalonePKI
+	if o.Standalone {
+		var err error
+		if pki, err = loadOrCreatePKI(filepath.Join(o.DataDir, "pki")); err != nil {
+			return nil, err
+		}
+		ro.SecureServing.ServerCert.CertKey.CertFile = pki.servingCert
+		ro.SecureServing.ServerCert.CertKey.KeyFile = pki.servingKey
+	}
+	if o.DataDir != "" && ro.SecureServing.ServerCert.CertDirectory == "apiserver.local.config/certificates" {
+		ro.SecureServing.ServerCert.CertDirectory = filepath.Join(o.DataDir, "serving-certs")
+	}
+	if err := ro.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", nil,
+		[]net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {
+		return nil, fmt.Errorf("creating self-signed certificates: %w", err)
+	}
+
+	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
+	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIConfig.Info.Title = "gitops-reverser"
+	cfg.OpenAPIConfig.Info.Version = "v1alpha1"
+	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIV3Config.Info.Title = "gitops-reverser"
+	cfg.OpenAPIV3Config.Info.Version = "v1alpha1"
+	cfg.FeatureGate = utilfeature.DefaultFeatureGate
+	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+
+	if err := ro.ApplyTo(cfg); err != nil {
+		return nil, err
+	}
+	if pki != nil {
+		if err := pki.applyTo(&cfg.Config); err != nil {
+			return nil, err
+		}
+	}
+	return &apiserver.Config{GenericConfig: cfg}, nil
+}
+
+// Run starts etcd (when embedded), the API server and the lifecycle, and blocks
+// until ctx is done.
+func (o *Options) Run(ctx context.Context) error {
+	if o.embeddedEtcd() {
+		etcd, err := StartEmbeddedEtcd(ctx, filepath.Join(o.DataDir, "etcd"))
+		if err != nil {
+			return err
+		}
+		defer etcd.Close()
+		o.RecommendedOptions.Etcd.StorageConfig.Transport.ServerList = []string{etcd.ClientURL}
+		klog.InfoS("Embedded etcd started", "dir", filepath.Join(o.DataDir, "etcd"), "url", etcd.ClientURL)
+	}
+
+	config, err := o.Config()
+	if err != nil {
+		return err
+	}
+	server, err := config.Complete().New()
+	if err != nil {
+		return err
+	}
+
+	if o.Standalone && o.WriteKubeconfig != "" {
+		port := o.RecommendedOptions.SecureServing.BindPort
+		if l := o.RecommendedOptions.SecureServing.Listener; l != nil {
+			port = l.Addr().(*net.TCPAddr).Port
+		}
+		pki, err := loadOrCreatePKI(filepath.Join(o.DataDir, "pki"))
+		if err != nil {
+			return err
+		}
+		if err := pki.writeKubeconfig(o.WriteKubeconfig, port); err != nil {
+			return fmt.Errorf("writing kubeconfig: %w", err)
+		}
+	}
+
+	server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-started", func(hookCtx genericapiserver.PostStartHookContext) error {
+		if o.OnStarted != nil {
+			o.OnStarted(server)
+		}
+		if o.Ready != nil {
+			close(o.Ready)
+		}
+		return nil
+	})
+	if f := config.GenericConfig.SharedInformerFactory; f != nil {
+		server.GenericAPIServer.AddPostStartHookOrDie("start-core-informers", func(hookCtx genericapiserver.PostStartHookContext) error {
+			f.Start(hookCtx.Done())
+			return nil
+		})
+	}
+	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}

@@ -1,0 +1,106 @@
+// Package storage builds the GitTarget storage bundle: the main resource (with
+// Ready computed on Get, List, Watch and write responses), the read-only status,
+// gates and snapshot subresources, and the internal status writer.
+package storage
+
+import (
+	"context"
+
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/registry"
+	"github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget"
+)
+
+// Storage is the GitTarget storage bundle.
+type Storage struct {
+	GitTarget    *REST
+	Status       *registry.ViewREST
+	Gates        *registry.ViewREST
+	Snapshot     *registry.ViewREST
+	StatusWriter *registry.StatusWriter
+}
+
+// REST is the main gittargets resource.
+type REST struct {
+	*genericregistry.Store
+}
+
+var (
+	_ rest.StandardStorage = &REST{}
+	_ rest.Watcher         = &REST{}
+)
+
+// NewStorage returns the GitTarget storage bundle.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*Storage, error) {
+	s, err := registry.NewStorage(scheme, optsGetter, registry.StoreConfig{
+		Resource:    configbutler.Resource("gittargets"),
+		Singular:    configbutler.Resource("gittarget"),
+		NewFunc:     func() runtime.Object { return &configbutler.GitTarget{} },
+		NewListFunc: func() runtime.Object { return &configbutler.GitTargetList{} },
+		NewExternal: func() runtime.Object { return &v1alpha1.GitTarget{} },
+		Kind:        gittarget.Kind,
+		Attrs:       gittarget.Attrs,
+		Table:       gittarget.Table,
+		Decorator:   decorate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	main := &REST{Store: s.Main}
+	return &Storage{
+		GitTarget:    main,
+		Status:       s.Status,
+		Gates:        registry.NewViewREST(main, func() runtime.Object { return &configbutler.GitTargetGates{} }, gittarget.GatesView, gittarget.GatesTable),
+		Snapshot:     registry.NewViewREST(main, func() runtime.Object { return &configbutler.GitTargetSnapshot{} }, gittarget.SnapshotView, gittarget.SnapshotTable),
+		StatusWriter: s.StatusWriter,
+	}, nil
+}
+
+// decorate is the Store.Decorator: Get, List and write responses. Objects here
+// are fresh decodes or shallow copies out of the watch cache; Decorate only
+// replaces fields, never writes into shared slices.
+func decorate(obj runtime.Object) {
+	switch o := obj.(type) {
+	case *configbutler.GitTarget:
+		gittarget.Decorate(o)
+	case *configbutler.GitTargetList:
+		for i := range o.Items {
+			gittarget.Decorate(&o.Items[i])
+		}
+	}
+}
+
+// Watch serves watch events with Ready computed. With the watch cache on, events
+// carry runtime.CacheableObject wrappers shared by every watcher (the store's
+// Decorator cannot see through them): unwrap with GetObject, which returns a
+// copy, and decorate the copy.
+func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error) {
+	w, err := r.Store.Watch(ctx, options)
+	if err != nil {
+		return nil, err
+	}
+	return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
+		switch ev.Type {
+		case watch.Added, watch.Modified, watch.Deleted:
+		default:
+			return ev, true
+		}
+		obj := ev.Object
+		if c, ok := obj.(runtime.CacheableObject); ok {
+			obj = c.GetObject()
+		}
+		if t, ok := obj.(*configbutler.GitTarget); ok {
+			gittarget.Decorate(t)
+			ev.Object = t
+		}
+		return ev, true
+	}), nil
+}

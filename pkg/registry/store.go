@@ -1,0 +1,60 @@
+package registry
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
+)
+
+// StoreConfig describes the storage of one kind.
+type StoreConfig struct {
+	Resource    schema.GroupResource
+	Singular    schema.GroupResource
+	NewFunc     func() runtime.Object
+	NewListFunc func() runtime.Object
+	// NewExternal returns an empty v1alpha1 object, for the status writer.
+	NewExternal func() runtime.Object
+	Kind        Kind
+	Attrs       AttrsFunc
+	Table       rest.TableConvertor
+	// Decorator computes read-time fields on Get, List and write responses (optional).
+	Decorator func(runtime.Object)
+}
+
+// Storage is one kind's storage bundle: the main resource and its read-only
+// status (both installed), and the status writer (never installed).
+type Storage struct {
+	Main         *genericregistry.Store
+	Status       *ViewREST
+	StatusWriter *StatusWriter
+}
+
+// NewStorage builds the bundle for a kind over the given RESTOptionsGetter.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, c StoreConfig) (*Storage, error) {
+	strategy := NewStrategy(scheme, c.Kind)
+	store := &genericregistry.Store{
+		NewFunc:                   c.NewFunc,
+		NewListFunc:               c.NewListFunc,
+		PredicateFunc:             Predicate(c.Attrs),
+		DefaultQualifiedResource:  c.Resource,
+		SingularQualifiedResource: c.Singular,
+		CreateStrategy:            strategy,
+		UpdateStrategy:            strategy,
+		DeleteStrategy:            strategy,
+		ResetFieldsStrategy:       strategy,
+		TableConvertor:            c.Table,
+		Decorator:                 c.Decorator,
+	}
+	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: c.Attrs}); err != nil {
+		return nil, fmt.Errorf("storage for %s: %w", c.Resource, err)
+	}
+	return &Storage{
+		Main:         store,
+		Status:       NewViewREST(store, c.NewFunc, nil, c.Table),
+		StatusWriter: NewStatusWriter(store, NewStatusStrategy(strategy), scheme, c.NewExternal),
+	}, nil
+}

@@ -1,0 +1,73 @@
+/*
+Copyright The gitops-reverser Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+/*
+Package sops encrypts Kubernetes Secret manifests into the SOPS file format
+(https://github.com/getsops/sops) with age (filippo.io/age) recipients, and
+decrypts them again.
+
+# Why SOPS
+
+Secrets mirrored into Git must never be stored in plaintext, yet the files
+should stay useful to humans and tools: `sops -d x.sops.yaml` decrypts them,
+Flux's kustomize-controller decrypts them natively from an `.agekey` Secret,
+and because only the values under `data` and `stringData` are encrypted, the
+rest of the manifest (name, namespace, labels, annotations, type) stays
+readable and diffable in Git. The files written here are byte-for-byte what
+`sops -d` (v3.13.3) accepts: same value encoding, same additional data, same
+MAC, same metadata block.
+
+The sops module itself is not imported: its dependency graph (every cloud KMS
+SDK) is far larger than the small subset implemented here.
+
+# Format
+
+A SOPS YAML file is the plaintext document with every selected leaf value
+replaced by
+
+	ENC[AES256_GCM,data:<b64 ciphertext>,iv:<b64 32-byte IV>,tag:<b64 GCM tag>,type:<str|int|float|bool|time>]
+
+encrypted with AES-256-GCM under a random 32-byte data key. The additional
+authenticated data of a value is its path of mapping keys joined and
+terminated by ":" (for example "data:password:"; sequence indexes are not part
+of the path). Empty strings are left as "" (sops does the same; its value
+grammar cannot express an empty ciphertext).
+
+Which leaves are encrypted follows sops' `encrypted_regex` rule, here
+`^(data|stringData)$`: a leaf is encrypted when ANY key on its path matches,
+so a key named "data" nested anywhere (say, a label) is encrypted too. That is
+what `sops -d` expects, so this package must agree.
+
+The MAC is the uppercase hex SHA-512 over the byte form of every leaf value in
+document order (plaintext values, before encryption; sops'
+`mac_only_encrypted` is false), encrypted like a value with the
+`sops.lastmodified` timestamp (RFC 3339) as additional data. The data key is
+age-encrypted once per recipient and stored ASCII-armored in `sops.age`.
+
+# Layout
+
+Input is parsed with go.yaml.in/yaml/v3, the parser sops uses, so scalar types
+(and therefore MAC bytes) are exactly what sops computes. Output is written
+with go.yaml.in/yaml/v2, the emitter behind sigs.k8s.io/yaml, keeping key
+order: for a manifest rendered by sigs.k8s.io/yaml, Decrypt(Encrypt(x)) is
+byte-identical to x, which is what lets callers detect an unchanged Secret by
+comparing plaintexts. Other inputs come back in that canonical layout (2-space
+indent, sequences not indented); Normalize produces it for any input, so
+comparing Decrypt(stored) with Normalize(rendered) works for any renderer. Comments, anchors/aliases and multi-document
+input are rejected by Encrypt; Decrypt ignores comments (sops never MACs
+them).
+*/
+package sops

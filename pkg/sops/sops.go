@@ -1,0 +1,439 @@
+/*
+Copyright The gitops-reverser Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sops
+
+import (
+	"crypto/rand"
+	"crypto/sha512"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"hash"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	yaml2 "go.yaml.in/yaml/v2"
+)
+
+const (
+	// EncryptedRegex selects the values Encrypt encrypts: a leaf is encrypted
+	// when any mapping key on its path matches (sops' encrypted_regex).
+	EncryptedRegex = `^(data|stringData)$`
+
+	// sopsVersion is written to sops.version: the sops release whose format
+	// this package implements and is tested against.
+	sopsVersion = "3.13.3"
+
+	// metadataKey is the top-level key holding the sops metadata.
+	metadataKey = "sops"
+
+	// defaultUnencryptedSuffix is what sops applies to a file that names no
+	// encryption rule at all.
+	defaultUnencryptedSuffix = "_unencrypted"
+)
+
+// macOnlyEncryptedInit seeds the MAC of files with mac_only_encrypted: true
+// (sops.MACOnlyEncryptedInitialization), so such a MAC never equals the MAC of
+// the same tree without that option.
+var macOnlyEncryptedInit = []byte{
+	0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
+	0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
+}
+
+var encryptedRe = regexp.MustCompile(EncryptedRegex)
+
+// Encrypt encrypts a Kubernetes Secret manifest (one YAML document whose root
+// is a mapping) into a SOPS file for the given age recipients. The values
+// under data and stringData are encrypted with a fresh data key (see the
+// package documentation for the exact rule); everything else stays readable.
+// Recipients are trimmed, sorted and de-duplicated; X25519 ("age1...") and
+// hybrid post-quantum ("age1pq1...") recipients are accepted.
+//
+// The layout is deterministic (input key order, canonical indentation); the
+// ciphertexts, data key and sops.lastmodified are not.
+func Encrypt(plaintextYAML []byte, recipients []string) ([]byte, error) {
+	return encrypt(plaintextYAML, recipients, time.Now())
+}
+
+func encrypt(plaintextYAML []byte, recipients []string, now time.Time) ([]byte, error) {
+	recipients = normalizeRecipients(recipients)
+	parsedRecipients, err := parseRecipients(recipients)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := parseDocument(plaintextYAML, parseOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, item := range tree {
+		if item.Key == metadataKey {
+			return nil, fmt.Errorf("document already has a top-level %q key", metadataKey)
+		}
+	}
+
+	dataKey := make([]byte, dataKeySize)
+	defer clear(dataKey)
+	if _, err := rand.Read(dataKey); err != nil {
+		return nil, fmt.Errorf("generating data key: %w", err)
+	}
+
+	rule := cryptRule{encryptedRegex: encryptedRe}
+	mac := sha512.New()
+	if _, err := walk(tree, nil, func(v any, path []string) (any, error) {
+		if err := macAdd(mac, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", describePath(path), err)
+		}
+		if !rule.encrypted(path) {
+			return v, nil
+		}
+		enc, err := encryptValue(dataKey, v, additionalData(path))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", describePath(path), err)
+		}
+		return enc, nil
+	}); err != nil {
+		return nil, err
+	}
+
+	lastModified := now.UTC().Format(time.RFC3339)
+	encMAC, err := encryptValue(dataKey, macString(mac), lastModified)
+	if err != nil {
+		return nil, fmt.Errorf("encrypting MAC: %w", err)
+	}
+	ageKeys := make([]any, 0, len(parsedRecipients))
+	for i, r := range parsedRecipients {
+		enc, err := wrapDataKey(dataKey, r)
+		if err != nil {
+			return nil, fmt.Errorf("recipient %q: %w", recipients[i], err)
+		}
+		// Key order as sops writes it (it sorts metadata keys by name).
+		ageKeys = append(ageKeys, yaml2.MapSlice{
+			{Key: "enc", Value: enc},
+			{Key: "recipient", Value: recipients[i]},
+		})
+	}
+	tree = append(tree, yaml2.MapItem{Key: metadataKey, Value: yaml2.MapSlice{
+		{Key: "age", Value: ageKeys},
+		{Key: "encrypted_regex", Value: EncryptedRegex},
+		{Key: "lastmodified", Value: lastModified},
+		{Key: "mac", Value: encMAC},
+		{Key: "version", Value: sopsVersion},
+	}})
+
+	out, err := emit(tree)
+	if err != nil {
+		return nil, err
+	}
+	// sops verifies the MAC over the values it parses back from our output.
+	// The yaml.v2 emitter quotes at least everything the yaml.v3 parser would
+	// read as a non-string, so this holds by construction; checking is cheap
+	// and turns any emitter corner case into an error here instead of an
+	// undecryptable file in Git.
+	if back, err := parseDocument(out, parseOptions{}); err != nil || !sameTree(tree, back) {
+		return nil, errors.New("internal error: encrypted document does not survive a YAML round trip")
+	}
+	return out, nil
+}
+
+// Decrypt decrypts a SOPS YAML file with any of the given age identities: it
+// unwraps the data key, decrypts the values, verifies the MAC and returns the
+// plaintext document without the sops metadata, in the canonical layout (for
+// a file made by Encrypt from sigs.k8s.io/yaml output: exactly that input).
+//
+// Files written by the sops CLI are accepted too when they use age keys (no
+// Shamir key groups) and any of encrypted_regex, unencrypted_regex,
+// encrypted_suffix, unencrypted_suffix and mac_only_encrypted; comments are
+// dropped. Errors never contain plaintext or key material.
+func Decrypt(encryptedYAML []byte, identities []age.Identity) ([]byte, error) {
+	if len(identities) == 0 {
+		return nil, errors.New("no age identities given")
+	}
+	tree, err := parseDocument(encryptedYAML, parseOptions{allowComments: true})
+	if err != nil {
+		return nil, err
+	}
+	var raw yaml2.MapSlice
+	for i, item := range tree {
+		if item.Key != metadataKey {
+			continue
+		}
+		m, ok := item.Value.(yaml2.MapSlice)
+		if !ok {
+			return nil, fmt.Errorf("top-level %q key is not a mapping", metadataKey)
+		}
+		raw = m
+		tree = append(tree[:i:i], tree[i+1:]...)
+		break
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("not a SOPS file: no top-level %q key", metadataKey)
+	}
+	md, err := parseMetadata(raw)
+	if err != nil {
+		return nil, err
+	}
+	dataKey, err := md.dataKey(identities)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dataKey)
+
+	mac := sha512.New()
+	if md.macOnlyEncrypted {
+		mac.Write(macOnlyEncryptedInit)
+	}
+	if _, err := walk(tree, nil, func(v any, path []string) (any, error) {
+		encrypted := md.rule.encrypted(path)
+		if encrypted {
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: expected an encrypted value, found %T", describePath(path), v)
+			}
+			plain, err := decryptValue(dataKey, s, additionalData(path))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", describePath(path), err)
+			}
+			v = plain
+		}
+		if !md.macOnlyEncrypted || encrypted {
+			if err := macAdd(mac, v); err != nil {
+				return nil, fmt.Errorf("%s: %w", describePath(path), err)
+			}
+		}
+		return v, nil
+	}); err != nil {
+		return nil, err
+	}
+
+	fileMAC, err := decryptValue(dataKey, md.mac, md.lastModified)
+	if err != nil {
+		return nil, fmt.Errorf("decrypting MAC: %w", err)
+	}
+	want, ok := fileMAC.(string)
+	if !ok || subtle.ConstantTimeCompare([]byte(want), []byte(macString(mac))) != 1 {
+		return nil, errors.New("MAC mismatch: the file was modified or is corrupt")
+	}
+	return emit(tree)
+}
+
+// Normalize returns plaintextYAML in the layout Decrypt returns, applying the
+// same checks as Encrypt. Decrypt(Encrypt(x)) equals Normalize(x), so
+// comparing Decrypt(stored) with Normalize(rendered) tells whether a Secret
+// changed whatever layout the renderer uses (for sigs.k8s.io/yaml output,
+// Normalize is the identity).
+func Normalize(plaintextYAML []byte) ([]byte, error) {
+	tree, err := parseDocument(plaintextYAML, parseOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return emit(tree)
+}
+
+// additionalData is the AES-GCM additional data sops binds a value to: its
+// key path joined and terminated by ":" (e.g. "data:password:").
+func additionalData(path []string) string {
+	return strings.Join(path, ":") + ":"
+}
+
+func macAdd(h hash.Hash, v any) error {
+	b, err := leafBytes(v)
+	if err != nil {
+		return err
+	}
+	h.Write(b)
+	return nil
+}
+
+// macString is the MAC as sops stores it (before encryption): uppercase hex.
+func macString(h hash.Hash) string {
+	return fmt.Sprintf("%X", h.Sum(nil))
+}
+
+// cryptRule decides which leaves are encrypted (sops.Tree.shouldBeEncrypted
+// without the comment rules). At most one field is set.
+type cryptRule struct {
+	unencryptedSuffix string
+	encryptedSuffix   string
+	unencryptedRegex  *regexp.Regexp
+	encryptedRegex    *regexp.Regexp
+}
+
+func (r cryptRule) encrypted(path []string) bool {
+	anyKey := func(match func(string) bool) bool {
+		for _, k := range path {
+			if match(k) {
+				return true
+			}
+		}
+		return false
+	}
+	hasSuffix := func(suffix string) func(string) bool {
+		return func(k string) bool { return strings.HasSuffix(k, suffix) }
+	}
+	switch {
+	case r.unencryptedSuffix != "":
+		return !anyKey(hasSuffix(r.unencryptedSuffix))
+	case r.encryptedSuffix != "":
+		return anyKey(hasSuffix(r.encryptedSuffix))
+	case r.unencryptedRegex != nil:
+		return !anyKey(r.unencryptedRegex.MatchString)
+	case r.encryptedRegex != nil:
+		return anyKey(r.encryptedRegex.MatchString)
+	default:
+		return true
+	}
+}
+
+// metadata is the part of the sops metadata block Decrypt needs.
+type metadata struct {
+	ageKeys          []ageKey
+	lastModified     string // RFC 3339, re-formatted as sops does: the MAC's additional data
+	mac              string
+	macOnlyEncrypted bool
+	rule             cryptRule
+}
+
+type ageKey struct {
+	recipient string
+	enc       string
+}
+
+// parseMetadata reads the sops metadata block the way sops'
+// stores.ExtractMetadata does, restricted to what this package supports.
+func parseMetadata(raw yaml2.MapSlice) (*metadata, error) {
+	md := &metadata{}
+	var rules int
+	for _, item := range raw {
+		key := item.Key.(string)
+		switch key {
+		case "age":
+			entries, ok := item.Value.([]any)
+			if !ok {
+				return nil, errors.New("sops.age is not a list")
+			}
+			for i, e := range entries {
+				m, ok := e.(yaml2.MapSlice)
+				if !ok {
+					return nil, fmt.Errorf("sops.age[%d] is not a mapping", i)
+				}
+				var k ageKey
+				for _, f := range m {
+					switch f.Key {
+					case "recipient":
+						k.recipient, _ = f.Value.(string)
+					case "enc":
+						k.enc, _ = f.Value.(string)
+					}
+				}
+				if k.enc == "" {
+					return nil, fmt.Errorf("sops.age[%d] has no enc", i)
+				}
+				md.ageKeys = append(md.ageKeys, k)
+			}
+		case "key_groups":
+			return nil, errors.New("sops key_groups (Shamir secret sharing) are not supported")
+		case "encrypted_comment_regex", "unencrypted_comment_regex":
+			return nil, fmt.Errorf("sops.%s is not supported", key)
+		case "lastmodified":
+			s, ok := item.Value.(string)
+			if !ok {
+				return nil, errors.New("sops.lastmodified is not a string")
+			}
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return nil, fmt.Errorf("sops.lastmodified: %w", err)
+			}
+			md.lastModified = t.Format(time.RFC3339)
+		case "mac":
+			s, ok := item.Value.(string)
+			if !ok {
+				return nil, errors.New("sops.mac is not a string")
+			}
+			md.mac = s
+		case "mac_only_encrypted":
+			switch v := item.Value.(type) {
+			case bool:
+				md.macOnlyEncrypted = v
+			case string:
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("sops.mac_only_encrypted: %w", err)
+				}
+				md.macOnlyEncrypted = b
+			default:
+				return nil, errors.New("sops.mac_only_encrypted is not a boolean")
+			}
+		case "unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex":
+			s, ok := item.Value.(string)
+			if !ok {
+				return nil, fmt.Errorf("sops.%s is not a string", key)
+			}
+			if s == "" {
+				continue
+			}
+			rules++
+			switch key {
+			case "unencrypted_suffix":
+				md.rule.unencryptedSuffix = s
+			case "encrypted_suffix":
+				md.rule.encryptedSuffix = s
+			default:
+				re, err := regexp.Compile(s)
+				if err != nil {
+					return nil, fmt.Errorf("sops.%s: %w", key, err)
+				}
+				if key == "unencrypted_regex" {
+					md.rule.unencryptedRegex = re
+				} else {
+					md.rule.encryptedRegex = re
+				}
+			}
+		}
+	}
+	if md.lastModified == "" {
+		return nil, errors.New("sops.lastmodified is missing")
+	}
+	if len(md.ageKeys) == 0 {
+		return nil, errors.New("sops.age lists no keys (only age is supported)")
+	}
+	switch {
+	case rules > 1:
+		return nil, errors.New("sops metadata sets more than one encryption rule")
+	case rules == 0:
+		md.rule.unencryptedSuffix = defaultUnencryptedSuffix
+	}
+	return md, nil
+}
+
+// dataKey unwraps the data key from the first age entry an identity opens.
+func (md *metadata) dataKey(identities []age.Identity) ([]byte, error) {
+	recipients := make([]string, 0, len(md.ageKeys))
+	var errs []error
+	for _, k := range md.ageKeys {
+		key, err := unwrapDataKey(k.enc, identities)
+		if err == nil {
+			return key, nil
+		}
+		recipients = append(recipients, k.recipient)
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("no given age identity decrypts the data key (file recipients: %s): %w",
+		strings.Join(recipients, ", "), errors.Join(errs...))
+}
