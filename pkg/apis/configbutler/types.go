@@ -271,7 +271,7 @@ type GitTargetSnapshot struct {
 	Message string `json:"message,omitempty"`
 	// Branch and Path the snapshot wrote to.
 	Branch string `json:"branch,omitempty"`
-	Path string `json:"path,omitempty"`
+	Path   string `json:"path,omitempty"`
 	// StartTime is when the last snapshot started.
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 	// LastCompletedTime is when the last snapshot completed.
