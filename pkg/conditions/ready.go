@@ -22,8 +22,9 @@ type Summary struct {
 // SummarizeGitTarget computes Ready from the stored gate conditions, per the seed's
 // Ready semantics: True/OK iff all five gates are True, else False with the reason
 // the seed maps the first non-True gate to. Ready's ObservedGeneration is the lowest
-// of the gates' (0 while a gate is missing), so `kubectl wait --for=condition=Ready`
-// keeps waiting after a spec change until every gate has caught up.
+// of the stored gates' (0 before any gate is written), so `kubectl wait
+// --for=condition=Ready` keeps waiting after a spec change until every gate has
+// caught up.
 //
 // Ready's LastTransitionTime is kept from a stored Ready with the same status
 // (written by the lifecycle through the same function); otherwise it is the latest
@@ -51,7 +52,7 @@ func SummarizeGitTarget(conds []metav1.Condition, created metav1.Time) Summary {
 			}
 		}
 		s.Gates = append(s.Gates, g)
-		if minGen < 0 || g.ObservedGeneration < minGen {
+		if c != nil && (minGen < 0 || g.ObservedGeneration < minGen) {
 			minGen = g.ObservedGeneration
 		}
 		if blocking < 0 {
@@ -63,7 +64,7 @@ func SummarizeGitTarget(conds []metav1.Condition, created metav1.Time) Summary {
 			}
 		}
 	}
-	ready := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: minGen}
+	ready := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: max(minGen, 0)}
 	if blocking < 0 {
 		ready.Status = metav1.ConditionTrue
 		ready.Reason = v1alpha1.ReasonOK

@@ -191,7 +191,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	cfg.OpenAPIV3Config.Info.Title = "gitops-reverser"
 	cfg.OpenAPIV3Config.Info.Version = "v1alpha1"
 	cfg.FeatureGate = utilfeature.DefaultFeatureGate
-	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+	cfg.EffectiveVersion = productVersion{compatibility.DefaultBuildEffectiveVersion()}
 
 	if err := ro.ApplyTo(cfg); err != nil {
 		return nil, err
