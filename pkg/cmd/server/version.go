@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"runtime"
 
-	apimachineryversion "k8s.io/apimachinery/pkg/version"
 	utilversion "k8s.io/apimachinery/pkg/util/version"
+	apimachineryversion "k8s.io/apimachinery/pkg/version"
 	basecompatibility "k8s.io/component-base/compatibility"
 )
 
