@@ -32,16 +32,15 @@ func NewStatusWriter(main *genericregistry.Store, strategy StatusStrategy, schem
 	return &StatusWriter{store: &s, scheme: scheme, newExternal: newExternal}
 }
 
-// MutateFunc changes the status of obj (a versioned object, e.g.
-// *v1alpha1.GitTarget) in place and reports whether it changed anything. It may
-// be called more than once when the write conflicts, each time with the latest
-// stored object, so it must derive its result from obj alone.
-type MutateFunc func(obj runtime.Object) (changed bool, err error)
-
 // Update applies mutate to the stored object and writes the result when mutate
 // reports a change. It returns the stored object (versioned) and whether a write
 // happened. Conflicts are retried by the store's GuaranteedUpdate.
-func (w *StatusWriter) Update(ctx context.Context, namespace, name string, mutate MutateFunc) (runtime.Object, bool, error) {
+//
+// mutate changes the status of obj (a versioned object, e.g. *v1alpha1.GitTarget)
+// in place and reports whether it changed anything. It may be called more than
+// once when the write conflicts, each time with the latest stored object, so it
+// must derive its result from obj alone.
+func (w *StatusWriter) Update(ctx context.Context, namespace, name string, mutate func(obj runtime.Object) (bool, error)) (runtime.Object, bool, error) {
 	ctx = genericapirequest.WithNamespace(ctx, namespace)
 	changed := false
 	transform := func(_ context.Context, _, oldObj runtime.Object) (runtime.Object, error) {

@@ -35,6 +35,9 @@ import (
 // Flux kustomize-controller convention, e.g. "identity.agekey").
 const AgeKeySuffix = ".agekey"
 
+// ErrNoAgeKey is returned by ParseIdentities when the Secret has no ".agekey" key.
+var ErrNoAgeKey = fmt.Errorf("no key ending in %q found", AgeKeySuffix)
+
 // ParseIdentities reads the age identities from every key of secretData that
 // ends in ".agekey". A value may hold several identities, one per line, with
 // blank lines and "#" comments (the age-keygen file format). It returns the
@@ -51,7 +54,7 @@ func ParseIdentities(secretData map[string][]byte) ([]age.Identity, []string, er
 		}
 	}
 	if len(names) == 0 {
-		return nil, nil, fmt.Errorf("no key ending in %q found", AgeKeySuffix)
+		return nil, nil, ErrNoAgeKey
 	}
 	slices.Sort(names)
 

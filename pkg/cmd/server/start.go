@@ -45,6 +45,10 @@ type Options struct {
 	Standalone bool
 	// WriteKubeconfig is where standalone mode writes a kubeconfig for clients.
 	WriteKubeconfig string
+	// WorkDir holds the branch workers' git clones (default <data-dir>/work).
+	WorkDir string
+	// Lifecycle runs the GitTarget lifecycle inside the server.
+	Lifecycle bool
 
 	// Ready, when set, is closed once the server serves (tests use it).
 	Ready chan struct{}
@@ -60,8 +64,9 @@ func NewOptions(out, errOut io.Writer) *Options {
 	o := &Options{
 		RecommendedOptions: genericoptions.NewRecommendedOptions(EtcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		DataDir: "gitops-reverser-data",
-		Out:     out,
+		DataDir:   "gitops-reverser-data",
+		Lifecycle: true,
+		Out:       out,
 		ErrOut:  errOut,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
@@ -81,6 +86,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Serve without kube-apiserver: bind 127.0.0.1 only, authenticate clients with a generated client certificate or token (see --write-kubeconfig), no delegated authn/authz.")
 	fs.StringVar(&o.WriteKubeconfig, "write-kubeconfig", o.WriteKubeconfig,
 		"In standalone mode, write a kubeconfig for this server to this file.")
+	fs.StringVar(&o.WorkDir, "work-dir", o.WorkDir,
+		"Directory for the long-lived git clones of the branch workers (default <data-dir>/work).")
+	fs.BoolVar(&o.Lifecycle, "lifecycle", o.Lifecycle,
+		"Run the GitTarget lifecycle (gates, snapshot, event stream). The source cluster is --kubeconfig (or in-cluster).")
 }
 
 // NewCommand returns the cobra command of gitops-reverser-apiserver.
@@ -120,6 +129,9 @@ func (o *Options) Complete() error {
 			return err
 		}
 		o.DataDir = abs
+	}
+	if o.WorkDir == "" && o.DataDir != "" {
+		o.WorkDir = filepath.Join(o.DataDir, "work")
 	}
 	ro := o.RecommendedOptions
 	if o.Standalone {
@@ -249,6 +261,11 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if o.Lifecycle {
+		if err := o.addLifecycle(server, config.GenericConfig.ClientConfig); err != nil {
+			return err
+		}
+	}
 	if f := config.GenericConfig.SharedInformerFactory; f != nil {
 		server.GenericAPIServer.AddPostStartHookOrDie("start-core-informers", func(hookCtx genericapiserver.PostStartHookContext) error {
 			f.Start(hookCtx.Done())

@@ -1,0 +1,65 @@
+// Command local-up brings up the whole local stack (test/stack) with its state
+// in .local/, applies artifacts/example, prints how to reach it, and runs until
+// interrupted; Ctrl-C stops every process it started. Run it with `make run`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/configbutler/gitops-reverser/test/stack"
+)
+
+func main() {
+	root, _ := os.Getwd()
+	dir := flag.String("dir", filepath.Join(root, ".local"), "state directory (reused by the next run)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, root, *dir); err != nil {
+		fmt.Fprintln(os.Stderr, "local-up:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, root, dir string) error {
+	s, err := stack.Start(ctx, stack.Options{Dir: dir, RepoRoot: root, FixedPorts: true, Progress: os.Stdout})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("[stack] stopping")
+		s.Stop()
+	}()
+	if err := s.ApplyExample(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("KUBECONFIG=%s\n", s.AdminKubeconfig)
+	fmt.Printf("GIT_REMOTE=%s\n", s.GitRemote())
+	fmt.Println("[stack] waiting for APIService", stack.APIServiceName, "to become Available...")
+	if err := s.WaitAPIServiceAvailable(ctx); err != nil {
+		return err
+	}
+	fmt.Println("APIService", stack.APIServiceName, "is Available")
+	fmt.Printf("[stack] logs in %s; try:\n", s.LogDir())
+	fmt.Printf("  export KUBECONFIG=%s\n", s.AdminKubeconfig)
+	fmt.Println("  kubectl get gittargets -A -o wide")
+	fmt.Println("  kubectl get gittarget demo -n demo --subresource=gates")
+	fmt.Println("  kubectl wait --for=condition=Ready gittarget/demo -n demo --timeout=2m")
+	fmt.Printf("  git clone %s\n", s.GitRemote())
+	fmt.Println("[stack] running; press Ctrl-C to stop")
+	select {
+	case <-ctx.Done():
+	case <-s.Server.Exited():
+		return fmt.Errorf("gitops-reverser-apiserver exited; see %s", s.Server.Log)
+	case <-s.KubeAPIServer.Exited():
+		return fmt.Errorf("kube-apiserver exited; see %s", s.KubeAPIServer.Log)
+	}
+	return nil
+}

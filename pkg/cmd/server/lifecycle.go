@@ -1,0 +1,68 @@
+package server
+
+import (
+	"fmt"
+
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/apiserver"
+	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle"
+)
+
+// addLifecycle starts the lifecycle once the server serves: it watches our API
+// through the loopback client and the source cluster through source (nil in
+// standalone mode without --kubeconfig: then only Validated can be evaluated).
+func (o *Options) addLifecycle(server *apiserver.Server, source *rest.Config) error {
+	opts := lifecycle.Options{
+		WorkDir: o.WorkDir,
+		Writers: lifecycle.Writers{
+			GitProviders:      server.StatusWriters.GitProviders,
+			GitTargets:        server.StatusWriters.GitTargets,
+			WatchRules:        server.StatusWriters.WatchRules,
+			ClusterWatchRules: server.StatusWriters.ClusterWatchRules,
+		},
+	}
+	if source != nil {
+		cfg := rest.CopyConfig(source)
+		// Snapshots list many objects; the default 5 QPS would throttle them.
+		cfg.QPS, cfg.Burst = 100, 200
+		var err error
+		if opts.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
+			return fmt.Errorf("source cluster client: %w", err)
+		}
+		if opts.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+			return err
+		}
+		if opts.Metadata, err = metadata.NewForConfig(cfg); err != nil {
+			return err
+		}
+		if opts.Discovery, err = discovery.NewDiscoveryClientForConfig(cfg); err != nil {
+			return err
+		}
+	} else {
+		klog.InfoS("No source cluster (--kubeconfig): the lifecycle evaluates Validated only; later gates report why they cannot proceed")
+	}
+	server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-lifecycle", func(ctx genericapiserver.PostStartHookContext) error {
+		loop := rest.CopyConfig(ctx.LoopbackClientConfig)
+		loop.QPS, loop.Burst = 200, 400
+		client, err := versioned.NewForConfig(loop)
+		if err != nil {
+			return err
+		}
+		opts.Client = client
+		c, err := lifecycle.New(opts)
+		if err != nil {
+			return err
+		}
+		go c.Run(ctx)
+		return nil
+	})
+	return nil
+}

@@ -1,0 +1,319 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/render"
+)
+
+// Router is the live event stream: one dynamic informer per watched resource
+// type, shared by every target whose selection includes it, routing each event
+// to every matching target.
+//
+// A target goes through the seed's barrier: BeginBuffer (informers synced, events
+// buffered per object), the snapshot's LIST and commit, then GoLive, which
+// applies the buffered events newer than the LIST and from then on hands events
+// straight to the target's branch worker. Nothing between the snapshot's list and
+// the stream start is lost.
+type Router struct {
+	dyn       dynamic.Interface
+	discovery discovery.DiscoveryInterface
+	onChange  func() // connectivity changed: re-evaluate every target
+
+	mu        sync.Mutex
+	informers map[schema.GroupVersionResource]*typeInformer
+	targets   map[string]*targetStream
+	connected bool
+	lastError string
+	probing   bool
+	stopped   bool
+}
+
+type typeInformer struct {
+	informer cache.SharedIndexInformer
+	stop     chan struct{}
+}
+
+// targetStream is one target's registration.
+type targetStream struct {
+	cfg    *targetConfig
+	worker *BranchWorker
+	live   bool
+	// buffer holds the latest event per object while the target is not live.
+	buffer map[string]bufferedEvent
+}
+
+type bufferedEvent struct {
+	gvr schema.GroupVersionResource
+	obj *unstructured.Unstructured
+	del bool
+}
+
+func newRouter(dyn dynamic.Interface, disc discovery.DiscoveryInterface, onChange func()) *Router {
+	return &Router{
+		dyn: dyn, discovery: disc, onChange: onChange,
+		informers: map[schema.GroupVersionResource]*typeInformer{},
+		targets:   map[string]*targetStream{},
+		connected: true,
+	}
+}
+
+// Connected reports whether the source cluster answers, and the last error.
+func (r *Router) Connected() (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.connected, r.lastError
+}
+
+// Live reports whether a target's events flow to its worker.
+func (r *Router) Live(targetKey string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.targets[targetKey]
+	return ok && t.live
+}
+
+// BeginBuffer registers a target (or re-registers it with a new selection): its
+// types' informers are started and synced, then its events are buffered until
+// GoLive. Informers of types no target selects any more are stopped.
+func (r *Router) BeginBuffer(ctx context.Context, cfg *targetConfig, w *BranchWorker) error {
+	var toSync []cache.InformerSynced
+	r.mu.Lock()
+	for gvr := range cfg.Selection {
+		ti, ok := r.informers[gvr]
+		if !ok {
+			ti = r.newInformer(gvr)
+			r.informers[gvr] = ti
+			go ti.informer.Run(ti.stop)
+		}
+		toSync = append(toSync, ti.informer.HasSynced)
+	}
+	r.mu.Unlock()
+
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if !cache.WaitForCacheSync(sctx.Done(), toSync...) {
+		return fmt.Errorf("watches of the selected resources did not sync: %s", r.lastErrorOr("timed out"))
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.targets[cfg.Key] = &targetStream{cfg: cfg, worker: w, buffer: map[string]bufferedEvent{}}
+	r.gcInformersLocked()
+	return nil
+}
+
+func (r *Router) lastErrorOr(def string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lastError != "" {
+		return r.lastError
+	}
+	return def
+}
+
+// AbortBuffer drops a target whose snapshot failed; the next attempt registers again.
+func (r *Router) AbortBuffer(targetKey string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := r.targets[targetKey]; ok && !t.live {
+		delete(r.targets, targetKey)
+	}
+}
+
+// GoLive applies the buffered events newer than the snapshot's LIST of their
+// type, then routes the target's events straight to its worker.
+func (r *Router) GoLive(targetKey string, listRVs map[schema.GroupVersionResource]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.targets[targetKey]
+	if !ok {
+		return
+	}
+	var changes []*change
+	for _, ev := range t.buffer {
+		if ev.obj != nil && !newerThan(ev.obj.GetResourceVersion(), listRVs[ev.gvr]) {
+			continue // the snapshot's LIST already saw this state
+		}
+		if c := t.changeFor(ev.gvr, ev.obj, ev.del); c != nil {
+			changes = append(changes, c)
+		}
+	}
+	t.buffer = nil
+	t.live = true
+	if len(changes) > 0 {
+		t.worker.Enqueue(changes...)
+	}
+}
+
+// Unregister removes a target from the stream.
+func (r *Router) Unregister(targetKey string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.targets, targetKey)
+	r.gcInformersLocked()
+}
+
+// Stop stops every informer.
+func (r *Router) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	for gvr, ti := range r.informers {
+		close(ti.stop)
+		delete(r.informers, gvr)
+	}
+}
+
+// gcInformersLocked stops informers no registered target selects.
+func (r *Router) gcInformersLocked() {
+	used := map[schema.GroupVersionResource]bool{}
+	for _, t := range r.targets {
+		for gvr := range t.cfg.Selection {
+			used[gvr] = true
+		}
+	}
+	for gvr, ti := range r.informers {
+		if !used[gvr] {
+			close(ti.stop)
+			delete(r.informers, gvr)
+		}
+	}
+}
+
+// newerThan compares resourceVersions. They are opaque in general, but etcd's are
+// increasing integers; if either does not parse, the event is applied (applying
+// a state twice is harmless, losing one is not).
+func newerThan(rv, listRV string) bool {
+	a, err1 := strconv.ParseUint(rv, 10, 64)
+	b, err2 := strconv.ParseUint(listRV, 10, 64)
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return a > b
+}
+
+func (r *Router) newInformer(gvr schema.GroupVersionResource) *typeInformer {
+	inf := dynamicinformer.NewFilteredDynamicInformer(r.dyn, gvr, "", 0, cache.Indexers{}, nil).Informer()
+	// The cache does not need what we strip when rendering anyway.
+	_ = inf.SetTransform(func(obj interface{}) (interface{}, error) {
+		if u, ok := obj.(*unstructured.Unstructured); ok {
+			u.SetManagedFields(nil)
+		}
+		return obj, nil
+	})
+	_ = inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		r.watchError(gvr, err)
+	})
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { r.route(gvr, obj, false) },
+		UpdateFunc: func(_, obj interface{}) { r.route(gvr, obj, false) },
+		DeleteFunc: func(obj interface{}) { r.route(gvr, obj, true) },
+	})
+	return &typeInformer{informer: inf, stop: make(chan struct{})}
+}
+
+// route hands one event to every target that selects it.
+func (r *Router) route(gvr schema.GroupVersionResource, obj interface{}, del bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, del = d.Obj, true
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.targets {
+		ts, ok := t.cfg.Selection[gvr]
+		if !ok || !ts.Matches(u.GetNamespace()) {
+			continue
+		}
+		if !t.live {
+			t.buffer[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = bufferedEvent{gvr: gvr, obj: u, del: del}
+			continue
+		}
+		if c := t.changeFor(gvr, u, del); c != nil {
+			t.worker.Enqueue(c)
+		}
+	}
+}
+
+// changeFor turns an event into a change of the target's files (nil for a
+// Secret when the target has no encryption).
+func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructured.Unstructured, del bool) *change {
+	if render.IsSecret(gvr) && t.cfg.Keys == nil {
+		return nil
+	}
+	path := render.Path(t.cfg.Path, gvr, u.GetNamespace(), u.GetName())
+	c := &change{TargetKey: t.cfg.Key, GVR: gvr, Path: path, Keys: t.cfg.Keys}
+	if !del {
+		c.Object = u
+	}
+	return c
+}
+
+// watchError marks the source cluster disconnected when a watch cannot reach it,
+// and probes until it answers again.
+func (r *Router) watchError(gvr schema.GroupVersionResource, err error) {
+	if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+		return // a watch closing or expiring is routine: the reflector relists
+	}
+	klog.InfoS("Watch of the source cluster failed", "resource", gvr.String(), "err", err)
+	r.mu.Lock()
+	wasConnected := r.connected
+	r.connected = false
+	r.lastError = fmt.Sprintf("watch of %s failed: %v", gvr.String(), err)
+	startProbe := !r.probing && !r.stopped
+	r.probing = r.probing || startProbe
+	r.mu.Unlock()
+	if wasConnected && r.onChange != nil {
+		r.onChange()
+	}
+	if startProbe {
+		go r.probe()
+	}
+}
+
+// probe polls the source cluster until it answers, then marks it connected.
+// The informers' reflectors relist on their own, so changes made meanwhile
+// arrive as events.
+func (r *Router) probe() {
+	for {
+		time.Sleep(time.Second)
+		r.mu.Lock()
+		stopped := r.stopped
+		r.mu.Unlock()
+		if stopped {
+			return
+		}
+		if _, err := r.discovery.ServerVersion(); err != nil {
+			continue
+		}
+		r.mu.Lock()
+		r.connected = true
+		r.lastError = ""
+		r.probing = false
+		r.mu.Unlock()
+		klog.InfoS("Source cluster answers again")
+		if r.onChange != nil {
+			r.onChange()
+		}
+		return
+	}
+}

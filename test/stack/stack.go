@@ -1,0 +1,567 @@
+// Package stack brings up the whole system on one machine, from real parts: an
+// etcd, a kube-apiserver with the aggregation layer, our server registered by an
+// APIService (caBundle, through an ExternalName Service to loopback), and a Git
+// remote served by `git http-backend` with basic auth. `make run`
+// (hack/local-up.sh) and the end-to-end tests both use it.
+//
+// All state lives under Options.Dir (PKI, etcd data, logs, the git repositories,
+// the chosen ports), so starting again on the same Dir reuses it.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/configbutler/gitops-reverser/pkg/pki"
+	"github.com/configbutler/gitops-reverser/test/gitserver"
+)
+
+// Options configure a stack.
+type Options struct {
+	// Dir holds all state; reused when it exists.
+	Dir string
+	// RepoRoot is the repository checkout (bin/ and artifacts/ are found there).
+	RepoRoot string
+	// FixedPorts uses the well-known ports of `make run` (see DefaultPorts)
+	// instead of free ones; either way the choice is kept in Dir.
+	FixedPorts bool
+	// Progress receives one line per step.
+	Progress io.Writer
+	// ServerArgs are extra flags for gitops-reverser-apiserver.
+	ServerArgs []string
+	// FastEtcd trades durability for speed (tests): etcd --unsafe-no-fsync.
+	FastEtcd bool
+}
+
+// Ports of the stack's listeners.
+type Ports struct {
+	EtcdClient    int `json:"etcdClient"`
+	EtcdPeer      int `json:"etcdPeer"`
+	KubeAPIServer int `json:"kubeAPIServer"`
+	Server        int `json:"server"`
+	Git           int `json:"git"`
+}
+
+// DefaultPorts are the ports of `make run`; artifacts/example points at Git's.
+var DefaultPorts = Ports{EtcdClient: 22379, EtcdPeer: 22380, KubeAPIServer: 16443, Server: 18443, Git: 18080}
+
+// Names used in the cluster.
+const (
+	ServerNamespace = "gitops-reverser"
+	ServerName      = "gitops-reverser"
+	APIServiceName  = "v1alpha1.configbutler.ai"
+	ExampleGitURL   = "http://127.0.0.1:18080/demo.git"
+	GitUser         = "gitops"
+	DemoRepo        = "demo"
+)
+
+// Stack is a running local system.
+type Stack struct {
+	opts  Options
+	Ports Ports
+
+	// AdminKubeconfig authenticates as a cluster administrator (system:masters).
+	AdminKubeconfig string
+	// ReaderKubeconfig authenticates as user "reader" (no permissions until bound).
+	ReaderKubeconfig string
+	// ServerKubeconfig is our server's identity: the gitops-reverser ServiceAccount.
+	ServerKubeconfig string
+	EtcdURL          string
+	KubeURL          string
+	ServerURL        string
+
+	Etcd          *Process
+	KubeAPIServer *Process
+	Server        *Process
+
+	Git         *gitserver.Server
+	GitPassword string
+	serverCAPEM []byte
+	kubeServing string
+	pkiDir      string
+	binDir      string
+}
+
+func (s *Stack) logf(format string, args ...any) {
+	if s.opts.Progress != nil {
+		fmt.Fprintf(s.opts.Progress, "[stack] "+format+"\n", args...)
+	}
+}
+
+// Start brings up etcd, kube-apiserver, the RBAC and identity of our server, our
+// server and its APIService, and the Git remote. It does not apply the example.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	if opts.Dir == "" || opts.RepoRoot == "" {
+		return nil, errors.New("stack: Dir and RepoRoot are required")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Dir = dir
+	s := &Stack{opts: opts, pkiDir: filepath.Join(dir, "pki"), binDir: filepath.Join(opts.RepoRoot, "bin")}
+	for _, b := range []string{"etcd", "kube-apiserver", "kubectl", "gitops-reverser-apiserver"} {
+		if _, err := os.Stat(filepath.Join(s.binDir, b)); err != nil {
+			return nil, fmt.Errorf("stack: %s/%s is missing: run `make tools build`", s.binDir, b)
+		}
+	}
+	if err := s.loadPorts(); err != nil {
+		return nil, err
+	}
+	if err := s.setupPKI(); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	if err := s.startEtcd(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.StartKubeAPIServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.setupServerIdentity(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startGit(); err != nil {
+		return nil, err
+	}
+	if err := s.StartServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.registerAPIService(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// Stop stops everything the stack started, newest first.
+func (s *Stack) Stop() {
+	for _, p := range []*Process{s.Server, s.KubeAPIServer, s.Etcd} {
+		if p != nil {
+			p.Stop(15 * time.Second)
+		}
+	}
+	if s.Git != nil {
+		_ = s.Git.Close()
+	}
+}
+
+// Dir is the stack's state directory.
+func (s *Stack) Dir() string { return s.opts.Dir }
+
+// LogDir holds one log per process.
+func (s *Stack) LogDir() string { return filepath.Join(s.opts.Dir, "logs") }
+
+func (s *Stack) loadPorts() error {
+	file := filepath.Join(s.opts.Dir, "ports.json")
+	if b, err := os.ReadFile(file); err == nil {
+		return json.Unmarshal(b, &s.Ports)
+	}
+	if s.opts.FixedPorts {
+		s.Ports = DefaultPorts
+	} else {
+		var ps []int
+		var ls []net.Listener
+		for i := 0; i < 5; i++ {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			ls = append(ls, l)
+			ps = append(ps, l.Addr().(*net.TCPAddr).Port)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		s.Ports = Ports{EtcdClient: ps[0], EtcdPeer: ps[1], KubeAPIServer: ps[2], Server: ps[3], Git: ps[4]}
+	}
+	if err := os.MkdirAll(s.opts.Dir, 0o700); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(s.Ports, "", "  ")
+	return os.WriteFile(file, b, 0o600)
+}
+
+func (s *Stack) setupPKI() error {
+	d := s.pkiDir
+	localIP := []net.IP{net.ParseIP("127.0.0.1")}
+	kubeCA, err := pki.LoadOrCreate(d, "kube-ca", func() (*pki.Pair, error) { return pki.NewCA("kube-ca") })
+	if err != nil {
+		return err
+	}
+	if _, err := pki.LoadOrCreate(d, "kube-apiserver", func() (*pki.Pair, error) {
+		return kubeCA.Issue(pki.Request{CommonName: "kube-apiserver", Server: true, IPs: append(localIP, net.ParseIP("10.96.0.1")),
+			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}})
+	}); err != nil {
+		return err
+	}
+	users := map[string][]string{"admin": {"system:masters"}, "reader": nil}
+	for name, groups := range users {
+		if _, err := pki.LoadOrCreate(d, "user-"+name, func() (*pki.Pair, error) {
+			return kubeCA.Issue(pki.Request{CommonName: name, Organization: groups, Client: true})
+		}); err != nil {
+			return err
+		}
+	}
+	frontCA, err := pki.LoadOrCreate(d, "front-proxy-ca", func() (*pki.Pair, error) { return pki.NewCA("front-proxy-ca") })
+	if err != nil {
+		return err
+	}
+	if _, err := pki.LoadOrCreate(d, "front-proxy-client", func() (*pki.Pair, error) {
+		return frontCA.Issue(pki.Request{CommonName: "front-proxy-client", Client: true})
+	}); err != nil {
+		return err
+	}
+	// The service-account signing key (kube-apiserver signs our server's token).
+	if _, err := pki.LoadOrCreate(d, "service-account", func() (*pki.Pair, error) { return pki.NewCA("service-account") }); err != nil {
+		return err
+	}
+	// Our server's serving certificate, from its own CA: the APIService caBundle.
+	serverCA, err := pki.LoadOrCreate(d, "server-ca", func() (*pki.Pair, error) { return pki.NewCA("gitops-reverser-ca") })
+	if err != nil {
+		return err
+	}
+	if _, err := pki.LoadOrCreate(d, "server", func() (*pki.Pair, error) {
+		return serverCA.Issue(pki.Request{CommonName: ServerName, Server: true, IPs: localIP,
+			DNSNames: []string{"localhost", ServerName + "." + ServerNamespace + ".svc", ServerName + "." + ServerNamespace + ".svc.cluster.local"}})
+	}); err != nil {
+		return err
+	}
+	s.serverCAPEM = serverCA.CertPEM()
+	s.kubeServing = filepath.Join(d, "kube-ca.crt")
+
+	s.KubeURL = "https://127.0.0.1:" + strconv.Itoa(s.Ports.KubeAPIServer)
+	s.AdminKubeconfig = filepath.Join(s.opts.Dir, "admin.kubeconfig")
+	s.ReaderKubeconfig = filepath.Join(s.opts.Dir, "reader.kubeconfig")
+	for file, user := range map[string]string{s.AdminKubeconfig: "admin", s.ReaderKubeconfig: "reader"} {
+		p, err := pki.Load(d, "user-"+user)
+		if err != nil {
+			return err
+		}
+		if err := writeKubeconfig(file, s.KubeURL, kubeCA.CertPEM(), &clientcmdapi.AuthInfo{
+			ClientCertificateData: p.CertPEM(), ClientKeyData: p.KeyPEM()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeKubeconfig(file, server string, caPEM []byte, auth *clientcmdapi.AuthInfo) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos["user"] = auth
+	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "user"}
+	cfg.CurrentContext = "local"
+	return clientcmd.WriteToFile(*cfg, file)
+}
+
+func (s *Stack) bin(name string) string { return filepath.Join(s.binDir, name) }
+
+func (s *Stack) startEtcd(ctx context.Context) error {
+	s.EtcdURL = "http://127.0.0.1:" + strconv.Itoa(s.Ports.EtcdClient)
+	peer := "http://127.0.0.1:" + strconv.Itoa(s.Ports.EtcdPeer)
+	args := []string{
+		"--name=local", "--data-dir=" + filepath.Join(s.opts.Dir, "etcd"),
+		"--listen-client-urls=" + s.EtcdURL, "--advertise-client-urls=" + s.EtcdURL,
+		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=local=" + peer, "--log-level=warn",
+		"--auto-compaction-mode=periodic", "--auto-compaction-retention=1h",
+	}
+	if s.opts.FastEtcd {
+		args = append(args, "--unsafe-no-fsync")
+	}
+	s.Etcd = &Process{Name: "etcd", Bin: s.bin("etcd"), Args: args, Log: filepath.Join(s.LogDir(), "etcd.log")}
+	s.logf("starting etcd on %s", s.EtcdURL)
+	if err := s.Etcd.Start(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return waitFor(wctx, s.Etcd, "etcd health", func() error { return httpGetOK(s.EtcdURL+"/health", nil) })
+}
+
+// StartKubeAPIServer starts kube-apiserver (again) and waits until it is ready.
+func (s *Stack) StartKubeAPIServer(ctx context.Context) error {
+	d := s.pkiDir
+	f := func(name string) string { return filepath.Join(d, name) }
+	args := []string{
+		"--etcd-servers=" + s.EtcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(s.Ports.KubeAPIServer),
+		"--cert-dir=" + filepath.Join(s.opts.Dir, "kube-apiserver-certs"),
+		"--tls-cert-file=" + f("kube-apiserver.crt"), "--tls-private-key-file=" + f("kube-apiserver.key"),
+		"--client-ca-file=" + f("kube-ca.crt"),
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + f("service-account.key"),
+		"--service-account-signing-key-file=" + f("service-account.key"),
+		"--service-cluster-ip-range=10.96.0.0/24",
+		"--authorization-mode=RBAC",
+		// The aggregation layer: the request-header CA our server trusts, and the
+		// client certificate kube-apiserver proxies with.
+		"--requestheader-client-ca-file=" + f("front-proxy-ca.crt"),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + f("front-proxy-client.crt"),
+		"--proxy-client-key-file=" + f("front-proxy-client.key"),
+		"--profiling=false",
+		// No kube-proxy or nodes: the "kubernetes" Service endpoints would be a loopback IP, which the reconciler refuses.
+		"--endpoint-reconciler-type=none",
+	}
+	s.KubeAPIServer = &Process{Name: "kube-apiserver", Bin: s.bin("kube-apiserver"), Args: args, Log: filepath.Join(s.LogDir(), "kube-apiserver.log")}
+	s.logf("starting kube-apiserver on %s", s.KubeURL)
+	if err := s.KubeAPIServer.Start(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	return waitFor(wctx, s.KubeAPIServer, "kube-apiserver readiness", func() error {
+		out, err := s.Kubectl("get", "--raw", "/readyz")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+}
+
+// StopKubeAPIServer stops kube-apiserver (the source cluster goes away).
+func (s *Stack) StopKubeAPIServer() { s.KubeAPIServer.Stop(30 * time.Second) }
+
+// Kubectl runs bin/kubectl as the administrator.
+func (s *Stack) Kubectl(args ...string) (string, error) {
+	return s.KubectlAs(s.AdminKubeconfig, args...)
+}
+
+// KubectlAs runs bin/kubectl with the given kubeconfig.
+func (s *Stack) KubectlAs(kubeconfig string, args ...string) (string, error) {
+	return s.KubectlStdin(kubeconfig, nil, args...)
+}
+
+// KubectlStdin runs bin/kubectl with the given kubeconfig and standard input.
+func (s *Stack) KubectlStdin(kubeconfig string, stdin []byte, args ...string) (string, error) {
+	cmd := exec.Command(s.bin("kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// Apply server-side applies manifests as the administrator, retrying briefly:
+// a namespace just created may not be in every admission cache yet.
+func (s *Stack) Apply(ctx context.Context, manifests []byte) error {
+	var out string
+	var err error
+	for i := 0; i < 40; i++ {
+		out, err = s.KubectlStdin(s.AdminKubeconfig, manifests, "apply", "--server-side", "--force-conflicts", "--field-manager=stack", "-f", "-")
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("kubectl apply: %v\n%s", err, out)
+}
+
+// setupServerIdentity applies the deploy RBAC and service account and writes a
+// kubeconfig with that service account's token: locally, our server runs with
+// exactly the permissions artifacts/deploy grants it in a cluster.
+func (s *Stack) setupServerIdentity(ctx context.Context) error {
+	var manifests []byte
+	for _, f := range []string{"00-namespace.yaml", "01-serviceaccount.yaml", "02-rbac.yaml"} {
+		b, err := os.ReadFile(filepath.Join(s.opts.RepoRoot, "artifacts", "deploy", f))
+		if err != nil {
+			return err
+		}
+		manifests = append(append(manifests, b...), []byte("\n---\n")...)
+	}
+	s.logf("applying artifacts/deploy RBAC and service account")
+	if err := s.Apply(ctx, manifests); err != nil {
+		return err
+	}
+	out, err := s.Kubectl("create", "token", ServerName, "-n", ServerNamespace, "--duration=8760h")
+	if err != nil {
+		return fmt.Errorf("creating a token for the server: %v: %s", err, out)
+	}
+	caPEM, err := os.ReadFile(s.kubeServing)
+	if err != nil {
+		return err
+	}
+	s.ServerKubeconfig = filepath.Join(s.opts.Dir, "gitops-reverser.kubeconfig")
+	return writeKubeconfig(s.ServerKubeconfig, s.KubeURL, caPEM, &clientcmdapi.AuthInfo{Token: strings.TrimSpace(out)})
+}
+
+// StartServer starts gitops-reverser-apiserver and waits until it is ready.
+func (s *Stack) StartServer(ctx context.Context) error {
+	certFile, keyFile := pki.Files(s.pkiDir, "server")
+	s.ServerURL = "https://127.0.0.1:" + strconv.Itoa(s.Ports.Server)
+	args := append([]string{
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(s.Ports.Server),
+		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile,
+		"--etcd-servers=" + s.EtcdURL,
+		"--kubeconfig=" + s.ServerKubeconfig,
+		"--authentication-kubeconfig=" + s.ServerKubeconfig,
+		"--authorization-kubeconfig=" + s.ServerKubeconfig,
+		"--data-dir=" + filepath.Join(s.opts.Dir, "server"),
+	}, s.opts.ServerArgs...)
+	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args,
+		Log: filepath.Join(s.LogDir(), "gitops-reverser-apiserver.log")}
+	s.logf("starting gitops-reverser-apiserver on %s", s.ServerURL)
+	if err := s.Server.Start(); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	return waitFor(wctx, s.Server, "gitops-reverser-apiserver readiness", func() error {
+		return httpGetOK(s.ServerURL+"/readyz", s.serverCAPEM)
+	})
+}
+
+// StopServer stops our server gracefully.
+func (s *Stack) StopServer() { s.Server.Stop(30 * time.Second) }
+
+// registerAPIService points the aggregator at our server: an ExternalName Service
+// to localhost (no kube-proxy here) and an APIService with our CA as caBundle.
+func (s *Stack) registerAPIService(ctx context.Context) error {
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports:
+  - name: https
+    port: %[3]d
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: %[4]s
+spec:
+  group: configbutler.ai
+  version: v1alpha1
+  groupPriorityMinimum: 1000
+  versionPriority: 15
+  caBundle: %[5]s
+  service:
+    name: %[1]s
+    namespace: %[2]s
+    port: %[3]d
+`, ServerName, ServerNamespace, s.Ports.Server, APIServiceName, base64.StdEncoding.EncodeToString(s.serverCAPEM))
+	s.logf("registering APIService %s", APIServiceName)
+	return s.Apply(ctx, []byte(manifest))
+}
+
+// WaitAPIServiceAvailable waits until the aggregator reports the APIService Available.
+func (s *Stack) WaitAPIServiceAvailable(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, 180*time.Second)
+	defer cancel()
+	return waitFor(wctx, s.Server, "APIService "+APIServiceName+" Available", func() error {
+		out, err := s.Kubectl("get", "apiservice", APIServiceName, "-o",
+			`jsonpath={.status.conditions[?(@.type=="Available")].status} {.status.conditions[?(@.type=="Available")].message}`)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if !strings.HasPrefix(out, "True") {
+			return errors.New(out)
+		}
+		return nil
+	})
+}
+
+func (s *Stack) startGit() error {
+	pwFile := filepath.Join(s.opts.Dir, "git-password")
+	pw, err := os.ReadFile(pwFile)
+	if errors.Is(err, os.ErrNotExist) {
+		b := make([]byte, 12)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		pw = []byte(hex.EncodeToString(b))
+		err = os.WriteFile(pwFile, pw, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	s.GitPassword = string(pw)
+	root := filepath.Join(s.opts.Dir, "git")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	s.Git, err = gitserver.Start(gitserver.Options{Username: GitUser, Password: s.GitPassword, Root: root,
+		Addr: "127.0.0.1:" + strconv.Itoa(s.Ports.Git)})
+	if err != nil {
+		return fmt.Errorf("git server: %w", err)
+	}
+	if _, err := os.Stat(s.Git.RepoPath(DemoRepo)); errors.Is(err, os.ErrNotExist) {
+		if _, err := s.Git.CreateBareRepo(DemoRepo); err != nil {
+			return err
+		}
+	}
+	s.logf("git remote %s", s.Git.URL(DemoRepo))
+	return nil
+}
+
+// GitRemote is the demo repository's clone URL with credentials.
+func (s *Stack) GitRemote() string { return s.Git.URLWithCredentials(DemoRepo) }
+
+// ApplyExample applies artifacts/example (pointed at this stack's Git remote)
+// and the Secret with the remote's credentials.
+func (s *Stack) ApplyExample(ctx context.Context) error {
+	files, err := filepath.Glob(filepath.Join(s.opts.RepoRoot, "artifacts", "example", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no example manifests: %v", err)
+	}
+	var manifests []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		manifests = append(append(manifests, b...), []byte("\n---\n")...)
+	}
+	manifests = bytes.ReplaceAll(manifests, []byte(ExampleGitURL), []byte(s.Git.URL(DemoRepo)))
+	secret := fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: git-credentials
+  namespace: demo
+type: Opaque
+stringData:
+  username: %s
+  password: %s
+`, GitUser, s.GitPassword)
+	s.logf("applying artifacts/example")
+	return s.Apply(ctx, append(manifests, []byte(secret)...))
+}
