@@ -66,6 +66,10 @@ var DefaultPorts = Ports{EtcdClient: 22379, EtcdPeer: 22380, KubeAPIServer: 1644
 const (
 	ServerNamespace = "gitops-reverser"
 	ServerName      = "gitops-reverser"
+	// LocalServiceName is the ExternalName Service that routes the APIService to
+	// our server on loopback (artifacts/deploy's "gitops-reverser" Service is the
+	// in-cluster ClusterIP one).
+	LocalServiceName = "gitops-reverser-local"
 	APIServiceName  = "v1alpha1.configbutler.ai"
 	ExampleGitURL   = "http://127.0.0.1:18080/demo.git"
 	GitUser         = "gitops"
@@ -245,7 +249,7 @@ func (s *Stack) setupPKI() error {
 	}
 	if _, err := pki.LoadOrCreate(d, "server", func() (*pki.Pair, error) {
 		return serverCA.Issue(pki.Request{CommonName: ServerName, Server: true, IPs: localIP,
-			DNSNames: []string{"localhost", ServerName + "." + ServerNamespace + ".svc", ServerName + "." + ServerNamespace + ".svc.cluster.local"}})
+			DNSNames: []string{"localhost", ServerName + "." + ServerNamespace + ".svc", LocalServiceName + "." + ServerNamespace + ".svc"}})
 	}); err != nil {
 		return err
 	}
@@ -478,7 +482,7 @@ spec:
     name: %[1]s
     namespace: %[2]s
     port: %[3]d
-`, ServerName, ServerNamespace, s.Ports.Server, APIServiceName, base64.StdEncoding.EncodeToString(s.serverCAPEM))
+`, LocalServiceName, ServerNamespace, s.Ports.Server, APIServiceName, base64.StdEncoding.EncodeToString(s.serverCAPEM))
 	s.logf("registering APIService %s", APIServiceName)
 	return s.Apply(ctx, []byte(manifest))
 }

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func TestAPIServiceDiscoveryAndExplain(t *testing.T) {
+	out := kubectl(t, "get", "apiservice", "v1alpha1.configbutler.ai", "-o", `jsonpath={.status.conditions[?(@.type=="Available")].status}`)
+	if out != "True" {
+		t.Fatalf("APIService Available=%q", out)
+	}
+	raw := kubectl(t, "get", "--raw", "/apis/configbutler.ai/v1alpha1")
+	var list struct {
+		Resources []struct {
+			Name  string   `json:"name"`
+			Kind  string   `json:"kind"`
+			Verbs []string `json:"verbs"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		t.Fatal(err)
+	}
+	verbs := map[string][]string{}
+	for _, r := range list.Resources {
+		slices.Sort(r.Verbs)
+		verbs[r.Name] = r.Verbs
+	}
+	full := []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+	for name, want := range map[string][]string{
+		"gittargets": full, "gitproviders": full, "watchrules": full, "clusterwatchrules": full,
+		"gittargets/status": {"get"}, "gittargets/gates": {"get"}, "gittargets/snapshot": {"get"},
+	} {
+		if !slices.Equal(verbs[name], want) {
+			t.Errorf("%s verbs %v through kube-apiserver, want %v", name, verbs[name], want)
+		}
+	}
+	// The aggregator fetches our OpenAPI v3 spec on its own schedule.
+	eventually(t, 90*time.Second, "kubectl explain gittarget.spec.path", func() error {
+		out, err := st.Kubectl("explain", "gittarget.spec.path")
+		if err != nil || !strings.Contains(out, "relative to") || !strings.Contains(out, "FIELD: path <string>") {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+}
+
+func TestTablesAndWaitThroughAggregator(t *testing.T) {
+	ns := newNamespace(t, "tables")
+	apply(t, fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: orphan, namespace: %s}
+spec:
+  providerRef: {name: missing-provider}
+  branch: main
+  path: clusters/x
+`, ns))
+	out := kubectl(t, "wait", "--for=condition=Validated=false", "gittarget/orphan", "-n", ns, "--timeout=60s")
+	if !strings.Contains(out, "condition met") {
+		t.Fatalf("kubectl wait: %s", out)
+	}
+	ready := kubectl(t, "get", "gittarget", "orphan", "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}`)
+	if ready != "False/ValidationFailed" {
+		t.Errorf("Ready = %s, want False/ValidationFailed", ready)
+	}
+
+	wide := kubectl(t, "get", "gittargets", "-A", "-o", "wide")
+	lines := strings.Split(strings.TrimSpace(wide), "\n")
+	header := strings.Join(strings.Fields(lines[0]), " ")
+	if header != "NAMESPACE NAME PROVIDER BRANCH PATH READY REASON LAST COMMIT AGE BLOCKING GATE MESSAGE" {
+		t.Errorf("-o wide header: %s", header)
+	}
+	var row string
+	for _, l := range lines {
+		if strings.HasPrefix(l, ns+" ") {
+			row = l
+		}
+	}
+	for _, want := range []string{"orphan", "missing-provider", "main", "clusters/x", "False", "ValidationFailed", "Validated", "Referenced GitProvider '" + ns + "/missing-provider' not found"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("row %q lacks %q", row, want)
+		}
+	}
+
+	gates := kubectl(t, "get", "gittarget", "orphan", "-n", ns, "--subresource=gates")
+	gl := strings.Split(strings.TrimSpace(gates), "\n")
+	if len(gl) != 7 || !strings.HasPrefix(gl[0], "GATE") || !strings.HasPrefix(gl[1], "Validated") || !strings.HasPrefix(gl[6], "Ready") {
+		t.Errorf("gates table:\n%s", gates)
+	}
+	if !strings.Contains(gl[1], "ProviderNotFound") || !strings.Contains(gl[2], "Blocked by Validated=False") {
+		t.Errorf("gates rows:\n%s", gates)
+	}
+	snap := kubectl(t, "get", "gittarget", "orphan", "-n", ns, "--subresource=snapshot")
+	if !strings.Contains(snap, "CREATED") || !strings.Contains(snap, "NotStarted") {
+		t.Errorf("snapshot table:\n%s", snap)
+	}
+}
+
+func TestRBACAndReadOnlySubresources(t *testing.T) {
+	ns := newNamespace(t, "rbac")
+	apply(t, fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: t, namespace: %[1]s}
+spec: {providerRef: {name: p}, branch: main, path: a}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: reader-view, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "gitops-reverser:view"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: reader}]
+`, ns))
+	// (Aggregation into the built-in view role needs kube-controller-manager,
+	// which the stack does not run; the role is bound directly.)
+	eventually(t, 30*time.Second, "reader can get gittargets", func() error {
+		out, err := st.KubectlAs(st.ReaderKubeconfig, "get", "gittarget", "t", "-n", ns)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	if out, err := st.KubectlAs(st.ReaderKubeconfig, "get", "gittarget", "t", "-n", ns, "--subresource=gates"); err != nil {
+		t.Errorf("reader get gates: %v\n%s", err, out)
+	}
+	out, err := st.KubectlStdin(st.ReaderKubeconfig, []byte(fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: nope, namespace: %s}
+spec: {providerRef: {name: p}, branch: main}
+`, ns)), "create", "-f", "-")
+	if err == nil || !strings.Contains(out, "Forbidden") {
+		t.Errorf("reader create: err=%v\n%s", err, out)
+	}
+	for _, sub := range []string{"status", "gates", "snapshot"} {
+		out, err := st.Kubectl("patch", "gittarget", "t", "-n", ns, "--subresource="+sub, "--type=merge", "-p", `{"status":{"lastCommit":"forged"}}`)
+		if err == nil || !strings.Contains(out, "MethodNotAllowed") {
+			t.Errorf("admin patch %s: err=%v\n%s", sub, err, out)
+		}
+		obj := kubectl(t, "get", "gittarget", "t", "-n", ns, "-o", "json")
+		out, err = st.KubectlStdin(st.AdminKubeconfig, []byte(obj), "replace", "--subresource="+sub, "-f", "-")
+		if err == nil || !strings.Contains(out, "MethodNotAllowed") {
+			t.Errorf("admin replace (PUT) %s: err=%v\n%s", sub, err, out)
+		}
+	}
+	if got := kubectl(t, "get", "gittarget", "t", "-n", ns, "-o", "jsonpath={.status.lastCommit}"); got != "" {
+		t.Errorf("status was written by a client: lastCommit=%q", got)
+	}
+}
+
+func TestServerSideApplyThroughAggregator(t *testing.T) {
+	ns := newNamespace(t, "ssa")
+	manifest := fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: p, namespace: %s}
+spec: {url: "git@github.com:org/repo.git", allowedBranches: ["main"]}
+`, ns)
+	run := func() string {
+		out, err := st.KubectlStdin(st.AdminKubeconfig, []byte(manifest), "apply", "--server-side", "--field-manager=e2e", "-f", "-")
+		if err != nil {
+			t.Fatalf("apply: %v\n%s", err, out)
+		}
+		return kubectl(t, "get", "gitprovider", "p", "-n", ns, "-o", "jsonpath={.metadata.resourceVersion}")
+	}
+	rv1, rv2 := run(), run()
+	if rv1 != rv2 {
+		t.Errorf("second server-side apply changed the object: rv %s -> %s", rv1, rv2)
+	}
+	mf := kubectl(t, "get", "gitprovider", "p", "-n", ns, "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}")
+	if !strings.Contains(mf, "e2e") {
+		t.Errorf("managedFields managers: %q", mf)
+	}
+}
+
+func TestDeployManifestsPassServerDryRun(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(root, "artifacts", "deploy", "*.yaml"))
+	if len(files) < 6 {
+		t.Fatalf("found %d deploy manifests", len(files))
+	}
+	for _, f := range files {
+		out, err := st.Kubectl("apply", "--dry-run=server", "-f", f)
+		if err != nil {
+			t.Errorf("%s: %v\n%s", filepath.Base(f), err, out)
+		}
+	}
+}
+
+// TestPriorityAndFairnessIsOn: requests straight to our server are classified by
+// priority and fairness (the headers name the flow schema and priority level).
+func TestPriorityAndFairnessIsOn(t *testing.T) {
+	cfg, err := clientcmd.LoadFromFile(st.ServerKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var token string
+	for _, a := range cfg.AuthInfos {
+		token = a.Token
+	}
+	ca, err := os.ReadFile(filepath.Join(st.Dir(), "pki", "server-ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, st.ServerURL+"/apis/configbutler.ai/v1alpha1/gittargets", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Kubernetes-PF-FlowSchema-UID") == "" || resp.Header.Get("X-Kubernetes-PF-PriorityLevel-UID") == "" {
+		t.Errorf("status %d, PF headers %q %q", resp.StatusCode, resp.Header.Get("X-Kubernetes-PF-FlowSchema-UID"), resp.Header.Get("X-Kubernetes-PF-PriorityLevel-UID"))
+	}
+}
