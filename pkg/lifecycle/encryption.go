@@ -98,8 +98,8 @@ func createAgeKeySecret(ctx context.Context, kube kubernetes.Interface, ns, name
 			Namespace: ns,
 			Labels:    map[string]string{"app.kubernetes.io/managed-by": "gitops-reverser"},
 			Annotations: map[string]string{
-				AnnotationRecipient:     recipient,
-				AnnotationBackupWarning: backupWarning,
+				AnnotationRecipient:             recipient,
+				AnnotationBackupWarning:         backupWarning,
 				"configbutler.ai/generated-for": "GitTarget " + t.Namespace + "/" + t.Name,
 			},
 		},

@@ -70,10 +70,10 @@ const (
 	// our server on loopback (artifacts/deploy's "gitops-reverser" Service is the
 	// in-cluster ClusterIP one).
 	LocalServiceName = "gitops-reverser-local"
-	APIServiceName  = "v1alpha1.configbutler.ai"
-	ExampleGitURL   = "http://127.0.0.1:18080/demo.git"
-	GitUser         = "gitops"
-	DemoRepo        = "demo"
+	APIServiceName   = "v1alpha1.configbutler.ai"
+	ExampleGitURL    = "http://127.0.0.1:18080/demo.git"
+	GitUser          = "gitops"
+	DemoRepo         = "demo"
 )
 
 // Stack is a running local system.

@@ -67,7 +67,7 @@ func NewOptions(out, errOut io.Writer) *Options {
 		DataDir:   "gitops-reverser-data",
 		Lifecycle: true,
 		Out:       out,
-		ErrOut:  errOut,
+		ErrOut:    errOut,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
