@@ -15,9 +15,11 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -464,12 +466,21 @@ func (c *Controller) workerConfigFor(ctx context.Context, p *v1alpha1.GitProvide
 		data = s.Data
 		cfg.AuthID = string(s.UID) + "/" + s.ResourceVersion
 	}
-	auth, err := git.AuthFromSecret(p.Spec.URL, data)
+	auth, err := providerAuth(p, data)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Auth = auth
 	return cfg, nil
+}
+
+// providerAuth builds the auth of a provider: from its Secret, or anonymous
+// when it names none (a public HTTP(S) remote; SSH always needs a key).
+func providerAuth(p *v1alpha1.GitProvider, data map[string][]byte) (transport.AuthMethod, error) {
+	if p.Spec.SecretRef == nil && !strings.HasPrefix(p.Spec.URL, "ssh://") && strings.Contains(p.Spec.URL, "://") {
+		return nil, nil
+	}
+	return git.AuthFromSecret(p.Spec.URL, data)
 }
 
 // backoff is how long to wait before retrying a failed operation.

@@ -61,7 +61,7 @@ func (c *Controller) providerReady(ctx context.Context, p *v1alpha1.GitProvider)
 		}
 		data = s.Data
 	}
-	auth, err := git.AuthFromSecret(p.Spec.URL, data)
+	auth, err := providerAuth(p, data)
 	if err != nil {
 		return falseGate(ReasonInvalidCredentials, "Credentials are not usable: "+err.Error())
 	}
