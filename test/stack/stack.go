@@ -87,6 +87,10 @@ type Stack struct {
 	ReaderKubeconfig string
 	// ServerKubeconfig is our server's identity: the gitops-reverser ServiceAccount.
 	ServerKubeconfig string
+	// DirectKubeconfig reaches our server directly, not through the aggregator, as
+	// the administrator (system:masters is authorized without kube-apiserver, so
+	// it works while kube-apiserver is down).
+	DirectKubeconfig string
 	EtcdURL          string
 	KubeURL          string
 	ServerURL        string
@@ -254,6 +258,15 @@ func (s *Stack) setupPKI() error {
 		return err
 	}
 	s.serverCAPEM = serverCA.CertPEM()
+	s.DirectKubeconfig = filepath.Join(s.opts.Dir, "direct.kubeconfig")
+	admin, err := pki.Load(d, "user-admin")
+	if err != nil {
+		return err
+	}
+	if err := writeKubeconfig(s.DirectKubeconfig, "https://127.0.0.1:"+strconv.Itoa(s.Ports.Server), s.serverCAPEM,
+		&clientcmdapi.AuthInfo{ClientCertificateData: admin.CertPEM(), ClientKeyData: admin.KeyPEM()}); err != nil {
+		return err
+	}
 	s.kubeServing = filepath.Join(d, "kube-ca.crt")
 
 	s.KubeURL = "https://127.0.0.1:" + strconv.Itoa(s.Ports.KubeAPIServer)
