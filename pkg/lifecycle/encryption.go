@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"filippo.io/age"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
@@ -37,6 +39,8 @@ type encryptionKeys struct {
 type encryptionOutcome struct {
 	gate gateResult
 	keys *encryptionKeys
+	// unreachable is set when the source cluster did not answer: the gate is unknown.
+	unreachable error
 }
 
 // evaluateEncryption is the EncryptionConfigured gate. The key Secret lives in
@@ -54,12 +58,18 @@ func evaluateEncryption(ctx context.Context, kube kubernetes.Interface, t *v1alp
 			fmt.Sprintf("Cannot read encryption secret %s: the server has no source cluster (--kubeconfig)", ref))}
 	}
 	secret, err := kube.CoreV1().Secrets(t.Namespace).Get(ctx, enc.SecretRef.Name, metav1.GetOptions{})
+	if unreachable(err) {
+		return encryptionOutcome{unreachable: err}
+	}
 	switch {
 	case apierrors.IsNotFound(err) && !enc.GenerateWhenMissing:
 		return encryptionOutcome{gate: falseGate(v1alpha1.ReasonSecretCreateDisabled,
 			fmt.Sprintf("Encryption secret %s is missing and generateWhenMissing is false", ref))}
 	case apierrors.IsNotFound(err):
 		secret, err = createAgeKeySecret(ctx, kube, t.Namespace, enc.SecretRef.Name, t)
+		if unreachable(err) {
+			return encryptionOutcome{unreachable: err}
+		}
 		if err != nil {
 			return encryptionOutcome{gate: falseGate(v1alpha1.ReasonMissingSecret,
 				fmt.Sprintf("Encryption secret %s is missing and could not be created: %v", ref, err))}
@@ -82,6 +92,22 @@ func evaluateEncryption(ctx context.Context, kube kubernetes.Interface, t *v1alp
 		gate: trueGate(v1alpha1.ReasonOK, msgEncryptionOK),
 		keys: &encryptionKeys{Recipients: recipients, Identities: ids, Hash: sops.RecipientsHash(recipients)},
 	}
+}
+
+// unreachable reports whether err means the source cluster did not answer (as
+// opposed to answering no).
+func unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) {
+		return true
+	}
+	if utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) {
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
 }
 
 // createAgeKeySecret creates the key Secret with a new X25519 identity. A

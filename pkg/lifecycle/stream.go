@@ -38,6 +38,9 @@ type Router struct {
 	mu        sync.Mutex
 	informers map[schema.GroupVersionResource]*typeInformer
 	targets   map[string]*targetStream
+	// syncing holds the selections of targets waiting in BeginBuffer for their
+	// informers: those informers are in use too.
+	syncing map[string]Selection
 	connected bool
 	lastError string
 	probing   bool
@@ -69,6 +72,7 @@ func newRouter(dyn dynamic.Interface, disc discovery.DiscoveryInterface, onChang
 		dyn: dyn, discovery: disc, onChange: onChange,
 		informers: map[schema.GroupVersionResource]*typeInformer{},
 		targets:   map[string]*targetStream{},
+		syncing:   map[string]Selection{},
 		connected: true,
 	}
 }
@@ -94,6 +98,7 @@ func (r *Router) Live(targetKey string) bool {
 func (r *Router) BeginBuffer(ctx context.Context, cfg *targetConfig, w *BranchWorker) error {
 	var toSync []cache.InformerSynced
 	r.mu.Lock()
+	r.syncing[cfg.Key] = cfg.Selection
 	for gvr := range cfg.Selection {
 		ti, ok := r.informers[gvr]
 		if !ok {
@@ -107,24 +112,23 @@ func (r *Router) BeginBuffer(ctx context.Context, cfg *targetConfig, w *BranchWo
 
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if !cache.WaitForCacheSync(sctx.Done(), toSync...) {
-		return fmt.Errorf("watches of the selected resources did not sync: %s", r.lastErrorOr("timed out"))
-	}
+	synced := cache.WaitForCacheSync(sctx.Done(), toSync...)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.targets[cfg.Key] = &targetStream{cfg: cfg, worker: w, buffer: map[string]bufferedEvent{}}
+	delete(r.syncing, cfg.Key)
+	if synced {
+		r.targets[cfg.Key] = &targetStream{cfg: cfg, worker: w, buffer: map[string]bufferedEvent{}}
+	}
 	r.gcInformersLocked()
-	return nil
-}
-
-func (r *Router) lastErrorOr(def string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.lastError != "" {
-		return r.lastError
+	if !synced {
+		why := r.lastError
+		if why == "" {
+			why = "timed out"
+		}
+		return fmt.Errorf("watches of the selected resources did not sync: %s", why)
 	}
-	return def
+	return nil
 }
 
 // AbortBuffer drops a target whose snapshot failed; the next attempt registers again.
@@ -185,6 +189,11 @@ func (r *Router) gcInformersLocked() {
 	used := map[schema.GroupVersionResource]bool{}
 	for _, t := range r.targets {
 		for gvr := range t.cfg.Selection {
+			used[gvr] = true
+		}
+	}
+	for _, sel := range r.syncing {
+		for gvr := range sel {
 			used[gvr] = true
 		}
 	}
@@ -275,10 +284,20 @@ func (r *Router) watchError(gvr schema.GroupVersionResource, err error) {
 		return // a watch closing or expiring is routine: the reflector relists
 	}
 	klog.InfoS("Watch of the source cluster failed", "resource", gvr.String(), "err", err)
+	r.markDisconnected(fmt.Sprintf("watch of %s failed: %v", gvr.String(), err))
+}
+
+// reportUnreachable is how other readers of the source cluster report that it
+// did not answer.
+func (r *Router) reportUnreachable(err error) {
+	r.markDisconnected(err.Error())
+}
+
+func (r *Router) markDisconnected(why string) {
 	r.mu.Lock()
 	wasConnected := r.connected
 	r.connected = false
-	r.lastError = fmt.Sprintf("watch of %s failed: %v", gvr.String(), err)
+	r.lastError = why
 	startProbe := !r.probing && !r.stopped
 	r.probing = r.probing || startProbe
 	r.mu.Unlock()

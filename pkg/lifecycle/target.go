@@ -25,6 +25,8 @@ type evaluation struct {
 	state      targetState
 	keys       *encryptionKeys
 	requeue    time.Duration
+	// skipWrite leaves the stored status alone (nothing could be learned).
+	skipWrite bool
 }
 
 // block records a gate that is not True and what the gates after it show.
@@ -61,8 +63,10 @@ func (c *Controller) syncTarget(ctx context.Context, key string) error {
 	}
 	ev := &evaluation{gates: map[string]gateResult{}}
 	c.evaluate(ctx, t, key, present, ev)
-	if err := c.writeTargetStatus(ctx, t, ev); err != nil {
-		return err
+	if !ev.skipWrite {
+		if err := c.writeTargetStatus(ctx, t, ev); err != nil {
+			return err
+		}
 	}
 	if ev.requeue > 0 {
 		c.targetQueue.AddAfter(key, ev.requeue)
@@ -81,8 +85,21 @@ func (c *Controller) evaluate(ctx context.Context, t *v1alpha1.GitTarget, key st
 	}
 	ev.gates[v1alpha1.ConditionValidated] = r
 
+	// The source cluster is away: a target whose stream was live keeps what the
+	// gates that read the cluster said, and its stream reports the disconnection.
+	if c.router != nil {
+		if connected, why := c.router.Connected(); !connected && c.states.get(key).Streaming {
+			c.disconnected(t, key, why, ev)
+			return
+		}
+	}
+
 	// 2. EncryptionConfigured.
 	enc := evaluateEncryption(ctx, c.kube, t)
+	if enc.unreachable != nil {
+		c.sourceUnreachable(t, key, enc.unreachable, ev)
+		return
+	}
 	if enc.gate.Status != metav1.ConditionTrue {
 		c.release(key)
 		ev.block(v1alpha1.ConditionEncryptionConfigured, enc.gate, present)
@@ -97,6 +114,10 @@ func (c *Controller) evaluate(ctx context.Context, t *v1alpha1.GitTarget, key st
 	// 3. Bootstrapped: the branch worker (short lock), then the bootstrap task,
 	// run by that worker outside any manager lock.
 	wcfg, err := c.workerConfigFor(ctx, res.Provider)
+	if unreachable(err) {
+		c.sourceUnreachable(t, key, err, ev)
+		return
+	}
 	if err != nil {
 		c.release(key)
 		ev.block(v1alpha1.ConditionBootstrapped, falseGate(v1alpha1.ReasonWorkerNotFound,
@@ -158,6 +179,35 @@ func (c *Controller) evaluate(ctx context.Context, t *v1alpha1.GitTarget, key st
 		ev.gates[v1alpha1.ConditionEventStreamLive] = falseGate(v1alpha1.ReasonRegistrationFailed,
 			fmt.Sprintf("Failed to register GitTargetEventStream for %s", key))
 	}
+}
+
+// disconnected fills the evaluation of a live target while the source cluster is
+// away: the gates between Validated and the stream keep their stored values.
+func (c *Controller) disconnected(t *v1alpha1.GitTarget, key, why string, ev *evaluation) {
+	for _, g := range []string{v1alpha1.ConditionEncryptionConfigured, v1alpha1.ConditionBootstrapped, v1alpha1.ConditionSnapshotSynced} {
+		if cond := conditions.Find(t.Status.Conditions, g); cond != nil {
+			ev.gates[g] = gateResult{cond.Status, cond.Reason, cond.Message}
+		}
+	}
+	ev.gates[v1alpha1.ConditionEventStreamLive] = falseGate(v1alpha1.ReasonDisconnected, "Source cluster is not answering: "+why)
+	ev.state = c.states.get(key)
+}
+
+// sourceUnreachable handles a read of the source cluster that failed because it
+// did not answer: that says nothing about the target's configuration, so no gate
+// flips to False for it. The router learns of it (and probes for the recovery);
+// a live target reports Disconnected; any other target is retried.
+func (c *Controller) sourceUnreachable(t *v1alpha1.GitTarget, key string, err error, ev *evaluation) {
+	why := err.Error()
+	if c.router != nil {
+		c.router.reportUnreachable(err)
+	}
+	if c.states.get(key).Streaming {
+		c.disconnected(t, key, why, ev)
+		return
+	}
+	ev.skipWrite = true
+	ev.requeue = 5 * time.Second
 }
 
 func keysHash(k *encryptionKeys) string {

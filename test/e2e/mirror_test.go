@@ -146,11 +146,11 @@ func TestSnapshotMirrorsAndDeletesOnlyStaleFiles(t *testing.T) {
 	seed := filepath.Join(t.TempDir(), "seed")
 	gitCLI(t, filepath.Dir(seed), "clone", "-q", st.Git.URLWithCredentials(ns), seed)
 	for path, content := range map[string]string{
-		"clusters/snap/v1/configmaps/" + ns + "/gone.yaml":       fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gone\n  namespace: %s\n", ns),
+		"clusters/snap/v1/configmaps/" + ns + "/gone.yaml":        fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gone\n  namespace: %s\n", ns),
 		"clusters/snap/v1/configmaps/" + ns + "/handwritten.yaml": "# not a manifest of handwritten\nfoo: bar\n",
-		"clusters/snap/v1/configmaps/README.md":                  "# notes\n",
-		"clusters/snap/kustomization.yaml":                       "resources: []\n",
-		"clusters/other-team/v1/configmaps/x/y.yaml":             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y, namespace: x}\n",
+		"clusters/snap/v1/configmaps/README.md":                   "# notes\n",
+		"clusters/snap/kustomization.yaml":                        "resources: []\n",
+		"clusters/other-team/v1/configmaps/x/y.yaml":              "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y, namespace: x}\n",
 	} {
 		full := filepath.Join(seed, path)
 		os.MkdirAll(filepath.Dir(full), 0o755)
@@ -186,14 +186,14 @@ spec:
 	dir := clone(t, ns)
 	exists := func(p string) bool { _, err := os.Stat(filepath.Join(dir, p)); return err == nil }
 	for p, want := range map[string]bool{
-		"clusters/snap/README.md":                                 true,
-		"clusters/snap/.sops.yaml":                                false, // no encryption
-		"clusters/snap/v1/configmaps/" + ns + "/app.yaml":         true,
-		"clusters/snap/v1/configmaps/" + ns + "/gone.yaml":        false,
-		"clusters/snap/v1/configmaps/" + ns + "/handwritten.yaml": true,
-		"clusters/snap/v1/configmaps/README.md":                   true,
-		"clusters/snap/kustomization.yaml":                        true,
-		"clusters/other-team/v1/configmaps/x/y.yaml":              true,
+		"clusters/snap/README.md":                                   true,
+		"clusters/snap/.sops.yaml":                                  false, // no encryption
+		"clusters/snap/v1/configmaps/" + ns + "/app.yaml":           true,
+		"clusters/snap/v1/configmaps/" + ns + "/gone.yaml":          false,
+		"clusters/snap/v1/configmaps/" + ns + "/handwritten.yaml":   true,
+		"clusters/snap/v1/configmaps/README.md":                     true,
+		"clusters/snap/kustomization.yaml":                          true,
+		"clusters/other-team/v1/configmaps/x/y.yaml":                true,
 		"clusters/snap/v1/secrets/" + ns + "/not-written.sops.yaml": false,
 	} {
 		if exists(p) != want {

@@ -62,6 +62,8 @@ func Start(dataDir string, extraArgs ...string) (*Server, error) {
 		fmt.Sprintf("--secure-port=%d", port),
 		"--data-dir=" + dataDir,
 		"--write-kubeconfig=" + kubeconfig,
+		// The API alone: status is written by the tests through the internal writer.
+		"--lifecycle=false",
 	}, extraArgs...))
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(os.Stderr)

@@ -1,0 +1,192 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestExampleBecomesReady: the example of `make run` (artifacts/example) is
+// mirrored and becomes Ready: ConfigMaps and Secrets of namespace demo are in
+// the repository under the target path.
+func TestExampleBecomesReady(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := st.ApplyExample(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "wait", "--for=condition=SnapshotSynced", "gittarget/demo", "-n", "demo", "--timeout=90s")
+	kubectl(t, "wait", "--for=condition=Ready", "gittarget/demo", "-n", "demo", "--timeout=60s")
+	dir := clone(t, "demo")
+	for _, f := range []string{"clusters/local/README.md", "clusters/local/.sops.yaml",
+		"clusters/local/v1/configmaps/demo/app-settings.yaml", "clusters/local/v1/secrets/demo/app-credentials.sops.yaml"} {
+		if gitCLI(t, dir, "ls-files", f) == "" {
+			t.Errorf("%s not in the repository", f)
+		}
+	}
+	if strings.Contains(gitCLI(t, dir, "log", "-p"), "change-me") {
+		t.Error("the example Secret's value is in Git in plaintext")
+	}
+	gates := kubectl(t, "get", "gittarget", "demo", "-n", "demo", "--subresource=gates", "--no-headers")
+	if strings.Count(gates, "True") != 6 {
+		t.Errorf("gates:\n%s", gates)
+	}
+}
+
+const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+`
+
+// TestLiveChangesReachGit: create, update and delete of a ConfigMap, a Secret
+// (encrypted) and a custom resource reach the repository within the batch
+// window; a rule added live is snapshotted and streamed, a removed one stops.
+func TestLiveChangesReachGit(t *testing.T) {
+	apply(t, crd)
+	eventually(t, 30*time.Second, "CRD established", func() error {
+		_, err := st.Kubectl("get", "widgets", "-A")
+		return err
+	})
+	m := newMirror(t, "live", true, "")
+	kubectl(t, "create", "configmap", "before-rule", "-n", m.ns, "--from-literal=x=1")
+	apply(t, fmt.Sprintf(`apiVersion: example.com/v1
+kind: Widget
+metadata: {name: gizmo, namespace: %s}
+spec: {size: 3}
+`, m.ns))
+	widget := fmt.Sprintf("%s/example.com/v1/widgets/%s/gizmo.yaml", m.path, m.ns)
+
+	// A rule for widgets, added live: the existing widget is snapshotted.
+	apply(t, fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: widgets, namespace: %s}
+spec:
+  targetRef: {name: mirror}
+  rules: [{apiGroups: ["example.com"], resources: ["widgets"]}]
+`, m.ns))
+	within := func(what string, cond func(content string) bool, path string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		eventually(t, 20*time.Second, what, func() error {
+			if !cond(m.show(t, path)) {
+				return fmt.Errorf("not yet")
+			}
+			return nil
+		})
+		return time.Since(start)
+	}
+	within("existing widget snapshotted after the rule appeared", func(c string) bool { return strings.Contains(c, "size: 3") }, widget)
+
+	// Create, update, delete: each within the 1s batch window (plus polling).
+	timings := map[string]time.Duration{}
+	kubectl(t, "create", "configmap", "cm", "-n", m.ns, "--from-literal=v=1")
+	timings["configmap create"] = within("configmap created", func(c string) bool { return strings.Contains(c, "v: \"1\"") }, m.file("configmaps", "cm"))
+	kubectl(t, "patch", "configmap", "cm", "-n", m.ns, "--type=merge", "-p", `{"data":{"v":"2"}}`)
+	timings["configmap update"] = within("configmap updated", func(c string) bool { return strings.Contains(c, "v: \"2\"") }, m.file("configmaps", "cm"))
+	kubectl(t, "create", "secret", "generic", "sec", "-n", m.ns, "--from-literal=token=live-secret-value")
+	timings["secret create"] = within("secret created", func(c string) bool { return strings.Contains(c, "ENC[AES256_GCM") }, m.file("secrets", "sec"))
+	kubectl(t, "patch", "widget", "gizmo", "-n", m.ns, "--type=merge", "-p", `{"spec":{"size":5}}`)
+	timings["widget update"] = within("widget updated", func(c string) bool { return strings.Contains(c, "size: 5") }, widget)
+	kubectl(t, "delete", "configmap", "cm", "-n", m.ns)
+	kubectl(t, "delete", "secret", "sec", "-n", m.ns)
+	kubectl(t, "delete", "widget", "gizmo", "-n", m.ns)
+	timings["deletes"] = within("deletes remove files", func(c string) bool { return c == "" }, widget)
+	if m.show(t, m.file("configmaps", "cm")) != "" || m.show(t, m.file("secrets", "sec")) != "" {
+		t.Error("deleted objects still have files")
+	}
+	t.Logf("change -> visible in the remote (batch window 1s): %v", timings)
+	if strings.Contains(gitCLI(t, clone(t, m.repo), "log", "-p"), "live-secret-value") {
+		t.Error("plaintext secret in history")
+	}
+	tg, _ := targetConditions(t, m.ns, "mirror")
+	if tg.Status.Stream == nil || !tg.Status.Stream.Registered || tg.Status.Stream.LastEventTime == nil {
+		t.Errorf("status.stream %+v", tg.Status.Stream)
+	}
+
+	// The widget rule removed: widgets stop streaming.
+	kubectl(t, "delete", "watchrule", "widgets", "-n", m.ns)
+	time.Sleep(2 * time.Second)
+	apply(t, fmt.Sprintf(`apiVersion: example.com/v1
+kind: Widget
+metadata: {name: ignored, namespace: %s}
+spec: {size: 1}
+`, m.ns))
+	kubectl(t, "create", "configmap", "marker", "-n", m.ns, "--from-literal=m=1")
+	within("marker streamed", func(c string) bool { return c != "" }, m.file("configmaps", "marker"))
+	if m.show(t, fmt.Sprintf("%s/example.com/v1/widgets/%s/ignored.yaml", m.path, m.ns)) != "" {
+		t.Error("a widget was written after its rule was removed")
+	}
+}
+
+// TestRapidUpdatesAreCoalesced: 1,000 rapid updates of one ConfigMap end in its
+// final state in Git, in a handful of commits.
+func TestRapidUpdatesAreCoalesced(t *testing.T) {
+	m := newMirror(t, "rapid", false, "")
+	kubectl(t, "create", "configmap", "hot", "-n", m.ns, "--from-literal=count=0")
+	path := m.file("configmaps", "hot")
+	eventually(t, 20*time.Second, "hot configmap mirrored", func() error {
+		if m.show(t, path) == "" {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	before := m.commits(t)
+	ctx := context.Background()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	// Sequential updates per worker keep each write's resourceVersion conflict-free.
+	const updates, writers = 1000, 4
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < updates; i += writers {
+				patch := fmt.Sprintf(`{"data":{"count":"%d","w%d":"%d"}}`, i+1, w, i+1)
+				if _, err := kube.CoreV1().ConfigMaps(m.ns).Patch(ctx, "hot", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d update errors, first: %v", len(errs), errs[0])
+	}
+	final, _ := kube.CoreV1().ConfigMaps(m.ns).Get(ctx, "hot", metav1.GetOptions{})
+	elapsed := time.Since(start)
+	eventually(t, 30*time.Second, "final state in git", func() error {
+		c := m.show(t, path)
+		for k, v := range final.Data {
+			if !strings.Contains(c, fmt.Sprintf("%s: %q", k, v)) {
+				return fmt.Errorf("%s=%s not in\n%s", k, v, c)
+			}
+		}
+		return nil
+	})
+	commits := m.commits(t) - before
+	t.Logf("1000 updates in %s -> %d commit(s)", elapsed.Round(time.Millisecond), commits)
+	if commits < 1 || commits > 15 {
+		t.Errorf("%d commits for 1000 updates, want a handful", commits)
+	}
+}
