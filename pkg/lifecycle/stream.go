@@ -40,7 +40,7 @@ type Router struct {
 	targets   map[string]*targetStream
 	// syncing holds the selections of targets waiting in BeginBuffer for their
 	// informers: those informers are in use too.
-	syncing map[string]Selection
+	syncing   map[string]Selection
 	connected bool
 	lastError string
 	probing   bool
