@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -191,6 +192,17 @@ func TestDeployManifestsPassServerDryRun(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v\n%s", filepath.Base(f), err, out)
 		}
+	}
+	// The serving Secret and the APIService with its caBundle (hack/deploy-certs).
+	cmd := exec.Command("go", "run", "./hack/deploy-certs", "-dir", t.TempDir())
+	cmd.Dir = root
+	certs, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hack/deploy-certs: %v", err)
+	}
+	if out, err := st.KubectlStdin(st.AdminKubeconfig, certs, "apply", "--dry-run=server", "-f", "-"); err != nil ||
+		!strings.Contains(out, "secret/gitops-reverser-serving created (server dry run)") {
+		t.Errorf("deploy-certs output: %v\n%s", err, out)
 	}
 }
 

@@ -103,13 +103,19 @@ func TestReadyComputedOnEveryRead(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("GET", got)
-			cached, err := c.GitTargets(ns).Get(ctx, name, metav1.GetOptions{ResourceVersion: "0"})
+			// A resourceVersion on GET/LIST is served from the watch cache, once it
+			// has caught up with that version.
+			cached, err := c.GitTargets(ns).Get(ctx, name, metav1.GetOptions{ResourceVersion: written.ResourceVersion})
 			if err != nil {
 				t.Fatal(err)
 			}
-			check("GET rv=0 (watch cache)", cached)
-			for _, rv := range []string{"", "0"} {
-				l, err := c.GitTargets(ns).List(ctx, metav1.ListOptions{ResourceVersion: rv, FieldSelector: "metadata.name=" + name})
+			check("GET from the watch cache", cached)
+			for _, rv := range []string{"", written.ResourceVersion} {
+				opts := metav1.ListOptions{ResourceVersion: rv, FieldSelector: "metadata.name=" + name}
+				if rv != "" {
+					opts.ResourceVersionMatch = metav1.ResourceVersionMatchNotOlderThan
+				}
+				l, err := c.GitTargets(ns).List(ctx, opts)
 				if err != nil || len(l.Items) != 1 {
 					t.Fatalf("LIST rv=%q: %v", rv, err)
 				}
@@ -178,7 +184,8 @@ func TestWatchersShareCacheWithoutCorruption(t *testing.T) {
 			t.Fatalf("watcher %d got no event", i)
 		}
 	}
-	l, err := c.GitTargets(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	written, _ := c.GitTargets(ns).Get(ctx, "shared", metav1.GetOptions{})
+	l, err := c.GitTargets(ns).List(ctx, metav1.ListOptions{ResourceVersion: written.ResourceVersion, ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
 	if err != nil || len(l.Items) != 1 || len(l.Items[0].Status.Conditions) != 6 {
 		t.Fatalf("cached list after watchers: %v %+v", err, l)
 	}

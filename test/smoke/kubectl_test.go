@@ -167,6 +167,12 @@ func TestKubectlAgainstStandaloneServer(t *testing.T) {
 		t.Errorf("server-side apply:\n%s", out)
 	}
 
+	// Without --kubeconfig the lifecycle runs all the same, and stops where it
+	// needs the source cluster: the credentials Secret cannot be read.
+	out = k.must("wait", "--for=condition=Bootstrapped=false", "gittarget/prod", "-n", "demo", "--timeout=60s")
+	if !strings.Contains(out, "condition met") {
+		t.Errorf("wait: %s", out)
+	}
 	out = k.must("get", "gittargets", "-A")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	header := strings.Fields(lines[0])
@@ -176,11 +182,11 @@ func TestKubectlAgainstStandaloneServer(t *testing.T) {
 	}
 	row := strings.Fields(lines[1])
 	if len(row) < 8 || row[0] != "demo" || row[1] != "prod" || row[2] != "origin" || row[3] != "main" ||
-		row[4] != "clusters/prod" || row[5] != "False" || row[6] != "ValidationFailed" {
+		row[4] != "clusters/prod" || row[5] != "False" || row[6] != "BootstrapNotComplete" {
 		t.Errorf("row %v", row)
 	}
 	out = k.must("get", "gittargets", "-n", "demo", "-o", "wide")
-	if !strings.Contains(out, "BLOCKING GATE") || !strings.Contains(out, "Validated gate has not been evaluated yet") {
+	if !strings.Contains(out, "BLOCKING GATE") || !strings.Contains(out, "the server has no source cluster (--kubeconfig)") {
 		t.Errorf("-o wide:\n%s", out)
 	}
 
@@ -189,8 +195,9 @@ func TestKubectlAgainstStandaloneServer(t *testing.T) {
 	if len(gateLines) != 7 || !strings.HasPrefix(gateLines[0], "GATE") {
 		t.Fatalf("gates table:\n%s", out)
 	}
-	for i, g := range []string{"Validated", "EncryptionConfigured", "Bootstrapped", "SnapshotSynced", "EventStreamLive", "Ready"} {
-		if f := strings.Fields(gateLines[i+1]); f[0] != g {
+	for i, g := range []string{"Validated True OK", "EncryptionConfigured True NotRequired", "Bootstrapped False WorkerNotFound",
+		"SnapshotSynced Unknown NotChecked", "EventStreamLive Unknown NotChecked", "Ready False BootstrapNotComplete"} {
+		if f := strings.Fields(gateLines[i+1]); strings.Join(f[:3], " ") != g {
 			t.Errorf("gate row %d is %q, want %s", i, gateLines[i+1], g)
 		}
 	}
