@@ -57,10 +57,12 @@ files, like this one once it exists, are left alone.
 `, tc.Key))
 }
 
-// bootstrap writes README.md and, with encryption, .sops.yaml under the target
-// path when they are missing (.sops.yaml also when its recipients are stale), in
-// one commit.
-func (w *BranchWorker) bootstrap(ctx context.Context, tc *targetConfig) (commit string, applied bool, err error) {
+// EnsureTargetBootstrapped writes README.md and, with encryption, .sops.yaml
+// under the target path when they are missing (.sops.yaml also when its
+// recipients are stale), in one commit. It runs on the worker's goroutine, never
+// under the WorkerManager's lock (the seed's split of EnsureWorker and
+// EnsureTargetBootstrapped).
+func (w *BranchWorker) EnsureTargetBootstrapped(ctx context.Context, tc *targetConfig) (commit string, applied bool, err error) {
 	repo, err := w.openRepo(ctx)
 	if err != nil {
 		return "", false, err

@@ -244,7 +244,7 @@ func (c *Controller) ensureBootstrap(w *BranchWorker, tc *targetConfig, fp strin
 	cfg := *tc
 	w.Submit("bootstrap "+tc.Key, func(ctx context.Context) {
 		c.states.update(cfg.Key, func(s *targetState) { s.Bootstrap.Phase = phaseRunning; s.Bootstrap.Started = time.Now() })
-		commit, applied, err := w.bootstrap(ctx, &cfg)
+		commit, applied, err := w.EnsureTargetBootstrapped(ctx, &cfg)
 		now := time.Now()
 		c.states.update(cfg.Key, func(s *targetState) {
 			if s.Bootstrap.Fingerprint != fp {

@@ -50,17 +50,32 @@ func views(conds []metav1.Condition) []condView {
 // targetConditions reads a target's conditions through kubectl (the aggregator).
 func targetConditions(t *testing.T, ns, name string) (*v1alpha1.GitTarget, []condView) {
 	t.Helper()
-	out := kubectl(t, "get", "gittarget", name, "-n", ns, "-o", "json")
-	var tg v1alpha1.GitTarget
-	if err := json.Unmarshal([]byte(out), &tg); err != nil {
+	tg, cs, err := targetConditionsE(ns, name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &tg, views(tg.Status.Conditions)
+	return tg, cs
+}
+
+// targetConditionsE is targetConditions for polling: errors are returned.
+func targetConditionsE(ns, name string) (*v1alpha1.GitTarget, []condView, error) {
+	out, err := st.Kubectl("get", "gittarget", name, "-n", ns, "-o", "json")
+	if err != nil {
+		return nil, nil, fmt.Errorf("%v: %s", err, out)
+	}
+	var tg v1alpha1.GitTarget
+	if err := json.Unmarshal([]byte(out), &tg); err != nil {
+		return nil, nil, err
+	}
+	return &tg, views(tg.Status.Conditions), nil
 }
 
 func conditionIs(t *testing.T, ns, name, typ, status, reason string) func() error {
 	return func() error {
-		_, cs := targetConditions(t, ns, name)
+		_, cs, err := targetConditionsE(ns, name)
+		if err != nil {
+			return err
+		}
 		for _, c := range cs {
 			if c.Type == typ {
 				if c.Status == status && (reason == "" || c.Reason == reason) {
@@ -90,7 +105,10 @@ spec:
 `)
 	want1 := seedConditions(t, "seed-example-1-validation-blocked.yaml")
 	eventually(t, 30*time.Second, "example 1", func() error {
-		tg, got := targetConditions(t, ns, "prod-target")
+		tg, got, err := targetConditionsE(ns, "prod-target")
+		if err != nil {
+			return err
+		}
 		if diff := cmp.Diff(want1, got); diff != "" {
 			return fmt.Errorf("conditions differ from seed example 1 (-seed +got):\n%s", diff)
 		}
@@ -139,7 +157,10 @@ spec:
 `)
 	want2 := seedConditions(t, "seed-example-2-encryption-blocked.yaml")
 	eventually(t, 30*time.Second, "example 2", func() error {
-		_, got := targetConditions(t, ns, "encrypted-target")
+		_, got, err := targetConditionsE(ns, "encrypted-target")
+		if err != nil {
+			return err
+		}
 		if diff := cmp.Diff(want2, got); diff != "" {
 			return fmt.Errorf("conditions differ from seed example 2 (-seed +got):\n%s", diff)
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func directConditions(t *testing.T, ns string) (ready, stream string) {
@@ -34,6 +36,7 @@ func lastCommitOf(t *testing.T, m *mirror, path string) string {
 // down, and an unchanged Secret makes no new commit.
 func TestChangesWhileServerStoppedAreMirroredAfterRestart(t *testing.T) {
 	m := newMirror(t, "restart", true, "")
+	plain := newMirror(t, "restart-plain", false, "")
 	kubectl(t, "create", "configmap", "doomed", "-n", m.ns, "--from-literal=a=1")
 	kubectl(t, "create", "configmap", "edited", "-n", m.ns, "--from-literal=v=old")
 	kubectl(t, "create", "secret", "generic", "stable", "-n", m.ns, "--from-literal=k=unchanged-value")
@@ -63,6 +66,10 @@ func TestChangesWhileServerStoppedAreMirroredAfterRestart(t *testing.T) {
 		}
 		return nil
 	})
+	// The aggregator routes to the restarted server again.
+	if err := st.WaitAPIServiceAvailable(ctx); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 30*time.Second, "changes made while down are in git", func() error {
 		if m.show(t, m.file("configmaps", "doomed")) != "" {
 			return fmt.Errorf("doomed still there")
@@ -75,12 +82,21 @@ func TestChangesWhileServerStoppedAreMirroredAfterRestart(t *testing.T) {
 		}
 		return nil
 	})
+	// A target without encryption, Ready again after the restart, reads as the
+	// seed's example 5 (its bootstrap files are already there).
+	want5 := seedConditions(t, "seed-example-5-fully-ready.yaml")
+	eventually(t, 60*time.Second, "seed example 5", func() error {
+		_, got, err := targetConditionsE(plain.ns, "mirror")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(want5, got); diff != "" {
+			return fmt.Errorf("conditions differ from seed example 5 (-seed +got):\n%s", diff)
+		}
+		return nil
+	})
 	if got := lastCommitOf(t, m, m.file("secrets", "stable")); got != stableCommit {
 		t.Errorf("the unchanged Secret was rewritten after the restart (commit %s, was %s)", got, stableCommit)
-	}
-	// The aggregator routes to the restarted server again.
-	if err := st.WaitAPIServiceAvailable(ctx); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -1,0 +1,141 @@
+package lifecycle
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/configbutler/gitops-reverser/pkg/render"
+	"github.com/configbutler/gitops-reverser/pkg/sops"
+)
+
+type nopHooks struct{ s *stateStore }
+
+func (h nopHooks) enqueue(string)     {}
+func (h nopHooks) state() *stateStore { return h.s }
+
+func run(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=h", "GIT_AUTHOR_EMAIL=h@x", "GIT_COMMITTER_NAME=h", "GIT_COMMITTER_EMAIL=h@x")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func cm(ns, name string, data map[string]interface{}) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]interface{}{"name": name, "namespace": ns, "resourceVersion": "5"}, "data": data,
+	}}
+}
+
+// TestSnapshotDiff: the snapshot's tree diff against a real (file://) remote,
+// with the cluster side an in-memory dynamic client: creates, updates, unchanged
+// files and stale deletions, foreign files and unselected namespaces and types
+// left alone, Secrets encrypted, and a second run with nothing new commits nothing.
+func TestSnapshotDiff(t *testing.T) {
+	tmp := t.TempDir()
+	remote := filepath.Join(tmp, "remote.git")
+	run(t, tmp, "init", "-q", "--bare", "-b", "main", remote)
+	seed := filepath.Join(tmp, "seed")
+	run(t, tmp, "clone", "-q", remote, seed)
+	same, _ := render.Render(cm("demo", "same", map[string]interface{}{"k": "v"}))
+	files := map[string]string{
+		"base/v1/configmaps/demo/same.yaml":    string(same),
+		"base/v1/configmaps/demo/changed.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: changed\n  namespace: demo\ndata:\n  k: old\n",
+		"base/v1/configmaps/demo/stale.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stale\n  namespace: demo\n",
+		"base/v1/configmaps/demo/foreign.yaml": "just: some yaml\n",
+		"base/v1/configmaps/demo/README.md":    "notes\n",
+		"base/v1/configmaps/other/kept.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  namespace: other\n",
+		"base/apps/v1/deployments/demo/d.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: demo\n",
+		"elsewhere/v1/configmaps/demo/x.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: demo\n",
+	}
+	for p, c := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(seed, p)), 0o755)
+		os.WriteFile(filepath.Join(seed, p), []byte(c), 0o644)
+	}
+	run(t, seed, "add", "-A")
+	run(t, seed, "commit", "-qm", "seed")
+	run(t, seed, "push", "-q", "origin", "HEAD:main")
+
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	secGVR := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	secret := &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+		"metadata": map[string]interface{}{"name": "db", "namespace": "demo"},
+		"data":     map[string]interface{}{"password": "c2VjcmV0LXZhbHVl"}, // secret-value
+	}}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{cmGVR: "ConfigMapList", secGVR: "SecretList"},
+		cm("demo", "same", map[string]interface{}{"k": "v"}),
+		cm("demo", "changed", map[string]interface{}{"k": "new"}),
+		cm("demo", "created", map[string]interface{}{"k": "v"}),
+		cm("other", "not-selected", map[string]interface{}{"k": "v"}),
+		secret,
+	)
+	id, _ := age.GenerateX25519Identity()
+	keys := &encryptionKeys{Recipients: []string{id.Recipient().String()}, Identities: []age.Identity{id}}
+	sel := Selection{
+		cmGVR:  {Resource: APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")},
+		secGVR: {Resource: APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("demo")},
+	}
+	tc := &targetConfig{Key: "demo/t", Path: "base", Keys: keys, Selection: sel}
+	m := newWorkerManager(filepath.Join(tmp, "work"), nopHooks{newStateStore()})
+	w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 500})
+	defer w.closeRepo()
+
+	res, err := w.snapshot(context.Background(), dyn, tc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Stats
+	if st.Created != 2 || st.Updated != 1 || st.Deleted != 1 || st.Unchanged != 1 || res.Commit == "" {
+		t.Fatalf("stats %+v commit %q", st, res.Commit)
+	}
+	check := filepath.Join(tmp, "check")
+	run(t, tmp, "clone", "-q", remote, check)
+	exists := func(p string) bool { _, err := os.Stat(filepath.Join(check, p)); return err == nil }
+	for p, want := range map[string]bool{
+		"base/v1/configmaps/demo/created.yaml": true, "base/v1/configmaps/demo/same.yaml": true,
+		"base/v1/configmaps/demo/stale.yaml": false, "base/v1/configmaps/demo/foreign.yaml": true,
+		"base/v1/configmaps/demo/README.md": true, "base/v1/configmaps/other/kept.yaml": true,
+		"base/v1/configmaps/other/not-selected.yaml": false, "base/apps/v1/deployments/demo/d.yaml": true,
+		"elsewhere/v1/configmaps/demo/x.yaml": true, "base/v1/secrets/demo/db.sops.yaml": true,
+	} {
+		if exists(p) != want {
+			t.Errorf("%s exists=%v, want %v", p, exists(p), want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(check, "base/v1/configmaps/demo/changed.yaml")); !strings.Contains(string(b), "k: new") {
+		t.Errorf("changed.yaml not updated:\n%s", b)
+	}
+	enc, _ := os.ReadFile(filepath.Join(check, "base/v1/secrets/demo/db.sops.yaml"))
+	if strings.Contains(string(enc), "c2VjcmV0LXZhbHVl") || strings.Contains(string(enc), "secret-value") {
+		t.Error("secret in plaintext")
+	}
+	if plain, err := sops.Decrypt(enc, keys.Identities); err != nil || !strings.Contains(string(plain), "c2VjcmV0LXZhbHVl") {
+		t.Errorf("decrypt: %v\n%s", err, plain)
+	}
+
+	again, err := w.snapshot(context.Background(), dyn, tc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Commit != "" || again.Stats.Unchanged != 4 || again.Stats.Created+again.Stats.Updated+again.Stats.Deleted != 0 {
+		t.Errorf("second snapshot: %+v commit %q", again.Stats, again.Commit)
+	}
+}
