@@ -16,6 +16,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/install"
 	"github.com/configbutler/gitops-reverser/pkg/registry"
+	"github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget"
 	cwrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/clusterwatchrule/storage"
 	gpstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gitprovider/storage"
 	gtstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget/storage"
@@ -44,10 +45,19 @@ func init() {
 // Config is the server's configuration.
 type Config struct {
 	GenericConfig *genericapiserver.RecommendedConfig
+	ExtraConfig   ExtraConfig
+}
+
+// ExtraConfig is our own configuration.
+type ExtraConfig struct {
+	// Liveness, when set, tells the GitTarget read path which replica leases are
+	// alive (several replicas share one etcd).
+	Liveness gittarget.Liveness
 }
 
 type completedConfig struct {
 	GenericConfig genericapiserver.CompletedConfig
+	ExtraConfig   ExtraConfig
 }
 
 // CompletedConfig is a Config that went through Complete.
@@ -57,7 +67,7 @@ type CompletedConfig struct {
 
 // Complete fills in defaults.
 func (c *Config) Complete() CompletedConfig {
-	return CompletedConfig{&completedConfig{GenericConfig: c.GenericConfig.Complete()}}
+	return CompletedConfig{&completedConfig{GenericConfig: c.GenericConfig.Complete(), ExtraConfig: c.ExtraConfig}}
 }
 
 // StatusWriters are the internal status writers of the four kinds. They are
@@ -87,7 +97,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	targets, err := gtstorage.NewStorage(Scheme, optsGetter)
+	targets, err := gtstorage.NewStorage(Scheme, optsGetter, c.ExtraConfig.Liveness)
 	if err != nil {
 		return nil, err
 	}

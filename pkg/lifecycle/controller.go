@@ -51,6 +51,24 @@ type StatusWriter interface {
 	Update(ctx context.Context, namespace, name string, mutate func(obj runtime.Object) (bool, error)) (runtime.Object, bool, error)
 }
 
+// Ownership splits the work between replicas (see pkg/ownership). Without it,
+// this server owns every branch.
+type Ownership interface {
+	Name() string
+	Lease() string
+	// Acquire reports whether this replica owns the branch worker key, taking it
+	// when it is free and this replica should have it.
+	Acquire(ctx context.Context, key string) (bool, error)
+	Release(ctx context.Context, key string)
+	// Preferred reports whether this replica should do key-less work for key
+	// (status of targets that are not valid, providers, rules).
+	Preferred(key string) bool
+	// WriteContext bounds a write by the ownership lease.
+	WriteContext(ctx context.Context) (context.Context, context.CancelFunc)
+	OnChange(func())
+	OnLost(func())
+}
+
 // Writers are the status writers the lifecycle uses.
 type Writers struct {
 	GitProviders, GitTargets, WatchRules, ClusterWatchRules StatusWriter
@@ -74,11 +92,14 @@ type Options struct {
 	Clock clock.PassiveClock
 	// ProviderRecheck is how often a GitProvider's remote is probed again (default 5m).
 	ProviderRecheck time.Duration
+	// Ownership, when set, shares the work with other replicas.
+	Ownership Ownership
 }
 
 // Controller is the lifecycle.
 type Controller struct {
 	opts    Options
+	own     Ownership
 	kube    kubernetes.Interface
 	dyn     dynamic.Interface
 	clock   clock.PassiveClock
@@ -122,7 +143,7 @@ func New(opts Options) (*Controller, error) {
 		opts.ProviderRecheck = 5 * time.Minute
 	}
 	c := &Controller{
-		opts: opts, kube: opts.Kube, dyn: opts.Dynamic, clock: opts.Clock, writers: opts.Writers,
+		opts: opts, own: opts.Ownership, kube: opts.Kube, dyn: opts.Dynamic, clock: opts.Clock, writers: opts.Writers,
 		states:        newStateStore(),
 		discoveryDisc: opts.Discovery,
 		targetQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -133,6 +154,13 @@ func New(opts Options) (*Controller, error) {
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "watchrules"}),
 	}
 	c.workers = newWorkerManager(opts.WorkDir, c)
+	if own := opts.Ownership; own != nil {
+		c.workers.replica = own.Name()
+		c.workers.fence = own.WriteContext
+		c.workers.released = func(k BranchKey) { own.Release(context.Background(), k.String()) }
+		own.OnChange(c.enqueueAll)
+		own.OnLost(c.ownershipLost)
+	}
 	if opts.Dynamic != nil && opts.Discovery != nil {
 		c.router = newRouter(opts.Dynamic, opts.Discovery, c.enqueueAllTargets)
 	}
@@ -241,6 +269,49 @@ func (c *Controller) enqueue(targetKey string) { c.targetQueue.Add(targetKey) }
 
 // state implements workerHooks.
 func (c *Controller) state() *stateStore { return c.states }
+
+// enqueueAll re-evaluates everything (ownership or membership changed).
+func (c *Controller) enqueueAll() {
+	c.enqueueAllTargets()
+	ps, _ := c.providers.List(labels.Everything())
+	for _, p := range ps {
+		c.providerQueue.Add(p.Namespace + "/" + p.Name)
+	}
+	rs, _ := c.rules.List(labels.Everything())
+	for _, r := range rs {
+		c.ruleQueue.Add("WatchRule/" + r.Namespace + "/" + r.Name)
+	}
+	crs, _ := c.crules.List(labels.Everything())
+	for _, r := range crs {
+		c.ruleQueue.Add("ClusterWatchRule/" + r.Name)
+	}
+}
+
+// ownershipLost stops every write of this replica at once: workers abort
+// without flushing, streams and in-memory state are dropped. The targets are
+// re-evaluated when the replica holds a lease again.
+func (c *Controller) ownershipLost() {
+	c.workers.Abort()
+	if c.router != nil {
+		c.router.UnregisterAll()
+	}
+	c.states.reset()
+}
+
+// prefers reports whether this replica does the work (and writes the status) of
+// something keyed by key that has no branch worker: the rest is spread over the
+// replicas by preference. Without a lease a replica writes nothing.
+func (c *Controller) prefers(key string) bool {
+	return c.own == nil || (c.own.Lease() != "" && c.own.Preferred(key))
+}
+
+// writeContext bounds a status write by the ownership lease.
+func (c *Controller) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.own == nil {
+		return context.WithCancel(ctx)
+	}
+	return c.own.WriteContext(ctx)
+}
 
 func (c *Controller) enqueueAllTargets() {
 	ts, _ := c.targets.List(labels.Everything())

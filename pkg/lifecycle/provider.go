@@ -41,8 +41,11 @@ func (c *Controller) syncProvider(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	ready := c.providerReady(ctx, p)
 	c.providerQueue.AddAfter(key, c.opts.ProviderRecheck)
+	if !c.prefers("GitProvider/" + key) {
+		return nil
+	}
+	ready := c.providerReady(ctx, p)
 	return c.writeReady(ctx, c.writers.GitProviders, ns, name, p.Generation, ready)
 }
 
@@ -77,6 +80,9 @@ func (c *Controller) providerReady(ctx context.Context, p *v1alpha1.GitProvider)
 // syncRule sets a WatchRule's or ClusterWatchRule's Ready: its target exists and
 // its rules select at least one resource type of the source cluster.
 func (c *Controller) syncRule(ctx context.Context, key string) error {
+	if !c.prefers(key) {
+		return nil
+	}
 	kind, rest, _ := strings.Cut(key, "/")
 	var (
 		gen      int64
@@ -127,6 +133,8 @@ func (c *Controller) writeReady(ctx context.Context, w StatusWriter, ns, name st
 	if w == nil {
 		return nil
 	}
+	ctx, cancel := c.writeContext(ctx)
+	defer cancel()
 	_, _, err := w.Update(ctx, ns, name, func(obj runtime.Object) (bool, error) {
 		conds, og := readyFields(obj)
 		out, changed, err := conditions.Set(*conds, metav1.Condition{

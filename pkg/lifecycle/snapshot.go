@@ -89,7 +89,9 @@ func (w *BranchWorker) EnsureTargetBootstrapped(ctx context.Context, tc *targetC
 	if len(changes) == 0 {
 		return "", false, nil
 	}
-	res, err := repo.CommitAndPush(ctx, changes, fmt.Sprintf("gitops-reverser: bootstrap %s for GitTarget %s", displayPath(tc.Path), tc.Key))
+	pctx, cancel := w.m.fence(ctx)
+	defer cancel()
+	res, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(fmt.Sprintf("gitops-reverser: bootstrap %s for GitTarget %s", displayPath(tc.Path), tc.Key)))
 	if err != nil {
 		return "", false, err
 	}
@@ -190,7 +192,9 @@ func (w *BranchWorker) snapshot(ctx context.Context, dyn dynamic.Interface, tc *
 		return res, nil
 	}
 	msg := snapshotMessage(tc, res.Stats, created, updated, deleted)
-	cr, err := repo.CommitAndPush(ctx, changes, msg)
+	pctx, cancel := w.m.fence(ctx)
+	defer cancel()
+	cr, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(msg))
 	if err != nil {
 		return nil, err
 	}

@@ -77,6 +77,12 @@ func (s *stateStore) update(key string, fn func(*targetState)) {
 	fn(st)
 }
 
+func (s *stateStore) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m = map[string]*targetState{}
+}
+
 func (s *stateStore) delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -173,6 +173,14 @@ func (r *Router) Unregister(targetKey string) {
 	r.gcInformersLocked()
 }
 
+// UnregisterAll removes every target (this replica lost its ownership).
+func (r *Router) UnregisterAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.targets = map[string]*targetStream{}
+	r.gcInformersLocked()
+}
+
 // Stop stops every informer.
 func (r *Router) Stop() {
 	r.mu.Lock()

@@ -81,9 +81,27 @@ func (c *Controller) evaluate(ctx context.Context, t *v1alpha1.GitTarget, key st
 	if r.Status != metav1.ConditionTrue {
 		c.release(key)
 		ev.block(v1alpha1.ConditionValidated, r, present)
+		// Any replica can tell a target is invalid; one of them says so.
+		ev.skipWrite = !c.prefers(key)
 		return
 	}
 	ev.gates[v1alpha1.ConditionValidated] = r
+
+	// Ownership: the replica that owns the branch worker evaluates and writes the
+	// rest; the others leave the target alone.
+	if c.own != nil {
+		owned, err := c.own.Acquire(ctx, res.Key.String())
+		if err != nil || !owned {
+			c.releaseLocal(key)
+			ev.skipWrite = true
+			if err != nil {
+				ev.requeue = 2 * time.Second
+			} else if !c.prefersOwner(res.Key) {
+				ev.requeue = 6 * time.Second // a free branch is taken by others after a while
+			}
+			return
+		}
+	}
 
 	// The source cluster is away: a target whose stream was live keeps what the
 	// gates that read the cluster said, and its stream reports the disconnection.
@@ -128,6 +146,9 @@ func (c *Controller) evaluate(ctx context.Context, t *v1alpha1.GitTarget, key st
 	c.workers.ReleaseTarget(key, res.Key) // a target that moved branch leaves its old worker
 	w := c.workers.EnsureWorker(res.Key, wcfg, key)
 	ev.worker = &v1alpha1.WorkerReference{Name: res.Key.String(), UID: w.UID}
+	if c.own != nil {
+		ev.worker.Replica, ev.worker.Lease = c.own.Name(), c.own.Lease()
+	}
 	tc := &targetConfig{Key: key, Namespace: t.Namespace, Name: t.Name, Path: t.Spec.Path, Keys: enc.keys}
 	bootFP := fmt.Sprintf("%s|%s|%s|%s", res.Key, t.Spec.Path, keysHash(enc.keys), wcfg.AuthID)
 	st := c.states.get(key)
@@ -180,6 +201,14 @@ func (c *Controller) evaluate(ctx context.Context, t *v1alpha1.GitTarget, key st
 			fmt.Sprintf("Failed to register GitTargetEventStream for %s", key))
 	}
 }
+
+// releaseLocal drops what this replica held for a target another replica owns.
+func (c *Controller) releaseLocal(key string) {
+	c.release(key)
+}
+
+// prefersOwner reports whether this replica is the preferred owner of a branch.
+func (c *Controller) prefersOwner(k BranchKey) bool { return c.prefers(k.String()) }
 
 // disconnected fills the evaluation of a live target while the source cluster is
 // away: the gates between Validated and the stream keep their stored values.
@@ -320,6 +349,8 @@ func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 func (c *Controller) writeTargetStatus(ctx context.Context, t *v1alpha1.GitTarget, ev *evaluation) error {
 	var transitions []string
 	var warn bool
+	ctx, cancel := c.writeContext(ctx)
+	defer cancel()
 	_, _, err := c.writers.GitTargets.Update(ctx, t.Namespace, t.Name, func(obj runtime.Object) (bool, error) {
 		cur := obj.(*v1alpha1.GitTarget)
 		transitions, warn = nil, false
@@ -398,7 +429,7 @@ func setDetails(st *v1alpha1.GitTargetStatus, ev *evaluation, path string, now t
 		e.LastValidatedTime = ts(now)
 		st.Encryption, changed = &e, true
 	}
-	if ev.worker != nil && (st.WorkerRef == nil || st.WorkerRef.Name != ev.worker.Name || st.WorkerRef.UID != ev.worker.UID) {
+	if ev.worker != nil && (st.WorkerRef == nil || *st.WorkerRef != *ev.worker) {
 		w := *ev.worker
 		st.WorkerRef, changed = &w, true
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -37,6 +38,13 @@ type WorkerManager struct {
 	workDir string
 	author  git.Signature
 	hooks   workerHooks
+	// replica names this server in commit messages (several replicas may write a
+	// repository over time, never at once).
+	replica string
+	// fence bounds a git write by this replica's ownership lease.
+	fence func(context.Context) (context.Context, context.CancelFunc)
+	// released is told when a worker stops, so its branch lease can go.
+	released func(BranchKey)
 
 	mu      sync.Mutex
 	workers map[BranchKey]*BranchWorker
@@ -55,8 +63,20 @@ func newWorkerManager(workDir string, hooks workerHooks) *WorkerManager {
 		workDir: workDir,
 		author:  git.Signature{Name: "gitops-reverser", Email: "gitops-reverser@configbutler.ai"},
 		hooks:   hooks,
-		workers: map[BranchKey]*BranchWorker{},
+		fence: func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithCancel(ctx)
+		},
+		released: func(BranchKey) {},
+		workers:  map[BranchKey]*BranchWorker{},
 	}
+}
+
+// commitMessage adds the replica that wrote a commit as a trailer.
+func (m *WorkerManager) commitMessage(msg string) string {
+	if m.replica == "" {
+		return msg
+	}
+	return strings.TrimRight(msg, "\n") + "\n\nReplica: " + m.replica + "\n"
 }
 
 // EnsureWorker returns the worker of a branch, creating and starting it when
@@ -101,11 +121,19 @@ func (m *WorkerManager) ReleaseTarget(targetKey string, keep BranchKey) {
 	m.mu.Unlock()
 	for _, w := range stop {
 		w.stop()
+		m.released(w.Key)
 	}
 }
 
-// Stop stops every worker, flushing what they hold.
-func (m *WorkerManager) Stop() {
+// Stop stops every worker, flushing what they hold (a clean shutdown).
+func (m *WorkerManager) Stop() { m.stopAll(false) }
+
+// Abort stops every worker at once, without a last flush: this replica may no
+// longer write (its ownership lease is gone). What they held is not lost: the
+// new owner's snapshot writes the cluster's state.
+func (m *WorkerManager) Abort() { m.stopAll(true) }
+
+func (m *WorkerManager) stopAll(abort bool) {
 	m.mu.Lock()
 	ws := make([]*BranchWorker, 0, len(m.workers))
 	for k, w := range m.workers {
@@ -114,6 +142,9 @@ func (m *WorkerManager) Stop() {
 	}
 	m.mu.Unlock()
 	for _, w := range ws {
+		if abort {
+			w.aborted.Store(true)
+		}
 		w.stop()
 	}
 }
@@ -154,6 +185,8 @@ type BranchWorker struct {
 	cancel       context.CancelFunc
 	done         chan struct{}
 
+	// aborted skips the last flush on stop.
+	aborted atomic.Bool
 	// repo is used by the worker goroutine only.
 	repo *git.Repo
 	// retryAt delays the next flush after a failed push.
@@ -291,10 +324,12 @@ func (w *BranchWorker) loop(ctx context.Context) {
 		if ctx.Err() != nil {
 			// Last flush with a fresh deadline: nothing already accepted is dropped
 			// silently on a clean shutdown (after a crash, the re-snapshot on start
-			// covers it).
-			fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			w.flush(fctx)
-			cancel()
+			// covers it). Not after an abort: this replica may not write any more.
+			if !w.aborted.Load() {
+				fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				w.flush(fctx)
+				cancel()
+			}
 			return
 		}
 		wait := w.nextFlush()
@@ -453,7 +488,9 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunk []*change) error
 		return nil
 	}
 	msg := fmt.Sprintf("gitops-reverser: %d change(s)\n\n%s\n", len(changes), strings.Join(lines, "\n"))
-	res, err := repo.CommitAndPush(ctx, changes, msg)
+	pctx, cancel := w.m.fence(ctx)
+	defer cancel()
+	res, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(msg))
 	if err != nil {
 		return err
 	}

@@ -14,12 +14,13 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apiserver"
 	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle"
+	"github.com/configbutler/gitops-reverser/pkg/ownership"
 )
 
 // addLifecycle starts the lifecycle once the server serves: it watches our API
 // through the loopback client and the source cluster through source (nil in
 // standalone mode without --kubeconfig: then only Validated can be evaluated).
-func (o *Options) addLifecycle(server *apiserver.Server, source *rest.Config) error {
+func (o *Options) addLifecycle(server *apiserver.Server, source *rest.Config, own *ownership.Manager) error {
 	opts := lifecycle.Options{
 		WorkDir: o.WorkDir,
 		Writers: lifecycle.Writers{
@@ -28,6 +29,9 @@ func (o *Options) addLifecycle(server *apiserver.Server, source *rest.Config) er
 			WatchRules:        server.StatusWriters.WatchRules,
 			ClusterWatchRules: server.StatusWriters.ClusterWatchRules,
 		},
+	}
+	if own != nil {
+		opts.Ownership = own
 	}
 	if source != nil {
 		cfg := rest.CopyConfig(source)

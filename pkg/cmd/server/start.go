@@ -11,8 +11,10 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/apiserver"
+	"github.com/configbutler/gitops-reverser/pkg/ownership"
 	generatedopenapi "github.com/configbutler/gitops-reverser/pkg/generated/openapi"
 )
 
@@ -49,6 +52,11 @@ type Options struct {
 	WorkDir string
 	// Lifecycle runs the GitTarget lifecycle inside the server.
 	Lifecycle bool
+	// ReplicaName identifies this replica among those sharing one etcd.
+	ReplicaName string
+	// LeaseTTL is the TTL of the etcd lease through which this replica owns its
+	// branch workers; another replica takes them over within it.
+	LeaseTTL time.Duration
 
 	// Ready, when set, is closed once the server serves (tests use it).
 	Ready chan struct{}
@@ -64,8 +72,10 @@ func NewOptions(out, errOut io.Writer) *Options {
 	o := &Options{
 		RecommendedOptions: genericoptions.NewRecommendedOptions(EtcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		DataDir:   "gitops-reverser-data",
-		Lifecycle: true,
+		DataDir:     "gitops-reverser-data",
+		Lifecycle:   true,
+		ReplicaName: defaultReplicaName(),
+		LeaseTTL:    15 * time.Second,
 		Out:       out,
 		ErrOut:    errOut,
 	}
@@ -90,6 +100,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Directory for the long-lived git clones of the branch workers (default <data-dir>/work).")
 	fs.BoolVar(&o.Lifecycle, "lifecycle", o.Lifecycle,
 		"Run the GitTarget lifecycle (gates, snapshot, event stream). The source cluster is --kubeconfig (or in-cluster).")
+	fs.StringVar(&o.ReplicaName, "replica-name", o.ReplicaName,
+		"Name of this replica among those sharing one etcd (default: $POD_NAME, else hostname and a random suffix).")
+	fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.LeaseTTL,
+		"TTL of the etcd lease through which a replica owns its branch workers: when a replica dies, another takes its branches over within it.")
 }
 
 // NewCommand returns the cobra command of gitops-reverser-apiserver.
@@ -168,6 +182,12 @@ func (o *Options) Validate() error {
 	if o.WriteKubeconfig != "" && !o.Standalone {
 		errs = append(errs, errors.New("--write-kubeconfig is only valid with --standalone"))
 	}
+	if o.LeaseTTL < 3*time.Second {
+		errs = append(errs, errors.New("--lease-ttl must be at least 3s"))
+	}
+	if o.ReplicaName == "" {
+		errs = append(errs, errors.New("--replica-name must not be empty"))
+	}
 	if o.Standalone && o.DataDir == "" {
 		errs = append(errs, errors.New("--standalone needs --data-dir for its certificates"))
 	}
@@ -233,6 +253,20 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var own *ownership.Manager
+	if o.Lifecycle {
+		var client *clientv3.Client
+		if own, client, err = o.newOwnership(); err != nil {
+			return err
+		}
+		defer client.Close()
+		config.ExtraConfig.Liveness = own
+		ownCtx, ownCancel := context.WithCancel(ctx)
+		ownDone := make(chan struct{})
+		go func() { own.Run(ownCtx); close(ownDone) }()
+		// On shutdown the lease is revoked, so other replicas take over at once.
+		defer func() { ownCancel(); <-ownDone }()
+	}
 	server, err := config.Complete().New()
 	if err != nil {
 		return err
@@ -262,7 +296,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return nil
 	})
 	if o.Lifecycle {
-		if err := o.addLifecycle(server, config.GenericConfig.ClientConfig); err != nil {
+		if err := o.addLifecycle(server, config.GenericConfig.ClientConfig, own); err != nil {
 			return err
 		}
 	}

@@ -31,6 +31,7 @@ type Storage struct {
 // REST is the main gittargets resource.
 type REST struct {
 	*genericregistry.Store
+	decorate func(runtime.Object)
 }
 
 var (
@@ -38,8 +39,19 @@ var (
 	_ rest.Watcher         = &REST{}
 )
 
-// NewStorage returns the GitTarget storage bundle.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*Storage, error) {
+// NewStorage returns the GitTarget storage bundle. liveness (optional) tells the
+// read path which replica leases are alive.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, liveness gittarget.Liveness) (*Storage, error) {
+	decorate := func(obj runtime.Object) {
+		switch o := obj.(type) {
+		case *configbutler.GitTarget:
+			gittarget.Decorate(o, liveness)
+		case *configbutler.GitTargetList:
+			for i := range o.Items {
+				gittarget.Decorate(&o.Items[i], liveness)
+			}
+		}
+	}
 	s, err := registry.NewStorage(scheme, optsGetter, registry.StoreConfig{
 		Resource:    configbutler.Resource("gittargets"),
 		Singular:    configbutler.Resource("gittarget"),
@@ -54,7 +66,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 	if err != nil {
 		return nil, err
 	}
-	main := &REST{Store: s.Main}
+	main := &REST{Store: s.Main, decorate: decorate}
 	return &Storage{
 		GitTarget:    main,
 		Status:       s.Status,
@@ -62,20 +74,6 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 		Snapshot:     registry.NewViewREST(main, func() runtime.Object { return &configbutler.GitTargetSnapshot{} }, gittarget.SnapshotView, gittarget.SnapshotTable),
 		StatusWriter: s.StatusWriter,
 	}, nil
-}
-
-// decorate is the Store.Decorator: Get, List and write responses. Objects here
-// are fresh decodes or shallow copies out of the watch cache; Decorate only
-// replaces fields, never writes into shared slices.
-func decorate(obj runtime.Object) {
-	switch o := obj.(type) {
-	case *configbutler.GitTarget:
-		gittarget.Decorate(o)
-	case *configbutler.GitTargetList:
-		for i := range o.Items {
-			gittarget.Decorate(&o.Items[i])
-		}
-	}
 }
 
 // Watch serves watch events with Ready computed. With the watch cache on, events
@@ -98,7 +96,7 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 			obj = c.GetObject()
 		}
 		if t, ok := obj.(*configbutler.GitTarget); ok {
-			gittarget.Decorate(t)
+			r.decorate(t)
 			ev.Object = t
 		}
 		return ev, true
