@@ -16,9 +16,9 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/install"
 	"github.com/configbutler/gitops-reverser/pkg/registry"
-	"github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget"
 	cwrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/clusterwatchrule/storage"
 	gpstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gitprovider/storage"
+	"github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget"
 	gtstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget/storage"
 	wrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/watchrule/storage"
 )

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -29,8 +29,8 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/apiserver"
-	"github.com/configbutler/gitops-reverser/pkg/ownership"
 	generatedopenapi "github.com/configbutler/gitops-reverser/pkg/generated/openapi"
+	"github.com/configbutler/gitops-reverser/pkg/ownership"
 )
 
 // EtcdPathPrefix is where our objects live in etcd: its own prefix, apart from
@@ -76,8 +76,8 @@ func NewOptions(out, errOut io.Writer) *Options {
 		Lifecycle:   true,
 		ReplicaName: defaultReplicaName(),
 		LeaseTTL:    15 * time.Second,
-		Out:       out,
-		ErrOut:    errOut,
+		Out:         out,
+		ErrOut:      errOut,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
