@@ -5,6 +5,8 @@ set -o errexit -o nounset -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# On a fresh module cache the module is known from go.mod but not downloaded yet.
+go mod download k8s.io/code-generator
 CODEGEN_PKG=${CODEGEN_PKG:-$(go list -m -f '{{.Dir}}' k8s.io/code-generator)}
 THIS_PKG=github.com/configbutler/gitops-reverser
 BOILERPLATE="$ROOT/hack/boilerplate.go.txt"

@@ -241,7 +241,6 @@ func (m *Manager) Preferred(key string) bool {
 }
 
 func (m *Manager) preferredLocked(key string) string {
-	best, bestScore := m.name, ""
 	names := make([]string, 0, len(m.members)+1)
 	for n := range m.members {
 		names = append(names, n)
@@ -249,10 +248,17 @@ func (m *Manager) preferredLocked(key string) string {
 	if _, ok := m.members[m.name]; !ok {
 		names = append(names, m.name)
 	}
-	sort.Strings(names)
+	return PreferredOf(names, key)
+}
+
+// PreferredOf is the rendezvous (highest random weight) choice of a replica for
+// key: every replica computes the same answer from the same member list, and
+// removing a replica only moves the keys it was preferred for.
+func PreferredOf(names []string, key string) string {
+	best, bestScore := "", ""
 	for _, n := range names {
 		h := sha256.Sum256([]byte(n + "\x00" + key))
-		if s := hex.EncodeToString(h[:]); s > bestScore {
+		if s := hex.EncodeToString(h[:]); s > bestScore || (s == bestScore && n < best) {
 			best, bestScore = n, s
 		}
 	}

@@ -184,7 +184,7 @@ spec: {url: "git@github.com:org/repo.git", allowedBranches: ["main"]}
 
 func TestDeployManifestsPassServerDryRun(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(root, "artifacts", "deploy", "*.yaml"))
-	if len(files) < 6 {
+	if len(files) < 7 {
 		t.Fatalf("found %d deploy manifests", len(files))
 	}
 	for _, f := range files {
