@@ -4,13 +4,25 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/configbutler/gitops-reverser/pkg/pki"
 )
 
 func directConditions(t *testing.T, ns string) (ready, stream string) {
@@ -135,4 +147,126 @@ func TestSourceClusterOutage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestReadyServerAuthenticatesAtOnce: once /readyz passes after a start, our
+// server trusts kube-apiserver's client CA and request-header CA: a client
+// certificate straight to it, and a request proxied with the front-proxy
+// certificate, are authenticated at once, never served as system:anonymous.
+// Its authentication kubeconfig goes through a proxy that holds the initial
+// lists of its ConfigMap informers for 3 s, so the CAs (kube-system/
+// extension-apiserver-authentication) arrive well after everything else.
+func TestReadyServerAuthenticatesAtOnce(t *testing.T) {
+	pkiDir := filepath.Join(st.Dir(), "pki")
+	serverCA, err := pki.Load(pkiDir, "server-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(serverCA.CertPEM())
+	clientFor := func(name string) *http.Client {
+		p, err := pki.Load(pkiDir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair(p.CertPEM(), p.KeyPEM())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}}}
+	}
+	admin, proxy := clientFor("user-admin"), clientFor("front-proxy-client")
+	get := func(c *http.Client, user string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, st.ServerURL+"/apis/configbutler.ai/v1alpha1/gittargets", nil)
+		if user != "" {
+			// What the aggregator sends for an authenticated user.
+			req.Header.Set("X-Remote-User", user)
+			req.Header.Set("X-Remote-Group", "system:masters")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	authKubeconfig := slowConfigMapListProxy(t, pkiDir, 3*time.Second)
+	restart := func(args ...string) {
+		st.StopServer()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := st.StartServer(ctx, args...); err != nil { // returns once /readyz passes
+			t.Fatal(err)
+		}
+	}
+	restart("--authentication-kubeconfig=" + authKubeconfig)
+	if code, body := get(admin, ""); code != http.StatusOK {
+		t.Errorf("client certificate right after ready: %d %s", code, body)
+	}
+	if code, body := get(proxy, "alice-admin"); code != http.StatusOK {
+		t.Errorf("front-proxy request right after ready: %d %s", code, body)
+	}
+	restart() // back to the stack's flags
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := st.WaitAPIServiceAvailable(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowConfigMapListProxy serves kube-apiserver through a reverse proxy that
+// holds the initial LIST of every ConfigMap informer for one object (a LIST, or
+// a watch with sendInitialEvents) for delay, and returns a kubeconfig for our server's
+// identity through it.
+func slowConfigMapListProxy(t *testing.T, pkiDir string, delay time.Duration) string {
+	kubeCA, err := pki.Load(pkiDir, "kube-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream, _ := url.Parse(st.KubeURL)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(kubeCA.CertPEM())
+	rp := httputil.NewSingleHostReverseProxy(upstream)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+	rp.FlushInterval = -1 // watches stream
+	ca, err := pki.NewCA("slow-proxy-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, err := ca.Issue(pki.Request{CommonName: "slow-proxy", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(serving.CertPEM(), serving.KeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); strings.HasSuffix(r.URL.Path, "/configmaps") && q.Has("fieldSelector") &&
+			(q.Get("watch") != "true" || q.Get("sendInitialEvents") == "true") {
+			time.Sleep(delay)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	cfg, err := clientcmd.LoadFromFile(st.ServerKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfg.Clusters {
+		c.Server = srv.URL
+		c.CertificateAuthority = ""
+		c.CertificateAuthorityData = ca.CertPEM()
+	}
+	file := filepath.Join(t.TempDir(), "slow-authn.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, file); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

@@ -436,8 +436,9 @@ func (s *Stack) setupServerIdentity(ctx context.Context) error {
 	return writeKubeconfig(s.ServerKubeconfig, s.KubeURL, caPEM, &clientcmdapi.AuthInfo{Token: strings.TrimSpace(out)})
 }
 
-// StartServer starts gitops-reverser-apiserver and waits until it is ready.
-func (s *Stack) StartServer(ctx context.Context) error {
+// StartServer starts gitops-reverser-apiserver and waits until it is ready;
+// extraArgs come last (a repeated flag overrides the stack's).
+func (s *Stack) StartServer(ctx context.Context, extraArgs ...string) error {
 	certFile, keyFile := pki.Files(s.pkiDir, "server")
 	s.ServerURL = "https://127.0.0.1:" + strconv.Itoa(s.Ports.Server)
 	args := append([]string{
@@ -450,6 +451,7 @@ func (s *Stack) StartServer(ctx context.Context) error {
 		"--authorization-kubeconfig=" + s.ServerKubeconfig,
 		"--data-dir=" + filepath.Join(s.opts.Dir, "server"),
 	}, s.opts.ServerArgs...)
+	args = append(args, extraArgs...)
 	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args,
 		Log: filepath.Join(s.LogDir(), "gitops-reverser-apiserver.log")}
 	s.logf("starting gitops-reverser-apiserver on %s", s.ServerURL)

@@ -286,6 +286,18 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 
+	if config.GenericConfig.SecureServing != nil {
+		check, err := o.authCACheck(config.GenericConfig.SecureServing.ClientCA)
+		if err != nil {
+			return err
+		}
+		if check != nil {
+			if err := server.GenericAPIServer.AddReadyzChecks(check); err != nil {
+				return err
+			}
+		}
+	}
+
 	server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-started", func(hookCtx genericapiserver.PostStartHookContext) error {
 		if o.OnStarted != nil {
 			o.OnStarted(server)
