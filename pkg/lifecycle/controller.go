@@ -26,7 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -336,28 +335,59 @@ func asTarget(obj interface{}) *v1alpha1.GitTarget {
 	return t
 }
 
-// targetChanged enqueues the target and every target on the same branch before
-// and after the change: a conflict resolves when its winner goes away.
+// targetChanged enqueues the target, and every target whose Validated gate it
+// can change: those on the same branch at an overlapping path, before and after
+// the change (a conflict resolves when its winner goes away or moves). A status
+// write (the lifecycle's own, many per target) changes nothing another target
+// depends on, so it fans out to no one: with a thousand targets on a branch,
+// fanning out every status write made the lifecycle quadratic.
 func (c *Controller) targetChanged(old, obj interface{}) {
-	keys := sets.New[BranchKey]()
-	for _, o := range []interface{}{old, obj} {
-		if t := asTarget(o); t != nil {
+	oldT, newT := asTarget(old), asTarget(obj)
+	for _, t := range []*v1alpha1.GitTarget{oldT, newT} {
+		if t != nil {
 			c.enqueue(t.Namespace + "/" + t.Name)
-			c.enqueueRulesOf(t)
-			if _, k, ok := branchKeyFor(t, c.lookupProvider); ok {
-				keys.Insert(k)
-			}
 		}
 	}
-	if keys.Len() == 0 {
+	if oldT != nil && newT != nil && sameConflictInputs(oldT, newT) {
+		return
+	}
+	type spot struct {
+		key  BranchKey
+		path string
+	}
+	var spots []spot
+	for _, t := range []*v1alpha1.GitTarget{oldT, newT} {
+		if t == nil {
+			continue
+		}
+		c.enqueueRulesOf(t)
+		if _, k, ok := branchKeyFor(t, c.lookupProvider); ok {
+			spots = append(spots, spot{k, t.Spec.Path})
+		}
+	}
+	if len(spots) == 0 {
 		return
 	}
 	all, _ := c.targets.List(labels.Everything())
 	for _, t := range all {
-		if _, k, ok := branchKeyFor(t, c.lookupProvider); ok && keys.Has(k) {
-			c.enqueue(t.Namespace + "/" + t.Name)
+		_, k, ok := branchKeyFor(t, c.lookupProvider)
+		if !ok {
+			continue
+		}
+		for _, s := range spots {
+			if s.key == k && pathsOverlap(s.path, t.Spec.Path) {
+				c.enqueue(t.Namespace + "/" + t.Name)
+				break
+			}
 		}
 	}
+}
+
+// sameConflictInputs reports whether two versions of a target agree on all
+// that conflict resolution and rule selection read.
+func sameConflictInputs(a, b *v1alpha1.GitTarget) bool {
+	return a.UID == b.UID && a.Spec.ProviderRef == b.Spec.ProviderRef && a.Spec.Branch == b.Spec.Branch &&
+		a.Spec.Path == b.Spec.Path && (a.DeletionTimestamp == nil) == (b.DeletionTimestamp == nil)
 }
 
 // providerChanged re-checks the provider and every target: a changed URL can

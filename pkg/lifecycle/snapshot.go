@@ -57,48 +57,98 @@ files, like this one once it exists, are left alone.
 `, tc.Key))
 }
 
-// EnsureTargetBootstrapped writes README.md and, with encryption, .sops.yaml
-// under the target path when they are missing (.sops.yaml also when its
-// recipients are stale), in one commit. It runs on the worker's goroutine, never
-// under the WorkerManager's lock (the seed's split of EnsureWorker and
-// EnsureTargetBootstrapped).
-func (w *BranchWorker) EnsureTargetBootstrapped(ctx context.Context, tc *targetConfig) (commit string, applied bool, err error) {
-	repo, err := w.openRepo(ctx)
+// bootstrapRequest is one target's bootstrap, queued on its branch worker.
+type bootstrapRequest struct {
+	tc    *targetConfig
+	start func()
+	done  func(commit string, applied bool, err error)
+}
+
+// RequestBootstrap queues a target's bootstrap (the seed's
+// EnsureTargetBootstrapped): it runs on the worker's goroutine, never under the
+// WorkerManager's lock. Bootstraps queued together run as one: one fetch and
+// one commit, so a thousand targets on one branch make one bootstrap commit,
+// not a thousand. start is called when it begins, done with its result.
+func (w *BranchWorker) RequestBootstrap(tc *targetConfig, start func(), done func(commit string, applied bool, err error)) {
+	w.mu.Lock()
+	w.bootstraps = append(w.bootstraps, bootstrapRequest{tc: tc, start: start, done: done})
+	w.tasks = append(w.tasks, task{name: "bootstrap " + tc.Key, run: w.runBootstraps})
+	w.mu.Unlock()
+	w.signal()
+}
+
+// runBootstraps runs every bootstrap queued so far (later tasks of the same
+// kind find nothing left to do).
+func (w *BranchWorker) runBootstraps(ctx context.Context) {
+	w.mu.Lock()
+	reqs := w.bootstraps
+	w.bootstraps = nil
+	w.mu.Unlock()
+	if len(reqs) == 0 {
+		return
+	}
+	tcs := make([]*targetConfig, len(reqs))
+	for i, r := range reqs {
+		r.start()
+		tcs[i] = r.tc
+	}
+	commit, applied, err := w.EnsureTargetsBootstrapped(ctx, tcs)
+	for i, r := range reqs {
+		r.done(commit, applied != nil && applied[i], err)
+	}
+}
+
+// EnsureTargetsBootstrapped writes README.md and, with encryption, .sops.yaml
+// under each target's path where they are missing (.sops.yaml also when its
+// recipients are stale), all in one commit. applied[i] tells whether target i
+// needed anything; commit is "" when none did.
+func (w *BranchWorker) EnsureTargetsBootstrapped(ctx context.Context, tcs []*targetConfig) (commit string, applied []bool, err error) {
+	repo, err := w.syncedRepo(ctx)
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
-	if err := repo.Fetch(ctx); err != nil {
-		return "", false, err
-	}
+	applied = make([]bool, len(tcs))
 	var changes []git.Change
-	if _, found, err := repo.ReadFile(joinPath(tc.Path, readmeName)); err != nil {
-		return "", false, err
-	} else if !found {
-		changes = append(changes, git.Change{Path: joinPath(tc.Path, readmeName), Content: readme(tc)})
-	}
-	if tc.Keys != nil {
-		want := sopsConfigFor(tc.Keys)
-		got, found, err := repo.ReadFile(joinPath(tc.Path, sopsConfigName))
-		if err != nil {
-			return "", false, err
+	var lines []string
+	for i, tc := range tcs {
+		n := len(changes)
+		if _, found, err := repo.ReadFile(joinPath(tc.Path, readmeName)); err != nil {
+			return "", nil, err
+		} else if !found {
+			changes = append(changes, git.Change{Path: joinPath(tc.Path, readmeName), Content: readme(tc)})
 		}
-		if !found || string(got) != string(want) {
-			changes = append(changes, git.Change{Path: joinPath(tc.Path, sopsConfigName), Content: want})
+		if tc.Keys != nil {
+			want := sopsConfigFor(tc.Keys)
+			got, found, err := repo.ReadFile(joinPath(tc.Path, sopsConfigName))
+			if err != nil {
+				return "", nil, err
+			}
+			if !found || string(got) != string(want) {
+				changes = append(changes, git.Change{Path: joinPath(tc.Path, sopsConfigName), Content: want})
+			}
+		}
+		if applied[i] = len(changes) > n; applied[i] {
+			lines = append(lines, fmt.Sprintf("bootstrap %s for GitTarget %s", displayPath(tc.Path), tc.Key))
 		}
 	}
 	if len(changes) == 0 {
-		return "", false, nil
+		return "", applied, nil
+	}
+	msg := "gitops-reverser: " + lines[0]
+	if len(lines) > 1 {
+		msg = fmt.Sprintf("gitops-reverser: bootstrap %d GitTargets\n\n%s\n", len(lines), strings.Join(lines, "\n"))
 	}
 	pctx, cancel := w.m.fence(ctx)
 	defer cancel()
-	res, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(fmt.Sprintf("gitops-reverser: bootstrap %s for GitTarget %s", displayPath(tc.Path), tc.Key)))
+	res, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(msg))
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
 	if !res.Changed {
-		return "", false, nil
+		// Someone else wrote the same files meanwhile.
+		return "", make([]bool, len(tcs)), nil
 	}
-	return res.Hash.String(), true, nil
+	return res.Hash.String(), applied, nil
 }
 
 // snapshotResult is the outcome of one snapshot.
@@ -118,11 +168,8 @@ type progressFunc func(v1alpha1.SnapshotStats)
 // files our layout would produce for a selected type and namespace, holding the
 // object the path names, are deleted: READMEs and foreign files stay.
 func (w *BranchWorker) snapshot(ctx context.Context, dyn dynamic.Interface, tc *targetConfig, progress progressFunc) (*snapshotResult, error) {
-	repo, err := w.openRepo(ctx)
+	repo, err := w.syncedRepo(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := repo.Fetch(ctx); err != nil {
 		return nil, err
 	}
 	res := &snapshotResult{ListRVs: map[schema.GroupVersionResource]string{}}

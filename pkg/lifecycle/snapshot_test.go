@@ -2,11 +2,14 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -137,5 +140,96 @@ func TestSnapshotDiff(t *testing.T) {
 	}
 	if again.Commit != "" || again.Stats.Unchanged != 4 || again.Stats.Created+again.Stats.Updated+again.Stats.Deleted != 0 {
 		t.Errorf("second snapshot: %+v commit %q", again.Stats, again.Commit)
+	}
+}
+
+// TestBootstrapsQueuedTogetherMakeOneCommit: bootstraps queued while the
+// branch worker is busy run as one fetch and one commit; each target learns
+// whether it needed anything; a bootstrap after the worker went idle sees what
+// others pushed meanwhile (the clone is fetched again).
+func TestBootstrapsQueuedTogetherMakeOneCommit(t *testing.T) {
+	tmp := t.TempDir()
+	remote := filepath.Join(tmp, "remote.git")
+	run(t, tmp, "init", "-q", "--bare", "-b", "main", remote)
+	seed := filepath.Join(tmp, "seed")
+	run(t, tmp, "clone", "-q", remote, seed)
+	os.MkdirAll(filepath.Join(seed, "t-00"), 0o755)
+	os.WriteFile(filepath.Join(seed, "t-00", "README.md"), []byte("already here\n"), 0o644)
+	run(t, seed, "add", "-A")
+	run(t, seed, "commit", "-qm", "seed")
+	run(t, seed, "push", "-q", "origin", "HEAD:main")
+
+	m := newWorkerManager(filepath.Join(tmp, "work"), nopHooks{newStateStore()})
+	w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 500, Interval: time.Second})
+	w.start()
+	defer w.stop()
+
+	type result struct {
+		commit  string
+		applied bool
+		err     error
+	}
+	request := func(paths ...string) []result {
+		out := make([]result, len(paths))
+		var wg sync.WaitGroup
+		// Hold the worker busy until every request is queued.
+		release := make(chan struct{})
+		w.Submit("hold", func(context.Context) { <-release })
+		for i, p := range paths {
+			wg.Add(1)
+			started := false
+			w.RequestBootstrap(&targetConfig{Key: "ns/" + p, Path: p}, func() { started = true }, func(c string, a bool, err error) {
+				if !started {
+					err = fmt.Errorf("done before start")
+				}
+				out[i] = result{c, a, err}
+				wg.Done()
+			})
+		}
+		close(release)
+		wg.Wait()
+		return out
+	}
+	var paths []string
+	for i := range 20 {
+		paths = append(paths, fmt.Sprintf("t-%02d", i))
+	}
+	before := strings.TrimSpace(run(t, tmp, "--git-dir", remote, "rev-list", "--count", "main"))
+	res := request(paths...)
+	after := strings.TrimSpace(run(t, tmp, "--git-dir", remote, "rev-list", "--count", "main"))
+	if before != "1" || after != "2" {
+		t.Fatalf("commits before %s, after %s: want 1 then 2 (one bootstrap commit for all)", before, after)
+	}
+	tip := strings.TrimSpace(run(t, tmp, "--git-dir", remote, "rev-parse", "main"))
+	for i, r := range res {
+		switch {
+		case r.err != nil:
+			t.Errorf("%s: %v", paths[i], r.err)
+		case i == 0 && r.applied:
+			t.Errorf("%s already had its README, yet applied", paths[i])
+		case i > 0 && (!r.applied || r.commit != tip):
+			t.Errorf("%s: applied=%v commit %s, want applied in %s", paths[i], r.applied, r.commit, tip)
+		}
+	}
+	files := run(t, tmp, "--git-dir", remote, "ls-tree", "-r", "--name-only", "main")
+	if strings.Count(files, "README.md") != 20 {
+		t.Errorf("READMEs in the repository:\n%s", files)
+	}
+	if msg := run(t, tmp, "--git-dir", remote, "log", "-1", "--format=%B", "main"); !strings.Contains(msg, "bootstrap 19 GitTargets") || !strings.Contains(msg, "t-19") {
+		t.Errorf("commit message:\n%s", msg)
+	}
+
+	// Someone else bootstraps t-20 while the worker is idle: it is fetched, not overwritten.
+	run(t, seed, "pull", "-q", "origin", "main")
+	os.MkdirAll(filepath.Join(seed, "t-20"), 0o755)
+	os.WriteFile(filepath.Join(seed, "t-20", "README.md"), []byte("human\n"), 0o644)
+	run(t, seed, "add", "-A")
+	run(t, seed, "commit", "-qm", "human")
+	run(t, seed, "push", "-q", "origin", "HEAD:main")
+	if r := request("t-20", "t-00"); r[0].applied || r[1].applied || r[0].err != nil || r[1].err != nil {
+		t.Errorf("after the human's push: %+v", r)
+	}
+	if got := run(t, tmp, "--git-dir", remote, "show", "main:t-20/README.md"); got != "human\n" {
+		t.Errorf("t-20/README.md = %q", got)
 	}
 }

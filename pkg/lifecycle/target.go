@@ -271,9 +271,9 @@ func (c *Controller) ensureBootstrap(w *BranchWorker, tc *targetConfig, fp strin
 		s.Snapshot = opState{}
 	})
 	cfg := *tc
-	w.Submit("bootstrap "+tc.Key, func(ctx context.Context) {
+	w.RequestBootstrap(&cfg, func() {
 		c.states.update(cfg.Key, func(s *targetState) { s.Bootstrap.Phase = phaseRunning; s.Bootstrap.Started = time.Now() })
-		commit, applied, err := w.EnsureTargetBootstrapped(ctx, &cfg)
+	}, func(commit string, applied bool, err error) {
 		now := time.Now()
 		c.states.update(cfg.Key, func(s *targetState) {
 			if s.Bootstrap.Fingerprint != fp {

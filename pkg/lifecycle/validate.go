@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/git"
@@ -33,11 +34,41 @@ func branchKeyFor(t *v1alpha1.GitTarget, providers providerLookup) (*v1alpha1.Gi
 	if p == nil {
 		return nil, BranchKey{}, false
 	}
-	repo, err := git.NormalizeURL(p.Spec.URL)
+	repo, err := normalizeURL(p.Spec.URL)
 	if err != nil {
 		return p, BranchKey{}, false
 	}
 	return p, BranchKey{Repo: repo, Branch: t.Spec.Branch}, true
+}
+
+// normalizedURLs memoizes git.NormalizeURL, a pure function: a conflict check
+// normalizes the provider URL of every other target, and URL parsing dominated
+// reconciles with a thousand targets. Bounded: cleared when it grows past
+// maxNormalizedURLs (providers are few; edits add entries).
+var normalizedURLs struct {
+	sync.Mutex
+	m map[string]normalized
+}
+
+type normalized struct {
+	url string
+	err error
+}
+
+const maxNormalizedURLs = 4096
+
+func normalizeURL(u string) (string, error) {
+	normalizedURLs.Lock()
+	defer normalizedURLs.Unlock()
+	if n, ok := normalizedURLs.m[u]; ok {
+		return n.url, n.err
+	}
+	if normalizedURLs.m == nil || len(normalizedURLs.m) >= maxNormalizedURLs {
+		normalizedURLs.m = map[string]normalized{}
+	}
+	url, err := git.NormalizeURL(u)
+	normalizedURLs.m[u] = normalized{url, err}
+	return url, err
 }
 
 // branchAllowed reports whether branch matches one of the glob patterns.

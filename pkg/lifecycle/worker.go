@@ -178,6 +178,7 @@ type BranchWorker struct {
 	mu           sync.Mutex
 	cfg          workerConfig
 	tasks        []task
+	bootstraps   []bootstrapRequest
 	pending      map[string]*change
 	firstPending time.Time
 	targets      sets.Set[string]
@@ -189,6 +190,10 @@ type BranchWorker struct {
 	aborted atomic.Bool
 	// repo is used by the worker goroutine only.
 	repo *git.Repo
+	// fresh: the clone has been fetched (or pushed) since the worker last went
+	// idle, so tasks that run back to back share one fetch. A push built on a
+	// stale tip is rejected and replayed anyway; this only saves round trips.
+	fresh bool
 	// retryAt delays the next flush after a failed push.
 	retryAt time.Time
 	failed  int
@@ -337,6 +342,7 @@ func (w *BranchWorker) loop(ctx context.Context) {
 			w.flush(ctx)
 			continue
 		}
+		w.fresh = false
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -384,7 +390,24 @@ func (w *BranchWorker) openRepo(ctx context.Context) (*git.Repo, error) {
 		return nil, err
 	}
 	w.repo = r
+	w.fresh = true // opening clones or fetches
 	return r, nil
+}
+
+// syncedRepo returns the clone, fetched unless it already was since the worker
+// last went idle.
+func (w *BranchWorker) syncedRepo(ctx context.Context) (*git.Repo, error) {
+	repo, err := w.openRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !w.fresh {
+		if err := repo.Fetch(ctx); err != nil {
+			return nil, err
+		}
+		w.fresh = true
+	}
+	return repo, nil
 }
 
 func (w *BranchWorker) closeRepo() {
@@ -392,6 +415,7 @@ func (w *BranchWorker) closeRepo() {
 		_ = w.repo.Close()
 		w.repo = nil
 	}
+	w.fresh = false
 }
 
 // cloneDirName is a filesystem-safe directory name for a branch key.
