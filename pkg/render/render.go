@@ -16,13 +16,18 @@ package render
 
 import (
 	"fmt"
+	"math"
 	"path"
+	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+
+	goyaml "go.yaml.in/yaml/v2"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -108,14 +113,17 @@ func validObjectName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/%") && len(name) <= 253
 }
 
+// serverOwnedMetadata are the metadata fields the server owns.
+var serverOwnedMetadata = []string{"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
+	"selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"}
+
 // Sanitize returns a copy of obj without server-owned fields.
 func Sanitize(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	out := obj.DeepCopy()
 	delete(out.Object, "status")
 	md, ok := out.Object["metadata"].(map[string]interface{})
 	if ok {
-		for _, f := range []string{"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
-			"selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"} {
+		for _, f := range serverOwnedMetadata {
 			delete(md, f)
 		}
 		if ann, ok := md["annotations"].(map[string]interface{}); ok {
@@ -129,10 +137,158 @@ func Sanitize(obj *unstructured.Unstructured) *unstructured.Unstructured {
 }
 
 // Render returns the sanitized object as YAML with sorted keys.
+//
+// The bytes are those of sigs.k8s.io/yaml.Marshal(Sanitize(obj).Object) (JSON,
+// then YAML through go-yaml v2), which is what files were always written
+// with, so an unchanged object never rewrites its file; with two differences:
+//   - it is deterministic: go-yaml sorts keys with a "natural" comparison that
+//     is not a total order (e.g. "0x1F2" and "2026-01-021"), and sorted them
+//     starting from Go's random map order, so such keys came out in either
+//     order and rewrote the file. Keys are ordered here by the same
+//     comparison, stably, from byte order;
+//   - it is about twice as fast: go-yaml emits ordered maps directly, without
+//     the JSON round trip and without copying the object. The one thing the
+//     round trip did to values, integral floats becoming integers, is done
+//     here (number).
+//
+// TestRenderMatchesJSONRoundTrip holds the two ways to the same bytes.
 func Render(obj *unstructured.Unstructured) ([]byte, error) {
-	b, err := yaml.Marshal(Sanitize(obj).Object)
+	b, err := goyaml.Marshal(ordered(obj.Object, true))
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 	}
 	return b, nil
+}
+
+// ordered converts a JSON-like value into what go-yaml emits in order:
+// maps become MapSlices with sorted keys. top strips the server-owned fields.
+func ordered(v interface{}, top bool) interface{} {
+	switch t := v.(type) {
+	case map[string]interface{}:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			if top && k == "status" {
+				continue
+			}
+			keys = append(keys, k)
+		}
+		sortKeys(keys)
+		out := make(goyaml.MapSlice, 0, len(keys))
+		for _, k := range keys {
+			var val interface{}
+			if top && k == "metadata" {
+				val = orderedMetadata(t[k])
+			} else {
+				val = ordered(t[k], false)
+			}
+			out = append(out, goyaml.MapItem{Key: k, Value: val})
+		}
+		return out
+	case []interface{}:
+		out := make([]interface{}, len(t))
+		for i, e := range t {
+			out[i] = ordered(e, false)
+		}
+		return out
+	case float64:
+		return number(t)
+	}
+	return v
+}
+
+// orderedMetadata is ordered(md) without the server-owned fields and the
+// last-applied annotation.
+func orderedMetadata(v interface{}) interface{} {
+	md, ok := v.(map[string]interface{})
+	if !ok {
+		return ordered(v, false)
+	}
+	m := make(map[string]interface{}, len(md))
+	for k, e := range md {
+		m[k] = e
+	}
+	for _, f := range serverOwnedMetadata {
+		delete(m, f)
+	}
+	if ann, ok := md["annotations"].(map[string]interface{}); ok {
+		if _, has := ann[LastAppliedAnnotation]; has {
+			a := make(map[string]interface{}, len(ann))
+			for k, e := range ann {
+				if k != LastAppliedAnnotation {
+					a[k] = e
+				}
+			}
+			if len(a) == 0 {
+				delete(m, "annotations")
+			} else {
+				m["annotations"] = a
+			}
+		}
+	}
+	return ordered(m, false)
+}
+
+// number is what a float becomes through JSON and back through YAML: JSON
+// prints an integral float below 1e21 as its digits, which YAML reads as an
+// int64, else a uint64, else a float.
+func number(f float64) interface{} {
+	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
+		digits := strconv.FormatFloat(f, 'f', -1, 64)
+		if i, err := strconv.ParseInt(digits, 10, 64); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(digits, 10, 64); err == nil {
+			return u
+		}
+	}
+	return f
+}
+
+// sortKeys orders keys as go-yaml v2 does (keyLess), stably from byte order,
+// so that keys keyLess does not order come out the same way every time.
+func sortKeys(keys []string) {
+	sort.Strings(keys)
+	sort.SliceStable(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
+}
+
+// keyLess is go-yaml v2's comparison of string map keys (sorter.go): letters
+// before other characters, runs of digits compared as numbers.
+func keyLess(a, b string) bool {
+	ar, br := []rune(a), []rune(b)
+	for i := 0; i < len(ar) && i < len(br); i++ {
+		if ar[i] == br[i] {
+			continue
+		}
+		al, bl := unicode.IsLetter(ar[i]), unicode.IsLetter(br[i])
+		if al && bl {
+			return ar[i] < br[i]
+		}
+		if al || bl {
+			return bl
+		}
+		var ai, bi int
+		var an, bn int64
+		if ar[i] == '0' || br[i] == '0' {
+			for j := i - 1; j >= 0 && unicode.IsDigit(ar[j]); j-- {
+				if ar[j] != '0' {
+					an, bn = 1, 1
+					break
+				}
+			}
+		}
+		for ai = i; ai < len(ar) && unicode.IsDigit(ar[ai]); ai++ {
+			an = an*10 + int64(ar[ai]-'0')
+		}
+		for bi = i; bi < len(br) && unicode.IsDigit(br[bi]); bi++ {
+			bn = bn*10 + int64(br[bi]-'0')
+		}
+		if an != bn {
+			return an < bn
+		}
+		if ai != bi {
+			return ai < bi
+		}
+		return ar[i] < br[i]
+	}
+	return len(ar) < len(br)
 }
