@@ -173,7 +173,12 @@ type Repo struct {
 	head        plumbing.Hash          // our view of the remote branch tip
 	secrets     []string               // values scrubbed from error messages
 
-	trees map[plumbing.Hash]*object.Tree // decoded-tree cache, see getTree
+	trees       map[plumbing.Hash]*object.Tree // decoded-tree cache, see getTree
+	treeEntries int                            // entries held by trees
+	// headTreeOf and headTreeHash remember the tree of the last head looked
+	// up: decoding the commit (its message lists every changed file) for each
+	// file read was a fifth of a live batch's time.
+	headTreeOf, headTreeHash plumbing.Hash
 }
 
 // Open opens the clone in o.Dir and fetches, or clones into o.Dir when it
@@ -341,7 +346,9 @@ func openDir(o Options, secrets []string, create bool) (*Repo, error) {
 }
 
 func newStorage(dir string) *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{
+	// go-git's default object cache is 96 MiB; we read few objects twice
+	// (decoded trees have their own cache), so a small one keeps RSS down.
+	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(8*cache.MiByte), filesystem.Options{
 		// Only this Repo touches Dir: let go-git cache the pack list.
 		ExclusiveAccess: true,
 		// Keep a bounded number of pack files open between reads.
@@ -359,7 +366,7 @@ func (r *Repo) reopenStorage() error {
 		_ = st.Close()
 		return fmt.Errorf("git: reopen %s: %w", r.opts.Dir, err)
 	}
-	r.storage, r.repo, r.trees = st, repo, nil
+	r.storage, r.repo, r.trees, r.treeEntries = st, repo, nil, 0
 	return old.Close()
 }
 
@@ -497,16 +504,21 @@ func (r *Repo) headTree() (*object.Tree, error) {
 	if r.head.IsZero() {
 		return nil, nil
 	}
-	c, err := object.GetCommit(r.storage, r.head)
-	if err != nil {
-		return nil, fmt.Errorf("git: read commit %s: %w", r.head, err)
+	if r.headTreeOf != r.head {
+		c, err := object.GetCommit(r.storage, r.head)
+		if err != nil {
+			return nil, fmt.Errorf("git: read commit %s: %w", r.head, err)
+		}
+		r.headTreeOf, r.headTreeHash = r.head, c.TreeHash
 	}
-	return r.getTree(c.TreeHash)
+	return r.getTree(r.headTreeHash)
 }
 
-// maxCachedTrees bounds the decoded-tree cache (trees are immutable, so
-// entries never go stale; the cache is simply dropped when full).
-const maxCachedTrees = 4096
+// maxCachedTreeEntries bounds the decoded-tree cache by the entries it holds
+// (trees are immutable, so entries never go stale; the cache is simply
+// dropped when full). Counting trees would not do: every commit to a
+// directory of 10,000 files adds another decoded copy of it.
+const maxCachedTreeEntries = 200_000
 
 // getTree returns the decoded tree h, cached by hash. Callers must not
 // modify the returned tree.
@@ -518,10 +530,11 @@ func (r *Repo) getTree(h plumbing.Hash) (*object.Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git: read tree %s: %w", h, err)
 	}
-	if r.trees == nil || len(r.trees) >= maxCachedTrees {
-		r.trees = make(map[plumbing.Hash]*object.Tree)
+	if r.trees == nil || r.treeEntries+len(t.Entries) > maxCachedTreeEntries {
+		r.trees, r.treeEntries = make(map[plumbing.Hash]*object.Tree), 0
 	}
 	r.trees[h] = t
+	r.treeEntries += len(t.Entries)
 	return t, nil
 }
 
@@ -663,6 +676,25 @@ func (r *Repo) ReadFile(path string) (content []byte, found bool, err error) {
 		return nil, false, fmt.Errorf("git: read blob %s: %w", e.Hash, err)
 	}
 	return buf.Bytes(), true, nil
+}
+
+// FileHash returns the blob hash of the file at path in the current Head, for
+// comparing with BlobHash of desired content without reading the blob.
+func (r *Repo) FileHash(path string) (hash plumbing.Hash, found bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := validatePath(path); err != nil {
+		return plumbing.ZeroHash, false, err
+	}
+	t, err := r.headTree()
+	if err != nil || t == nil {
+		return plumbing.ZeroHash, false, err
+	}
+	e, err := r.lookup(t, path)
+	if err != nil || e == nil || e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
+		return plumbing.ZeroHash, false, err
+	}
+	return e.Hash, true, nil
 }
 
 // BlobHash returns the git blob hash of content (what `git hash-object`

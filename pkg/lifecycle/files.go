@@ -24,12 +24,17 @@ func renderFile(repo *git.Repo, gvr schema.GroupVersionResource, obj *unstructur
 	if err != nil {
 		return nil, false, false, err
 	}
+	if !render.IsSecret(gvr) {
+		// Compare by blob hash: no need to read the stored file.
+		h, found, err := repo.FileHash(path)
+		if err != nil {
+			return nil, false, false, err
+		}
+		return plain, found && h == git.BlobHash(plain), found, nil
+	}
 	existing, found, err := repo.ReadFile(path)
 	if err != nil {
 		return nil, false, false, err
-	}
-	if !render.IsSecret(gvr) {
-		return plain, found && bytes.Equal(existing, plain), found, nil
 	}
 	content, unchanged, err = encryptSecret(plain, existing, found, keys)
 	return content, unchanged, found, err
