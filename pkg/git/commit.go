@@ -75,24 +75,45 @@ type CommitResult struct {
 // out of attempts returns an error wrapping ErrPushRejected. Other failures
 // (auth, network) are returned after the first attempt, without retry.
 func (r *Repo) CommitAndPush(ctx context.Context, changes []Change, message string) (CommitResult, error) {
+	return r.CommitChainAndPush(ctx, []Commit{{Changes: changes, Message: message}})
+}
+
+// Commit is one commit of a chain: a change set and its message.
+type Commit struct {
+	Changes []Change
+	Message string
+}
+
+// CommitChainAndPush commits each change set on top of the previous one, with
+// the semantics of CommitAndPush (a change set that changes nothing makes no
+// commit), and pushes the last commit in one exchange: a worker behind on a
+// busy branch keeps its commits at most maxChanges files each, but pays for
+// one push, not one per commit. On rejection the whole chain is replayed on
+// the new tip. Hash is the chain's tip; Files counts the files of every
+// commit.
+func (r *Repo) CommitChainAndPush(ctx context.Context, commits []Commit) (CommitResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var res CommitResult
 	if r.storage == nil {
 		return res, errors.New("git: repository is closed")
 	}
-	plan, err := newChangePlan(changes)
-	if err != nil {
-		return res, err
-	}
-	if strings.TrimSpace(message) == "" {
-		return res, errors.New("git: empty commit message")
+	plans := make([]*changePlan, len(commits))
+	for i, c := range commits {
+		plan, err := newChangePlan(c.Changes)
+		if err != nil {
+			return res, err
+		}
+		if strings.TrimSpace(c.Message) == "" {
+			return res, errors.New("git: empty commit message")
+		}
+		plans[i] = plan
 	}
 
 	delay := r.opts.RetryBaseDelay
 	for {
 		base := r.head
-		built, err := r.buildCommit(plan, base, message)
+		built, err := r.buildChain(plans, commits, base)
 		if err != nil {
 			return res, err
 		}
@@ -137,6 +158,49 @@ func (r *Repo) CommitAndPush(ctx context.Context, changes []Change, message stri
 		}
 		delay = min(delay*2, r.opts.RetryMaxDelay)
 	}
+}
+
+// buildChain builds the commits of plans one on top of the other, starting at
+// base, and returns the tip with every new object of the chain (nil when no
+// plan changes anything).
+func (r *Repo) buildChain(plans []*changePlan, commits []Commit, base plumbing.Hash) (*builtCommit, error) {
+	var chain *builtCommit
+	seen := map[plumbing.Hash]bool{}
+	tip := base
+	for i, plan := range plans {
+		b, err := r.buildCommit(plan, tip, commits[i].Message)
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			continue
+		}
+		tip = b.hash
+		if chain == nil {
+			chain = b
+			for _, h := range b.order {
+				seen[h] = true
+			}
+			continue
+		}
+		for _, h := range b.order {
+			if seen[h] {
+				continue // already in the pack (a blob or tree two commits share)
+			}
+			seen[h] = true
+			obj, err := b.objects.EncodedObject(plumbing.AnyObject, h)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := chain.objects.SetEncodedObject(obj); err != nil {
+				return nil, err
+			}
+			chain.order = append(chain.order, h)
+		}
+		chain.hash = b.hash
+		chain.files += b.files
+	}
+	return chain, nil
 }
 
 // errRemoteMoved: the advertised branch tip is not the expected old value.

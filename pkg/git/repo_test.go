@@ -545,3 +545,35 @@ func TestPushGivesUpWhileRemoteKeepsMoving(t *testing.T) {
 		t.Fatalf("CommitAndPush ignored the context for %v", d)
 	}
 }
+
+// TestCommitChainPushesOnce: a chain of change sets becomes one commit each,
+// one on top of the other, pushed in one exchange; a change set that changes
+// nothing makes no commit; an object two commits share is sent once (the
+// server's fsck passes); a human commit that lands first is kept and the whole
+// chain is replayed on it.
+func TestCommitChainPushesOnce(t *testing.T) {
+	rm := newRemote(t)
+	r := openRepo(t, rm, "main", "")
+	base := commit(t, r, "initial", put("apps/a.yaml", "a: 1\n"))
+	human := rm.humanCommit(t, "main", map[string]string{"README.md": "human\n", "apps/a.yaml": "a: 1\n"}, "human commit")
+
+	res, err := r.CommitChainAndPush(context.Background(), []gitpkg.Commit{
+		{Message: "one", Changes: []gitpkg.Change{{Path: "apps/b.yaml", Content: []byte("same\n")}}},
+		{Message: "nothing", Changes: []gitpkg.Change{{Path: "apps/a.yaml", Content: []byte("a: 1\n")}}},
+		{Message: "two", Changes: []gitpkg.Change{{Path: "apps/c.yaml", Content: []byte("same\n")}, {Path: "apps/a.yaml", Delete: true}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, res.Pushed, true, "Pushed")
+	equal(t, res.Attempts, 2, "Attempts: rejected once (the human commit), then the replayed chain")
+	equal(t, res.Files, 3, "Files over the chain")
+	equal(t, rm.git(t, "rev-parse", "main"), res.Hash.String(), "server tip")
+	equal(t, rm.git(t, "log", "--format=%s", base.Hash.String()+"..main"), "two\none\nhuman commit", "commits, newest first")
+	equal(t, rm.git(t, "rev-parse", "main~2"), human, "the chain sits on the human commit")
+	equal(t, rm.git(t, "show", "main:README.md"), "human", "human change kept")
+	equal(t, rm.git(t, "ls-tree", "--name-only", "main", "apps/"), "apps/b.yaml\napps/c.yaml", "files at the tip")
+	rm.git(t, "fsck", "--strict")
+	// One ref update for the whole chain: initial, human, chain.
+	equal(t, len(strings.Fields(rm.git(t, "reflog", "show", "--format=%H", "refs/heads/main"))), 3, "server ref updates")
+}
