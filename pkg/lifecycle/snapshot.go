@@ -8,10 +8,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 
@@ -157,24 +155,39 @@ type snapshotResult struct {
 	Commit string
 	// ListRVs is the resourceVersion each type was listed at (the stream barrier).
 	ListRVs map[schema.GroupVersionResource]string
+	// Diff is the time spent reading, rendering and comparing; Push the commit
+	// and push.
+	Diff, Push time.Duration
 }
 
 // progressFunc reports stats while a snapshot runs.
 type progressFunc func(v1alpha1.SnapshotStats)
 
-// snapshot lists every selected object (one paginated LIST per type, so one
-// consistent resourceVersion per type), renders it, diffs against the tree under
-// the target path and writes creates, updates and deletes as one commit. Only
-// files our layout would produce for a selected type and namespace, holding the
-// object the path names, are deleted: READMEs and foreign files stay.
-func (w *BranchWorker) snapshot(ctx context.Context, dyn dynamic.Interface, tc *targetConfig, progress progressFunc) (*snapshotResult, error) {
+// lister calls fn for every object of a type, as of one resourceVersion, which
+// it returns.
+type lister func(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
+
+// snapshot reads every selected object (through list: one consistent view per
+// type), renders it, diffs against the tree under the target path and writes
+// creates, updates and deletes as one commit. Only files our layout would
+// produce for a selected type and namespace, holding the object the path names,
+// are deleted: READMEs and foreign files stay.
+func (w *BranchWorker) snapshot(ctx context.Context, list lister, tc *targetConfig, progress progressFunc) (_ *snapshotResult, err error) {
 	repo, err := w.syncedRepo(ctx)
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	res := &snapshotResult{ListRVs: map[schema.GroupVersionResource]string{}}
 	var changes []git.Change
 	var created, updated, deleted []string
+	// What the index learns, once the commit is pushed.
+	type learned struct {
+		path string
+		obj  *unstructured.Unstructured
+		blob plumbing.Hash
+	}
+	var learn []learned
 	for _, gvr := range tc.Selection.GVRs() {
 		ts := tc.Selection[gvr]
 		existing, err := repo.ListFiles(render.Dir(tc.Path, gvr))
@@ -182,7 +195,7 @@ func (w *BranchWorker) snapshot(ctx context.Context, dyn dynamic.Interface, tc *
 			return nil, err
 		}
 		desired := map[string]bool{}
-		rv, err := listAll(ctx, dyn, gvr, func(obj *unstructured.Unstructured) error {
+		rv, err := list(ctx, gvr, func(obj *unstructured.Unstructured) error {
 			ns := obj.GetNamespace()
 			if !ts.Matches(ns) {
 				return nil
@@ -193,11 +206,19 @@ func (w *BranchWorker) snapshot(ctx context.Context, dyn dynamic.Interface, tc *
 			}
 			path := render.Path(tc.Path, gvr, ns, obj.GetName())
 			desired[path] = true
+			blob, had := existing[path]
+			if had && w.index.current(path, obj, tc.Keys, blob) {
+				res.Stats.Unchanged++ // this very version is in the tree: no render
+				return nil
+			}
 			content, unchanged, err := snapshotContent(repo, gvr, obj, tc.Keys, path, existing)
 			if err != nil {
 				return err
 			}
-			_, had := existing[path]
+			if !unchanged {
+				blob = git.BlobHash(content)
+			}
+			learn = append(learn, learned{path, obj, blob})
 			switch {
 			case unchanged:
 				res.Stats.Unchanged++
@@ -230,11 +251,23 @@ func (w *BranchWorker) snapshot(ctx context.Context, dyn dynamic.Interface, tc *
 			res.Stats.Deleted++
 			deleted = append(deleted, path)
 			changes = append(changes, git.Change{Path: path, Delete: true})
+			learn = append(learn, learned{path: path})
 		}
 		if progress != nil {
 			progress(res.Stats)
 		}
 	}
+	res.Diff = time.Since(start)
+	defer func() {
+		if err == nil {
+			for _, l := range learn {
+				w.index.record(l.path, l.obj, tc.Keys, l.blob)
+			}
+			if serr := w.index.save(); serr != nil {
+				klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", serr)
+			}
+		}
+	}()
 	if len(changes) == 0 {
 		return res, nil
 	}
@@ -242,6 +275,7 @@ func (w *BranchWorker) snapshot(ctx context.Context, dyn dynamic.Interface, tc *
 	pctx, cancel := w.m.fence(ctx)
 	defer cancel()
 	cr, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(msg))
+	res.Push = time.Since(start) - res.Diff
 	if err != nil {
 		return nil, err
 	}
@@ -288,31 +322,6 @@ func holdsObject(repo *git.Repo, path, ns, name string) bool {
 		return false
 	}
 	return m.Metadata.Name == name && m.Metadata.Namespace == ns
-}
-
-// listAll pages through a LIST of one type in all namespaces and returns the
-// resourceVersion of the (consistent) list.
-func listAll(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
-	opts := metav1.ListOptions{Limit: 500}
-	rv := ""
-	for {
-		l, err := dyn.Resource(gvr).List(ctx, opts)
-		if err != nil {
-			return "", err
-		}
-		if rv == "" {
-			rv = l.GetResourceVersion()
-		}
-		for i := range l.Items {
-			if err := fn(&l.Items[i]); err != nil {
-				return "", err
-			}
-		}
-		if l.GetContinue() == "" {
-			return rv, nil
-		}
-		opts.Continue = l.GetContinue()
-	}
 }
 
 func snapshotMessage(tc *targetConfig, st v1alpha1.SnapshotStats, created, updated, deleted []string) string {
@@ -363,7 +372,11 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, c *Controller, tc *targe
 		fail(v1alpha1.ReasonSnapshotFailed, err)
 		return
 	}
-	res, err := w.snapshot(ctx, c.dyn, tc, func(stats v1alpha1.SnapshotStats) {
+	synced := time.Now()
+	// The informers BeginBuffer synced hold every object of the selected
+	// types: read them there instead of decoding a second LIST of the same
+	// objects (at 10,000 objects that LIST was a third of the snapshot).
+	res, err := w.snapshot(ctx, c.router.ListCached, tc, func(stats v1alpha1.SnapshotStats) {
 		st.update(tc.Key, func(s *targetState) { s.Snapshot.Stats = stats })
 		c.enqueue(tc.Key)
 	})
@@ -375,6 +388,9 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, c *Controller, tc *targe
 	// Live before Done: a reconcile that sees the snapshot done finds the stream up.
 	c.router.GoLive(tc.Key, res.ListRVs)
 	now := time.Now()
+	klog.InfoS("Snapshot completed", "target", tc.Key, "worker", w.Key, "commit", res.Commit,
+		"created", res.Stats.Created, "updated", res.Stats.Updated, "deleted", res.Stats.Deleted, "unchanged", res.Stats.Unchanged,
+		"watchSync", synced.Sub(started), "diff", res.Diff, "push", res.Push, "total", now.Sub(started))
 	st.update(tc.Key, func(s *targetState) {
 		if !s.Streaming {
 			s.Streaming, s.RegisteredTime = true, now

@@ -131,6 +131,37 @@ func (r *Router) BeginBuffer(ctx context.Context, cfg *targetConfig, w *BranchWo
 	return nil
 }
 
+// ListCached calls fn for every object of a type in its informer's store, the
+// snapshot's view of the type. The store is read at once, under its lock: it
+// holds the state as of the last event it applied, at resourceVersion R, and
+// the highest resourceVersion among its objects, returned, is at most R. Events
+// up to R have reached the store before it is read; the buffered ones above the
+// returned version that GoLive applies again can only be deletes of objects not
+// in the store (an update above it would be in the store): applying them again
+// writes nothing. Objects must not be modified.
+func (r *Router) ListCached(_ context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
+	r.mu.Lock()
+	ti, ok := r.informers[gvr]
+	r.mu.Unlock()
+	if !ok || !ti.informer.HasSynced() {
+		return "", fmt.Errorf("no synced watch of %s", gvr.String())
+	}
+	var max uint64
+	for _, o := range ti.informer.GetStore().List() {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		if rv, err := strconv.ParseUint(u.GetResourceVersion(), 10, 64); err == nil && rv > max {
+			max = rv
+		}
+		if err := fn(u); err != nil {
+			return "", err
+		}
+	}
+	return strconv.FormatUint(max, 10), nil
+}
+
 // AbortBuffer drops a target whose snapshot failed; the next attempt registers again.
 func (r *Router) AbortBuffer(targetKey string) {
 	r.mu.Lock()
@@ -227,10 +258,13 @@ func newerThan(rv, listRV string) bool {
 
 func (r *Router) newInformer(gvr schema.GroupVersionResource) *typeInformer {
 	inf := dynamicinformer.NewFilteredDynamicInformer(r.dyn, gvr, "", 0, cache.Indexers{}, nil).Informer()
-	// The cache does not need what we strip when rendering anyway.
+	// The cache does not need what rendering strips anyway (status and the
+	// last-applied annotation are often the bulk of an object); uid and
+	// resourceVersion stay (the stream barrier and the rendered-file index
+	// read them).
 	_ = inf.SetTransform(func(obj interface{}) (interface{}, error) {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
-			u.SetManagedFields(nil)
+			render.StripForCache(u)
 		}
 		return obj, nil
 	})

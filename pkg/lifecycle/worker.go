@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/google/uuid"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -188,8 +189,9 @@ type BranchWorker struct {
 
 	// aborted skips the last flush on stop.
 	aborted atomic.Bool
-	// repo is used by the worker goroutine only.
-	repo *git.Repo
+	// repo and index are used by the worker goroutine only.
+	repo  *git.Repo
+	index *renderedIndex
 	// fresh: the clone has been fetched (or pushed) since the worker last went
 	// idle, so tasks that run back to back share one fetch. A push built on a
 	// stale tip is rejected and replayed anyway; this only saves round trips.
@@ -390,6 +392,7 @@ func (w *BranchWorker) openRepo(ctx context.Context) (*git.Repo, error) {
 		return nil, err
 	}
 	w.repo = r
+	w.index = loadIndex(dir)
 	w.fresh = true // opening clones or fetches
 	return r, nil
 }
@@ -411,6 +414,10 @@ func (w *BranchWorker) syncedRepo(ctx context.Context) (*git.Repo, error) {
 }
 
 func (w *BranchWorker) closeRepo() {
+	if err := w.index.save(); err != nil {
+		klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
+	}
+	w.index = nil
 	if w.repo != nil {
 		_ = w.repo.Close()
 		w.repo = nil
@@ -444,17 +451,19 @@ func (w *BranchWorker) flush(ctx context.Context) {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	var chunks [][]*change
 	for start := 0; start < len(paths); start += max {
 		end := min(start+max, len(paths))
 		chunk := make([]*change, 0, end-start)
 		for _, p := range paths[start:end] {
 			chunk = append(chunk, batch[p])
 		}
-		if err := w.commitChanges(ctx, chunk); err != nil {
-			klog.ErrorS(err, "Committing live changes failed; will retry", "worker", w.Key, "changes", len(paths)-start)
-			w.requeue(batch, paths[start:])
-			return
-		}
+		chunks = append(chunks, chunk)
+	}
+	if err := w.commitChanges(ctx, chunks); err != nil {
+		klog.ErrorS(err, "Committing live changes failed; will retry", "worker", w.Key, "changes", len(paths))
+		w.requeue(batch, paths)
+		return
 	}
 	w.mu.Lock()
 	w.failed = 0
@@ -478,43 +487,64 @@ func (w *BranchWorker) requeue(batch map[string]*change, paths []string) {
 	w.retryAt = time.Now().Add(min(time.Duration(1<<min(w.failed, 6))*time.Second, time.Minute))
 }
 
-// commitChanges renders and commits one batch of live changes.
-func (w *BranchWorker) commitChanges(ctx context.Context, chunk []*change) error {
+// commitChanges renders live changes and commits them, one commit per chunk
+// (at most push.maxChanges files each, its message listing them), pushed
+// together: under a backlog the commits keep their size, the pushes do not
+// multiply.
+func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*change) (err error) {
 	repo, err := w.openRepo(ctx)
 	if err != nil {
 		return err
 	}
-	var changes []git.Change
-	var lines []string
+	var commits []git.Commit
 	targets := sets.New[string]()
-	for _, c := range chunk {
-		gc, unchanged, existed, err := renderChange(repo, c)
-		if err != nil {
-			// One object that cannot be rendered must not block the others.
-			klog.ErrorS(err, "Skipping a change that cannot be rendered", "path", c.Path)
-			continue
+	var learn []*change
+	var blobs []plumbing.Hash
+	for _, chunk := range chunks {
+		var changes []git.Change
+		var lines []string
+		for _, c := range chunk {
+			gc, unchanged, existed, err := renderChange(repo, c)
+			if err != nil {
+				// One object that cannot be rendered must not block the others.
+				klog.ErrorS(err, "Skipping a change that cannot be rendered", "path", c.Path)
+				continue
+			}
+			learn = append(learn, c)
+			blobs = append(blobs, git.BlobHash(gc.Content))
+			if unchanged {
+				continue
+			}
+			changes = append(changes, gc)
+			verb := "update"
+			switch {
+			case c.Object == nil:
+				verb = "delete"
+			case !existed:
+				verb = "create"
+			}
+			lines = append(lines, verb+" "+c.Path)
+			targets.Insert(c.TargetKey)
 		}
-		if unchanged {
-			continue
+		if len(changes) > 0 {
+			msg := fmt.Sprintf("gitops-reverser: %d change(s)\n\n%s\n", len(changes), strings.Join(lines, "\n"))
+			commits = append(commits, git.Commit{Changes: changes, Message: w.m.commitMessage(msg)})
 		}
-		changes = append(changes, gc)
-		verb := "update"
-		switch {
-		case c.Object == nil:
-			verb = "delete"
-		case !existed:
-			verb = "create"
-		}
-		lines = append(lines, verb+" "+c.Path)
-		targets.Insert(c.TargetKey)
 	}
-	if len(changes) == 0 {
+	defer func() {
+		if err == nil {
+			for i, c := range learn {
+				w.index.record(c.Path, c.Object, c.Keys, blobs[i])
+			}
+			w.index.saveIfDue()
+		}
+	}()
+	if len(commits) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("gitops-reverser: %d change(s)\n\n%s\n", len(changes), strings.Join(lines, "\n"))
 	pctx, cancel := w.m.fence(ctx)
 	defer cancel()
-	res, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(msg))
+	res, err := repo.CommitChainAndPush(pctx, commits)
 	if err != nil {
 		return err
 	}

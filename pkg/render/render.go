@@ -117,6 +117,29 @@ func validObjectName(name string) bool {
 var serverOwnedMetadata = []string{"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
 	"selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"}
 
+// StripForCache removes, in place, the fields Render would strip that nothing
+// else reads: status, managedFields, the last-applied annotation and the
+// server's bookkeeping, but not uid and resourceVersion (which identify an
+// object version). For informer transforms: Render(obj) is the same after.
+func StripForCache(obj *unstructured.Unstructured) {
+	delete(obj.Object, "status")
+	md, ok := obj.Object["metadata"].(map[string]interface{})
+	if !ok {
+		return
+	}
+	for _, f := range serverOwnedMetadata {
+		if f != "uid" && f != "resourceVersion" && f != "deletionTimestamp" {
+			delete(md, f)
+		}
+	}
+	if ann, ok := md["annotations"].(map[string]interface{}); ok {
+		delete(ann, LastAppliedAnnotation)
+		if len(ann) == 0 {
+			delete(md, "annotations")
+		}
+	}
+}
+
 // Sanitize returns a copy of obj without server-owned fields.
 func Sanitize(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	out := obj.DeepCopy()

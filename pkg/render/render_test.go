@@ -208,6 +208,14 @@ func TestRenderMatchesJSONRoundTrip(t *testing.T) {
 		if !equality.Semantic.DeepEqual(before.Object, u.Object) {
 			t.Fatalf("object %d: Render changed its input", i)
 		}
+		stripped := u.DeepCopy()
+		StripForCache(stripped)
+		if again, _ := Render(stripped); string(again) != string(got) {
+			t.Fatalf("object %d renders differently after StripForCache:\n%s\n---\n%s", i, got, again)
+		}
+		if stripped.GetUID() != u.GetUID() || stripped.GetResourceVersion() != u.GetResourceVersion() {
+			t.Fatalf("object %d: StripForCache dropped uid or resourceVersion", i)
+		}
 		stable := oracle[0] == oracle[1] && oracle[1] == oracle[2] && oracle[2] == oracle[3]
 		if stable && string(got) != oracle[0] {
 			// Four equal answers may be luck: a differing Render counts only

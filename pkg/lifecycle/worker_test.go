@@ -1,0 +1,111 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// TestLiveChangesCoalesceAndSplitByMaxChanges: live changes are coalesced per
+// file (the latest state wins; a delete after a create leaves nothing), then
+// committed at most maxChanges files per commit, each commit's message listing
+// its files, all pushed together.
+func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
+	tmp := t.TempDir()
+	remote := filepath.Join(tmp, "remote.git")
+	run(t, tmp, "init", "-q", "--bare", "-b", "main", remote)
+	run(t, tmp, "--git-dir", remote, "config", "core.logAllRefUpdates", "always")
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	m := newWorkerManager(filepath.Join(tmp, "work"), nopHooks{newStateStore()})
+	w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 3, Interval: time.Hour})
+	w.addTarget("demo/t")
+	defer w.closeRepo()
+
+	change := func(name, v string) *change {
+		c := &change{TargetKey: "demo/t", GVR: cmGVR, Path: "base/v1/configmaps/demo/" + name + ".yaml"}
+		if v != "" {
+			c.Object = cm("demo", name, map[string]interface{}{"v": v})
+		}
+		return c
+	}
+	for i := range 7 {
+		w.Enqueue(change(fmt.Sprintf("cm-%d", i), "first"))
+	}
+	for i := range 7 {
+		w.Enqueue(change(fmt.Sprintf("cm-%d", i), "latest")) // the latest state wins
+	}
+	w.Enqueue(change("short-lived", "x"), change("short-lived", "")) // created, then deleted
+	w.flush(context.Background())
+
+	log := run(t, tmp, "--git-dir", remote, "log", "--format=%B%x00", "main")
+	var msgs []string
+	for _, m := range strings.Split(log, "\x00") {
+		if m = strings.TrimSpace(m); m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) != 3 {
+		t.Fatalf("%d commits, want 3 (7 files, at most 3 per commit):\n%s", len(msgs), log)
+	}
+	listed := 0
+	for _, m := range msgs {
+		lines := strings.Split(m, "\n")[2:]
+		if len(lines) > 3 {
+			t.Errorf("a commit lists %d files, more than maxChanges:\n%s", len(lines), m)
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "create base/v1/configmaps/demo/cm-") {
+				t.Errorf("unexpected message line %q", l)
+			}
+			listed++
+		}
+	}
+	if listed != 7 {
+		t.Errorf("%d files listed in the messages, want 7", listed)
+	}
+	files := run(t, tmp, "--git-dir", remote, "ls-tree", "-r", "--name-only", "main")
+	if strings.Count(files, "\n") != 7 || strings.Contains(files, "short-lived") {
+		t.Errorf("files:\n%s", files)
+	}
+	if got := run(t, tmp, "--git-dir", remote, "show", "main:base/v1/configmaps/demo/cm-4.yaml"); !strings.Contains(got, "v: latest") {
+		t.Errorf("cm-4 is not at its latest state:\n%s", got)
+	}
+	// The three commits came with one push: the server's branch moved once.
+	if n := strings.Count(run(t, tmp, "--git-dir", remote, "reflog", "show", "main"), "\n"); n != 1 {
+		t.Errorf("the branch moved %d times, want once (one push for the chain)", n)
+	}
+}
+
+// TestReleaseTargetStopsIdleWorkers: a worker is stopped once its last target
+// is released; a worker that still has targets keeps running.
+func TestReleaseTargetStopsIdleWorkers(t *testing.T) {
+	var released []BranchKey
+	m := newWorkerManager(t.TempDir(), nopHooks{newStateStore()})
+	m.released = func(k BranchKey) { released = append(released, k) }
+	a, b := BranchKey{Repo: "r", Branch: "a"}, BranchKey{Repo: "r", Branch: "b"}
+	cfg := workerConfig{URL: "file:///nowhere", MaxChanges: 10, Interval: time.Hour}
+	m.EnsureWorker(a, cfg, "ns/t1")
+	m.EnsureWorker(a, cfg, "ns/t2")
+	m.EnsureWorker(b, cfg, "ns/t3")
+	if m.Workers() != 2 {
+		t.Fatalf("%d workers, want 2", m.Workers())
+	}
+	m.ReleaseTarget("ns/t1", BranchKey{})
+	if m.Get(a) == nil || len(released) != 0 {
+		t.Fatalf("worker of branch a stopped while ns/t2 still uses it (released %v)", released)
+	}
+	m.ReleaseTarget("ns/t2", BranchKey{})
+	m.ReleaseTarget("ns/t3", b) // moving to b: keeps b
+	if m.Get(a) != nil || m.Get(b) == nil || len(released) != 1 || released[0] != a {
+		t.Fatalf("after releasing: a=%v b=%v released=%v", m.Get(a), m.Get(b), released)
+	}
+	m.Stop()
+	if m.Workers() != 0 {
+		t.Fatalf("%d workers after Stop", m.Workers())
+	}
+}
