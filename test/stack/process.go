@@ -17,7 +17,9 @@ type Process struct {
 	Name string
 	Bin  string
 	Args []string
-	Log  string
+	// Env is added to the environment the process inherits.
+	Env []string
+	Log string
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -41,6 +43,9 @@ func (p *Process) Start() error {
 	}
 	fmt.Fprintf(logFile, "\n===== %s: %s %v\n", time.Now().Format(time.RFC3339), p.Bin, p.Args)
 	cmd := exec.Command(p.Bin, p.Args...)
+	if len(p.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Own process group, and killed if we die: no orphans outlive a test or `make run`.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -44,8 +44,10 @@ type Options struct {
 	FixedPorts bool
 	// Progress receives one line per step.
 	Progress io.Writer
-	// ServerArgs are extra flags for gitops-reverser-apiserver.
+	// ServerArgs are extra flags for gitops-reverser-apiserver, ServerEnv extra
+	// environment (e.g. GOMEMLIMIT).
 	ServerArgs []string
+	ServerEnv  []string
 	// FastEtcd trades durability for speed (tests): etcd --unsafe-no-fsync.
 	FastEtcd bool
 }
@@ -452,7 +454,7 @@ func (s *Stack) StartServer(ctx context.Context, extraArgs ...string) error {
 		"--data-dir=" + filepath.Join(s.opts.Dir, "server"),
 	}, s.opts.ServerArgs...)
 	args = append(args, extraArgs...)
-	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args,
+	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
 		Log: filepath.Join(s.LogDir(), "gitops-reverser-apiserver.log")}
 	s.logf("starting gitops-reverser-apiserver on %s", s.ServerURL)
 	if err := s.Server.Start(); err != nil {
@@ -629,7 +631,7 @@ func (s *Stack) StartReplica(ctx context.Context, name, etcdURL string, extraArg
 		"--data-dir=" + filepath.Join(s.opts.Dir, "replica-"+name),
 		"--replica-name=" + name,
 	}, extraArgs...)
-	r.Process = &Process{Name: "replica " + name, Bin: s.bin("gitops-reverser-apiserver"), Args: args,
+	r.Process = &Process{Name: "replica " + name, Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
 		Log: filepath.Join(s.LogDir(), "replica-"+name+".log")}
 	s.logf("starting replica %s on %s", name, r.URL)
 	if err := r.Process.Start(); err != nil {
