@@ -1,6 +1,10 @@
 package git
 
 import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -96,33 +100,11 @@ func (r *Repo) maybeConsolidatePacks() error {
 	}
 	merge := packs[:split]
 
-	// Collect the object names of the packs to merge from their indexes.
-	seen := map[plumbing.Hash]bool{}
-	var order []plumbing.Hash
-	for _, p := range merge {
-		names, err := r.packObjectNames(p.hash)
-		if err != nil {
-			return err
-		}
-		for _, h := range names {
-			if !seen[h] {
-				seen[h] = true
-				order = append(order, h)
-			}
-		}
+	hashesToMerge := make([]plumbing.Hash, len(merge))
+	for i, p := range merge {
+		hashesToMerge[i] = p.hash
 	}
-
-	// Write the merged pack (objects are read back through the storage,
-	// which resolves deltas), then delete the merged packs.
-	w, err := r.storage.PackfileWriter()
-	if err != nil {
-		return fmt.Errorf("git: consolidate packs: %w", err)
-	}
-	if err := writePack(w, r.storage, order); err != nil {
-		_ = w.Close()
-		return fmt.Errorf("git: consolidate packs: %w", err)
-	}
-	if err := w.Close(); err != nil {
+	if err := r.mergePacks(hashesToMerge); err != nil {
 		return fmt.Errorf("git: consolidate packs: %w", err)
 	}
 	var errs []error
@@ -140,30 +122,183 @@ func (r *Repo) maybeConsolidatePacks() error {
 	return nil
 }
 
-func (r *Repo) packObjectNames(pack plumbing.Hash) ([]plumbing.Hash, error) {
-	f, err := r.storage.Filesystem().Open(r.storage.Filesystem().Join("objects", "pack", "pack-"+pack.String()+".idx"))
+// mergePacks writes one pack holding every entry of the given packs, copied
+// byte for byte, and its index. Nothing is decompressed: the body of each
+// pack is appended as it is (so an offset delta still finds its base, at the
+// same distance), the index is the union of the packs' indexes with offsets
+// shifted, each entry keeping its CRC. An object in several packs stays in
+// all of them, as in a pack index-pack would accept. Reading every
+// object back through go-git and having its pack writer parse the result
+// took seconds for a few tens of thousands of objects, on the worker's
+// goroutine, and stalled live commits; this is a file copy.
+func (r *Repo) mergePacks(packs []plumbing.Hash) error {
+	fs := r.storage.Filesystem()
+	dir := fs.Join("objects", "pack")
+	tmp, err := fs.TempFile(dir, "tmp_merge_")
 	if err != nil {
-		return nil, fmt.Errorf("git: open index of pack %s: %w", pack, err)
+		return err
+	}
+	tmpName := tmp.Name()
+	defer func() { _ = fs.Remove(tmpName) }() // after the rename, a no-op
+
+	sum := sha1.New()
+	out := io.MultiWriter(tmp, sum)
+	type entry struct {
+		hash   plumbing.Hash
+		crc    uint32
+		offset uint64
+	}
+	var entries []entry
+	var count uint32
+	for _, h := range packs {
+		idx, err := r.readPackIndex(h)
+		if err != nil {
+			_ = tmp.Close()
+			return err
+		}
+		n, err := idx.Count()
+		if err != nil {
+			_ = tmp.Close()
+			return err
+		}
+		count += uint32(n)
+	}
+	var hdr [12]byte
+	copy(hdr[:4], "PACK")
+	binary.BigEndian.PutUint32(hdr[4:8], 2)
+	binary.BigEndian.PutUint32(hdr[8:12], count)
+	if _, err := out.Write(hdr[:]); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	pos := uint64(12)
+	for _, h := range packs {
+		idx, err := r.readPackIndex(h)
+		if err != nil {
+			_ = tmp.Close()
+			return err
+		}
+		it, err := idx.EntriesByOffset()
+		if err != nil {
+			_ = tmp.Close()
+			return err
+		}
+		for {
+			e, err := it.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				_ = it.Close()
+				_ = tmp.Close()
+				return err
+			}
+			entries = append(entries, entry{e.Hash, e.CRC32, e.Offset - 12 + pos})
+		}
+		_ = it.Close()
+		f, err := fs.Open(fs.Join(dir, "pack-"+h.String()+".pack"))
+		if err != nil {
+			_ = tmp.Close()
+			return err
+		}
+		fi, err := fs.Stat(fs.Join(dir, "pack-"+h.String()+".pack"))
+		if err != nil {
+			_ = f.Close()
+			_ = tmp.Close()
+			return err
+		}
+		body := fi.Size() - 12 - 20 // without header and trailing checksum
+		var srcHdr [12]byte
+		if _, err := io.ReadFull(f, srcHdr[:]); err != nil || string(srcHdr[:4]) != "PACK" || body < 0 {
+			_ = f.Close()
+			_ = tmp.Close()
+			return fmt.Errorf("pack %s: not a packfile (%v)", h, err)
+		}
+		if _, err := io.CopyN(out, f, body); err != nil {
+			_ = f.Close()
+			_ = tmp.Close()
+			return err
+		}
+		_ = f.Close()
+		pos += uint64(body)
+	}
+	packSum := sum.Sum(nil)
+	if _, err := tmp.Write(packSum); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+
+	// The index (version 2): one entry per pack entry, sorted by name (git and
+	// go-git accept an object that appears twice, as index-pack writes it).
+	sort.SliceStable(entries, func(i, j int) bool { return bytes.Compare(entries[i].hash[:], entries[j].hash[:]) < 0 })
+	var idx bytes.Buffer
+	idx.Write([]byte{0xff, 't', 'O', 'c', 0, 0, 0, 2})
+	var fanout [256]uint32
+	for _, e := range entries {
+		fanout[e.hash[0]]++
+	}
+	var cum uint32
+	for i := range fanout {
+		cum += fanout[i]
+		_ = binary.Write(&idx, binary.BigEndian, cum)
+	}
+	for _, e := range entries {
+		idx.Write(e.hash[:])
+	}
+	for _, e := range entries {
+		_ = binary.Write(&idx, binary.BigEndian, e.crc)
+	}
+	var large []uint64
+	for _, e := range entries {
+		if e.offset < 1<<31 {
+			_ = binary.Write(&idx, binary.BigEndian, uint32(e.offset))
+			continue
+		}
+		_ = binary.Write(&idx, binary.BigEndian, uint32(1<<31|len(large)))
+		large = append(large, e.offset)
+	}
+	for _, o := range large {
+		_ = binary.Write(&idx, binary.BigEndian, o)
+	}
+	idx.Write(packSum)
+	idxSum := sha1.Sum(idx.Bytes())
+	idx.Write(idxSum[:])
+
+	name := fs.Join(dir, "pack-"+hex.EncodeToString(packSum))
+	if err := fs.Rename(tmpName, name+".pack"); err != nil {
+		return err
+	}
+	// The index last: a pack without one is not read.
+	f, err := fs.TempFile(dir, "tmp_idx_")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(idx.Bytes()); err != nil {
+		_ = f.Close()
+		_ = fs.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		_ = fs.Remove(f.Name())
+		return err
+	}
+	return fs.Rename(f.Name(), name+".idx")
+}
+
+// readPackIndex reads the index of one of the clone's packs.
+func (r *Repo) readPackIndex(pack plumbing.Hash) (*idxfile.MemoryIndex, error) {
+	fs := r.storage.Filesystem()
+	f, err := fs.Open(fs.Join("objects", "pack", "pack-"+pack.String()+".idx"))
+	if err != nil {
+		return nil, fmt.Errorf("open index of pack %s: %w", pack, err)
 	}
 	defer f.Close()
 	idx := idxfile.NewMemoryIndex()
 	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
-		return nil, fmt.Errorf("git: read index of pack %s: %w", pack, err)
+		return nil, fmt.Errorf("read index of pack %s: %w", pack, err)
 	}
-	it, err := idx.EntriesByOffset()
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var out []plumbing.Hash
-	for {
-		e, err := it.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("git: read index of pack %s: %w", pack, err)
-		}
-		out = append(out, e.Hash)
-	}
+	return idx, nil
 }
