@@ -1,0 +1,178 @@
+// Command bench measures gitops-reverser against its baselines, in one run, on
+// this machine (`make bench`):
+//
+//  1. API: 1,000 GitTargets, GET p50/p99, LIST of all, watch latency, straight to
+//     our server and through kube-apiserver, against the same schema served as a
+//     CustomResourceDefinition (status subresource, same printer columns) by the
+//     same kube-apiserver on the same etcd.
+//  2. Snapshot: 10,000 ConfigMaps of 1 KiB -> SnapshotSynced with the commit
+//     pushed, against `git add -A && git commit && git push` of the same rendered
+//     files to the same kind of remote; then a re-snapshot with 100 changed.
+//  3. Stream: a sustained update rate for 60 s: achieved rate and change ->
+//     pushed latency.
+//  4. Memory: peak RSS of our server in (2), and with 1,000 targets idle.
+//
+// It prints a table (figure, ours, baseline, ratio) and writes JSON and pprof
+// profiles under .bench/. It never runs in `make test`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
+	"github.com/configbutler/gitops-reverser/test/stack"
+)
+
+type options struct {
+	out      string
+	targets  int
+	objects  int
+	changed  int
+	rate     int
+	duration time.Duration
+	phases   string
+	keep     bool
+	memLimit string
+}
+
+// env is the running stack and its clients.
+type env struct {
+	opts     options
+	st       *stack.Stack
+	admin    *rest.Config // kube-apiserver (aggregator), admin
+	direct   *rest.Config // our server, straight
+	kube     kubernetes.Interface
+	dyn      dynamic.Interface
+	cb       versioned.Interface // through the aggregator
+	cbDirect versioned.Interface
+	res      *results
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", ".bench", "directory for the JSON results and profiles")
+	flag.IntVar(&o.targets, "targets", 1000, "GitTargets (and CRD objects) for the API figures")
+	flag.IntVar(&o.objects, "objects", 10000, "ConfigMaps for the snapshot figures")
+	flag.IntVar(&o.changed, "changed", 100, "ConfigMaps changed before the re-snapshot")
+	flag.IntVar(&o.rate, "rate", 1000, "updates per second for the stream figures")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the stream runs")
+	flag.StringVar(&o.phases, "phases", "api,snapshot,stream", "which phases to run")
+	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
+	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	root, _ := os.Getwd()
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "gitops-reverser-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintf(os.Stderr, "[bench] stack directory (kept): %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	ctx := context.Background()
+	sopts := stack.Options{Dir: dir, RepoRoot: root, FastEtcd: true, Progress: os.Stderr}
+	if o.memLimit != "" {
+		sopts.ServerEnv = []string{"GOMEMLIMIT=" + o.memLimit}
+	}
+	st, err := stack.Start(ctx, sopts)
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	if err := st.WaitAPIServiceAvailable(ctx); err != nil {
+		return err
+	}
+	e := &env{opts: o, st: st, res: newResults()}
+	if e.admin, err = clientcmd.BuildConfigFromFlags("", st.AdminKubeconfig); err != nil {
+		return err
+	}
+	if e.direct, err = clientcmd.BuildConfigFromFlags("", st.DirectKubeconfig); err != nil {
+		return err
+	}
+	for _, c := range []*rest.Config{e.admin, e.direct} {
+		c.QPS, c.Burst = 5000, 10000
+	}
+	e.kube = kubernetes.NewForConfigOrDie(e.admin)
+	e.dyn = dynamic.NewForConfigOrDie(e.admin)
+	e.cb = versioned.NewForConfigOrDie(e.admin)
+	e.cbDirect = versioned.NewForConfigOrDie(e.direct)
+
+	for _, phase := range strings.Split(o.phases, ",") {
+		start := time.Now()
+		fmt.Fprintf(os.Stderr, "[bench] phase %s\n", phase)
+		var err error
+		switch phase {
+		case "api":
+			err = e.benchAPI(ctx)
+		case "snapshot":
+			err = e.benchSnapshot(ctx)
+		case "stream":
+			err = e.benchStream(ctx)
+		default:
+			err = fmt.Errorf("unknown phase %q", phase)
+		}
+		if err != nil {
+			return fmt.Errorf("phase %s: %w", phase, err)
+		}
+		fmt.Fprintf(os.Stderr, "[bench] phase %s done in %s\n", phase, time.Since(start).Round(time.Second))
+	}
+
+	e.res.Machine = machine()
+	e.res.Command = "make bench"
+	if o.memLimit != "" {
+		e.res.note("our server ran with GOMEMLIMIT=%s", o.memLimit)
+	}
+	e.res.Date = time.Now().UTC().Format(time.RFC3339)
+	e.res.print(os.Stdout)
+	b, _ := json.MarshalIndent(e.res, "", "  ")
+	file := filepath.Join(o.out, "results-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, "latest.json"), b, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\nresults: %s (profiles in %s)\n", file, o.out)
+	return nil
+}
+
+func machine() string {
+	cpu := "unknown cpu"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		mem = strings.Fields(strings.Split(string(b), "\n")[0])[1] + " kB RAM"
+	}
+	return fmt.Sprintf("%d cpus (%s), %s, %s/%s, %s", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+)
+
+// sent is one update: its sequence number and when it was sent.
+type sent struct {
+	seq int
+	at  time.Time
+}
+
+// streamTracker matches pushed commits to the updates they carry: a file whose
+// "seq" is s covers every update of that object up to s (coalescing: the
+// latest state wins).
+type streamTracker struct {
+	mu          sync.Mutex
+	outstanding map[int][]sent // object index -> updates not yet seen in Git
+	latencies   []time.Duration
+	samples     []sample
+	pushedSeq   map[int]int
+}
+
+// sample is one update's send time and latency, for the CSV.
+type sample struct {
+	at      time.Time
+	latency time.Duration
+}
+
+func (t *streamTracker) sent(obj int, s sent) {
+	t.mu.Lock()
+	t.outstanding[obj] = append(t.outstanding[obj], s)
+	t.mu.Unlock()
+}
+
+func (t *streamTracker) pushed(obj, seq int, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seq > t.pushedSeq[obj] {
+		t.pushedSeq[obj] = seq
+	}
+	q := t.outstanding[obj]
+	i := 0
+	for ; i < len(q) && q[i].seq <= seq; i++ {
+		t.latencies = append(t.latencies, at.Sub(q[i].at))
+		t.samples = append(t.samples, sample{q[i].at, at.Sub(q[i].at)})
+	}
+	t.outstanding[obj] = q[i:]
+}
+
+func (t *streamTracker) pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, q := range t.outstanding {
+		n += len(q)
+	}
+	return n
+}
+
+// benchStream: a sustained rate of ConfigMap updates for a while; the
+// achieved rate, and for every update the time from sending it to a pushed
+// commit holding it (or a later state of the same object), observed by
+// polling the bare repository every 50 ms.
+func (e *env) benchStream(ctx context.Context) error {
+	n, rate := e.opts.objects, e.opts.rate
+	if err := e.waitTargetReady(ctx, 5*time.Minute); err != nil {
+		return err
+	}
+	bare := e.st.Git.RepoPath(snapRepo)
+	tr := &streamTracker{outstanding: map[int][]sent{}, pushedSeq: map[int]int{}}
+	tip := strings.TrimSpace(gitOut(bare, "rev-parse", "refs/heads/main"))
+	commitsBefore := countCommits(bare)
+
+	obsCtx, stopObs := context.WithCancel(ctx)
+	obsDone := make(chan struct{})
+	go func() {
+		defer close(obsDone)
+		e.observePushes(obsCtx, bare, tip, tr)
+	}()
+
+	// The load: update k goes out at start + k/rate, from a pool of clients.
+	// The sequence number is global, so it orders every update of an object.
+	var seq atomic.Int64
+	var done, failed atomic.Int64
+	start := time.Now()
+	end := start.Add(e.opts.duration)
+	prof := e.startCPUProfile("stream", 20)
+	var wg sync.WaitGroup
+	for range 48 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(seq.Add(1))
+				at := start.Add(time.Duration(float64(k-1) / float64(rate) * float64(time.Second)))
+				if at.After(end) {
+					return
+				}
+				time.Sleep(time.Until(at))
+				obj := (k - 1) % n
+				patch := fmt.Sprintf(`{"data":{"seq":"%d"}}`, k)
+				s := sent{seq: k, at: time.Now()}
+				tr.sent(obj, s)
+				if _, err := e.kube.CoreV1().ConfigMaps(snapNamespace).Patch(ctx, cmName(obj), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+					failed.Add(1)
+					fmt.Fprintf(os.Stderr, "[bench] update %d: %v\n", k, err)
+					continue
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	prof()
+	_, peak := rssKB(e.st.Server.Pid())
+	e.heapProfile(ctx, "stream")
+	achieved := float64(done.Load()) / elapsed.Seconds()
+
+	// Every update must reach Git: wait for the last ones (a batch window and more).
+	deadline := time.Now().Add(60 * time.Second)
+	for tr.pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopObs()
+	<-obsDone
+	lost := tr.pending()
+	commits := countCommits(bare) - commitsBefore
+	var csv strings.Builder
+	csv.WriteString("sent_s,latency_s\n")
+	for _, s := range tr.samples {
+		fmt.Fprintf(&csv, "%.3f,%.3f\n", s.at.Sub(start).Seconds(), s.latency.Seconds())
+	}
+	_ = os.WriteFile(filepath.Join(e.opts.out, "stream-latency.csv"), []byte(csv.String()), 0o644)
+
+	e.res.add(figure{Name: fmt.Sprintf("stream: achieved update rate (target %d/s for %s)", rate, e.opts.duration), Unit: "updates/s", Ours: achieved}, 0, 0)
+	if achieved < float64(rate)*0.95 {
+		e.res.note("stream: the load reached %.0f of %d updates/s (%d updates, %d failed); the source cluster or the load generator is the limit on this machine", achieved, rate, done.Load(), failed.Load())
+	}
+	interval := 5.0 // the GitProvider's push.interval: the default
+	e.res.add(figure{Name: "stream: change -> pushed p50", Unit: "s", Ours: percentile(tr.latencies, 50).Seconds()}, 0, 0)
+	e.res.add(figure{Name: "stream: change -> pushed p99", Unit: "s", Ours: percentile(tr.latencies, 99).Seconds()}, 0, interval+1)
+	e.res.add(figure{Name: "stream: updates not in Git 60 s after the load", Unit: "updates", Ours: float64(lost)}, 0, 0)
+	e.res.add(figure{Name: "stream: peak RSS", Unit: "MiB", Ours: float64(peak) / 1024}, 0, 0)
+	e.res.note("stream: %d updates (%d failed) in %s -> %d commits; latency measured for %d updates (observer polls every 50 ms)",
+		done.Load(), failed.Load(), elapsed.Round(time.Millisecond), commits, len(tr.latencies))
+	if lost > 0 {
+		return fmt.Errorf("stream: %d updates never reached Git", lost)
+	}
+	return nil
+}
+
+// waitTargetReady waits until the snapshot target is Ready.
+func (e *env) waitTargetReady(ctx context.Context, timeout time.Duration) error {
+	return poll(ctx, timeout, func() error {
+		t, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(snapNamespace).Get(ctx, snapTarget, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, c := range t.Status.Conditions {
+			if c.Type == v1alpha1.ConditionReady && c.Status == metav1.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s/%s not Ready", snapNamespace, snapTarget)
+	})
+}
+
+// observePushes polls the bare repository's main branch; for every new commit
+// it reads the ConfigMap files the commit changed and reports their seq.
+func (e *env) observePushes(ctx context.Context, bare, tip string, tr *streamTracker) {
+	prefix := fmt.Sprintf("%s/v1/configmaps/%s/", snapPath, snapNamespace)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		now := strings.TrimSpace(gitOut(bare, "rev-parse", "refs/heads/main"))
+		if now == "" || now == tip {
+			continue
+		}
+		seen := time.Now()
+		// Every file changed between the old and new tip, at its new state.
+		objs := map[string]int{} // blob -> object index
+		for _, line := range strings.Split(gitOut(bare, "diff-tree", "-r", "--no-commit-id", tip, now), "\n") {
+			// :100644 100644 <old> <new> M\t<path>
+			f := strings.Fields(line)
+			if len(f) < 6 || !strings.HasPrefix(f[5], prefix) || f[4] == "D" {
+				continue
+			}
+			name := strings.TrimSuffix(strings.TrimPrefix(f[5], prefix), ".yaml")
+			if obj, err := strconv.Atoi(strings.TrimPrefix(name, "cm-")); err == nil {
+				objs[f[3]] = obj
+			}
+		}
+		blobs, err := catBlobs(bare, objs)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "[bench] reading pushed blobs: %v\n", err)
+		}
+		for h, b := range blobs {
+			var cm struct {
+				Data map[string]string `json:"data"`
+			}
+			if err := yaml.Unmarshal(b, &cm); err != nil {
+				continue
+			}
+			if s, err := strconv.Atoi(cm.Data["seq"]); err == nil {
+				tr.pushed(objs[h], s, seen)
+			}
+		}
+		tip = now
+	}
+}
+
+// catBlobs reads blobs with one `git cat-file --batch`.
+func catBlobs(bare string, hashes map[string]int) (map[string][]byte, error) {
+	var in bytes.Buffer
+	for h := range hashes {
+		in.WriteString(h + "\n")
+	}
+	cmd := exec.Command("git", "--git-dir="+bare, "cat-file", "--batch")
+	cmd.Stdin = &in
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, err
+	}
+	res := map[string][]byte{}
+	r := bufio.NewReader(bytes.NewReader(out))
+	for {
+		hdr, err := r.ReadString('\n')
+		if err != nil {
+			return res, nil
+		}
+		f := strings.Fields(hdr) // <hash> blob <size>
+		if len(f) != 3 {
+			continue
+		}
+		size, _ := strconv.Atoi(f[2])
+		b := make([]byte, size+1) // content and a newline
+		if _, err := io.ReadFull(r, b); err != nil {
+			return res, err
+		}
+		res[f[0]] = b[:size]
+	}
+}
