@@ -18,18 +18,19 @@ import (
 func main() {
 	root, _ := os.Getwd()
 	dir := flag.String("dir", filepath.Join(root, ".local"), "state directory (reused by the next run)")
+	freePorts := flag.Bool("free-ports", false, "pick free ports (kept in the state directory) instead of the fixed ones; for tests")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, root, *dir); err != nil {
+	if err := run(ctx, root, *dir, !*freePorts); err != nil {
 		fmt.Fprintln(os.Stderr, "local-up:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, root, dir string) error {
-	s, err := stack.Start(ctx, stack.Options{Dir: dir, RepoRoot: root, FixedPorts: true, Progress: os.Stdout})
+func run(ctx context.Context, root, dir string, fixedPorts bool) error {
+	s, err := stack.Start(ctx, stack.Options{Dir: dir, RepoRoot: root, FixedPorts: fixedPorts, Progress: os.Stdout})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -233,5 +234,63 @@ func TestPriorityAndFairnessIsOn(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Kubernetes-PF-FlowSchema-UID") == "" || resp.Header.Get("X-Kubernetes-PF-PriorityLevel-UID") == "" {
 		t.Errorf("status %d, PF headers %q %q", resp.StatusCode, resp.Header.Get("X-Kubernetes-PF-FlowSchema-UID"), resp.Header.Get("X-Kubernetes-PF-PriorityLevel-UID"))
+	}
+}
+
+// TestStorageAndOpenAPIv2: objects live in etcd under the server's own prefix
+// (kube-apiserver's keys are elsewhere in the same etcd), as JSON; our OpenAPI
+// v2 spec is served with the GitTarget model, straight and aggregated.
+func TestStorageAndOpenAPIv2(t *testing.T) {
+	ns := newNamespace(t, "stored")
+	apply(t, fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: kept, namespace: %s}
+spec: {providerRef: {name: none}, branch: main, path: p}
+`, ns))
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{st.EtcdURL}, DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// <--etcd-prefix>/<group>/<resource>/<namespace>/<name>, as sample-apiserver lays it out.
+	key := "/registry/configbutler.ai/configbutler.ai/gittargets/" + ns + "/kept"
+	resp, err := cli.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"kind":"GitTarget"`) {
+		all, _ := cli.Get(ctx, "/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		var keys []string
+		for _, kv := range all.Kvs {
+			if strings.Contains(string(kv.Key), ns) {
+				keys = append(keys, string(kv.Key))
+			}
+		}
+		t.Fatalf("%s in etcd: %d keys; keys naming the namespace: %v", key, len(resp.Kvs), keys)
+	}
+	ours, err := cli.Get(ctx, "/registry/configbutler.ai/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range ours.Kvs {
+		k := strings.TrimPrefix(string(kv.Key), "/registry/configbutler.ai/configbutler.ai/")
+		if r, _, _ := strings.Cut(k, "/"); k == string(kv.Key) || !slices.Contains([]string{"gitproviders", "gittargets", "watchrules", "clusterwatchrules"}, r) {
+			t.Errorf("unexpected key under our prefix: %s", kv.Key)
+		}
+	}
+	if kube, err := cli.Get(ctx, "/registry/namespaces/"+ns, clientv3.WithKeysOnly()); err != nil || len(kube.Kvs) != 1 {
+		t.Errorf("kube-apiserver's namespace key: %v %v", kube, err)
+	}
+
+	for _, via := range []string{st.DirectKubeconfig, st.AdminKubeconfig} {
+		eventually(t, 90*time.Second, "OpenAPI v2 with GitTarget via "+filepath.Base(via), func() error {
+			out, err := st.KubectlAs(via, "get", "--raw", "/openapi/v2")
+			if err != nil || !strings.Contains(out, `"ai.configbutler.v1alpha1.GitTarget"`) {
+				return fmt.Errorf("%v (%d bytes)", err, len(out))
+			}
+			return nil
+		})
 	}
 }

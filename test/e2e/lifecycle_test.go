@@ -351,3 +351,88 @@ spec: {providerRef: {name: good}, branch: main, path: x}
 	}
 	kubectl(t, "delete", "gittarget", "stuck", "-n", ns)
 }
+
+// TestProviderAndRuleReady: a GitProvider's Ready says whether its credentials
+// Secret is there and usable and its remote answers; a WatchRule's whether its
+// target exists and its rules select resource types of the cluster.
+func TestProviderAndRuleReady(t *testing.T) {
+	ns := newNamespace(t, "ready")
+	url := newRepo(t, ns)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := fmt.Sprintf("http://%s/nothing.git", l.Addr())
+	l.Close() // nothing listens there any more
+	apply(t, credentials(ns)+fmt.Sprintf(`---
+apiVersion: v1
+kind: Secret
+metadata: {name: no-password, namespace: %[1]s}
+stringData: {username: gitops}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: good, namespace: %[1]s}
+spec: {url: %[2]q, secretRef: {name: git-credentials}, allowedBranches: ["*"]}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: no-secret, namespace: %[1]s}
+spec: {url: %[2]q, secretRef: {name: absent}, allowedBranches: ["*"]}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: bad-secret, namespace: %[1]s}
+spec: {url: %[2]q, secretRef: {name: no-password}, allowedBranches: ["*"]}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: unreachable, namespace: %[1]s}
+spec: {url: %[3]q, secretRef: {name: git-credentials}, allowedBranches: ["*"]}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: t, namespace: %[1]s}
+spec: {providerRef: {name: good}, branch: main, path: p}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: good, namespace: %[1]s}
+spec: {targetRef: {name: t}, rules: [{apiGroups: [""], resources: ["configmaps"]}]}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: orphan, namespace: %[1]s}
+spec: {targetRef: {name: missing}, rules: [{apiGroups: [""], resources: ["configmaps"]}]}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: nothing, namespace: %[1]s}
+spec: {targetRef: {name: t}, rules: [{apiGroups: ["no.such.group"], resources: ["things"]}]}
+`, ns, url, closedURL))
+	ready := func(kind, name string) string {
+		out, _ := st.Kubectl("get", kind, name, "-n", ns, "-o",
+			`jsonpath={.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}`)
+		return out
+	}
+	for _, c := range []struct{ kind, name, want, msg string }{
+		{"gitprovider", "good", "True/OK", "Remote reachable"},
+		{"gitprovider", "no-secret", "False/SecretNotFound", "absent not found"},
+		{"gitprovider", "bad-secret", "False/InvalidCredentials", "password"},
+		{"gitprovider", "unreachable", "False/RemoteUnreachable", "did not answer"},
+		{"watchrule", "good", "True/OK", "configmaps"},
+		{"watchrule", "orphan", "False/TargetNotFound", "missing' not found"},
+		{"watchrule", "nothing", "False/NoMatchingResources", "select no"},
+	} {
+		eventually(t, 40*time.Second, c.kind+" "+c.name+" Ready "+c.want, func() error {
+			got := ready(c.kind, c.name)
+			if !strings.HasPrefix(got, c.want+": ") || !strings.Contains(got, c.msg) {
+				return fmt.Errorf("Ready is %q", got)
+			}
+			return nil
+		})
+	}
+	if all := kubectl(t, "get", "gitproviders", "-n", ns, "-o", "yaml"); strings.Contains(all, st.GitPassword) {
+		t.Error("the Git password appears in a GitProvider")
+	}
+}

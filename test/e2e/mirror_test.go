@@ -379,3 +379,71 @@ spec: {providerRef: {name: origin}, branch: main}
 		t.Error("the password leaked into status or events")
 	}
 }
+
+// TestSnapshotFailedShowsTheCauseAndRecovers: a remote that refuses the
+// snapshot's commit (here a pre-receive hook rejecting manifests; bootstrap
+// files pass) gives SnapshotSynced=False/SnapshotFailed with the remote's
+// refusal in the message and Ready=False; once the remote accepts again, the
+// snapshot is retried and the target becomes Ready with its files in Git.
+func TestSnapshotFailedShowsTheCauseAndRecovers(t *testing.T) {
+	ns := newNamespace(t, "snapfail")
+	url := newRepo(t, ns)
+	hook := filepath.Join(st.Git.RepoPath(ns), "hooks", "pre-receive")
+	if err := os.WriteFile(hook, []byte(`#!/bin/sh
+while read old new ref; do
+  if git diff --name-only "$old" "$new" 2>/dev/null | grep -q '/v1/'; then
+    echo "policy: no manifests on $ref today" >&2
+    exit 1
+  fi
+done
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "create", "configmap", "held-back", "-n", ns, "--from-literal=a=1")
+	apply(t, credentials(ns)+fmt.Sprintf(`---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: origin, namespace: %[1]s}
+spec: {url: %[2]q, secretRef: {name: git-credentials}, allowedBranches: ["main"], push: {interval: 1s}}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: mirror, namespace: %[1]s}
+spec: {providerRef: {name: origin}, branch: main, path: c}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: config, namespace: %[1]s}
+spec: {targetRef: {name: mirror}, rules: [{apiGroups: [""], resources: ["configmaps"]}]}
+`, ns, url))
+	eventually(t, 60*time.Second, "SnapshotSynced=False/SnapshotFailed with the remote's refusal", func() error {
+		_, conds, err := targetConditionsE(ns, "mirror")
+		if err != nil {
+			return err
+		}
+		for _, c := range conds {
+			if c.Type == "SnapshotSynced" {
+				if c.Status != "False" || c.Reason != "SnapshotFailed" || !strings.Contains(c.Message, "Snapshot of c failed") || !strings.Contains(c.Message, "declined") {
+					return fmt.Errorf("%+v", c)
+				}
+			}
+			if c.Type == "Ready" && (c.Status != "False" || c.Reason != "InitialSyncInProgress") {
+				return fmt.Errorf("Ready %+v", c)
+			}
+		}
+		return nil
+	})
+	if out, _ := exec.Command("git", "--git-dir", st.Git.RepoPath(ns), "ls-tree", "-r", "--name-only", "main").CombinedOutput(); strings.TrimSpace(string(out)) != "c/README.md" {
+		t.Fatalf("the remote holds %q, want only the bootstrap README", out)
+	}
+	if err := os.Remove(hook); err != nil {
+		t.Fatal(err)
+	}
+	out, err := st.Kubectl("wait", "--for=condition=Ready", "gittarget/mirror", "-n", ns, "--timeout=150s")
+	if err != nil {
+		t.Fatalf("not Ready after the remote accepted again: %v %s", err, out)
+	}
+	if out, _ := exec.Command("git", "--git-dir", st.Git.RepoPath(ns), "show", "main:c/v1/configmaps/"+ns+"/held-back.yaml").CombinedOutput(); !strings.Contains(string(out), "a: \"1\"") {
+		t.Errorf("held-back.yaml after recovery: %s", out)
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -36,6 +37,23 @@ func TestExampleBecomesReady(t *testing.T) {
 	if strings.Count(gates, "True") != 6 {
 		t.Errorf("gates:\n%s", gates)
 	}
+	// Every gate's transition to True was recorded as an Event on the target.
+	eventually(t, 20*time.Second, "gate transition events", func() error {
+		out := kubectl(t, "get", "events", "-n", "demo", "--field-selector", "involvedObject.name=demo,involvedObject.kind=GitTarget,reason=GateTransition",
+			"-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}")
+		for _, want := range []string{"Validated: ", "EncryptionConfigured: ", "Bootstrapped: ", "SnapshotSynced: ", "EventStreamLive: "} {
+			found := false
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, want) && strings.Contains(line, "-> True/") {
+					found = true
+				}
+			}
+			if !found {
+				return fmt.Errorf("no event of %s turning True in:\n%s", strings.TrimSuffix(want, ": "), out)
+			}
+		}
+		return nil
+	})
 }
 
 const crd = `apiVersion: apiextensions.k8s.io/v1
@@ -102,17 +120,32 @@ spec:
 	timings["configmap update"] = within("configmap updated", func(c string) bool { return strings.Contains(c, "v: \"2\"") }, m.file("configmaps", "cm"))
 	kubectl(t, "create", "secret", "generic", "sec", "-n", m.ns, "--from-literal=token=live-secret-value")
 	timings["secret create"] = within("secret created", func(c string) bool { return strings.Contains(c, "ENC[AES256_GCM") }, m.file("secrets", "sec"))
+	first := m.show(t, m.file("secrets", "sec"))
+	kubectl(t, "patch", "secret", "sec", "-n", m.ns, "--type=merge", "-p", `{"stringData":{"token":"rotated-secret-value"}}`)
+	timings["secret update"] = within("secret updated", func(c string) bool { return c != "" && c != first }, m.file("secrets", "sec"))
+	if plain := sopsDecrypt(t, m.identity(t), m.show(t, m.file("secrets", "sec"))); !strings.Contains(plain, base64.StdEncoding.EncodeToString([]byte("rotated-secret-value"))) {
+		t.Errorf("the updated Secret does not decrypt to its new value:\n%s", plain)
+	}
 	kubectl(t, "patch", "widget", "gizmo", "-n", m.ns, "--type=merge", "-p", `{"spec":{"size":5}}`)
 	timings["widget update"] = within("widget updated", func(c string) bool { return strings.Contains(c, "size: 5") }, widget)
+	// A custom resource created while its rule is live is streamed.
+	apply(t, fmt.Sprintf(`apiVersion: example.com/v1
+kind: Widget
+metadata: {name: sprocket, namespace: %s}
+spec: {size: 8}
+`, m.ns))
+	sprocket := fmt.Sprintf("%s/example.com/v1/widgets/%s/sprocket.yaml", m.path, m.ns)
+	timings["widget create"] = within("widget created", func(c string) bool { return strings.Contains(c, "size: 8") }, sprocket)
 	kubectl(t, "delete", "configmap", "cm", "-n", m.ns)
 	kubectl(t, "delete", "secret", "sec", "-n", m.ns)
-	kubectl(t, "delete", "widget", "gizmo", "-n", m.ns)
+	kubectl(t, "delete", "widget", "gizmo", "sprocket", "-n", m.ns)
 	timings["deletes"] = within("deletes remove files", func(c string) bool { return c == "" }, widget)
-	if m.show(t, m.file("configmaps", "cm")) != "" || m.show(t, m.file("secrets", "sec")) != "" {
+	if m.show(t, m.file("configmaps", "cm")) != "" || m.show(t, m.file("secrets", "sec")) != "" || m.show(t, sprocket) != "" {
 		t.Error("deleted objects still have files")
 	}
 	t.Logf("change -> visible in the remote (batch window 1s): %v", timings)
-	if strings.Contains(gitCLI(t, clone(t, m.repo), "log", "-p"), "live-secret-value") {
+	if history := gitCLI(t, clone(t, m.repo), "log", "-p"); strings.Contains(history, "live-secret-value") || strings.Contains(history, "rotated-secret-value") ||
+		strings.Contains(history, base64.StdEncoding.EncodeToString([]byte("rotated-secret-value"))) {
 		t.Error("plaintext secret in history")
 	}
 	tg, _ := targetConditions(t, m.ns, "mirror")
