@@ -133,8 +133,12 @@ func evaluateValidated(t *v1alpha1.GitTarget, providers providerLookup, all []*v
 		if o.UID == t.UID || (o.Namespace == t.Namespace && o.Name == t.Name) {
 			continue
 		}
-		okey, ok := writable(o, providers)
-		if !ok || okey != key || !pathsOverlap(o.Spec.Path, t.Spec.Path) || !olderThan(o, t) {
+		// The cheap tests first: with a thousand targets on one branch, each
+		// reconcile compares against all of them.
+		if o.Spec.Branch != t.Spec.Branch || !pathsOverlap(o.Spec.Path, t.Spec.Path) || !olderThan(o, t) {
+			continue
+		}
+		if okey, ok := writable(o, providers); !ok || okey != key {
 			continue
 		}
 		if winner == nil || olderThan(o, winner) {
