@@ -2,10 +2,12 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -71,6 +73,9 @@ func (c *Controller) providerReady(ctx context.Context, p *v1alpha1.GitProvider)
 	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	n, err := git.LsRemote(lctx, p.Spec.URL, auth)
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
+		return falseGate(ReasonInvalidCredentials, fmt.Sprintf("Remote %s refused the credentials: %v", git.Redact(p.Spec.URL), err))
+	}
 	if err != nil {
 		return falseGate(ReasonRemoteUnreachable, fmt.Sprintf("Remote %s did not answer: %v", git.Redact(p.Spec.URL), err))
 	}

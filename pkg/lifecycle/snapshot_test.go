@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/sops"
 )
@@ -104,13 +105,18 @@ func TestSnapshotDiff(t *testing.T) {
 	w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 500})
 	defer w.closeRepo()
 
-	res, err := w.snapshot(context.Background(), dynamicLister(dyn), tc, nil)
+	// Progress is reported after each type (SnapshotSynced=Running shows it).
+	var progress []v1alpha1.SnapshotStats
+	res, err := w.snapshot(context.Background(), dynamicLister(dyn), tc, func(s v1alpha1.SnapshotStats) { progress = append(progress, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := res.Stats
 	if st.Created != 2 || st.Updated != 1 || st.Deleted != 1 || st.Unchanged != 1 || res.Commit == "" {
 		t.Fatalf("stats %+v commit %q", st, res.Commit)
+	}
+	if len(progress) != 2 || progress[0] != (v1alpha1.SnapshotStats{Created: 1, Updated: 1, Deleted: 1, Unchanged: 1}) || progress[1] != st {
+		t.Errorf("progress %+v, want configmaps' stats, then the final ones", progress)
 	}
 	check := filepath.Join(tmp, "check")
 	run(t, tmp, "clone", "-q", remote, check)

@@ -369,7 +369,7 @@ spec: {providerRef: {name: origin}, branch: main}
 	}
 	eventually(t, 30*time.Second, "provider not ready", func() error {
 		out := kubectl(t, "get", "gitprovider", "origin", "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].reason}`)
-		if out != "RemoteUnreachable" {
+		if out != "InvalidCredentials" {
 			return fmt.Errorf("reason %q", out)
 		}
 		return nil
@@ -377,6 +377,9 @@ spec: {providerRef: {name: origin}, branch: main}
 	all := kubectl(t, "get", "gittarget,gitprovider,events", "-n", ns, "-o", "yaml")
 	if strings.Contains(all, "not-the-password-42") {
 		t.Error("the password leaked into status or events")
+	}
+	if logs, err := os.ReadFile(st.Server.Log); err != nil || strings.Contains(string(logs), "not-the-password-42") || strings.Contains(string(logs), st.GitPassword) {
+		t.Errorf("a Git password is in the server log (read error: %v)", err)
 	}
 }
 
