@@ -150,7 +150,8 @@ func (r *Repo) mergePacks(packs []plumbing.Hash) error {
 	}
 	var entries []entry
 	var count uint32
-	for _, h := range packs {
+	idxs := make([]*idxfile.MemoryIndex, len(packs))
+	for i, h := range packs {
 		idx, err := r.readPackIndex(h)
 		if err != nil {
 			_ = tmp.Close()
@@ -161,6 +162,7 @@ func (r *Repo) mergePacks(packs []plumbing.Hash) error {
 			_ = tmp.Close()
 			return err
 		}
+		idxs[i] = idx
 		count += uint32(n)
 	}
 	var hdr [12]byte
@@ -172,13 +174,8 @@ func (r *Repo) mergePacks(packs []plumbing.Hash) error {
 		return err
 	}
 	pos := uint64(12)
-	for _, h := range packs {
-		idx, err := r.readPackIndex(h)
-		if err != nil {
-			_ = tmp.Close()
-			return err
-		}
-		it, err := idx.EntriesByOffset()
+	for i, h := range packs {
+		it, err := idxs[i].EntriesByOffset()
 		if err != nil {
 			_ = tmp.Close()
 			return err

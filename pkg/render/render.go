@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,45 +124,41 @@ var serverOwnedMetadata = []string{"uid", "resourceVersion", "generation", "crea
 // object version). For informer transforms: Render(obj) is the same after.
 func StripForCache(obj *unstructured.Unstructured) {
 	delete(obj.Object, "status")
-	md, ok := obj.Object["metadata"].(map[string]interface{})
-	if !ok {
-		return
-	}
-	for _, f := range serverOwnedMetadata {
-		if f != "uid" && f != "resourceVersion" && f != "deletionTimestamp" {
-			delete(md, f)
-		}
-	}
-	if ann, ok := md["annotations"].(map[string]interface{}); ok {
-		delete(ann, LastAppliedAnnotation)
-		if len(ann) == 0 {
-			delete(md, "annotations")
-		}
+	if md, ok := obj.Object["metadata"].(map[string]interface{}); ok {
+		stripMetadata(md, "uid", "resourceVersion", "deletionTimestamp")
 	}
 }
 
-// Sanitize returns a copy of obj without server-owned fields.
-func Sanitize(obj *unstructured.Unstructured) *unstructured.Unstructured {
-	out := obj.DeepCopy()
-	delete(out.Object, "status")
-	md, ok := out.Object["metadata"].(map[string]interface{})
-	if ok {
-		for _, f := range serverOwnedMetadata {
+// stripMetadata deletes from md, a map the caller owns, the server-owned
+// fields but those in keep, and the last-applied annotation (dropping
+// annotations that end up empty). The annotations map is replaced, never
+// modified: it may be shared.
+func stripMetadata(md map[string]interface{}, keep ...string) {
+	for _, f := range serverOwnedMetadata {
+		if !slices.Contains(keep, f) {
 			delete(md, f)
 		}
-		if ann, ok := md["annotations"].(map[string]interface{}); ok {
-			delete(ann, LastAppliedAnnotation)
-			if len(ann) == 0 {
-				delete(md, "annotations")
-			}
+	}
+	ann, ok := md["annotations"].(map[string]interface{})
+	if !ok {
+		return
+	}
+	a := make(map[string]interface{}, len(ann))
+	for k, e := range ann {
+		if k != LastAppliedAnnotation {
+			a[k] = e
 		}
 	}
-	return out
+	if len(a) == 0 {
+		delete(md, "annotations")
+	} else {
+		md["annotations"] = a
+	}
 }
 
 // Render returns the sanitized object as YAML with sorted keys.
 //
-// The bytes are those of sigs.k8s.io/yaml.Marshal(Sanitize(obj).Object) (JSON,
+// The bytes are those of sigs.k8s.io/yaml.Marshal of the sanitized object (JSON,
 // then YAML through go-yaml v2), which is what files were always written
 // with, so an unchanged object never rewrites its file; with two differences:
 //   - it is deterministic: go-yaml sorts keys with a "natural" comparison that
@@ -230,24 +227,7 @@ func orderedMetadata(v interface{}) interface{} {
 	for k, e := range md {
 		m[k] = e
 	}
-	for _, f := range serverOwnedMetadata {
-		delete(m, f)
-	}
-	if ann, ok := md["annotations"].(map[string]interface{}); ok {
-		if _, has := ann[LastAppliedAnnotation]; has {
-			a := make(map[string]interface{}, len(ann))
-			for k, e := range ann {
-				if k != LastAppliedAnnotation {
-					a[k] = e
-				}
-			}
-			if len(a) == 0 {
-				delete(m, "annotations")
-			} else {
-				m["annotations"] = a
-			}
-		}
-	}
+	stripMetadata(m)
 	return ordered(m, false)
 }
 

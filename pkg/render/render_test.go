@@ -269,3 +269,23 @@ func TestRenderKeyOrderIsDeterministic(t *testing.T) {
 	}
 	t.Logf("the JSON round trip gave %d different files for this object in 200 runs", len(oracle))
 }
+
+// Sanitize is how Render stripped objects before it emitted YAML itself: a
+// deep copy without the server-owned fields. The tests hold Render to it.
+func Sanitize(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	out := obj.DeepCopy()
+	delete(out.Object, "status")
+	md, ok := out.Object["metadata"].(map[string]interface{})
+	if ok {
+		for _, f := range serverOwnedMetadata {
+			delete(md, f)
+		}
+		if ann, ok := md["annotations"].(map[string]interface{}); ok {
+			delete(ann, LastAppliedAnnotation)
+			if len(ann) == 0 {
+				delete(md, "annotations")
+			}
+		}
+	}
+	return out
+}
