@@ -4,27 +4,32 @@
 // EventStreamLive are evaluated in order, stopping at the first one not True,
 // and written through the internal status writer only when something changed.
 //
-// Informers on our own API (loopback) and on the source cluster (--kubeconfig)
-// feed rate-limited workqueues, so gates flip on watch events, not on a timer.
-// Git work runs on branch workers (one per repository and branch, see
-// WorkerManager), asynchronously: a reconcile only starts work and reads results,
-// so a slow branch never holds up another. The live event stream (Router)
-// delivers changes to the workers, which commit them in batches.
+// The parts, and the one way work flows between them:
+//
+//   - this package, the controller: informers on our own API (loopback) and on
+//     the source cluster feed rate-limited workqueues, so gates flip on watch
+//     events, not on a timer. It is the one owner of every target's in-memory
+//     state (state.go). Per target it assembles a gates.View, lets
+//     gates.Evaluate decide (pure), and runs the decision's effects at the
+//     edge (target.go): the ownership lease, Secrets, the branch worker, tasks.
+//   - gates: the decisions, as pure functions with table tests.
+//   - worker: one branch worker per (repository, branch), owning its clone;
+//     it runs bootstraps, snapshots (planned by pkg/lifecycle/snapshot) and
+//     batched live commits, and reports every outcome as a mirror.Result.
+//   - stream: the live event stream (shared informers per resource type, the
+//     snapshot barrier), reporting connectivity as a mirror.Result.
+//
+// Workers and the stream never call back into the controller: they report,
+// and the controller applies the report (gates.State.Apply) and re-evaluates.
 package lifecycle
 
 import (
 	"context"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing/transport"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
@@ -41,8 +46,10 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/pkg/generated/informers/externalversions"
-	listers "github.com/configbutler/gitops-reverser/pkg/generated/listers/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/stream"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/worker"
 )
 
 // StatusWriter writes an object's status (see registry.StatusWriter).
@@ -97,34 +104,34 @@ type Options struct {
 
 // Controller is the lifecycle.
 type Controller struct {
-	opts    Options
-	own     Ownership
-	kube    kubernetes.Interface
-	dyn     dynamic.Interface
-	clock   clock.PassiveClock
-	writers Writers
-
+	*shared
 	factory   externalversions.SharedInformerFactory
-	providers listers.GitProviderLister
-	targets   listers.GitTargetLister
-	rules     listers.WatchRuleLister
-	crules    listers.ClusterWatchRuleLister
-	synced    []cache.InformerSynced
 	secrets   cache.SharedIndexInformer
+	synced    []cache.InformerSynced
+	targets   *targetReconciler
+	providers *providerReconciler
+	rules     *ruleReconciler
+}
 
-	targetQueue   workqueue.TypedRateLimitingInterface[string]
-	providerQueue workqueue.TypedRateLimitingInterface[string]
-	ruleQueue     workqueue.TypedRateLimitingInterface[string]
-
+// shared is what the controller's reconcilers and event handlers share.
+type shared struct {
+	opts     Options
+	listers  listers
+	queues   queues
 	states   *stateStore
-	workers  *WorkerManager
-	router   *Router
+	workers  *worker.Manager
+	router   *stream.Router // nil without a source cluster
+	source   *source
 	recorder record.EventRecorder
+}
 
-	discoveryMu   sync.Mutex
-	resources     []APIResource
-	resourcesAt   time.Time
-	discoveryDisc discovery.DiscoveryInterface
+type queues struct {
+	targets, providers, rules workqueue.TypedRateLimitingInterface[string]
+}
+
+func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
+	return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: name})
 }
 
 // New returns a lifecycle controller; Run starts it.
@@ -141,50 +148,48 @@ func New(opts Options) (*Controller, error) {
 	if opts.ProviderRecheck <= 0 {
 		opts.ProviderRecheck = 5 * time.Minute
 	}
-	c := &Controller{
-		opts: opts, own: opts.Ownership, kube: opts.Kube, dyn: opts.Dynamic, clock: opts.Clock, writers: opts.Writers,
-		states:        newStateStore(),
-		discoveryDisc: opts.Discovery,
-		targetQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "gittargets"}),
-		providerQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "gitproviders"}),
-		ruleQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "watchrules"}),
+	s := &shared{
+		opts:   opts,
+		queues: queues{targets: newQueue("gittargets"), providers: newQueue("gitproviders"), rules: newQueue("watchrules")},
+		states: newStateStore(),
+		source: newSource(opts.Kube, opts.Discovery),
 	}
-	c.workers = newWorkerManager(opts.WorkDir, c)
+	c := &Controller{shared: s, factory: externalversions.NewSharedInformerFactory(opts.Client, 0)}
+	if opts.Dynamic != nil && opts.Discovery != nil {
+		s.router = stream.New(opts.Dynamic, opts.Discovery, c.onResult)
+	}
+	wopts := worker.Options{WorkDir: opts.WorkDir, Report: c.onResult}
+	if s.router != nil {
+		wopts.Stream = s.router
+	}
 	if own := opts.Ownership; own != nil {
-		c.workers.replica = own.Name()
-		c.workers.fence = own.WriteContext
-		c.workers.released = func(k BranchKey) { own.Release(context.Background(), k.String()) }
-		own.OnChange(c.enqueueAll)
+		wopts.Replica, wopts.Fence = own.Name(), own.WriteContext
+		wopts.Released = func(k mirror.BranchKey) { own.Release(context.Background(), k.String()) }
+		own.OnChange(s.enqueueAll)
 		own.OnLost(c.ownershipLost)
 	}
-	if opts.Dynamic != nil && opts.Discovery != nil {
-		c.router = newRouter(opts.Dynamic, opts.Discovery, c.enqueueAllTargets)
-	}
+	s.workers = worker.NewManager(wopts)
 
-	c.factory = externalversions.NewSharedInformerFactory(opts.Client, 0)
 	cb := c.factory.Configbutler().V1alpha1()
 	pInf, tInf, rInf, crInf := cb.GitProviders(), cb.GitTargets(), cb.WatchRules(), cb.ClusterWatchRules()
-	c.providers, c.targets, c.rules, c.crules = pInf.Lister(), tInf.Lister(), rInf.Lister(), crInf.Lister()
+	s.listers = listers{providers: pInf.Lister(), targets: tInf.Lister(), rules: rInf.Lister(), crules: crInf.Lister()}
 	c.synced = []cache.InformerSynced{pInf.Informer().HasSynced, tInf.Informer().HasSynced, rInf.Informer().HasSynced, crInf.Informer().HasSynced}
-
+	h := handlers{s}
 	must := func(_ cache.ResourceEventHandlerRegistration, err error) { utilruntime.Must(err) }
 	must(tInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { c.targetChanged(nil, obj) },
-		UpdateFunc: func(old, obj interface{}) { c.targetChanged(old, obj) },
-		DeleteFunc: func(obj interface{}) { c.targetChanged(obj, nil) },
+		AddFunc:    func(obj interface{}) { h.targetChanged(nil, obj) },
+		UpdateFunc: func(old, obj interface{}) { h.targetChanged(old, obj) },
+		DeleteFunc: func(obj interface{}) { h.targetChanged(obj, nil) },
 	}))
 	must(pInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { c.providerChanged(obj) },
-		UpdateFunc: func(_, obj interface{}) { c.providerChanged(obj) },
-		DeleteFunc: func(obj interface{}) { c.providerChanged(obj) },
+		AddFunc:    func(obj interface{}) { h.providerChanged(obj) },
+		UpdateFunc: func(_, obj interface{}) { h.providerChanged(obj) },
+		DeleteFunc: func(obj interface{}) { h.providerChanged(obj) },
 	}))
 	ruleHandler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { c.ruleChanged(nil, obj) },
-		UpdateFunc: func(old, obj interface{}) { c.ruleChanged(old, obj) },
-		DeleteFunc: func(obj interface{}) { c.ruleChanged(obj, nil) },
+		AddFunc:    func(obj interface{}) { h.ruleChanged(nil, obj) },
+		UpdateFunc: func(old, obj interface{}) { h.ruleChanged(old, obj) },
+		DeleteFunc: func(obj interface{}) { h.ruleChanged(obj, nil) },
 	}
 	must(rInf.Informer().AddEventHandler(ruleHandler))
 	must(crInf.Informer().AddEventHandler(ruleHandler))
@@ -195,9 +200,9 @@ func New(opts Options) (*Controller, error) {
 		mf := metadatainformer.NewSharedInformerFactory(opts.Metadata, 0)
 		c.secrets = mf.ForResource(corev1.SchemeGroupVersion.WithResource("secrets")).Informer()
 		must(c.secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj interface{}) { c.secretChanged(obj) },
-			UpdateFunc: func(_, obj interface{}) { c.secretChanged(obj) },
-			DeleteFunc: func(obj interface{}) { c.secretChanged(obj) },
+			AddFunc:    func(obj interface{}) { h.secretChanged(obj) },
+			UpdateFunc: func(_, obj interface{}) { h.secretChanged(obj) },
+			DeleteFunc: func(obj interface{}) { h.secretChanged(obj) },
 		}))
 		c.synced = append(c.synced, c.secrets.HasSynced)
 	}
@@ -206,17 +211,20 @@ func New(opts Options) (*Controller, error) {
 		broadcaster.StartRecordingToSink(&typedEventSink{kube: opts.Kube})
 		scheme := runtime.NewScheme()
 		utilruntime.Must(v1alpha1.AddToScheme(scheme))
-		c.recorder = broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "gitops-reverser"})
+		s.recorder = broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "gitops-reverser"})
 	}
+	c.targets = &targetReconciler{s}
+	c.providers = &providerReconciler{s}
+	c.rules = &ruleReconciler{s}
 	return c, nil
 }
 
 // Run starts the informers and reconcilers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context) {
 	defer utilruntime.HandleCrash()
-	defer c.targetQueue.ShutDown()
-	defer c.providerQueue.ShutDown()
-	defer c.ruleQueue.ShutDown()
+	defer c.queues.targets.ShutDown()
+	defer c.queues.providers.ShutDown()
+	defer c.queues.rules.ShutDown()
 
 	c.factory.Start(ctx.Done())
 	if c.secrets != nil {
@@ -227,13 +235,13 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 	klog.InfoS("Lifecycle started", "workDir", c.opts.WorkDir)
 	for i := 0; i < c.opts.Concurrency; i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { c.process(ctx, c.targetQueue, c.syncTarget) }, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.queues.targets, c.targets.sync) }, time.Second)
 	}
-	go wait.UntilWithContext(ctx, func(ctx context.Context) { c.process(ctx, c.providerQueue, c.syncProvider) }, time.Second)
-	go wait.UntilWithContext(ctx, func(ctx context.Context) { c.process(ctx, c.ruleQueue, c.syncRule) }, time.Second)
+	go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.queues.providers, c.providers.sync) }, time.Second)
+	go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.queues.rules, c.rules.sync) }, time.Second)
 	// New CRDs matched by wildcard rules show up in discovery without an event of ours.
 	go wait.UntilWithContext(ctx, func(context.Context) {
-		if c.refreshDiscovery(false) {
+		if c.source.refreshDiscovery(false) {
 			c.enqueueAllTargets()
 		}
 	}, time.Minute)
@@ -245,7 +253,7 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 }
 
-func (c *Controller) process(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
+func process(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
 	for {
 		key, quit := q.Get()
 		if quit {
@@ -263,27 +271,16 @@ func (c *Controller) process(ctx context.Context, q workqueue.TypedRateLimitingI
 	}
 }
 
-// enqueue implements workerHooks.
-func (c *Controller) enqueue(targetKey string) { c.targetQueue.Add(targetKey) }
-
-// state implements workerHooks.
-func (c *Controller) state() *stateStore { return c.states }
-
-// enqueueAll re-evaluates everything (ownership or membership changed).
-func (c *Controller) enqueueAll() {
-	c.enqueueAllTargets()
-	ps, _ := c.providers.List(labels.Everything())
-	for _, p := range ps {
-		c.providerQueue.Add(p.Namespace + "/" + p.Name)
+// onResult applies a worker's or the stream's report to the target's state and
+// re-evaluates the target (every target when the source cluster's
+// connectivity changed).
+func (c *Controller) onResult(r mirror.Result) {
+	if r.Op == mirror.OpSource {
+		c.enqueueAllTargets()
+		return
 	}
-	rs, _ := c.rules.List(labels.Everything())
-	for _, r := range rs {
-		c.ruleQueue.Add("WatchRule/" + r.Namespace + "/" + r.Name)
-	}
-	crs, _ := c.crules.List(labels.Everything())
-	for _, r := range crs {
-		c.ruleQueue.Add("ClusterWatchRule/" + r.Name)
-	}
+	c.states.update(r.Target, func(s gates.State) gates.State { return s.Apply(r) })
+	c.queues.targets.Add(r.Target)
 }
 
 // ownershipLost stops every write of this replica at once: workers abort
@@ -295,309 +292,4 @@ func (c *Controller) ownershipLost() {
 		c.router.UnregisterAll()
 	}
 	c.states.reset()
-}
-
-// prefers reports whether this replica does the work (and writes the status) of
-// something keyed by key that has no branch worker: the rest is spread over the
-// replicas by preference. Without a lease a replica writes nothing.
-func (c *Controller) prefers(key string) bool {
-	return c.own == nil || (c.own.Lease() != "" && c.own.Preferred(key))
-}
-
-// writeContext bounds a status write by the ownership lease.
-func (c *Controller) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.own == nil {
-		return context.WithCancel(ctx)
-	}
-	return c.own.WriteContext(ctx)
-}
-
-func (c *Controller) enqueueAllTargets() {
-	ts, _ := c.targets.List(labels.Everything())
-	for _, t := range ts {
-		c.enqueue(t.Namespace + "/" + t.Name)
-	}
-}
-
-func keyOf(obj interface{}) string {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		return d.Key
-	}
-	k, _ := cache.MetaNamespaceKeyFunc(obj)
-	return k
-}
-
-func asTarget(obj interface{}) *v1alpha1.GitTarget {
-	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = d.Obj
-	}
-	t, _ := obj.(*v1alpha1.GitTarget)
-	return t
-}
-
-// targetChanged enqueues the target, and every target whose Validated gate it
-// can change: those on the same branch at an overlapping path, before and after
-// the change (a conflict resolves when its winner goes away or moves). A status
-// write (the lifecycle's own, many per target) changes nothing another target
-// depends on, so it fans out to no one: with a thousand targets on a branch,
-// fanning out every status write made the lifecycle quadratic.
-func (c *Controller) targetChanged(old, obj interface{}) {
-	oldT, newT := asTarget(old), asTarget(obj)
-	for _, t := range []*v1alpha1.GitTarget{oldT, newT} {
-		if t != nil {
-			c.enqueue(t.Namespace + "/" + t.Name)
-		}
-	}
-	if oldT != nil && newT != nil && sameConflictInputs(oldT, newT) {
-		return
-	}
-	type spot struct {
-		key  BranchKey
-		path string
-	}
-	var spots []spot
-	for _, t := range []*v1alpha1.GitTarget{oldT, newT} {
-		if t == nil {
-			continue
-		}
-		c.enqueueRulesOf(t)
-		if _, k, ok := branchKeyFor(t, c.lookupProvider); ok {
-			spots = append(spots, spot{k, t.Spec.Path})
-		}
-	}
-	if len(spots) == 0 {
-		return
-	}
-	all, _ := c.targets.List(labels.Everything())
-	for _, t := range all {
-		_, k, ok := branchKeyFor(t, c.lookupProvider)
-		if !ok {
-			continue
-		}
-		for _, s := range spots {
-			if s.key == k && pathsOverlap(s.path, t.Spec.Path) {
-				c.enqueue(t.Namespace + "/" + t.Name)
-				break
-			}
-		}
-	}
-}
-
-// sameConflictInputs reports whether two versions of a target agree on all
-// that conflict resolution and rule selection read.
-func sameConflictInputs(a, b *v1alpha1.GitTarget) bool {
-	return a.UID == b.UID && a.Spec.ProviderRef == b.Spec.ProviderRef && a.Spec.Branch == b.Spec.Branch &&
-		a.Spec.Path == b.Spec.Path && (a.DeletionTimestamp == nil) == (b.DeletionTimestamp == nil)
-}
-
-// providerChanged re-checks the provider and every target: a changed URL can
-// move targets between branches, and so create or resolve conflicts anywhere.
-func (c *Controller) providerChanged(obj interface{}) {
-	c.providerQueue.Add(keyOf(obj))
-	c.enqueueAllTargets()
-}
-
-func (c *Controller) secretChanged(obj interface{}) {
-	key := keyOf(obj)
-	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	ts, _ := c.targets.GitTargets(ns).List(labels.Everything())
-	for _, t := range ts {
-		if e := t.Spec.Encryption; e != nil && e.SecretRef.Name == name {
-			c.enqueue(ns + "/" + t.Name)
-		}
-	}
-	ps, _ := c.providers.GitProviders(ns).List(labels.Everything())
-	for _, p := range ps {
-		if p.Spec.SecretRef != nil && p.Spec.SecretRef.Name == name {
-			c.providerQueue.Add(ns + "/" + p.Name)
-			for _, t := range ts {
-				if t.Spec.ProviderRef.Name == p.Name {
-					c.enqueue(ns + "/" + t.Name)
-				}
-			}
-		}
-	}
-}
-
-func (c *Controller) ruleChanged(old, obj interface{}) {
-	c.refreshDiscovery(true)
-	for _, o := range []interface{}{old, obj} {
-		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
-			o = d.Obj
-		}
-		switch r := o.(type) {
-		case *v1alpha1.WatchRule:
-			c.ruleQueue.Add("WatchRule/" + r.Namespace + "/" + r.Name)
-			c.enqueue(r.Namespace + "/" + r.Spec.TargetRef.Name)
-		case *v1alpha1.ClusterWatchRule:
-			c.ruleQueue.Add("ClusterWatchRule/" + r.Name)
-			c.enqueue(r.Spec.TargetRef.Namespace + "/" + r.Spec.TargetRef.Name)
-		}
-	}
-}
-
-// enqueueRulesOf re-checks the rules pointing at a target (their Ready says
-// whether the target exists).
-func (c *Controller) enqueueRulesOf(t *v1alpha1.GitTarget) {
-	wrs, cwrs := c.rulesFor(t)
-	for _, r := range wrs {
-		c.ruleQueue.Add("WatchRule/" + r.Namespace + "/" + r.Name)
-	}
-	for _, r := range cwrs {
-		c.ruleQueue.Add("ClusterWatchRule/" + r.Name)
-	}
-}
-
-func (c *Controller) lookupProvider(ns, name string) *v1alpha1.GitProvider {
-	p, err := c.providers.GitProviders(ns).Get(name)
-	if err != nil {
-		return nil
-	}
-	return p
-}
-
-// refreshDiscovery re-reads the source cluster's resource types (at most every
-// two seconds unless forced) and reports whether they changed.
-func (c *Controller) refreshDiscovery(force bool) bool {
-	if c.discoveryDisc == nil {
-		return false
-	}
-	c.discoveryMu.Lock()
-	defer c.discoveryMu.Unlock()
-	if !force && time.Since(c.resourcesAt) < 2*time.Second {
-		return false
-	}
-	groups, lists, err := c.discoveryDisc.ServerGroupsAndResources()
-	if err != nil && len(lists) == 0 {
-		klog.ErrorS(err, "Discovery of the source cluster failed")
-		return false
-	}
-	res, err := apiResourcesFrom(groups, lists)
-	if err != nil {
-		return false
-	}
-	changed := len(res) != len(c.resources)
-	if !changed {
-		old := map[schema.GroupVersionResource]bool{}
-		for _, r := range c.resources {
-			old[r.GVR] = true
-		}
-		for _, r := range res {
-			if !old[r.GVR] {
-				changed = true
-				break
-			}
-		}
-	}
-	c.resources, c.resourcesAt = res, time.Now()
-	return changed
-}
-
-func (c *Controller) apiResources() ([]APIResource, error) {
-	c.discoveryMu.Lock()
-	empty := c.resources == nil
-	c.discoveryMu.Unlock()
-	if empty {
-		c.refreshDiscovery(true)
-	}
-	c.discoveryMu.Lock()
-	defer c.discoveryMu.Unlock()
-	if c.resources == nil {
-		return nil, fmt.Errorf("discovery of the source cluster failed")
-	}
-	return c.resources, nil
-}
-
-// rulesFor returns the WatchRules and ClusterWatchRules that point at a target.
-func (c *Controller) rulesFor(t *v1alpha1.GitTarget) ([]*v1alpha1.WatchRule, []*v1alpha1.ClusterWatchRule) {
-	var wrs []*v1alpha1.WatchRule
-	all, _ := c.rules.WatchRules(t.Namespace).List(labels.Everything())
-	for _, r := range all {
-		if r.Spec.TargetRef.Name == t.Name && r.DeletionTimestamp == nil {
-			wrs = append(wrs, r)
-		}
-	}
-	var cwrs []*v1alpha1.ClusterWatchRule
-	allc, _ := c.crules.List(labels.Everything())
-	for _, r := range allc {
-		if r.Spec.TargetRef.Namespace == t.Namespace && r.Spec.TargetRef.Name == t.Name && r.DeletionTimestamp == nil {
-			cwrs = append(cwrs, r)
-		}
-	}
-	return wrs, cwrs
-}
-
-// forget releases everything held for a target that no longer exists.
-func (c *Controller) forget(key string) {
-	if c.router != nil {
-		c.router.Unregister(key)
-	}
-	c.workers.ReleaseTarget(key, BranchKey{})
-	c.states.delete(key)
-}
-
-// release stops a target's writing while a gate before Bootstrapped blocks it.
-func (c *Controller) release(key string) {
-	if c.router != nil {
-		c.router.Unregister(key)
-	}
-	c.workers.ReleaseTarget(key, BranchKey{})
-	c.states.update(key, func(s *targetState) { *s = targetState{} })
-}
-
-// workerConfigFor builds a worker's configuration from the provider and its
-// credentials Secret (read from the source cluster).
-func (c *Controller) workerConfigFor(ctx context.Context, p *v1alpha1.GitProvider) (workerConfig, error) {
-	cfg := workerConfig{URL: p.Spec.URL, Interval: p.Spec.Push.Interval.Duration, MaxChanges: int(p.Spec.Push.MaxChanges)}
-	if cfg.Interval <= 0 {
-		cfg.Interval = v1alpha1.DefaultPushInterval
-	}
-	if cfg.MaxChanges <= 0 {
-		cfg.MaxChanges = v1alpha1.DefaultPushMaxChanges
-	}
-	var data map[string][]byte
-	if p.Spec.SecretRef != nil {
-		if c.kube == nil {
-			return cfg, fmt.Errorf("credentials Secret %s/%s cannot be read: the server has no source cluster (--kubeconfig)", p.Namespace, p.Spec.SecretRef.Name)
-		}
-		s, err := c.kube.CoreV1().Secrets(p.Namespace).Get(ctx, p.Spec.SecretRef.Name, metav1.GetOptions{})
-		if err != nil {
-			return cfg, fmt.Errorf("credentials Secret %s/%s: %w", p.Namespace, p.Spec.SecretRef.Name, err)
-		}
-		data = s.Data
-		cfg.AuthID = string(s.UID) + "/" + s.ResourceVersion
-	}
-	auth, err := providerAuth(p, data)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Auth = auth
-	return cfg, nil
-}
-
-// providerAuth builds the auth of a provider: from its Secret, or anonymous
-// when it names none (a public HTTP(S) remote; SSH always needs a key).
-func providerAuth(p *v1alpha1.GitProvider, data map[string][]byte) (transport.AuthMethod, error) {
-	if p.Spec.SecretRef == nil && !strings.HasPrefix(p.Spec.URL, "ssh://") && strings.Contains(p.Spec.URL, "://") {
-		return nil, nil
-	}
-	return git.AuthFromSecret(p.Spec.URL, data)
-}
-
-// backoff is how long to wait before retrying a failed operation.
-func backoff(failures int) time.Duration {
-	return min(time.Duration(1<<min(failures, 7))*time.Second, 2*time.Minute)
-}
-
-// typedEventSink writes events through the typed core/v1 client.
-type typedEventSink struct{ kube kubernetes.Interface }
-
-func (s *typedEventSink) Create(e *corev1.Event) (*corev1.Event, error) {
-	return s.kube.CoreV1().Events(e.Namespace).Create(context.Background(), e, metav1.CreateOptions{})
-}
-func (s *typedEventSink) Update(e *corev1.Event) (*corev1.Event, error) {
-	return s.kube.CoreV1().Events(e.Namespace).Update(context.Background(), e, metav1.UpdateOptions{})
-}
-func (s *typedEventSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
-	return s.kube.CoreV1().Events(e.Namespace).Patch(context.Background(), e.Name, "application/strategic-merge-patch+json", data, metav1.PatchOptions{})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/conditions"
 	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
 // Reasons of the Ready condition of GitProviders, WatchRules and ClusterWatchRules.
@@ -28,123 +30,128 @@ const (
 	ReasonDiscoveryFailed     = "DiscoveryFailed"
 )
 
-// syncProvider sets a GitProvider's Ready: its credentials Secret is present and
-// well formed, and the remote answers ls-remote with them. The remote is probed
+// providerReconciler sets GitProviders' Ready.
+type providerReconciler struct{ *shared }
+
+// sync sets a GitProvider's Ready: its credentials Secret is present and well
+// formed, and the remote answers ls-remote with them. The remote is probed
 // again every ProviderRecheck (reachability has no watch to tell us).
-func (c *Controller) syncProvider(ctx context.Context, key string) error {
+func (r *providerReconciler) sync(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
 		return nil
 	}
-	p, err := c.providers.GitProviders(ns).Get(name)
+	p, err := r.listers.providers.GitProviders(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	c.providerQueue.AddAfter(key, c.opts.ProviderRecheck)
-	if !c.prefers("GitProvider/" + key) {
+	r.queues.providers.AddAfter(key, r.opts.ProviderRecheck)
+	if !r.prefers("GitProvider/" + key) {
 		return nil
 	}
-	ready := c.providerReady(ctx, p)
-	return c.writeReady(ctx, c.writers.GitProviders, ns, name, p.Generation, ready)
+	return writeReady(ctx, r.shared, r.opts.Writers.GitProviders, ns, name, p.Generation, r.ready(ctx, p))
 }
 
-func (c *Controller) providerReady(ctx context.Context, p *v1alpha1.GitProvider) gateResult {
+func (r *providerReconciler) ready(ctx context.Context, p *v1alpha1.GitProvider) gates.Outcome {
 	var data map[string][]byte
 	if ref := p.Spec.SecretRef; ref != nil {
-		if c.kube == nil {
-			return falseGate(ReasonSecretNotFound, "Credentials Secret cannot be read: the server has no source cluster (--kubeconfig)")
+		if r.source.kube == nil {
+			return gates.False(ReasonSecretNotFound, "Credentials Secret cannot be read: the server has no source cluster (--kubeconfig)")
 		}
-		s, err := c.kube.CoreV1().Secrets(p.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		s, err := r.source.kube.CoreV1().Secrets(p.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return falseGate(ReasonSecretNotFound, fmt.Sprintf("Credentials Secret %s/%s not found", p.Namespace, ref.Name))
+			return gates.False(ReasonSecretNotFound, fmt.Sprintf("Credentials Secret %s/%s not found", p.Namespace, ref.Name))
 		}
 		if err != nil {
-			return falseGate(ReasonSecretNotFound, fmt.Sprintf("Credentials Secret %s/%s cannot be read: %v", p.Namespace, ref.Name, err))
+			return gates.False(ReasonSecretNotFound, fmt.Sprintf("Credentials Secret %s/%s cannot be read: %v", p.Namespace, ref.Name, err))
 		}
 		data = s.Data
 	}
 	auth, err := providerAuth(p, data)
 	if err != nil {
-		return falseGate(ReasonInvalidCredentials, "Credentials are not usable: "+err.Error())
+		return gates.False(ReasonInvalidCredentials, "Credentials are not usable: "+err.Error())
 	}
 	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	n, err := git.LsRemote(lctx, p.Spec.URL, auth)
 	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
-		return falseGate(ReasonInvalidCredentials, fmt.Sprintf("Remote %s refused the credentials: %v", git.Redact(p.Spec.URL), err))
+		return gates.False(ReasonInvalidCredentials, fmt.Sprintf("Remote %s refused the credentials: %v", git.Redact(p.Spec.URL), err))
 	}
 	if err != nil {
-		return falseGate(ReasonRemoteUnreachable, fmt.Sprintf("Remote %s did not answer: %v", git.Redact(p.Spec.URL), err))
+		return gates.False(ReasonRemoteUnreachable, fmt.Sprintf("Remote %s did not answer: %v", git.Redact(p.Spec.URL), err))
 	}
-	return trueGate(v1alpha1.ReasonOK, fmt.Sprintf("Remote reachable with the given credentials (%d refs)", n))
+	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Remote reachable with the given credentials (%d refs)", n))
 }
 
-// syncRule sets a WatchRule's or ClusterWatchRule's Ready: its target exists and
-// its rules select at least one resource type of the source cluster.
-func (c *Controller) syncRule(ctx context.Context, key string) error {
-	if !c.prefers(key) {
+// ruleReconciler sets WatchRules' and ClusterWatchRules' Ready.
+type ruleReconciler struct{ *shared }
+
+// sync sets a rule's Ready: its target exists and its rules select at least
+// one resource type of the source cluster.
+func (r *ruleReconciler) sync(ctx context.Context, key string) error {
+	if !r.prefers(key) {
 		return nil
 	}
 	kind, rest, _ := strings.Cut(key, "/")
 	var (
-		gen      int64
-		targetNS string
-		target   string
-		wrs      []*v1alpha1.WatchRule
-		cwrs     []*v1alpha1.ClusterWatchRule
-		writer   StatusWriter
-		ns, name string
+		gen              int64
+		targetNS, target string
+		rules            []selection.Rule
+		writer           StatusWriter
+		ns, name         string
 	)
 	switch kind {
 	case "WatchRule":
 		ns, name, _ = cache.SplitMetaNamespaceKey(rest)
-		r, err := c.rules.WatchRules(ns).Get(name)
+		wr, err := r.listers.rules.WatchRules(ns).Get(name)
 		if err != nil {
 			return nil
 		}
-		gen, targetNS, target, wrs, writer = r.Generation, r.Namespace, r.Spec.TargetRef.Name, []*v1alpha1.WatchRule{r}, c.writers.WatchRules
+		gen, targetNS, target, rules, writer = wr.Generation, wr.Namespace, wr.Spec.TargetRef.Name, selection.RulesOf(wr), r.opts.Writers.WatchRules
 	case "ClusterWatchRule":
 		name = rest
-		r, err := c.crules.Get(name)
+		cr, err := r.listers.crules.Get(name)
 		if err != nil {
 			return nil
 		}
-		gen, targetNS, target, cwrs, writer = r.Generation, r.Spec.TargetRef.Namespace, r.Spec.TargetRef.Name, []*v1alpha1.ClusterWatchRule{r}, c.writers.ClusterWatchRules
+		gen, targetNS, target, rules, writer = cr.Generation, cr.Spec.TargetRef.Namespace, cr.Spec.TargetRef.Name, selection.ClusterRulesOf(cr), r.opts.Writers.ClusterWatchRules
 	default:
 		return nil
 	}
-	var ready gateResult
-	if _, err := c.targets.GitTargets(targetNS).Get(target); err != nil {
-		ready = falseGate(ReasonTargetNotFound, fmt.Sprintf("GitTarget '%s/%s' not found", targetNS, target))
-	} else if resources, err := c.apiResources(); err != nil {
-		ready = falseGate(ReasonDiscoveryFailed, err.Error())
-	} else if sel := resolveSelection(resources, wrs, cwrs); len(sel) == 0 {
-		ready = falseGate(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
+	var ready gates.Outcome
+	if _, err := r.listers.targets.GitTargets(targetNS).Get(target); err != nil {
+		ready = gates.False(ReasonTargetNotFound, fmt.Sprintf("GitTarget '%s/%s' not found", targetNS, target))
+	} else if resources, err := r.source.apiResources(); err != nil {
+		ready = gates.False(ReasonDiscoveryFailed, err.Error())
 	} else {
-		var names []string
-		for _, gvr := range sel.GVRs() {
-			names = append(names, gvr.Resource+"."+gvr.Version+"."+gvr.Group)
+		var sels []selection.Selection
+		for _, rule := range rules {
+			sels = append(sels, rule.Select(resources))
 		}
-		ready = trueGate(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.TrimSuffix(strings.Join(names, ", "), ".")))
+		if sel := selection.Merge(sels...); len(sel) == 0 {
+			ready = gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
+		} else {
+			ready = gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.Join(sel.Names(), ", ")))
+		}
 	}
-	return c.writeReady(ctx, writer, ns, name, gen, ready)
+	return writeReady(ctx, r.shared, writer, ns, name, gen, ready)
 }
 
 // writeReady sets the Ready condition of a provider or rule through its writer.
-func (c *Controller) writeReady(ctx context.Context, w StatusWriter, ns, name string, gen int64, r gateResult) error {
+func writeReady(ctx context.Context, s *shared, w StatusWriter, ns, name string, gen int64, o gates.Outcome) error {
 	if w == nil {
 		return nil
 	}
-	ctx, cancel := c.writeContext(ctx)
+	ctx, cancel := s.writeContext(ctx)
 	defer cancel()
 	_, _, err := w.Update(ctx, ns, name, func(obj runtime.Object) (bool, error) {
 		conds, og := readyFields(obj)
 		out, changed, err := conditions.Set(*conds, metav1.Condition{
-			Type: v1alpha1.ConditionReady, Status: r.Status, Reason: r.Reason, Message: r.Message, ObservedGeneration: gen,
-		}, c.clock.Now())
+			Type: v1alpha1.ConditionReady, Status: o.Status, Reason: o.Reason, Message: o.Message, ObservedGeneration: gen,
+		}, s.opts.Clock.Now())
 		if err != nil {
 			return false, err
 		}

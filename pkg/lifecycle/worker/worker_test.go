@@ -1,4 +1,4 @@
-package lifecycle
+package worker
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
 // TestLiveChangesCoalesceAndSplitByMaxChanges: live changes are coalesced per
@@ -21,13 +23,13 @@ func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
 	run(t, tmp, "init", "-q", "--bare", "-b", "main", remote)
 	run(t, tmp, "--git-dir", remote, "config", "core.logAllRefUpdates", "always")
 	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	m := newWorkerManager(filepath.Join(tmp, "work"), nopHooks{newStateStore()})
-	w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 3, Interval: time.Hour})
+	m, reported := newTestManager(filepath.Join(tmp, "work"))
+	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 3, Interval: time.Hour})
 	w.addTarget("demo/t")
 	defer w.closeRepo()
 
-	change := func(name, v string) *change {
-		c := &change{TargetKey: "demo/t", GVR: cmGVR, Path: "base/v1/configmaps/demo/" + name + ".yaml"}
+	change := func(name, v string) *mirror.Change {
+		c := &mirror.Change{TargetKey: "demo/t", GVR: cmGVR, Path: "base/v1/configmaps/demo/" + name + ".yaml"}
 		if v != "" {
 			c.Object = cm("demo", name, map[string]interface{}{"v": v})
 		}
@@ -79,27 +81,31 @@ func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
 	if n := strings.Count(run(t, tmp, "--git-dir", remote, "reflog", "show", "main"), "\n"); n != 1 {
 		t.Errorf("the branch moved %d times, want once (one push for the chain)", n)
 	}
+	// The target is told once, with the tip the chain pushed.
+	tip := strings.TrimSpace(run(t, tmp, "--git-dir", remote, "rev-parse", "main"))
+	if len(reported.all) != 1 || reported.all[0].Op != mirror.OpCommit || reported.all[0].Target != "demo/t" || reported.all[0].Commit != tip {
+		t.Errorf("reports %+v, want one commit report for demo/t at %s", reported.all, tip)
+	}
 }
 
 // TestReleaseTargetStopsIdleWorkers: a worker is stopped once its last target
 // is released; a worker that still has targets keeps running.
 func TestReleaseTargetStopsIdleWorkers(t *testing.T) {
-	var released []BranchKey
-	m := newWorkerManager(t.TempDir(), nopHooks{newStateStore()})
-	m.released = func(k BranchKey) { released = append(released, k) }
-	a, b := BranchKey{Repo: "r", Branch: "a"}, BranchKey{Repo: "r", Branch: "b"}
-	cfg := workerConfig{URL: "file:///nowhere", MaxChanges: 10, Interval: time.Hour}
+	var released []mirror.BranchKey
+	m := NewManager(Options{WorkDir: t.TempDir(), Released: func(k mirror.BranchKey) { released = append(released, k) }})
+	a, b := mirror.BranchKey{Repo: "r", Branch: "a"}, mirror.BranchKey{Repo: "r", Branch: "b"}
+	cfg := mirror.WorkerConfig{URL: "file:///nowhere", MaxChanges: 10, Interval: time.Hour}
 	m.EnsureWorker(a, cfg, "ns/t1")
 	m.EnsureWorker(a, cfg, "ns/t2")
 	m.EnsureWorker(b, cfg, "ns/t3")
 	if m.Workers() != 2 {
 		t.Fatalf("%d workers, want 2", m.Workers())
 	}
-	m.ReleaseTarget("ns/t1", BranchKey{})
+	m.ReleaseTarget("ns/t1", mirror.BranchKey{})
 	if m.Get(a) == nil || len(released) != 0 {
 		t.Fatalf("worker of branch a stopped while ns/t2 still uses it (released %v)", released)
 	}
-	m.ReleaseTarget("ns/t2", BranchKey{})
+	m.ReleaseTarget("ns/t2", mirror.BranchKey{})
 	m.ReleaseTarget("ns/t3", b) // moving to b: keeps b
 	if m.Get(a) != nil || m.Get(b) == nil || len(released) != 1 || released[0] != a {
 		t.Fatalf("after releasing: a=%v b=%v released=%v", m.Get(a), m.Get(b), released)

@@ -1,4 +1,15 @@
-package lifecycle
+// Package stream is the live event stream: one dynamic informer per watched
+// resource type of the source cluster, shared by every target whose selection
+// includes it, routing each event to the branch worker (a mirror.Sink) of every
+// target that selects it.
+//
+// A target goes through the seed's barrier: BeginBuffer (informers synced, events
+// buffered per object), the snapshot's read and commit, then GoLive, which
+// applies the buffered events newer than the snapshot and from then on hands
+// events straight to the target's worker. Nothing between the snapshot's list
+// and the stream start is lost. Connectivity changes of the source cluster are
+// reported as a mirror.Result (OpSource); the stream never calls the controller.
+package stream
 
 import (
 	"context"
@@ -18,29 +29,23 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
-// Router is the live event stream: one dynamic informer per watched resource
-// type, shared by every target whose selection includes it, routing each event
-// to every matching target.
-//
-// A target goes through the seed's barrier: BeginBuffer (informers synced, events
-// buffered per object), the snapshot's LIST and commit, then GoLive, which
-// applies the buffered events newer than the LIST and from then on hands events
-// straight to the target's branch worker. Nothing between the snapshot's list and
-// the stream start is lost.
+// Router is the live event stream (see the package comment).
 type Router struct {
 	dyn       dynamic.Interface
 	discovery discovery.DiscoveryInterface
-	onChange  func() // connectivity changed: re-evaluate every target
+	report    mirror.Reporter // connectivity changed
 
 	mu        sync.Mutex
 	informers map[schema.GroupVersionResource]*typeInformer
 	targets   map[string]*targetStream
 	// syncing holds the selections of targets waiting in BeginBuffer for their
 	// informers: those informers are in use too.
-	syncing   map[string]Selection
+	syncing   map[string]selection.Selection
 	connected bool
 	lastError string
 	probing   bool
@@ -54,9 +59,9 @@ type typeInformer struct {
 
 // targetStream is one target's registration.
 type targetStream struct {
-	cfg    *targetConfig
-	worker *BranchWorker
-	live   bool
+	cfg  *mirror.Target
+	sink mirror.Sink
+	live bool
 	// buffer holds the latest event per object while the target is not live.
 	buffer map[string]bufferedEvent
 }
@@ -67,12 +72,17 @@ type bufferedEvent struct {
 	del bool
 }
 
-func newRouter(dyn dynamic.Interface, disc discovery.DiscoveryInterface, onChange func()) *Router {
+// New returns a router over the source cluster; report (optional) learns when
+// the cluster stops or starts answering.
+func New(dyn dynamic.Interface, disc discovery.DiscoveryInterface, report mirror.Reporter) *Router {
+	if report == nil {
+		report = func(mirror.Result) {}
+	}
 	return &Router{
-		dyn: dyn, discovery: disc, onChange: onChange,
+		dyn: dyn, discovery: disc, report: report,
 		informers: map[schema.GroupVersionResource]*typeInformer{},
 		targets:   map[string]*targetStream{},
-		syncing:   map[string]Selection{},
+		syncing:   map[string]selection.Selection{},
 		connected: true,
 	}
 }
@@ -95,7 +105,7 @@ func (r *Router) Live(targetKey string) bool {
 // BeginBuffer registers a target (or re-registers it with a new selection): its
 // types' informers are started and synced, then its events are buffered until
 // GoLive. Informers of types no target selects any more are stopped.
-func (r *Router) BeginBuffer(ctx context.Context, cfg *targetConfig, w *BranchWorker) error {
+func (r *Router) BeginBuffer(ctx context.Context, cfg *mirror.Target, sink mirror.Sink) error {
 	var toSync []cache.InformerSynced
 	r.mu.Lock()
 	r.syncing[cfg.Key] = cfg.Selection
@@ -118,7 +128,7 @@ func (r *Router) BeginBuffer(ctx context.Context, cfg *targetConfig, w *BranchWo
 	defer r.mu.Unlock()
 	delete(r.syncing, cfg.Key)
 	if synced {
-		r.targets[cfg.Key] = &targetStream{cfg: cfg, worker: w, buffer: map[string]bufferedEvent{}}
+		r.targets[cfg.Key] = &targetStream{cfg: cfg, sink: sink, buffer: map[string]bufferedEvent{}}
 	}
 	r.gcInformersLocked()
 	if !synced {
@@ -180,7 +190,7 @@ func (r *Router) GoLive(targetKey string, listRVs map[schema.GroupVersionResourc
 	if !ok {
 		return
 	}
-	var changes []*change
+	var changes []*mirror.Change
 	for _, ev := range t.buffer {
 		if ev.obj != nil && !newerThan(ev.obj.GetResourceVersion(), listRVs[ev.gvr]) {
 			continue // the snapshot's LIST already saw this state
@@ -192,7 +202,7 @@ func (r *Router) GoLive(targetKey string, listRVs map[schema.GroupVersionResourc
 	t.buffer = nil
 	t.live = true
 	if len(changes) > 0 {
-		t.worker.Enqueue(changes...)
+		t.sink.Enqueue(changes...)
 	}
 }
 
@@ -300,19 +310,19 @@ func (r *Router) route(gvr schema.GroupVersionResource, obj interface{}, del boo
 			continue
 		}
 		if c := t.changeFor(gvr, u, del); c != nil {
-			t.worker.Enqueue(c)
+			t.sink.Enqueue(c)
 		}
 	}
 }
 
 // changeFor turns an event into a change of the target's files (nil for a
 // Secret when the target has no encryption).
-func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructured.Unstructured, del bool) *change {
+func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructured.Unstructured, del bool) *mirror.Change {
 	if render.IsSecret(gvr) && t.cfg.Keys == nil {
 		return nil
 	}
 	path := render.Path(t.cfg.Path, gvr, u.GetNamespace(), u.GetName())
-	c := &change{TargetKey: t.cfg.Key, GVR: gvr, Path: path, Keys: t.cfg.Keys}
+	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Path: path, Keys: t.cfg.Keys}
 	if !del {
 		c.Object = u
 	}
@@ -329,9 +339,10 @@ func (r *Router) watchError(gvr schema.GroupVersionResource, err error) {
 	r.markDisconnected(fmt.Sprintf("watch of %s failed: %v", gvr.String(), err))
 }
 
-// reportUnreachable is how other readers of the source cluster report that it
-// did not answer.
-func (r *Router) reportUnreachable(err error) {
+// ReportUnreachable is how other readers of the source cluster tell the stream
+// that it did not answer: the stream marks it disconnected and probes for the
+// recovery.
+func (r *Router) ReportUnreachable(err error) {
 	r.markDisconnected(err.Error())
 }
 
@@ -343,8 +354,8 @@ func (r *Router) markDisconnected(why string) {
 	startProbe := !r.probing && !r.stopped
 	r.probing = r.probing || startProbe
 	r.mu.Unlock()
-	if wasConnected && r.onChange != nil {
-		r.onChange()
+	if wasConnected {
+		r.report(mirror.Result{Op: mirror.OpSource, Err: errors.New(why), Time: time.Now()})
 	}
 	if startProbe {
 		go r.probe()
@@ -372,9 +383,7 @@ func (r *Router) probe() {
 		r.probing = false
 		r.mu.Unlock()
 		klog.InfoS("Source cluster answers again")
-		if r.onChange != nil {
-			r.onChange()
-		}
+		r.report(mirror.Result{Op: mirror.OpSource, Time: time.Now()})
 		return
 	}
 }

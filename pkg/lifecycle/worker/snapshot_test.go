@@ -1,4 +1,4 @@
-package lifecycle
+package worker
 
 import (
 	"context"
@@ -22,14 +22,29 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/render"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 	"github.com/configbutler/gitops-reverser/pkg/sops"
 )
 
-type nopHooks struct{ s *stateStore }
+// newTestManager is a manager whose reports are collected.
+func newTestManager(dir string) (*Manager, *reports) {
+	r := &reports{}
+	return NewManager(Options{WorkDir: dir, Report: r.add}), r
+}
 
-func (h nopHooks) enqueue(string)     {}
-func (h nopHooks) state() *stateStore { return h.s }
+type reports struct {
+	mu  sync.Mutex
+	all []mirror.Result
+}
+
+func (r *reports) add(res mirror.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, res)
+}
 
 func run(t *testing.T, dir string, args ...string) string {
 	t.Helper()
@@ -95,23 +110,23 @@ func TestSnapshotDiff(t *testing.T) {
 		secret,
 	)
 	id, _ := age.GenerateX25519Identity()
-	keys := &encryptionKeys{Recipients: []string{id.Recipient().String()}, Identities: []age.Identity{id}}
-	sel := Selection{
-		cmGVR:  {Resource: APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")},
-		secGVR: {Resource: APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("demo")},
+	keys := &mirror.Keys{Recipients: []string{id.Recipient().String()}, Identities: []age.Identity{id}}
+	sel := selection.Selection{
+		cmGVR:  {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")},
+		secGVR: {Resource: selection.APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("demo")},
 	}
-	tc := &targetConfig{Key: "demo/t", Path: "base", Keys: keys, Selection: sel}
-	m := newWorkerManager(filepath.Join(tmp, "work"), nopHooks{newStateStore()})
-	w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 500})
+	tc := &mirror.Target{Key: "demo/t", Path: "base", Keys: keys, Selection: sel}
+	m, _ := newTestManager(filepath.Join(tmp, "work"))
+	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 500})
 	defer w.closeRepo()
 
 	// Progress is reported after each type (SnapshotSynced=Running shows it).
 	var progress []v1alpha1.SnapshotStats
-	res, err := w.snapshot(context.Background(), dynamicLister(dyn), tc, func(s v1alpha1.SnapshotStats) { progress = append(progress, s) })
+	res, err := w.Snapshot(context.Background(), tc, dynamicLister(dyn), func(s v1alpha1.SnapshotStats) { progress = append(progress, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := res.Stats
+	st := res.Plan.Stats
 	if st.Created != 2 || st.Updated != 1 || st.Deleted != 1 || st.Unchanged != 1 || res.Commit == "" {
 		t.Fatalf("stats %+v commit %q", st, res.Commit)
 	}
@@ -143,12 +158,12 @@ func TestSnapshotDiff(t *testing.T) {
 		t.Errorf("decrypt: %v\n%s", err, plain)
 	}
 
-	again, err := w.snapshot(context.Background(), dynamicLister(dyn), tc, nil)
+	again, err := w.Snapshot(context.Background(), tc, dynamicLister(dyn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Commit != "" || again.Stats.Unchanged != 4 || again.Stats.Created+again.Stats.Updated+again.Stats.Deleted != 0 {
-		t.Errorf("second snapshot: %+v commit %q", again.Stats, again.Commit)
+	if again.Commit != "" || again.Plan.Stats.Unchanged != 4 || again.Plan.Stats.Created+again.Plan.Stats.Updated+again.Plan.Stats.Deleted != 0 {
+		t.Errorf("second snapshot: %+v commit %q", again.Plan.Stats, again.Commit)
 	}
 }
 
@@ -168,8 +183,8 @@ func TestBootstrapsQueuedTogetherMakeOneCommit(t *testing.T) {
 	run(t, seed, "commit", "-qm", "seed")
 	run(t, seed, "push", "-q", "origin", "HEAD:main")
 
-	m := newWorkerManager(filepath.Join(tmp, "work"), nopHooks{newStateStore()})
-	w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 500, Interval: time.Second})
+	m, reported := newTestManager(filepath.Join(tmp, "work"))
+	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 500, Interval: time.Second})
 	w.start()
 	defer w.stop()
 
@@ -178,26 +193,48 @@ func TestBootstrapsQueuedTogetherMakeOneCommit(t *testing.T) {
 		applied bool
 		err     error
 	}
+	// request queues bootstraps while the worker is held busy, then waits for
+	// every one's outcome, as reported (each started before it finished).
 	request := func(paths ...string) []result {
-		out := make([]result, len(paths))
-		var wg sync.WaitGroup
-		// Hold the worker busy until every request is queued.
+		reported.mu.Lock()
+		reported.all = nil
+		reported.mu.Unlock()
 		release := make(chan struct{})
 		w.Submit("hold", func(context.Context) { <-release })
-		for i, p := range paths {
-			wg.Add(1)
-			started := false
-			w.RequestBootstrap(&targetConfig{Key: "ns/" + p, Path: p}, func() { started = true }, func(c string, a bool, err error) {
-				if !started {
-					err = fmt.Errorf("done before start")
-				}
-				out[i] = result{c, a, err}
-				wg.Done()
-			})
+		for _, p := range paths {
+			w.RequestBootstrap(&mirror.Target{Key: "ns/" + p, Path: p}, "fp-"+p)
 		}
 		close(release)
-		wg.Wait()
-		return out
+		out := make([]result, len(paths))
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			reported.mu.Lock()
+			done, started := map[string]mirror.Result{}, map[string]bool{}
+			for _, r := range reported.all {
+				switch {
+				case r.Op != mirror.OpBootstrap || r.Fingerprint != "fp-"+r.Target[len("ns/"):]:
+					t.Errorf("unexpected report %+v", r)
+				case r.Running:
+					started[r.Target] = true
+				case !started[r.Target]:
+					t.Errorf("%s: finished before it started", r.Target)
+				default:
+					done[r.Target] = r
+				}
+			}
+			reported.mu.Unlock()
+			if len(done) == len(paths) {
+				for i, p := range paths {
+					r := done["ns/"+p]
+					out[i] = result{r.Commit, r.Applied, r.Err}
+				}
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("bootstraps not reported in time: %d of %d", len(done), len(paths))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	var paths []string
 	for i := range 20 {
@@ -245,7 +282,7 @@ func TestBootstrapsQueuedTogetherMakeOneCommit(t *testing.T) {
 
 // dynamicLister pages through a LIST of one type in all namespaces and returns
 // the resourceVersion of the (consistent) list.
-func dynamicLister(dyn dynamic.Interface) lister {
+func dynamicLister(dyn dynamic.Interface) snapshot.Lister {
 	return func(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
 		return listAll(ctx, dyn, gvr, fn)
 	}
@@ -289,9 +326,9 @@ func TestSnapshotUsesRenderedIndexAcrossRestarts(t *testing.T) {
 		o.SetResourceVersion(rv)
 		return o
 	}
-	sel := Selection{cmGVR: {Resource: APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")}}
-	tc := &targetConfig{Key: "demo/t", Path: "base", Selection: sel}
-	snap := func(objs ...*unstructured.Unstructured) *snapshotResult {
+	sel := selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")}}
+	tc := &mirror.Target{Key: "demo/t", Path: "base", Selection: sel}
+	snap := func(objs ...*unstructured.Unstructured) *snapshot.Plan {
 		t.Helper()
 		var items []runtime.Object
 		for _, o := range objs {
@@ -300,14 +337,14 @@ func TestSnapshotUsesRenderedIndexAcrossRestarts(t *testing.T) {
 		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 			map[schema.GroupVersionResource]string{cmGVR: "ConfigMapList"}, items...)
 		// A new worker each time: what a restarted server has.
-		m := newWorkerManager(filepath.Join(tmp, "work"), nopHooks{newStateStore()})
-		w := newBranchWorker(m, BranchKey{Repo: remote, Branch: "main"}, workerConfig{URL: "file://" + remote, MaxChanges: 500})
+		m, _ := newTestManager(filepath.Join(tmp, "work"))
+		w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 500})
 		defer w.closeRepo()
-		res, err := w.snapshot(context.Background(), dynamicLister(dyn), tc, nil)
+		res, err := w.Snapshot(context.Background(), tc, dynamicLister(dyn), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res
+		return res.Plan
 	}
 	show := func(name string) string {
 		return run(t, tmp, "--git-dir", remote, "show", "main:base/v1/configmaps/demo/"+name+".yaml")
@@ -336,7 +373,7 @@ func TestSnapshotUsesRenderedIndexAcrossRestarts(t *testing.T) {
 		t.Errorf("b or c not written:\nb:\n%s\nc:\n%s", show("b"), show("c"))
 	}
 	// Without an index (another version, or none) everything is rendered again.
-	os.WriteFile(filepath.Join(tmp, "work", cloneDirName(BranchKey{Repo: remote, Branch: "main"}), "gitops-reverser-index"), []byte("old version\n"), 0o600)
+	os.WriteFile(filepath.Join(tmp, "work", CloneDirName(mirror.BranchKey{Repo: remote, Branch: "main"}), "gitops-reverser-index"), []byte("old version\n"), 0o600)
 	if res := snap(obj("a", "10", "two"), obj("b", "13", "two"), obj("c", "12", "one")); res.Stats.Updated != 1 || !strings.Contains(show("a"), "k: two") {
 		t.Errorf("with an index of another version: %+v\n%s", res.Stats, show("a"))
 	}

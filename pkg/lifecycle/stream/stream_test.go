@@ -1,13 +1,31 @@
-package lifecycle
+package stream
 
 import (
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
+
+// sink coalesces changes by path, as a branch worker does.
+type sink map[string]*mirror.Change
+
+func (s sink) Enqueue(changes ...*mirror.Change) {
+	for _, c := range changes {
+		s[c.Path] = c
+	}
+}
+
+func cm(ns, name string, data map[string]interface{}) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]interface{}{"name": name, "namespace": ns, "resourceVersion": "5"}, "data": data,
+	}}
+}
 
 // TestStreamBarrier: the seed's barrier between snapshot and stream. Before
 // GoLive a target's events are buffered (the latest per object); GoLive
@@ -18,16 +36,14 @@ import (
 func TestStreamBarrier(t *testing.T) {
 	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	secGVR := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
-	r := newRouter(nil, nil, nil)
-	m := newWorkerManager(t.TempDir(), nopHooks{newStateStore()})
-	w := newBranchWorker(m, BranchKey{Repo: "r", Branch: "main"}, workerConfig{MaxChanges: 1000, Interval: time.Hour})
-	w.addTarget("demo/t")
-	tc := &targetConfig{Key: "demo/t", Path: "base", Selection: Selection{
-		cmGVR:  {Resource: APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")},
-		secGVR: {Resource: APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("demo")},
+	r := New(nil, nil, nil)
+	pending := sink{}
+	tc := &mirror.Target{Key: "demo/t", Path: "base", Selection: selection.Selection{
+		cmGVR:  {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")},
+		secGVR: {Resource: selection.APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("demo")},
 	}}
 	// What BeginBuffer does once the informers are synced.
-	r.targets[tc.Key] = &targetStream{cfg: tc, worker: w, buffer: map[string]bufferedEvent{}}
+	r.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
 
 	obj := func(ns, name, rv string) *unstructured.Unstructured {
 		o := cm(ns, name, map[string]interface{}{"rv": rv})
@@ -41,8 +57,8 @@ func TestStreamBarrier(t *testing.T) {
 	r.route(cmGVR, obj("demo", "gone", "130"), true)            // deleted after the list
 	r.route(cmGVR, obj("other", "elsewhere", "140"), false)     // another namespace
 	r.route(secGVR, obj("demo", "no-encryption", "150"), false) // no keys: never written
-	if len(w.pending) != 0 {
-		t.Fatalf("events reached the worker before GoLive: %v", w.pending)
+	if len(pending) != 0 {
+		t.Fatalf("events reached the worker before GoLive: %v", pending)
 	}
 	r.GoLive(tc.Key, map[schema.GroupVersionResource]string{cmGVR: "100", secGVR: "100"})
 	want := map[string]string{ // path -> "delete" or the resourceVersion written
@@ -52,11 +68,11 @@ func TestStreamBarrier(t *testing.T) {
 	}
 	check := func(stage string) {
 		t.Helper()
-		if len(w.pending) != len(want) {
-			t.Errorf("%s: pending %d changes, want %d", stage, len(w.pending), len(want))
+		if len(pending) != len(want) {
+			t.Errorf("%s: pending %d changes, want %d", stage, len(pending), len(want))
 		}
 		for path, v := range want {
-			c, ok := w.pending[path]
+			c, ok := pending[path]
 			switch {
 			case !ok:
 				t.Errorf("%s: %s not pending", stage, path)
@@ -77,4 +93,10 @@ func TestStreamBarrier(t *testing.T) {
 	want["base/v1/configmaps/demo/seen.yaml"] = "200"
 	want["base/v1/configmaps/demo/after.yaml"] = "201"
 	check("live")
+}
+
+func TestNewerThan(t *testing.T) {
+	if !newerThan("11", "10") || newerThan("10", "10") || newerThan("9", "10") || !newerThan("x", "10") {
+		t.Error("newerThan wrong")
+	}
 }

@@ -1,4 +1,4 @@
-package lifecycle
+package gates
 
 import (
 	"strings"
@@ -49,7 +49,7 @@ func TestDownstreamMatchesSeedExamples(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := downstream(tc.failed, tc.present)
+			got := Downstream(tc.failed, tc.present)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d gates %v, want %d", len(got), got, len(tc.want))
 			}
@@ -80,7 +80,7 @@ func target(ns, name, prov, branch, path string, age int) *v1alpha1.GitTarget {
 	}
 }
 
-func lookup(ps ...*v1alpha1.GitProvider) providerLookup {
+func lookup(ps ...*v1alpha1.GitProvider) ProviderLookup {
 	return func(ns, name string) *v1alpha1.GitProvider {
 		for _, p := range ps {
 			if p.Namespace == ns && p.Name == name {
@@ -134,7 +134,7 @@ func TestEvaluateValidated(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			all := append([]*v1alpha1.GitTarget{tc.t}, tc.others...)
-			r, res := evaluateValidated(tc.t, providers, all)
+			r, res := Validated(tc.t, providers, all)
 			if r.Reason != tc.reason || !strings.Contains(r.Message, tc.msgPart) {
 				t.Fatalf("got %s %q, want %s containing %q", r.Reason, r.Message, tc.reason, tc.msgPart)
 			}
@@ -156,8 +156,8 @@ func TestPathsOverlap(t *testing.T) {
 		{"a", "a", true}, {"a", "a/b", true}, {"a/b", "a", true}, {"", "x", true},
 		{"a", "ab", false}, {"a/b", "a/c", false}, {"ab/c", "a", false},
 	} {
-		if got := pathsOverlap(tc.a, tc.b); got != tc.want {
-			t.Errorf("pathsOverlap(%q, %q) = %v", tc.a, tc.b, got)
+		if got := PathsOverlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("PathsOverlap(%q, %q) = %v", tc.a, tc.b, got)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package lifecycle
+package gates
 
 import (
 	"fmt"
@@ -8,37 +8,38 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
-// BranchKey identifies what one branch worker writes: a repository (normalized
-// URL, so https and scp forms of one repo are one key) and a branch.
-type BranchKey struct {
-	Repo   string
-	Branch string
-}
+// ProviderLookup finds a GitProvider by namespace and name (nil when absent).
+type ProviderLookup func(namespace, name string) *v1alpha1.GitProvider
 
-func (k BranchKey) String() string { return k.Repo + "#" + k.Branch }
-
-// providerLookup finds a GitProvider by namespace and name (nil when absent).
-type providerLookup func(namespace, name string) *v1alpha1.GitProvider
-
-// resolved is what a target passing validation writes to.
-type resolved struct {
+// Resolved is what a target passing validation writes to.
+type Resolved struct {
 	Provider *v1alpha1.GitProvider
-	Key      BranchKey
+	Key      mirror.BranchKey
 }
 
-// branchKeyFor resolves a target's provider and branch key, without judging.
-func branchKeyFor(t *v1alpha1.GitTarget, providers providerLookup) (*v1alpha1.GitProvider, BranchKey, bool) {
+// BranchKeyFor resolves a target's provider and branch key, without judging.
+func BranchKeyFor(t *v1alpha1.GitTarget, providers ProviderLookup) (*v1alpha1.GitProvider, mirror.BranchKey, bool) {
 	p := providers(t.Namespace, t.Spec.ProviderRef.Name)
 	if p == nil {
-		return nil, BranchKey{}, false
+		return nil, mirror.BranchKey{}, false
 	}
 	repo, err := normalizeURL(p.Spec.URL)
 	if err != nil {
-		return p, BranchKey{}, false
+		return p, mirror.BranchKey{}, false
 	}
-	return p, BranchKey{Repo: repo, Branch: t.Spec.Branch}, true
+	return p, mirror.BranchKey{Repo: repo, Branch: t.Spec.Branch}, true
+}
+
+// SameValidationInputs reports whether two versions of a target agree on all
+// that conflict resolution and rule selection read: when they do, the change
+// cannot change another target's Validated gate.
+func SameValidationInputs(a, b *v1alpha1.GitTarget) bool {
+	return a.UID == b.UID && a.Spec.ProviderRef == b.Spec.ProviderRef && a.Spec.Branch == b.Spec.Branch &&
+		a.Spec.Path == b.Spec.Path && (a.DeletionTimestamp == nil) == (b.DeletionTimestamp == nil)
 }
 
 // normalizedURLs memoizes git.NormalizeURL, a pure function: a conflict check
@@ -83,17 +84,17 @@ func branchAllowed(branch string, patterns []string) bool {
 
 // writable reports whether t passes the provider and branch checks, so it takes
 // part in conflict resolution.
-func writable(t *v1alpha1.GitTarget, providers providerLookup) (BranchKey, bool) {
-	p, key, ok := branchKeyFor(t, providers)
+func writable(t *v1alpha1.GitTarget, providers ProviderLookup) (mirror.BranchKey, bool) {
+	p, key, ok := BranchKeyFor(t, providers)
 	if !ok || t.DeletionTimestamp != nil {
-		return BranchKey{}, false
+		return mirror.BranchKey{}, false
 	}
 	return key, branchAllowed(t.Spec.Branch, p.Spec.AllowedBranches)
 }
 
-// pathsOverlap reports whether two target paths are equal or one is inside the
+// PathsOverlap reports whether two target paths are equal or one is inside the
 // other ("" is the repository root and contains everything).
-func pathsOverlap(a, b string) bool {
+func PathsOverlap(a, b string) bool {
 	if a == "" || b == "" || a == b {
 		return true
 	}
@@ -109,23 +110,23 @@ func olderThan(a, b *v1alpha1.GitTarget) bool {
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
-// evaluateValidated is the Validated gate: the provider exists, the branch is
+// Validated is the Validated gate: the provider exists, the branch is
 // allowed, and no older target writes the same repository and branch at an equal
 // or nested path.
-func evaluateValidated(t *v1alpha1.GitTarget, providers providerLookup, all []*v1alpha1.GitTarget) (gateResult, *resolved) {
+func Validated(t *v1alpha1.GitTarget, providers ProviderLookup, all []*v1alpha1.GitTarget) (Outcome, *Resolved) {
 	p := providers(t.Namespace, t.Spec.ProviderRef.Name)
 	if p == nil {
-		return falseGate(v1alpha1.ReasonProviderNotFound,
+		return False(v1alpha1.ReasonProviderNotFound,
 			fmt.Sprintf("Referenced GitProvider '%s/%s' not found", t.Namespace, t.Spec.ProviderRef.Name)), nil
 	}
 	if !branchAllowed(t.Spec.Branch, p.Spec.AllowedBranches) {
-		return falseGate(v1alpha1.ReasonBranchNotAllowed,
+		return False(v1alpha1.ReasonBranchNotAllowed,
 			fmt.Sprintf("Branch %q is not allowed by GitProvider '%s/%s' (allowedBranches: %s)",
 				t.Spec.Branch, p.Namespace, p.Name, strings.Join(p.Spec.AllowedBranches, ", "))), nil
 	}
 	key, ok := writable(t, providers)
 	if !ok {
-		return falseGate(v1alpha1.ReasonProviderNotFound,
+		return False(v1alpha1.ReasonProviderNotFound,
 			fmt.Sprintf("GitProvider '%s/%s' has an unusable URL", p.Namespace, p.Name)), nil
 	}
 	var winner *v1alpha1.GitTarget
@@ -135,7 +136,7 @@ func evaluateValidated(t *v1alpha1.GitTarget, providers providerLookup, all []*v
 		}
 		// The cheap tests first: with a thousand targets on one branch, each
 		// reconcile compares against all of them.
-		if o.Spec.Branch != t.Spec.Branch || !pathsOverlap(o.Spec.Path, t.Spec.Path) || !olderThan(o, t) {
+		if o.Spec.Branch != t.Spec.Branch || !PathsOverlap(o.Spec.Path, t.Spec.Path) || !olderThan(o, t) {
 			continue
 		}
 		if okey, ok := writable(o, providers); !ok || okey != key {
@@ -146,16 +147,9 @@ func evaluateValidated(t *v1alpha1.GitTarget, providers providerLookup, all []*v
 		}
 	}
 	if winner != nil {
-		return falseGate(v1alpha1.ReasonTargetConflict,
+		return False(v1alpha1.ReasonTargetConflict,
 			fmt.Sprintf("GitTarget '%s/%s' already writes branch %q of %s at path %q, which overlaps %q",
-				winner.Namespace, winner.Name, key.Branch, key.Repo, displayPath(winner.Spec.Path), displayPath(t.Spec.Path))), nil
+				winner.Namespace, winner.Name, key.Branch, key.Repo, files.DisplayPath(winner.Spec.Path), files.DisplayPath(t.Spec.Path))), nil
 	}
-	return trueGate(v1alpha1.ReasonOK, msgValidatedOK), &resolved{Provider: p, Key: key}
-}
-
-func displayPath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	return p
+	return True(v1alpha1.ReasonOK, MsgValidatedOK), &Resolved{Provider: p, Key: key}
 }

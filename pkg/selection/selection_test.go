@@ -1,4 +1,4 @@
-package lifecycle
+package selection
 
 import (
 	"testing"
@@ -108,7 +108,7 @@ func TestResolveSelection(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := selected(resolveSelection(clusterResources, tc.rules, tc.crs))
+			got := selected(Resolve(clusterResources, tc.rules, tc.crs))
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
@@ -122,16 +122,16 @@ func TestResolveSelection(t *testing.T) {
 }
 
 func TestSelectionMatchesAndFingerprint(t *testing.T) {
-	s := resolveSelection(clusterResources, []*v1alpha1.WatchRule{wr("demo", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps"}})}, nil)
+	s := Resolve(clusterResources, []*v1alpha1.WatchRule{wr("demo", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps"}})}, nil)
 	ts := s[schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}]
 	if !ts.Matches("demo") || ts.Matches("other") {
 		t.Error("namespace matching wrong")
 	}
-	s2 := resolveSelection(clusterResources, []*v1alpha1.WatchRule{wr("demo", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps"}})}, nil)
+	s2 := Resolve(clusterResources, []*v1alpha1.WatchRule{wr("demo", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps"}})}, nil)
 	if s.Fingerprint() != s2.Fingerprint() {
 		t.Error("fingerprint not stable")
 	}
-	s3 := resolveSelection(clusterResources, []*v1alpha1.WatchRule{wr("demo", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets"}})}, nil)
+	s3 := Resolve(clusterResources, []*v1alpha1.WatchRule{wr("demo", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets"}})}, nil)
 	if s.Fingerprint() == s3.Fingerprint() {
 		t.Error("fingerprint did not change with the selection")
 	}
@@ -144,14 +144,36 @@ func TestAPIResourcesFromDiscovery(t *testing.T) {
 		{Name: "deployments/status", Kind: "Deployment", Namespaced: true, Verbs: []string{"get", "list", "watch"}},
 		{Name: "controllerrevisions", Kind: "ControllerRevision", Namespaced: true, Verbs: []string{"get"}},
 	}}}
-	rs, err := apiResourcesFrom(groups, lists)
+	rs, err := APIResourcesFrom(groups, lists)
 	if err != nil || len(rs) != 1 || rs[0].GVR.Resource != "deployments" || !rs[0].Preferred || !rs[0].Namespaced {
 		t.Fatalf("%v %+v", err, rs)
 	}
 }
 
-func TestNewerThan(t *testing.T) {
-	if !newerThan("11", "10") || newerThan("10", "10") || newerThan("9", "10") || !newerThan("x", "10") {
-		t.Error("newerThan wrong")
+// TestRuleSelectAndMerge: each rule selects in its own scope, and merging the
+// rules of several objects gives what Resolve gives.
+func TestRuleSelectAndMerge(t *testing.T) {
+	a := wr("a", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps"}})
+	b := wr("b", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps", "namespaces"}})
+	c := cwr(v1alpha1.ClusterResourceRule{APIGroups: []string{"autoscaling"}, APIVersions: []string{"*"}, Resources: []string{"*"}, Scope: v1alpha1.NamespacedScope})
+	var sels []Selection
+	for _, r := range append(append(RulesOf(a), RulesOf(b)...), ClusterRulesOf(c)...) {
+		sels = append(sels, r.Select(clusterResources))
+	}
+	got, want := selected(Merge(sels...)), selected(Resolve(clusterResources, []*v1alpha1.WatchRule{a, b}, []*v1alpha1.ClusterWatchRule{c}))
+	if len(got) != 2 || got["/v1, Resource=configmaps"] != "a;b;" || got["autoscaling/v2, Resource=horizontalpodautoscalers"] != "all" {
+		t.Fatalf("merged %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: merged %q, resolved %q", k, got[k], v)
+		}
+	}
+	if n := Merge(sels...).Names(); len(n) != 2 || n[0] != "configmaps.v1" || n[1] != "horizontalpodautoscalers.v2.autoscaling" {
+		t.Errorf("names %v", n)
+	}
+	bad := Rule{APIGroups: []string{"*"}, Resources: []string{"*"}, Cluster: true, Scope: "Sideways"}
+	if len(bad.Select(clusterResources)) != 0 {
+		t.Error("a cluster rule with an unknown scope selects something")
 	}
 }

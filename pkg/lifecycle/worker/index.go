@@ -1,4 +1,4 @@
-package lifecycle
+package worker
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
 // renderedIndex remembers, per file a branch worker wrote, which object version
@@ -46,13 +48,13 @@ const indexVersion = "gitops-reverser-index v1 render=goyaml-v2-ordered"
 
 const indexSaveEvery = 10 * time.Second
 
-func indexKey(obj *unstructured.Unstructured, keys *encryptionKeys) indexEntry {
-	return indexEntry{UID: string(obj.GetUID()), RV: obj.GetResourceVersion(), Keys: keysHash(keys)}
+func indexKey(obj *unstructured.Unstructured, keys *mirror.Keys) indexEntry {
+	return indexEntry{UID: string(obj.GetUID()), RV: obj.GetResourceVersion(), Keys: mirror.HashOf(keys)}
 }
 
-// current reports whether the file at path, whose blob in the tree is blob,
+// Current reports whether the file at path, whose blob in the tree is blob,
 // holds exactly this version of obj.
-func (x *renderedIndex) current(path string, obj *unstructured.Unstructured, keys *encryptionKeys, blob plumbing.Hash) bool {
+func (x *renderedIndex) Current(path string, obj *unstructured.Unstructured, keys *mirror.Keys, blob plumbing.Hash) bool {
 	if x == nil {
 		return false
 	}
@@ -62,7 +64,7 @@ func (x *renderedIndex) current(path string, obj *unstructured.Unstructured, key
 }
 
 // record notes that path now holds blob, rendered from obj (nil: deleted).
-func (x *renderedIndex) record(path string, obj *unstructured.Unstructured, keys *encryptionKeys, blob plumbing.Hash) {
+func (x *renderedIndex) record(path string, obj *unstructured.Unstructured, keys *mirror.Keys, blob plumbing.Hash) {
 	if x == nil {
 		return
 	}

@@ -1,0 +1,335 @@
+package gates
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/conditions"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+)
+
+// View is everything one evaluation of a target's gates reads. The inputs
+// below the line cost I/O: they are nil until Evaluate asks for them.
+type View struct {
+	Target    *v1alpha1.GitTarget
+	Targets   []*v1alpha1.GitTarget // every target, for conflicts
+	Providers ProviderLookup
+	Now       time.Time
+	// Prefers: this replica is the one (of several) that writes the status of
+	// a target that is not valid; any replica can tell, one says so.
+	Prefers bool
+	Source  Source
+	State   State
+	// Live: the target's events flow to its worker.
+	Live bool
+
+	Ownership   *Ownership
+	KeySecret   *KeySecret
+	Credentials *Credentials
+	Worker      *Worker
+	Selection   *Selected
+}
+
+// Source is what the controller knows of the source cluster.
+type Source struct {
+	// Kube: there is a source cluster client (--kubeconfig or in-cluster).
+	Kube bool
+	// Stream: the event stream exists (dynamic client and discovery).
+	Stream bool
+	// Connected: the source cluster answers; Why tells the last error when not.
+	Connected bool
+	Why       string
+}
+
+// Ownership is whether this replica owns the target's branch worker.
+type Ownership struct {
+	Owned bool
+	Err   error
+	// Preferred: this replica is the branch's preferred owner (it retries
+	// sooner when another holds it).
+	Preferred bool
+}
+
+// Credentials is the branch worker configuration built from the GitProvider
+// and its credentials Secret.
+type Credentials struct {
+	Config mirror.WorkerConfig
+	Err    error
+}
+
+// Worker is the running branch worker the target was added to.
+type Worker struct {
+	UID string
+	// Replica and Lease name this replica's ownership (empty without it).
+	Replica, Lease string
+}
+
+// Selected is the target's selection resolved against discovery.
+type Selected struct {
+	Selection selection.Selection
+	Err       error
+}
+
+// Need names the input a Decision asks for before it can go on.
+type Need int
+
+const (
+	NeedNothing Need = iota
+	// NeedOwnership: acquire (or check) the branch worker's lease.
+	NeedOwnership
+	// NeedKeySecret: read the age key Secret; asked again with Create when it
+	// is missing and generateWhenMissing is set.
+	NeedKeySecret
+	NeedCreateKeySecret
+	// NeedCredentials: read the provider's credentials Secret.
+	NeedCredentials
+	// NeedWorker: ensure the branch worker (and leave a previous one).
+	NeedWorker
+	// NeedSelection: resolve the rules against discovery.
+	NeedSelection
+)
+
+// Effect is work a Decision asks the controller to do at the edge.
+type Effect interface{ effect() }
+
+// Release stops the target's writing: its stream, its branch workers and its
+// in-memory state.
+type Release struct{}
+
+// ReportUnreachable tells the stream the source cluster did not answer.
+type ReportUnreachable struct{ Err error }
+
+// ResetState starts the target's state afresh on a (new) branch worker.
+type ResetState struct{ Worker mirror.BranchKey }
+
+// StartBootstrap queues the bootstrap of Target for Fingerprint.
+type StartBootstrap struct {
+	Target      *mirror.Target
+	Fingerprint string
+}
+
+// StartSnapshot queues the snapshot of Target for Fingerprint.
+type StartSnapshot struct {
+	Target      *mirror.Target
+	Fingerprint string
+}
+
+func (Release) effect()           {}
+func (ReportUnreachable) effect() {}
+func (ResetState) effect()        {}
+func (StartBootstrap) effect()    {}
+func (StartSnapshot) effect()     {}
+
+// Decision is the outcome of one evaluation.
+type Decision struct {
+	// Need, when set, asks for an input; nothing else in the Decision counts.
+	Need Need
+	// Resolved is the provider and branch of a valid target.
+	Resolved *Resolved
+
+	Gates   map[string]Outcome
+	Effects []Effect
+	// Requeue asks to evaluate again after this long (0: only on events).
+	Requeue time.Duration
+	// SkipWrite leaves the stored status alone (nothing could be learned, or
+	// another replica writes it).
+	SkipWrite bool
+	// Detail blocks observed on the way.
+	Encryption *v1alpha1.EncryptionStatus
+	WorkerRef  *v1alpha1.WorkerReference
+}
+
+func (d *Decision) block(gate string, o Outcome, present map[string]bool) {
+	d.Gates[gate] = o
+	for g, out := range Downstream(gate, present) {
+		d.Gates[g] = out
+	}
+}
+
+func (d *Decision) requeueWithin(after time.Duration) {
+	if after > 0 && (d.Requeue == 0 || after < d.Requeue) {
+		d.Requeue = after
+	}
+}
+
+// Evaluate decides a target's gates in order, stopping at the first one not
+// True, with the effects that start the work the next gate needs.
+func Evaluate(v *View) Decision {
+	t := v.Target
+	d := Decision{Gates: map[string]Outcome{}}
+	present := map[string]bool{}
+	for _, c := range t.Status.Conditions {
+		present[c.Type] = true
+	}
+
+	// 1. Validated.
+	r, res := Validated(t, v.Providers, v.Targets)
+	if r.Status != metav1.ConditionTrue {
+		d.block(v1alpha1.ConditionValidated, r, present)
+		d.Effects = append(d.Effects, Release{})
+		d.SkipWrite = !v.Prefers
+		return d
+	}
+	d.Gates[v1alpha1.ConditionValidated] = r
+	d.Resolved = res
+
+	// Ownership: the replica that owns the branch worker evaluates and writes
+	// the rest; the others leave the target alone.
+	if v.Ownership == nil {
+		return Decision{Need: NeedOwnership, Resolved: res}
+	}
+	if o := v.Ownership; o.Err != nil || !o.Owned {
+		d.Effects, d.SkipWrite = []Effect{Release{}}, true
+		if o.Err != nil {
+			d.Requeue = 2 * time.Second
+		} else if !o.Preferred {
+			d.Requeue = 6 * time.Second // a free branch is taken by others after a while
+		}
+		return d
+	}
+
+	// The source cluster is away: a target whose stream was live keeps what the
+	// gates that read the cluster said, and its stream reports the disconnection.
+	if v.Source.Stream && !v.Source.Connected && v.State.Streaming {
+		return disconnected(v, d, v.Source.Why)
+	}
+
+	// 2. EncryptionConfigured.
+	var keys *mirror.Keys
+	switch enc := t.Spec.Encryption; {
+	case enc == nil:
+		d.Gates[v1alpha1.ConditionEncryptionConfigured] = True(v1alpha1.ReasonNotRequired, MsgEncryptionNotNeeded)
+	case !v.Source.Kube:
+		d.block(v1alpha1.ConditionEncryptionConfigured, False(v1alpha1.ReasonMissingSecret,
+			fmt.Sprintf("Cannot read encryption secret %s/%s: the server has no source cluster (--kubeconfig)", t.Namespace, enc.SecretRef.Name)), present)
+		d.Effects = append(d.Effects, Release{})
+		return d
+	case v.KeySecret == nil:
+		return Decision{Need: NeedKeySecret, Resolved: res}
+	case Unreachable(v.KeySecret.Err) || Unreachable(v.KeySecret.CreateErr):
+		err := v.KeySecret.Err
+		if err == nil {
+			err = v.KeySecret.CreateErr
+		}
+		return sourceUnreachable(v, d, err)
+	default:
+		o, k, create := encryption(t, v.KeySecret)
+		if create {
+			return Decision{Need: NeedCreateKeySecret, Resolved: res}
+		}
+		if o.Status != metav1.ConditionTrue {
+			d.block(v1alpha1.ConditionEncryptionConfigured, o, present)
+			d.Effects = append(d.Effects, Release{})
+			return d
+		}
+		d.Gates[v1alpha1.ConditionEncryptionConfigured] = o
+		keys = k
+		d.Encryption = &v1alpha1.EncryptionStatus{Provider: enc.Provider, SecretRefName: enc.SecretRef.Name, RecipientsHash: k.Hash}
+	}
+
+	// 3. Bootstrapped: the branch worker, then the bootstrap task, run by that
+	// worker outside any manager lock.
+	if v.Credentials == nil {
+		return Decision{Need: NeedCredentials, Resolved: res}
+	}
+	if err := v.Credentials.Err; err != nil {
+		if Unreachable(err) {
+			return sourceUnreachable(v, d, err)
+		}
+		d.block(v1alpha1.ConditionBootstrapped, False(v1alpha1.ReasonWorkerNotFound,
+			fmt.Sprintf("Branch worker for %s could not be started: %v", res.Key, err)), present)
+		d.Effects = append(d.Effects, Release{})
+		d.Requeue = 30 * time.Second
+		return d
+	}
+	if v.Worker == nil {
+		return Decision{Need: NeedWorker, Resolved: res}
+	}
+	d.WorkerRef = &v1alpha1.WorkerReference{Name: res.Key.String(), UID: v.Worker.UID, Replica: v.Worker.Replica, Lease: v.Worker.Lease}
+	st := v.State
+	if st.Worker != res.Key {
+		st = State{Worker: res.Key}
+		d.Effects = append(d.Effects, ResetState{Worker: res.Key})
+	}
+	target := &mirror.Target{Key: t.Namespace + "/" + t.Name, Namespace: t.Namespace, Name: t.Name, Path: t.Spec.Path, Keys: keys}
+	bootFP := fmt.Sprintf("%s|%s|%s|%s", res.Key, t.Spec.Path, mirror.HashOf(keys), v.Credentials.Config.AuthID)
+	boot, start, requeue := bootstrapGate(st.Bootstrap, bootFP, t.Spec.Path, res.Key, v.Now)
+	d.requeueWithin(requeue)
+	if start {
+		d.Effects = append(d.Effects, StartBootstrap{Target: target, Fingerprint: bootFP})
+	}
+	if boot.Status != metav1.ConditionTrue {
+		d.block(v1alpha1.ConditionBootstrapped, boot, present)
+		return d
+	}
+	d.Gates[v1alpha1.ConditionBootstrapped] = boot
+
+	// 4. SnapshotSynced.
+	if !v.Source.Stream {
+		d.block(v1alpha1.ConditionSnapshotSynced, False(v1alpha1.ReasonSnapshotFailed,
+			"Cannot list the selected resources: the server has no source cluster (--kubeconfig)"), present)
+		d.requeueWithin(30 * time.Second)
+		return d
+	}
+	if v.Selection == nil {
+		return Decision{Need: NeedSelection, Resolved: res}
+	}
+	if err := v.Selection.Err; err != nil {
+		d.block(v1alpha1.ConditionSnapshotSynced, False(v1alpha1.ReasonSnapshotFailed, "Cannot list the selected resources: "+err.Error()), present)
+		d.requeueWithin(30 * time.Second)
+		return d
+	}
+	target.Selection = v.Selection.Selection
+	snapFP := bootFP + "|" + target.Selection.Fingerprint()
+	snap, start, requeue := snapshotGate(st.Snapshot, snapFP, v.Now)
+	d.requeueWithin(requeue)
+	if start {
+		d.Effects = append(d.Effects, StartSnapshot{Target: target, Fingerprint: snapFP})
+	}
+	if snap.Status != metav1.ConditionTrue {
+		d.block(v1alpha1.ConditionSnapshotSynced, snap, present)
+		return d
+	}
+	d.Gates[v1alpha1.ConditionSnapshotSynced] = snap
+
+	// 5. EventStreamLive.
+	switch {
+	case !v.Source.Connected:
+		d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonDisconnected, "Source cluster is not answering: "+v.Source.Why)
+	case v.Live:
+		d.Gates[v1alpha1.ConditionEventStreamLive] = True(v1alpha1.ReasonRegistered, MsgStreamLive)
+	default:
+		d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonRegistrationFailed,
+			fmt.Sprintf("Failed to register GitTargetEventStream for %s", target.Key))
+	}
+	return d
+}
+
+// disconnected is the decision for a live target while the source cluster is
+// away: the gates between Validated and the stream keep their stored values.
+func disconnected(v *View, d Decision, why string) Decision {
+	for _, g := range []string{v1alpha1.ConditionEncryptionConfigured, v1alpha1.ConditionBootstrapped, v1alpha1.ConditionSnapshotSynced} {
+		if c := conditions.Find(v.Target.Status.Conditions, g); c != nil {
+			d.Gates[g] = Outcome{c.Status, c.Reason, c.Message}
+		}
+	}
+	d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonDisconnected, "Source cluster is not answering: "+why)
+	return d
+}
+
+// sourceUnreachable is the decision after a read of the source cluster failed
+// because it did not answer: no gate flips to False for it. The stream learns
+// of it (and probes for the recovery); a live target reports Disconnected; any
+// other target is retried.
+func sourceUnreachable(v *View, d Decision, err error) Decision {
+	d.Effects = append(d.Effects, ReportUnreachable{Err: err})
+	if v.State.Streaming {
+		return disconnected(v, d, err.Error())
+	}
+	d.SkipWrite, d.Requeue = true, 5*time.Second
+	return d
+}

@@ -1,0 +1,219 @@
+package lifecycle
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	cblisters "github.com/configbutler/gitops-reverser/pkg/generated/listers/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+)
+
+// listers read our own kinds from the informers' caches.
+type listers struct {
+	providers cblisters.GitProviderLister
+	targets   cblisters.GitTargetLister
+	rules     cblisters.WatchRuleLister
+	crules    cblisters.ClusterWatchRuleLister
+}
+
+func (l listers) provider(ns, name string) *v1alpha1.GitProvider {
+	p, err := l.providers.GitProviders(ns).Get(name)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// rulesFor returns the WatchRules and ClusterWatchRules that point at a target.
+func (l listers) rulesFor(t *v1alpha1.GitTarget) ([]*v1alpha1.WatchRule, []*v1alpha1.ClusterWatchRule) {
+	var wrs []*v1alpha1.WatchRule
+	all, _ := l.rules.WatchRules(t.Namespace).List(labels.Everything())
+	for _, r := range all {
+		if r.Spec.TargetRef.Name == t.Name && r.DeletionTimestamp == nil {
+			wrs = append(wrs, r)
+		}
+	}
+	var cwrs []*v1alpha1.ClusterWatchRule
+	allc, _ := l.crules.List(labels.Everything())
+	for _, r := range allc {
+		if r.Spec.TargetRef.Namespace == t.Namespace && r.Spec.TargetRef.Name == t.Name && r.DeletionTimestamp == nil {
+			cwrs = append(cwrs, r)
+		}
+	}
+	return wrs, cwrs
+}
+
+func watchRuleKey(ns, name string) string    { return "WatchRule/" + ns + "/" + name }
+func clusterRuleKey(name string) string      { return "ClusterWatchRule/" + name }
+func (s *shared) enqueue(targetKey string)   { s.queues.targets.Add(targetKey) }
+func (s *shared) enqueueRule(ruleKey string) { s.queues.rules.Add(ruleKey) }
+
+func (s *shared) enqueueAllTargets() {
+	ts, _ := s.listers.targets.List(labels.Everything())
+	for _, t := range ts {
+		s.enqueue(t.Namespace + "/" + t.Name)
+	}
+}
+
+// enqueueAll re-evaluates everything (ownership or membership changed).
+func (s *shared) enqueueAll() {
+	s.enqueueAllTargets()
+	ps, _ := s.listers.providers.List(labels.Everything())
+	for _, p := range ps {
+		s.queues.providers.Add(p.Namespace + "/" + p.Name)
+	}
+	rs, _ := s.listers.rules.List(labels.Everything())
+	for _, r := range rs {
+		s.enqueueRule(watchRuleKey(r.Namespace, r.Name))
+	}
+	crs, _ := s.listers.crules.List(labels.Everything())
+	for _, r := range crs {
+		s.enqueueRule(clusterRuleKey(r.Name))
+	}
+}
+
+// prefers reports whether this replica does the work (and writes the status) of
+// something keyed by key that has no branch worker: the rest is spread over the
+// replicas by preference. Without a lease a replica writes nothing.
+func (s *shared) prefers(key string) bool {
+	own := s.opts.Ownership
+	return own == nil || (own.Lease() != "" && own.Preferred(key))
+}
+
+// writeContext bounds a status write by the ownership lease.
+func (s *shared) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.opts.Ownership == nil {
+		return context.WithCancel(ctx)
+	}
+	return s.opts.Ownership.WriteContext(ctx)
+}
+
+// handlers turn informer events into work: each enqueues what the change can
+// affect, and nothing else.
+type handlers struct{ *shared }
+
+func keyOf(obj interface{}) string {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return d.Key
+	}
+	k, _ := cache.MetaNamespaceKeyFunc(obj)
+	return k
+}
+
+func asTarget(obj interface{}) *v1alpha1.GitTarget {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	t, _ := obj.(*v1alpha1.GitTarget)
+	return t
+}
+
+// targetChanged enqueues the target, and every target whose Validated gate it
+// can change: those on the same branch at an overlapping path, before and after
+// the change (a conflict resolves when its winner goes away or moves). A status
+// write (the lifecycle's own, many per target) changes nothing another target
+// depends on, so it fans out to no one: with a thousand targets on a branch,
+// fanning out every status write made the lifecycle quadratic.
+func (h handlers) targetChanged(old, obj interface{}) {
+	oldT, newT := asTarget(old), asTarget(obj)
+	for _, t := range []*v1alpha1.GitTarget{oldT, newT} {
+		if t != nil {
+			h.enqueue(t.Namespace + "/" + t.Name)
+		}
+	}
+	if oldT != nil && newT != nil && gates.SameValidationInputs(oldT, newT) {
+		return
+	}
+	type spot struct {
+		key  mirror.BranchKey
+		path string
+	}
+	var spots []spot
+	for _, t := range []*v1alpha1.GitTarget{oldT, newT} {
+		if t == nil {
+			continue
+		}
+		h.enqueueRulesOf(t)
+		if _, k, ok := gates.BranchKeyFor(t, h.listers.provider); ok {
+			spots = append(spots, spot{k, t.Spec.Path})
+		}
+	}
+	if len(spots) == 0 {
+		return
+	}
+	all, _ := h.listers.targets.List(labels.Everything())
+	for _, t := range all {
+		_, k, ok := gates.BranchKeyFor(t, h.listers.provider)
+		if !ok {
+			continue
+		}
+		for _, s := range spots {
+			if s.key == k && gates.PathsOverlap(s.path, t.Spec.Path) {
+				h.enqueue(t.Namespace + "/" + t.Name)
+				break
+			}
+		}
+	}
+}
+
+// providerChanged re-checks the provider and every target: a changed URL can
+// move targets between branches, and so create or resolve conflicts anywhere.
+func (h handlers) providerChanged(obj interface{}) {
+	h.queues.providers.Add(keyOf(obj))
+	h.enqueueAllTargets()
+}
+
+func (h handlers) secretChanged(obj interface{}) {
+	key := keyOf(obj)
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	ts, _ := h.listers.targets.GitTargets(ns).List(labels.Everything())
+	for _, t := range ts {
+		if e := t.Spec.Encryption; e != nil && e.SecretRef.Name == name {
+			h.enqueue(ns + "/" + t.Name)
+		}
+	}
+	ps, _ := h.listers.providers.GitProviders(ns).List(labels.Everything())
+	for _, p := range ps {
+		if p.Spec.SecretRef != nil && p.Spec.SecretRef.Name == name {
+			h.queues.providers.Add(ns + "/" + p.Name)
+			for _, t := range ts {
+				if t.Spec.ProviderRef.Name == p.Name {
+					h.enqueue(ns + "/" + t.Name)
+				}
+			}
+		}
+	}
+}
+
+func (h handlers) ruleChanged(old, obj interface{}) {
+	h.source.refreshDiscovery(true)
+	for _, o := range []interface{}{old, obj} {
+		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+			o = d.Obj
+		}
+		switch r := o.(type) {
+		case *v1alpha1.WatchRule:
+			h.enqueueRule(watchRuleKey(r.Namespace, r.Name))
+			h.enqueue(r.Namespace + "/" + r.Spec.TargetRef.Name)
+		case *v1alpha1.ClusterWatchRule:
+			h.enqueueRule(clusterRuleKey(r.Name))
+			h.enqueue(r.Spec.TargetRef.Namespace + "/" + r.Spec.TargetRef.Name)
+		}
+	}
+}
+
+// enqueueRulesOf re-checks the rules pointing at a target (their Ready says
+// whether the target exists).
+func (h handlers) enqueueRulesOf(t *v1alpha1.GitTarget) {
+	wrs, cwrs := h.listers.rulesFor(t)
+	for _, r := range wrs {
+		h.enqueueRule(watchRuleKey(r.Namespace, r.Name))
+	}
+	for _, r := range cwrs {
+		h.enqueueRule(clusterRuleKey(r.Name))
+	}
+}

@@ -1,0 +1,120 @@
+// Package mirror is the vocabulary the lifecycle's parts share: which branch a
+// target writes (BranchKey), a target as the branch workers and the event
+// stream see it (Target), its encryption keys (Keys), how a worker reaches its
+// branch (WorkerConfig), one pending object change (Change), and the one report
+// workers and the stream send back to the controller (Result).
+//
+// Work flows one way: the controller decides (pkg/lifecycle/gates), starts work
+// on branch workers (pkg/lifecycle/worker) and registers targets with the stream
+// (pkg/lifecycle/stream); they never call back into the controller, they Report
+// a Result, which the controller applies to the target's state.
+package mirror
+
+import (
+	"time"
+
+	"filippo.io/age"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+)
+
+// BranchKey identifies what one branch worker writes: a repository (normalized
+// URL, so https and scp forms of one repo are one key) and a branch.
+type BranchKey struct {
+	Repo   string
+	Branch string
+}
+
+func (k BranchKey) String() string { return k.Repo + "#" + k.Branch }
+
+// Keys is a validated encryption configuration: recipients encrypt, the
+// identities decrypt what is already in Git (to tell whether a Secret changed).
+// Identities are private keys: they never leave memory, never reach status,
+// events or logs.
+type Keys struct {
+	Recipients []string
+	Identities []age.Identity
+	Hash       string
+}
+
+// HashOf is the recipients hash of keys, "" without encryption.
+func HashOf(k *Keys) string {
+	if k == nil {
+		return ""
+	}
+	return k.Hash
+}
+
+// Target is a GitTarget as a branch worker and the stream see it.
+type Target struct {
+	Key       string // namespace/name
+	Namespace string
+	Name      string
+	Path      string
+	Keys      *Keys
+	Selection selection.Selection
+}
+
+// WorkerConfig is what a branch worker needs to reach its branch.
+type WorkerConfig struct {
+	URL        string
+	Auth       transport.AuthMethod
+	AuthID     string // changes when the credentials Secret changes
+	Interval   time.Duration
+	MaxChanges int
+}
+
+// Change is one object change waiting to be committed, coalesced by file path:
+// the latest state of an object wins, and a delete after a create is a delete.
+type Change struct {
+	TargetKey string
+	GVR       schema.GroupVersionResource
+	Path      string
+	// Object is the new state; nil deletes the file.
+	Object *unstructured.Unstructured
+	Keys   *Keys
+}
+
+// Sink takes live changes (a branch worker). It never blocks and never drops.
+type Sink interface {
+	Enqueue(changes ...*Change)
+}
+
+// Operation names what a Result reports on.
+type Operation string
+
+const (
+	// OpBootstrap: a target's bootstrap files (README.md, .sops.yaml).
+	OpBootstrap Operation = "Bootstrap"
+	// OpSnapshot: a target's full snapshot, with the stream barrier around it.
+	OpSnapshot Operation = "Snapshot"
+	// OpCommit: live changes of a target were committed and pushed.
+	OpCommit Operation = "Commit"
+	// OpSource: the source cluster stopped (Err set) or started answering
+	// again; Target is empty (it concerns every target).
+	OpSource Operation = "Source"
+)
+
+// Result is the one report of the workers and the stream. Running reports
+// that an operation started (for a snapshot, also its progress, in Stats);
+// otherwise the operation finished, with Err when it failed.
+type Result struct {
+	Target      string
+	Op          Operation
+	Fingerprint string
+	Running     bool
+	Commit      string
+	// Applied tells whether a bootstrap had anything to write for the target.
+	Applied bool
+	Stats   v1alpha1.SnapshotStats
+	Err     error
+	Time    time.Time
+}
+
+// Reporter receives Results. It must not block for long: workers call it from
+// their goroutine.
+type Reporter func(Result)

@@ -1,0 +1,189 @@
+// Package snapshot plans a target's snapshot: from the files under the
+// target's path (their blob hashes), the selected objects and the index of
+// what the worker wrote before, it decides every create, update and delete,
+// with the stats. It reads nothing but what it is given (a Tree, a Lister, an
+// Index), so the decisions are table-tested without Git or a cluster; the
+// branch worker runs it on its clone and commits the result.
+//
+// Deletion is conservative: only files our layout would produce for a selected
+// type and namespace, holding the object their path names, are deleted.
+// READMEs, foreign files and other paths are never touched.
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/render"
+)
+
+// Tree is the branch as the plan reads it (*git.Repo is one).
+type Tree interface {
+	files.Tree
+	// ListFiles returns every file under a directory with its blob hash.
+	ListFiles(dir string) (map[string]plumbing.Hash, error)
+}
+
+// Index tells whether the file at path, whose blob in the tree is blob, holds
+// exactly this version of obj (rendered before with these keys).
+type Index interface {
+	Current(path string, obj *unstructured.Unstructured, keys *mirror.Keys, blob plumbing.Hash) bool
+}
+
+// Lister calls fn for every object of a type, as of one resourceVersion, which
+// it returns.
+type Lister func(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
+
+// Learned is what the index learns once the plan's commit is pushed: path
+// holds blob, rendered from Object (nil: the file is gone).
+type Learned struct {
+	Path   string
+	Object *unstructured.Unstructured
+	Blob   plumbing.Hash
+}
+
+// Plan is a snapshot's decisions.
+type Plan struct {
+	Changes []git.Change
+	Learned []Learned
+	Stats   v1alpha1.SnapshotStats
+	// ListRVs is the resourceVersion each type was listed at (the stream barrier).
+	ListRVs                   map[schema.GroupVersionResource]string
+	Created, Updated, Deleted []string
+}
+
+// Compute plans the snapshot of t. progress (optional) gets the stats after
+// each type.
+func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list Lister, progress func(v1alpha1.SnapshotStats)) (*Plan, error) {
+	p := &Plan{ListRVs: map[schema.GroupVersionResource]string{}}
+	for _, gvr := range t.Selection.GVRs() {
+		ts := t.Selection[gvr]
+		existing, err := tree.ListFiles(render.Dir(t.Path, gvr))
+		if err != nil {
+			return nil, err
+		}
+		desired := map[string]bool{}
+		rv, err := list(ctx, gvr, func(obj *unstructured.Unstructured) error {
+			ns := obj.GetNamespace()
+			if !ts.Matches(ns) {
+				return nil
+			}
+			if render.IsSecret(gvr) && t.Keys == nil {
+				p.Stats.SkippedSecrets++
+				return nil
+			}
+			path := render.Path(t.Path, gvr, ns, obj.GetName())
+			desired[path] = true
+			blob, had := existing[path]
+			if had && index != nil && index.Current(path, obj, t.Keys, blob) {
+				p.Stats.Unchanged++ // this very version is in the tree: no render
+				return nil
+			}
+			content, unchanged, err := contentFor(tree, gvr, obj, t.Keys, path, blob, had)
+			if err != nil {
+				return err
+			}
+			if !unchanged {
+				blob = git.BlobHash(content)
+			}
+			p.Learned = append(p.Learned, Learned{path, obj, blob})
+			switch {
+			case unchanged:
+				p.Stats.Unchanged++
+			case had:
+				p.Stats.Updated++
+				p.Updated = append(p.Updated, path)
+				p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
+			default:
+				p.Stats.Created++
+				p.Created = append(p.Created, path)
+				p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", gvr.String(), err)
+		}
+		p.ListRVs[gvr] = rv
+		stale := make([]string, 0)
+		for path := range existing {
+			if !desired[path] {
+				stale = append(stale, path)
+			}
+		}
+		sort.Strings(stale)
+		for _, path := range stale {
+			ns, name, ok := render.ParsePath(t.Path, gvr, ts.Resource.Namespaced, path)
+			if !ok || !ts.Matches(ns) || (render.IsSecret(gvr) && t.Keys == nil) {
+				continue
+			}
+			if b, found, err := tree.ReadFile(path); err != nil || !found || !files.HoldsObject(b, ns, name) {
+				continue
+			}
+			p.Stats.Deleted++
+			p.Deleted = append(p.Deleted, path)
+			p.Changes = append(p.Changes, git.Change{Path: path, Delete: true})
+			p.Learned = append(p.Learned, Learned{Path: path})
+		}
+		if progress != nil {
+			progress(p.Stats)
+		}
+	}
+	return p, nil
+}
+
+// contentFor renders an object, comparing with the blob already there by hash
+// (Secrets by decrypted content).
+func contentFor(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, path string, blob plumbing.Hash, had bool) ([]byte, bool, error) {
+	plain, err := render.Render(obj)
+	if err != nil {
+		return nil, false, err
+	}
+	if !render.IsSecret(gvr) {
+		return plain, had && git.BlobHash(plain) == blob, nil
+	}
+	var old []byte
+	if had {
+		if old, _, err = tree.ReadFile(path); err != nil {
+			return nil, false, err
+		}
+	}
+	return files.EncryptSecret(plain, old, had, keys)
+}
+
+// Message is the commit message of a plan for the target targetKey: the counts,
+// then up to 200 files by operation.
+func (p *Plan) Message(targetKey string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gitops-reverser: snapshot of GitTarget %s (%d created, %d updated, %d deleted)\n\n",
+		targetKey, p.Stats.Created, p.Stats.Updated, p.Stats.Deleted)
+	const maxLines = 200
+	lines := 0
+	total := len(p.Created) + len(p.Updated) + len(p.Deleted)
+	for _, group := range []struct {
+		verb  string
+		paths []string
+	}{{"create", p.Created}, {"update", p.Updated}, {"delete", p.Deleted}} {
+		paths := append([]string(nil), group.paths...)
+		sort.Strings(paths)
+		for _, path := range paths {
+			if lines == maxLines {
+				fmt.Fprintf(&b, "... and %d more\n", total-maxLines)
+				return b.String()
+			}
+			fmt.Fprintf(&b, "%s %s\n", group.verb, path)
+			lines++
+		}
+	}
+	return b.String()
+}

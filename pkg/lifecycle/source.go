@@ -1,0 +1,207 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+	"github.com/configbutler/gitops-reverser/pkg/sops"
+)
+
+// Annotations on a generated age key Secret.
+const (
+	AnnotationRecipient     = "configbutler.ai/age-recipient"
+	AnnotationBackupWarning = "configbutler.ai/backup-warning"
+	GeneratedKeyName        = "identity" + sops.AgeKeySuffix
+	backupWarning           = "This Secret holds the only copy of the age identity that decrypts the *.sops.yaml files written to Git. Back it up: without it they cannot be decrypted."
+)
+
+// source is the edge to the source cluster: Secrets (read one at a time, when
+// a gate needs it; never cached) and discovery (cached).
+type source struct {
+	kube      kubernetes.Interface
+	discovery discovery.DiscoveryInterface
+
+	mu          sync.Mutex
+	resources   []selection.APIResource
+	resourcesAt time.Time
+}
+
+func newSource(kube kubernetes.Interface, disc discovery.DiscoveryInterface) *source {
+	return &source{kube: kube, discovery: disc}
+}
+
+// keySecret reads the age key Secret of a target.
+func (s *source) keySecret(ctx context.Context, ns, name string) *gates.KeySecret {
+	secret, err := s.kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return &gates.KeySecret{}
+	case err != nil:
+		return &gates.KeySecret{Err: err}
+	}
+	return &gates.KeySecret{Found: true, Data: secret.Data}
+}
+
+// createKeySecret creates the key Secret of a target with a new X25519
+// identity. A concurrent creation wins: AlreadyExists reads the Secret that is
+// there. An existing Secret is never changed.
+func (s *source) createKeySecret(ctx context.Context, t *v1alpha1.GitTarget) *gates.KeySecret {
+	ns, name := t.Namespace, t.Spec.Encryption.SecretRef.Name
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return &gates.KeySecret{CreateErr: err}
+	}
+	recipient := id.Recipient().String()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: ns,
+			Labels:    map[string]string{"app.kubernetes.io/managed-by": "gitops-reverser"},
+			Annotations: map[string]string{
+				AnnotationRecipient:             recipient,
+				AnnotationBackupWarning:         backupWarning,
+				"configbutler.ai/generated-for": "GitTarget " + t.Namespace + "/" + t.Name,
+			},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			GeneratedKeyName: []byte(strings.Join([]string{
+				"# created by gitops-reverser for GitTarget " + t.Namespace + "/" + t.Name,
+				"# public key: " + recipient,
+				id.String(),
+			}, "\n") + "\n"),
+		},
+	}
+	created, err := s.kube.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{FieldManager: "gitops-reverser"})
+	if apierrors.IsAlreadyExists(err) {
+		ks := s.keySecret(ctx, ns, name)
+		return ks
+	}
+	if err != nil {
+		return &gates.KeySecret{CreateErr: err}
+	}
+	return &gates.KeySecret{Found: true, Data: created.Data, Created: true}
+}
+
+// credentials builds a worker's configuration from the provider and its
+// credentials Secret.
+func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider) *gates.Credentials {
+	cfg := mirror.WorkerConfig{URL: p.Spec.URL, Interval: p.Spec.Push.Interval.Duration, MaxChanges: int(p.Spec.Push.MaxChanges)}
+	if cfg.Interval <= 0 {
+		cfg.Interval = v1alpha1.DefaultPushInterval
+	}
+	if cfg.MaxChanges <= 0 {
+		cfg.MaxChanges = v1alpha1.DefaultPushMaxChanges
+	}
+	var data map[string][]byte
+	if p.Spec.SecretRef != nil {
+		if s.kube == nil {
+			return &gates.Credentials{Config: cfg, Err: fmt.Errorf("credentials Secret %s/%s cannot be read: the server has no source cluster (--kubeconfig)", p.Namespace, p.Spec.SecretRef.Name)}
+		}
+		secret, err := s.kube.CoreV1().Secrets(p.Namespace).Get(ctx, p.Spec.SecretRef.Name, metav1.GetOptions{})
+		if err != nil {
+			return &gates.Credentials{Config: cfg, Err: fmt.Errorf("credentials Secret %s/%s: %w", p.Namespace, p.Spec.SecretRef.Name, err)}
+		}
+		data = secret.Data
+		cfg.AuthID = string(secret.UID) + "/" + secret.ResourceVersion
+	}
+	auth, err := providerAuth(p, data)
+	if err != nil {
+		return &gates.Credentials{Config: cfg, Err: err}
+	}
+	cfg.Auth = auth
+	return &gates.Credentials{Config: cfg}
+}
+
+// providerAuth builds the auth of a provider: from its Secret, or anonymous
+// when it names none (a public HTTP(S) remote; SSH always needs a key).
+func providerAuth(p *v1alpha1.GitProvider, data map[string][]byte) (transport.AuthMethod, error) {
+	if p.Spec.SecretRef == nil && !strings.HasPrefix(p.Spec.URL, "ssh://") && strings.Contains(p.Spec.URL, "://") {
+		return nil, nil
+	}
+	return git.AuthFromSecret(p.Spec.URL, data)
+}
+
+// refreshDiscovery re-reads the source cluster's resource types (at most every
+// two seconds unless forced) and reports whether they changed.
+func (s *source) refreshDiscovery(force bool) bool {
+	if s.discovery == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !force && time.Since(s.resourcesAt) < 2*time.Second {
+		return false
+	}
+	groups, lists, err := s.discovery.ServerGroupsAndResources()
+	if err != nil && len(lists) == 0 {
+		klog.ErrorS(err, "Discovery of the source cluster failed")
+		return false
+	}
+	res, err := selection.APIResourcesFrom(groups, lists)
+	if err != nil {
+		return false
+	}
+	changed := len(res) != len(s.resources)
+	if !changed {
+		old := map[schema.GroupVersionResource]bool{}
+		for _, r := range s.resources {
+			old[r.GVR] = true
+		}
+		for _, r := range res {
+			if !old[r.GVR] {
+				changed = true
+				break
+			}
+		}
+	}
+	s.resources, s.resourcesAt = res, time.Now()
+	return changed
+}
+
+// apiResources returns the source cluster's listable, watchable types.
+func (s *source) apiResources() ([]selection.APIResource, error) {
+	s.mu.Lock()
+	empty := s.resources == nil
+	s.mu.Unlock()
+	if empty {
+		s.refreshDiscovery(true)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resources == nil {
+		return nil, fmt.Errorf("discovery of the source cluster failed")
+	}
+	return s.resources, nil
+}
+
+// typedEventSink writes events through the typed core/v1 client.
+type typedEventSink struct{ kube kubernetes.Interface }
+
+func (s *typedEventSink) Create(e *corev1.Event) (*corev1.Event, error) {
+	return s.kube.CoreV1().Events(e.Namespace).Create(context.Background(), e, metav1.CreateOptions{})
+}
+func (s *typedEventSink) Update(e *corev1.Event) (*corev1.Event, error) {
+	return s.kube.CoreV1().Events(e.Namespace).Update(context.Background(), e, metav1.UpdateOptions{})
+}
+func (s *typedEventSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
+	return s.kube.CoreV1().Events(e.Namespace).Patch(context.Background(), e.Name, "application/strategic-merge-patch+json", data, metav1.PatchOptions{})
+}

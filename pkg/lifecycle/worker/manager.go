@@ -1,0 +1,167 @@
+// Package worker runs the branch workers: one per (repository, branch), each
+// owning a long-lived clone and a goroutine that serializes everything written
+// to its branch (bootstrap, snapshot, batched live commits), so a slow or
+// stuck branch never holds up another.
+//
+// Workers decide nothing about gates: the controller asks for work
+// (RequestBootstrap, RequestSnapshot, Enqueue) and every outcome is reported
+// back as a mirror.Result through Options.Report. A worker never calls into
+// the controller and never reads its state.
+package worker
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Stream is the event stream's barrier around a snapshot (see
+// pkg/lifecycle/stream): the target's events are buffered from before the
+// snapshot reads its objects (ListCached) until GoLive, so nothing between the
+// snapshot and the stream start is lost.
+type Stream interface {
+	BeginBuffer(ctx context.Context, t *mirror.Target, sink mirror.Sink) error
+	ListCached(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
+	GoLive(targetKey string, listRVs map[schema.GroupVersionResource]string)
+	AbortBuffer(targetKey string)
+}
+
+// Options configure the branch workers.
+type Options struct {
+	// WorkDir holds the clones.
+	WorkDir string
+	// Replica names this server in commit messages (several replicas may write
+	// a repository over time, never at once).
+	Replica string
+	// Fence bounds a git write by this replica's ownership lease (default: none).
+	Fence func(context.Context) (context.Context, context.CancelFunc)
+	// Released is told when a worker stops, so its branch lease can go.
+	Released func(mirror.BranchKey)
+	// Report receives every outcome.
+	Report mirror.Reporter
+	// Stream is the barrier snapshots run in; without it a snapshot lists
+	// through List.
+	Stream Stream
+	// List lists objects for snapshots when there is no Stream (tests).
+	List snapshot.Lister
+}
+
+// Manager owns one BranchWorker per (repository, branch). EnsureWorker takes
+// its lock only to look up or create a worker; all git work runs on the
+// worker's own goroutine.
+type Manager struct {
+	opts   Options
+	author git.Signature
+
+	mu      sync.Mutex
+	workers map[mirror.BranchKey]*BranchWorker
+}
+
+// NewManager returns a manager with no workers.
+func NewManager(opts Options) *Manager {
+	if opts.Fence == nil {
+		opts.Fence = func(ctx context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
+	}
+	if opts.Released == nil {
+		opts.Released = func(mirror.BranchKey) {}
+	}
+	if opts.Report == nil {
+		opts.Report = func(mirror.Result) {}
+	}
+	return &Manager{
+		opts:    opts,
+		author:  git.Signature{Name: "gitops-reverser", Email: "gitops-reverser@configbutler.ai"},
+		workers: map[mirror.BranchKey]*BranchWorker{},
+	}
+}
+
+// commitMessage adds the replica that wrote a commit as a trailer.
+func (m *Manager) commitMessage(msg string) string {
+	if m.opts.Replica == "" {
+		return msg
+	}
+	return strings.TrimRight(msg, "\n") + "\n\nReplica: " + m.opts.Replica + "\n"
+}
+
+// EnsureWorker returns the worker of a branch, creating and starting it when
+// needed, and records that target uses it. A changed configuration (credentials,
+// batching) is applied to the running worker.
+func (m *Manager) EnsureWorker(key mirror.BranchKey, cfg mirror.WorkerConfig, targetKey string) *BranchWorker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, ok := m.workers[key]
+	if !ok {
+		w = newBranchWorker(m, key, cfg)
+		m.workers[key] = w
+		w.start()
+	} else {
+		w.configure(cfg)
+	}
+	w.addTarget(targetKey)
+	return w
+}
+
+// Get returns the worker of a branch, or nil.
+func (m *Manager) Get(key mirror.BranchKey) *BranchWorker {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.workers[key]
+}
+
+// ReleaseTarget removes a target from every worker but keep (the zero key keeps
+// none), and stops workers left without targets.
+func (m *Manager) ReleaseTarget(targetKey string, keep mirror.BranchKey) {
+	m.mu.Lock()
+	var stop []*BranchWorker
+	for key, w := range m.workers {
+		if key == keep {
+			continue
+		}
+		if w.removeTarget(targetKey) {
+			delete(m.workers, key)
+			stop = append(stop, w)
+		}
+	}
+	m.mu.Unlock()
+	for _, w := range stop {
+		w.stop()
+		m.opts.Released(w.Key)
+	}
+}
+
+// Stop stops every worker, flushing what they hold (a clean shutdown).
+func (m *Manager) Stop() { m.stopAll(false) }
+
+// Abort stops every worker at once, without a last flush: this replica may no
+// longer write (its ownership lease is gone). What they held is not lost: the
+// new owner's snapshot writes the cluster's state.
+func (m *Manager) Abort() { m.stopAll(true) }
+
+func (m *Manager) stopAll(abort bool) {
+	m.mu.Lock()
+	ws := make([]*BranchWorker, 0, len(m.workers))
+	for k, w := range m.workers {
+		ws = append(ws, w)
+		delete(m.workers, k)
+	}
+	m.mu.Unlock()
+	for _, w := range ws {
+		if abort {
+			w.aborted.Store(true)
+		}
+		w.stop()
+	}
+}
+
+// Workers returns the number of running workers.
+func (m *Manager) Workers() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.workers)
+}
