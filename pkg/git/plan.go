@@ -3,14 +3,16 @@ package git
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/configbutler/gitops-reverser/pkg/repopath"
 )
 
 // Change is one entry of a change set: write Content at Path, or delete the
 // file at Path when Delete is set. Paths are slash-separated and relative to
-// the repository root ("ns/kind/name.yaml"); "", ".", "..", empty segments,
+// the repository root ("ns/kind/name.yaml"), and must be valid by
+// repopath.Validate: "", ".", "..", empty segments, a leading "/",
 // backslashes, control characters and ".git" segments are rejected.
 type Change struct {
 	Path    string
@@ -91,34 +93,11 @@ func newChangePlan(changes []Change) (*changePlan, error) {
 	return &changePlan{root: root}, nil
 }
 
-// validatePath checks a repository-relative file path.
+// validatePath checks a repository-relative file path with the rule the API
+// applies to GitTarget.spec.path (see repopath).
 func validatePath(p string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("git: %w: path %q: %s", ErrInvalidChange, p, why)
-	}
-	if p == "" {
-		return bad("empty")
-	}
-	if !utf8.ValidString(p) {
-		return bad("not valid UTF-8")
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] < 0x20 || p[i] == 0x7f {
-			return bad("contains a control character")
-		}
-	}
-	if strings.ContainsRune(p, '\\') {
-		return bad("contains a backslash")
-	}
-	for _, seg := range strings.Split(p, "/") {
-		switch {
-		case seg == "":
-			return bad("empty path segment (leading, trailing or double slash)")
-		case seg == "." || seg == "..":
-			return bad("contains . or ..")
-		case strings.EqualFold(seg, ".git"):
-			return bad("contains a .git segment")
-		}
+	if err := repopath.Validate(p); err != nil {
+		return fmt.Errorf("git: %w: %w", ErrInvalidChange, err)
 	}
 	return nil
 }
