@@ -1,301 +1,150 @@
 package git
 
 import (
-	"bytes"
+	"bufio"
+	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
-	"encoding/hex"
-	"errors"
-	"fmt"
+	"hash"
 	"io"
-	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
-// Every commit we build and every fetch that brings objects adds one
-// packfile to the clone. Many packfiles slow object lookups and hold file
-// descriptors, so they are consolidated once there are more than
-// Options.MaxPacks.
-//
-// go-git's Repository.RepackObjects is not used: it walks every object
-// reachable from every ref and re-encodes the whole repository (cost grows
-// with the history), and in v5.19.3 the filesystem storage keeps indexes of
-// the packfiles it deletes, so later lookups fail with "packfile not found".
-//
-// Instead, like `git repack --geometric=2`, the packs are sorted by size and
-// only the small ones that break a geometric progression (each pack at least
-// twice the size of all smaller ones together) are merged into one new pack.
-// The large pack of the initial clone is left alone, so the amortized cost
-// is proportional to what was added, not to the repository size. Nothing is
-// garbage collected; unreachable objects (from rejected push attempts) are
-// rare and small. The new pack is complete before the old ones are deleted,
-// and the storage is reopened afterwards to drop go-git's pack caches.
+// packHeaderSize and packTrailerSize are the sizes of a version 2 packfile's
+// header ("PACK", version, object count) and trailer (SHA-1 of the rest).
+const (
+	packHeaderSize  = 12
+	packTrailerSize = sha1.Size
+)
 
-type packInfo struct {
-	hash plumbing.Hash
-	size int64
+// packWriter writes a version 2 packfile: the header, the entries, and the
+// SHA-1 trailer. It is the one pack writer of the package: the commits we
+// build (written to the clone and sent in the push) and the consolidation of
+// small packs (mergePacks) both go through it. Everything but the trailer is
+// written through one 1 MiB buffer and hashed on the way; objects are
+// deflated at zlib.BestSpeed by one reused zlib stream.
+type packWriter struct {
+	w   io.Writer
+	out *packSink
+	bw  *bufio.Writer
+	zw  *zlib.Writer // created by the first writeObject
 }
 
-// geometricSplit returns how many of the packs (sorted by ascending size)
-// to merge so that the remaining ones form a progression with factor 2.
-func geometricSplit(packs []packInfo) int {
-	const factor = 2
-	n := len(packs)
-	if n < 2 {
-		return 0
-	}
-	i := n - 1
-	for ; i > 0; i-- {
-		if packs[i].size < factor*packs[i-1].size {
-			break
-		}
-	}
-	split := i
-	if split > 0 {
-		split++
-	}
-	var total int64
-	for _, p := range packs[:split] {
-		total += p.size
-	}
-	for j := split; j < n; j++ {
-		if packs[j].size >= factor*total {
-			break
-		}
-		total += packs[j].size
-		split = j + 1
-	}
-	if split < 2 {
-		return 0
-	}
-	return split
+// packSink passes the bytes to the destination, hashing and counting them.
+type packSink struct {
+	w   io.Writer
+	sum hash.Hash
+	n   int64
 }
 
-// maybeConsolidatePacks merges small packfiles when there are more than
-// MaxPacks. Errors leave the clone valid (old packs are only deleted after
-// the merged pack is complete).
-func (r *Repo) maybeConsolidatePacks() error {
-	if r.opts.MaxPacks < 0 {
-		return nil
-	}
-	hashes, err := r.storage.ObjectPacks()
-	if err != nil || len(hashes) <= r.opts.MaxPacks {
-		return err
-	}
-	fs := r.storage.Filesystem()
-	packs := make([]packInfo, 0, len(hashes))
-	for _, h := range hashes {
-		fi, err := fs.Stat(fs.Join("objects", "pack", "pack-"+h.String()+".pack"))
-		if err != nil {
-			return fmt.Errorf("git: stat pack %s: %w", h, err)
-		}
-		packs = append(packs, packInfo{hash: h, size: fi.Size()})
-	}
-	sort.Slice(packs, func(i, j int) bool { return packs[i].size < packs[j].size })
-	split := geometricSplit(packs)
-	if split < 2 {
-		return nil
-	}
-	merge := packs[:split]
-
-	hashesToMerge := make([]plumbing.Hash, len(merge))
-	for i, p := range merge {
-		hashesToMerge[i] = p.hash
-	}
-	if err := r.mergePacks(hashesToMerge); err != nil {
-		return fmt.Errorf("git: consolidate packs: %w", err)
-	}
-	var errs []error
-	for _, p := range merge {
-		if err := r.storage.DeleteOldObjectPackAndIndex(p.hash, zeroTime); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := r.reopenStorage(); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("git: consolidate packs: %w", errors.Join(errs...))
-	}
-	return nil
+func (s *packSink) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.sum.Write(p[:n])
+	s.n += int64(n)
+	return n, err
 }
 
-// mergePacks writes one pack holding every entry of the given packs, copied
-// byte for byte, and its index. Nothing is decompressed: the body of each
-// pack is appended as it is (so an offset delta still finds its base, at the
-// same distance), the index is the union of the packs' indexes with offsets
-// shifted, each entry keeping its CRC. An object in several packs stays in
-// all of them, as in a pack index-pack would accept. Reading every
-// object back through go-git and having its pack writer parse the result
-// took seconds for a few tens of thousands of objects, on the worker's
-// goroutine, and stalled live commits; this is a file copy.
-func (r *Repo) mergePacks(packs []plumbing.Hash) error {
-	fs := r.storage.Filesystem()
-	dir := fs.Join("objects", "pack")
-	tmp, err := fs.TempFile(dir, "tmp_merge_")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer func() { _ = fs.Remove(tmpName) }() // after the rename, a no-op
+func newPackWriter(w io.Writer) *packWriter {
+	out := &packSink{w: w, sum: sha1.New()}
+	return &packWriter{w: w, out: out, bw: bufio.NewWriterSize(out, 1<<20)}
+}
 
-	sum := sha1.New()
-	out := io.MultiWriter(tmp, sum)
-	type entry struct {
-		hash   plumbing.Hash
-		crc    uint32
-		offset uint64
-	}
-	var entries []entry
-	var count uint32
-	idxs := make([]*idxfile.MemoryIndex, len(packs))
-	for i, h := range packs {
-		idx, err := r.readPackIndex(h)
-		if err != nil {
-			_ = tmp.Close()
-			return err
-		}
-		n, err := idx.Count()
-		if err != nil {
-			_ = tmp.Close()
-			return err
-		}
-		idxs[i] = idx
-		count += uint32(n)
-	}
-	var hdr [12]byte
+// header writes the pack header for n entries; it comes first.
+func (p *packWriter) header(n uint32) error {
+	var hdr [packHeaderSize]byte
 	copy(hdr[:4], "PACK")
 	binary.BigEndian.PutUint32(hdr[4:8], 2)
-	binary.BigEndian.PutUint32(hdr[8:12], count)
-	if _, err := out.Write(hdr[:]); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	pos := uint64(12)
-	for i, h := range packs {
-		it, err := idxs[i].EntriesByOffset()
-		if err != nil {
-			_ = tmp.Close()
-			return err
-		}
-		for {
-			e, err := it.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				_ = it.Close()
-				_ = tmp.Close()
-				return err
-			}
-			entries = append(entries, entry{e.Hash, e.CRC32, e.Offset - 12 + pos})
-		}
-		_ = it.Close()
-		f, err := fs.Open(fs.Join(dir, "pack-"+h.String()+".pack"))
-		if err != nil {
-			_ = tmp.Close()
-			return err
-		}
-		fi, err := fs.Stat(fs.Join(dir, "pack-"+h.String()+".pack"))
-		if err != nil {
-			_ = f.Close()
-			_ = tmp.Close()
-			return err
-		}
-		body := fi.Size() - 12 - 20 // without header and trailing checksum
-		var srcHdr [12]byte
-		if _, err := io.ReadFull(f, srcHdr[:]); err != nil || string(srcHdr[:4]) != "PACK" || body < 0 {
-			_ = f.Close()
-			_ = tmp.Close()
-			return fmt.Errorf("pack %s: not a packfile (%v)", h, err)
-		}
-		if _, err := io.CopyN(out, f, body); err != nil {
-			_ = f.Close()
-			_ = tmp.Close()
-			return err
-		}
-		_ = f.Close()
-		pos += uint64(body)
-	}
-	packSum := sum.Sum(nil)
-	if _, err := tmp.Write(packSum); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-
-	// The index (version 2): one entry per pack entry, sorted by name (git and
-	// go-git accept an object that appears twice, as index-pack writes it).
-	sort.SliceStable(entries, func(i, j int) bool { return bytes.Compare(entries[i].hash[:], entries[j].hash[:]) < 0 })
-	var idx bytes.Buffer
-	idx.Write([]byte{0xff, 't', 'O', 'c', 0, 0, 0, 2})
-	var fanout [256]uint32
-	for _, e := range entries {
-		fanout[e.hash[0]]++
-	}
-	var cum uint32
-	for i := range fanout {
-		cum += fanout[i]
-		_ = binary.Write(&idx, binary.BigEndian, cum)
-	}
-	for _, e := range entries {
-		idx.Write(e.hash[:])
-	}
-	for _, e := range entries {
-		_ = binary.Write(&idx, binary.BigEndian, e.crc)
-	}
-	var large []uint64
-	for _, e := range entries {
-		if e.offset < 1<<31 {
-			_ = binary.Write(&idx, binary.BigEndian, uint32(e.offset))
-			continue
-		}
-		_ = binary.Write(&idx, binary.BigEndian, uint32(1<<31|len(large)))
-		large = append(large, e.offset)
-	}
-	for _, o := range large {
-		_ = binary.Write(&idx, binary.BigEndian, o)
-	}
-	idx.Write(packSum)
-	idxSum := sha1.Sum(idx.Bytes())
-	idx.Write(idxSum[:])
-
-	name := fs.Join(dir, "pack-"+hex.EncodeToString(packSum))
-	if err := fs.Rename(tmpName, name+".pack"); err != nil {
-		return err
-	}
-	// The index last: a pack without one is not read.
-	f, err := fs.TempFile(dir, "tmp_idx_")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(idx.Bytes()); err != nil {
-		_ = f.Close()
-		_ = fs.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		_ = fs.Remove(f.Name())
-		return err
-	}
-	return fs.Rename(f.Name(), name+".idx")
+	binary.BigEndian.PutUint32(hdr[8:12], n)
+	_, err := p.bw.Write(hdr[:])
+	return err
 }
 
-// readPackIndex reads the index of one of the clone's packs.
-func (r *Repo) readPackIndex(pack plumbing.Hash) (*idxfile.MemoryIndex, error) {
-	fs := r.storage.Filesystem()
-	f, err := fs.Open(fs.Join("objects", "pack", "pack-"+pack.String()+".idx"))
+// offset is the position in the pack of the next byte written.
+func (p *packWriter) offset() int64 {
+	return p.out.n + int64(p.bw.Buffered())
+}
+
+// writeObject writes obj as one undeltified entry: its type and size, then
+// its content deflated.
+func (p *packWriter) writeObject(obj plumbing.EncodedObject) error {
+	// Entry header: type and size, little-endian base-128, 4 bits first.
+	size := uint64(obj.Size())
+	var buf [16]byte
+	n := 0
+	c := byte(obj.Type())<<4 | byte(size&0x0f)
+	size >>= 4
+	for size != 0 {
+		buf[n] = c | 0x80
+		n++
+		c = byte(size & 0x7f)
+		size >>= 7
+	}
+	buf[n] = c
+	n++
+	if _, err := p.bw.Write(buf[:n]); err != nil {
+		return err
+	}
+	rd, err := obj.Reader()
 	if err != nil {
-		return nil, fmt.Errorf("open index of pack %s: %w", pack, err)
+		return err
 	}
-	defer f.Close()
-	idx := idxfile.NewMemoryIndex()
-	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
-		return nil, fmt.Errorf("read index of pack %s: %w", pack, err)
+	defer rd.Close()
+	if p.zw == nil {
+		if p.zw, err = zlib.NewWriterLevel(p.bw, zlib.BestSpeed); err != nil {
+			return err
+		}
+	} else {
+		p.zw.Reset(p.bw)
 	}
-	return idx, nil
+	if _, err := io.Copy(p.zw, rd); err != nil {
+		return err
+	}
+	return p.zw.Close()
+}
+
+// writeRaw copies n bytes of already encoded entries (the body of another
+// pack) as they are.
+func (p *packWriter) writeRaw(r io.Reader, n int64) error {
+	_, err := io.CopyN(p.bw, r, n)
+	return err
+}
+
+// finish flushes the pack, appends the trailer and returns it: the SHA-1 of
+// everything before it, which also names the pack.
+func (p *packWriter) finish() ([]byte, error) {
+	if err := p.bw.Flush(); err != nil {
+		return nil, err
+	}
+	sum := p.out.sum.Sum(nil)
+	if _, err := p.w.Write(sum); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// writePack writes the objects as a version 2 packfile without deltas.
+// go-git's packfile.Encoder would do the same, but it deflates every object
+// at the default level, and resetting a default-level flate writer (zeroing
+// its hash tables) dominates for thousands of small objects. This pack
+// uses BestSpeed and one buffered write stream (see packWriter); it is both
+// the clone's new pack and the one sent in the push, which needs neither
+// ofs-delta nor ref-delta support from the server.
+func writePack(w io.Writer, objects storer.EncodedObjectStorer, order []plumbing.Hash) error {
+	pw := newPackWriter(w)
+	if err := pw.header(uint32(len(order))); err != nil {
+		return err
+	}
+	for _, h := range order {
+		obj, err := objects.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return err
+		}
+		if err := pw.writeObject(obj); err != nil {
+			return err
+		}
+	}
+	_, err := pw.finish()
+	return err
 }

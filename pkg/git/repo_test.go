@@ -320,7 +320,7 @@ func TestFileDirectoryClashIsRefused(t *testing.T) {
 	commit(t, r, "file to dir", del("x"), put("x/y.yaml", "y\n"))
 	equal(t, rm.git(t, "ls-tree", "-r", "--name-only", "main"), fmtLines("d/f.yaml", "x/y.yaml"), "tree")
 
-	for _, p := range []string{"", "/abs", "a//b", "a/", "./a", "a/../b", ".git/config", "x/.GIT/y", "a\\b", "a\nb"} {
+	for _, p := range []string{"", "/abs", "a//b", "a/", "./a", "a/./b", "a/../b", ".git/config", "x/.GIT/y", ".Git", "a\\b", "a\nb", "a\tb", "a\x00b", "a/\xff"} {
 		_, err := r.CommitAndPush(testCtx(t), []gitpkg.Change{put(p, "x")}, "bad path")
 		if !errors.Is(err, gitpkg.ErrInvalidChange) {
 			t.Fatalf("path %q: err = %v, want ErrInvalidChange", p, err)

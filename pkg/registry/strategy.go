@@ -38,8 +38,6 @@ type Kind struct {
 	Namespaced     bool
 	Validate       func(obj runtime.Object) field.ErrorList
 	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
-	// Canonicalize normalizes spec after validation (optional).
-	Canonicalize func(obj runtime.Object)
 	// PrepareStatus runs on status writes after the new status is in place
 	// (optional; GitTarget computes the stored Ready there).
 	PrepareStatus func(obj, old runtime.Object)
@@ -103,12 +101,10 @@ func (Strategy) AllowCreateOnUpdate(context.Context) bool { return false }
 // AllowUnconditionalUpdate implements rest.RESTUpdateStrategy.
 func (Strategy) AllowUnconditionalUpdate(context.Context) bool { return true }
 
-// Canonicalize implements rest.RESTCreateStrategy.
-func (s Strategy) Canonicalize(obj runtime.Object) {
-	if s.kind.Canonicalize != nil {
-		s.kind.Canonicalize(obj)
-	}
-}
+// Canonicalize implements rest.RESTCreateStrategy. Our kinds have no
+// alternative spellings to normalize: validation refuses non-canonical values
+// (a GitTarget's spec.path, for one) rather than rewriting them.
+func (Strategy) Canonicalize(runtime.Object) {}
 
 // GetResetFields tells server-side apply that clients do not own status.
 func (Strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {

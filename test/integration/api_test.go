@@ -62,12 +62,12 @@ func TestCRUDAllKinds(t *testing.T) {
 		t.Fatalf("metadata-only update bumped the generation: err=%v generation=%d", err, p.Generation)
 	}
 
-	tg, err := c.GitTargets(ns).Create(ctx, target(ns, "t", "p", "main", "clusters/prod/"), metav1.CreateOptions{})
+	tg, err := c.GitTargets(ns).Create(ctx, target(ns, "t", "p", "main", "clusters/prod"), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tg.Spec.ProviderRef.Group != "configbutler.ai" || tg.Spec.ProviderRef.Kind != "GitProvider" || tg.Spec.Path != "clusters/prod" {
-		t.Errorf("providerRef defaults or path cleaning missing: %+v path=%q", tg.Spec.ProviderRef, tg.Spec.Path)
+		t.Errorf("providerRef defaults missing or path changed: %+v path=%q", tg.Spec.ProviderRef, tg.Spec.Path)
 	}
 
 	wr, err := c.WatchRules(ns).Create(ctx, &v1alpha1.WatchRule{
@@ -142,6 +142,11 @@ func TestValidationErrorsCarryFieldPaths(t *testing.T) {
 		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "/etc" })},
 		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "a/../../b" })},
 		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = `a\b` })},
+		// Non-canonical spellings are refused, not cleaned: the path stored is the
+		// path the git engine writes under.
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "clusters/prod/" })},
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "a/./b" })},
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "x/.Git/hooks" })},
 		{"spec.branch", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Branch = "feat..x" })},
 		{"spec.branch", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Branch = "" })},
 		{"spec.encryption.provider", mutTarget(func(t *v1alpha1.GitTarget) {

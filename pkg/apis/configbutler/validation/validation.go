@@ -4,6 +4,7 @@
 package validation
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/repopath"
 )
 
 // maxPathLength bounds GitTarget.spec.path; git itself allows more, but a longer
@@ -165,32 +167,23 @@ func ValidateGitTargetSpec(s *configbutler.GitTargetSpec, fld *field.Path) field
 	return allErrs
 }
 
-// ValidateTargetPath accepts a relative slash-separated path without "..", a
-// leading "/" or backslashes; the empty path is the repository root.
+// ValidateTargetPath accepts a repository directory by the rule the git engine
+// applies to every path it writes (repopath.ValidateDir): relative, canonical
+// (no empty, "." or ".." segment, so no leading, trailing or double '/'), no
+// ".git" segment in any letter case, no backslash or control character, valid
+// UTF-8, and at most maxPathLength bytes. The empty path is the repository root.
+// Paths are refused rather than cleaned, so what is stored is what is written.
 func ValidateTargetPath(p string, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
-	if p == "" {
-		return nil
-	}
 	if len(p) > maxPathLength {
 		allErrs = append(allErrs, field.TooLong(fld, "", maxPathLength))
 	}
-	if strings.HasPrefix(p, "/") {
-		allErrs = append(allErrs, field.Invalid(fld, p, "must be relative to the repository root (no leading '/')"))
-	}
-	if strings.Contains(p, `\`) {
-		allErrs = append(allErrs, field.Invalid(fld, p, `must not contain '\'; use '/' as the separator`))
-	}
-	for _, seg := range strings.Split(p, "/") {
-		switch seg {
-		case "..":
-			allErrs = append(allErrs, field.Invalid(fld, p, "must not contain a '..' segment"))
-		case ".git":
-			allErrs = append(allErrs, field.Invalid(fld, p, "must not contain a '.git' segment"))
+	if err := repopath.ValidateDir(p); err != nil {
+		reason := err.Error()
+		if pe, ok := errors.AsType[*repopath.Error](err); ok {
+			reason = pe.Reason // the field path already says which value
 		}
-		if strings.ContainsRune(seg, 0) {
-			allErrs = append(allErrs, field.Invalid(fld, p, "must not contain NUL"))
-		}
+		allErrs = append(allErrs, field.Invalid(fld, p, reason))
 	}
 	return allErrs
 }

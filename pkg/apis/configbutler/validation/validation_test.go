@@ -112,18 +112,47 @@ func TestProviderBranchesAndPush(t *testing.T) {
 }
 
 func TestTargetPath(t *testing.T) {
-	for _, ok := range []string{"", "clusters/prod", "a", "a/b/c.d", "clusters/prod/"} {
+	for _, ok := range []string{"", "clusters/prod", "a", "a/b/c.d", "a.b/c-d_e", ".github/x", "a/.gitignore", strings.Repeat("a", 512)} {
 		tg := validTarget()
 		tg.Spec.Path = ok
 		if errs := ValidateGitTarget(tg); len(errs) != 0 {
 			t.Errorf("path %q rejected: %v", ok, errs)
 		}
 	}
-	for _, bad := range []string{"/abs", "a/../b", "..", `a\b`, "a/.git/x", strings.Repeat("a", 600)} {
+	// Every path the git engine would refuse is refused at admission, with why;
+	// non-canonical spellings are refused, not cleaned.
+	for _, tc := range []struct{ path, why string }{
+		{"/abs", "no leading '/'"},
+		{"/", "no leading '/'"},
+		{"a/../b", "'..'"},
+		{"..", "'..'"},
+		{".", "'.'"},
+		{"./a", "'.'"},
+		{"a/./b", "'.'"},
+		{"a//b", "empty segment"},
+		{"a/", "empty segment"},
+		{"clusters/prod/", "empty segment"},
+		{`a\b`, `'\'`},
+		{"a/.git/x", "'.git'"},
+		{".GIT", "'.git'"},
+		{"x/.Git/hooks", "'.git'"},
+		{"a\tb", "control characters"},
+		{"a\nb", "control characters"},
+		{"a\x00b", "control characters"},
+		{"a\x7fb", "control characters"},
+		{"a/\xff", "UTF-8"},
+	} {
 		tg := validTarget()
-		tg.Spec.Path = bad
-		expectError(t, ValidateGitTarget(tg), "spec.path")
+		tg.Spec.Path = tc.path
+		errs := ValidateGitTarget(tg)
+		expectError(t, errs, "spec.path")
+		if len(errs) != 1 || errs[0].Type != field.ErrorTypeInvalid || errs[0].BadValue != tc.path || !strings.Contains(errs[0].Detail, tc.why) {
+			t.Errorf("path %q: errors %v, want one Invalid saying %q", tc.path, errs, tc.why)
+		}
 	}
+	tg := validTarget()
+	tg.Spec.Path = strings.Repeat("a", 600)
+	expectError(t, ValidateGitTarget(tg), "spec.path")
 }
 
 func TestTargetBranch(t *testing.T) {

@@ -4,8 +4,6 @@ package gittarget
 
 import (
 	"fmt"
-	"path"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,28 +27,11 @@ var Kind = registry.Kind{
 	ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 		return validation.ValidateGitTargetUpdate(obj.(*configbutler.GitTarget), old.(*configbutler.GitTarget))
 	},
-	Canonicalize: func(obj runtime.Object) {
-		t := obj.(*configbutler.GitTarget)
-		t.Spec.Path = CleanPath(t.Spec.Path)
-	},
 	// The stored Ready anchors Ready's LastTransitionTime for reads (see
 	// conditions.SummarizeGitTarget); it is recomputed on every read anyway.
 	PrepareStatus: func(obj, _ runtime.Object) {
 		Decorate(obj.(*configbutler.GitTarget), nil)
 	},
-}
-
-// CleanPath normalizes a validated target path: "a//b/" and "./a/b" are "a/b", and
-// "." or "/" alone is "" (the repository root).
-func CleanPath(p string) string {
-	if p == "" {
-		return ""
-	}
-	c := strings.Trim(path.Clean(p), "/")
-	if c == "." {
-		return ""
-	}
-	return c
 }
 
 // Attrs returns the selectable fields of a GitTarget: metadata.name,

@@ -111,11 +111,3 @@ func TestSnapshotTableShowsStats(t *testing.T) {
 		t.Errorf("snapshot row %v", cells)
 	}
 }
-
-func TestCleanPath(t *testing.T) {
-	for in, want := range map[string]string{"": "", "a/b/": "a/b", "a//b": "a/b", "./a": "a", ".": "", "a/./b": "a/b"} {
-		if got := CleanPath(in); got != want {
-			t.Errorf("CleanPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

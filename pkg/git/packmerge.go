@@ -1,0 +1,309 @@
+package git
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+)
+
+// Every commit we build and every fetch that brings objects adds one
+// packfile to the clone. Many packfiles slow object lookups and hold file
+// descriptors, so they are consolidated once there are more than
+// Options.MaxPacks.
+//
+// go-git's Repository.RepackObjects is not used: it walks every object
+// reachable from every ref and re-encodes the whole repository (cost grows
+// with the history), and in v5.19.3 the filesystem storage keeps indexes of
+// the packfiles it deletes, so later lookups fail with "packfile not found".
+//
+// Instead, like `git repack --geometric=2`, the packs are sorted by size and
+// only the small ones that break a geometric progression (each pack at least
+// twice the size of all smaller ones together) are merged into one new pack.
+// The large pack of the initial clone is left alone, so the amortized cost
+// is proportional to what was added, not to the repository size. Nothing is
+// garbage collected; unreachable objects (from rejected push attempts) are
+// rare and small. The new pack is complete before the old ones are deleted,
+// and the storage is reopened afterwards to drop go-git's pack caches.
+
+type packInfo struct {
+	hash plumbing.Hash
+	size int64
+}
+
+// geometricSplit returns how many of the packs (sorted by ascending size)
+// to merge so that the remaining ones form a progression with factor 2.
+func geometricSplit(packs []packInfo) int {
+	const factor = 2
+	n := len(packs)
+	if n < 2 {
+		return 0
+	}
+	i := n - 1
+	for ; i > 0; i-- {
+		if packs[i].size < factor*packs[i-1].size {
+			break
+		}
+	}
+	split := i
+	if split > 0 {
+		split++
+	}
+	var total int64
+	for _, p := range packs[:split] {
+		total += p.size
+	}
+	for j := split; j < n; j++ {
+		if packs[j].size >= factor*total {
+			break
+		}
+		total += packs[j].size
+		split = j + 1
+	}
+	if split < 2 {
+		return 0
+	}
+	return split
+}
+
+// maybeConsolidatePacks merges small packfiles when there are more than
+// MaxPacks. Errors leave the clone valid (old packs are only deleted after
+// the merged pack is complete).
+func (r *Repo) maybeConsolidatePacks() error {
+	if r.opts.MaxPacks < 0 {
+		return nil
+	}
+	hashes, err := r.storage.ObjectPacks()
+	if err != nil || len(hashes) <= r.opts.MaxPacks {
+		return err
+	}
+	fs := r.storage.Filesystem()
+	packs := make([]packInfo, 0, len(hashes))
+	for _, h := range hashes {
+		fi, err := fs.Stat(fs.Join("objects", "pack", "pack-"+h.String()+".pack"))
+		if err != nil {
+			return fmt.Errorf("git: stat pack %s: %w", h, err)
+		}
+		packs = append(packs, packInfo{hash: h, size: fi.Size()})
+	}
+	sort.Slice(packs, func(i, j int) bool { return packs[i].size < packs[j].size })
+	split := geometricSplit(packs)
+	if split < 2 {
+		return nil
+	}
+	merge := packs[:split]
+
+	hashesToMerge := make([]plumbing.Hash, len(merge))
+	for i, p := range merge {
+		hashesToMerge[i] = p.hash
+	}
+	if err := r.mergePacks(hashesToMerge); err != nil {
+		return fmt.Errorf("git: consolidate packs: %w", err)
+	}
+	var errs []error
+	for _, p := range merge {
+		if err := r.storage.DeleteOldObjectPackAndIndex(p.hash, zeroTime); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.reopenStorage(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("git: consolidate packs: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// mergePacks writes one pack holding every entry of the given packs, copied
+// byte for byte, and its index. Nothing is decompressed: the body of each
+// pack is appended as it is (so an offset delta still finds its base, at the
+// same distance), the index is the union of the packs' indexes with offsets
+// shifted, each entry keeping its CRC. An object in several packs stays in
+// all of them, as in a pack index-pack would accept. Reading every
+// object back through go-git and having its pack writer parse the result
+// took seconds for a few tens of thousands of objects, on the worker's
+// goroutine, and stalled live commits; this is a file copy.
+func (r *Repo) mergePacks(packs []plumbing.Hash) error {
+	idxs := make([]*idxfile.MemoryIndex, len(packs))
+	var count uint32
+	for i, h := range packs {
+		idx, err := r.readPackIndex(h)
+		if err != nil {
+			return err
+		}
+		n, err := idx.Count()
+		if err != nil {
+			return err
+		}
+		idxs[i] = idx
+		count += uint32(n)
+	}
+
+	fs := r.storage.Filesystem()
+	dir := fs.Join("objects", "pack")
+	tmp, err := fs.TempFile(dir, "tmp_merge_")
+	if err != nil {
+		return err
+	}
+	tmpName := tmp.Name()
+	defer func() { _ = fs.Remove(tmpName) }() // after the rename, a no-op
+	entries, packSum, err := r.concatPacks(tmp, packs, idxs, count)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+
+	name := fs.Join(dir, "pack-"+hex.EncodeToString(packSum))
+	if err := fs.Rename(tmpName, name+".pack"); err != nil {
+		return err
+	}
+	// The index last: a pack without one is not read.
+	f, err := fs.TempFile(dir, "tmp_idx_")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(encodePackIndex(entries, packSum)); err != nil {
+		_ = f.Close()
+		_ = fs.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		_ = fs.Remove(f.Name())
+		return err
+	}
+	return fs.Rename(f.Name(), name+".idx")
+}
+
+// packEntry is one entry of a merged pack, as its index lists it.
+type packEntry struct {
+	hash   plumbing.Hash
+	crc    uint32
+	offset uint64
+}
+
+// concatPacks writes to w one pack of count entries made of the bodies of
+// packs, in order, and returns its entries (from idxs, the packs' indexes,
+// with the offsets they now have) and its checksum.
+func (r *Repo) concatPacks(w io.Writer, packs []plumbing.Hash, idxs []*idxfile.MemoryIndex, count uint32) ([]packEntry, []byte, error) {
+	pw := newPackWriter(w)
+	if err := pw.header(count); err != nil {
+		return nil, nil, err
+	}
+	entries := make([]packEntry, 0, count)
+	for i, h := range packs {
+		// The body of pack i starts here; its entries move by the difference.
+		start := uint64(pw.offset())
+		it, err := idxs[i].EntriesByOffset()
+		if err != nil {
+			return nil, nil, err
+		}
+		for {
+			e, err := it.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				_ = it.Close()
+				return nil, nil, err
+			}
+			entries = append(entries, packEntry{e.Hash, e.CRC32, e.Offset - packHeaderSize + start})
+		}
+		_ = it.Close()
+		if err := r.copyPackBody(pw, h); err != nil {
+			return nil, nil, err
+		}
+	}
+	sum, err := pw.finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	return entries, sum, nil
+}
+
+// copyPackBody copies the entries of one of the clone's packs to pw, without
+// the pack's header and trailer.
+func (r *Repo) copyPackBody(pw *packWriter, pack plumbing.Hash) error {
+	fs := r.storage.Filesystem()
+	name := fs.Join("objects", "pack", "pack-"+pack.String()+".pack")
+	f, err := fs.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := fs.Stat(name)
+	if err != nil {
+		return err
+	}
+	body := fi.Size() - packHeaderSize - packTrailerSize
+	var hdr [packHeaderSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:4]) != "PACK" || body < 0 {
+		return fmt.Errorf("pack %s: not a packfile (%v)", pack, err)
+	}
+	return pw.writeRaw(f, body)
+}
+
+// encodePackIndex returns the index (version 2) of a pack with the given
+// entries and checksum: one entry per pack entry, sorted by name (git and
+// go-git accept an object that appears twice, as index-pack writes it). It
+// sorts entries in place.
+func encodePackIndex(entries []packEntry, packSum []byte) []byte {
+	sort.SliceStable(entries, func(i, j int) bool { return bytes.Compare(entries[i].hash[:], entries[j].hash[:]) < 0 })
+	var idx bytes.Buffer
+	idx.Write([]byte{0xff, 't', 'O', 'c', 0, 0, 0, 2})
+	var fanout [256]uint32
+	for _, e := range entries {
+		fanout[e.hash[0]]++
+	}
+	var cum uint32
+	for i := range fanout {
+		cum += fanout[i]
+		_ = binary.Write(&idx, binary.BigEndian, cum)
+	}
+	for _, e := range entries {
+		idx.Write(e.hash[:])
+	}
+	for _, e := range entries {
+		_ = binary.Write(&idx, binary.BigEndian, e.crc)
+	}
+	var large []uint64
+	for _, e := range entries {
+		if e.offset < 1<<31 {
+			_ = binary.Write(&idx, binary.BigEndian, uint32(e.offset))
+			continue
+		}
+		_ = binary.Write(&idx, binary.BigEndian, uint32(1<<31|len(large)))
+		large = append(large, e.offset)
+	}
+	for _, o := range large {
+		_ = binary.Write(&idx, binary.BigEndian, o)
+	}
+	idx.Write(packSum)
+	idxSum := sha1.Sum(idx.Bytes())
+	idx.Write(idxSum[:])
+	return idx.Bytes()
+}
+
+// readPackIndex reads the index of one of the clone's packs.
+func (r *Repo) readPackIndex(pack plumbing.Hash) (*idxfile.MemoryIndex, error) {
+	fs := r.storage.Filesystem()
+	f, err := fs.Open(fs.Join("objects", "pack", "pack-"+pack.String()+".idx"))
+	if err != nil {
+		return nil, fmt.Errorf("open index of pack %s: %w", pack, err)
+	}
+	defer f.Close()
+	idx := idxfile.NewMemoryIndex()
+	if err := idxfile.NewDecoder(f).Decode(idx); err != nil {
+		return nil, fmt.Errorf("read index of pack %s: %w", pack, err)
+	}
+	return idx, nil
+}
