@@ -21,9 +21,10 @@ type StatusWriter struct {
 	newExternal func() runtime.Object
 }
 
-// NewStatusWriter returns a writer over a copy of main with the status strategy.
+// NewStatusWriter returns a writer over a copy of main with the status strategy
+// (a StatusStrategy).
 // newExternal returns an empty versioned object, the type mutate functions get.
-func NewStatusWriter(main *genericregistry.Store, strategy StatusStrategy, scheme *runtime.Scheme, newExternal func() runtime.Object) *StatusWriter {
+func NewStatusWriter(main *genericregistry.Store, strategy UpdateStrategy, scheme *runtime.Scheme, newExternal func() runtime.Object) *StatusWriter {
 	s := *main
 	s.UpdateStrategy = strategy
 	s.ResetFieldsStrategy = strategy

@@ -18,7 +18,6 @@ type StoreConfig struct {
 	NewListFunc func() runtime.Object
 	// NewExternal returns an empty v1alpha1 object, for the status writer.
 	NewExternal func() runtime.Object
-	Kind        Kind
 	Attrs       AttrsFunc
 	Table       rest.TableConvertor
 	// Decorator computes read-time fields on Get, List and write responses (optional).
@@ -34,8 +33,11 @@ type Storage struct {
 }
 
 // NewStorage builds the bundle for a kind over the given RESTOptionsGetter.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, c StoreConfig) (*Storage, error) {
-	strategy := NewStrategy(scheme, c.Kind)
+func NewStorage[T Object, S, St any](scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, kind Kind[T, S, St], c StoreConfig) (*Storage, error) {
+	if err := kind.check(); err != nil {
+		return nil, fmt.Errorf("storage for %s: %w", c.Resource, err)
+	}
+	strategy := NewStrategy(scheme, kind)
 	store := &genericregistry.Store{
 		NewFunc:                   c.NewFunc,
 		NewListFunc:               c.NewListFunc,

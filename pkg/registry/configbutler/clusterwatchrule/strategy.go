@@ -2,8 +2,7 @@
 package clusterwatchrule
 
 import (
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/validation"
@@ -11,14 +10,13 @@ import (
 )
 
 // Kind describes ClusterWatchRules to the shared strategies.
-var Kind = registry.Kind{
-	Namespaced: false,
-	Validate: func(obj runtime.Object) field.ErrorList {
-		return validation.ValidateClusterWatchRule(obj.(*configbutler.ClusterWatchRule))
-	},
-	ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
-		return validation.ValidateClusterWatchRuleUpdate(obj.(*configbutler.ClusterWatchRule), old.(*configbutler.ClusterWatchRule))
-	},
+var Kind = registry.Kind[*configbutler.ClusterWatchRule, configbutler.ClusterWatchRuleSpec, configbutler.WatchRuleStatus]{
+	Namespaced:     false,
+	Spec:           func(o *configbutler.ClusterWatchRule) *configbutler.ClusterWatchRuleSpec { return &o.Spec },
+	Status:         func(o *configbutler.ClusterWatchRule) *configbutler.WatchRuleStatus { return &o.Status },
+	Conditions:     func(s *configbutler.WatchRuleStatus) []metav1.Condition { return s.Conditions },
+	Validate:       validation.ValidateClusterWatchRule,
+	ValidateUpdate: validation.ValidateClusterWatchRuleUpdate,
 }
 
 // Attrs returns the selectable fields of a ClusterWatchRule.

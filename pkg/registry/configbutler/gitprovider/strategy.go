@@ -2,8 +2,7 @@
 package gitprovider
 
 import (
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/validation"
@@ -11,14 +10,13 @@ import (
 )
 
 // Kind describes GitProviders to the shared strategies.
-var Kind = registry.Kind{
-	Namespaced: true,
-	Validate: func(obj runtime.Object) field.ErrorList {
-		return validation.ValidateGitProvider(obj.(*configbutler.GitProvider))
-	},
-	ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
-		return validation.ValidateGitProviderUpdate(obj.(*configbutler.GitProvider), old.(*configbutler.GitProvider))
-	},
+var Kind = registry.Kind[*configbutler.GitProvider, configbutler.GitProviderSpec, configbutler.GitProviderStatus]{
+	Namespaced:     true,
+	Spec:           func(o *configbutler.GitProvider) *configbutler.GitProviderSpec { return &o.Spec },
+	Status:         func(o *configbutler.GitProvider) *configbutler.GitProviderStatus { return &o.Status },
+	Conditions:     func(s *configbutler.GitProviderStatus) []metav1.Condition { return s.Conditions },
+	Validate:       validation.ValidateGitProvider,
+	ValidateUpdate: validation.ValidateGitProviderUpdate,
 }
 
 // Attrs returns the selectable fields of a GitProvider.

@@ -3,13 +3,13 @@
 package gittarget
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
@@ -19,18 +19,17 @@ import (
 )
 
 // Kind describes GitTargets to the shared strategies.
-var Kind = registry.Kind{
-	Namespaced: true,
-	Validate: func(obj runtime.Object) field.ErrorList {
-		return validation.ValidateGitTarget(obj.(*configbutler.GitTarget))
-	},
-	ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
-		return validation.ValidateGitTargetUpdate(obj.(*configbutler.GitTarget), old.(*configbutler.GitTarget))
-	},
+var Kind = registry.Kind[*configbutler.GitTarget, configbutler.GitTargetSpec, configbutler.GitTargetStatus]{
+	Namespaced:     true,
+	Spec:           func(o *configbutler.GitTarget) *configbutler.GitTargetSpec { return &o.Spec },
+	Status:         func(o *configbutler.GitTarget) *configbutler.GitTargetStatus { return &o.Status },
+	Conditions:     func(s *configbutler.GitTargetStatus) []metav1.Condition { return s.Conditions },
+	Validate:       validation.ValidateGitTarget,
+	ValidateUpdate: validation.ValidateGitTargetUpdate,
 	// The stored Ready anchors Ready's LastTransitionTime for reads (see
 	// conditions.SummarizeGitTarget); it is recomputed on every read anyway.
-	PrepareStatus: func(obj, _ runtime.Object) {
-		Decorate(obj.(*configbutler.GitTarget), nil)
+	PrepareStatus: func(_ context.Context, t, _ *configbutler.GitTarget) {
+		Decorate(t, nil)
 	},
 }
 

@@ -2,8 +2,7 @@
 package watchrule
 
 import (
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/validation"
@@ -11,14 +10,13 @@ import (
 )
 
 // Kind describes WatchRules to the shared strategies.
-var Kind = registry.Kind{
-	Namespaced: true,
-	Validate: func(obj runtime.Object) field.ErrorList {
-		return validation.ValidateWatchRule(obj.(*configbutler.WatchRule))
-	},
-	ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
-		return validation.ValidateWatchRuleUpdate(obj.(*configbutler.WatchRule), old.(*configbutler.WatchRule))
-	},
+var Kind = registry.Kind[*configbutler.WatchRule, configbutler.WatchRuleSpec, configbutler.WatchRuleStatus]{
+	Namespaced:     true,
+	Spec:           func(o *configbutler.WatchRule) *configbutler.WatchRuleSpec { return &o.Spec },
+	Status:         func(o *configbutler.WatchRule) *configbutler.WatchRuleStatus { return &o.Status },
+	Conditions:     func(s *configbutler.WatchRuleStatus) []metav1.Condition { return s.Conditions },
+	Validate:       validation.ValidateWatchRule,
+	ValidateUpdate: validation.ValidateWatchRuleUpdate,
 }
 
 // Attrs returns the selectable fields of a WatchRule.

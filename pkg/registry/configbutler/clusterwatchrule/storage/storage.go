@@ -13,13 +13,12 @@ import (
 
 // NewStorage returns the ClusterWatchRule storage bundle.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*registry.Storage, error) {
-	return registry.NewStorage(scheme, optsGetter, registry.StoreConfig{
+	return registry.NewStorage(scheme, optsGetter, clusterwatchrule.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("clusterwatchrules"),
 		Singular:    configbutler.Resource("clusterwatchrule"),
 		NewFunc:     func() runtime.Object { return &configbutler.ClusterWatchRule{} },
 		NewListFunc: func() runtime.Object { return &configbutler.ClusterWatchRuleList{} },
 		NewExternal: func() runtime.Object { return &v1alpha1.ClusterWatchRule{} },
-		Kind:        clusterwatchrule.Kind,
 		Attrs:       clusterwatchrule.Attrs,
 		Table:       clusterwatchrule.Table,
 	})

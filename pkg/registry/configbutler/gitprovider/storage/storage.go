@@ -13,13 +13,12 @@ import (
 
 // NewStorage returns the GitProvider storage bundle.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*registry.Storage, error) {
-	return registry.NewStorage(scheme, optsGetter, registry.StoreConfig{
+	return registry.NewStorage(scheme, optsGetter, gitprovider.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("gitproviders"),
 		Singular:    configbutler.Resource("gitprovider"),
 		NewFunc:     func() runtime.Object { return &configbutler.GitProvider{} },
 		NewListFunc: func() runtime.Object { return &configbutler.GitProviderList{} },
 		NewExternal: func() runtime.Object { return &v1alpha1.GitProvider{} },
-		Kind:        gitprovider.Kind,
 		Attrs:       gitprovider.Attrs,
 		Table:       gitprovider.Table,
 	})

@@ -52,13 +52,12 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, li
 			}
 		}
 	}
-	s, err := registry.NewStorage(scheme, optsGetter, registry.StoreConfig{
+	s, err := registry.NewStorage(scheme, optsGetter, gittarget.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("gittargets"),
 		Singular:    configbutler.Resource("gittarget"),
 		NewFunc:     func() runtime.Object { return &configbutler.GitTarget{} },
 		NewListFunc: func() runtime.Object { return &configbutler.GitTargetList{} },
 		NewExternal: func() runtime.Object { return &v1alpha1.GitTarget{} },
-		Kind:        gittarget.Kind,
 		Attrs:       gittarget.Attrs,
 		Table:       gittarget.Table,
 		Decorator:   decorate,

@@ -13,13 +13,12 @@ import (
 
 // NewStorage returns the WatchRule storage bundle.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*registry.Storage, error) {
-	return registry.NewStorage(scheme, optsGetter, registry.StoreConfig{
+	return registry.NewStorage(scheme, optsGetter, watchrule.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("watchrules"),
 		Singular:    configbutler.Resource("watchrule"),
 		NewFunc:     func() runtime.Object { return &configbutler.WatchRule{} },
 		NewListFunc: func() runtime.Object { return &configbutler.WatchRuleList{} },
 		NewExternal: func() runtime.Object { return &v1alpha1.WatchRule{} },
-		Kind:        watchrule.Kind,
 		Attrs:       watchrule.Attrs,
 		Table:       watchrule.Table,
 	})
