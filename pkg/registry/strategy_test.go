@@ -48,17 +48,22 @@ func gitTargetStrategy() registry.Strategy[*configbutler.GitTarget, configbutler
 }
 
 // TestStrategyCreateDropsStatus: a create keeps the client's spec, drops the
-// status it sent, starts the generation at 1 and canonicalizes the path.
+// status it sent and starts the generation at 1 (paths are never rewritten:
+// validation refuses non-canonical ones).
 func TestStrategyCreateDropsStatus(t *testing.T) {
 	s := gitTargetStrategy()
 	obj := gitTarget("main", 9)
-	obj.Spec.Path = "./clusters//prod/"
 	obj.Status = storedStatus()
 	want := obj.Spec
 
 	s.PrepareForCreate(context.Background(), obj)
 	if errs := s.Validate(context.Background(), obj); len(errs) != 0 {
 		t.Fatalf("Validate: %v", errs)
+	}
+	bad := gitTarget("main", 9)
+	bad.Spec.Path = "./clusters//prod/"
+	if errs := s.Validate(context.Background(), bad); len(errs) != 1 || errs[0].Field != "spec.path" {
+		t.Errorf("a non-canonical path: %v, want one error at spec.path", errs)
 	}
 	s.Canonicalize(obj)
 
@@ -68,7 +73,6 @@ func TestStrategyCreateDropsStatus(t *testing.T) {
 	if obj.Generation != 1 {
 		t.Errorf("generation %d, want 1", obj.Generation)
 	}
-	want.Path = "clusters/prod"
 	if d := cmp.Diff(want, obj.Spec); d != "" {
 		t.Errorf("spec (-want +got):\n%s", d)
 	}
