@@ -11,6 +11,8 @@
 //  3. Stream: a sustained update rate for 60 s: achieved rate and change ->
 //     pushed latency.
 //  4. Memory: peak RSS of our server in (2), and with 1,000 targets idle.
+//  5. Tenancy: 1,000 WatchRules created by a tenant, each authorized for what
+//     it selects, against the same by a cluster administrator.
 //
 // It prints a table (figure, ours, baseline, ratio) and writes JSON and pprof
 // profiles under .bench/. It never runs in `make test`.
@@ -69,7 +71,7 @@ func main() {
 	flag.IntVar(&o.changed, "changed", 100, "ConfigMaps changed before the re-snapshot")
 	flag.IntVar(&o.rate, "rate", 1000, "updates per second for the stream figures")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the stream runs")
-	flag.StringVar(&o.phases, "phases", "api,snapshot,stream", "which phases to run")
+	flag.StringVar(&o.phases, "phases", "api,tenancy,snapshot,stream", "which phases to run")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
@@ -128,6 +130,8 @@ func run(o options) error {
 		switch phase {
 		case "api":
 			err = e.benchAPI(ctx)
+		case "tenancy":
+			err = e.benchTenancy(ctx)
 		case "snapshot":
 			err = e.benchSnapshot(ctx)
 		case "stream":

@@ -4,12 +4,15 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget"
 	gtstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget/storage"
 	wrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/watchrule/storage"
+	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
 var (
@@ -53,6 +57,10 @@ type ExtraConfig struct {
 	// Liveness, when set, tells the GitTarget read path which replica leases are
 	// alive (several replicas share one etcd).
 	Liveness gittarget.Liveness
+	// Tenancy authorizes writes of our kinds for the requesting user (see
+	// pkg/tenancy); New fills in its lookups of our own objects. Nil admits
+	// every write (tests of the API machinery alone).
+	Tenancy *tenancy.Admission
 }
 
 type completedConfig struct {
@@ -93,21 +101,33 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 	optsGetter := c.GenericConfig.RESTOptionsGetter
 
-	providers, err := gpstorage.NewStorage(Scheme, optsGetter)
+	var admitProvider, admitTarget, admitRule, admitClusterRule registry.AdmitFunc
+	if a := c.ExtraConfig.Tenancy; a != nil {
+		admitProvider, admitTarget, admitRule, admitClusterRule = a.GitProvider, a.GitTarget, a.WatchRule, a.ClusterWatchRule
+	}
+	providers, err := gpstorage.NewStorage(Scheme, optsGetter, admitProvider)
 	if err != nil {
 		return nil, err
 	}
-	targets, err := gtstorage.NewStorage(Scheme, optsGetter, c.ExtraConfig.Liveness)
+	targets, err := gtstorage.NewStorage(Scheme, optsGetter, c.ExtraConfig.Liveness, admitTarget)
 	if err != nil {
 		return nil, err
 	}
-	rules, err := wrstorage.NewStorage(Scheme, optsGetter)
+	rules, err := wrstorage.NewStorage(Scheme, optsGetter, admitRule)
 	if err != nil {
 		return nil, err
 	}
-	clusterRules, err := cwrstorage.NewStorage(Scheme, optsGetter)
+	clusterRules, err := cwrstorage.NewStorage(Scheme, optsGetter, admitClusterRule)
 	if err != nil {
 		return nil, err
+	}
+	if a := c.ExtraConfig.Tenancy; a != nil {
+		a.RulesFor = func(ctx context.Context, ns, target string) ([]tenancy.Inherited, error) {
+			return rulesFor(ctx, rules.Main, clusterRules.Main, ns, target)
+		}
+		a.TargetsOf = func(ctx context.Context, ns, provider string) ([]string, error) {
+			return targetsOf(ctx, targets.GitTarget.Store, ns, provider)
+		}
 	}
 
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(configbutler.GroupName, Scheme, metav1.ParameterCodec, Codecs)
@@ -135,4 +155,45 @@ func (c CompletedConfig) New() (*Server, error) {
 			ClusterWatchRules: clusterRules.StatusWriter,
 		},
 	}, nil
+}
+
+// rulesFor lists, from our own storage, the rules pointing at a GitTarget.
+func rulesFor(ctx context.Context, rules, clusterRules *registry.Store, ns, target string) ([]tenancy.Inherited, error) {
+	var out []tenancy.Inherited
+	l, err := rules.List(genericapirequest.WithNamespace(ctx, ns), &metainternalversion.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.(*configbutler.WatchRuleList).Items {
+		r := &l.(*configbutler.WatchRuleList).Items[i]
+		if r.Spec.TargetRef.Name == target && r.DeletionTimestamp == nil {
+			out = append(out, tenancy.Inherited{Ref: "WatchRule " + r.Namespace + "/" + r.Name, Rules: tenancy.WatchRuleRules(r)})
+		}
+	}
+	cl, err := clusterRules.List(genericapirequest.WithNamespace(ctx, metav1.NamespaceNone), &metainternalversion.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range cl.(*configbutler.ClusterWatchRuleList).Items {
+		r := &cl.(*configbutler.ClusterWatchRuleList).Items[i]
+		if r.Spec.TargetRef.Namespace == ns && r.Spec.TargetRef.Name == target && r.DeletionTimestamp == nil {
+			out = append(out, tenancy.Inherited{Ref: "ClusterWatchRule " + r.Name, Rules: tenancy.ClusterWatchRuleRules(r)})
+		}
+	}
+	return out, nil
+}
+
+// targetsOf lists, from our own storage, the GitTargets using a GitProvider.
+func targetsOf(ctx context.Context, targets *registry.Store, ns, provider string) ([]string, error) {
+	l, err := targets.List(genericapirequest.WithNamespace(ctx, ns), &metainternalversion.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range l.(*configbutler.GitTargetList).Items {
+		if t.Spec.ProviderRef.Name == provider && t.DeletionTimestamp == nil {
+			out = append(out, t.Name)
+		}
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package git
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -14,6 +15,9 @@ import (
 // there are: 0 for an empty repository. It checks that the remote answers and
 // accepts the credentials; errors are redacted.
 func LsRemote(ctx context.Context, url string, auth transport.AuthMethod) (int, error) {
+	if err := checkRemote(ctx, url); err != nil {
+		return 0, fmt.Errorf("git: %w", err)
+	}
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {

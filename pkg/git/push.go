@@ -161,6 +161,9 @@ var errRemoteMoved = errors.New("remote branch moved")
 // and enforced by the server).
 func (r *Repo) push(ctx context.Context, base plumbing.Hash, built *builtCommit) (err error) {
 	defer func() { err = redactErr(err, r.secrets) }()
+	if err := checkRemote(ctx, r.opts.URL); err != nil {
+		return fmt.Errorf("git: %w", err)
+	}
 	ep, err := transport.NewEndpoint(r.opts.URL)
 	if err != nil {
 		return err

@@ -143,6 +143,9 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 	if err := o.setDefaults(); err != nil {
 		return nil, err
 	}
+	if err := checkRemote(ctx, o.URL); err != nil {
+		return nil, fmt.Errorf("git: %w", err)
+	}
 	secrets := secretsOf(o)
 
 	dir, err := filepath.Abs(o.Dir)
@@ -393,6 +396,9 @@ func (r *Repo) Fetch(ctx context.Context) error {
 func (r *Repo) fetch(ctx context.Context) error {
 	if r.storage == nil {
 		return errors.New("git: repository is closed")
+	}
+	if err := checkRemote(ctx, r.opts.URL); err != nil {
+		return fmt.Errorf("git: %w", err)
 	}
 	remote, err := r.repo.Remote(remoteName)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -44,12 +45,14 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
 	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/pkg/generated/informers/externalversions"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/stream"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/worker"
+	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
 // StatusWriter writes an object's status (see registry.StatusWriter).
@@ -100,6 +103,15 @@ type Options struct {
 	ProviderRecheck time.Duration
 	// Ownership, when set, shares the work with other replicas.
 	Ownership Ownership
+	// Resources is the source cluster's discovery, shared with admission
+	// (default: one over Discovery).
+	Resources *clusterapi.Resources
+	// Reviewer, when set, reviews the users recorded on our objects: a rule
+	// mirrors only what every user on its way into Git may read (pkg/tenancy).
+	Reviewer *tenancy.Reviewer
+	// RecheckInterval is how often recorded users are reviewed again without
+	// an RBAC change (default 1m; RBAC changes are reviewed within seconds).
+	RecheckInterval time.Duration
 }
 
 // Controller is the lifecycle.
@@ -107,6 +119,7 @@ type Controller struct {
 	*shared
 	factory   externalversions.SharedInformerFactory
 	secrets   cache.SharedIndexInformer
+	metadata  metadatainformer.SharedInformerFactory // Secrets; RBAC with tenancy
 	synced    []cache.InformerSynced
 	targets   *targetReconciler
 	providers *providerReconciler
@@ -148,11 +161,17 @@ func New(opts Options) (*Controller, error) {
 	if opts.ProviderRecheck <= 0 {
 		opts.ProviderRecheck = 5 * time.Minute
 	}
+	if opts.RecheckInterval <= 0 {
+		opts.RecheckInterval = time.Minute
+	}
+	if opts.Resources == nil {
+		opts.Resources = clusterapi.New(opts.Discovery)
+	}
 	s := &shared{
 		opts:   opts,
 		queues: queues{targets: newQueue("gittargets"), providers: newQueue("gitproviders"), rules: newQueue("watchrules")},
 		states: newStateStore(),
-		source: newSource(opts.Kube, opts.Discovery),
+		source: newSource(opts.Kube, opts.Resources, opts.Reviewer),
 	}
 	c := &Controller{shared: s, factory: externalversions.NewSharedInformerFactory(opts.Client, 0)}
 	if opts.Dynamic != nil && opts.Discovery != nil {
@@ -205,6 +224,19 @@ func New(opts Options) (*Controller, error) {
 			DeleteFunc: func(obj interface{}) { h.secretChanged(obj) },
 		}))
 		c.synced = append(c.synced, c.secrets.HasSynced)
+		if opts.Reviewer != nil {
+			// RBAC by metadata only: a change is all we need to know.
+			w := &rbacWatch{recheck: func() { opts.Reviewer.Invalidate(); s.enqueueAll() }}
+			onChange := cache.ResourceEventHandlerFuncs{
+				AddFunc:    func(interface{}) { w.changed() },
+				UpdateFunc: func(_, _ interface{}) { w.changed() },
+				DeleteFunc: func(interface{}) { w.changed() },
+			}
+			for _, res := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
+				must(mf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(onChange))
+			}
+		}
+		c.metadata = mf
 	}
 	if opts.Kube != nil {
 		broadcaster := record.NewBroadcaster()
@@ -227,8 +259,8 @@ func (c *Controller) Run(ctx context.Context) {
 	defer c.queues.rules.ShutDown()
 
 	c.factory.Start(ctx.Done())
-	if c.secrets != nil {
-		go c.secrets.Run(ctx.Done())
+	if c.metadata != nil {
+		c.metadata.Start(ctx.Done())
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return
@@ -241,10 +273,15 @@ func (c *Controller) Run(ctx context.Context) {
 	go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.queues.rules, c.rules.sync) }, time.Second)
 	// New CRDs matched by wildcard rules show up in discovery without an event of ours.
 	go wait.UntilWithContext(ctx, func(context.Context) {
-		if c.source.refreshDiscovery(false) {
+		if c.source.resources.Refresh(false) {
 			c.enqueueAllTargets()
 		}
 	}, time.Minute)
+	if c.source.reviewer != nil {
+		// Recorded users lose permissions without an event of ours (a webhook
+		// authorizer, a group membership): review every target's chain again.
+		go wait.UntilWithContext(ctx, func(context.Context) { c.enqueueAllTargets() }, c.opts.RecheckInterval)
+	}
 
 	<-ctx.Done()
 	c.workers.Stop()

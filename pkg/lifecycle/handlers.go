@@ -190,7 +190,7 @@ func (h handlers) secretChanged(obj interface{}) {
 }
 
 func (h handlers) ruleChanged(old, obj interface{}) {
-	h.source.refreshDiscovery(true)
+	h.source.resources.Refresh(true)
 	for _, o := range []interface{}{old, obj} {
 		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 			o = d.Obj

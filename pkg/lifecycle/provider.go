@@ -12,12 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/conditions"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
+	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
 // Reasons of the Ready condition of GitProviders, WatchRules and ClusterWatchRules.
@@ -58,6 +60,10 @@ func (r *providerReconciler) sync(ctx context.Context, key string) error {
 func (r *providerReconciler) ready(ctx context.Context, p *v1alpha1.GitProvider) gates.Outcome {
 	var data map[string][]byte
 	if ref := p.Spec.SecretRef; ref != nil {
+		if err := r.source.mayUse(ctx, p.Status.AuthorizedBy, "GitProvider "+p.Namespace+"/"+p.Name,
+			tenancy.SecretGet(p.Namespace, ref.Name, "spec.secretRef.name")); err != nil {
+			return gates.False(ReasonForbidden, "The credentials are not used: "+err.Error())
+		}
 		if r.source.kube == nil {
 			return gates.False(ReasonSecretNotFound, "Credentials Secret cannot be read: the server has no source cluster (--kubeconfig)")
 		}
@@ -77,11 +83,16 @@ func (r *providerReconciler) ready(ctx context.Context, p *v1alpha1.GitProvider)
 	lctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	n, err := git.LsRemote(lctx, p.Spec.URL, auth)
+	if err != nil {
+		// The status says what kind of failure, never what the remote answered
+		// (see git.Describe); the log has the whole error.
+		klog.InfoS("GitProvider remote check failed", "provider", p.Namespace+"/"+p.Name, "err", err)
+	}
 	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
-		return gates.False(ReasonInvalidCredentials, fmt.Sprintf("Remote %s refused the credentials: %v", git.Redact(p.Spec.URL), err))
+		return gates.False(ReasonInvalidCredentials, fmt.Sprintf("Remote %s refused the credentials: %s", git.Redact(p.Spec.URL), git.Describe(err)))
 	}
 	if err != nil {
-		return gates.False(ReasonRemoteUnreachable, fmt.Sprintf("Remote %s did not answer: %v", git.Redact(p.Spec.URL), err))
+		return gates.False(ReasonRemoteUnreachable, fmt.Sprintf("Remote %s did not answer: %s", git.Redact(p.Spec.URL), git.Describe(err)))
 	}
 	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Remote reachable with the given credentials (%d refs)", n))
 }
@@ -101,7 +112,8 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 		targetNS, target string
 		rules            []selection.Rule
 		writer           StatusWriter
-		ns, name         string
+		ns, name, ref    string
+		id               *v1alpha1.AuthorizedIdentity
 	)
 	switch kind {
 	case "WatchRule":
@@ -111,6 +123,7 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 			return nil
 		}
 		gen, targetNS, target, rules, writer = wr.Generation, wr.Namespace, wr.Spec.TargetRef.Name, selection.RulesOf(wr), r.opts.Writers.WatchRules
+		ref, id = "WatchRule "+ns+"/"+name, wr.Status.AuthorizedBy
 	case "ClusterWatchRule":
 		name = rest
 		cr, err := r.listers.crules.Get(name)
@@ -118,26 +131,44 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 			return nil
 		}
 		gen, targetNS, target, rules, writer = cr.Generation, cr.Spec.TargetRef.Namespace, cr.Spec.TargetRef.Name, selection.ClusterRulesOf(cr), r.opts.Writers.ClusterWatchRules
+		ref, id = "ClusterWatchRule "+name, cr.Status.AuthorizedBy
 	default:
 		return nil
 	}
-	var ready gates.Outcome
-	if _, err := r.listers.targets.GitTargets(targetNS).Get(target); err != nil {
-		ready = gates.False(ReasonTargetNotFound, fmt.Sprintf("GitTarget '%s/%s' not found", targetNS, target))
-	} else if resources, err := r.source.apiResources(); err != nil {
-		ready = gates.False(ReasonDiscoveryFailed, err.Error())
-	} else {
-		var sels []selection.Selection
-		for _, rule := range rules {
-			sels = append(sels, rule.Select(resources))
-		}
-		if sel := selection.Merge(sels...); len(sel) == 0 {
-			ready = gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
-		} else {
-			ready = gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.Join(sel.Names(), ", ")))
-		}
+	if r.source.reviewer != nil {
+		// Recorded users lose permissions without an event of ours: look again.
+		r.queues.rules.AddAfter(key, r.opts.RecheckInterval)
 	}
-	return writeReady(ctx, r.shared, writer, ns, name, gen, ready)
+	return writeReady(ctx, r.shared, writer, ns, name, gen, r.ready(ctx, ref, id, rules, targetNS, target))
+}
+
+// ready is a rule's Ready: its target exists, its rules select at least one
+// type, and every recorded user on its way into Git may read what it selects.
+func (r *ruleReconciler) ready(ctx context.Context, ref string, id *v1alpha1.AuthorizedIdentity, rules []selection.Rule, targetNS, target string) gates.Outcome {
+	t, err := r.listers.targets.GitTargets(targetNS).Get(target)
+	if err != nil {
+		return gates.False(ReasonTargetNotFound, fmt.Sprintf("GitTarget '%s/%s' not found", targetNS, target))
+	}
+	resources, err := r.source.resources.Get()
+	if err != nil {
+		return gates.False(ReasonDiscoveryFailed, err.Error())
+	}
+	if len(selectAll(resources, rules)) == 0 {
+		return gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
+	}
+	p := r.listers.provider(t.Namespace, t.Spec.ProviderRef.Name)
+	sel, denied, err := r.ruleSelection(ctx, resources, rules, chainOf(ref, id, t, p))
+	if len(denied) > 0 || err != nil {
+		msg := tenancy.Summary(denied)
+		if err != nil {
+			msg = strings.TrimPrefix(msg+"; review failed: "+err.Error(), "; ")
+		}
+		if len(sel) == 0 {
+			return gates.False(ReasonForbidden, msg+". Nothing the rules select is mirrored")
+		}
+		return gates.False(ReasonForbidden, fmt.Sprintf("%s. Mirrored are only %s", msg, strings.Join(sel.Names(), ", ")))
+	}
+	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.Join(sel.Names(), ", ")))
 }
 
 // writeReady sets the Ready condition of a provider or rule through its writer.

@@ -4,25 +4,21 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
 
 	"filippo.io/age"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
-	"github.com/configbutler/gitops-reverser/pkg/selection"
 	"github.com/configbutler/gitops-reverser/pkg/sops"
+	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
 // Annotations on a generated age key Secret.
@@ -34,18 +30,17 @@ const (
 )
 
 // source is the edge to the source cluster: Secrets (read one at a time, when
-// a gate needs it; never cached) and discovery (cached).
+// a gate needs it; never cached), discovery (cached, shared with admission)
+// and, with tenancy, the review of recorded identities.
 type source struct {
 	kube      kubernetes.Interface
-	discovery discovery.DiscoveryInterface
-
-	mu          sync.Mutex
-	resources   []selection.APIResource
-	resourcesAt time.Time
+	resources *clusterapi.Resources
+	// reviewer reviews recorded identities (nil: no tenancy checks).
+	reviewer *tenancy.Reviewer
 }
 
-func newSource(kube kubernetes.Interface, disc discovery.DiscoveryInterface) *source {
-	return &source{kube: kube, discovery: disc}
+func newSource(kube kubernetes.Interface, resources *clusterapi.Resources, reviewer *tenancy.Reviewer) *source {
+	return &source{kube: kube, resources: resources, reviewer: reviewer}
 }
 
 // keySecret reads the age key Secret of a target.
@@ -113,6 +108,10 @@ func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider) *gate
 	}
 	var data map[string][]byte
 	if p.Spec.SecretRef != nil {
+		if err := s.mayUse(ctx, p.Status.AuthorizedBy, "GitProvider "+p.Namespace+"/"+p.Name,
+			tenancy.SecretGet(p.Namespace, p.Spec.SecretRef.Name, "")); err != nil {
+			return &gates.Credentials{Config: cfg, Err: err}
+		}
 		if s.kube == nil {
 			return &gates.Credentials{Config: cfg, Err: fmt.Errorf("credentials Secret %s/%s cannot be read: the server has no source cluster (--kubeconfig)", p.Namespace, p.Spec.SecretRef.Name)}
 		}
@@ -140,57 +139,20 @@ func providerAuth(p *v1alpha1.GitProvider, data map[string][]byte) (transport.Au
 	return git.AuthFromSecret(p.Spec.URL, data)
 }
 
-// refreshDiscovery re-reads the source cluster's resource types (at most every
-// two seconds unless forced) and reports whether they changed.
-func (s *source) refreshDiscovery(force bool) bool {
-	if s.discovery == nil {
-		return false
+// mayUse reviews whether the identity recorded on an object (ref) may still
+// do c, which the server is about to do on its behalf.
+func (s *source) mayUse(ctx context.Context, id *v1alpha1.AuthorizedIdentity, ref string, c tenancy.Check) error {
+	if s.reviewer == nil {
+		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !force && time.Since(s.resourcesAt) < 2*time.Second {
-		return false
-	}
-	groups, lists, err := s.discovery.ServerGroupsAndResources()
-	if err != nil && len(lists) == 0 {
-		klog.ErrorS(err, "Discovery of the source cluster failed")
-		return false
-	}
-	res, err := selection.APIResourcesFrom(groups, lists)
+	ok, err := s.reviewer.Allowed(ctx, id, c)
 	if err != nil {
-		return false
+		return err
 	}
-	changed := len(res) != len(s.resources)
-	if !changed {
-		old := map[schema.GroupVersionResource]bool{}
-		for _, r := range s.resources {
-			old[r.GVR] = true
-		}
-		for _, r := range res {
-			if !old[r.GVR] {
-				changed = true
-				break
-			}
-		}
+	if !ok {
+		return fmt.Errorf("%s", tenancy.Denial{Link: tenancy.Link{Ref: ref, Identity: id}, Check: c})
 	}
-	s.resources, s.resourcesAt = res, time.Now()
-	return changed
-}
-
-// apiResources returns the source cluster's listable, watchable types.
-func (s *source) apiResources() ([]selection.APIResource, error) {
-	s.mu.Lock()
-	empty := s.resources == nil
-	s.mu.Unlock()
-	if empty {
-		s.refreshDiscovery(true)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.resources == nil {
-		return nil, fmt.Errorf("discovery of the source cluster failed")
-	}
-	return s.resources, nil
+	return nil
 }
 
 // typedEventSink writes events through the typed core/v1 client.

@@ -13,7 +13,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
-	"github.com/configbutler/gitops-reverser/pkg/selection"
+	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
 // targetReconciler is the edge around gates.Evaluate for GitTargets: it
@@ -81,8 +81,19 @@ func (r *targetReconciler) fetch(ctx context.Context, v *gates.View, d gates.Dec
 		}
 		v.Ownership = o
 	case gates.NeedKeySecret:
-		v.KeySecret = r.source.keySecret(ctx, t.Namespace, t.Spec.Encryption.SecretRef.Name)
+		name := t.Spec.Encryption.SecretRef.Name
+		v.KeySecret = r.source.keySecret(ctx, t.Namespace, name)
+		if v.KeySecret.Found {
+			// The server reads it for the target's author, who must be able to.
+			if err := r.source.mayUse(ctx, t.Status.AuthorizedBy, "GitTarget "+key, tenancy.SecretGet(t.Namespace, name, "")); err != nil {
+				v.KeySecret = &gates.KeySecret{Err: err}
+			}
+		}
 	case gates.NeedCreateKeySecret:
+		if err := r.source.mayUse(ctx, t.Status.AuthorizedBy, "GitTarget "+key, tenancy.SecretCreate(t.Namespace, "")); err != nil {
+			v.KeySecret = &gates.KeySecret{CreateErr: err}
+			return
+		}
 		v.KeySecret = r.source.createKeySecret(ctx, t)
 	case gates.NeedCredentials:
 		v.Credentials = r.source.credentials(ctx, res.Provider)
@@ -94,13 +105,8 @@ func (r *targetReconciler) fetch(ctx context.Context, v *gates.View, d gates.Dec
 			v.Worker.Replica, v.Worker.Lease = own.Name(), own.Lease()
 		}
 	case gates.NeedSelection:
-		resources, err := r.source.apiResources()
-		if err != nil {
-			v.Selection = &gates.Selected{Err: err}
-			return
-		}
-		wrs, cwrs := r.listers.rulesFor(t)
-		v.Selection = &gates.Selected{Selection: selection.Resolve(resources, wrs, cwrs)}
+		sel, err := r.targetSelection(ctx, t)
+		v.Selection = &gates.Selected{Selection: sel, Err: err}
 	}
 }
 
@@ -120,6 +126,19 @@ func (r *targetReconciler) runEffects(key string, v *gates.View, d gates.Decisio
 			r.states.update(key, func(s gates.State) gates.State { return s.StartBootstrap(e.Fingerprint, e.Target.Path) })
 			if w := r.workers.Get(d.Resolved.Key); w != nil {
 				w.RequestBootstrap(e.Target, e.Fingerprint)
+			}
+		case gates.Restrict:
+			// What the target may no longer mirror stops now, not after the
+			// snapshot of its new selection: the stream stops routing it and
+			// the worker drops what it had not committed yet.
+			if r.router != nil {
+				r.router.Restrict(key, e.Selection)
+			}
+			if w := r.workers.Get(d.Resolved.Key); w != nil {
+				w.Drop(key, func(c *mirror.Change) bool {
+					ts := e.Selection[c.GVR]
+					return ts != nil && ts.Matches(c.Namespace)
+				})
 			}
 		case gates.StartSnapshot:
 			r.states.update(key, func(s gates.State) gates.State { return s.StartSnapshot(e.Fingerprint, e.Target.Path) })

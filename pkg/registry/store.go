@@ -22,12 +22,14 @@ type StoreConfig struct {
 	Table       rest.TableConvertor
 	// Decorator computes read-time fields on Get, List and write responses (optional).
 	Decorator func(runtime.Object)
+	// Admit authorizes creates and spec changes (optional; see AdmitFunc).
+	Admit AdmitFunc
 }
 
 // Storage is one kind's storage bundle: the main resource and its read-only
 // status (both installed), and the status writer (never installed).
 type Storage struct {
-	Main         *genericregistry.Store
+	Main         *Store
 	Status       *ViewREST
 	StatusWriter *StatusWriter
 }
@@ -55,7 +57,7 @@ func NewStorage[T Object, S, St any](scheme *runtime.Scheme, optsGetter generic.
 		return nil, fmt.Errorf("storage for %s: %w", c.Resource, err)
 	}
 	return &Storage{
-		Main:         store,
+		Main:         &Store{Store: store, admit: c.Admit},
 		Status:       NewViewREST(store, c.NewFunc, nil, c.Table),
 		StatusWriter: NewStatusWriter(store, NewStatusStrategy(strategy), scheme, c.NewExternal),
 	}, nil

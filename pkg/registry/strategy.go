@@ -25,6 +25,7 @@ import (
 	"k8s.io/apiserver/pkg/storage/names"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/validation"
 )
@@ -47,7 +48,11 @@ type Kind[T Object, S, St any] struct {
 	Spec       func(obj T) *S
 	Status     func(obj T) *St
 	// Conditions returns the conditions of a status, which status writes validate.
-	Conditions     func(status *St) []metav1.Condition
+	Conditions func(status *St) []metav1.Condition
+	// AuthorizedBy is the status field recording the user a create or spec
+	// change was authorized for: set by the server from the request, kept by
+	// every other write (the lifecycle's status writes included).
+	AuthorizedBy   func(status *St) **configbutler.AuthorizedIdentity
 	Validate       func(obj T) field.ErrorList
 	ValidateUpdate func(obj, old T) field.ErrorList
 	// Canonicalize normalizes spec after validation.
@@ -78,6 +83,7 @@ func (k Kind[T, S, St]) check() error {
 	require(k.Spec != nil, "Spec")
 	require(k.Status != nil, "Status")
 	require(k.Conditions != nil, "Conditions")
+	require(k.AuthorizedBy != nil, "AuthorizedBy")
 	require(k.Validate != nil, "Validate")
 	require(k.ValidateUpdate != nil, "ValidateUpdate")
 	return errors.Join(errs...)
@@ -122,6 +128,7 @@ func (s Strategy[T, S, St]) NamespaceScoped() bool { return s.kind.Namespaced }
 func (s Strategy[T, S, St]) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	t := obj.(T)
 	*s.kind.Status(t) = *new(St)
+	*s.kind.AuthorizedBy(s.kind.Status(t)) = identityFrom(ctx)
 	t.SetGeneration(1)
 	if s.kind.PrepareForCreate != nil {
 		s.kind.PrepareForCreate(ctx, t)
@@ -135,6 +142,8 @@ func (s Strategy[T, S, St]) PrepareForUpdate(ctx context.Context, obj, old runti
 	gen := o.GetGeneration()
 	if !apiequality.Semantic.DeepEqual(*s.kind.Spec(t), *s.kind.Spec(o)) {
 		gen++
+		// A spec change is authorized for the user making it (pkg/tenancy).
+		*s.kind.AuthorizedBy(s.kind.Status(t)) = identityFrom(ctx)
 	}
 	t.SetGeneration(gen)
 	if s.kind.PrepareForUpdate != nil {
@@ -195,6 +204,7 @@ func NewStatusStrategy[T Object, S, St any](s Strategy[T, S, St]) StatusStrategy
 func (s StatusStrategy[T, S, St]) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	t, o := obj.(T), old.(T)
 	*s.kind.Spec(t) = *s.kind.Spec(o)
+	*s.kind.AuthorizedBy(s.kind.Status(t)) = *s.kind.AuthorizedBy(s.kind.Status(o))
 	metav1.ResetObjectMetaForStatus(t, o)
 	if s.kind.PrepareStatus != nil {
 		s.kind.PrepareStatus(ctx, t, o)

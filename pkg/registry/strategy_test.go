@@ -2,10 +2,12 @@ package registry_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -212,13 +214,67 @@ func TestKindHooks(t *testing.T) {
 	moved.Spec.AllowedBranches = []string{"main", "env/*"}
 	s.PrepareForUpdate(ctx, moved, p)
 
+	alice := &configbutler.AuthorizedIdentity{Username: "alice"}
 	want := []seen{
-		{user: "alice", generation: 1},
+		{user: "alice", generation: 1, status: configbutler.GitProviderStatus{AuthorizedBy: alice}},
 		{user: "alice", generation: 1, status: stored},
-		{user: "alice", generation: 2, status: stored, changed: true},
+		{user: "alice", generation: 2, status: configbutler.GitProviderStatus{ObservedGeneration: 1, AuthorizedBy: alice}, changed: true},
 	}
-	if d := cmp.Diff(want, got, cmp.AllowUnexported(seen{})); d != "" {
+	ignoreTime := cmpopts.IgnoreFields(configbutler.AuthorizedIdentity{}, "Time")
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(seen{}), ignoreTime); d != "" {
 		t.Errorf("hooks saw (-want +got):\n%s", d)
+	}
+}
+
+// TestAuthorizedByIsServerSet: status.authorizedBy is the requesting user of
+// the create and of every spec change, never what a client sends, kept on
+// every other write, the lifecycle's status writes included.
+func TestAuthorizedByIsServerSet(t *testing.T) {
+	s := registry.NewStrategy(runtime.NewScheme(), gitprovider.Kind)
+	as := func(name string) context.Context {
+		return genericapirequest.WithUser(context.Background(), &user.DefaultInfo{Name: name, UID: "uid-" + name, Groups: []string{"team"},
+			Extra: map[string][]string{"scopes": {"x"}}})
+	}
+	who := func(p *configbutler.GitProvider) string {
+		if p.Status.AuthorizedBy == nil {
+			return "<nil>"
+		}
+		a := p.Status.AuthorizedBy
+		return a.Username + "/" + a.UID + "/" + strings.Join(a.Groups, ",") + "/" + strings.Join(a.Extra["scopes"], ",")
+	}
+	p := &configbutler.GitProvider{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
+		Spec:   configbutler.GitProviderSpec{URL: "https://example.com/r.git", AllowedBranches: []string{"main"}},
+		Status: configbutler.GitProviderStatus{AuthorizedBy: &configbutler.AuthorizedIdentity{Username: "admin"}}}
+	s.PrepareForCreate(as("alice"), p)
+	if who(p) != "alice/uid-alice/team/x" || p.Status.AuthorizedBy.Time == nil {
+		t.Fatalf("after create: %s", who(p))
+	}
+	forged := p.DeepCopy()
+	forged.Labels = map[string]string{"x": "y"}
+	forged.Status.AuthorizedBy = &configbutler.AuthorizedIdentity{Username: "admin"}
+	s.PrepareForUpdate(as("bob"), forged, p)
+	if who(forged) != "alice/uid-alice/team/x" {
+		t.Errorf("a metadata update by bob (with a forged status): %s, want alice's kept", who(forged))
+	}
+	changed := p.DeepCopy()
+	changed.Spec.URL = "https://example.com/other.git"
+	s.PrepareForUpdate(as("bob"), changed, p)
+	if who(changed) != "bob/uid-bob/team/x" {
+		t.Errorf("a spec change by bob: %s", who(changed))
+	}
+	// The status writer cannot change it.
+	st := registry.NewStatusStrategy(s)
+	write := changed.DeepCopy()
+	write.Status.AuthorizedBy = &configbutler.AuthorizedIdentity{Username: "lifecycle"}
+	st.PrepareForUpdate(context.Background(), write, changed)
+	if who(write) != "bob/uid-bob/team/x" {
+		t.Errorf("after a status write: %s", who(write))
+	}
+	// No user (never from kube-apiserver): nothing recorded.
+	anon := &configbutler.GitProvider{Spec: p.Spec}
+	s.PrepareForCreate(context.Background(), anon)
+	if who(anon) != "<nil>" {
+		t.Errorf("without a user: %s", who(anon))
 	}
 }
 

@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
+
 	"context"
 	"fmt"
 	"strings"
@@ -68,7 +70,19 @@ func Age(t metav1.Time) string {
 var (
 	NameColumn = metav1.TableColumnDefinition{Name: "Name", Type: "string", Format: "name", Description: metav1.ObjectMeta{}.SwaggerDoc()["name"]}
 	AgeColumn  = metav1.TableColumnDefinition{Name: "Age", Type: "string", Description: metav1.ObjectMeta{}.SwaggerDoc()["creationTimestamp"]}
+	// AuthorizedByColumn (-o wide) is the user the server authorized the
+	// object for (status.authorizedBy).
+	AuthorizedByColumn = metav1.TableColumnDefinition{Name: "Authorized By", Type: "string", Priority: 1,
+		Description: "User who created the object or last changed its spec; the server mirrors only what this user may read."}
 )
+
+// AuthorizedBy is the cell of AuthorizedByColumn.
+func AuthorizedBy(id *configbutler.AuthorizedIdentity) string {
+	if id == nil || id.Username == "" {
+		return "<none>"
+	}
+	return id.Username
+}
 
 // ReadyCells returns the Ready condition's status and reason for a table, or
 // "Unknown" while the condition has not been written.

@@ -229,6 +229,34 @@ func Merge(sels ...Selection) Selection {
 	return out
 }
 
+// Intersect is what a and b both select.
+func Intersect(a, b Selection) Selection {
+	out := Selection{}
+	for gvr, x := range a {
+		y, ok := b[gvr]
+		if !ok {
+			continue
+		}
+		ts := &TypeSelection{Resource: x.Resource, AllNamespaces: x.AllNamespaces && y.AllNamespaces}
+		switch {
+		case x.AllNamespaces:
+			ts.Namespaces = y.Namespaces.Clone()
+		case y.AllNamespaces:
+			ts.Namespaces = x.Namespaces.Clone()
+		default:
+			ts.Namespaces = x.Namespaces.Intersection(y.Namespaces)
+		}
+		if ts.Namespaces == nil {
+			ts.Namespaces = sets.New[string]()
+		}
+		if x.Resource.Namespaced && !ts.AllNamespaces && ts.Namespaces.Len() == 0 {
+			continue
+		}
+		out[gvr] = ts
+	}
+	return out
+}
+
 func mergeInto(dst, src *TypeSelection) {
 	dst.AllNamespaces = dst.AllNamespaces || src.AllNamespaces
 	dst.Namespaces = dst.Namespaces.Union(src.Namespaces)

@@ -452,6 +452,8 @@ func (s *Stack) StartServer(ctx context.Context, extraArgs ...string) error {
 		"--authentication-kubeconfig=" + s.ServerKubeconfig,
 		"--authorization-kubeconfig=" + s.ServerKubeconfig,
 		"--data-dir=" + filepath.Join(s.opts.Dir, "server"),
+		// The stack's Git server listens on loopback; nothing else local is allowed.
+		"--allow-remotes=loopback",
 	}, s.opts.ServerArgs...)
 	args = append(args, extraArgs...)
 	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
@@ -630,6 +632,7 @@ func (s *Stack) StartReplica(ctx context.Context, name, etcdURL string, extraArg
 		"--authorization-kubeconfig=" + s.ServerKubeconfig,
 		"--data-dir=" + filepath.Join(s.opts.Dir, "replica-"+name),
 		"--replica-name=" + name,
+		"--allow-remotes=loopback",
 	}, extraArgs...)
 	r.Process = &Process{Name: "replica " + name, Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
 		Log: filepath.Join(s.LogDir(), "replica-"+name+".log")}

@@ -50,12 +50,32 @@ type LocalObjectReference struct {
 	Name string `json:"name"`
 }
 
+// AuthorizedIdentity is a user as kube-apiserver authenticated them, recorded
+// when the server authorized a create or spec change.
+type AuthorizedIdentity struct {
+	// Username of the user.
+	Username string `json:"username"`
+	// UID of the user, when the authenticator provides one.
+	UID string `json:"uid,omitempty"`
+	// Groups of the user.
+	Groups []string `json:"groups,omitempty"`
+	// Extra holds the authenticator's additional attributes, which authorizers may read.
+	Extra map[string][]string `json:"extra,omitempty"`
+	// Time is when the server authorized the user.
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
 // GitProviderStatus is the observed state of a GitProvider.
 type GitProviderStatus struct {
 	// ObservedGeneration is the generation the conditions were computed for.
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready tells whether credentials are present and the remote answers.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -92,8 +112,9 @@ type GitTargetSpec struct {
 	// provider's allowedBranches.
 	Branch string `json:"branch"`
 	// Path is the directory in the repository that this target owns, relative to the
-	// repository root (no leading "/", no ".." segments, no backslashes). Empty means
-	// the repository root.
+	// repository root, in canonical form: slash-separated, no leading or trailing
+	// "/", no empty, "." or ".." segments, no ".git" segment in any letter case,
+	// no backslashes or control characters. Empty means the repository root.
 	Path string `json:"path,omitempty"`
 	// Encryption configures how Secrets are encrypted before they are written.
 	// Without it, Secrets are not written at all.
@@ -146,6 +167,11 @@ type GitTargetStatus struct {
 	Snapshot *SnapshotStatus `json:"snapshot,omitempty"`
 	// Stream records the live event stream.
 	Stream *StreamStatus `json:"stream,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
 }
 
 // WorkerReference identifies a branch worker.
@@ -323,6 +349,11 @@ type WatchRuleStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready tells whether the target exists and the rules resolve.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -1,13 +1,7 @@
 package server
 
 import (
-	"fmt"
-
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
@@ -20,7 +14,7 @@ import (
 // addLifecycle starts the lifecycle once the server serves: it watches our API
 // through the loopback client and the source cluster through source (nil in
 // standalone mode without --kubeconfig: then only Validated can be evaluated).
-func (o *Options) addLifecycle(server *apiserver.Server, source *rest.Config, own *ownership.Manager) error {
+func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own *ownership.Manager) error {
 	opts := lifecycle.Options{
 		WorkDir: o.WorkDir,
 		Writers: lifecycle.Writers{
@@ -29,28 +23,15 @@ func (o *Options) addLifecycle(server *apiserver.Server, source *rest.Config, ow
 			WatchRules:        server.StatusWriters.WatchRules,
 			ClusterWatchRules: server.StatusWriters.ClusterWatchRules,
 		},
+		Kube: src.kube, Dynamic: src.dynamic, Metadata: src.metadata, Discovery: src.discovery,
+		Resources:       src.resources,
+		Reviewer:        o.reviewer(src),
+		RecheckInterval: o.RecheckInterval,
 	}
 	if own != nil {
 		opts.Ownership = own
 	}
-	if source != nil {
-		cfg := rest.CopyConfig(source)
-		// Snapshots list many objects; the default 5 QPS would throttle them.
-		cfg.QPS, cfg.Burst = 100, 200
-		var err error
-		if opts.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
-			return fmt.Errorf("source cluster client: %w", err)
-		}
-		if opts.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-			return err
-		}
-		if opts.Metadata, err = metadata.NewForConfig(cfg); err != nil {
-			return err
-		}
-		if opts.Discovery, err = discovery.NewDiscoveryClientForConfig(cfg); err != nil {
-			return err
-		}
-	} else {
+	if src.kube == nil {
 		klog.InfoS("No source cluster (--kubeconfig): the lifecycle evaluates Validated only; later gates report why they cannot proceed")
 	}
 	server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-lifecycle", func(ctx genericapiserver.PostStartHookContext) error {

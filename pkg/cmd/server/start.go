@@ -30,6 +30,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/apiserver"
 	generatedopenapi "github.com/configbutler/gitops-reverser/pkg/generated/openapi"
+	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/ownership"
 )
 
@@ -57,6 +58,12 @@ type Options struct {
 	// LeaseTTL is the TTL of the etcd lease through which this replica owns its
 	// branch workers; another replica takes them over within it.
 	LeaseTTL time.Duration
+	// AllowRemotes lists the remote kinds GitProviders may use beyond ordinary
+	// network hosts: file, loopback, link-local (see git.RemotePolicy).
+	AllowRemotes []string
+	// RecheckInterval is how often the users recorded on our objects are
+	// reviewed again (pkg/tenancy).
+	RecheckInterval time.Duration
 
 	// Ready, when set, is closed once the server serves (tests use it).
 	Ready chan struct{}
@@ -65,6 +72,9 @@ type Options struct {
 	OnStarted func(*apiserver.Server)
 
 	Out, ErrOut io.Writer
+
+	// source is the source cluster's clients, set by Config.
+	source *sourceCluster
 }
 
 // NewOptions returns the default options.
@@ -72,12 +82,13 @@ func NewOptions(out, errOut io.Writer) *Options {
 	o := &Options{
 		RecommendedOptions: genericoptions.NewRecommendedOptions(EtcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		DataDir:     "gitops-reverser-data",
-		Lifecycle:   true,
-		ReplicaName: defaultReplicaName(),
-		LeaseTTL:    15 * time.Second,
-		Out:         out,
-		ErrOut:      errOut,
+		DataDir:         "gitops-reverser-data",
+		Lifecycle:       true,
+		ReplicaName:     defaultReplicaName(),
+		LeaseTTL:        15 * time.Second,
+		RecheckInterval: time.Minute,
+		Out:             out,
+		ErrOut:          errOut,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -102,6 +113,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Run the GitTarget lifecycle (gates, snapshot, event stream). The source cluster is --kubeconfig (or in-cluster).")
 	fs.StringVar(&o.ReplicaName, "replica-name", o.ReplicaName,
 		"Name of this replica among those sharing one etcd (default: $POD_NAME, else hostname and a random suffix).")
+	fs.StringSliceVar(&o.AllowRemotes, "allow-remotes", o.AllowRemotes,
+		"Remote kinds GitProviders may use besides network hosts, comma-separated: file (file:// URLs and local paths), loopback (127.0.0.0/8, ::1, localhost), link-local (169.254.0.0/16, fe80::/10: cloud metadata endpoints). Default: none; every other host, private networks included, is allowed.")
+	fs.DurationVar(&o.RecheckInterval, "tenancy-recheck-interval", o.RecheckInterval,
+		"How often the users recorded on GitProviders, GitTargets and rules are authorized again (RBAC changes are noticed within seconds; this catches the rest).")
 	fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.LeaseTTL,
 		"TTL of the etcd lease through which a replica owns its branch workers: when a replica dies, another takes its branches over within it.")
 }
@@ -185,6 +200,12 @@ func (o *Options) Validate() error {
 	if o.LeaseTTL < 3*time.Second {
 		errs = append(errs, errors.New("--lease-ttl must be at least 3s"))
 	}
+	if _, err := git.ParseRemotePolicy(o.AllowRemotes); err != nil {
+		errs = append(errs, fmt.Errorf("--allow-remotes: %w", err))
+	}
+	if o.RecheckInterval < time.Second {
+		errs = append(errs, errors.New("--tenancy-recheck-interval must be at least 1s"))
+	}
 	if o.ReplicaName == "" {
 		errs = append(errs, errors.New("--replica-name must not be empty"))
 	}
@@ -233,7 +254,16 @@ func (o *Options) Config() (*apiserver.Config, error) {
 			return nil, err
 		}
 	}
-	return &apiserver.Config{GenericConfig: cfg}, nil
+	src, err := newSourceCluster(cfg.ClientConfig)
+	if err != nil {
+		return nil, err
+	}
+	o.source = src
+	adm, err := o.tenancyAdmission(cfg, src)
+	if err != nil {
+		return nil, err
+	}
+	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{Tenancy: adm}}, nil
 }
 
 // Run starts etcd (when embedded), the API server and the lifecycle, and blocks
@@ -308,7 +338,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return nil
 	})
 	if o.Lifecycle {
-		if err := o.addLifecycle(server, config.GenericConfig.ClientConfig, own); err != nil {
+		if err := o.addLifecycle(server, o.source, own); err != nil {
 			return err
 		}
 	}

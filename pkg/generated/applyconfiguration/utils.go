@@ -32,6 +32,8 @@ import (
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
 	// Group=configbutler.ai, Version=v1alpha1
+	case v1alpha1.SchemeGroupVersion.WithKind("AuthorizedIdentity"):
+		return &configbutlerv1alpha1.AuthorizedIdentityApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BootstrapStatus"):
 		return &configbutlerv1alpha1.BootstrapStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ClusterResourceRule"):

@@ -33,6 +33,7 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
+		v1alpha1.AuthorizedIdentity{}.OpenAPIModelName():        schema_pkg_apis_configbutler_v1alpha1_AuthorizedIdentity(ref),
 		v1alpha1.BootstrapStatus{}.OpenAPIModelName():           schema_pkg_apis_configbutler_v1alpha1_BootstrapStatus(ref),
 		v1alpha1.ClusterResourceRule{}.OpenAPIModelName():       schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref),
 		v1alpha1.ClusterWatchRule{}.OpenAPIModelName():          schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRule(ref),
@@ -118,6 +119,84 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		runtime.TypeMeta{}.OpenAPIModelName():                   schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
 		runtime.Unknown{}.OpenAPIModelName():                    schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
 		version.Info{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_version_Info(ref),
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_AuthorizedIdentity(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AuthorizedIdentity is a user as kube-apiserver authenticated them, recorded when the server authorized a create or spec change.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"username": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Username of the user.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"uid": {
+						SchemaProps: spec.SchemaProps{
+							Description: "UID of the user, when the authenticator provides one.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"groups": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Groups of the user.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"extra": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Extra holds the authenticator's additional attributes, which authorizers may read.",
+							Type:        []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type: []string{"array"},
+										Items: &spec.SchemaOrArray{
+											Schema: &spec.Schema{
+												SchemaProps: spec.SchemaProps{
+													Type:   []string{"string"},
+													Format: "",
+												},
+											},
+										},
+									},
+								},
+							},
+						},
+					},
+					"time": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Time is when the server authorized the user.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"username"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -688,11 +767,17 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderStatus(ref common.Referenc
 							},
 						},
 					},
+					"authorizedBy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AuthorizedBy is the user the server authorized this object for: the user who created it or last changed its spec. The server sets it from the request and never takes it from a client; the lifecycle mirrors only what this user may read (see the README, \"Multi-tenancy\").",
+							Ref:         ref(v1alpha1.AuthorizedIdentity{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1.Condition{}.OpenAPIModelName()},
+			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -1008,7 +1093,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetSpec(ref common.ReferenceCal
 					},
 					"path": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Path is the directory in the repository that this target owns, relative to the repository root (no leading \"/\", no \"..\" segments, no backslashes). Empty means the repository root.",
+							Description: "Path is the directory in the repository that this target owns, relative to the repository root, in canonical form: slash-separated, no leading or trailing \"/\", no empty, \".\" or \"..\" segments, no \".git\" segment in any letter case, no backslashes or control characters. Empty means the repository root.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -1112,11 +1197,17 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetStatus(ref common.ReferenceC
 							Ref:         ref(v1alpha1.StreamStatus{}.OpenAPIModelName()),
 						},
 					},
+					"authorizedBy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AuthorizedBy is the user the server authorized this object for: the user who created it or last changed its spec. The server sets it from the request and never takes it from a client; the lifecycle mirrors only what this user may read (see the README, \"Multi-tenancy\").",
+							Ref:         ref(v1alpha1.AuthorizedIdentity{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.BootstrapStatus{}.OpenAPIModelName(), v1alpha1.EncryptionStatus{}.OpenAPIModelName(), v1alpha1.SnapshotStatus{}.OpenAPIModelName(), v1alpha1.StreamStatus{}.OpenAPIModelName(), v1alpha1.WorkerReference{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1alpha1.BootstrapStatus{}.OpenAPIModelName(), v1alpha1.EncryptionStatus{}.OpenAPIModelName(), v1alpha1.SnapshotStatus{}.OpenAPIModelName(), v1alpha1.StreamStatus{}.OpenAPIModelName(), v1alpha1.WorkerReference{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -1581,11 +1672,17 @@ func schema_pkg_apis_configbutler_v1alpha1_WatchRuleStatus(ref common.ReferenceC
 							},
 						},
 					},
+					"authorizedBy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AuthorizedBy is the user the server authorized this object for: the user who created it or last changed its spec. The server sets it from the request and never takes it from a client; the lifecycle mirrors only what this user may read (see the README, \"Multi-tenancy\").",
+							Ref:         ref(v1alpha1.AuthorizedIdentity{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1.Condition{}.OpenAPIModelName()},
+			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 

@@ -112,6 +112,10 @@ type StartBootstrap struct {
 	Fingerprint string
 }
 
+// Restrict narrows what the target's stream and worker take to Selection (the
+// new selection, when it changed): what left it stops at once.
+type Restrict struct{ Selection selection.Selection }
+
 // StartSnapshot queues the snapshot of Target for Fingerprint.
 type StartSnapshot struct {
 	Target      *mirror.Target
@@ -123,6 +127,7 @@ func (ReportUnreachable) effect() {}
 func (ResetState) effect()        {}
 func (StartBootstrap) effect()    {}
 func (StartSnapshot) effect()     {}
+func (Restrict) effect()          {}
 
 // Decision is the outcome of one evaluation.
 type Decision struct {
@@ -288,7 +293,7 @@ func Evaluate(v *View) Decision {
 	snap, start, requeue := snapshotGate(st.Snapshot, snapFP, v.Now)
 	d.requeueWithin(requeue)
 	if start {
-		d.Effects = append(d.Effects, StartSnapshot{Target: target, Fingerprint: snapFP})
+		d.Effects = append(d.Effects, Restrict{Selection: target.Selection}, StartSnapshot{Target: target, Fingerprint: snapFP})
 	}
 	if snap.Status != metav1.ConditionTrue {
 		d.block(v1alpha1.ConditionSnapshotSynced, snap, present)

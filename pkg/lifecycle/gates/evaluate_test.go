@@ -61,6 +61,8 @@ func effects(d Decision) string {
 			out = append(out, "ResetState")
 		case StartBootstrap:
 			out = append(out, "StartBootstrap")
+		case Restrict:
+			out = append(out, "Restrict:"+e.Selection.Fingerprint())
 		case StartSnapshot:
 			out = append(out, "StartSnapshot:"+e.Target.Selection.Fingerprint())
 		}
@@ -75,7 +77,9 @@ func withState(v *View, s State) *View { v.State = s; return v }
 // bootFP is the bootstrap fingerprint of plain() with ready() inputs.
 const bootFP = "github.com/org/repo#main|apps||creds/1"
 
-func done(fp string) Op { return Op{Phase: PhaseDone, Fingerprint: fp, Reason: v1alpha1.ReasonBootstrapApplied, Finished: now} }
+func done(fp string) Op {
+	return Op{Phase: PhaseDone, Fingerprint: fp, Reason: v1alpha1.ReasonBootstrapApplied, Finished: now}
+}
 
 // TestEvaluate: each gate's decisions, the inputs asked for in order, and the
 // effects, without etcd, Git or a cluster.
@@ -166,7 +170,7 @@ func TestEvaluate(t *testing.T) {
 			return v
 		}(), need: NeedSelection},
 		{name: "bootstrapped: snapshot starts", view: withState(ready(view(plain())), State{Worker: branch, Bootstrap: done(bootFP)}),
-			gates: "True/OK True/NotRequired True/BootstrapApplied False/Running Unknown/Blocked", effects: "StartSnapshot:" + cmSel.Fingerprint()},
+			gates: "True/OK True/NotRequired True/BootstrapApplied False/Running Unknown/Blocked", effects: "Restrict:" + cmSel.Fingerprint() + ",StartSnapshot:" + cmSel.Fingerprint()},
 		{name: "discovery failed", view: func() *View {
 			v := withState(ready(view(plain())), State{Worker: branch, Bootstrap: done(bootFP)})
 			v.Selection = &Selected{Err: errors.New("discovery of the source cluster failed")}
@@ -190,7 +194,7 @@ func TestEvaluate(t *testing.T) {
 			v := withState(ready(view(plain())), live)
 			v.Selection = &Selected{Selection: selection.Selection{}}
 			return v
-		}(), gates: "True/OK True/NotRequired True/BootstrapApplied False/Running Unknown/Blocked", effects: "StartSnapshot:" + selection.Selection{}.Fingerprint()},
+		}(), gates: "True/OK True/NotRequired True/BootstrapApplied False/Running Unknown/Blocked", effects: "Restrict:" + selection.Selection{}.Fingerprint() + ",StartSnapshot:" + selection.Selection{}.Fingerprint()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -293,7 +297,8 @@ func TestEvaluateToReady(t *testing.T) {
 	report(mirror.Result{Target: "sut/t", Op: mirror.OpBootstrap, Fingerprint: boot.Fingerprint, Running: true, Time: now})
 	report(mirror.Result{Target: "sut/t", Op: mirror.OpBootstrap, Fingerprint: boot.Fingerprint, Applied: true, Commit: "c1", Time: now})
 	d = step()
-	if gate(d, v1alpha1.ConditionBootstrapped) != "True/BootstrapApplied" || gate(d, v1alpha1.ConditionSnapshotSynced) != "False/Running" || len(queued) != 2 {
+	if gate(d, v1alpha1.ConditionBootstrapped) != "True/BootstrapApplied" || gate(d, v1alpha1.ConditionSnapshotSynced) != "False/Running" || len(queued) != 2 ||
+		len(d.Effects) != 2 || d.Effects[0].(Restrict).Selection.Fingerprint() != cmSel.Fingerprint() {
 		t.Fatalf("after the bootstrap: %v", d.Gates)
 	}
 	snap := queued[1].(StartSnapshot)

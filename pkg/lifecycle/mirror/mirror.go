@@ -73,6 +73,7 @@ type WorkerConfig struct {
 type Change struct {
 	TargetKey string
 	GVR       schema.GroupVersionResource
+	Namespace string // of the object ("" when cluster-scoped)
 	Path      string
 	// Object is the new state; nil deletes the file.
 	Object *unstructured.Unstructured

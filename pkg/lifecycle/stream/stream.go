@@ -206,6 +206,27 @@ func (r *Router) GoLive(targetKey string, listRVs map[schema.GroupVersionResourc
 	}
 }
 
+// Restrict narrows a registered target's selection to what it shares with sel:
+// events outside it are no longer routed to the target, and buffered ones are
+// dropped. It never widens a selection (that takes a snapshot first).
+func (r *Router) Restrict(targetKey string, sel selection.Selection) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.targets[targetKey]
+	if !ok {
+		return
+	}
+	cfg := *t.cfg
+	cfg.Selection = selection.Intersect(t.cfg.Selection, sel)
+	t.cfg = &cfg
+	for k, ev := range t.buffer {
+		if ts := cfg.Selection[ev.gvr]; ts == nil || !ts.Matches(ev.obj.GetNamespace()) {
+			delete(t.buffer, k)
+		}
+	}
+	r.gcInformersLocked()
+}
+
 // Unregister removes a target from the stream.
 func (r *Router) Unregister(targetKey string) {
 	r.mu.Lock()
@@ -322,7 +343,7 @@ func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructure
 		return nil
 	}
 	path := render.Path(t.cfg.Path, gvr, u.GetNamespace(), u.GetName())
-	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Path: path, Keys: t.cfg.Keys}
+	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Namespace: u.GetNamespace(), Path: path, Keys: t.cfg.Keys}
 	if !del {
 		c.Object = u
 	}

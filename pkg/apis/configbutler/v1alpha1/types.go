@@ -58,6 +58,26 @@ type LocalObjectReference struct {
 	Name string `json:"name"`
 }
 
+// AuthorizedIdentity is a user as kube-apiserver authenticated them, recorded
+// when the server authorized a create or spec change.
+type AuthorizedIdentity struct {
+	// Username of the user.
+	Username string `json:"username"`
+	// UID of the user, when the authenticator provides one.
+	// +optional
+	UID string `json:"uid,omitempty"`
+	// Groups of the user.
+	// +optional
+	// +listType=atomic
+	Groups []string `json:"groups,omitempty"`
+	// Extra holds the authenticator's additional attributes, which authorizers may read.
+	// +optional
+	Extra map[string][]string `json:"extra,omitempty"`
+	// Time is when the server authorized the user.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
 // GitProviderStatus is the observed state of a GitProvider.
 type GitProviderStatus struct {
 	// ObservedGeneration is the generation the conditions were computed for.
@@ -68,6 +88,12 @@ type GitProviderStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	// +optional
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -110,8 +136,9 @@ type GitTargetSpec struct {
 	// provider's allowedBranches.
 	Branch string `json:"branch"`
 	// Path is the directory in the repository that this target owns, relative to the
-	// repository root (no leading "/", no ".." segments, no backslashes). Empty means
-	// the repository root.
+	// repository root, in canonical form: slash-separated, no leading or trailing
+	// "/", no empty, "." or ".." segments, no ".git" segment in any letter case,
+	// no backslashes or control characters. Empty means the repository root.
 	// +optional
 	Path string `json:"path,omitempty"`
 	// Encryption configures how Secrets are encrypted before they are written.
@@ -181,6 +208,12 @@ type GitTargetStatus struct {
 	// Stream records the live event stream.
 	// +optional
 	Stream *StreamStatus `json:"stream,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	// +optional
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
 }
 
 // WorkerReference identifies a branch worker.
@@ -404,6 +437,12 @@ type WatchRuleStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	// +optional
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -22,6 +22,11 @@ limitations under the License.
 package v1alpha1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuthorizedIdentity) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.AuthorizedIdentity"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in BootstrapStatus) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.BootstrapStatus"
 }

@@ -15,6 +15,7 @@ var Kind = registry.Kind[*configbutler.ClusterWatchRule, configbutler.ClusterWat
 	Spec:           func(o *configbutler.ClusterWatchRule) *configbutler.ClusterWatchRuleSpec { return &o.Spec },
 	Status:         func(o *configbutler.ClusterWatchRule) *configbutler.WatchRuleStatus { return &o.Status },
 	Conditions:     func(s *configbutler.WatchRuleStatus) []metav1.Condition { return s.Conditions },
+	AuthorizedBy:   func(s *configbutler.WatchRuleStatus) **configbutler.AuthorizedIdentity { return &s.AuthorizedBy },
 	Validate:       validation.ValidateClusterWatchRule,
 	ValidateUpdate: validation.ValidateClusterWatchRuleUpdate,
 }

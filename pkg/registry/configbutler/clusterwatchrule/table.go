@@ -16,6 +16,7 @@ var Table = registry.TableConvertor[*configbutler.ClusterWatchRule]{
 		{Name: "Ready", Type: "string", Description: "Whether the target exists and the rules resolve."},
 		registry.AgeColumn,
 		{Name: "Message", Type: "string", Priority: 1, Description: "Message of the Ready condition."},
+		registry.AuthorizedByColumn,
 	},
 	Rows: func(r *configbutler.ClusterWatchRule) [][]interface{} {
 		ready, _ := registry.ReadyCells(r.Status.Conditions)
@@ -26,6 +27,7 @@ var Table = registry.TableConvertor[*configbutler.ClusterWatchRule]{
 		return [][]interface{}{{
 			r.Name, r.Spec.TargetRef.Namespace + "/" + r.Spec.TargetRef.Name, registry.JoinResources(rules), ready,
 			registry.Age(r.CreationTimestamp), registry.ReadyMessage(r.Status.Conditions),
+			registry.AuthorizedBy(r.Status.AuthorizedBy),
 		}}
 	},
 }

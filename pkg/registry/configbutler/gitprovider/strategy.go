@@ -15,6 +15,7 @@ var Kind = registry.Kind[*configbutler.GitProvider, configbutler.GitProviderSpec
 	Spec:           func(o *configbutler.GitProvider) *configbutler.GitProviderSpec { return &o.Spec },
 	Status:         func(o *configbutler.GitProvider) *configbutler.GitProviderStatus { return &o.Status },
 	Conditions:     func(s *configbutler.GitProviderStatus) []metav1.Condition { return s.Conditions },
+	AuthorizedBy:   func(s *configbutler.GitProviderStatus) **configbutler.AuthorizedIdentity { return &s.AuthorizedBy },
 	Validate:       validation.ValidateGitProvider,
 	ValidateUpdate: validation.ValidateGitProviderUpdate,
 }

@@ -21,6 +21,7 @@ var Table = registry.TableConvertor[*configbutler.GitProvider]{
 		registry.AgeColumn,
 		{Name: "Secret", Type: "string", Priority: 1, Description: "Credentials Secret."},
 		{Name: "Message", Type: "string", Priority: 1, Description: "Message of the Ready condition."},
+		registry.AuthorizedByColumn,
 	},
 	Rows: func(p *configbutler.GitProvider) [][]interface{} {
 		ready, reason := registry.ReadyCells(p.Status.Conditions)
@@ -31,6 +32,7 @@ var Table = registry.TableConvertor[*configbutler.GitProvider]{
 		return [][]interface{}{{
 			p.Name, p.Spec.URL, strings.Join(p.Spec.AllowedBranches, ","), ready, reason,
 			registry.Age(p.CreationTimestamp), secret, registry.ReadyMessage(p.Status.Conditions),
+			registry.AuthorizedBy(p.Status.AuthorizedBy),
 		}}
 	},
 }

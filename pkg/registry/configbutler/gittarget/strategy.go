@@ -24,6 +24,7 @@ var Kind = registry.Kind[*configbutler.GitTarget, configbutler.GitTargetSpec, co
 	Spec:           func(o *configbutler.GitTarget) *configbutler.GitTargetSpec { return &o.Spec },
 	Status:         func(o *configbutler.GitTarget) *configbutler.GitTargetStatus { return &o.Status },
 	Conditions:     func(s *configbutler.GitTargetStatus) []metav1.Condition { return s.Conditions },
+	AuthorizedBy:   func(s *configbutler.GitTargetStatus) **configbutler.AuthorizedIdentity { return &s.AuthorizedBy },
 	Validate:       validation.ValidateGitTarget,
 	ValidateUpdate: validation.ValidateGitTargetUpdate,
 	// The stored Ready anchors Ready's LastTransitionTime for reads (see

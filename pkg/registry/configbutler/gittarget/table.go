@@ -38,6 +38,7 @@ var Table = registry.TableConvertor[*configbutler.GitTarget]{
 		registry.AgeColumn,
 		{Name: "Blocking Gate", Type: "string", Priority: 1, Description: "First gate that is not True."},
 		{Name: "Message", Type: "string", Priority: 1, Description: "Why the blocking gate is not True."},
+		registry.AuthorizedByColumn,
 	},
 	Rows: func(t *configbutler.GitTarget) [][]interface{} {
 		s := conditions.SummarizeGitTarget(t.Status.Conditions, t.CreationTimestamp)
@@ -45,6 +46,7 @@ var Table = registry.TableConvertor[*configbutler.GitTarget]{
 			t.Name, t.Spec.ProviderRef.Name, t.Spec.Branch, orNone(t.Spec.Path),
 			string(s.Ready.Status), s.Ready.Reason, orNone(ShortHash(t.Status.LastCommit)),
 			registry.Age(t.CreationTimestamp), orNone(s.BlockingGate), blockingMessage(s),
+			registry.AuthorizedBy(t.Status.AuthorizedBy),
 		}}
 	},
 }

@@ -15,6 +15,7 @@ var Kind = registry.Kind[*configbutler.WatchRule, configbutler.WatchRuleSpec, co
 	Spec:           func(o *configbutler.WatchRule) *configbutler.WatchRuleSpec { return &o.Spec },
 	Status:         func(o *configbutler.WatchRule) *configbutler.WatchRuleStatus { return &o.Status },
 	Conditions:     func(s *configbutler.WatchRuleStatus) []metav1.Condition { return s.Conditions },
+	AuthorizedBy:   func(s *configbutler.WatchRuleStatus) **configbutler.AuthorizedIdentity { return &s.AuthorizedBy },
 	Validate:       validation.ValidateWatchRule,
 	ValidateUpdate: validation.ValidateWatchRuleUpdate,
 }

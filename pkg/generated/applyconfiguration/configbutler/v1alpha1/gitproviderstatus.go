@@ -31,6 +31,11 @@ type GitProviderStatusApplyConfiguration struct {
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready tells whether credentials are present and the remote answers.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	AuthorizedBy *AuthorizedIdentityApplyConfiguration `json:"authorizedBy,omitempty"`
 }
 
 // GitProviderStatusApplyConfiguration constructs a declarative configuration of the GitProviderStatus type for use with
@@ -57,5 +62,13 @@ func (b *GitProviderStatusApplyConfiguration) WithConditions(values ...*v1.Condi
 		}
 		b.Conditions = append(b.Conditions, *values[i])
 	}
+	return b
+}
+
+// WithAuthorizedBy sets the AuthorizedBy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AuthorizedBy field is set to the value of the last call.
+func (b *GitProviderStatusApplyConfiguration) WithAuthorizedBy(value *AuthorizedIdentityApplyConfiguration) *GitProviderStatusApplyConfiguration {
+	b.AuthorizedBy = value
 	return b
 }

@@ -29,8 +29,9 @@ type GitTargetSpecApplyConfiguration struct {
 	// provider's allowedBranches.
 	Branch *string `json:"branch,omitempty"`
 	// Path is the directory in the repository that this target owns, relative to the
-	// repository root (no leading "/", no ".." segments, no backslashes). Empty means
-	// the repository root.
+	// repository root, in canonical form: slash-separated, no leading or trailing
+	// "/", no empty, "." or ".." segments, no ".git" segment in any letter case,
+	// no backslashes or control characters. Empty means the repository root.
 	Path *string `json:"path,omitempty"`
 	// Encryption configures how Secrets are encrypted before they are written.
 	// Without it, Secrets are not written at all.

@@ -50,6 +50,11 @@ type GitTargetStatusApplyConfiguration struct {
 	Snapshot *SnapshotStatusApplyConfiguration `json:"snapshot,omitempty"`
 	// Stream records the live event stream.
 	Stream *StreamStatusApplyConfiguration `json:"stream,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	AuthorizedBy *AuthorizedIdentityApplyConfiguration `json:"authorizedBy,omitempty"`
 }
 
 // GitTargetStatusApplyConfiguration constructs a declarative configuration of the GitTargetStatus type for use with
@@ -140,5 +145,13 @@ func (b *GitTargetStatusApplyConfiguration) WithSnapshot(value *SnapshotStatusAp
 // If called multiple times, the Stream field is set to the value of the last call.
 func (b *GitTargetStatusApplyConfiguration) WithStream(value *StreamStatusApplyConfiguration) *GitTargetStatusApplyConfiguration {
 	b.Stream = value
+	return b
+}
+
+// WithAuthorizedBy sets the AuthorizedBy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AuthorizedBy field is set to the value of the last call.
+func (b *GitTargetStatusApplyConfiguration) WithAuthorizedBy(value *AuthorizedIdentityApplyConfiguration) *GitTargetStatusApplyConfiguration {
+	b.AuthorizedBy = value
 	return b
 }

@@ -31,6 +31,11 @@ type WatchRuleStatusApplyConfiguration struct {
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready tells whether the target exists and the rules resolve.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	AuthorizedBy *AuthorizedIdentityApplyConfiguration `json:"authorizedBy,omitempty"`
 }
 
 // WatchRuleStatusApplyConfiguration constructs a declarative configuration of the WatchRuleStatus type for use with
@@ -57,5 +62,13 @@ func (b *WatchRuleStatusApplyConfiguration) WithConditions(values ...*v1.Conditi
 		}
 		b.Conditions = append(b.Conditions, *values[i])
 	}
+	return b
+}
+
+// WithAuthorizedBy sets the AuthorizedBy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AuthorizedBy field is set to the value of the last call.
+func (b *WatchRuleStatusApplyConfiguration) WithAuthorizedBy(value *AuthorizedIdentityApplyConfiguration) *WatchRuleStatusApplyConfiguration {
+	b.AuthorizedBy = value
 	return b
 }

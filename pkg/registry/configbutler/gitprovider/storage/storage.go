@@ -12,7 +12,7 @@ import (
 )
 
 // NewStorage returns the GitProvider storage bundle.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*registry.Storage, error) {
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, admit registry.AdmitFunc) (*registry.Storage, error) {
 	return registry.NewStorage(scheme, optsGetter, gitprovider.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("gitproviders"),
 		Singular:    configbutler.Resource("gitprovider"),
@@ -21,5 +21,6 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*
 		NewExternal: func() runtime.Object { return &v1alpha1.GitProvider{} },
 		Attrs:       gitprovider.Attrs,
 		Table:       gitprovider.Table,
+		Admit:       admit,
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/registry/generic"
-	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
@@ -30,7 +29,7 @@ type Storage struct {
 
 // REST is the main gittargets resource.
 type REST struct {
-	*genericregistry.Store
+	*registry.Store
 	decorate func(runtime.Object)
 }
 
@@ -40,8 +39,8 @@ var (
 )
 
 // NewStorage returns the GitTarget storage bundle. liveness (optional) tells the
-// read path which replica leases are alive.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, liveness gittarget.Liveness) (*Storage, error) {
+// read path which replica leases are alive; admit (optional) authorizes writes.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, liveness gittarget.Liveness, admit registry.AdmitFunc) (*Storage, error) {
 	decorate := func(obj runtime.Object) {
 		switch o := obj.(type) {
 		case *configbutler.GitTarget:
@@ -61,6 +60,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, li
 		Attrs:       gittarget.Attrs,
 		Table:       gittarget.Table,
 		Decorator:   decorate,
+		Admit:       admit,
 	})
 	if err != nil {
 		return nil, err

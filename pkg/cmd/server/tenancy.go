@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+
+	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
+	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/tenancy"
+)
+
+// sourceCluster holds the clients of the cluster the server mirrors (all nil
+// in standalone mode without --kubeconfig).
+type sourceCluster struct {
+	kube      kubernetes.Interface
+	dynamic   dynamic.Interface
+	metadata  metadata.Interface
+	discovery discovery.DiscoveryInterface
+	// resources is discovery, cached, shared by admission and the lifecycle.
+	resources *clusterapi.Resources
+}
+
+func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
+	if c == nil {
+		return &sourceCluster{}, nil
+	}
+	cfg := rest.CopyConfig(c)
+	// Snapshots list many objects; the default 5 QPS would throttle them.
+	cfg.QPS, cfg.Burst = 100, 200
+	var s sourceCluster
+	var err error
+	if s.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		return nil, fmt.Errorf("source cluster client: %w", err)
+	}
+	if s.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	if s.metadata, err = metadata.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	if s.discovery, err = discovery.NewDiscoveryClientForConfig(cfg); err != nil {
+		return nil, err
+	}
+	s.resources = clusterapi.New(s.discovery)
+	return &s, nil
+}
+
+// tenancyAdmission authorizes writes of our kinds for the requesting user with
+// the delegated authorizer (SubjectAccessReviews against kube-apiserver), and
+// applies the remote policy to GitProvider URLs. In standalone mode holders of
+// the server's credentials are its administrators: only the remote policy
+// applies.
+func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src *sourceCluster) (*tenancy.Admission, error) {
+	policy, err := git.ParseRemotePolicy(o.AllowRemotes)
+	if err != nil {
+		return nil, err
+	}
+	// go-git's transports are process-wide, so is the policy every clone,
+	// fetch and push obeys.
+	git.SetRemotePolicy(policy)
+	a := &tenancy.Admission{Remotes: policy, Resources: src.resources.Get}
+	if o.Standalone {
+		return a, nil
+	}
+	a.Authorizer = cfg.Authorization.Authorizer
+	if src.kube != nil {
+		kube := src.kube
+		a.SecretExists = func(ctx context.Context, ns, name string) (bool, error) {
+			_, err := kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+	}
+	return a, nil
+}
+
+// reviewer reviews the users recorded on our objects, with
+// SubjectAccessReviews against the source cluster (nil in standalone mode).
+func (o *Options) reviewer(src *sourceCluster) *tenancy.Reviewer {
+	if o.Standalone || src.kube == nil {
+		return nil
+	}
+	return &tenancy.Reviewer{
+		Authorizer: tenancy.SARAuthorizer{Client: src.kube.AuthorizationV1().SubjectAccessReviews()},
+		TTL:        o.RecheckInterval,
+	}
+}

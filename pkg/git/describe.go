@@ -1,0 +1,81 @@
+package git
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+)
+
+// Describe says why a remote could not be reached, and no more: the kind of
+// failure, never what the remote sent back. A remote's URL is a tenant's input
+// and its answer lands in status, which that tenant reads; go-git puts an
+// HTTP error response's body into its errors, so echoing them would let a
+// tenant read any HTTP service the server can reach (a metadata endpoint, an
+// internal API). The full error belongs in the server's log only.
+func Describe(err error) string {
+	// Classify by the original error; nothing of it is returned.
+	var red *redactedError
+	for errors.As(err, &red) && red.inner != nil && red.inner != err {
+		err = red.inner
+	}
+	// go-git wraps HTTP errors without an Unwrap method.
+	var unexpected *plumbing.UnexpectedError
+	if errors.As(err, &unexpected) && unexpected.Err != nil {
+		err = unexpected.Err
+	}
+	var (
+		dnsErr  *net.DNSError
+		httpErr *githttp.Err
+		unknown x509.UnknownAuthorityError
+		invalid x509.CertificateInvalidError
+		host    x509.HostnameError
+	)
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrRemoteRefused):
+		// Our own policy's words (they name the address the URL resolved to).
+		msg := err.Error()
+		if i := strings.Index(msg, ErrRemoteRefused.Error()); i >= 0 {
+			msg = msg[i:]
+		}
+		return msg
+	case errors.Is(err, transport.ErrAuthenticationRequired):
+		return "authentication required: the remote refused the credentials"
+	case errors.Is(err, transport.ErrAuthorizationFailed):
+		return "authorization failed: the credentials may not access the repository"
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return "repository not found"
+	case errors.As(err, &httpErr) && httpErr.Response != nil:
+		return fmt.Sprintf("the remote answered HTTP %d", httpErr.Response.StatusCode)
+	case errors.As(err, &dnsErr):
+		return "the host name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err):
+		return "timed out"
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		return "no route to the host"
+	case errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) || strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:"):
+		return "TLS handshake failed (certificate not trusted or not for this host)"
+	case strings.Contains(err.Error(), "ssh: handshake failed"):
+		return "SSH handshake failed (host key or credentials not accepted)"
+	case strings.Contains(err.Error(), "unexpected client error") || strings.Contains(err.Error(), "unexpected requesting"):
+		return "the remote did not answer as a Git server"
+	}
+	return "the remote did not answer as a Git server"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

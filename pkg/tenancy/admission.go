@@ -1,0 +1,232 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+)
+
+// Inherited is an object whose data flows through the object being written:
+// a rule pointing at a GitTarget, or at a target of a GitProvider.
+type Inherited struct {
+	// Ref names it for messages ("WatchRule t1/config").
+	Ref   string
+	Rules []selection.Rule
+}
+
+// Admission authorizes the writes of our four kinds (see the package
+// comment). Without an Authorizer (standalone mode, whose credential holders
+// are its administrators) only the remote policy applies.
+type Admission struct {
+	Authorizer authorizer.UnconditionalAuthorizer
+	// Resources are the source cluster's types (discovery), to resolve rules.
+	Resources func() ([]selection.APIResource, error)
+	// Remotes is the policy for GitProvider URLs.
+	Remotes git.RemotePolicy
+	// SecretExists tells whether a Secret exists in the source cluster (for an
+	// age key the server is to generate); nil: assume it does.
+	SecretExists func(ctx context.Context, ns, name string) (bool, error)
+	// RulesFor lists the rules pointing at a GitTarget; TargetsOf the
+	// GitTargets using a GitProvider.
+	RulesFor  func(ctx context.Context, ns, target string) ([]Inherited, error)
+	TargetsOf func(ctx context.Context, ns, provider string) ([]string, error)
+}
+
+// Func is an admission check of one kind: old is nil on create. The registry
+// calls it on creates and on updates that change the spec.
+type Func func(ctx context.Context, obj, old runtime.Object) error
+
+// WatchRuleRules are the rules of an internal WatchRule.
+func WatchRuleRules(wr *configbutler.WatchRule) []selection.Rule {
+	out := make([]selection.Rule, len(wr.Spec.Rules))
+	for i, r := range wr.Spec.Rules {
+		out[i] = selection.Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace}
+	}
+	return out
+}
+
+// ClusterWatchRuleRules are the rules of an internal ClusterWatchRule.
+func ClusterWatchRuleRules(cr *configbutler.ClusterWatchRule) []selection.Rule {
+	out := make([]selection.Rule, len(cr.Spec.Rules))
+	for i, r := range cr.Spec.Rules {
+		out[i] = selection.Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources,
+			Cluster: true, Scope: v1alpha1.ResourceScope(r.Scope)}
+	}
+	return out
+}
+
+func (a *Admission) rulesChecks(rules []selection.Rule, field func(i int) string) ([]Check, error) {
+	resources, err := a.Resources()
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cannot authorize the rules: the source cluster's resource types are unknown: %v", err))
+	}
+	var out []Check
+	for i, r := range rules {
+		out = append(out, RuleChecks(resources, r, field(i))...)
+	}
+	return out, nil
+}
+
+func (a *Admission) inherited(from []Inherited, via string) ([]Check, error) {
+	var out []Check
+	for _, in := range from {
+		cs, err := a.rulesChecks(in.Rules, func(i int) string {
+			return fmt.Sprintf("%s: %s spec.rules[%d] writes through it", via, in.Ref, i)
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
+// authorize runs checks for the requesting user and refuses with 403.
+func (a *Admission) authorize(ctx context.Context, obj runtime.Object, checks []Check) error {
+	if a.Authorizer == nil || len(checks) == 0 {
+		return nil
+	}
+	u, ok := genericapirequest.UserFrom(ctx)
+	if !ok {
+		return apierrors.NewForbidden(resourceOf(obj), nameOf(obj), ErrNoUser)
+	}
+	denied, err := Authorize(ctx, a.Authorizer, u, checks)
+	if err != nil {
+		return apierrors.NewServiceUnavailable(err.Error())
+	}
+	if len(denied) > 0 {
+		return Forbidden(resourceOf(obj), nameOf(obj), u, denied)
+	}
+	return nil
+}
+
+// WatchRule: list and watch of every type the rules select, in the rule's
+// namespace.
+func (a *Admission) WatchRule(ctx context.Context, obj, _ runtime.Object) error {
+	if a.Authorizer == nil {
+		return nil
+	}
+	wr := obj.(*configbutler.WatchRule)
+	checks, err := a.rulesChecks(WatchRuleRules(wr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) })
+	if err != nil {
+		return err
+	}
+	return a.authorize(ctx, obj, checks)
+}
+
+// ClusterWatchRule: list and watch of every type the rules select, in all
+// namespaces, or cluster-scoped.
+func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object) error {
+	if a.Authorizer == nil {
+		return nil
+	}
+	cr := obj.(*configbutler.ClusterWatchRule)
+	checks, err := a.rulesChecks(ClusterWatchRuleRules(cr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) })
+	if err != nil {
+		return err
+	}
+	return a.authorize(ctx, obj, checks)
+}
+
+// GitProvider: its URL must pass the remote policy; the user must get the
+// credentials Secret it names, and read what the rules of the targets using
+// it send through it (changing a provider redirects their data).
+func (a *Admission) GitProvider(ctx context.Context, obj, _ runtime.Object) error {
+	p := obj.(*configbutler.GitProvider)
+	if err := a.Remotes.CheckURL(p.Spec.URL); err != nil {
+		return apierrors.NewInvalid(configbutler.Kind("GitProvider"), p.Name, field.ErrorList{
+			field.Forbidden(field.NewPath("spec", "url"), git.Describe(err))})
+	}
+	if a.Authorizer == nil {
+		return nil
+	}
+	var checks []Check
+	if ref := p.Spec.SecretRef; ref != nil {
+		checks = append(checks, SecretGet(p.Namespace, ref.Name, "spec.secretRef.name"))
+	}
+	if a.TargetsOf != nil && a.RulesFor != nil {
+		targets, err := a.TargetsOf(ctx, p.Namespace, p.Name)
+		if err != nil {
+			return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot list the GitTargets of this provider: %v", err))
+		}
+		for _, t := range targets {
+			in, err := a.RulesFor(ctx, p.Namespace, t)
+			if err != nil {
+				return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot list the rules of GitTarget %s/%s: %v", p.Namespace, t, err))
+			}
+			cs, err := a.inherited(in, fmt.Sprintf("spec (GitTarget %s/%s uses this provider)", p.Namespace, t))
+			if err != nil {
+				return err
+			}
+			checks = append(checks, cs...)
+		}
+	}
+	return a.authorize(ctx, obj, checks)
+}
+
+// GitTarget: the user must get the age key Secret it names (or create Secrets
+// when it is missing and the server is to generate it), and read what the
+// rules pointing at it send through it.
+func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error {
+	if a.Authorizer == nil {
+		return nil
+	}
+	t := obj.(*configbutler.GitTarget)
+	var checks []Check
+	if e := t.Spec.Encryption; e != nil {
+		fld := "spec.encryption.secretRef.name"
+		check := SecretGet(t.Namespace, e.SecretRef.Name, fld)
+		if e.GenerateWhenMissing && a.SecretExists != nil {
+			exists, err := a.SecretExists(ctx, t.Namespace, e.SecretRef.Name)
+			if err == nil && !exists {
+				check = SecretCreate(t.Namespace, fld+" (missing; generateWhenMissing)")
+			}
+		}
+		checks = append(checks, check)
+	}
+	if a.RulesFor != nil {
+		in, err := a.RulesFor(ctx, t.Namespace, t.Name)
+		if err != nil {
+			return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot list the rules of this GitTarget: %v", err))
+		}
+		cs, err := a.inherited(in, "spec")
+		if err != nil {
+			return err
+		}
+		checks = append(checks, cs...)
+	}
+	return a.authorize(ctx, obj, checks)
+}
+
+func resourceOf(obj runtime.Object) schema.GroupResource {
+	switch obj.(type) {
+	case *configbutler.GitProvider:
+		return configbutler.Resource("gitproviders")
+	case *configbutler.GitTarget:
+		return configbutler.Resource("gittargets")
+	case *configbutler.WatchRule:
+		return configbutler.Resource("watchrules")
+	case *configbutler.ClusterWatchRule:
+		return configbutler.Resource("clusterwatchrules")
+	}
+	return schema.GroupResource{}
+}
+
+func nameOf(obj runtime.Object) string {
+	if m, ok := obj.(metav1.Object); ok {
+		return m.GetName()
+	}
+	return ""
+}
