@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// startCPUProfile records a CPU profile of our server for secs seconds into
+// <out>/<name>.pprof; the returned function waits for it. Best effort: a
+// failure is noted, not fatal.
+func (e *env) startCPUProfile(name string, secs int) func() {
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		b, err := rawClient(e.direct).Get().AbsPath("/debug/pprof/profile").Param("seconds", fmt.Sprint(secs)).
+			Timeout(time.Duration(secs+60) * time.Second).DoRaw(context.Background())
+		if err != nil {
+			e.res.note("profile %s: %v", name, err)
+			return
+		}
+		_ = os.WriteFile(filepath.Join(e.opts.out, name+".pprof"), b, 0o644)
+	}()
+	return func() { <-stopped }
+}
+
+// heapProfile saves our server's heap profile into <out>/<name>.heap.pprof.
+func (e *env) heapProfile(ctx context.Context, name string) {
+	b, err := rawClient(e.direct).Get().AbsPath("/debug/pprof/heap").DoRaw(ctx)
+	if err != nil {
+		e.res.note("heap profile %s: %v", name, err)
+		return
+	}
+	_ = os.WriteFile(filepath.Join(e.opts.out, name+".heap.pprof"), b, 0o644)
+}
+
+// waitIdle waits (at most a minute) until our server uses less than 5% of a
+// core over a second.
+func (e *env) waitIdle(ctx context.Context) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		before := cpuTicks(e.st.Server.Pid())
+		time.Sleep(time.Second)
+		if used := cpuTicks(e.st.Server.Pid()) - before; used < 5 { // clock ticks are 1/100 s
+			return
+		}
+	}
+	e.res.note("our server was still busy after a minute when the API measurements began")
+}
+
+// cpuTicks is a process's user+system CPU time in clock ticks.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}

@@ -1,0 +1,93 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+)
+
+// TestValidationErrorsCarryFieldPaths: every rejection names the field, and
+// nothing is stored.
+func TestValidationErrorsCarryFieldPaths(t *testing.T) {
+	c, ns := srv.Client.ConfigbutlerV1alpha1(), namespace()
+	ctx := testContext(t)
+	type tc struct {
+		field  string
+		create func() error
+	}
+	mutTarget := func(f func(*v1alpha1.GitTarget)) func() error {
+		return func() error {
+			tg := target(ns, "bad", "p", "main", "x")
+			f(tg)
+			_, err := c.GitTargets(ns).Create(ctx, tg, metav1.CreateOptions{})
+			return err
+		}
+	}
+	cases := []tc{
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "/etc" })},
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "a/../../b" })},
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = `a\b` })},
+		// Non-canonical spellings are refused, not cleaned: the path stored is the
+		// path the git engine writes under.
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "clusters/prod/" })},
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "a/./b" })},
+		{"spec.path", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Path = "x/.Git/hooks" })},
+		{"spec.branch", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Branch = "feat..x" })},
+		{"spec.branch", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Branch = "" })},
+		{"spec.encryption.provider", mutTarget(func(t *v1alpha1.GitTarget) {
+			t.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "pgp", SecretRef: v1alpha1.LocalObjectReference{Name: "k"}}
+		})},
+		{"spec.url", func() error {
+			p := provider(ns, "bad")
+			p.Spec.URL = "not a url"
+			_, err := c.GitProviders(ns).Create(ctx, p, metav1.CreateOptions{})
+			return err
+		}},
+		{"spec.url", func() error {
+			p := provider(ns, "bad")
+			p.Spec.URL = "https://user:secret@example.com/r.git"
+			_, err := c.GitProviders(ns).Create(ctx, p, metav1.CreateOptions{})
+			return err
+		}},
+		{"spec.rules", func() error {
+			_, err := c.WatchRules(ns).Create(ctx, &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad"},
+				Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: "t"}}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"spec.rules", func() error {
+			_, err := c.ClusterWatchRules().Create(ctx, &v1alpha1.ClusterWatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad-" + ns},
+				Spec: v1alpha1.ClusterWatchRuleSpec{TargetRef: v1alpha1.NamespacedObjectReference{Name: "t", Namespace: ns}}}, metav1.CreateOptions{})
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		err := tc.create()
+		if !apierrors.IsInvalid(err) {
+			t.Errorf("want Invalid at %s, got %v", tc.field, err)
+			continue
+		}
+		status := err.(apierrors.APIStatus).Status()
+		found := false
+		for _, cause := range status.Details.Causes {
+			if cause.Field == tc.field {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("error %v does not name field %s", err, tc.field)
+		}
+		if strings.Contains(err.Error(), "secret@") {
+			t.Errorf("error echoes credentials: %v", err)
+		}
+	}
+	if l, _ := c.GitTargets(ns).List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("invalid objects were stored: %d", len(l.Items))
+	}
+	if l, _ := c.GitProviders(ns).List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("invalid providers were stored: %d", len(l.Items))
+	}
+}
