@@ -9,24 +9,19 @@
 package stack
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/configbutler/gitops-reverser/pkg/pki"
@@ -214,88 +209,6 @@ func (s *Stack) loadPorts() error {
 	return os.WriteFile(file, b, 0o600)
 }
 
-func (s *Stack) setupPKI() error {
-	d := s.pkiDir
-	localIP := []net.IP{net.ParseIP("127.0.0.1")}
-	kubeCA, err := pki.LoadOrCreate(d, "kube-ca", func() (*pki.Pair, error) { return pki.NewCA("kube-ca") })
-	if err != nil {
-		return err
-	}
-	if _, err := pki.LoadOrCreate(d, "kube-apiserver", func() (*pki.Pair, error) {
-		return kubeCA.Issue(pki.Request{CommonName: "kube-apiserver", Server: true, IPs: append(localIP, net.ParseIP("10.96.0.1")),
-			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}})
-	}); err != nil {
-		return err
-	}
-	users := map[string][]string{"admin": {"system:masters"}, "reader": nil}
-	for name, groups := range users {
-		if _, err := pki.LoadOrCreate(d, "user-"+name, func() (*pki.Pair, error) {
-			return kubeCA.Issue(pki.Request{CommonName: name, Organization: groups, Client: true})
-		}); err != nil {
-			return err
-		}
-	}
-	frontCA, err := pki.LoadOrCreate(d, "front-proxy-ca", func() (*pki.Pair, error) { return pki.NewCA("front-proxy-ca") })
-	if err != nil {
-		return err
-	}
-	if _, err := pki.LoadOrCreate(d, "front-proxy-client", func() (*pki.Pair, error) {
-		return frontCA.Issue(pki.Request{CommonName: "front-proxy-client", Client: true})
-	}); err != nil {
-		return err
-	}
-	// The service-account signing key (kube-apiserver signs our server's token).
-	if _, err := pki.LoadOrCreate(d, "service-account", func() (*pki.Pair, error) { return pki.NewCA("service-account") }); err != nil {
-		return err
-	}
-	// Our server's serving certificate, from its own CA: the APIService caBundle.
-	serverCA, err := pki.LoadOrCreate(d, "server-ca", func() (*pki.Pair, error) { return pki.NewCA("gitops-reverser-ca") })
-	if err != nil {
-		return err
-	}
-	if _, err := pki.LoadOrCreate(d, "server", func() (*pki.Pair, error) {
-		return serverCA.Issue(pki.Request{CommonName: ServerName, Server: true, IPs: localIP,
-			DNSNames: []string{"localhost", ServerName + "." + ServerNamespace + ".svc", LocalServiceName + "." + ServerNamespace + ".svc"}})
-	}); err != nil {
-		return err
-	}
-	s.serverCAPEM = serverCA.CertPEM()
-	s.DirectKubeconfig = filepath.Join(s.opts.Dir, "direct.kubeconfig")
-	admin, err := pki.Load(d, "user-admin")
-	if err != nil {
-		return err
-	}
-	if err := writeKubeconfig(s.DirectKubeconfig, "https://127.0.0.1:"+strconv.Itoa(s.Ports.Server), s.serverCAPEM,
-		&clientcmdapi.AuthInfo{ClientCertificateData: admin.CertPEM(), ClientKeyData: admin.KeyPEM()}); err != nil {
-		return err
-	}
-	s.kubeServing = filepath.Join(d, "kube-ca.crt")
-
-	s.KubeURL = "https://127.0.0.1:" + strconv.Itoa(s.Ports.KubeAPIServer)
-	s.AdminKubeconfig = filepath.Join(s.opts.Dir, "admin.kubeconfig")
-	s.ReaderKubeconfig = filepath.Join(s.opts.Dir, "reader.kubeconfig")
-	for file, user := range map[string]string{s.AdminKubeconfig: "admin", s.ReaderKubeconfig: "reader"} {
-		p, err := pki.Load(d, "user-"+user)
-		if err != nil {
-			return err
-		}
-		if err := writeKubeconfig(file, s.KubeURL, kubeCA.CertPEM(), &clientcmdapi.AuthInfo{
-			ClientCertificateData: p.CertPEM(), ClientKeyData: p.KeyPEM()}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeKubeconfig(file, server string, caPEM []byte, auth *clientcmdapi.AuthInfo) error {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
-	cfg.AuthInfos["user"] = auth
-	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "user"}
-	cfg.CurrentContext = "local"
-	return clientcmd.WriteToFile(*cfg, file)
-}
-
 func (s *Stack) bin(name string) string { return filepath.Join(s.binDir, name) }
 
 func (s *Stack) startEtcd(ctx context.Context) error {
@@ -368,47 +281,6 @@ func (s *Stack) StartKubeAPIServer(ctx context.Context) error {
 
 // StopKubeAPIServer stops kube-apiserver (the source cluster goes away).
 func (s *Stack) StopKubeAPIServer() { s.KubeAPIServer.Stop(30 * time.Second) }
-
-// Kubectl runs bin/kubectl as the administrator.
-func (s *Stack) Kubectl(args ...string) (string, error) {
-	return s.KubectlAs(s.AdminKubeconfig, args...)
-}
-
-// KubectlAs runs bin/kubectl with the given kubeconfig.
-func (s *Stack) KubectlAs(kubeconfig string, args ...string) (string, error) {
-	return s.KubectlStdin(kubeconfig, nil, args...)
-}
-
-// KubectlStdin runs bin/kubectl with the given kubeconfig and standard input.
-func (s *Stack) KubectlStdin(kubeconfig string, stdin []byte, args ...string) (string, error) {
-	cmd := exec.Command(s.bin("kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	err := cmd.Run()
-	return out.String(), err
-}
-
-// Apply server-side applies manifests as the administrator, retrying briefly:
-// a namespace just created may not be in every admission cache yet.
-func (s *Stack) Apply(ctx context.Context, manifests []byte) error {
-	var out string
-	var err error
-	for i := 0; i < 40; i++ {
-		out, err = s.KubectlStdin(s.AdminKubeconfig, manifests, "apply", "--server-side", "--force-conflicts", "--field-manager=stack", "-f", "-")
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("kubectl apply: %v\n%s", err, out)
-}
 
 // setupServerIdentity applies the deploy RBAC and service account and writes a
 // kubeconfig with that service account's token: locally, our server runs with
@@ -521,132 +393,4 @@ func (s *Stack) WaitAPIServiceAvailable(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-func (s *Stack) startGit() error {
-	pwFile := filepath.Join(s.opts.Dir, "git-password")
-	pw, err := os.ReadFile(pwFile)
-	if errors.Is(err, os.ErrNotExist) {
-		b := make([]byte, 12)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		pw = []byte(hex.EncodeToString(b))
-		err = os.WriteFile(pwFile, pw, 0o600)
-	}
-	if err != nil {
-		return err
-	}
-	s.GitPassword = string(pw)
-	root := filepath.Join(s.opts.Dir, "git")
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return err
-	}
-	s.Git, err = gitserver.Start(gitserver.Options{Username: GitUser, Password: s.GitPassword, Root: root,
-		Addr: "127.0.0.1:" + strconv.Itoa(s.Ports.Git)})
-	if err != nil {
-		return fmt.Errorf("git server: %w", err)
-	}
-	if _, err := os.Stat(s.Git.RepoPath(DemoRepo)); errors.Is(err, os.ErrNotExist) {
-		if _, err := s.Git.CreateBareRepo(DemoRepo); err != nil {
-			return err
-		}
-	}
-	s.logf("git remote %s", s.Git.URL(DemoRepo))
-	return nil
-}
-
-// GitRemote is the demo repository's clone URL with credentials.
-func (s *Stack) GitRemote() string { return s.Git.URLWithCredentials(DemoRepo) }
-
-// ApplyExample applies artifacts/example (pointed at this stack's Git remote)
-// and the Secret with the remote's credentials.
-func (s *Stack) ApplyExample(ctx context.Context) error {
-	files, err := filepath.Glob(filepath.Join(s.opts.RepoRoot, "artifacts", "example", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no example manifests: %v", err)
-	}
-	var manifests []byte
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		manifests = append(append(manifests, b...), []byte("\n---\n")...)
-	}
-	manifests = bytes.ReplaceAll(manifests, []byte(ExampleGitURL), []byte(s.Git.URL(DemoRepo)))
-	secret := fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata:
-  name: git-credentials
-  namespace: demo
-type: Opaque
-stringData:
-  username: %s
-  password: %s
-`, GitUser, s.GitPassword)
-	s.logf("applying artifacts/example")
-	return s.Apply(ctx, append(manifests, []byte(secret)...))
-}
-
-// Replica is an extra gitops-reverser-apiserver of the stack, sharing its etcd
-// (directly or through a proxy) and source cluster. The APIService keeps
-// pointing at the primary server; a replica is reached directly.
-type Replica struct {
-	Name       string
-	Process    *Process
-	URL        string
-	Kubeconfig string // admin, straight to this replica
-}
-
-// StartReplica starts a replica named name on a free port, with its etcd at
-// etcdURL ("" for the stack's), and waits until it is ready.
-func (s *Stack) StartReplica(ctx context.Context, name, etcdURL string, extraArgs ...string) (*Replica, error) {
-	if etcdURL == "" {
-		etcdURL = s.EtcdURL
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	certFile, keyFile := pki.Files(s.pkiDir, "server")
-	r := &Replica{Name: name, URL: "https://127.0.0.1:" + strconv.Itoa(port),
-		Kubeconfig: filepath.Join(s.opts.Dir, "replica-"+name+".kubeconfig")}
-	admin, err := pki.Load(s.pkiDir, "user-admin")
-	if err != nil {
-		return nil, err
-	}
-	if err := writeKubeconfig(r.Kubeconfig, r.URL, s.serverCAPEM,
-		&clientcmdapi.AuthInfo{ClientCertificateData: admin.CertPEM(), ClientKeyData: admin.KeyPEM()}); err != nil {
-		return nil, err
-	}
-	args := append([]string{
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(port),
-		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile,
-		"--etcd-servers=" + etcdURL,
-		"--kubeconfig=" + s.ServerKubeconfig,
-		"--authentication-kubeconfig=" + s.ServerKubeconfig,
-		"--authorization-kubeconfig=" + s.ServerKubeconfig,
-		"--data-dir=" + filepath.Join(s.opts.Dir, "replica-"+name),
-		"--replica-name=" + name,
-		"--allow-remotes=loopback",
-	}, extraArgs...)
-	r.Process = &Process{Name: "replica " + name, Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
-		Log: filepath.Join(s.LogDir(), "replica-"+name+".log")}
-	s.logf("starting replica %s on %s", name, r.URL)
-	if err := r.Process.Start(); err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	if err := waitFor(wctx, r.Process, "replica "+name+" readiness", func() error {
-		return httpGetOK(r.URL+"/readyz", s.serverCAPEM)
-	}); err != nil {
-		r.Process.Kill()
-		return nil, err
-	}
-	return r, nil
 }

@@ -1,0 +1,148 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// WatchRule selects resources of its own namespace to mirror through a GitTarget
+// of the same namespace.
+type WatchRule struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec selects what to mirror.
+	Spec WatchRuleSpec `json:"spec"`
+	// Status is observed by the server. Read-only.
+	// +optional
+	Status WatchRuleStatus `json:"status,omitempty"`
+}
+
+// WatchRuleSpec selects namespaced resources of the rule's namespace.
+type WatchRuleSpec struct {
+	// TargetRef names the GitTarget, in this namespace, to write to.
+	TargetRef LocalObjectReference `json:"targetRef"`
+	// Rules select resource types. At least one is required.
+	// +listType=atomic
+	Rules []ResourceRule `json:"rules"`
+}
+
+// ResourceRule selects resource types by group, version and plural name; "*" matches all.
+type ResourceRule struct {
+	// APIGroups, "" for the core group, "*" for all.
+	// +listType=atomic
+	APIGroups []string `json:"apiGroups"`
+	// APIVersions, "*" for all; empty means the preferred version.
+	// +optional
+	// +listType=atomic
+	APIVersions []string `json:"apiVersions,omitempty"`
+	// Resources: plural resource names, "*" for all.
+	// +listType=atomic
+	Resources []string `json:"resources"`
+}
+
+// WatchRuleStatus is the observed state of a rule.
+type WatchRuleStatus struct {
+	// ObservedGeneration is the generation the conditions were computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready tells whether the target exists and the rules resolve.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	// +optional
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// WatchRuleList is a list of WatchRules.
+type WatchRuleList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items is the list of WatchRules.
+	Items []WatchRule `json:"items"`
+}
+
+// +genclient
+// +genclient:nonNamespaced
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterWatchRule selects cluster-scoped resources, or namespaced resources in all
+// namespaces, to mirror through a GitTarget.
+type ClusterWatchRule struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec selects what to mirror.
+	Spec ClusterWatchRuleSpec `json:"spec"`
+	// Status is observed by the server. Read-only.
+	// +optional
+	Status WatchRuleStatus `json:"status,omitempty"`
+}
+
+// ClusterWatchRuleSpec selects resources across the cluster.
+type ClusterWatchRuleSpec struct {
+	// TargetRef names the GitTarget to write to.
+	TargetRef NamespacedObjectReference `json:"targetRef"`
+	// Rules select resource types. At least one is required.
+	// +listType=atomic
+	Rules []ClusterResourceRule `json:"rules"`
+}
+
+// NamespacedObjectReference names an object in a namespace.
+type NamespacedObjectReference struct {
+	// Name of the referent.
+	Name string `json:"name"`
+	// Namespace of the referent.
+	Namespace string `json:"namespace"`
+}
+
+// ResourceScope is Cluster or Namespaced.
+type ResourceScope string
+
+const (
+	// ClusterScope selects cluster-scoped resources.
+	ClusterScope ResourceScope = "Cluster"
+	// NamespacedScope selects namespaced resources in all namespaces.
+	NamespacedScope ResourceScope = "Namespaced"
+)
+
+// ClusterResourceRule selects resource types and the scope they must have.
+type ClusterResourceRule struct {
+	// APIGroups, "" for the core group, "*" for all.
+	// +listType=atomic
+	APIGroups []string `json:"apiGroups"`
+	// APIVersions, "*" for all; empty means the preferred version.
+	// +optional
+	// +listType=atomic
+	APIVersions []string `json:"apiVersions,omitempty"`
+	// Resources: plural resource names, "*" for all.
+	// +listType=atomic
+	Resources []string `json:"resources"`
+	// Scope of the selected resources: Cluster or Namespaced.
+	Scope ResourceScope `json:"scope"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterWatchRuleList is a list of ClusterWatchRules.
+type ClusterWatchRuleList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items is the list of ClusterWatchRules.
+	Items []ClusterWatchRule `json:"items"`
+}
