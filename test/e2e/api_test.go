@@ -81,7 +81,7 @@ spec:
 	wide := kubectl(t, "get", "gittargets", "-A", "-o", "wide")
 	lines := strings.Split(strings.TrimSpace(wide), "\n")
 	header := strings.Join(strings.Fields(lines[0]), " ")
-	if header != "NAMESPACE NAME PROVIDER BRANCH PATH READY REASON LAST COMMIT AGE BLOCKING GATE MESSAGE" {
+	if header != "NAMESPACE NAME PROVIDER BRANCH PATH READY REASON LAST COMMIT AGE BLOCKING GATE MESSAGE AUTHORIZED BY" {
 		t.Errorf("-o wide header: %s", header)
 	}
 	var row string
@@ -90,7 +90,7 @@ spec:
 			row = l
 		}
 	}
-	for _, want := range []string{"orphan", "missing-provider", "main", "clusters/x", "False", "ValidationFailed", "Validated", "Referenced GitProvider '" + ns + "/missing-provider' not found"} {
+	for _, want := range []string{"orphan", "missing-provider", "main", "clusters/x", "False", "ValidationFailed", "Validated", "Referenced GitProvider '" + ns + "/missing-provider' not found", "admin"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("row %q lacks %q", row, want)
 		}
