@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -61,6 +62,9 @@ type ExtraConfig struct {
 	// pkg/tenancy); New fills in its lookups of our own objects. Nil admits
 	// every write (tests of the API machinery alone).
 	Tenancy *tenancy.Admission
+	// NoIdentity records no status.authorizedBy (standalone mode: its users
+	// are not cluster users).
+	NoIdentity bool
 }
 
 type completedConfig struct {
@@ -101,23 +105,26 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 	optsGetter := c.GenericConfig.RESTOptionsGetter
 
-	var admitProvider, admitTarget, admitRule, admitClusterRule registry.AdmitFunc
+	var wProvider, wTarget, wRule, wClusterRule registry.Writes
 	if a := c.ExtraConfig.Tenancy; a != nil {
-		admitProvider, admitTarget, admitRule, admitClusterRule = a.GitProvider, a.GitTarget, a.WatchRule, a.ClusterWatchRule
+		wProvider.Admit, wTarget.Admit, wRule.Admit, wClusterRule.Admit = a.GitProvider, a.GitTarget, a.WatchRule, a.ClusterWatchRule
 	}
-	providers, err := gpstorage.NewStorage(Scheme, optsGetter, admitProvider)
+	if c.ExtraConfig.NoIdentity {
+		wProvider.NoIdentity, wTarget.NoIdentity, wRule.NoIdentity, wClusterRule.NoIdentity = true, true, true, true
+	}
+	providers, err := gpstorage.NewStorage(Scheme, optsGetter, wProvider)
 	if err != nil {
 		return nil, err
 	}
-	targets, err := gtstorage.NewStorage(Scheme, optsGetter, c.ExtraConfig.Liveness, admitTarget)
+	targets, err := gtstorage.NewStorage(Scheme, optsGetter, c.ExtraConfig.Liveness, wTarget)
 	if err != nil {
 		return nil, err
 	}
-	rules, err := wrstorage.NewStorage(Scheme, optsGetter, admitRule)
+	rules, err := wrstorage.NewStorage(Scheme, optsGetter, wRule)
 	if err != nil {
 		return nil, err
 	}
-	clusterRules, err := cwrstorage.NewStorage(Scheme, optsGetter, admitClusterRule)
+	clusterRules, err := cwrstorage.NewStorage(Scheme, optsGetter, wClusterRule)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +134,19 @@ func (c CompletedConfig) New() (*Server, error) {
 		}
 		a.TargetsOf = func(ctx context.Context, ns, provider string) ([]string, error) {
 			return targetsOf(ctx, targets.GitTarget.Store, ns, provider)
+		}
+		a.ProviderSecret = func(ctx context.Context, ns, name string) (string, error) {
+			obj, err := providers.Main.Get(genericapirequest.WithNamespace(ctx, ns), name, &metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			if ref := obj.(*configbutler.GitProvider).Spec.SecretRef; ref != nil {
+				return ref.Name, nil
+			}
+			return "", nil
 		}
 	}
 

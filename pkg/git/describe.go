@@ -33,6 +33,7 @@ func Describe(err error) string {
 		err = unexpected.Err
 	}
 	var (
+		refusal *RemoteRefusal
 		dnsErr  *net.DNSError
 		httpErr *githttp.Err
 		unknown x509.UnknownAuthorityError
@@ -49,6 +50,12 @@ func Describe(err error) string {
 			msg = msg[i:]
 		}
 		return msg
+	case errors.As(err, &refusal):
+		return "the remote refused the push: " + truncate(refusal.Msg, 300)
+	case errors.Is(err, ErrPushRejected):
+		return "the branch kept moving: the push was rejected, replayed and rejected again"
+	case errors.Is(err, ErrInvalidChange):
+		return truncate(err.Error(), 300) // ours: a path the git engine refuses
 	case errors.Is(err, transport.ErrAuthenticationRequired):
 		return "authentication required: the remote refused the credentials"
 	case errors.Is(err, transport.ErrAuthorizationFailed):
@@ -73,6 +80,13 @@ func Describe(err error) string {
 		return "the remote did not answer as a Git server"
 	}
 	return "the remote did not answer as a Git server"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func isTimeout(err error) bool {

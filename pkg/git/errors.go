@@ -15,6 +15,13 @@ var (
 	ErrInvalidChange = errors.New("invalid change")
 )
 
+// RemoteRefusal is the remote's own refusal of a push, from its Git protocol
+// report (a hook that declined, a protected branch). Only a Git server can
+// send it, so its words are safe to show (see Describe).
+type RemoteRefusal struct{ Msg string }
+
+func (e *RemoteRefusal) Error() string { return e.Msg }
+
 // minSecretLen is the shortest secret value that is scrubbed literally from
 // error messages; shorter values would mangle unrelated text.
 const minSecretLen = 4

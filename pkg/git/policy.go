@@ -101,13 +101,17 @@ func (p RemotePolicy) CheckIP(ip net.IP) error {
 		if !p.AllowLoopback {
 			return fmt.Errorf("%w: %s is a loopback address (--allow-remotes=loopback)", ErrRemoteRefused, ip)
 		}
-	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
+	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || metadataIPs[ip.String()]:
 		if !p.AllowLinkLocal {
-			return fmt.Errorf("%w: %s is a link-local address (--allow-remotes=link-local)", ErrRemoteRefused, ip)
+			return fmt.Errorf("%w: %s is a link-local or cloud metadata address (--allow-remotes=link-local)", ErrRemoteRefused, ip)
 		}
 	}
 	return nil
 }
+
+// metadataIPs are cloud metadata endpoints outside the link-local ranges
+// (AWS's over IPv6, Alibaba Cloud's); they count as link-local.
+var metadataIPs = map[string]bool{"fd00:ec2::254": true, "100.100.100.200": true}
 
 func (p RemotePolicy) restricts() bool { return p != AllowAll }
 
@@ -162,6 +166,11 @@ func SetRemotePolicy(p RemotePolicy) {
 	policy.p = p
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = p.Dial
+	if p.restricts() {
+		// Through a proxy only the proxy's address would be checked: the
+		// policy needs to see what is dialed. (HTTPS_PROXY is not used.)
+		tr.Proxy = nil
+	}
 	c := githttp.NewClient(&http.Client{Transport: tr})
 	client.InstallProtocol("http", c)
 	client.InstallProtocol("https", c)
@@ -175,7 +184,9 @@ func currentPolicy() RemotePolicy {
 
 // checkRemote applies the process policy before a network operation: the URL,
 // and for SSH (whose go-git transport dials on its own) the addresses the host
-// resolves to now. HTTP(S) is checked again on every dial.
+// resolves to now (a name that resolves to another address between this check
+// and go-git's own dial, DNS rebinding, is not caught for SSH). HTTP(S) is
+// checked again on every dial.
 func checkRemote(ctx context.Context, raw string) error {
 	p := currentPolicy()
 	if !p.restricts() {
@@ -190,7 +201,7 @@ func checkRemote(ctx context.Context, raw string) error {
 	}
 	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", u.host)
 	if err != nil {
-		return nil // the transport reports what the resolver says
+		return err // fail closed: what cannot be checked is not dialed
 	}
 	for _, ip := range ips {
 		if err := p.CheckIP(ip); err != nil {

@@ -210,6 +210,12 @@ func (r *Repo) push(ctx context.Context, base plumbing.Hash, built *builtCommit)
 		done <- wr.CloseWithError(writePack(wr, built.objects, built.order))
 	}()
 	report, err := sess.ReceivePack(ctx, req)
+	if err != nil && report != nil {
+		// The remote's own report (go-git returns its error with it): a Git
+		// server's refusal, safe to show (see Describe).
+		_ = rd.CloseWithError(err)
+		return &RemoteRefusal{Msg: err.Error()}
+	}
 	if err != nil {
 		_ = rd.CloseWithError(err)
 		return err
@@ -218,7 +224,9 @@ func (r *Repo) push(ctx context.Context, base plumbing.Hash, built *builtCommit)
 		return err
 	}
 	if report != nil {
-		return report.Error()
+		if err := report.Error(); err != nil {
+			return &RemoteRefusal{Msg: err.Error()}
+		}
 	}
 	return nil
 }

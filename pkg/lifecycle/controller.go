@@ -235,6 +235,8 @@ func New(opts Options) (*Controller, error) {
 			for _, res := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
 				must(mf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(onChange))
 			}
+			// A deleted ServiceAccount's recorded user may do nothing any more.
+			must(mf.ForResource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Informer().AddEventHandler(onChange))
 		}
 		c.metadata = mf
 	}

@@ -97,8 +97,9 @@ func (s *source) createKeySecret(ctx context.Context, t *v1alpha1.GitTarget) *ga
 }
 
 // credentials builds a worker's configuration from the provider and its
-// credentials Secret.
-func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider) *gates.Credentials {
+// credentials Secret, used for target t: both the provider's and the target's
+// users must still be allowed to get the Secret.
+func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider, t *v1alpha1.GitTarget) *gates.Credentials {
 	cfg := mirror.WorkerConfig{URL: p.Spec.URL, Interval: p.Spec.Push.Interval.Duration, MaxChanges: int(p.Spec.Push.MaxChanges)}
 	if cfg.Interval <= 0 {
 		cfg.Interval = v1alpha1.DefaultPushInterval
@@ -108,8 +109,11 @@ func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider) *gate
 	}
 	var data map[string][]byte
 	if p.Spec.SecretRef != nil {
-		if err := s.mayUse(ctx, p.Status.AuthorizedBy, "GitProvider "+p.Namespace+"/"+p.Name,
-			tenancy.SecretGet(p.Namespace, p.Spec.SecretRef.Name, "")); err != nil {
+		get := tenancy.SecretGet(p.Namespace, p.Spec.SecretRef.Name, "")
+		if err := s.mayUse(ctx, p.Status.AuthorizedBy, "GitProvider "+p.Namespace+"/"+p.Name, get); err != nil {
+			return &gates.Credentials{Config: cfg, Err: err}
+		}
+		if err := s.mayUse(ctx, t.Status.AuthorizedBy, "GitTarget "+t.Namespace+"/"+t.Name, get); err != nil {
 			return &gates.Credentials{Config: cfg, Err: err}
 		}
 		if s.kube == nil {

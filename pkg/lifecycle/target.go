@@ -96,7 +96,7 @@ func (r *targetReconciler) fetch(ctx context.Context, v *gates.View, d gates.Dec
 		}
 		v.KeySecret = r.source.createKeySecret(ctx, t)
 	case gates.NeedCredentials:
-		v.Credentials = r.source.credentials(ctx, res.Provider)
+		v.Credentials = r.source.credentials(ctx, res.Provider, t)
 	case gates.NeedWorker:
 		r.workers.ReleaseTarget(key, res.Key) // a target that moved branch leaves its old worker
 		w := r.workers.EnsureWorker(res.Key, v.Credentials.Config, key)
@@ -131,14 +131,14 @@ func (r *targetReconciler) runEffects(key string, v *gates.View, d gates.Decisio
 			// What the target may no longer mirror stops now, not after the
 			// snapshot of its new selection: the stream stops routing it and
 			// the worker drops what it had not committed yet.
-			if r.router != nil {
-				r.router.Restrict(key, e.Selection)
+			if r.router != nil && r.router.Restrict(key, e.Selection) {
+				// The stream was narrowed under the last snapshot: the next
+				// widening must come with a snapshot, so this one no longer
+				// counts as done.
+				r.states.update(key, func(s gates.State) gates.State { s.Snapshot = gates.Op{}; return s })
 			}
 			if w := r.workers.Get(d.Resolved.Key); w != nil {
-				w.Drop(key, func(c *mirror.Change) bool {
-					ts := e.Selection[c.GVR]
-					return ts != nil && ts.Matches(c.Namespace)
-				})
+				w.Restrict(key, e.Selection)
 			}
 		case gates.StartSnapshot:
 			r.states.update(key, func(s gates.State) gates.State { return s.StartSnapshot(e.Fingerprint, e.Target.Path) })

@@ -15,6 +15,16 @@ import (
 // the strategy's validation and before the API server's admission chain.
 type AdmitFunc func(ctx context.Context, obj, old runtime.Object) error
 
+// Writes configures the writes of a kind's main store.
+type Writes struct {
+	// Admit authorizes creates and spec changes (nil: all are admitted).
+	Admit AdmitFunc
+	// NoIdentity records no status.authorizedBy: in standalone mode no user is
+	// a cluster user, and a recorded one would be trusted by a server that
+	// later serves the same data behind kube-apiserver.
+	NoIdentity bool
+}
+
 // Store is a kind's main store with its AdmitFunc wrapped around creates and
 // updates (server-side apply and patches go through Update). The status
 // writer bypasses it: status is the server's own.

@@ -22,8 +22,9 @@ type StoreConfig struct {
 	Table       rest.TableConvertor
 	// Decorator computes read-time fields on Get, List and write responses (optional).
 	Decorator func(runtime.Object)
-	// Admit authorizes creates and spec changes (optional; see AdmitFunc).
-	Admit AdmitFunc
+	// Writes authorizes creates and spec changes, and says whether the user
+	// is recorded.
+	Writes Writes
 }
 
 // Storage is one kind's storage bundle: the main resource and its read-only
@@ -40,6 +41,7 @@ func NewStorage[T Object, S, St any](scheme *runtime.Scheme, optsGetter generic.
 		return nil, fmt.Errorf("storage for %s: %w", c.Resource, err)
 	}
 	strategy := NewStrategy(scheme, kind)
+	strategy.noIdentity = c.Writes.NoIdentity
 	store := &genericregistry.Store{
 		NewFunc:                   c.NewFunc,
 		NewListFunc:               c.NewListFunc,
@@ -57,7 +59,7 @@ func NewStorage[T Object, S, St any](scheme *runtime.Scheme, optsGetter generic.
 		return nil, fmt.Errorf("storage for %s: %w", c.Resource, err)
 	}
 	return &Storage{
-		Main:         &Store{Store: store, admit: c.Admit},
+		Main:         &Store{Store: store, admit: c.Writes.Admit},
 		Status:       NewViewREST(store, c.NewFunc, nil, c.Table),
 		StatusWriter: NewStatusWriter(store, NewStatusStrategy(strategy), scheme, c.NewExternal),
 	}, nil

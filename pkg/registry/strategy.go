@@ -109,6 +109,8 @@ type Strategy[T Object, S, St any] struct {
 	runtime.ObjectTyper
 	names.NameGenerator
 	kind Kind[T, S, St]
+	// noIdentity records no status.authorizedBy (see Writes).
+	noIdentity bool
 }
 
 var (
@@ -128,7 +130,7 @@ func (s Strategy[T, S, St]) NamespaceScoped() bool { return s.kind.Namespaced }
 func (s Strategy[T, S, St]) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	t := obj.(T)
 	*s.kind.Status(t) = *new(St)
-	*s.kind.AuthorizedBy(s.kind.Status(t)) = identityFrom(ctx)
+	*s.kind.AuthorizedBy(s.kind.Status(t)) = s.identity(ctx)
 	t.SetGeneration(1)
 	if s.kind.PrepareForCreate != nil {
 		s.kind.PrepareForCreate(ctx, t)
@@ -143,12 +145,19 @@ func (s Strategy[T, S, St]) PrepareForUpdate(ctx context.Context, obj, old runti
 	if !apiequality.Semantic.DeepEqual(*s.kind.Spec(t), *s.kind.Spec(o)) {
 		gen++
 		// A spec change is authorized for the user making it (pkg/tenancy).
-		*s.kind.AuthorizedBy(s.kind.Status(t)) = identityFrom(ctx)
+		*s.kind.AuthorizedBy(s.kind.Status(t)) = s.identity(ctx)
 	}
 	t.SetGeneration(gen)
 	if s.kind.PrepareForUpdate != nil {
 		s.kind.PrepareForUpdate(ctx, t, o)
 	}
+}
+
+func (s Strategy[T, S, St]) identity(ctx context.Context) *configbutler.AuthorizedIdentity {
+	if s.noIdentity {
+		return nil
+	}
+	return identityFrom(ctx)
 }
 
 // Validate implements rest.RESTCreateStrategy.

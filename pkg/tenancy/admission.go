@@ -42,6 +42,9 @@ type Admission struct {
 	// GitTargets using a GitProvider.
 	RulesFor  func(ctx context.Context, ns, target string) ([]Inherited, error)
 	TargetsOf func(ctx context.Context, ns, provider string) ([]string, error)
+	// ProviderSecret names the credentials Secret of a GitProvider ("" for
+	// none, or when the provider does not exist).
+	ProviderSecret func(ctx context.Context, ns, provider string) (string, error)
 }
 
 // Func is an admission check of one kind: old is nil on create. The registry
@@ -177,8 +180,10 @@ func (a *Admission) GitProvider(ctx context.Context, obj, _ runtime.Object) erro
 }
 
 // GitTarget: the user must get the age key Secret it names (or create Secrets
-// when it is missing and the server is to generate it), and read what the
-// rules pointing at it send through it.
+// when it is missing and the server is to generate it), get the credentials
+// Secret of the provider it writes through (a target pushes with them: using
+// a colleague's provider must not lend their token), and read what the rules
+// pointing at it send through it.
 func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error {
 	if a.Authorizer == nil {
 		return nil
@@ -195,6 +200,15 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 			}
 		}
 		checks = append(checks, check)
+	}
+	if a.ProviderSecret != nil {
+		secret, err := a.ProviderSecret(ctx, t.Namespace, t.Spec.ProviderRef.Name)
+		if err != nil {
+			return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot read GitProvider %s/%s: %v", t.Namespace, t.Spec.ProviderRef.Name, err))
+		}
+		if secret != "" {
+			checks = append(checks, SecretGet(t.Namespace, secret, fmt.Sprintf("spec.providerRef.name (GitProvider %s/%s pushes with it)", t.Namespace, t.Spec.ProviderRef.Name)))
+		}
 	}
 	if a.RulesFor != nil {
 		in, err := a.RulesFor(ctx, t.Namespace, t.Name)

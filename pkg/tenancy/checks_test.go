@@ -124,6 +124,12 @@ func admission(az authorizer.UnconditionalAuthorizer) *Admission {
 			}
 			return []Inherited{{Ref: "WatchRule " + ns + "/admins", Rules: []selection.Rule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Namespace: ns}}}}, nil
 		},
+		ProviderSecret: func(_ context.Context, _, provider string) (string, error) {
+			if provider == "colleague" {
+				return "team-creds", nil
+			}
+			return "", nil
+		},
 		TargetsOf: func(_ context.Context, _, provider string) ([]string, error) {
 			if provider == "shared" {
 				return []string{"shared"}, nil
@@ -189,6 +195,11 @@ func TestAdmission(t *testing.T) {
 		}, []string{"list configmaps in namespace t1 (spec (GitTarget t1/shared uses this provider): WatchRule t1/admins spec.rules[0] writes through it)"}},
 		{"tenant: another team's age key", "tenant", func(ctx context.Context) error { return a.GitTarget(ctx, target("t", "team-key", true), nil) },
 			[]string{"get secrets team-key in namespace t1 (spec.encryption.secretRef.name)"}},
+		{"tenant: a target pushing with a colleague's provider and token", "tenant", func(ctx context.Context) error {
+			tg := target("t", "", false)
+			tg.Spec.ProviderRef.Name = "colleague"
+			return a.GitTarget(ctx, tg, nil)
+		}, []string{"may not get secrets team-creds in namespace t1 (spec.providerRef.name (GitProvider t1/colleague pushes with it))"}},
 		{"tenant: own age key", "tenant", func(ctx context.Context) error { return a.GitTarget(ctx, target("t", "own-key", false), nil) }, nil},
 		{"tenant: a key the server generates needs create", "tenant", func(ctx context.Context) error { return a.GitTarget(ctx, target("t", "missing", true), nil) }, nil},
 		{"reader: a key the server generates needs create", "reader", func(ctx context.Context) error { return a.GitTarget(ctx, target("t", "missing", true), nil) },
@@ -263,6 +274,8 @@ func TestAdmissionRemotePolicy(t *testing.T) {
 		{"http://0.0.0.0/r.git", git.RemotePolicy{}, false},
 		{"http://127.0.0.1:18080/demo.git", git.RemotePolicy{AllowLoopback: true}, true},
 		{"git@127.0.0.2:r.git", git.RemotePolicy{}, false},
+		{"http://[fd00:ec2::254]/latest", git.RemotePolicy{}, false},
+		{"http://100.100.100.200/r.git", git.RemotePolicy{}, false},
 	} {
 		a := &Admission{Remotes: tc.policy}
 		err := a.GitProvider(asUser("admin"), &configbutler.GitProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: "p"},

@@ -7,9 +7,14 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
@@ -109,5 +114,99 @@ func TestUserOf(t *testing.T) {
 		Extra: map[string][]string{"authentication.kubernetes.io/pod-name": {"p"}}})
 	if u.GetName() != "system:serviceaccount:t1:bot" || u.GetUID() != "u1" || u.GetGroups()[0] != "system:serviceaccounts" || u.GetExtra()["authentication.kubernetes.io/pod-name"][0] != "p" {
 		t.Errorf("%+v", u)
+	}
+}
+
+// TestReviewerServiceAccountsAndGroups: a recorded ServiceAccount user may do
+// nothing once its ServiceAccount is gone or replaced (its RoleBindings outlive
+// it); identities that differ only in groups or extra values never share a
+// verdict; a verdict asked for before an Invalidate is not kept.
+func TestReviewerServiceAccountsAndGroups(t *testing.T) {
+	az := &countingAuthorizer{rbac: rbac{"system:serviceaccount:a:bot": allow("list configmaps in namespace a")}}
+	accounts := map[string]string{"a/bot": "uid-1"}
+	r := &Reviewer{Authorizer: az, TTL: time.Minute, ServiceAccount: func(_ context.Context, ns, name string) (string, error) {
+		uid, ok := accounts[ns+"/"+name]
+		if !ok {
+			return "", apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, name)
+		}
+		return uid, nil
+	}}
+	list := Check{Verb: "list", Resource: "configmaps", Namespace: "a", Namespaced: true}
+	bot := &v1alpha1.AuthorizedIdentity{Username: "system:serviceaccount:a:bot", UID: "uid-1"}
+	if ok, err := r.Allowed(context.Background(), bot, list); !ok || err != nil {
+		t.Fatalf("bot: %v %v", ok, err)
+	}
+	delete(accounts, "a/bot")
+	r.Invalidate()
+	if ok, _ := r.Allowed(context.Background(), bot, list); ok {
+		t.Error("a deleted ServiceAccount's user is still allowed")
+	}
+	accounts["a/bot"] = "uid-2" // recreated under the same name
+	r.Invalidate()
+	if ok, _ := r.Allowed(context.Background(), bot, list); ok {
+		t.Error("another ServiceAccount of the same name inherits the recorded user")
+	}
+
+	byGroup := authorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+		for _, g := range a.GetUser().GetGroups() {
+			if g == "readers" {
+				return authorizer.DecisionAllow, "", nil
+			}
+		}
+		return authorizer.DecisionNoOpinion, "", nil
+	})
+	r2 := &Reviewer{Authorizer: byGroup, TTL: time.Minute}
+	reader := &v1alpha1.AuthorizedIdentity{Username: "carol", Groups: []string{"readers"}}
+	other := &v1alpha1.AuthorizedIdentity{Username: "carol", Groups: []string{"read", "ers"}}
+	if ok, _ := r2.Allowed(context.Background(), reader, list); !ok {
+		t.Fatal("the group is not sent in the review")
+	}
+	if ok, _ := r2.Allowed(context.Background(), other, list); ok {
+		t.Error("identities differing in groups share a verdict")
+	}
+
+	// A review answered across an Invalidate is not cached.
+	slow := &Reviewer{TTL: time.Minute}
+	slow.Authorizer = authorizerFunc(func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+		slow.Invalidate() // the RBAC change lands while the review is out
+		return authorizer.DecisionAllow, "", nil
+	})
+	slow.Allowed(context.Background(), reader, list)
+	if len(slow.cache) != 0 {
+		t.Error("a verdict from before an Invalidate was cached")
+	}
+}
+
+type authorizerFunc func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error)
+
+func (f authorizerFunc) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	return f(ctx, a)
+}
+
+// TestSARAuthorizer: the review sent to kube-apiserver carries the whole user
+// (name, uid, groups, extra) and the resource attributes; the answer maps to
+// a decision.
+func TestSARAuthorizer(t *testing.T) {
+	kube := fake.NewClientset()
+	var got *authorizationv1.SubjectAccessReview
+	kube.PrependReactor("create", "subjectaccessreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		got = action.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview).DeepCopy()
+		out := got.DeepCopy()
+		out.Status.Allowed = got.Spec.User == "alice"
+		return true, out, nil
+	})
+	az := SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()}
+	u := UserOf(&v1alpha1.AuthorizedIdentity{Username: "alice", UID: "u1", Groups: []string{"g"}, Extra: map[string][]string{"k": {"v"}}})
+	d, _, err := az.Authorize(context.Background(), SecretGet("ns", "creds", "").Attributes(u))
+	if err != nil || d != authorizer.DecisionAllow {
+		t.Fatalf("%v %v", d, err)
+	}
+	s := got.Spec
+	if s.User != "alice" || s.UID != "u1" || len(s.Groups) != 1 || s.Groups[0] != "g" || len(s.Extra["k"]) != 1 ||
+		s.ResourceAttributes.Verb != "get" || s.ResourceAttributes.Resource != "secrets" || s.ResourceAttributes.Name != "creds" || s.ResourceAttributes.Namespace != "ns" {
+		t.Errorf("review sent: %+v %+v", s, s.ResourceAttributes)
+	}
+	if d, _, _ := az.Authorize(context.Background(), SecretGet("ns", "creds", "").Attributes(UserOf(&v1alpha1.AuthorizedIdentity{Username: "bob"}))); d == authorizer.DecisionAllow {
+		t.Error("bob allowed")
 	}
 }

@@ -67,6 +67,10 @@ func TestTenantCannotMirrorWhatRBACDenies(t *testing.T) {
 		binding(ns, "bot", "tenant", fmt.Sprintf("{kind: ServiceAccount, name: bot, namespace: %s}", ns))+
 		fmt.Sprintf(`---
 apiVersion: v1
+kind: ServiceAccount
+metadata: {name: bot, namespace: %[1]s}
+---
+apiVersion: v1
 kind: ConfigMap
 metadata: {name: private, namespace: %[1]s}
 data: {plan: "do not leak"}
@@ -193,7 +197,7 @@ func TestRevokedAuthorStopsMirroring(t *testing.T) {
 	apply(t, credentials(ns)+"---\n"+tenantRole(ns, "reader", reader)+"---\n"+
 		binding(ns, "alice", "reader", "{kind: User, apiGroup: rbac.authorization.k8s.io, name: alice}")+"---\n"+
 		binding(ns, "bot", "reader", fmt.Sprintf("{kind: ServiceAccount, name: bot, namespace: %s}", ns))+
-		fmt.Sprintf("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm1, namespace: %s}\ndata: {v: one}\n", ns))
+		fmt.Sprintf("---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: bot, namespace: %[1]s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm1, namespace: %[1]s}\ndata: {v: one}\n", ns))
 	eventually(t, 20*time.Second, "alice's RBAC in effect", func() error {
 		_, err := as("alice", "get", "configmaps", "-n", ns)
 		return err
@@ -264,6 +268,25 @@ spec: {providerRef: {name: origin}, branch: main, path: live}
 	})
 	if out := kubectl(t, "get", "watchrule", "config", "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].reason}`); out != "OK" {
 		t.Errorf("rule Ready reason %q after the restore", out)
+	}
+
+	// The ServiceAccount that wrote the provider and the target is deleted (its
+	// RoleBinding stays, as RoleBindings do): its credentials are no longer
+	// used, and nothing more reaches Git.
+	kubectl(t, "delete", "serviceaccount", "bot", "-n", ns)
+	eventually(t, 30*time.Second, "target not Ready once its author's ServiceAccount is gone", func() error {
+		_, cs := targetConditions(t, ns, "mirror")
+		for _, c := range cs {
+			if c.Type == "Bootstrapped" && c.Status == "False" && strings.Contains(c.Message, `user "`+bot+`" (GitProvider `+ns+`/origin) may not get secrets git-credentials`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%+v", cs)
+	})
+	kubectl(t, "create", "configmap", "cm3", "-n", ns, "--from-literal=v=three")
+	time.Sleep(4 * time.Second)
+	if got := m.show(t, m.file("configmaps", "cm3")); got != "" {
+		t.Errorf("cm3 reached Git after the author's ServiceAccount was deleted:\n%s", got)
 	}
 }
 

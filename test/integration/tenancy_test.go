@@ -7,6 +7,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	acv1alpha1 "github.com/configbutler/gitops-reverser/pkg/generated/applyconfiguration/configbutler/v1alpha1"
 )
 
 // TestRemotePolicyDefaults: with the server's default flags (the in-cluster
@@ -61,8 +63,38 @@ func TestRemotePolicyDefaults(t *testing.T) {
 	if now, _ := c.Get(ctx, "moving", metav1.GetOptions{}); now.Spec.URL != p.Spec.URL {
 		t.Errorf("stored URL %q after a refused update", now.Spec.URL)
 	}
-	// Standalone mode records who wrote it (its administrators), too.
-	if got.Status.AuthorizedBy == nil || got.Status.AuthorizedBy.Username == "" {
-		t.Errorf("authorizedBy %+v", got.Status.AuthorizedBy)
+	// Standalone mode records no user: its users are not cluster users, and a
+	// recorded one (system:masters) would be trusted by a server serving the
+	// same data behind kube-apiserver later.
+	if got.Status.AuthorizedBy != nil {
+		t.Errorf("authorizedBy %+v in standalone mode", got.Status.AuthorizedBy)
+	}
+}
+
+// TestAdmissionOnApply: server-side apply creates and changes go through the
+// same admission: an apply that creates a provider with a refused URL, or
+// changes a stored one to it, is refused and leaves what was stored.
+func TestAdmissionOnApply(t *testing.T) {
+	ctx := context.Background()
+	c := srv.Client.ConfigbutlerV1alpha1().GitProviders("remotes-apply")
+	apply := func(name, url string) error {
+		_, err := c.Apply(ctx, acv1alpha1.GitProvider(name, "remotes-apply").WithSpec(acv1alpha1.GitProviderSpec().
+			WithURL(url).WithAllowedBranches("main")), metav1.ApplyOptions{FieldManager: "it", Force: true})
+		return err
+	}
+	if err := apply("created", "file:///srv/x.git"); !apierrors.IsInvalid(err) {
+		t.Errorf("apply-create of a file URL: %v", err)
+	}
+	if _, err := c.Get(ctx, "created", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("stored after a refused apply: %v", err)
+	}
+	if err := apply("changed", "https://git.example.com/r.git"); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply("changed", "http://169.254.169.254/r.git"); !apierrors.IsInvalid(err) {
+		t.Errorf("apply-change to a link-local host: %v", err)
+	}
+	if got, _ := c.Get(ctx, "changed", metav1.GetOptions{}); got.Spec.URL != "https://git.example.com/r.git" {
+		t.Errorf("stored URL %q", got.Spec.URL)
 	}
 }

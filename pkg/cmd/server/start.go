@@ -263,7 +263,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{Tenancy: adm}}, nil
+	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{Tenancy: adm, NoIdentity: o.Standalone}}, nil
 }
 
 // Run starts etcd (when embedded), the API server and the lifecycle, and blocks

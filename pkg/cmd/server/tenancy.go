@@ -91,8 +91,17 @@ func (o *Options) reviewer(src *sourceCluster) *tenancy.Reviewer {
 	if o.Standalone || src.kube == nil {
 		return nil
 	}
+	kube := src.kube
 	return &tenancy.Reviewer{
-		Authorizer: tenancy.SARAuthorizer{Client: src.kube.AuthorizationV1().SubjectAccessReviews()},
-		TTL:        o.RecheckInterval,
+		Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
+		ServiceAccount: func(ctx context.Context, ns, name string) (string, error) {
+			sa, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return "", err
+			}
+			return string(sa.UID), nil
+		},
+		// Half the interval: a re-check never finds a verdict older than it.
+		TTL: o.RecheckInterval / 2,
 	}
 }

@@ -146,6 +146,10 @@ type Decision struct {
 	// Detail blocks observed on the way.
 	Encryption *v1alpha1.EncryptionStatus
 	WorkerRef  *v1alpha1.WorkerReference
+
+	// selectionGate: the evaluation reached SnapshotSynced, which reads the
+	// selection itself.
+	selectionGate bool
 }
 
 func (d *Decision) block(gate string, o Outcome, present map[string]bool) {
@@ -163,7 +167,33 @@ func (d *Decision) requeueWithin(after time.Duration) {
 
 // Evaluate decides a target's gates in order, stopping at the first one not
 // True, with the effects that start the work the next gate needs.
+//
+// A target that streams keeps its stream while a gate before SnapshotSynced
+// is not True (a bootstrap retried after a credentials change, say), so its
+// selection is still resolved and the stream narrowed to it (Restrict): what
+// its users may no longer read stops then too, whatever else blocks.
 func Evaluate(v *View) Decision {
+	d := evaluate(v)
+	if d.Need != NeedNothing || !v.State.Streaming || d.Resolved == nil || d.selectionGate || !v.Source.Connected {
+		return d
+	}
+	for _, e := range d.Effects {
+		switch e.(type) {
+		case Release, ReportUnreachable:
+			return d // nothing streams, or the source cluster is away
+		}
+	}
+	switch {
+	case v.Selection == nil:
+		return Decision{Need: NeedSelection, Resolved: d.Resolved}
+	case v.Selection.Err == nil:
+		d.Effects = append(d.Effects, Restrict{Selection: v.Selection.Selection})
+	}
+	return d
+}
+
+// evaluate is Evaluate without the stream narrowing of a blocked target.
+func evaluate(v *View) Decision {
 	t := v.Target
 	d := Decision{Gates: map[string]Outcome{}}
 	present := map[string]bool{}
@@ -274,6 +304,7 @@ func Evaluate(v *View) Decision {
 	d.Gates[v1alpha1.ConditionBootstrapped] = boot
 
 	// 4. SnapshotSynced.
+	d.selectionGate = true
 	if !v.Source.Stream {
 		d.block(v1alpha1.ConditionSnapshotSynced, False(v1alpha1.ReasonSnapshotFailed,
 			"Cannot list the selected resources: the server has no source cluster (--kubeconfig)"), present)

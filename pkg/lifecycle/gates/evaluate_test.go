@@ -2,17 +2,20 @@ package gates
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"filippo.io/age"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
@@ -190,6 +193,18 @@ func TestEvaluate(t *testing.T) {
 			v.Source.Connected, v.Source.Why = false, "watch failed"
 			return v
 		}(), gates: "True/OK - - - False/Disconnected"},
+		{name: "live, bootstrap again (credentials rotated): the selection is still resolved", view: func() *View {
+			v := withState(ready(view(plain())), live)
+			v.Credentials.Config.AuthID = "creds/2"
+			v.Selection = nil
+			return v
+		}(), need: NeedSelection},
+		{name: "live, bootstrap again: the stream is narrowed to the selection", view: func() *View {
+			v := withState(ready(view(plain())), live)
+			v.Credentials.Config.AuthID = "creds/2"
+			v.Selection = &Selected{Selection: selection.Selection{}}
+			return v
+		}(), gates: "True/OK True/NotRequired Unknown/NotStarted - -", effects: "StartBootstrap,Restrict:" + selection.Selection{}.Fingerprint()},
 		{name: "selection changed: re-snapshot, Running", view: func() *View {
 			v := withState(ready(view(plain())), live)
 			v.Selection = &Selected{Selection: selection.Selection{}}
@@ -339,8 +354,8 @@ func TestStateApply(t *testing.T) {
 	s := State{}.StartBootstrap("b1", "")
 	for i := 1; i <= 3; i++ {
 		s = s.Apply(mirror.Result{Op: mirror.OpBootstrap, Fingerprint: "b1", Running: true, Time: now})
-		s = s.Apply(mirror.Result{Op: mirror.OpBootstrap, Fingerprint: "b1", Err: errors.New("declined"), Time: now})
-		if s.Bootstrap.Phase != PhaseFailed || s.Bootstrap.Failures != i || s.Bootstrap.Message != "Bootstrap of path / failed: declined" {
+		s = s.Apply(mirror.Result{Op: mirror.OpBootstrap, Fingerprint: "b1", Err: fmt.Errorf("git: push main: %w", &git.RemoteRefusal{Msg: "pre-receive hook declined"}), Time: now})
+		if s.Bootstrap.Phase != PhaseFailed || s.Bootstrap.Failures != i || s.Bootstrap.Message != "Bootstrap of path / failed: the remote refused the push: pre-receive hook declined" {
 			t.Fatalf("failure %d: %+v", i, s.Bootstrap)
 		}
 		if _, start, wait := bootstrapGate(s.Bootstrap, "b1", "", branch, now.Add(time.Second)); start || wait != Backoff(i)-time.Second {
@@ -358,9 +373,16 @@ func TestStateApply(t *testing.T) {
 	if s.Snapshot.Phase != PhaseQueued || s.Snapshot.Fingerprint != "s2" || s.Streaming {
 		t.Errorf("a superseded snapshot's report was applied: %+v", s.Snapshot)
 	}
-	s = s.Apply(mirror.Result{Op: mirror.OpSnapshot, Fingerprint: "s2", Err: errors.New("listing"), Time: now})
-	if s.Snapshot.Message != "Snapshot of p failed: listing" || s.Snapshot.Failures != 1 {
+	s = s.Apply(mirror.Result{Op: mirror.OpSnapshot, Fingerprint: "s2", Err: &mirror.LocalError{Err: errors.New("listing configmaps: timeout")}, Time: now})
+	if s.Snapshot.Message != "Snapshot of p failed: listing configmaps: timeout" || s.Snapshot.Failures != 1 {
 		t.Errorf("snapshot failure: %+v", s.Snapshot)
+	}
+	// What a remote answered never reaches status: go-git puts an HTTP error's
+	// body into its error (an internal service's, behind a tenant's URL).
+	s = s.StartSnapshot("s3", "p")
+	s = s.Apply(mirror.Result{Op: mirror.OpSnapshot, Fingerprint: "s3", Err: fmt.Errorf("authentication required: %w: %s", transport.ErrAuthenticationRequired, "INTERNAL-API-BODY"), Time: now})
+	if strings.Contains(s.Snapshot.Message, "INTERNAL-API-BODY") || !strings.Contains(s.Snapshot.Message, "the remote refused the credentials") {
+		t.Errorf("a remote's answer in status: %s", s.Snapshot.Message)
 	}
 	if Backoff(0) != time.Second || Backoff(1) != 2*time.Second || Backoff(20) != 2*time.Minute {
 		t.Errorf("backoff %v %v %v", Backoff(0), Backoff(1), Backoff(20))

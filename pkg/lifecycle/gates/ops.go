@@ -1,12 +1,14 @@
 package gates
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
@@ -122,7 +124,7 @@ func (s State) Apply(r mirror.Result) State {
 			b.Phase, b.Started = PhaseRunning, r.Time
 		case r.Err != nil:
 			b.Phase, b.Reason, b.Finished = PhaseFailed, v1alpha1.ReasonBootstrapFailed, r.Time
-			b.Message = fmt.Sprintf("Bootstrap of path %s failed: %v", files.DisplayPath(b.Path), r.Err)
+			b.Message = fmt.Sprintf("Bootstrap of path %s failed: %s", files.DisplayPath(b.Path), git.Describe(r.Err))
 			b.Failures++
 		case r.Applied:
 			b.Phase, b.Reason, b.Commit, b.Failures, b.Finished = PhaseDone, v1alpha1.ReasonBootstrapApplied, r.Commit, 0, r.Time
@@ -142,7 +144,7 @@ func (s State) Apply(r mirror.Result) State {
 			sn.Stats = r.Stats // progress
 		case r.Err != nil:
 			sn.Phase, sn.Reason, sn.Finished = PhaseFailed, v1alpha1.ReasonSnapshotFailed, r.Time
-			sn.Message = fmt.Sprintf("Snapshot of %s failed: %v", files.DisplayPath(sn.Path), r.Err)
+			sn.Message = fmt.Sprintf("Snapshot of %s failed: %s", files.DisplayPath(sn.Path), describe(r.Err))
 			sn.Failures++
 		default:
 			if !s.Streaming {
@@ -157,6 +159,17 @@ func (s State) Apply(r mirror.Result) State {
 		s.LastCommit, s.LastPushTime, s.LastEventTime = r.Commit, r.Time, r.Time
 	}
 	return s
+}
+
+// describe is a snapshot failure as status may show it: the remote's part
+// described without what it sent (git.Describe), and the server's own reasons
+// (a listing that failed, a selection that narrowed) as they are.
+func describe(err error) string {
+	var local *mirror.LocalError
+	if errors.As(err, &local) {
+		return local.Error()
+	}
+	return git.Describe(err)
 }
 
 // bootstrapGate is the Bootstrapped gate for the configuration fp on worker

@@ -119,3 +119,11 @@ type Result struct {
 // Reporter receives Results. It must not block for long: workers call it from
 // their goroutine.
 type Reporter func(Result)
+
+// LocalError is a failure of the server's own making (a listing that failed,
+// a selection that narrowed), safe to show in status as it is. Any other error
+// of a Git operation is described without the remote's answer (git.Describe).
+type LocalError struct{ Err error }
+
+func (e *LocalError) Error() string { return e.Err.Error() }
+func (e *LocalError) Unwrap() error { return e.Err }

@@ -45,7 +45,10 @@ type Router struct {
 	targets   map[string]*targetStream
 	// syncing holds the selections of targets waiting in BeginBuffer for their
 	// informers: those informers are in use too.
-	syncing   map[string]selection.Selection
+	syncing map[string]selection.Selection
+	// ceilings narrow a target that registers after a Restrict that came while
+	// it was syncing.
+	ceilings  map[string]selection.Selection
 	connected bool
 	lastError string
 	probing   bool
@@ -83,6 +86,7 @@ func New(dyn dynamic.Interface, disc discovery.DiscoveryInterface, report mirror
 		informers: map[schema.GroupVersionResource]*typeInformer{},
 		targets:   map[string]*targetStream{},
 		syncing:   map[string]selection.Selection{},
+		ceilings:  map[string]selection.Selection{},
 		connected: true,
 	}
 }
@@ -108,6 +112,7 @@ func (r *Router) Live(targetKey string) bool {
 func (r *Router) BeginBuffer(ctx context.Context, cfg *mirror.Target, sink mirror.Sink) error {
 	var toSync []cache.InformerSynced
 	r.mu.Lock()
+	delete(r.ceilings, cfg.Key) // only what narrows it from now on counts
 	r.syncing[cfg.Key] = cfg.Selection
 	for gvr := range cfg.Selection {
 		ti, ok := r.informers[gvr]
@@ -127,6 +132,13 @@ func (r *Router) BeginBuffer(ctx context.Context, cfg *mirror.Target, sink mirro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.syncing, cfg.Key)
+	if c, ok := r.ceilings[cfg.Key]; ok {
+		// Narrowed while the informers synced.
+		delete(r.ceilings, cfg.Key)
+		narrowed := *cfg
+		narrowed.Selection = selection.Intersect(cfg.Selection, c)
+		cfg = &narrowed
+	}
 	if synced {
 		r.targets[cfg.Key] = &targetStream{cfg: cfg, sink: sink, buffer: map[string]bufferedEvent{}}
 	}
@@ -208,16 +220,28 @@ func (r *Router) GoLive(targetKey string, listRVs map[schema.GroupVersionResourc
 
 // Restrict narrows a registered target's selection to what it shares with sel:
 // events outside it are no longer routed to the target, and buffered ones are
-// dropped. It never widens a selection (that takes a snapshot first).
-func (r *Router) Restrict(targetKey string, sel selection.Selection) {
+// dropped. It never widens a selection (that takes a snapshot first). A target
+// still waiting in BeginBuffer is narrowed when it registers. It reports
+// whether the registration narrowed.
+func (r *Router) Restrict(targetKey string, sel selection.Selection) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, syncing := r.syncing[targetKey]; syncing {
+		if c, ok := r.ceilings[targetKey]; ok {
+			sel = selection.Intersect(c, sel)
+		}
+		r.ceilings[targetKey] = sel
+	}
 	t, ok := r.targets[targetKey]
 	if !ok {
-		return
+		return false
+	}
+	narrowed := selection.Intersect(t.cfg.Selection, sel)
+	if narrowed.Fingerprint() == t.cfg.Selection.Fingerprint() {
+		return false
 	}
 	cfg := *t.cfg
-	cfg.Selection = selection.Intersect(t.cfg.Selection, sel)
+	cfg.Selection = narrowed
 	t.cfg = &cfg
 	for k, ev := range t.buffer {
 		if ts := cfg.Selection[ev.gvr]; ts == nil || !ts.Matches(ev.obj.GetNamespace()) {
@@ -225,6 +249,7 @@ func (r *Router) Restrict(targetKey string, sel selection.Selection) {
 		}
 	}
 	r.gcInformersLocked()
+	return true
 }
 
 // Unregister removes a target from the stream.

@@ -100,3 +100,43 @@ func TestNewerThan(t *testing.T) {
 		t.Error("newerThan wrong")
 	}
 }
+
+// TestRestrict: narrowing a registered target stops routing what left its
+// selection and drops it from the buffer; it never widens; it reports whether
+// anything narrowed.
+func TestRestrict(t *testing.T) {
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	secGVR := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	both := selection.Selection{
+		cmGVR:  {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a", "b")},
+		secGVR: {Resource: selection.APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("a")},
+	}
+	r := New(nil, nil, nil)
+	pending := sink{}
+	tc := &mirror.Target{Key: "a/t", Path: "p", Keys: &mirror.Keys{}, Selection: both}
+	r.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
+	r.route(cmGVR, cm("b", "buffered", nil), false)
+	onlyA := selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a")}}
+	if !r.Restrict(tc.Key, onlyA) {
+		t.Fatal("Restrict did not narrow")
+	}
+	if len(r.targets[tc.Key].buffer) != 0 {
+		t.Error("a buffered event outside the new selection is kept")
+	}
+	if tc.Selection[secGVR] == nil {
+		t.Error("Restrict changed the caller's selection in place")
+	}
+	r.GoLive(tc.Key, nil)
+	r.route(cmGVR, cm("a", "in", nil), false)
+	r.route(cmGVR, cm("b", "out", nil), false)
+	r.route(secGVR, cm("a", "secret", nil), false)
+	if len(pending) != 1 || pending["p/v1/configmaps/a/in.yaml"] == nil {
+		t.Errorf("routed after the restriction: %v", pending)
+	}
+	if r.Restrict(tc.Key, both) || r.Restrict(tc.Key, onlyA) {
+		t.Error("a wider or equal selection reported as narrowing")
+	}
+	if got := r.targets[tc.Key].cfg.Selection; got[secGVR] != nil || !got[cmGVR].Namespaces.Equal(sets.New("a")) {
+		t.Errorf("Restrict widened: %v", got.Names())
+	}
+}

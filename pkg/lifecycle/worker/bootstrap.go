@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
@@ -47,6 +49,9 @@ func (w *BranchWorker) runBootstraps(ctx context.Context) {
 		ts[i] = r.t
 	}
 	commit, applied, err := w.EnsureTargetsBootstrapped(ctx, ts)
+	if err != nil {
+		klog.ErrorS(err, "Bootstrap failed", "worker", w.Key, "targets", len(ts))
+	}
 	done := time.Now()
 	for i, r := range reqs {
 		w.m.opts.Report(mirror.Result{Target: r.t.Key, Op: mirror.OpBootstrap, Fingerprint: r.fingerprint,

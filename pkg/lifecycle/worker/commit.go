@@ -61,7 +61,7 @@ func (w *BranchWorker) requeue(batch map[string]*mirror.Change, paths []string) 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range paths {
-		if _, newer := w.pending[p]; !newer && w.targets.Has(batch[p].TargetKey) {
+		if _, newer := w.pending[p]; !newer && w.targets.Has(batch[p].TargetKey) && w.allowedLocked(batch[p]) {
 			w.pending[p] = batch[p]
 		}
 	}
@@ -89,6 +89,12 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 		var changes []git.Change
 		var lines []string
 		for _, c := range chunk {
+			w.mu.Lock()
+			allowed := w.allowedLocked(c)
+			w.mu.Unlock()
+			if !allowed {
+				continue // its target may no longer mirror it (Restrict)
+			}
 			gc, unchanged, existed, err := renderChange(repo, c)
 			if err != nil {
 				// One object that cannot be rendered must not block the others.

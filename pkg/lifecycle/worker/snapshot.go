@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -9,6 +10,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
 // RequestSnapshot queues a target's snapshot for a configuration
@@ -18,6 +20,7 @@ import (
 func (w *BranchWorker) RequestSnapshot(t *mirror.Target, fingerprint string) {
 	w.mu.Lock()
 	w.snapshots[t.Key] = fingerprint
+	w.ceilings[t.Key] = t.Selection
 	w.mu.Unlock()
 	w.Submit("snapshot "+t.Key, func(ctx context.Context) {
 		w.mu.Lock()
@@ -52,7 +55,7 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 	stream, list := w.m.opts.Stream, w.m.opts.List
 	if stream != nil {
 		if err := stream.BeginBuffer(ctx, t, w); err != nil {
-			fail(err)
+			fail(&mirror.LocalError{Err: err})
 			return
 		}
 		// The informers BeginBuffer synced hold every object of the selected
@@ -92,12 +95,27 @@ func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, list snap
 	if err != nil {
 		return nil, err
 	}
+	w.mu.Lock()
+	if c, ok := w.ceilings[t.Key]; ok {
+		bounded := *t
+		bounded.Selection = selection.Intersect(t.Selection, c)
+		t = &bounded
+	}
+	w.mu.Unlock()
 	start := time.Now()
 	plan, err := snapshot.Compute(ctx, t, repo, w.index, list, progress)
 	if err != nil {
-		return nil, err
+		return nil, &mirror.LocalError{Err: err}
 	}
 	res := &SnapshotResult{Plan: plan, Diff: time.Since(start)}
+	w.mu.Lock()
+	c, bounded := w.ceilings[t.Key]
+	w.mu.Unlock()
+	if bounded && selection.Intersect(t.Selection, c).Fingerprint() != t.Selection.Fingerprint() {
+		// Narrowed while the plan was made: what it may no longer mirror is
+		// not pushed; the next snapshot plans the narrower selection.
+		return nil, &mirror.LocalError{Err: errors.New("the selection narrowed during the snapshot (a user on the way into Git lost a permission)")}
+	}
 	if len(plan.Changes) > 0 {
 		pctx, cancel := w.m.opts.Fence(ctx)
 		defer cancel()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
 // BranchWorker serializes everything written to one branch: it owns the
@@ -35,9 +36,14 @@ type BranchWorker struct {
 	// snapshots holds the fingerprint of the latest snapshot requested per
 	// target: an older request still queued is superseded and skipped.
 	snapshots map[string]string
-	wake      chan struct{}
-	cancel    context.CancelFunc
-	done      chan struct{}
+	// ceilings bound what each target may write: the selection of its latest
+	// snapshot, narrowed by Restrict. Every change is held against it right
+	// before it is committed (and when a failed push puts it back), and a
+	// snapshot that finds it narrowed before its push fails and is retried.
+	ceilings map[string]selection.Selection
+	wake     chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
 
 	// aborted skips the last flush on stop.
 	aborted atomic.Bool
@@ -65,6 +71,7 @@ func newBranchWorker(m *Manager, key mirror.BranchKey, cfg mirror.WorkerConfig) 
 		pending:   map[string]*mirror.Change{},
 		targets:   sets.New[string](),
 		snapshots: map[string]string{},
+		ceilings:  map[string]selection.Selection{},
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -103,6 +110,7 @@ func (w *BranchWorker) removeTarget(key string) bool {
 	}
 	w.targets.Delete(key)
 	delete(w.snapshots, key)
+	delete(w.ceilings, key)
 	for p, c := range w.pending {
 		if c.TargetKey == key {
 			delete(w.pending, p)
@@ -111,16 +119,32 @@ func (w *BranchWorker) removeTarget(key string) bool {
 	return w.targets.Len() == 0
 }
 
-// Drop discards a target's pending changes that keep rejects (its selection
-// shrank: what it may no longer mirror is never committed).
-func (w *BranchWorker) Drop(targetKey string, keep func(*mirror.Change) bool) {
+// Restrict narrows what a target may write to sel (its selection shrank: what
+// it may no longer mirror is never committed) and drops its pending changes
+// outside it.
+func (w *BranchWorker) Restrict(targetKey string, sel selection.Selection) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if c, ok := w.ceilings[targetKey]; ok {
+		sel = selection.Intersect(c, sel)
+	}
+	w.ceilings[targetKey] = sel
 	for p, c := range w.pending {
-		if c.TargetKey == targetKey && !keep(c) {
+		if c.TargetKey == targetKey && !w.allowedLocked(c) {
 			delete(w.pending, p)
 		}
 	}
+}
+
+// allowedLocked reports whether a change lies within its target's ceiling
+// (a target with none yet, before its first snapshot, is not bounded).
+func (w *BranchWorker) allowedLocked(c *mirror.Change) bool {
+	sel, ok := w.ceilings[c.TargetKey]
+	if !ok {
+		return true
+	}
+	ts := sel[c.GVR]
+	return ts != nil && ts.Matches(c.Namespace)
 }
 
 func (w *BranchWorker) signal() {
@@ -144,7 +168,9 @@ func (w *BranchWorker) Enqueue(changes ...*mirror.Change) {
 	w.mu.Lock()
 	wasEmpty := len(w.pending) == 0
 	for _, c := range changes {
-		w.pending[c.Path] = c
+		if w.allowedLocked(c) {
+			w.pending[c.Path] = c
+		}
 	}
 	if len(w.pending) > 0 && w.firstPending.IsZero() {
 		w.firstPending = time.Now()

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
 // TestLiveChangesCoalesceAndSplitByMaxChanges: live changes are coalesced per
@@ -113,5 +115,50 @@ func TestReleaseTargetStopsIdleWorkers(t *testing.T) {
 	m.Stop()
 	if m.Workers() != 0 {
 		t.Fatalf("%d workers after Stop", m.Workers())
+	}
+}
+
+// TestRestrictBoundsPendingAndRetries: a target's changes outside its
+// narrowed selection are dropped from the queue, refused when they arrive
+// later, and not put back by a failed push's retry.
+func TestRestrictBoundsPendingAndRetries(t *testing.T) {
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	m, _ := newTestManager(t.TempDir())
+	w := newBranchWorker(m, mirror.BranchKey{Repo: "r", Branch: "main"}, mirror.WorkerConfig{MaxChanges: 100, Interval: time.Hour})
+	w.addTarget("a/t")
+	change := func(ns, name string) *mirror.Change {
+		return &mirror.Change{TargetKey: "a/t", GVR: cmGVR, Namespace: ns, Path: ns + "/" + name, Object: cm(ns, name, nil)}
+	}
+	w.Enqueue(change("a", "1"), change("b", "1"))
+	if len(w.pending) != 2 {
+		t.Fatalf("before any bound: %d pending", len(w.pending))
+	}
+	onlyA := selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a")}}
+	w.Restrict("a/t", onlyA)
+	if len(w.pending) != 1 || w.pending["a/1"] == nil {
+		t.Errorf("after Restrict: %v", w.pending)
+	}
+	w.Enqueue(change("b", "2"))
+	if w.pending["b/2"] != nil {
+		t.Error("a change outside the bound was queued")
+	}
+	// A batch taken out before the restriction fails to push: it comes back
+	// without what the target may no longer mirror.
+	batch := map[string]*mirror.Change{"b/1": change("b", "1"), "a/3": change("a", "3")}
+	w.requeue(batch, []string{"a/3", "b/1"})
+	if w.pending["b/1"] != nil || w.pending["a/3"] == nil {
+		t.Errorf("after the retry: %v", w.pending)
+	}
+	// Restrict never widens.
+	w.Restrict("a/t", selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a", "b")}})
+	w.Enqueue(change("b", "4"))
+	if w.pending["b/4"] != nil {
+		t.Error("Restrict widened the bound")
+	}
+	// A new snapshot request sets the bound to its selection.
+	w.RequestSnapshot(&mirror.Target{Key: "a/t", Selection: selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a", "b")}}}, "fp")
+	w.Enqueue(change("b", "5"))
+	if w.pending["b/5"] == nil {
+		t.Error("the new snapshot's selection does not bound the target")
 	}
 }

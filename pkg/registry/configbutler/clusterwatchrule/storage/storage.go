@@ -12,7 +12,7 @@ import (
 )
 
 // NewStorage returns the ClusterWatchRule storage bundle.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, admit registry.AdmitFunc) (*registry.Storage, error) {
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, writes registry.Writes) (*registry.Storage, error) {
 	return registry.NewStorage(scheme, optsGetter, clusterwatchrule.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("clusterwatchrules"),
 		Singular:    configbutler.Resource("clusterwatchrule"),
@@ -21,6 +21,6 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, ad
 		NewExternal: func() runtime.Object { return &v1alpha1.ClusterWatchRule{} },
 		Attrs:       clusterwatchrule.Attrs,
 		Table:       clusterwatchrule.Table,
-		Admit:       admit,
+		Writes:      writes,
 	})
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // NewStorage returns the GitProvider storage bundle.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, admit registry.AdmitFunc) (*registry.Storage, error) {
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, writes registry.Writes) (*registry.Storage, error) {
 	return registry.NewStorage(scheme, optsGetter, gitprovider.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("gitproviders"),
 		Singular:    configbutler.Resource("gitprovider"),
@@ -21,6 +21,6 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, ad
 		NewExternal: func() runtime.Object { return &v1alpha1.GitProvider{} },
 		Attrs:       gitprovider.Attrs,
 		Table:       gitprovider.Table,
-		Admit:       admit,
+		Writes:      writes,
 	})
 }

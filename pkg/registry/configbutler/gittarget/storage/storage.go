@@ -39,8 +39,8 @@ var (
 )
 
 // NewStorage returns the GitTarget storage bundle. liveness (optional) tells the
-// read path which replica leases are alive; admit (optional) authorizes writes.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, liveness gittarget.Liveness, admit registry.AdmitFunc) (*Storage, error) {
+// read path which replica leases are alive; writes says how writes are authorized and recorded.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, liveness gittarget.Liveness, writes registry.Writes) (*Storage, error) {
 	decorate := func(obj runtime.Object) {
 		switch o := obj.(type) {
 		case *configbutler.GitTarget:
@@ -60,7 +60,7 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, li
 		Attrs:       gittarget.Attrs,
 		Table:       gittarget.Table,
 		Decorator:   decorate,
-		Admit:       admit,
+		Writes:      writes,
 	})
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 )
 
 // NewStorage returns the WatchRule storage bundle.
-func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, admit registry.AdmitFunc) (*registry.Storage, error) {
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, writes registry.Writes) (*registry.Storage, error) {
 	return registry.NewStorage(scheme, optsGetter, watchrule.Kind, registry.StoreConfig{
 		Resource:    configbutler.Resource("watchrules"),
 		Singular:    configbutler.Resource("watchrule"),
@@ -21,6 +21,6 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, ad
 		NewExternal: func() runtime.Object { return &v1alpha1.WatchRule{} },
 		Attrs:       watchrule.Attrs,
 		Table:       watchrule.Table,
-		Admit:       admit,
+		Writes:      writes,
 	})
 }
