@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned tools into <repo>/bin, skipping any tool already built at its pin.
-#   kube-apiserver, kubectl  k8s.io/kubernetes v1.37.2 (hack/tools/go.mod)
+#   kube-apiserver, kube-controller-manager, kubectl
+#                            k8s.io/kubernetes v1.37.2 (hack/tools/go.mod)
 #   etcd                     go.etcd.io/etcd/server/v3 (hack/tools/go.mod)
 #   sops                     github.com/getsops/sops/v3 v3.13.3 (hack/tools/sops/go.mod)
 # Usage: hack/tools/install.sh [tool...]   (default: all)
@@ -46,10 +47,11 @@ kube_ldflags() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kubectl sops)
+[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kube-controller-manager kubectl sops)
 for t in "${tools[@]}"; do
   case $t in
     kube-apiserver) build kube-apiserver "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)" ;;
+    kube-controller-manager) build kube-controller-manager "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
     kubectl) build kubectl "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kubectl "$(kube_ldflags)" ;;
     etcd) build etcd "$ETCD_VERSION" "$here" go.etcd.io/etcd/server/v3 ;;
     sops) build sops "$SOPS_VERSION" "$here/sops" github.com/getsops/sops/v3/cmd/sops ;;

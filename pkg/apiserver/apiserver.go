@@ -151,6 +151,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(configbutler.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	apiGroupInfo.NegotiatedSerializer = withoutProtobuf{Codecs}
 	apiGroupInfo.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
 		"gitproviders":             providers.Main,
 		"gitproviders/status":      providers.Status,
@@ -216,4 +217,21 @@ func targetsOf(ctx context.Context, targets *registry.Store, ns, provider string
 		}
 	}
 	return out, nil
+}
+
+// withoutProtobuf serves our kinds as JSON and YAML only. They have no
+// protobuf encoding, and offering it fails every client that asks for it
+// first: kube-controller-manager's namespace controller deletes a namespace's
+// objects with a DeleteCollection that accepts protobuf, and its namespaces
+// never finished deleting. Clients that accept JSON too get JSON.
+type withoutProtobuf struct{ runtime.NegotiatedSerializer }
+
+func (n withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
+	var out []runtime.SerializerInfo
+	for _, s := range n.NegotiatedSerializer.SupportedMediaTypes() {
+		if s.MediaType != runtime.ContentTypeProtobuf {
+			out = append(out, s)
+		}
+	}
+	return out
 }

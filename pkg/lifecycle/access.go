@@ -5,6 +5,9 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
@@ -71,9 +74,30 @@ func (s *shared) targetSelection(ctx context.Context, t *v1alpha1.GitTarget) (se
 		add("WatchRule "+r.Namespace+"/"+r.Name, selection.RulesOf(r), r.Status.AuthorizedBy)
 	}
 	for _, r := range cwrs {
-		add("ClusterWatchRule "+r.Name, selection.ClusterRulesOf(r), r.Status.AuthorizedBy)
+		add("ClusterWatchRule "+r.Name, s.resolveNamespaces(selection.ClusterRulesOf(r)), r.Status.AuthorizedBy)
 	}
 	return selection.Merge(sels...), nil
+}
+
+// resolveNamespaces fills in the namespaces each rule's namespaceSelector
+// matches now.
+func (s *shared) resolveNamespaces(rules []selection.Rule) []selection.Rule {
+	for i, r := range rules {
+		if r.NamespaceSelector == nil {
+			continue
+		}
+		matched := sets.New[string]()
+		if s.namespaces != nil {
+			all, _ := s.namespaces.List(labels.Everything())
+			for _, o := range all {
+				if m, ok := o.(metav1.Object); ok && r.NamespaceSelector.Matches(labels.Set(m.GetLabels())) {
+					matched.Insert(m.GetName())
+				}
+			}
+		}
+		rules[i].SelectedNamespaces = matched
+	}
+	return rules
 }
 
 // rbacWatch turns changes of RBAC objects into a re-check of every recorded

@@ -136,6 +136,9 @@ type shared struct {
 	router   *stream.Router // nil without a source cluster
 	source   *source
 	recorder record.EventRecorder
+	// namespaces lists the source cluster's namespaces (metadata), for
+	// namespaceSelectors; nil without a source cluster.
+	namespaces cache.GenericLister
 }
 
 type queues struct {
@@ -224,6 +227,15 @@ func New(opts Options) (*Controller, error) {
 			DeleteFunc: func(obj interface{}) { h.secretChanged(obj) },
 		}))
 		c.synced = append(c.synced, c.secrets.HasSynced)
+		// Namespaces by metadata (their labels): namespaceSelectors are live.
+		nsInf := mf.ForResource(corev1.SchemeGroupVersion.WithResource("namespaces"))
+		s.namespaces = nsInf.Lister()
+		must(nsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj interface{}) { h.namespaceChanged() },
+			UpdateFunc: func(old, obj interface{}) { h.namespaceChanged() },
+			DeleteFunc: func(obj interface{}) { h.namespaceChanged() },
+		}))
+		c.synced = append(c.synced, nsInf.Informer().HasSynced)
 		if opts.Reviewer != nil {
 			// RBAC by metadata only: a change is all we need to know.
 			w := &rbacWatch{recheck: func() { opts.Reviewer.Invalidate(); s.enqueueAll() }}

@@ -217,3 +217,19 @@ func (h handlers) enqueueRulesOf(t *v1alpha1.GitTarget) {
 		h.enqueueRule(clusterRuleKey(r.Name))
 	}
 }
+
+// namespaceChanged re-evaluates the targets of ClusterWatchRules that select
+// namespaces by label: a namespace labelled, unlabelled, created or deleted
+// changes what they mirror.
+func (h handlers) namespaceChanged() {
+	crs, _ := h.listers.crules.List(labels.Everything())
+	for _, r := range crs {
+		for _, rule := range r.Spec.Rules {
+			if rule.NamespaceSelector != nil {
+				h.enqueue(r.Spec.TargetRef.Namespace + "/" + r.Spec.TargetRef.Name)
+				h.enqueueRule(clusterRuleKey(r.Name))
+				break
+			}
+		}
+	}
+}

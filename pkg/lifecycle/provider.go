@@ -130,7 +130,7 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 		if err != nil {
 			return nil
 		}
-		gen, targetNS, target, rules, writer = cr.Generation, cr.Spec.TargetRef.Namespace, cr.Spec.TargetRef.Name, selection.ClusterRulesOf(cr), r.opts.Writers.ClusterWatchRules
+		gen, targetNS, target, rules, writer = cr.Generation, cr.Spec.TargetRef.Namespace, cr.Spec.TargetRef.Name, r.resolveNamespaces(selection.ClusterRulesOf(cr)), r.opts.Writers.ClusterWatchRules
 		ref, id = "ClusterWatchRule "+name, cr.Status.AuthorizedBy
 	default:
 		return nil

@@ -10,8 +10,10 @@
 //
 // Rendering strips what the server owns (status, uid, resourceVersion,
 // generation, creationTimestamp, managedFields, selfLink, deletion fields, the
-// last-applied annotation) and keeps every other field of any kind. Keys are
-// sorted, so the same object always renders to the same bytes.
+// last-applied annotation), what controllers and the API server write back
+// (DefaultDrops, clean.go) and what a GitTarget asks to ignore, and keeps every
+// other field of any kind. Keys are sorted, so the same object always renders
+// to the same bytes.
 package render
 
 import (
@@ -173,7 +175,19 @@ func stripMetadata(md map[string]interface{}, keep ...string) {
 //
 // TestRenderMatchesJSONRoundTrip holds the two ways to the same bytes.
 func Render(obj *unstructured.Unstructured) ([]byte, error) {
-	b, err := goyaml.Marshal(ordered(obj.Object, true))
+	return RenderWith(obj, defaultCleaner)
+}
+
+var defaultCleaner = NewCleaner(nil)
+
+// RenderWith is Render with the fields c drops left out too (nil: the
+// defaults).
+func RenderWith(obj *unstructured.Unstructured, c *Cleaner) ([]byte, error) {
+	if c == nil {
+		c = defaultCleaner
+	}
+	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
+	b, err := goyaml.Marshal(ordered(c.clean(obj.Object, gv.Group, obj.GetKind()), true))
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 
@@ -31,15 +32,27 @@ type APIResource struct {
 	Preferred bool
 }
 
-// wildcardExcluded are resource types a "*" does not select (they can still be
-// named explicitly): events churn constantly, leases are heartbeats, and our own
-// kinds would feed status-free copies of themselves back into Git.
-var wildcardExcluded = sets.New(
-	"/events", "events.k8s.io/events", "coordination.k8s.io/leases", v1alpha1.GroupName+"/*",
+// derivedTypes are resource types a "*" does not select unless its rule sets
+// includeDerived (they can always be named): derived state that controllers
+// and the API server keep, not intent. Events churn constantly, leases are
+// heartbeats, endpoints follow Services, ControllerRevisions follow
+// StatefulSets and DaemonSets, and Nodes and their CSINodes and storage
+// capacities are the machines'.
+var derivedTypes = sets.New(
+	"/events", "events.k8s.io/events", "coordination.k8s.io/leases",
+	"/endpoints", "discovery.k8s.io/endpointslices", "apps/controllerrevisions",
+	"/nodes", "storage.k8s.io/csinodes", "storage.k8s.io/csistoragecapacities",
 )
 
-func excludedFromWildcard(gvr schema.GroupVersionResource) bool {
-	return wildcardExcluded.Has(gvr.Group+"/"+gvr.Resource) || wildcardExcluded.Has(gvr.Group+"/*")
+// neverWildcard are types a "*" never selects: our own kinds would feed
+// status-free copies of themselves back into Git.
+var neverWildcard = sets.New(v1alpha1.GroupName + "/*")
+
+func excludedFromWildcard(gvr schema.GroupVersionResource, includeDerived bool) bool {
+	if neverWildcard.Has(gvr.Group+"/"+gvr.Resource) || neverWildcard.Has(gvr.Group+"/*") {
+		return true
+	}
+	return !includeDerived && derivedTypes.Has(gvr.Group+"/"+gvr.Resource)
 }
 
 // TypeSelection says which objects of one resource type a target mirrors.
@@ -50,6 +63,8 @@ type TypeSelection struct {
 	// per WatchRule). Cluster-scoped types ignore both.
 	AllNamespaces bool
 	Namespaces    sets.Set[string]
+	// Clauses choose the objects within those namespaces (see filter.go).
+	Clauses []Clause
 }
 
 // Matches reports whether an object in namespace ns is selected.
@@ -68,7 +83,12 @@ func (s Selection) Fingerprint() string {
 		if !ts.AllNamespaces {
 			ns = strings.Join(sets.List(ts.Namespaces), ",")
 		}
-		lines = append(lines, gvr.String()+"|"+ns)
+		clauses := make([]string, 0, len(ts.Clauses))
+		for _, c := range ts.Clauses {
+			clauses = append(clauses, c.String())
+		}
+		sort.Strings(clauses)
+		lines = append(lines, gvr.String()+"|"+ns+"|"+strings.Join(clauses, "&"))
 	}
 	sort.Strings(lines)
 	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))
@@ -104,24 +124,64 @@ type Rule struct {
 	Cluster   bool
 	Scope     v1alpha1.ResourceScope
 	Namespace string
+	// Labels selects objects by label (nil: all).
+	Labels labels.Selector
+	// NamespaceSelector (cluster rules) selects namespaces by label;
+	// SelectedNamespaces are the namespaces it matches now (the caller
+	// resolves them).
+	NamespaceSelector  labels.Selector
+	SelectedNamespaces sets.Set[string]
+	Exclude            []Exclusion
+	// IncludeDerived keeps derived types and objects (see Derived).
+	IncludeDerived bool
 }
 
-// RulesOf returns the rules of a WatchRule.
+// RulesOf returns the rules of a WatchRule. Selectors that do not parse
+// (validation refuses them) select nothing.
 func RulesOf(wr *v1alpha1.WatchRule) []Rule {
 	out := make([]Rule, len(wr.Spec.Rules))
+	ex := ExclusionsOf(wr.Spec.Exclude)
 	for i, r := range wr.Spec.Rules {
-		out[i] = Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace}
+		out[i] = Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace,
+			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived}
 	}
 	return out
 }
 
-// ClusterRulesOf returns the rules of a ClusterWatchRule.
+// ClusterRulesOf returns the rules of a ClusterWatchRule; their
+// SelectedNamespaces are left for the caller to resolve.
 func ClusterRulesOf(cr *v1alpha1.ClusterWatchRule) []Rule {
 	out := make([]Rule, len(cr.Spec.Rules))
+	ex := ExclusionsOf(cr.Spec.Exclude)
 	for i, r := range cr.Spec.Rules {
-		out[i] = Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Cluster: true, Scope: r.Scope}
+		out[i] = Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Cluster: true, Scope: r.Scope,
+			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived}
+		if r.NamespaceSelector != nil {
+			out[i].NamespaceSelector = selectorOf(r.NamespaceSelector)
+		}
 	}
 	return out
+}
+
+// ExclusionsOf converts API exclusions.
+func ExclusionsOf(in []v1alpha1.Exclusion) []Exclusion {
+	out := make([]Exclusion, len(in))
+	for i, e := range in {
+		out[i] = Exclusion{Groups: e.APIGroups, Resources: e.Resources, Namespaces: e.Namespaces, Names: e.Names}
+	}
+	return out
+}
+
+// selectorOf parses a label selector (nil: everything; invalid: nothing).
+func selectorOf(ls *metav1.LabelSelector) labels.Selector {
+	if ls == nil {
+		return nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return labels.Nothing()
+	}
+	return sel
 }
 
 // Matches reports whether a resource type matches the rule's groups, versions
@@ -161,18 +221,30 @@ func (rule Rule) Matches(r APIResource) bool {
 	case slices.Contains(rule.Resources, gvr.Resource):
 		return true
 	case slices.Contains(rule.Resources, "*"):
-		return explicit || !excludedFromWildcard(gvr)
+		return explicit || !excludedFromWildcard(gvr, rule.IncludeDerived)
 	}
 	return false
 }
 
-// Select returns the types of resources the rule selects, in its scope.
+// Select returns the types of resources the rule selects, in its scope, each
+// with the rule's clause.
 func (rule Rule) Select(resources []APIResource) Selection {
 	sel := Selection{}
 	for _, r := range resources {
-		if rule.Matches(r) {
-			sel.add(r, rule.Namespace, rule.Cluster && r.Namespaced)
+		if !rule.Matches(r) {
+			continue
 		}
+		sel.add(r, rule.Namespace, rule.Cluster && r.Namespaced)
+		c := Clause{Namespace: rule.Namespace, Labels: rule.Labels, Exclude: rule.Exclude,
+			KeepOwned: rule.IncludeDerived || slices.Contains(rule.Resources, r.GVR.Resource), KeepGenerated: rule.IncludeDerived}
+		if rule.NamespaceSelector != nil && r.Namespaced {
+			c.Namespaces = rule.SelectedNamespaces
+			if c.Namespaces == nil {
+				c.Namespaces = sets.New[string]()
+			}
+		}
+		ts := sel[r.GVR]
+		ts.Clauses = append(ts.Clauses, c)
 	}
 	return sel
 }
@@ -229,7 +301,8 @@ func Merge(sels ...Selection) Selection {
 	return out
 }
 
-// Intersect is what a and b both select.
+// Intersect is what a and b both select: the types and namespaces both
+// cover, the objects within chosen by a's clauses.
 func Intersect(a, b Selection) Selection {
 	out := Selection{}
 	for gvr, x := range a {
@@ -237,7 +310,7 @@ func Intersect(a, b Selection) Selection {
 		if !ok {
 			continue
 		}
-		ts := &TypeSelection{Resource: x.Resource, AllNamespaces: x.AllNamespaces && y.AllNamespaces}
+		ts := &TypeSelection{Resource: x.Resource, AllNamespaces: x.AllNamespaces && y.AllNamespaces, Clauses: x.Clauses}
 		switch {
 		case x.AllNamespaces:
 			ts.Namespaces = y.Namespaces.Clone()
@@ -260,6 +333,7 @@ func Intersect(a, b Selection) Selection {
 func mergeInto(dst, src *TypeSelection) {
 	dst.AllNamespaces = dst.AllNamespaces || src.AllNamespaces
 	dst.Namespaces = dst.Namespaces.Union(src.Namespaces)
+	dst.Clauses = append(append([]Clause(nil), dst.Clauses...), src.Clauses...)
 }
 
 // Resolve computes what a target mirrors from the rules that point at it. A

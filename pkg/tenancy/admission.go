@@ -55,7 +55,8 @@ type Func func(ctx context.Context, obj, old runtime.Object) error
 func WatchRuleRules(wr *configbutler.WatchRule) []selection.Rule {
 	out := make([]selection.Rule, len(wr.Spec.Rules))
 	for i, r := range wr.Spec.Rules {
-		out[i] = selection.Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace}
+		out[i] = selection.Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace,
+			IncludeDerived: r.IncludeDerived}
 	}
 	return out
 }
@@ -64,8 +65,10 @@ func WatchRuleRules(wr *configbutler.WatchRule) []selection.Rule {
 func ClusterWatchRuleRules(cr *configbutler.ClusterWatchRule) []selection.Rule {
 	out := make([]selection.Rule, len(cr.Spec.Rules))
 	for i, r := range cr.Spec.Rules {
+		// A namespaceSelector does not narrow the checks: it can match any
+		// namespace later, so the user must read them all.
 		out[i] = selection.Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources,
-			Cluster: true, Scope: v1alpha1.ResourceScope(r.Scope)}
+			Cluster: true, Scope: v1alpha1.ResourceScope(r.Scope), IncludeDerived: r.IncludeDerived}
 	}
 	return out
 }

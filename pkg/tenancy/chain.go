@@ -87,7 +87,7 @@ func Filter(ctx context.Context, r *Reviewer, sel selection.Selection, links []L
 			}
 		}
 		if keep.Len() > 0 {
-			out[gvr] = &selection.TypeSelection{Resource: ts.Resource, Namespaces: keep}
+			out[gvr] = &selection.TypeSelection{Resource: ts.Resource, Namespaces: keep, Clauses: ts.Clauses}
 		}
 	}
 	return out, denials, firstErr

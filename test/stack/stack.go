@@ -45,6 +45,9 @@ type Options struct {
 	ServerEnv  []string
 	// FastEtcd trades durability for speed (tests): etcd --unsafe-no-fsync.
 	FastEtcd bool
+	// NoControllerManager leaves kube-controller-manager out (benchmarks
+	// comparable with runs before it was part of the stack).
+	NoControllerManager bool
 }
 
 // Ports of the stack's listeners.
@@ -94,7 +97,9 @@ type Stack struct {
 
 	Etcd          *Process
 	KubeAPIServer *Process
-	Server        *Process
+	// ControllerManager is kube-controller-manager (nil with NoControllerManager).
+	ControllerManager *Process
+	Server            *Process
 
 	Git         *gitserver.Server
 	GitPassword string
@@ -122,7 +127,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	opts.Dir = dir
 	s := &Stack{opts: opts, pkiDir: filepath.Join(dir, "pki"), binDir: filepath.Join(opts.RepoRoot, "bin")}
-	for _, b := range []string{"etcd", "kube-apiserver", "kubectl", "gitops-reverser-apiserver"} {
+	bins := []string{"etcd", "kube-apiserver", "kubectl", "gitops-reverser-apiserver"}
+	if !opts.NoControllerManager {
+		bins = append(bins, "kube-controller-manager")
+	}
+	for _, b := range bins {
 		if _, err := os.Stat(filepath.Join(s.binDir, b)); err != nil {
 			return nil, fmt.Errorf("stack: %s/%s is missing: run `make tools build`", s.binDir, b)
 		}
@@ -148,6 +157,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := s.setupServerIdentity(ctx); err != nil {
 		return nil, err
 	}
+	if !opts.NoControllerManager {
+		if err := s.StartControllerManager(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startGit(); err != nil {
 		return nil, err
 	}
@@ -163,7 +177,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 
 // Stop stops everything the stack started, newest first.
 func (s *Stack) Stop() {
-	for _, p := range []*Process{s.Server, s.KubeAPIServer, s.Etcd} {
+	for _, p := range []*Process{s.Server, s.ControllerManager, s.KubeAPIServer, s.Etcd} {
 		if p != nil {
 			p.Stop(15 * time.Second)
 		}

@@ -119,6 +119,10 @@ type GitTargetSpec struct {
 	// Encryption configures how Secrets are encrypted before they are written.
 	// Without it, Secrets are not written at all.
 	Encryption *EncryptionSpec `json:"encryption,omitempty"`
+	// IgnoreFields are fields left out of the files, on top of those the
+	// server always leaves out (see the README): a change that touches only
+	// them makes no commit.
+	IgnoreFields []IgnoreFields `json:"ignoreFields,omitempty"`
 }
 
 // GitProviderReference points at a GitProvider.
@@ -129,6 +133,19 @@ type GitProviderReference struct {
 	Kind string `json:"kind,omitempty"`
 	// Name of the GitProvider.
 	Name string `json:"name"`
+}
+
+// IgnoreFields names fields to leave out of the files of some kinds.
+type IgnoreFields struct {
+	// APIGroups of the kinds ("" for the core group; empty or "*" for all).
+	APIGroups []string `json:"apiGroups,omitempty"`
+	// Kinds, e.g. Deployment (empty or "*" for all).
+	Kinds []string `json:"kinds,omitempty"`
+	// Paths of the fields: dot-separated names, e.g. spec.replicas; a map key
+	// in brackets, e.g. metadata.annotations[example.com/heartbeat], or keys by
+	// prefix, metadata.annotations[example.com/*]; every list element as [*],
+	// e.g. spec.template.spec.containers[*].image.
+	Paths []string `json:"paths"`
 }
 
 // EncryptionSpec configures Secret encryption.
@@ -331,6 +348,8 @@ type WatchRuleSpec struct {
 	TargetRef LocalObjectReference `json:"targetRef"`
 	// Rules select resource types. At least one is required.
 	Rules []ResourceRule `json:"rules"`
+	// Exclude leaves objects out of what the rules select.
+	Exclude []Exclusion `json:"exclude,omitempty"`
 }
 
 // ResourceRule selects resource types by group, version and plural name; "*" matches all.
@@ -341,6 +360,14 @@ type ResourceRule struct {
 	APIVersions []string `json:"apiVersions,omitempty"`
 	// Resources: plural resource names, "*" for all.
 	Resources []string `json:"resources"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	IncludeDerived bool `json:"includeDerived,omitempty"`
 }
 
 // WatchRuleStatus is the observed state of a rule.
@@ -387,6 +414,8 @@ type ClusterWatchRuleSpec struct {
 	TargetRef NamespacedObjectReference `json:"targetRef"`
 	// Rules select resource types. At least one is required.
 	Rules []ClusterResourceRule `json:"rules"`
+	// Exclude leaves objects out of what the rules select.
+	Exclude []Exclusion `json:"exclude,omitempty"`
 }
 
 // NamespacedObjectReference names an object in a namespace.
@@ -395,6 +424,19 @@ type NamespacedObjectReference struct {
 	Name string `json:"name"`
 	// Namespace of the referent.
 	Namespace string `json:"namespace"`
+}
+
+// Exclusion leaves out the objects that match all of its fields (a field left
+// empty matches everything; at least one must be set).
+type Exclusion struct {
+	// APIGroups of the excluded types ("" for the core group).
+	APIGroups []string `json:"apiGroups,omitempty"`
+	// Resources: plural names of the excluded types.
+	Resources []string `json:"resources,omitempty"`
+	// Namespaces: glob patterns (path.Match syntax) of namespaces.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Names: glob patterns (path.Match syntax) of object names.
+	Names []string `json:"names,omitempty"`
 }
 
 // ResourceScope is Cluster or Namespaced.
@@ -417,6 +459,19 @@ type ClusterResourceRule struct {
 	Resources []string `json:"resources"`
 	// Scope of the selected resources: Cluster or Namespaced.
 	Scope ResourceScope `json:"scope"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	IncludeDerived bool `json:"includeDerived,omitempty"`
+	// NamespaceSelector selects the namespaces, by their labels, whose objects
+	// are mirrored (scope Namespaced only; all namespaces when empty). It is
+	// live: labelling a namespace later mirrors it, unlabelling it removes its
+	// files.
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -46,6 +46,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.EncryptionSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EncryptionStatus"):
 		return &configbutlerv1alpha1.EncryptionStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Exclusion"):
+		return &configbutlerv1alpha1.ExclusionApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("GitProvider"):
 		return &configbutlerv1alpha1.GitProviderApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("GitProviderReference"):
@@ -60,6 +62,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.GitTargetSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("GitTargetStatus"):
 		return &configbutlerv1alpha1.GitTargetStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("IgnoreFields"):
+		return &configbutlerv1alpha1.IgnoreFieldsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("LocalObjectReference"):
 		return &configbutlerv1alpha1.LocalObjectReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("NamespacedObjectReference"):

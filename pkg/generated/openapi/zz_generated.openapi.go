@@ -41,6 +41,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.ClusterWatchRuleSpec{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref),
 		v1alpha1.EncryptionSpec{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_EncryptionSpec(ref),
 		v1alpha1.EncryptionStatus{}.OpenAPIModelName():          schema_pkg_apis_configbutler_v1alpha1_EncryptionStatus(ref),
+		v1alpha1.Exclusion{}.OpenAPIModelName():                 schema_pkg_apis_configbutler_v1alpha1_Exclusion(ref),
 		v1alpha1.GitProvider{}.OpenAPIModelName():               schema_pkg_apis_configbutler_v1alpha1_GitProvider(ref),
 		v1alpha1.GitProviderList{}.OpenAPIModelName():           schema_pkg_apis_configbutler_v1alpha1_GitProviderList(ref),
 		v1alpha1.GitProviderReference{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_GitProviderReference(ref),
@@ -52,6 +53,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.GitTargetSnapshot{}.OpenAPIModelName():         schema_pkg_apis_configbutler_v1alpha1_GitTargetSnapshot(ref),
 		v1alpha1.GitTargetSpec{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_GitTargetSpec(ref),
 		v1alpha1.GitTargetStatus{}.OpenAPIModelName():           schema_pkg_apis_configbutler_v1alpha1_GitTargetStatus(ref),
+		v1alpha1.IgnoreFields{}.OpenAPIModelName():              schema_pkg_apis_configbutler_v1alpha1_IgnoreFields(ref),
 		v1alpha1.LocalObjectReference{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_LocalObjectReference(ref),
 		v1alpha1.NamespacedObjectReference{}.OpenAPIModelName(): schema_pkg_apis_configbutler_v1alpha1_NamespacedObjectReference(ref),
 		v1alpha1.PushPolicy{}.OpenAPIModelName():                schema_pkg_apis_configbutler_v1alpha1_PushPolicy(ref),
@@ -309,10 +311,31 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 							Format:      "",
 						},
 					},
+					"labelSelector": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LabelSelector selects objects by their labels (all objects when empty).",
+							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
+						},
+					},
+					"includeDerived": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IncludeDerived mirrors, under this rule, what is left out by default: objects a controller owns (their owner is what belongs in Git), the derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases, ControllerRevisions, ...) and the objects the cluster generates itself (kube-root-ca.crt, the default ServiceAccount, ...). See the README.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"namespaceSelector": {
+						SchemaProps: spec.SchemaProps{
+							Description: "NamespaceSelector selects the namespaces, by their labels, whose objects are mirrored (scope Namespaced only; all namespaces when empty). It is live: labelling a namespace later mirrors it, unlabelling it removes its files.",
+							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"apiGroups", "resources", "scope"},
 			},
 		},
+		Dependencies: []string{
+			v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -448,12 +471,30 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref common.Refer
 							},
 						},
 					},
+					"exclude": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Exclude leaves objects out of what the rules select.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.Exclusion{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 				Required: []string{"targetRef", "rules"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.ClusterResourceRule{}.OpenAPIModelName(), v1alpha1.NamespacedObjectReference{}.OpenAPIModelName()},
+			v1alpha1.ClusterResourceRule{}.OpenAPIModelName(), v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.NamespacedObjectReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -537,6 +578,95 @@ func schema_pkg_apis_configbutler_v1alpha1_EncryptionStatus(ref common.Reference
 		},
 		Dependencies: []string{
 			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_Exclusion(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Exclusion leaves out the objects that match all of its fields (a field left empty matches everything; at least one must be set).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"apiGroups": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "APIGroups of the excluded types (\"\" for the core group).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"resources": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Resources: plural names of the excluded types.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"namespaces": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespaces: glob patterns (path.Match syntax) of namespaces.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"names": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Names: glob patterns (path.Match syntax) of object names.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
 	}
 }
 
@@ -1104,12 +1234,30 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetSpec(ref common.ReferenceCal
 							Ref:         ref(v1alpha1.EncryptionSpec{}.OpenAPIModelName()),
 						},
 					},
+					"ignoreFields": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "IgnoreFields are fields left out of the files, on top of those the server always leaves out (see the README): a change that touches only them makes no commit.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.IgnoreFields{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 				Required: []string{"providerRef", "branch"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.EncryptionSpec{}.OpenAPIModelName(), v1alpha1.GitProviderReference{}.OpenAPIModelName()},
+			v1alpha1.EncryptionSpec{}.OpenAPIModelName(), v1alpha1.GitProviderReference{}.OpenAPIModelName(), v1alpha1.IgnoreFields{}.OpenAPIModelName()},
 	}
 }
 
@@ -1208,6 +1356,77 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetStatus(ref common.ReferenceC
 		},
 		Dependencies: []string{
 			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1alpha1.BootstrapStatus{}.OpenAPIModelName(), v1alpha1.EncryptionStatus{}.OpenAPIModelName(), v1alpha1.SnapshotStatus{}.OpenAPIModelName(), v1alpha1.StreamStatus{}.OpenAPIModelName(), v1alpha1.WorkerReference{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_IgnoreFields(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "IgnoreFields names fields to leave out of the files of some kinds.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"apiGroups": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "APIGroups of the kinds (\"\" for the core group; empty or \"*\" for all).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"kinds": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Kinds, e.g. Deployment (empty or \"*\" for all).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"paths": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Paths of the fields: dot-separated names, e.g. spec.replicas; a map key in brackets, e.g. metadata.annotations[example.com/heartbeat], or keys by prefix, metadata.annotations[example.com/*]; every list element as [*], e.g. spec.template.spec.containers[*].image.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"paths"},
+			},
+		},
 	}
 }
 
@@ -1355,10 +1574,25 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 							},
 						},
 					},
+					"labelSelector": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LabelSelector selects objects by their labels (all objects when empty).",
+							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
+						},
+					},
+					"includeDerived": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IncludeDerived mirrors, under this rule, what is left out by default: objects a controller owns (their owner is what belongs in Git), the derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases, ControllerRevisions, ...) and the objects the cluster generates itself (kube-root-ca.crt, the default ServiceAccount, ...). See the README.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
 				},
 				Required: []string{"apiGroups", "resources"},
 			},
 		},
+		Dependencies: []string{
+			v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -1628,12 +1862,30 @@ func schema_pkg_apis_configbutler_v1alpha1_WatchRuleSpec(ref common.ReferenceCal
 							},
 						},
 					},
+					"exclude": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Exclude leaves objects out of what the rules select.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.Exclusion{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 				Required: []string{"targetRef", "rules"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.LocalObjectReference{}.OpenAPIModelName(), v1alpha1.ResourceRule{}.OpenAPIModelName()},
+			v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.LocalObjectReference{}.OpenAPIModelName(), v1alpha1.ResourceRule{}.OpenAPIModelName()},
 	}
 }
 

@@ -55,8 +55,8 @@ func DisplayPath(p string) string {
 // Render renders an object as the content to write at path, and reports
 // whether the file in tree already holds it and whether the file exists. An
 // unchanged Secret never makes a commit, also after a restart.
-func Render(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, path string) (content []byte, unchanged, found bool, err error) {
-	plain, err := render.Render(obj)
+func Render(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, clean *render.Cleaner, path string) (content []byte, unchanged, found bool, err error) {
+	plain, err := render.RenderWith(obj, clean)
 	if err != nil {
 		return nil, false, false, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/conditions"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
@@ -290,7 +291,8 @@ func evaluate(v *View) Decision {
 		st = State{Worker: res.Key}
 		d.Effects = append(d.Effects, ResetState{Worker: res.Key})
 	}
-	target := &mirror.Target{Key: t.Namespace + "/" + t.Name, Namespace: t.Namespace, Name: t.Name, Path: t.Spec.Path, Keys: keys}
+	target := &mirror.Target{Key: t.Namespace + "/" + t.Name, Namespace: t.Namespace, Name: t.Name, Path: t.Spec.Path, Keys: keys,
+		Clean: CleanerOf(t.Spec.IgnoreFields)}
 	bootFP := fmt.Sprintf("%s|%s|%s|%s", res.Key, t.Spec.Path, mirror.HashOf(keys), v.Credentials.Config.AuthID)
 	boot, start, requeue := bootstrapGate(st.Bootstrap, bootFP, t.Spec.Path, res.Key, v.Now)
 	d.requeueWithin(requeue)
@@ -320,7 +322,8 @@ func evaluate(v *View) Decision {
 		return d
 	}
 	target.Selection = v.Selection.Selection
-	snapFP := bootFP + "|" + target.Selection.Fingerprint()
+	// What the files hold changes with the selection and the fields dropped.
+	snapFP := bootFP + "|" + target.Selection.Fingerprint() + "|" + target.Clean.Hash()
 	snap, start, requeue := snapshotGate(st.Snapshot, snapFP, v.Now)
 	d.requeueWithin(requeue)
 	if start {
@@ -368,4 +371,20 @@ func sourceUnreachable(v *View, d Decision, err error) Decision {
 	}
 	d.SkipWrite, d.Requeue = true, 5*time.Second
 	return d
+}
+
+// CleanerOf is the cleaner of a target's spec.ignoreFields on top of the
+// defaults. Paths that do not parse (validation refuses them) are skipped.
+func CleanerOf(fields []v1alpha1.IgnoreFields) *render.Cleaner {
+	var drops []render.Drop
+	for _, f := range fields {
+		for _, p := range f.Paths {
+			fp, err := render.ParseFieldPath(p)
+			if err != nil {
+				continue
+			}
+			drops = append(drops, render.Drop{Groups: f.APIGroups, Kinds: f.Kinds, Path: fp})
+		}
+	}
+	return render.NewCleaner(drops)
 }

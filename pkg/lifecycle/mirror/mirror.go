@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
@@ -56,8 +57,18 @@ type Target struct {
 	Name      string
 	Path      string
 	Keys      *Keys
+	// Clean drops fields from the files (the defaults and the target's
+	// spec.ignoreFields).
+	Clean     *render.Cleaner
 	Selection selection.Selection
 }
+
+// RenderID identifies how the target renders files: its keys and its
+// cleaner. A file rendered from an object version with another RenderID is
+// rendered again.
+func (t *Target) RenderID() string { return renderID(t.Keys, t.Clean) }
+
+func renderID(k *Keys, c *render.Cleaner) string { return HashOf(k) + "|" + c.Hash() }
 
 // WorkerConfig is what a branch worker needs to reach its branch.
 type WorkerConfig struct {
@@ -78,7 +89,11 @@ type Change struct {
 	// Object is the new state; nil deletes the file.
 	Object *unstructured.Unstructured
 	Keys   *Keys
+	Clean  *render.Cleaner
 }
+
+// RenderID is the RenderID of the change's target.
+func (c *Change) RenderID() string { return renderID(c.Keys, c.Clean) }
 
 // Sink takes live changes (a branch worker). It never blocks and never drops.
 type Sink interface {

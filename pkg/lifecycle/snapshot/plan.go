@@ -37,7 +37,7 @@ type Tree interface {
 // Index tells whether the file at path, whose blob in the tree is blob, holds
 // exactly this version of obj (rendered before with these keys).
 type Index interface {
-	Current(path string, obj *unstructured.Unstructured, keys *mirror.Keys, blob plumbing.Hash) bool
+	Current(path string, obj *unstructured.Unstructured, renderID string, blob plumbing.Hash) bool
 }
 
 // Lister calls fn for every object of a type, as of one resourceVersion, which
@@ -75,8 +75,8 @@ func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list
 		desired := map[string]bool{}
 		rv, err := list(ctx, gvr, func(obj *unstructured.Unstructured) error {
 			ns := obj.GetNamespace()
-			if !ts.Matches(ns) {
-				return nil
+			if !ts.MatchesObject(obj) {
+				return nil // not taken (selectors, exclusions, derived): its file, if any, goes
 			}
 			if render.IsSecret(gvr) && t.Keys == nil {
 				p.Stats.SkippedSecrets++
@@ -85,11 +85,11 @@ func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list
 			path := render.Path(t.Path, gvr, ns, obj.GetName())
 			desired[path] = true
 			blob, had := existing[path]
-			if had && index != nil && index.Current(path, obj, t.Keys, blob) {
+			if had && index != nil && index.Current(path, obj, t.RenderID(), blob) {
 				p.Stats.Unchanged++ // this very version is in the tree: no render
 				return nil
 			}
-			content, unchanged, err := contentFor(tree, gvr, obj, t.Keys, path, blob, had)
+			content, unchanged, err := contentFor(tree, gvr, obj, t.Keys, t.Clean, path, blob, had)
 			if err != nil {
 				return err
 			}
@@ -144,8 +144,8 @@ func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list
 
 // contentFor renders an object, comparing with the blob already there by hash
 // (Secrets by decrypted content).
-func contentFor(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, path string, blob plumbing.Hash, had bool) ([]byte, bool, error) {
-	plain, err := render.Render(obj)
+func contentFor(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, clean *render.Cleaner, path string, blob plumbing.Hash, had bool) ([]byte, bool, error) {
+	plain, err := render.RenderWith(obj, clean)
 	if err != nil {
 		return nil, false, err
 	}

@@ -57,7 +57,7 @@ func objects(objs map[schema.GroupVersionResource][]*unstructured.Unstructured) 
 // indexOf trusts exactly the listed path@resourceVersion pairs.
 type indexOf map[string]string
 
-func (x indexOf) Current(path string, obj *unstructured.Unstructured, _ *mirror.Keys, _ plumbing.Hash) bool {
+func (x indexOf) Current(path string, obj *unstructured.Unstructured, _ string, _ plumbing.Hash) bool {
 	return x[path] != "" && x[path] == obj.GetResourceVersion()
 }
 

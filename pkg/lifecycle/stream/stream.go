@@ -328,15 +328,20 @@ func (r *Router) newInformer(gvr schema.GroupVersionResource) *typeInformer {
 		r.watchError(gvr, err)
 	})
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { r.route(gvr, obj, false) },
-		UpdateFunc: func(_, obj interface{}) { r.route(gvr, obj, false) },
-		DeleteFunc: func(obj interface{}) { r.route(gvr, obj, true) },
+		AddFunc:    func(obj interface{}) { r.route(gvr, nil, obj, false) },
+		UpdateFunc: func(old, obj interface{}) { r.route(gvr, old, obj, false) },
+		DeleteFunc: func(obj interface{}) { r.route(gvr, nil, obj, true) },
 	})
 	return &typeInformer{informer: inf, stop: make(chan struct{})}
 }
 
 // route hands one event to every target that selects it.
-func (r *Router) route(gvr schema.GroupVersionResource, obj interface{}, del bool) {
+//
+// Filtering happens here, before anything is rendered: an object in a
+// target's scope that its clauses do not take (a label selector, an
+// exclusion, a derived object) is not passed on; one that stops being taken
+// (its labels changed) is passed on as a delete, which removes its file.
+func (r *Router) route(gvr schema.GroupVersionResource, oldObj, obj interface{}, del bool) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj, del = d.Obj, true
 	}
@@ -344,6 +349,7 @@ func (r *Router) route(gvr schema.GroupVersionResource, obj interface{}, del boo
 	if !ok {
 		return
 	}
+	old, _ := oldObj.(*unstructured.Unstructured)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range r.targets {
@@ -351,11 +357,18 @@ func (r *Router) route(gvr schema.GroupVersionResource, obj interface{}, del boo
 		if !ok || !ts.Matches(u.GetNamespace()) {
 			continue
 		}
+		takeDel := del
+		if !ts.MatchesObject(u) {
+			if del || old == nil || !ts.MatchesObject(old) {
+				continue // never taken: no file to touch
+			}
+			takeDel = true // it left the selection
+		}
 		if !t.live {
-			t.buffer[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = bufferedEvent{gvr: gvr, obj: u, del: del}
+			t.buffer[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = bufferedEvent{gvr: gvr, obj: u, del: takeDel}
 			continue
 		}
-		if c := t.changeFor(gvr, u, del); c != nil {
+		if c := t.changeFor(gvr, u, takeDel); c != nil {
 			t.sink.Enqueue(c)
 		}
 	}
@@ -368,7 +381,7 @@ func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructure
 		return nil
 	}
 	path := render.Path(t.cfg.Path, gvr, u.GetNamespace(), u.GetName())
-	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Namespace: u.GetNamespace(), Path: path, Keys: t.cfg.Keys}
+	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Namespace: u.GetNamespace(), Path: path, Keys: t.cfg.Keys, Clean: t.cfg.Clean}
 	if !del {
 		c.Object = u
 	}

@@ -3,10 +3,12 @@ package stream
 import (
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
@@ -50,13 +52,13 @@ func TestStreamBarrier(t *testing.T) {
 		o.SetResourceVersion(rv)
 		return o
 	}
-	r.route(cmGVR, obj("demo", "seen", "90"), false)            // the snapshot (listed at 100) has it
-	r.route(cmGVR, obj("demo", "after", "101"), false)          // changed after the list
-	r.route(cmGVR, obj("demo", "twice", "95"), false)           // buffered twice: the latest counts
-	r.route(cmGVR, obj("demo", "twice", "120"), false)          //
-	r.route(cmGVR, obj("demo", "gone", "130"), true)            // deleted after the list
-	r.route(cmGVR, obj("other", "elsewhere", "140"), false)     // another namespace
-	r.route(secGVR, obj("demo", "no-encryption", "150"), false) // no keys: never written
+	r.route(cmGVR, nil, obj("demo", "seen", "90"), false)            // the snapshot (listed at 100) has it
+	r.route(cmGVR, nil, obj("demo", "after", "101"), false)          // changed after the list
+	r.route(cmGVR, nil, obj("demo", "twice", "95"), false)           // buffered twice: the latest counts
+	r.route(cmGVR, nil, obj("demo", "twice", "120"), false)          //
+	r.route(cmGVR, nil, obj("demo", "gone", "130"), true)            // deleted after the list
+	r.route(cmGVR, nil, obj("other", "elsewhere", "140"), false)     // another namespace
+	r.route(secGVR, nil, obj("demo", "no-encryption", "150"), false) // no keys: never written
 	if len(pending) != 0 {
 		t.Fatalf("events reached the worker before GoLive: %v", pending)
 	}
@@ -88,8 +90,8 @@ func TestStreamBarrier(t *testing.T) {
 		t.Error("not live after GoLive")
 	}
 	// Live: events go straight to the worker, coalesced per file.
-	r.route(cmGVR, obj("demo", "seen", "200"), false)
-	r.route(cmGVR, obj("demo", "after", "201"), false)
+	r.route(cmGVR, nil, obj("demo", "seen", "200"), false)
+	r.route(cmGVR, nil, obj("demo", "after", "201"), false)
 	want["base/v1/configmaps/demo/seen.yaml"] = "200"
 	want["base/v1/configmaps/demo/after.yaml"] = "201"
 	check("live")
@@ -115,7 +117,7 @@ func TestRestrict(t *testing.T) {
 	pending := sink{}
 	tc := &mirror.Target{Key: "a/t", Path: "p", Keys: &mirror.Keys{}, Selection: both}
 	r.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
-	r.route(cmGVR, cm("b", "buffered", nil), false)
+	r.route(cmGVR, nil, cm("b", "buffered", nil), false)
 	onlyA := selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a")}}
 	if !r.Restrict(tc.Key, onlyA) {
 		t.Fatal("Restrict did not narrow")
@@ -127,9 +129,9 @@ func TestRestrict(t *testing.T) {
 		t.Error("Restrict changed the caller's selection in place")
 	}
 	r.GoLive(tc.Key, nil)
-	r.route(cmGVR, cm("a", "in", nil), false)
-	r.route(cmGVR, cm("b", "out", nil), false)
-	r.route(secGVR, cm("a", "secret", nil), false)
+	r.route(cmGVR, nil, cm("a", "in", nil), false)
+	r.route(cmGVR, nil, cm("b", "out", nil), false)
+	r.route(secGVR, nil, cm("a", "secret", nil), false)
 	if len(pending) != 1 || pending["p/v1/configmaps/a/in.yaml"] == nil {
 		t.Errorf("routed after the restriction: %v", pending)
 	}
@@ -138,5 +140,45 @@ func TestRestrict(t *testing.T) {
 	}
 	if got := r.targets[tc.Key].cfg.Selection; got[secGVR] != nil || !got[cmGVR].Namespaces.Equal(sets.New("a")) {
 		t.Errorf("Restrict widened: %v", got.Names())
+	}
+}
+
+// TestRouteFilters: within a target's scope, only objects its clauses take
+// are passed on; one that stops being taken is passed on as a delete; one
+// that never was is not passed on at all.
+func TestRouteFilters(t *testing.T) {
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	wrule := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "r"}, Spec: v1alpha1.WatchRuleSpec{
+		Rules: []v1alpha1.ResourceRule{{APIGroups: []string{"*"}, Resources: []string{"*"},
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mirror": "yes"}}}}}}
+	sel := selection.Resolve([]selection.APIResource{{GVR: cmGVR, Namespaced: true, Preferred: true}}, []*v1alpha1.WatchRule{wrule}, nil)
+	r := New(nil, nil, nil)
+	pending := sink{}
+	tc := &mirror.Target{Key: "demo/t", Path: "p", Selection: sel}
+	r.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, live: true}
+	labelled := func(name, v string) *unstructured.Unstructured {
+		o := cm("demo", name, nil)
+		if v != "" {
+			o.SetLabels(map[string]string{"mirror": v})
+		}
+		return o
+	}
+	r.route(cmGVR, nil, labelled("plain", ""), false)
+	r.route(cmGVR, labelled("plain", ""), labelled("plain", "no"), false)
+	r.route(cmGVR, nil, cm("demo", "kube-root-ca.crt", nil), false) // derived: left out under a wildcard
+	if len(pending) != 0 {
+		t.Fatalf("objects the clauses do not take were passed on: %v", pending)
+	}
+	r.route(cmGVR, labelled("in", ""), labelled("in", "yes"), false)
+	if c := pending["p/v1/configmaps/demo/in.yaml"]; c == nil || c.Object == nil {
+		t.Fatalf("an object entering the selection: %v", pending)
+	}
+	r.route(cmGVR, labelled("in", "yes"), labelled("in", "no"), false)
+	if c := pending["p/v1/configmaps/demo/in.yaml"]; c == nil || c.Object != nil {
+		t.Errorf("an object leaving the selection is not a delete: %+v", c)
+	}
+	r.route(cmGVR, nil, labelled("gone", "no"), true)
+	if pending["p/v1/configmaps/demo/gone.yaml"] != nil {
+		t.Error("the delete of an object never taken was passed on")
 	}
 }

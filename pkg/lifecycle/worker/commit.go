@@ -125,7 +125,7 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 	defer func() {
 		if err == nil {
 			for i, c := range learn {
-				w.index.record(c.Path, c.Object, c.Keys, blobs[i])
+				w.index.record(c.Path, c.Object, c.RenderID(), blobs[i])
 			}
 			w.index.saveIfDue()
 		}
@@ -158,7 +158,7 @@ func renderChange(repo *git.Repo, c *mirror.Change) (gc git.Change, unchanged, e
 		}
 		return git.Change{Path: c.Path, Delete: true}, !found, found, nil
 	}
-	content, unchanged, existed, err := files.Render(repo, c.GVR, c.Object, c.Keys, c.Path)
+	content, unchanged, existed, err := files.Render(repo, c.GVR, c.Object, c.Keys, c.Clean, c.Path)
 	if err != nil {
 		return git.Change{}, false, false, err
 	}

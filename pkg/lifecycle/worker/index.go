@@ -13,8 +13,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/klog/v2"
-
-	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
 // renderedIndex remembers, per file a branch worker wrote, which object version
@@ -44,34 +42,34 @@ type indexEntry struct {
 
 // indexVersion changes whenever rendering or encryption would write different
 // bytes for the same object version: an index of another version is dropped.
-const indexVersion = "gitops-reverser-index v1 render=goyaml-v2-ordered"
+const indexVersion = "gitops-reverser-index v2 render=goyaml-v2-ordered drops=v1"
 
 const indexSaveEvery = 10 * time.Second
 
-func indexKey(obj *unstructured.Unstructured, keys *mirror.Keys) indexEntry {
-	return indexEntry{UID: string(obj.GetUID()), RV: obj.GetResourceVersion(), Keys: mirror.HashOf(keys)}
+func indexKey(obj *unstructured.Unstructured, renderID string) indexEntry {
+	return indexEntry{UID: string(obj.GetUID()), RV: obj.GetResourceVersion(), Keys: renderID}
 }
 
 // Current reports whether the file at path, whose blob in the tree is blob,
 // holds exactly this version of obj.
-func (x *renderedIndex) Current(path string, obj *unstructured.Unstructured, keys *mirror.Keys, blob plumbing.Hash) bool {
+func (x *renderedIndex) Current(path string, obj *unstructured.Unstructured, renderID string, blob plumbing.Hash) bool {
 	if x == nil {
 		return false
 	}
 	e, ok := x.entries[path]
-	want := indexKey(obj, keys)
+	want := indexKey(obj, renderID)
 	return ok && e.UID != "" && e.RV != "" && e.UID == want.UID && e.RV == want.RV && e.Keys == want.Keys && e.Blob == blob
 }
 
 // record notes that path now holds blob, rendered from obj (nil: deleted).
-func (x *renderedIndex) record(path string, obj *unstructured.Unstructured, keys *mirror.Keys, blob plumbing.Hash) {
+func (x *renderedIndex) record(path string, obj *unstructured.Unstructured, renderID string, blob plumbing.Hash) {
 	if x == nil {
 		return
 	}
 	if obj == nil {
 		delete(x.entries, path)
 	} else {
-		e := indexKey(obj, keys)
+		e := indexKey(obj, renderID)
 		e.Blob = blob
 		x.entries[path] = e
 	}

@@ -129,7 +129,7 @@ func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, list snap
 		}
 	}
 	for _, l := range plan.Learned {
-		w.index.record(l.Path, l.Object, t.Keys, l.Blob)
+		w.index.record(l.Path, l.Object, t.RenderID(), l.Blob)
 	}
 	if err := w.index.save(); err != nil {
 		klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)

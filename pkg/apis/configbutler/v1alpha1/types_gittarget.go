@@ -42,6 +42,12 @@ type GitTargetSpec struct {
 	// Without it, Secrets are not written at all.
 	// +optional
 	Encryption *EncryptionSpec `json:"encryption,omitempty"`
+	// IgnoreFields are fields left out of the files, on top of those the
+	// server always leaves out (see the README): a change that touches only
+	// them makes no commit.
+	// +optional
+	// +listType=atomic
+	IgnoreFields []IgnoreFields `json:"ignoreFields,omitempty"`
 }
 
 // GitProviderReference points at a GitProvider.
@@ -54,6 +60,24 @@ type GitProviderReference struct {
 	Kind string `json:"kind,omitempty"`
 	// Name of the GitProvider.
 	Name string `json:"name"`
+}
+
+// IgnoreFields names fields to leave out of the files of some kinds.
+type IgnoreFields struct {
+	// APIGroups of the kinds ("" for the core group; empty or "*" for all).
+	// +optional
+	// +listType=atomic
+	APIGroups []string `json:"apiGroups,omitempty"`
+	// Kinds, e.g. Deployment (empty or "*" for all).
+	// +optional
+	// +listType=atomic
+	Kinds []string `json:"kinds,omitempty"`
+	// Paths of the fields: dot-separated names, e.g. spec.replicas; a map key
+	// in brackets, e.g. metadata.annotations[example.com/heartbeat], or keys by
+	// prefix, metadata.annotations[example.com/*]; every list element as [*],
+	// e.g. spec.template.spec.containers[*].image.
+	// +listType=atomic
+	Paths []string `json:"paths"`
 }
 
 // EncryptionSpec configures Secret encryption.

@@ -29,6 +29,10 @@ type WatchRuleSpec struct {
 	// Rules select resource types. At least one is required.
 	// +listType=atomic
 	Rules []ResourceRule `json:"rules"`
+	// Exclude leaves objects out of what the rules select.
+	// +optional
+	// +listType=atomic
+	Exclude []Exclusion `json:"exclude,omitempty"`
 }
 
 // ResourceRule selects resource types by group, version and plural name; "*" matches all.
@@ -43,6 +47,16 @@ type ResourceRule struct {
 	// Resources: plural resource names, "*" for all.
 	// +listType=atomic
 	Resources []string `json:"resources"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	// +optional
+	IncludeDerived bool `json:"includeDerived,omitempty"`
 }
 
 // WatchRuleStatus is the observed state of a rule.
@@ -100,6 +114,10 @@ type ClusterWatchRuleSpec struct {
 	// Rules select resource types. At least one is required.
 	// +listType=atomic
 	Rules []ClusterResourceRule `json:"rules"`
+	// Exclude leaves objects out of what the rules select.
+	// +optional
+	// +listType=atomic
+	Exclude []Exclusion `json:"exclude,omitempty"`
 }
 
 // NamespacedObjectReference names an object in a namespace.
@@ -108,6 +126,27 @@ type NamespacedObjectReference struct {
 	Name string `json:"name"`
 	// Namespace of the referent.
 	Namespace string `json:"namespace"`
+}
+
+// Exclusion leaves out the objects that match all of its fields (a field left
+// empty matches everything; at least one must be set).
+type Exclusion struct {
+	// APIGroups of the excluded types ("" for the core group).
+	// +optional
+	// +listType=atomic
+	APIGroups []string `json:"apiGroups,omitempty"`
+	// Resources: plural names of the excluded types.
+	// +optional
+	// +listType=atomic
+	Resources []string `json:"resources,omitempty"`
+	// Namespaces: glob patterns (path.Match syntax) of namespaces.
+	// +optional
+	// +listType=atomic
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Names: glob patterns (path.Match syntax) of object names.
+	// +optional
+	// +listType=atomic
+	Names []string `json:"names,omitempty"`
 }
 
 // ResourceScope is Cluster or Namespaced.
@@ -134,6 +173,22 @@ type ClusterResourceRule struct {
 	Resources []string `json:"resources"`
 	// Scope of the selected resources: Cluster or Namespaced.
 	Scope ResourceScope `json:"scope"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	// +optional
+	IncludeDerived bool `json:"includeDerived,omitempty"`
+	// NamespaceSelector selects the namespaces, by their labels, whose objects
+	// are mirrored (scope Namespaced only; all namespaces when empty). It is
+	// live: labelling a namespace later mirrors it, unlabelling it removes its
+	// files.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -62,6 +62,11 @@ func (in EncryptionStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in Exclusion) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.Exclusion"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in GitProvider) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.GitProvider"
 }
@@ -114,6 +119,11 @@ func (in GitTargetSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in GitTargetStatus) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.GitTargetStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in IgnoreFields) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.IgnoreFields"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/repopath"
 )
 
@@ -164,7 +165,7 @@ func ValidateGitTargetSpec(s *configbutler.GitTargetSpec, fld *field.Path) field
 		}
 		allErrs = append(allErrs, validateLocalRef(e.SecretRef.Name, efld.Child("secretRef", "name"))...)
 	}
-	return allErrs
+	return append(allErrs, validateIgnoreFields(s.IgnoreFields, fld.Child("ignoreFields"))...)
 }
 
 // ValidateTargetPath accepts a repository directory by the rule the git engine
@@ -258,7 +259,74 @@ func ValidateWatchRuleSpec(s *configbutler.WatchRuleSpec, fld *field.Path) field
 		allErrs = append(allErrs, field.Required(fld.Child("rules"), "at least one rule is required"))
 	}
 	for i, r := range s.Rules {
-		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, fld.Child("rules").Index(i))...)
+		rf := fld.Child("rules").Index(i)
+		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
+		allErrs = append(allErrs, validateSelector(r.LabelSelector, rf.Child("labelSelector"))...)
+	}
+	return append(allErrs, validateExclusions(s.Exclude, fld.Child("exclude"))...)
+}
+
+func validateSelector(ls *metav1.LabelSelector, fld *field.Path) field.ErrorList {
+	if ls == nil {
+		return nil
+	}
+	return metav1validation.ValidateLabelSelector(ls, metav1validation.LabelSelectorValidationOptions{}, fld)
+}
+
+// validateExclusions: each needs a field; groups, resources and glob
+// patterns must be well formed.
+func validateExclusions(ex []configbutler.Exclusion, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	for i, e := range ex {
+		ef := fld.Index(i)
+		if len(e.APIGroups)+len(e.Resources)+len(e.Namespaces)+len(e.Names) == 0 {
+			allErrs = append(allErrs, field.Required(ef, "an exclusion needs apiGroups, resources, namespaces or names"))
+		}
+		for j, g := range e.APIGroups {
+			if g == "" {
+				continue
+			}
+			for _, msg := range validation.IsDNS1123Subdomain(g) {
+				allErrs = append(allErrs, field.Invalid(ef.Child("apiGroups").Index(j), g, msg))
+			}
+		}
+		for j, r := range e.Resources {
+			for _, msg := range validation.IsDNS1123Subdomain(r) {
+				allErrs = append(allErrs, field.Invalid(ef.Child("resources").Index(j), r, msg))
+			}
+		}
+		for name, globs := range map[string][]string{"namespaces": e.Namespaces, "names": e.Names} {
+			for j, g := range globs {
+				if _, err := path.Match(g, ""); err != nil || g == "" {
+					allErrs = append(allErrs, field.Invalid(ef.Child(name).Index(j), g, "must be a glob pattern (path.Match syntax)"))
+				}
+			}
+		}
+	}
+	return allErrs
+}
+
+// validateIgnoreFields: each names paths that parse.
+func validateIgnoreFields(fs []configbutler.IgnoreFields, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	for i, f := range fs {
+		ff := fld.Index(i)
+		if len(f.Paths) == 0 {
+			allErrs = append(allErrs, field.Required(ff.Child("paths"), "at least one path is required"))
+		}
+		for j, p := range f.Paths {
+			if _, err := render.ParseFieldPath(p); err != nil {
+				allErrs = append(allErrs, field.Invalid(ff.Child("paths").Index(j), p, err.Error()))
+			}
+		}
+		for j, g := range f.APIGroups {
+			if g == "" || g == "*" {
+				continue
+			}
+			for _, msg := range validation.IsDNS1123Subdomain(g) {
+				allErrs = append(allErrs, field.Invalid(ff.Child("apiGroups").Index(j), g, msg))
+			}
+		}
 	}
 	return allErrs
 }
@@ -292,6 +360,11 @@ func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *fie
 	for i, r := range s.Rules {
 		rf := fld.Child("rules").Index(i)
 		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
+		allErrs = append(allErrs, validateSelector(r.LabelSelector, rf.Child("labelSelector"))...)
+		allErrs = append(allErrs, validateSelector(r.NamespaceSelector, rf.Child("namespaceSelector"))...)
+		if r.NamespaceSelector != nil && r.Scope == configbutler.ClusterScope {
+			allErrs = append(allErrs, field.Forbidden(rf.Child("namespaceSelector"), "only with scope Namespaced: cluster-scoped objects are in no namespace"))
+		}
 		switch r.Scope {
 		case configbutler.ClusterScope, configbutler.NamespacedScope:
 		case "":
@@ -300,7 +373,7 @@ func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *fie
 			allErrs = append(allErrs, field.NotSupported(rf.Child("scope"), r.Scope, []configbutler.ResourceScope{configbutler.ClusterScope, configbutler.NamespacedScope}))
 		}
 	}
-	return allErrs
+	return append(allErrs, validateExclusions(s.Exclude, fld.Child("exclude"))...)
 }
 
 func validateRule(groups, versions, resources []string, fld *field.Path) field.ErrorList {

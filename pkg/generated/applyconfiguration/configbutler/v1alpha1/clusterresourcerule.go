@@ -20,6 +20,7 @@ package v1alpha1
 
 import (
 	configbutlerv1alpha1 "github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
 // ClusterResourceRuleApplyConfiguration represents a declarative configuration of the ClusterResourceRule type for use
@@ -35,6 +36,19 @@ type ClusterResourceRuleApplyConfiguration struct {
 	Resources []string `json:"resources,omitempty"`
 	// Scope of the selected resources: Cluster or Namespaced.
 	Scope *configbutlerv1alpha1.ResourceScope `json:"scope,omitempty"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	LabelSelector *v1.LabelSelectorApplyConfiguration `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	IncludeDerived *bool `json:"includeDerived,omitempty"`
+	// NamespaceSelector selects the namespaces, by their labels, whose objects
+	// are mirrored (scope Namespaced only; all namespaces when empty). It is
+	// live: labelling a namespace later mirrors it, unlabelling it removes its
+	// files.
+	NamespaceSelector *v1.LabelSelectorApplyConfiguration `json:"namespaceSelector,omitempty"`
 }
 
 // ClusterResourceRuleApplyConfiguration constructs a declarative configuration of the ClusterResourceRule type for use with
@@ -78,5 +92,29 @@ func (b *ClusterResourceRuleApplyConfiguration) WithResources(values ...string) 
 // If called multiple times, the Scope field is set to the value of the last call.
 func (b *ClusterResourceRuleApplyConfiguration) WithScope(value configbutlerv1alpha1.ResourceScope) *ClusterResourceRuleApplyConfiguration {
 	b.Scope = &value
+	return b
+}
+
+// WithLabelSelector sets the LabelSelector field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LabelSelector field is set to the value of the last call.
+func (b *ClusterResourceRuleApplyConfiguration) WithLabelSelector(value *v1.LabelSelectorApplyConfiguration) *ClusterResourceRuleApplyConfiguration {
+	b.LabelSelector = value
+	return b
+}
+
+// WithIncludeDerived sets the IncludeDerived field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the IncludeDerived field is set to the value of the last call.
+func (b *ClusterResourceRuleApplyConfiguration) WithIncludeDerived(value bool) *ClusterResourceRuleApplyConfiguration {
+	b.IncludeDerived = &value
+	return b
+}
+
+// WithNamespaceSelector sets the NamespaceSelector field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the NamespaceSelector field is set to the value of the last call.
+func (b *ClusterResourceRuleApplyConfiguration) WithNamespaceSelector(value *v1.LabelSelectorApplyConfiguration) *ClusterResourceRuleApplyConfiguration {
+	b.NamespaceSelector = value
 	return b
 }

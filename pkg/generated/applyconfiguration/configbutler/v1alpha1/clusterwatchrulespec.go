@@ -27,6 +27,8 @@ type ClusterWatchRuleSpecApplyConfiguration struct {
 	TargetRef *NamespacedObjectReferenceApplyConfiguration `json:"targetRef,omitempty"`
 	// Rules select resource types. At least one is required.
 	Rules []ClusterResourceRuleApplyConfiguration `json:"rules,omitempty"`
+	// Exclude leaves objects out of what the rules select.
+	Exclude []ExclusionApplyConfiguration `json:"exclude,omitempty"`
 }
 
 // ClusterWatchRuleSpecApplyConfiguration constructs a declarative configuration of the ClusterWatchRuleSpec type for use with
@@ -52,6 +54,19 @@ func (b *ClusterWatchRuleSpecApplyConfiguration) WithRules(values ...*ClusterRes
 			panic("nil value passed to WithRules")
 		}
 		b.Rules = append(b.Rules, *values[i])
+	}
+	return b
+}
+
+// WithExclude adds the given value to the Exclude field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Exclude field.
+func (b *ClusterWatchRuleSpecApplyConfiguration) WithExclude(values ...*ExclusionApplyConfiguration) *ClusterWatchRuleSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithExclude")
+		}
+		b.Exclude = append(b.Exclude, *values[i])
 	}
 	return b
 }

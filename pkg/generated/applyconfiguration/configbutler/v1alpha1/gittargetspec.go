@@ -36,6 +36,10 @@ type GitTargetSpecApplyConfiguration struct {
 	// Encryption configures how Secrets are encrypted before they are written.
 	// Without it, Secrets are not written at all.
 	Encryption *EncryptionSpecApplyConfiguration `json:"encryption,omitempty"`
+	// IgnoreFields are fields left out of the files, on top of those the
+	// server always leaves out (see the README): a change that touches only
+	// them makes no commit.
+	IgnoreFields []IgnoreFieldsApplyConfiguration `json:"ignoreFields,omitempty"`
 }
 
 // GitTargetSpecApplyConfiguration constructs a declarative configuration of the GitTargetSpec type for use with
@@ -73,5 +77,18 @@ func (b *GitTargetSpecApplyConfiguration) WithPath(value string) *GitTargetSpecA
 // If called multiple times, the Encryption field is set to the value of the last call.
 func (b *GitTargetSpecApplyConfiguration) WithEncryption(value *EncryptionSpecApplyConfiguration) *GitTargetSpecApplyConfiguration {
 	b.Encryption = value
+	return b
+}
+
+// WithIgnoreFields adds the given value to the IgnoreFields field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the IgnoreFields field.
+func (b *GitTargetSpecApplyConfiguration) WithIgnoreFields(values ...*IgnoreFieldsApplyConfiguration) *GitTargetSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithIgnoreFields")
+		}
+		b.IgnoreFields = append(b.IgnoreFields, *values[i])
+	}
 	return b
 }

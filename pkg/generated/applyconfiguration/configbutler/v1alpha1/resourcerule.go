@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
+)
+
 // ResourceRuleApplyConfiguration represents a declarative configuration of the ResourceRule type for use
 // with apply.
 //
@@ -29,6 +33,14 @@ type ResourceRuleApplyConfiguration struct {
 	APIVersions []string `json:"apiVersions,omitempty"`
 	// Resources: plural resource names, "*" for all.
 	Resources []string `json:"resources,omitempty"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	LabelSelector *v1.LabelSelectorApplyConfiguration `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	IncludeDerived *bool `json:"includeDerived,omitempty"`
 }
 
 // ResourceRuleApplyConfiguration constructs a declarative configuration of the ResourceRule type for use with
@@ -64,5 +76,21 @@ func (b *ResourceRuleApplyConfiguration) WithResources(values ...string) *Resour
 	for i := range values {
 		b.Resources = append(b.Resources, values[i])
 	}
+	return b
+}
+
+// WithLabelSelector sets the LabelSelector field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LabelSelector field is set to the value of the last call.
+func (b *ResourceRuleApplyConfiguration) WithLabelSelector(value *v1.LabelSelectorApplyConfiguration) *ResourceRuleApplyConfiguration {
+	b.LabelSelector = value
+	return b
+}
+
+// WithIncludeDerived sets the IncludeDerived field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the IncludeDerived field is set to the value of the last call.
+func (b *ResourceRuleApplyConfiguration) WithIncludeDerived(value bool) *ResourceRuleApplyConfiguration {
+	b.IncludeDerived = &value
 	return b
 }
