@@ -93,3 +93,27 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// FailureReason sorts a failed push into a bounded set, for metrics:
+// policy, credentials, refused (the remote's Git said no, or the branch kept
+// moving), unreachable, other.
+func FailureReason(err error) string {
+	var red *redactedError
+	for errors.As(err, &red) && red.inner != nil && red.inner != err {
+		err = red.inner
+	}
+	var refusal *RemoteRefusal
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, ErrRemoteRefused):
+		return "policy"
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
+		return "credentials"
+	case errors.As(err, &refusal), errors.Is(err, ErrPushRejected):
+		return "refused"
+	case errors.As(err, &dnsErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return "unreachable"
+	}
+	return "other"
+}

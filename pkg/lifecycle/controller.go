@@ -52,6 +52,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/stream"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/worker"
+	"github.com/configbutler/gitops-reverser/pkg/metrics"
 	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
@@ -262,6 +263,7 @@ func New(opts Options) (*Controller, error) {
 	c.targets = &targetReconciler{s}
 	c.providers = &providerReconciler{s}
 	c.rules = &ruleReconciler{s}
+	metrics.Observe(s.metricsState)
 	return c, nil
 }
 

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
@@ -10,6 +11,7 @@ import (
 	cblisters "github.com/configbutler/gitops-reverser/pkg/generated/listers/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
 // listers read our own kinds from the informers' caches.
@@ -232,4 +234,28 @@ func (h handlers) namespaceChanged() {
 			}
 		}
 	}
+}
+
+// metricsState is what /metrics shows of the lifecycle at scrape time.
+func (s *shared) metricsState() metrics.State {
+	st := metrics.State{Targets: map[[3]string]int{}}
+	ts, _ := s.listers.targets.List(labels.Everything())
+	for _, t := range ts {
+		for _, c := range t.Status.Conditions {
+			st.Targets[[3]string{c.Type, string(c.Status), c.Reason}]++
+		}
+	}
+	n, oldest := s.workers.Pending()
+	st.Pending = n
+	if !oldest.IsZero() {
+		st.Oldest = time.Since(oldest)
+	}
+	st.Workers = s.workers.Workers()
+	if own := s.opts.Ownership; own != nil {
+		st.Replica = own.Name()
+		if h, ok := own.(interface{ Held() int }); ok {
+			st.Leases = h.Held()
+		}
+	}
+	return st
 }

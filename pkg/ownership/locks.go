@@ -90,6 +90,13 @@ func (m *Manager) Release(ctx context.Context, key string) {
 	}
 }
 
+// Held is the number of branch keys this replica holds.
+func (m *Manager) Held() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.locks)
+}
+
 // Owns reports whether this replica holds key now.
 func (m *Manager) Owns(key string) bool {
 	m.mu.Lock()

@@ -262,6 +262,14 @@ type StreamStatus struct {
 	RegisteredTime *metav1.Time `json:"registeredTime,omitempty"`
 	// LastEventTime is when the last event was applied.
 	LastEventTime *metav1.Time `json:"lastEventTime,omitempty"`
+	// PendingChanges is the number of live changes waiting to be pushed.
+	PendingChanges int32 `json:"pendingChanges,omitempty"`
+	// PushFailingSince is when pushes of live changes started failing (unset
+	// while they succeed).
+	PushFailingSince *metav1.Time `json:"pushFailingSince,omitempty"`
+	// LastPushError says why the last push failed (what kind of failure,
+	// never what the remote sent).
+	LastPushError string `json:"lastPushError,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

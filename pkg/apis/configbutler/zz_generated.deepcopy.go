@@ -821,6 +821,10 @@ func (in *StreamStatus) DeepCopyInto(out *StreamStatus) {
 		in, out := &in.LastEventTime, &out.LastEventTime
 		*out = (*in).DeepCopy()
 	}
+	if in.PushFailingSince != nil {
+		in, out := &in.PushFailingSince, &out.PushFailingSince
+		*out = (*in).DeepCopy()
+	}
 	return
 }
 

@@ -1721,6 +1721,26 @@ func schema_pkg_apis_configbutler_v1alpha1_StreamStatus(ref common.ReferenceCall
 							Ref:         ref(v1.Time{}.OpenAPIModelName()),
 						},
 					},
+					"pendingChanges": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PendingChanges is the number of live changes waiting to be pushed.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"pushFailingSince": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PushFailingSince is when pushes of live changes started failing (unset while they succeed).",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"lastPushError": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LastPushError says why the last push failed (what kind of failure, never what the remote sent).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 				},
 				Required: []string{"registered"},
 			},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/conditions"
+	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
@@ -335,11 +336,21 @@ func evaluate(v *View) Decision {
 	}
 	d.Gates[v1alpha1.ConditionSnapshotSynced] = snap
 
-	// 5. EventStreamLive.
+	// 5. EventStreamLive. Live also means reaching Git: pushes failing for
+	// longer than the grace are a disconnection too.
+	grace := PushGrace(v.Credentials.Config.Interval)
+	failing := !st.PushFailingSince.IsZero()
 	switch {
 	case !v.Source.Connected:
 		d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonDisconnected, "Source cluster is not answering: "+v.Source.Why)
+	case v.Live && failing && v.Now.Sub(st.PushFailingSince) >= grace:
+		d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonDisconnected,
+			fmt.Sprintf("Pushes to %s have failed for %s: %s; %d change(s) waiting", git.Redact(v.Credentials.Config.URL),
+				v.Now.Sub(st.PushFailingSince).Round(time.Second), st.LastPushError, st.Pending))
 	case v.Live:
+		if failing {
+			d.requeueWithin(grace - v.Now.Sub(st.PushFailingSince))
+		}
 		d.Gates[v1alpha1.ConditionEventStreamLive] = True(v1alpha1.ReasonRegistered, MsgStreamLive)
 	default:
 		d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonRegistrationFailed,

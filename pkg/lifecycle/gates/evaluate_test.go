@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,6 +187,20 @@ func TestEvaluate(t *testing.T) {
 		}(), gates: "True/OK True/NotRequired True/BootstrapApplied False/SnapshotFailed Unknown/Blocked", requeue: 30 * time.Second},
 		{name: "snapshot done, stream live: Ready", view: func() *View { v := withState(ready(view(plain())), live); v.Live = true; return v }(),
 			gates: "True/OK True/NotRequired True/BootstrapApplied True/Completed True/Registered"},
+		{name: "pushes failing, within the grace: still live, look again when it ends", view: func() *View {
+			st := live
+			st.PushFailingSince, st.LastPushError, st.Pending = now.Add(-4*time.Second), "connection refused", 7
+			v := withState(ready(view(plain())), st)
+			v.Live = true
+			return v
+		}(), gates: "True/OK True/NotRequired True/BootstrapApplied True/Completed True/Registered", requeue: 6 * time.Second},
+		{name: "pushes failing past the grace: Disconnected", view: func() *View {
+			st := live
+			st.PushFailingSince, st.LastPushError, st.Pending = now.Add(-45*time.Second), "connection refused", 7
+			v := withState(ready(view(plain())), st)
+			v.Live = true
+			return v
+		}(), gates: "True/OK True/NotRequired True/BootstrapApplied True/Completed False/Disconnected"},
 		{name: "snapshot done, not registered", view: withState(ready(view(plain())), live),
 			gates: "True/OK True/NotRequired True/BootstrapApplied True/Completed False/RegistrationFailed"},
 		{name: "source cluster away while live: stored gates kept", view: func() *View {
@@ -383,6 +398,24 @@ func TestStateApply(t *testing.T) {
 	s = s.Apply(mirror.Result{Op: mirror.OpSnapshot, Fingerprint: "s3", Err: fmt.Errorf("authentication required: %w: %s", transport.ErrAuthenticationRequired, "INTERNAL-API-BODY"), Time: now})
 	if strings.Contains(s.Snapshot.Message, "INTERNAL-API-BODY") || !strings.Contains(s.Snapshot.Message, "the remote refused the credentials") {
 		t.Errorf("a remote's answer in status: %s", s.Snapshot.Message)
+	}
+	// Live pushes: a failure starts the clock once, the error and the waiting
+	// count follow every report, a success ends it.
+	s = s.Apply(mirror.Result{Op: mirror.OpCommit, Err: fmt.Errorf("dial tcp: %w", syscall.ECONNREFUSED), Pending: 3, Time: now})
+	s = s.Apply(mirror.Result{Op: mirror.OpCommit, Err: fmt.Errorf("dial tcp: %w", syscall.ECONNREFUSED), Pending: 5, Time: now.Add(time.Minute)})
+	if s.PushFailingSince != now || s.Pending != 5 || s.LastPushError != "connection refused" {
+		t.Errorf("failing pushes: %+v", s)
+	}
+	s = s.Apply(mirror.Result{Op: mirror.OpCommit, Commit: "c9", Time: now.Add(2 * time.Minute)})
+	if !s.PushFailingSince.IsZero() || s.Pending != 0 || s.LastPushError != "" || s.LastCommit != "c9" {
+		t.Errorf("after the backlog was pushed: %+v", s)
+	}
+	s = s.Apply(mirror.Result{Op: mirror.OpCommit, Time: now.Add(3 * time.Minute)}) // nothing to commit
+	if s.LastCommit != "c9" {
+		t.Errorf("a flush without a commit moved the last commit: %q", s.LastCommit)
+	}
+	if PushGrace(time.Second) != 10*time.Second || PushGrace(5*time.Second) != 15*time.Second {
+		t.Errorf("grace %v %v", PushGrace(time.Second), PushGrace(5*time.Second))
 	}
 	if Backoff(0) != time.Second || Backoff(1) != 2*time.Second || Backoff(20) != 2*time.Minute {
 		t.Errorf("backoff %v %v %v", Backoff(0), Backoff(1), Backoff(20))

@@ -94,6 +94,11 @@ type State struct {
 	LastEventTime  time.Time
 	LastCommit     string
 	LastPushTime   time.Time
+	// Pending counts live changes waiting; PushFailingSince is when pushes of
+	// them started failing (zero while they work), LastPushError why.
+	Pending          int
+	PushFailingSince time.Time
+	LastPushError    string
 }
 
 // StartBootstrap is the state after a bootstrap for fp was queued. A new
@@ -156,9 +161,27 @@ func (s State) Apply(r mirror.Result) State {
 			}
 		}
 	case mirror.OpCommit:
-		s.LastCommit, s.LastPushTime, s.LastEventTime = r.Commit, r.Time, r.Time
+		s.Pending = r.Pending
+		if r.Err != nil {
+			if s.PushFailingSince.IsZero() {
+				s.PushFailingSince = r.Time
+			}
+			s.LastPushError = git.Describe(r.Err)
+			return s
+		}
+		s.PushFailingSince, s.LastPushError = time.Time{}, ""
+		if r.Commit != "" {
+			s.LastCommit, s.LastPushTime, s.LastEventTime = r.Commit, r.Time, r.Time
+		}
 	}
 	return s
+}
+
+// PushGrace is how long live pushes may fail before EventStreamLive says so:
+// three push intervals, at least 10 s (one failed push, retried with backoff,
+// is not an outage).
+func PushGrace(interval time.Duration) time.Duration {
+	return max(10*time.Second, 3*interval)
 }
 
 // describe is a snapshot failure as status may show it: the remote's part

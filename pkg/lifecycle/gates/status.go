@@ -130,9 +130,11 @@ func details(st *v1alpha1.GitTargetStatus, d *Decision, s State, path string, no
 	live := d.Gates[v1alpha1.ConditionEventStreamLive].Reason == v1alpha1.ReasonRegistered ||
 		d.Gates[v1alpha1.ConditionEventStreamLive].Reason == v1alpha1.ReasonDisconnected
 	if s.Streaming && live {
-		want := v1alpha1.StreamStatus{Registered: true, RegisteredTime: ts(s.RegisteredTime), LastEventTime: ts(s.LastEventTime)}
+		want := v1alpha1.StreamStatus{Registered: true, RegisteredTime: ts(s.RegisteredTime), LastEventTime: ts(s.LastEventTime),
+			PendingChanges: int32(s.Pending), PushFailingSince: ts(s.PushFailingSince), LastPushError: s.LastPushError}
 		if st.Stream == nil || st.Stream.Registered != want.Registered || !timeEq(st.Stream.RegisteredTime, want.RegisteredTime) ||
-			!timeEq(st.Stream.LastEventTime, want.LastEventTime) {
+			!timeEq(st.Stream.LastEventTime, want.LastEventTime) || st.Stream.PendingChanges != want.PendingChanges ||
+			!timeEq(st.Stream.PushFailingSince, want.PushFailingSince) || st.Stream.LastPushError != want.LastPushError {
 			st.Stream, changed = &want, true
 		}
 	} else if st.Stream != nil && st.Stream.Registered {

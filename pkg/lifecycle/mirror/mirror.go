@@ -90,6 +90,9 @@ type Change struct {
 	Object *unstructured.Unstructured
 	Keys   *Keys
 	Clean  *render.Cleaner
+	// Since is when the change (the first of those coalesced into it) was
+	// queued: the change -> pushed latency counts from it.
+	Since time.Time
 }
 
 // RenderID is the RenderID of the change's target.
@@ -108,7 +111,9 @@ const (
 	OpBootstrap Operation = "Bootstrap"
 	// OpSnapshot: a target's full snapshot, with the stream barrier around it.
 	OpSnapshot Operation = "Snapshot"
-	// OpCommit: live changes of a target were committed and pushed.
+	// OpCommit: live changes of a target were committed and pushed (Commit
+	// is empty when they changed no file), or, with Err, the push failed and
+	// they wait. Pending is how many of the target's changes wait after it.
 	OpCommit Operation = "Commit"
 	// OpSource: the source cluster stopped (Err set) or started answering
 	// again; Target is empty (it concerns every target).
@@ -127,6 +132,8 @@ type Result struct {
 	// Applied tells whether a bootstrap had anything to write for the target.
 	Applied bool
 	Stats   v1alpha1.SnapshotStats
+	// Pending counts the target's live changes still waiting (OpCommit).
+	Pending int
 	Err     error
 	Time    time.Time
 }

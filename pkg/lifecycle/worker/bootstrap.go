@@ -11,6 +11,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
 // bootstrapRequest is one target's bootstrap, queued on its branch worker.
@@ -91,8 +92,12 @@ func (w *BranchWorker) EnsureTargetsBootstrapped(ctx context.Context, ts []*mirr
 	pctx, cancel := w.m.opts.Fence(ctx)
 	defer cancel()
 	res, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(msg))
+	observePush(res, err)
 	if err != nil {
 		return "", nil, err
+	}
+	if res.Changed {
+		metrics.Commits.WithLabelValues("bootstrap").Inc()
 	}
 	if !res.Changed {
 		// Someone else wrote the same files meanwhile.

@@ -14,6 +14,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
 // flush commits pending changes in batches of at most MaxChanges. On failure
@@ -45,15 +46,34 @@ func (w *BranchWorker) flush(ctx context.Context) {
 		}
 		chunks = append(chunks, chunk)
 	}
-	if err := w.commitChanges(ctx, chunks); err != nil {
+	err := w.commitChanges(ctx, chunks)
+	if err != nil {
 		klog.ErrorS(err, "Committing live changes failed; will retry", "worker", w.Key, "changes", len(paths))
 		w.requeue(batch, paths)
-		return
 	}
 	w.mu.Lock()
-	w.failed = 0
-	w.retryAt = time.Time{}
+	if err == nil {
+		w.failed = 0
+		w.retryAt = time.Time{}
+	}
+	counts, _ := w.pendingLocked()
 	w.mu.Unlock()
+	// Every target in the batch learns how its changes fare: a failure (and
+	// how many wait) or, after one, that pushes work again.
+	seen := map[string]bool{}
+	now := time.Now()
+	for _, c := range batch {
+		if seen[c.TargetKey] {
+			continue
+		}
+		seen[c.TargetKey] = true
+		if err != nil {
+			w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Err: err, Pending: counts[c.TargetKey], Time: now})
+		} else if !w.committed[c.TargetKey] {
+			w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Pending: counts[c.TargetKey], Time: now})
+		}
+	}
+	w.committed = nil
 }
 
 // requeue puts failed changes back, keeping any newer change to the same path.
@@ -83,7 +103,7 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 	}
 	var commits []git.Commit
 	targets := sets.New[string]()
-	var learn []*mirror.Change
+	var learn, pushed []*mirror.Change
 	var blobs []plumbing.Hash
 	for _, chunk := range chunks {
 		var changes []git.Change
@@ -107,6 +127,7 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 				continue
 			}
 			changes = append(changes, gc)
+			pushed = append(pushed, c)
 			verb := "update"
 			switch {
 			case c.Object == nil:
@@ -136,6 +157,7 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 	pctx, cancel := w.m.opts.Fence(ctx)
 	defer cancel()
 	res, err := repo.CommitChainAndPush(pctx, commits)
+	observePush(res, err)
 	if err != nil {
 		return err
 	}
@@ -143,10 +165,35 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 		return nil
 	}
 	now := time.Now()
+	metrics.Commits.WithLabelValues("live").Add(float64(len(commits)))
+	for _, c := range pushed {
+		if !c.Since.IsZero() {
+			metrics.ChangeToPushed.Observe(now.Sub(c.Since).Seconds())
+		}
+	}
+	w.mu.Lock()
+	counts, _ := w.pendingLocked()
+	w.mu.Unlock()
+	w.committed = map[string]bool{}
 	for _, key := range sets.List(targets) {
-		w.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpCommit, Commit: res.Hash.String(), Time: now})
+		w.committed[key] = true
+		w.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpCommit, Commit: res.Hash.String(), Pending: counts[key], Time: now})
 	}
 	return nil
+}
+
+// observePush counts a push and its outcome.
+func observePush(res git.CommitResult, err error) {
+	if res.Attempts > 1 {
+		metrics.PushRejections.Add(float64(res.Attempts - 1))
+	}
+	switch {
+	case err != nil:
+		metrics.Pushes.WithLabelValues("failed").Inc()
+		metrics.PushFailures.WithLabelValues(git.FailureReason(err)).Inc()
+	case res.Pushed:
+		metrics.Pushes.WithLabelValues("ok").Inc()
+	}
 }
 
 // renderChange turns a change into a file write or delete.

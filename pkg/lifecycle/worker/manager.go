@@ -13,6 +13,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
@@ -157,6 +158,28 @@ func (m *Manager) stopAll(abort bool) {
 		}
 		w.stop()
 	}
+}
+
+// Pending returns the number of live changes waiting in every worker and the
+// time of the oldest.
+func (m *Manager) Pending() (int, time.Time) {
+	m.mu.Lock()
+	ws := make([]*BranchWorker, 0, len(m.workers))
+	for _, w := range m.workers {
+		ws = append(ws, w)
+	}
+	m.mu.Unlock()
+	n, oldest := 0, time.Time{}
+	for _, w := range ws {
+		w.mu.Lock()
+		n += len(w.pending)
+		_, o := w.pendingLocked()
+		w.mu.Unlock()
+		if !o.IsZero() && (oldest.IsZero() || o.Before(oldest)) {
+			oldest = o
+		}
+	}
+	return n, oldest
 }
 
 // Workers returns the number of running workers.

@@ -10,6 +10,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
+	"github.com/configbutler/gitops-reverser/pkg/metrics"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
@@ -49,6 +50,7 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 	started := time.Now()
 	report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Running: true, Time: started})
 	fail := func(err error) {
+		metrics.Snapshots.WithLabelValues("failed").Inc()
 		klog.ErrorS(err, "Snapshot failed", "target", t.Key, "worker", w.Key)
 		report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Err: err, Time: time.Now()})
 	}
@@ -80,6 +82,11 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 	}
 	now := time.Now()
 	st := res.Plan.Stats
+	metrics.Snapshots.WithLabelValues("ok").Inc()
+	metrics.SnapshotDuration.Observe(now.Sub(started).Seconds())
+	for result, n := range map[string]int32{"created": st.Created, "updated": st.Updated, "deleted": st.Deleted, "unchanged": st.Unchanged, "skipped": st.SkippedSecrets} {
+		metrics.SnapshotObjects.WithLabelValues(result).Add(float64(n))
+	}
 	klog.InfoS("Snapshot completed", "target", t.Key, "worker", w.Key, "commit", res.Commit,
 		"created", st.Created, "updated", st.Updated, "deleted", st.Deleted, "unchanged", st.Unchanged,
 		"watchSync", synced.Sub(started), "diff", res.Diff, "push", res.Push, "total", now.Sub(started))
@@ -121,11 +128,13 @@ func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, list snap
 		defer cancel()
 		cr, err := repo.CommitAndPush(pctx, plan.Changes, w.m.commitMessage(plan.Message(t.Key)))
 		res.Push = time.Since(start) - res.Diff
+		observePush(cr, err)
 		if err != nil {
 			return nil, err
 		}
 		if cr.Changed {
 			res.Commit = cr.Hash.String()
+			metrics.Commits.WithLabelValues("snapshot").Inc()
 		}
 	}
 	for _, l := range plan.Learned {

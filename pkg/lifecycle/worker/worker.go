@@ -57,6 +57,9 @@ type BranchWorker struct {
 	// retryAt delays the next flush after a failed push.
 	retryAt time.Time
 	failed  int
+	// committed: the targets the last flush reported a commit for (the
+	// worker goroutine's, during a flush).
+	committed map[string]bool
 }
 
 // task is work run on the worker goroutine.
@@ -124,15 +127,22 @@ func (w *BranchWorker) removeTarget(key string) bool {
 // outside it.
 func (w *BranchWorker) Restrict(targetKey string, sel selection.Selection) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if c, ok := w.ceilings[targetKey]; ok {
 		sel = selection.Intersect(c, sel)
 	}
 	w.ceilings[targetKey] = sel
+	dropped := 0
 	for p, c := range w.pending {
 		if c.TargetKey == targetKey && !w.allowedLocked(c) {
 			delete(w.pending, p)
+			dropped++
 		}
+	}
+	counts, _ := w.pendingLocked()
+	w.mu.Unlock()
+	if dropped > 0 && counts[targetKey] == 0 {
+		// Nothing of the target waits any more: no push of it is failing.
+		w.m.opts.Report(mirror.Result{Target: targetKey, Op: mirror.OpCommit, Time: time.Now()})
 	}
 }
 
@@ -167,10 +177,18 @@ func (w *BranchWorker) Submit(name string, run func(ctx context.Context)) {
 func (w *BranchWorker) Enqueue(changes ...*mirror.Change) {
 	w.mu.Lock()
 	wasEmpty := len(w.pending) == 0
+	now := time.Now()
 	for _, c := range changes {
-		if w.allowedLocked(c) {
-			w.pending[c.Path] = c
+		if !w.allowedLocked(c) {
+			continue
 		}
+		if c.Since.IsZero() {
+			c.Since = now
+		}
+		if prev, ok := w.pending[c.Path]; ok && prev.Since.Before(c.Since) {
+			c.Since = prev.Since // coalesced: the latency counts from the first
+		}
+		w.pending[c.Path] = c
 	}
 	if len(w.pending) > 0 && w.firstPending.IsZero() {
 		w.firstPending = time.Now()
@@ -315,6 +333,20 @@ func (w *BranchWorker) closeRepo() {
 		w.repo = nil
 	}
 	w.fresh = false
+}
+
+// pendingLocked counts the pending changes of each target and returns the
+// oldest one's time.
+func (w *BranchWorker) pendingLocked() (map[string]int, time.Time) {
+	counts := map[string]int{}
+	var oldest time.Time
+	for _, c := range w.pending {
+		counts[c.TargetKey]++
+		if oldest.IsZero() || c.Since.Before(oldest) {
+			oldest = c.Since
+		}
+	}
+	return counts, oldest
 }
 
 // CloneDirName is a filesystem-safe directory name for a branch key.

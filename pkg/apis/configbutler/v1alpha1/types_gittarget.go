@@ -227,6 +227,17 @@ type StreamStatus struct {
 	// LastEventTime is when the last event was applied.
 	// +optional
 	LastEventTime *metav1.Time `json:"lastEventTime,omitempty"`
+	// PendingChanges is the number of live changes waiting to be pushed.
+	// +optional
+	PendingChanges int32 `json:"pendingChanges,omitempty"`
+	// PushFailingSince is when pushes of live changes started failing (unset
+	// while they succeed).
+	// +optional
+	PushFailingSince *metav1.Time `json:"pushFailingSince,omitempty"`
+	// LastPushError says why the last push failed (what kind of failure,
+	// never what the remote sent).
+	// +optional
+	LastPushError string `json:"lastPushError,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -33,6 +33,14 @@ type StreamStatusApplyConfiguration struct {
 	RegisteredTime *v1.Time `json:"registeredTime,omitempty"`
 	// LastEventTime is when the last event was applied.
 	LastEventTime *v1.Time `json:"lastEventTime,omitempty"`
+	// PendingChanges is the number of live changes waiting to be pushed.
+	PendingChanges *int32 `json:"pendingChanges,omitempty"`
+	// PushFailingSince is when pushes of live changes started failing (unset
+	// while they succeed).
+	PushFailingSince *v1.Time `json:"pushFailingSince,omitempty"`
+	// LastPushError says why the last push failed (what kind of failure,
+	// never what the remote sent).
+	LastPushError *string `json:"lastPushError,omitempty"`
 }
 
 // StreamStatusApplyConfiguration constructs a declarative configuration of the StreamStatus type for use with
@@ -62,5 +70,29 @@ func (b *StreamStatusApplyConfiguration) WithRegisteredTime(value v1.Time) *Stre
 // If called multiple times, the LastEventTime field is set to the value of the last call.
 func (b *StreamStatusApplyConfiguration) WithLastEventTime(value v1.Time) *StreamStatusApplyConfiguration {
 	b.LastEventTime = &value
+	return b
+}
+
+// WithPendingChanges sets the PendingChanges field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PendingChanges field is set to the value of the last call.
+func (b *StreamStatusApplyConfiguration) WithPendingChanges(value int32) *StreamStatusApplyConfiguration {
+	b.PendingChanges = &value
+	return b
+}
+
+// WithPushFailingSince sets the PushFailingSince field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PushFailingSince field is set to the value of the last call.
+func (b *StreamStatusApplyConfiguration) WithPushFailingSince(value v1.Time) *StreamStatusApplyConfiguration {
+	b.PushFailingSince = &value
+	return b
+}
+
+// WithLastPushError sets the LastPushError field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastPushError field is set to the value of the last call.
+func (b *StreamStatusApplyConfiguration) WithLastPushError(value string) *StreamStatusApplyConfiguration {
+	b.LastPushError = &value
 	return b
 }
