@@ -63,6 +63,8 @@ type env struct {
 	cb       versioned.Interface // through the aggregator
 	cbDirect versioned.Interface
 	res      *results
+	// streams are the stream runs by attribution variant ("" the stack's).
+	streams map[string]streamRun
 }
 
 func main() {
@@ -73,7 +75,7 @@ func main() {
 	flag.IntVar(&o.changed, "changed", 100, "ConfigMaps changed before the re-snapshot")
 	flag.IntVar(&o.rate, "rate", 1000, "updates per second for the stream figures")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the stream runs")
-	flag.StringVar(&o.phases, "phases", "api,tenancy,filter,snapshot,stream", "which phases to run")
+	flag.StringVar(&o.phases, "phases", "api,tenancy,filter,snapshot,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
@@ -141,7 +143,11 @@ func run(o options) error {
 		case "snapshot":
 			err = e.benchSnapshot(ctx)
 		case "stream":
-			err = e.benchStream(ctx)
+			err = e.benchStream(ctx, "")
+		case "stream-off":
+			err = e.benchStreamWithoutAttribution(ctx)
+		case "stream-admission":
+			err = e.benchStreamWithAdmissionWebhook(ctx)
 		default:
 			err = fmt.Errorf("unknown phase %q", phase)
 		}

@@ -76,11 +76,19 @@ func (t *streamTracker) pending() int {
 	return n
 }
 
+// streamRun is what one stream run measured.
+type streamRun struct {
+	p50, p99, writeP50, writeP99 time.Duration
+	rate                         float64
+}
+
 // benchStream: a sustained rate of ConfigMap updates for a while; the
-// achieved rate, and for every update the time from sending it to a pushed
+// achieved rate, for every update the time from sending it to a pushed
 // commit holding it (or a later state of the same object), observed by
-// polling the bare repository every 50 ms.
-func (e *env) benchStream(ctx context.Context) error {
+// polling the bare repository every 50 ms, and how long the write itself took
+// as the client saw it. variant names the attribution setup ("" for the
+// stack's: kube-apiserver's audit webhook reporting to our server).
+func (e *env) benchStream(ctx context.Context, variant string) error {
 	n, rate := e.opts.objects, e.opts.rate
 	if err := e.waitTargetReady(ctx, 5*time.Minute); err != nil {
 		return err
@@ -101,9 +109,14 @@ func (e *env) benchStream(ctx context.Context) error {
 	// The sequence number is global, so it orders every update of an object.
 	var seq atomic.Int64
 	var done, failed atomic.Int64
+	var writes durations
 	start := time.Now()
 	end := start.Add(e.opts.duration)
-	prof := e.startCPUProfile("stream", 20)
+	file := "stream"
+	if variant != "" {
+		file += "-" + strings.ReplaceAll(variant, " ", "-")
+	}
+	prof := e.startCPUProfile(file, 20)
 	var wg sync.WaitGroup
 	for range 48 {
 		wg.Add(1)
@@ -125,6 +138,7 @@ func (e *env) benchStream(ctx context.Context) error {
 					fmt.Fprintf(os.Stderr, "[bench] update %d: %v\n", k, err)
 					continue
 				}
+				writes.add(time.Since(s.at))
 				done.Add(1)
 			}
 		}()
@@ -133,7 +147,7 @@ func (e *env) benchStream(ctx context.Context) error {
 	elapsed := time.Since(start)
 	prof()
 	_, peak := rssKB(e.st.Server.Pid())
-	e.heapProfile(ctx, "stream")
+	e.heapProfile(ctx, file)
 	achieved := float64(done.Load()) / elapsed.Seconds()
 
 	// Every update must reach Git: wait for the last ones (a batch window and more).
@@ -150,23 +164,59 @@ func (e *env) benchStream(ctx context.Context) error {
 	for _, s := range tr.samples {
 		fmt.Fprintf(&csv, "%.3f,%.3f\n", s.at.Sub(start).Seconds(), s.latency.Seconds())
 	}
-	_ = os.WriteFile(filepath.Join(e.opts.out, "stream-latency.csv"), []byte(csv.String()), 0o644)
+	_ = os.WriteFile(filepath.Join(e.opts.out, file+"-latency.csv"), []byte(csv.String()), 0o644)
 
-	e.res.add(figure{Name: fmt.Sprintf("stream: achieved update rate (target %d/s for %s)", rate, e.opts.duration), Unit: "updates/s", Ours: achieved}, 0, 0)
+	name := "stream"
+	if variant != "" {
+		name = "stream (" + variant + ")"
+	}
+	run := streamRun{p50: percentile(tr.latencies, 50), p99: percentile(tr.latencies, 99),
+		writeP50: percentile(writes.all(), 50), writeP99: percentile(writes.all(), 99), rate: achieved}
+	e.res.add(figure{Name: fmt.Sprintf("%s: achieved update rate (target %d/s for %s)", name, rate, e.opts.duration), Unit: "updates/s", Ours: achieved}, 0, 0)
 	if achieved < float64(rate)*0.95 {
-		e.res.note("stream: the load reached %.0f of %d updates/s (%d updates, %d failed); the source cluster or the load generator is the limit on this machine", achieved, rate, done.Load(), failed.Load())
+		e.res.note("%s: the load reached %.0f of %d updates/s (%d updates, %d failed); the source cluster or the load generator is the limit on this machine", name, achieved, rate, done.Load(), failed.Load())
 	}
 	interval := 5.0 // the GitProvider's push.interval: the default
-	e.res.add(figure{Name: "stream: change -> pushed p50", Unit: "s", Ours: percentile(tr.latencies, 50).Seconds()}, 0, 0)
-	e.res.add(figure{Name: "stream: change -> pushed p99", Unit: "s", Ours: percentile(tr.latencies, 99).Seconds()}, 0, interval+1)
-	e.res.add(figure{Name: "stream: updates not in Git 60 s after the load", Unit: "updates", Ours: float64(lost)}, 0, 0)
-	e.res.add(figure{Name: "stream: peak RSS", Unit: "MiB", Ours: float64(peak) / 1024}, 0, 0)
-	e.res.note("stream: %d updates (%d failed) in %s -> %d commits; latency measured for %d updates (observer polls every 50 ms)",
-		done.Load(), failed.Load(), elapsed.Round(time.Millisecond), commits, len(tr.latencies))
+	e.res.add(figure{Name: name + ": change -> pushed p50", Unit: "s", Ours: run.p50.Seconds()}, 0, 0)
+	e.res.add(figure{Name: name + ": change -> pushed p99", Unit: "s", Ours: run.p99.Seconds()}, 0, interval+1)
+	e.res.add(figure{Name: name + ": write latency p50 (client)", Unit: "ms", Ours: float64(run.writeP50.Microseconds()) / 1000}, 0, 0)
+	e.res.add(figure{Name: name + ": write latency p99 (client)", Unit: "ms", Ours: float64(run.writeP99.Microseconds()) / 1000}, 0, 0)
+	e.res.add(figure{Name: name + ": updates not in Git 60 s after the load", Unit: "updates", Ours: float64(lost)}, 0, 0)
+	e.res.add(figure{Name: name + ": peak RSS", Unit: "MiB", Ours: float64(peak) / 1024}, 0, 0)
+	e.res.note("%s: %d updates (%d failed) in %s -> %d commits; latency measured for %d updates (observer polls every 50 ms)",
+		name, done.Load(), failed.Load(), elapsed.Round(time.Millisecond), commits, len(tr.latencies))
+	if e.streams == nil {
+		e.streams = map[string]streamRun{}
+	}
+	e.streams[variant] = run
+	if on, ok := e.streams[""]; ok && variant != "" {
+		e.res.add(figure{Name: fmt.Sprintf("stream p99, attribution on vs %s", variant), Unit: "s", Ours: on.p99.Seconds(),
+			Baseline: run.p99.Seconds(), BaselineName: variant}, 0, 0)
+		e.res.add(figure{Name: fmt.Sprintf("write p99, attribution on vs %s", variant), Unit: "ms", Ours: float64(on.writeP99.Microseconds()) / 1000,
+			Baseline: float64(run.writeP99.Microseconds()) / 1000, BaselineName: variant}, 0, 0)
+	}
 	if lost > 0 {
 		return fmt.Errorf("stream: %d updates never reached Git", lost)
 	}
 	return nil
+}
+
+// durations collects durations from many goroutines.
+type durations struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (d *durations) add(x time.Duration) {
+	d.mu.Lock()
+	d.d = append(d.d, x)
+	d.mu.Unlock()
+}
+
+func (d *durations) all() []time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]time.Duration(nil), d.d...)
 }
 
 // waitTargetReady waits until the snapshot target is Ready.

@@ -135,18 +135,23 @@ func (c CompletedConfig) New() (*Server, error) {
 		a.TargetsOf = func(ctx context.Context, ns, provider string) ([]string, error) {
 			return targetsOf(ctx, targets.GitTarget.Store, ns, provider)
 		}
-		a.ProviderSecret = func(ctx context.Context, ns, name string) (string, error) {
+		a.ProviderSecrets = func(ctx context.Context, ns, name string) (tenancy.ProviderSecrets, error) {
+			var out tenancy.ProviderSecrets
 			obj, err := providers.Main.Get(genericapirequest.WithNamespace(ctx, ns), name, &metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
-				return "", nil
+				return out, nil
 			}
 			if err != nil {
-				return "", err
+				return out, err
 			}
-			if ref := obj.(*configbutler.GitProvider).Spec.SecretRef; ref != nil {
-				return ref.Name, nil
+			p := obj.(*configbutler.GitProvider)
+			if ref := p.Spec.SecretRef; ref != nil {
+				out.Credentials = ref.Name
 			}
-			return "", nil
+			if c := p.Spec.Commit; c != nil && c.SigningKeyRef != nil {
+				out.Signing = c.SigningKeyRef.Name
+			}
+			return out, nil
 		}
 	}
 

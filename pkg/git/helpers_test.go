@@ -177,17 +177,19 @@ func testCtx(t testing.TB) context.Context {
 
 func openRepo(t testing.TB, rm *remote, branch, dir string) *gitpkg.Repo {
 	t.Helper()
-	if dir == "" {
-		dir = filepath.Join(t.TempDir(), "clone")
+	return openRepoWith(t, rm, branch, gitpkg.Options{Dir: dir})
+}
+
+// openRepoWith is openRepo with more options (o.Dir "" for a temporary one).
+func openRepoWith(t testing.TB, rm *remote, branch string, o gitpkg.Options) *gitpkg.Repo {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = filepath.Join(t.TempDir(), "clone")
 	}
-	r, err := gitpkg.Open(testCtx(t), gitpkg.Options{
-		URL:            rm.url(),
-		Branch:         branch,
-		Dir:            dir,
-		Auth:           rm.auth(),
-		Author:         gitpkg.Signature{Name: "Reverser Bot", Email: "bot@example.com"},
-		RetryBaseDelay: 10 * time.Millisecond,
-	})
+	o.URL, o.Branch, o.Auth = rm.url(), branch, rm.auth()
+	o.Author = gitpkg.Signature{Name: "Reverser Bot", Email: "bot@example.com"}
+	o.RetryBaseDelay = 10 * time.Millisecond
+	r, err := gitpkg.Open(testCtx(t), o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -58,10 +58,12 @@ func (r *Repo) CommitAndPush(ctx context.Context, changes []Change, message stri
 	return r.CommitChainAndPush(ctx, []Commit{{Changes: changes, Message: message}})
 }
 
-// Commit is one commit of a chain: a change set and its message.
+// Commit is one commit of a chain: a change set, its message and, when not
+// nil, its author (the committer is always Options.Author).
 type Commit struct {
 	Changes []Change
 	Message string
+	Author  *Signature
 }
 
 // CommitChainAndPush commits each change set on top of the previous one, with

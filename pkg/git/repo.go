@@ -56,9 +56,14 @@ type Options struct {
 	Dir string
 	// Auth is the transport auth (see AuthFromSecret); nil for none.
 	Auth transport.AuthMethod
-	// Author is used as author and committer of our commits.
-	// Defaults: DefaultAuthorName / DefaultAuthorEmail.
+	// Author is the committer of our commits, and their author unless a
+	// Commit names another. Defaults: DefaultAuthorName / DefaultAuthorEmail.
 	Author Signature
+
+	// Sign, when set, signs every commit: it gets the commit as git encodes
+	// it without a signature and returns the armored signature (see
+	// OpenPGPSigner).
+	Sign func(payload []byte) (string, error)
 
 	// MaxPushAttempts bounds the push attempts of one CommitAndPush,
 	// including the first (default DefaultMaxPushAttempts).

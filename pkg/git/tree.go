@@ -2,6 +2,7 @@ package git
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -63,7 +64,7 @@ func (r *Repo) buildChain(plans []*changePlan, commits []Commit, base plumbing.H
 	seen := map[plumbing.Hash]bool{}
 	tip := base
 	for i, plan := range plans {
-		b, err := r.buildCommit(plan, tip, commits[i].Message)
+		b, err := r.buildCommit(plan, tip, commits[i].Message, commits[i].Author)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +101,7 @@ func (r *Repo) buildChain(plans []*changePlan, commits []Commit, base plumbing.H
 
 // buildCommit applies plan to the tree of base and writes a commit. It
 // returns nil when the resulting tree equals the base tree.
-func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string) (*builtCommit, error) {
+func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string, author *Signature) (*builtCommit, error) {
 	var baseTree plumbing.Hash
 	var parents []plumbing.Hash
 	if !base.IsZero() {
@@ -129,13 +130,38 @@ func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string)
 	}
 
 	now := time.Now()
-	sig := object.Signature{Name: r.opts.Author.Name, Email: r.opts.Author.Email, When: now}
+	committer := object.Signature{Name: r.opts.Author.Name, Email: r.opts.Author.Email, When: now}
+	authorSig := committer
+	if author != nil {
+		authorSig = object.Signature{Name: author.Name, Email: author.Email, When: now}
+	}
 	commit := &object.Commit{
-		Author:       sig,
-		Committer:    sig,
+		Author:       authorSig,
+		Committer:    committer,
 		Message:      ensureTrailingNewline(message),
 		TreeHash:     newTree,
 		ParentHashes: parents,
+	}
+	if r.opts.Sign != nil {
+		// The signature covers the commit as encoded without it (what git
+		// verify-commit checks).
+		payload := &plumbing.MemoryObject{}
+		if err := commit.EncodeWithoutSignature(payload); err != nil {
+			return nil, fmt.Errorf("git: encode commit: %w", err)
+		}
+		rd, err := payload.Reader()
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(rd)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := r.opts.Sign(data)
+		if err != nil {
+			return nil, fmt.Errorf("git: sign commit: %w", err)
+		}
+		commit.PGPSignature = sig
 	}
 	obj := &plumbing.MemoryObject{}
 	if err := commit.Encode(obj); err != nil {

@@ -113,6 +113,12 @@ type Options struct {
 	// RecheckInterval is how often recorded users are reviewed again without
 	// an RBAC change (default 1m; RBAC changes are reviewed within seconds).
 	RecheckInterval time.Duration
+	// Attribution, when set, names the user behind each live change (the
+	// audit reports of kube-apiserver, pkg/attribution); a change waits for
+	// its report up to AttributionGrace, then is authored by its field
+	// manager.
+	Attribution      worker.Attributor
+	AttributionGrace time.Duration
 }
 
 // Controller is the lifecycle.
@@ -181,7 +187,7 @@ func New(opts Options) (*Controller, error) {
 	if opts.Dynamic != nil && opts.Discovery != nil {
 		s.router = stream.New(opts.Dynamic, opts.Discovery, c.onResult)
 	}
-	wopts := worker.Options{WorkDir: opts.WorkDir, Report: c.onResult}
+	wopts := worker.Options{WorkDir: opts.WorkDir, Report: c.onResult, Attribution: opts.Attribution, AttributionGrace: opts.AttributionGrace}
 	if s.router != nil {
 		wopts.Stream = s.router
 	}

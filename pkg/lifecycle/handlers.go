@@ -180,7 +180,8 @@ func (h handlers) secretChanged(obj interface{}) {
 	}
 	ps, _ := h.listers.providers.GitProviders(ns).List(labels.Everything())
 	for _, p := range ps {
-		if p.Spec.SecretRef != nil && p.Spec.SecretRef.Name == name {
+		signing := p.Spec.Commit != nil && p.Spec.Commit.SigningKeyRef != nil && p.Spec.Commit.SigningKeyRef.Name == name
+		if signing || p.Spec.SecretRef != nil && p.Spec.SecretRef.Name == name {
 			h.queues.providers.Add(ns + "/" + p.Name)
 			for _, t := range ts {
 				if t.Spec.ProviderRef.Name == p.Name {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,7 +55,32 @@ func (r *providerReconciler) sync(ctx context.Context, key string) error {
 	if !r.prefers("GitProvider/" + key) {
 		return nil
 	}
-	return writeReady(ctx, r.shared, r.opts.Writers.GitProviders, ns, name, p.Generation, r.ready(ctx, p))
+	ready, signing := r.ready(ctx, p), r.signing(ctx, p)
+	if signing.err != nil && ready.Status == metav1.ConditionTrue {
+		ready = gates.False(ReasonInvalidSigningKey, "Nothing is committed through this provider: "+signing.err.Error())
+	}
+	return writeReady(ctx, r.shared, r.opts.Writers.GitProviders, ns, name, p.Generation, ready, func(obj runtime.Object) bool {
+		st := &obj.(*v1alpha1.GitProvider).Status
+		if equality.Semantic.DeepEqual(st.Signing, signing.status) {
+			return false
+		}
+		st.Signing = signing.status
+		return true
+	})
+}
+
+type providerSigning struct {
+	status *v1alpha1.SigningStatus
+	err    error
+}
+
+// signing shows the public half of the provider's signing key in status.
+func (r *providerReconciler) signing(ctx context.Context, p *v1alpha1.GitProvider) providerSigning {
+	key, _, err := r.source.signingKey(ctx, p, nil)
+	if err != nil || key == nil {
+		return providerSigning{err: err}
+	}
+	return providerSigning{status: &v1alpha1.SigningStatus{Fingerprint: key.Fingerprint, PublicKey: key.PublicKey}}
 }
 
 func (r *providerReconciler) ready(ctx context.Context, p *v1alpha1.GitProvider) gates.Outcome {
@@ -139,7 +165,7 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 		// Recorded users lose permissions without an event of ours: look again.
 		r.queues.rules.AddAfter(key, r.opts.RecheckInterval)
 	}
-	return writeReady(ctx, r.shared, writer, ns, name, gen, r.ready(ctx, ref, id, rules, targetNS, target))
+	return writeReady(ctx, r.shared, writer, ns, name, gen, r.ready(ctx, ref, id, rules, targetNS, target), nil)
 }
 
 // ready is a rule's Ready: its target exists, its rules select at least one
@@ -171,8 +197,9 @@ func (r *ruleReconciler) ready(ctx context.Context, ref string, id *v1alpha1.Aut
 	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.Join(sel.Names(), ", ")))
 }
 
-// writeReady sets the Ready condition of a provider or rule through its writer.
-func writeReady(ctx context.Context, s *shared, w StatusWriter, ns, name string, gen int64, o gates.Outcome) error {
+// writeReady sets the Ready condition of a provider or rule through its
+// writer, and whatever more (when set) changes.
+func writeReady(ctx context.Context, s *shared, w StatusWriter, ns, name string, gen int64, o gates.Outcome, more func(runtime.Object) bool) error {
 	if w == nil {
 		return nil
 	}
@@ -189,6 +216,9 @@ func writeReady(ctx context.Context, s *shared, w StatusWriter, ns, name string,
 		*conds = out
 		if *og != gen {
 			*og, changed = gen, true
+		}
+		if more != nil && more(obj) {
+			changed = true
 		}
 		return changed, nil
 	})

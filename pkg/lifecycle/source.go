@@ -37,6 +37,7 @@ type source struct {
 	resources *clusterapi.Resources
 	// reviewer reviews recorded identities (nil: no tenancy checks).
 	reviewer *tenancy.Reviewer
+	signers  signers
 }
 
 func newSource(kube kubernetes.Interface, resources *clusterapi.Resources, reviewer *tenancy.Reviewer) *source {
@@ -131,6 +132,14 @@ func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider, t *v1
 		return &gates.Credentials{Config: cfg, Err: err}
 	}
 	cfg.Auth = auth
+	// With a signing key configured, a key that cannot be used stops the
+	// target (never an unsigned commit instead).
+	key, keyID, err := s.signingKey(ctx, p, t)
+	if err != nil {
+		return &gates.Credentials{Config: cfg, Err: err}
+	}
+	cfg.Commit = commitStyle(p, key)
+	cfg.CommitID = fmt.Sprintf("%s|%s|%s", keyID, cfg.Commit.CommitterName, cfg.Commit.CommitterEmail)
 	return &gates.Credentials{Config: cfg}
 }
 

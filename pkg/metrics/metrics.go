@@ -71,6 +71,20 @@ var (
 		Help:           "Failed pushes, by reason: unreachable, credentials, refused (the remote's Git said no), policy, other.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
+	// AttributionReports counts audit batches posted to the attribution
+	// endpoint, by result.
+	AttributionReports = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Name: "attribution_batches_total",
+		Help:           "Audit event batches posted to the attribution endpoint, by result: accepted, refused (not a configured reporter), invalid.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+	// AttributedChanges counts committed live changes by how their author
+	// was found.
+	AttributedChanges = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Name: "attributed_changes_total",
+		Help:           "Live changes committed, by how the author was found: reported (kube-apiserver's audit report), field_manager (no report within the grace: the last write's field manager).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"by"})
 )
 
 var register sync.Once
@@ -78,7 +92,8 @@ var register sync.Once
 // Register registers the metrics (once per process).
 func Register() {
 	register.Do(func() {
-		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, Snapshots, ChangeToPushed, Commits, Pushes, PushRejections, PushFailures)
+		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, Snapshots, ChangeToPushed, Commits, Pushes, PushRejections, PushFailures,
+			AttributionReports, AttributedChanges)
 	})
 }
 

@@ -124,11 +124,60 @@ var serverOwnedMetadata = []string{"uid", "resourceVersion", "generation", "crea
 // else reads: status, managedFields, the last-applied annotation and the
 // server's bookkeeping, but not uid and resourceVersion (which identify an
 // object version). For informer transforms: Render(obj) is the same after.
+//
+// Of managedFields it keeps the manager and operation of the latest write
+// (LastManager reads them): a change no audit report explains is authored by
+// that field manager.
 func StripForCache(obj *unstructured.Unstructured) {
 	delete(obj.Object, "status")
 	if md, ok := obj.Object["metadata"].(map[string]interface{}); ok {
+		manager := lastManager(md)
 		stripMetadata(md, "uid", "resourceVersion", "deletionTimestamp")
+		if manager != nil {
+			md["managedFields"] = []interface{}{manager}
+		}
 	}
+}
+
+// lastManager is the managedFields entry of the latest write (manager,
+// operation and time only).
+func lastManager(md map[string]interface{}) map[string]interface{} {
+	entries, _ := md["managedFields"].([]interface{})
+	var best map[string]interface{}
+	bestTime := ""
+	for _, e := range entries {
+		m, ok := e.(map[string]interface{})
+		if !ok {
+			continue
+		}
+		t, _ := m["time"].(string)
+		if best == nil || t >= bestTime {
+			best, bestTime = m, t
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	out := map[string]interface{}{}
+	for _, k := range []string{"manager", "operation", "time"} {
+		if v, ok := best[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// LastManager is the field manager of an object's latest write, and the
+// operation ("Update", "Apply"); "" when unknown.
+func LastManager(obj *unstructured.Unstructured) (manager, operation string) {
+	md, _ := obj.Object["metadata"].(map[string]interface{})
+	m := lastManager(md)
+	if m == nil {
+		return "", ""
+	}
+	manager, _ = m["manager"].(string)
+	operation, _ = m["operation"].(string)
+	return manager, operation
 }
 
 // stripMetadata deletes from md, a map the caller owns, the server-owned

@@ -42,9 +42,16 @@ type Admission struct {
 	// GitTargets using a GitProvider.
 	RulesFor  func(ctx context.Context, ns, target string) ([]Inherited, error)
 	TargetsOf func(ctx context.Context, ns, provider string) ([]string, error)
-	// ProviderSecret names the credentials Secret of a GitProvider ("" for
-	// none, or when the provider does not exist).
-	ProviderSecret func(ctx context.Context, ns, provider string) (string, error)
+	// ProviderSecrets names the Secrets a GitProvider writes with (none when
+	// the provider does not exist).
+	ProviderSecrets func(ctx context.Context, ns, provider string) (ProviderSecrets, error)
+}
+
+// ProviderSecrets are the Secrets a GitProvider writes with ("" for none).
+type ProviderSecrets struct {
+	// Credentials push (spec.secretRef); Signing signs commits
+	// (spec.commit.signingKeyRef).
+	Credentials, Signing string
 }
 
 // Func is an admission check of one kind: old is nil on create. The registry
@@ -162,6 +169,9 @@ func (a *Admission) GitProvider(ctx context.Context, obj, _ runtime.Object) erro
 	if ref := p.Spec.SecretRef; ref != nil {
 		checks = append(checks, SecretGet(p.Namespace, ref.Name, "spec.secretRef.name"))
 	}
+	if c := p.Spec.Commit; c != nil && c.SigningKeyRef != nil {
+		checks = append(checks, SecretGet(p.Namespace, c.SigningKeyRef.Name, "spec.commit.signingKeyRef.name"))
+	}
 	if a.TargetsOf != nil && a.RulesFor != nil {
 		targets, err := a.TargetsOf(ctx, p.Namespace, p.Name)
 		if err != nil {
@@ -204,13 +214,16 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 		}
 		checks = append(checks, check)
 	}
-	if a.ProviderSecret != nil {
-		secret, err := a.ProviderSecret(ctx, t.Namespace, t.Spec.ProviderRef.Name)
+	if a.ProviderSecrets != nil {
+		secrets, err := a.ProviderSecrets(ctx, t.Namespace, t.Spec.ProviderRef.Name)
 		if err != nil {
 			return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot read GitProvider %s/%s: %v", t.Namespace, t.Spec.ProviderRef.Name, err))
 		}
-		if secret != "" {
-			checks = append(checks, SecretGet(t.Namespace, secret, fmt.Sprintf("spec.providerRef.name (GitProvider %s/%s pushes with it)", t.Namespace, t.Spec.ProviderRef.Name)))
+		if secrets.Credentials != "" {
+			checks = append(checks, SecretGet(t.Namespace, secrets.Credentials, fmt.Sprintf("spec.providerRef.name (GitProvider %s/%s pushes with it)", t.Namespace, t.Spec.ProviderRef.Name)))
+		}
+		if secrets.Signing != "" {
+			checks = append(checks, SecretGet(t.Namespace, secrets.Signing, fmt.Sprintf("spec.providerRef.name (GitProvider %s/%s signs commits with it)", t.Namespace, t.Spec.ProviderRef.Name)))
 		}
 	}
 	if a.RulesFor != nil {

@@ -124,11 +124,14 @@ func admission(az authorizer.UnconditionalAuthorizer) *Admission {
 			}
 			return []Inherited{{Ref: "WatchRule " + ns + "/admins", Rules: []selection.Rule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Namespace: ns}}}}, nil
 		},
-		ProviderSecret: func(_ context.Context, _, provider string) (string, error) {
-			if provider == "colleague" {
-				return "team-creds", nil
+		ProviderSecrets: func(_ context.Context, _, provider string) (ProviderSecrets, error) {
+			switch provider {
+			case "colleague":
+				return ProviderSecrets{Credentials: "team-creds"}, nil
+			case "signed":
+				return ProviderSecrets{Credentials: "own-creds", Signing: "team-signing"}, nil
 			}
-			return "", nil
+			return ProviderSecrets{}, nil
 		},
 		TargetsOf: func(_ context.Context, _, provider string) ([]string, error) {
 			if provider == "shared" {
@@ -200,6 +203,16 @@ func TestAdmission(t *testing.T) {
 			tg.Spec.ProviderRef.Name = "colleague"
 			return a.GitTarget(ctx, tg, nil)
 		}, []string{"may not get secrets team-creds in namespace t1 (spec.providerRef.name (GitProvider t1/colleague pushes with it))"}},
+		{"tenant: a target signing with a colleague's key", "tenant", func(ctx context.Context) error {
+			tg := target("t", "", false)
+			tg.Spec.ProviderRef.Name = "signed"
+			return a.GitTarget(ctx, tg, nil)
+		}, []string{"may not get secrets team-signing in namespace t1 (spec.providerRef.name (GitProvider t1/signed signs commits with it))"}},
+		{"tenant: a provider signing with another team's key", "tenant", func(ctx context.Context) error {
+			p := provider("p", "https://git.example.com/r.git", "own-creds")
+			p.Spec.Commit = &configbutler.CommitSpec{SigningKeyRef: &configbutler.LocalObjectReference{Name: "team-signing"}}
+			return a.GitProvider(ctx, p, nil)
+		}, []string{"get secrets team-signing in namespace t1 (spec.commit.signingKeyRef.name)"}},
 		{"tenant: own age key", "tenant", func(ctx context.Context) error { return a.GitTarget(ctx, target("t", "own-key", false), nil) }, nil},
 		{"tenant: a key the server generates needs create", "tenant", func(ctx context.Context) error { return a.GitTarget(ctx, target("t", "missing", true), nil) }, nil},
 		{"reader: a key the server generates needs create", "reader", func(ctx context.Context) error { return a.GitTarget(ctx, target("t", "missing", true), nil) },

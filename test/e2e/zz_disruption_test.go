@@ -115,8 +115,14 @@ func TestChangesWhileServerStoppedAreMirroredAfterRestart(t *testing.T) {
 // TestSourceClusterOutage: kube-apiserver stopped shows EventStreamLive
 // False/Disconnected and Ready False/StreamNotLive (read straight from our
 // server), then recovers to Ready with no change lost.
+//
+// kube-apiserver comes back without its audit webhook (a managed cluster
+// without audit access): changes still reach Git, within the push interval
+// and the attribution grace, authored by the field manager of their last
+// write and saying so.
 func TestSourceClusterOutage(t *testing.T) {
 	m := newMirror(t, "outage", false, "")
+	apply(t, usersRole(m.ns, "alice"))
 	kubectl(t, "create", "configmap", "before-outage", "-n", m.ns, "--from-literal=a=1")
 
 	st.StopKubeAPIServer()
@@ -129,6 +135,8 @@ func TestSourceClusterOutage(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	st.AuditOff = true // later tests need no attribution; a restart brings it back
+	defer func() { st.AuditOff = false }()
 	if err := st.StartKubeAPIServer(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +146,11 @@ func TestSourceClusterOutage(t *testing.T) {
 		}
 		return nil
 	})
-	kubectl(t, "create", "configmap", "after-outage", "-n", m.ns, "--from-literal=b=2")
+	before := tip(t, m.repo)
+	start := time.Now()
+	if out, err := as("alice", "create", "configmap", "after-outage", "-n", m.ns, "--from-literal=b=2"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
 	eventually(t, 30*time.Second, "changes before and after the outage are in git", func() error {
 		for _, n := range []string{"before-outage", "after-outage"} {
 			if m.show(t, m.file("configmaps", n)) == "" {
@@ -147,6 +159,12 @@ func TestSourceClusterOutage(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("without audit reports: change -> pushed %v (push interval 1s, attribution grace 3s)", time.Since(start).Round(10*time.Millisecond))
+	got := commitLog(t, m.repo, before)
+	want := fmt.Sprintf("kubectl-create <kubectl-create@kubernetes.invalid> |kubectl-create,create,field-manager| %s", m.file("configmaps", "after-outage"))
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("commits without audit reports:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
 }
 
 // TestReadyServerAuthenticatesAtOnce: once /readyz passes after a start, our

@@ -48,6 +48,9 @@ type Options struct {
 	// NoControllerManager leaves kube-controller-manager out (benchmarks
 	// comparable with runs before it was part of the stack).
 	NoControllerManager bool
+	// NoAttribution runs kube-apiserver without its audit webhook and our
+	// server without reporters: commits are authored by field managers.
+	NoAttribution bool
 }
 
 // Ports of the stack's listeners.
@@ -100,6 +103,10 @@ type Stack struct {
 	// ControllerManager is kube-controller-manager (nil with NoControllerManager).
 	ControllerManager *Process
 	Server            *Process
+
+	// AuditOff: the next StartKubeAPIServer runs without the audit webhook
+	// (attribution reports stop; tests of the fallback).
+	AuditOff bool
 
 	Git         *gitserver.Server
 	GitPassword string
@@ -277,6 +284,11 @@ func (s *Stack) StartKubeAPIServer(ctx context.Context) error {
 		// No kube-proxy or nodes: the "kubernetes" Service endpoints would be a loopback IP, which the reconciler refuses.
 		"--endpoint-reconciler-type=none",
 	}
+	audit, err := s.auditArgs()
+	if err != nil {
+		return err
+	}
+	args = append(args, audit...)
 	s.KubeAPIServer = &Process{Name: "kube-apiserver", Bin: s.bin("kube-apiserver"), Args: args, Log: filepath.Join(s.LogDir(), "kube-apiserver.log")}
 	s.logf("starting kube-apiserver on %s", s.KubeURL)
 	if err := s.KubeAPIServer.Start(); err != nil {
@@ -341,6 +353,9 @@ func (s *Stack) StartServer(ctx context.Context, extraArgs ...string) error {
 		// The stack's Git server listens on loopback; nothing else local is allowed.
 		"--allow-remotes=loopback",
 	}, s.opts.ServerArgs...)
+	if s.opts.NoAttribution {
+		args = append(args, "--attribution-reporters=")
+	}
 	args = append(args, extraArgs...)
 	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
 		Log: filepath.Join(s.LogDir(), "gitops-reverser-apiserver.log")}

@@ -33,6 +33,35 @@ type GitProviderSpec struct {
 	AllowedBranches []string `json:"allowedBranches"`
 	// Push controls how changes are batched into commits.
 	Push PushPolicy `json:"push,omitempty"`
+	// Commit says how live commits are written: committer, author and
+	// message templates, signing.
+	Commit *CommitSpec `json:"commit,omitempty"`
+}
+
+// CommitSpec says how commits are written. Live commits are authored by the
+// Kubernetes user who made the changes (see the README, "Who changed what").
+type CommitSpec struct {
+	// CommitterName and CommitterEmail are the committer of every commit
+	// (default gitops-reverser <gitops-reverser@configbutler.ai>).
+	CommitterName  string `json:"committerName,omitempty"`
+	CommitterEmail string `json:"committerEmail,omitempty"`
+	// AuthorName and AuthorEmail are text/template templates over the author:
+	// {{.User}} (the Kubernetes username), {{.SafeUser}} (the same, usable in
+	// an email address), {{.Impersonator}}, {{.FieldManager}} (no report named
+	// the user: User is the field manager of the last write). Defaults
+	// "{{.User}}" and "{{.SafeUser}}@kubernetes.invalid".
+	AuthorName  string `json:"authorName,omitempty"`
+	AuthorEmail string `json:"authorEmail,omitempty"`
+	// Message is a text/template template of a live commit's message, over
+	// the author's fields and {{.Changes}} (each .Verb, .Path, .Target),
+	// {{.Targets}} and {{.Verbs}}. The default lists what changed. Trailers
+	// naming the user, the verbs and any impersonator, and the replica, are
+	// always added.
+	Message string `json:"message,omitempty"`
+	// SigningKeyRef names a Secret in the provider's namespace whose key
+	// "signing.key" holds an armored OpenPGP private key (and "passphrase" its
+	// passphrase, if any): every commit the server writes is signed with it.
+	SigningKeyRef *LocalObjectReference `json:"signingKeyRef,omitempty"`
 }
 
 // PushPolicy controls commit batching for live changes.
@@ -65,6 +94,15 @@ type AuthorizedIdentity struct {
 	Time *metav1.Time `json:"time,omitempty"`
 }
 
+// SigningStatus is the public half of a provider's signing key.
+type SigningStatus struct {
+	// Fingerprint of the OpenPGP key.
+	Fingerprint string `json:"fingerprint"`
+	// PublicKey is the armored public key: import it where commits are
+	// verified (gpg --import; git verify-commit).
+	PublicKey string `json:"publicKey"`
+}
+
 // GitProviderStatus is the observed state of a GitProvider.
 type GitProviderStatus struct {
 	// ObservedGeneration is the generation the conditions were computed for.
@@ -76,6 +114,8 @@ type GitProviderStatus struct {
 	// the request and never takes it from a client; the lifecycle mirrors
 	// only what this user may read (see the README, "Multi-tenancy").
 	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
+	// Signing shows the key commits are signed with.
+	Signing *SigningStatus `json:"signing,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

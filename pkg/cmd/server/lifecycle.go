@@ -6,6 +6,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apiserver"
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle"
 	"github.com/configbutler/gitops-reverser/pkg/ownership"
@@ -14,7 +15,7 @@ import (
 // addLifecycle starts the lifecycle once the server serves: it watches our API
 // through the loopback client and the source cluster through source (nil in
 // standalone mode without --kubeconfig: then only Validated can be evaluated).
-func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own *ownership.Manager) error {
+func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own *ownership.Manager, reports *attribution.Store) error {
 	opts := lifecycle.Options{
 		WorkDir: o.WorkDir,
 		Writers: lifecycle.Writers{
@@ -30,6 +31,9 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 	}
 	if own != nil {
 		opts.Ownership = own
+	}
+	if reports != nil {
+		opts.Attribution, opts.AttributionGrace = reports, o.AttributionGrace
 	}
 	if src.kube == nil {
 		klog.InfoS("No source cluster (--kubeconfig): the lifecycle evaluates Validated only; later gates report why they cannot proceed")

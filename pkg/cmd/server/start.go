@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -29,10 +30,16 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/apiserver"
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	generatedopenapi "github.com/configbutler/gitops-reverser/pkg/generated/openapi"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/ownership"
 )
+
+// DefaultAttributionReporter is the user kube-apiserver's audit webhook
+// authenticates as by default (the CN of its client certificate; see the
+// README, "Who changed what").
+const DefaultAttributionReporter = "system:kube-apiserver-audit"
 
 // EtcdPathPrefix is where our objects live in etcd: its own prefix, apart from
 // kube-apiserver's /registry when both share an etcd cluster.
@@ -65,6 +72,13 @@ type Options struct {
 	// reviewed again (pkg/tenancy).
 	RecheckInterval time.Duration
 
+	// AttributionReporters are the users whose audit reports name the authors
+	// of live changes (kube-apiserver's audit webhook client identity); empty
+	// turns attribution off. AttributionGrace is how long a change waits for
+	// its report.
+	AttributionReporters []string
+	AttributionGrace     time.Duration
+
 	// Ready, when set, is closed once the server serves (tests use it).
 	Ready chan struct{}
 	// OnStarted, when set, is called with the running server (tests use it to get
@@ -82,13 +96,15 @@ func NewOptions(out, errOut io.Writer) *Options {
 	o := &Options{
 		RecommendedOptions: genericoptions.NewRecommendedOptions(EtcdPathPrefix,
 			apiserver.Codecs.LegacyCodec(v1alpha1.SchemeGroupVersion)),
-		DataDir:         "gitops-reverser-data",
-		Lifecycle:       true,
-		ReplicaName:     defaultReplicaName(),
-		LeaseTTL:        15 * time.Second,
-		RecheckInterval: time.Minute,
-		Out:             out,
-		ErrOut:          errOut,
+		DataDir:              "gitops-reverser-data",
+		Lifecycle:            true,
+		ReplicaName:          defaultReplicaName(),
+		LeaseTTL:             15 * time.Second,
+		RecheckInterval:      time.Minute,
+		AttributionReporters: []string{DefaultAttributionReporter},
+		AttributionGrace:     3 * time.Second,
+		Out:                  out,
+		ErrOut:               errOut,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = runtime.NewMultiGroupVersioner(
 		v1alpha1.SchemeGroupVersion, schema.GroupKind{Group: v1alpha1.GroupName})
@@ -117,6 +133,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Remote kinds GitProviders may use besides network hosts, comma-separated: file (file:// URLs and local paths), loopback (127.0.0.0/8, ::1, localhost), link-local (169.254.0.0/16, fe80::/10: cloud metadata endpoints). Default: none; every other host, private networks included, is allowed.")
 	fs.DurationVar(&o.RecheckInterval, "tenancy-recheck-interval", o.RecheckInterval,
 		"How often the users recorded on GitProviders, GitTargets and rules are authorized again (RBAC changes are noticed within seconds; this catches the rest).")
+	fs.StringSliceVar(&o.AttributionReporters, "attribution-reporters", o.AttributionReporters,
+		"Users (kube-apiserver's audit webhook client identity) whose audit reports on "+attribution.Path+" name the Kubernetes user of each live change; a report from anyone else is refused. Empty: attribution off, commits are authored by the field manager of the last write. Not used with --standalone.")
+	fs.DurationVar(&o.AttributionGrace, "attribution-grace", o.AttributionGrace,
+		"How long a live change waits for its audit report before it is committed authored by its field manager (kube-apiserver's --audit-webhook-batch-max-wait must be well below it).")
 	fs.DurationVar(&o.LeaseTTL, "lease-ttl", o.LeaseTTL,
 		"TTL of the etcd lease through which a replica owns its branch workers: when a replica dies, another takes its branches over within it.")
 }
@@ -145,6 +165,12 @@ Its lifecycle workers mirror the selected resources of the cluster into Git.`,
 	return cmd
 }
 
+// attribution reports whether live changes are attributed from audit
+// reports: with reporters, the lifecycle and kube-apiserver in front.
+func (o *Options) attribution() bool {
+	return len(o.AttributionReporters) > 0 && o.Lifecycle && !o.Standalone
+}
+
 // embeddedEtcd reports whether the server runs its own etcd.
 func (o *Options) embeddedEtcd() bool {
 	return len(o.RecommendedOptions.Etcd.StorageConfig.Transport.ServerList) == 0
@@ -163,6 +189,11 @@ func (o *Options) Complete() error {
 		o.WorkDir = filepath.Join(o.DataDir, "work")
 	}
 	ro := o.RecommendedOptions
+	if o.attribution() && ro.Authorization != nil {
+		// The endpoint authorizes its callers itself (the reporters), without
+		// a SubjectAccessReview per batch.
+		ro.Authorization.AlwaysAllowPaths = append(ro.Authorization.AlwaysAllowPaths, attribution.Path)
+	}
 	if o.Standalone {
 		ro.SecureServing.BindAddress = netutils.ParseIPSloppy("127.0.0.1")
 		// Our own authenticator and authorizer replace the delegating ones.
@@ -205,6 +236,9 @@ func (o *Options) Validate() error {
 	}
 	if o.RecheckInterval < time.Second {
 		errs = append(errs, errors.New("--tenancy-recheck-interval must be at least 1s"))
+	}
+	if o.AttributionGrace < 0 || o.AttributionGrace > time.Minute {
+		errs = append(errs, errors.New("--attribution-grace must be between 0 and 1m"))
 	}
 	if o.ReplicaName == "" {
 		errs = append(errs, errors.New("--replica-name must not be empty"))
@@ -337,8 +371,18 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	var reports *attribution.Store
+	if o.attribution() {
+		reports = attribution.NewStore(attribution.DefaultTTL)
+		server.GenericAPIServer.Handler.NonGoRestfulMux.Handle(attribution.Path,
+			attribution.Handler(reports, sets.New(o.AttributionReporters...)))
+		server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-attribution", func(hookCtx genericapiserver.PostStartHookContext) error {
+			go reports.ExpireEvery(hookCtx.Done(), time.Minute)
+			return nil
+		})
+	}
 	if o.Lifecycle {
-		if err := o.addLifecycle(server, o.source, own); err != nil {
+		if err := o.addLifecycle(server, o.source, own, reports); err != nil {
 			return err
 		}
 	}

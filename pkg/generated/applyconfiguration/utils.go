@@ -42,6 +42,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.ClusterWatchRuleApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ClusterWatchRuleSpec"):
 		return &configbutlerv1alpha1.ClusterWatchRuleSpecApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("CommitSpec"):
+		return &configbutlerv1alpha1.CommitSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EncryptionSpec"):
 		return &configbutlerv1alpha1.EncryptionSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EncryptionStatus"):
@@ -72,6 +74,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.PushPolicyApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ResourceRule"):
 		return &configbutlerv1alpha1.ResourceRuleApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("SigningStatus"):
+		return &configbutlerv1alpha1.SigningStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SnapshotStats"):
 		return &configbutlerv1alpha1.SnapshotStatsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SnapshotStatus"):

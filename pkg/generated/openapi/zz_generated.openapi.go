@@ -39,6 +39,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.ClusterWatchRule{}.OpenAPIModelName():          schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRule(ref),
 		v1alpha1.ClusterWatchRuleList{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleList(ref),
 		v1alpha1.ClusterWatchRuleSpec{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref),
+		v1alpha1.CommitSpec{}.OpenAPIModelName():                schema_pkg_apis_configbutler_v1alpha1_CommitSpec(ref),
 		v1alpha1.EncryptionSpec{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_EncryptionSpec(ref),
 		v1alpha1.EncryptionStatus{}.OpenAPIModelName():          schema_pkg_apis_configbutler_v1alpha1_EncryptionStatus(ref),
 		v1alpha1.Exclusion{}.OpenAPIModelName():                 schema_pkg_apis_configbutler_v1alpha1_Exclusion(ref),
@@ -58,6 +59,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.NamespacedObjectReference{}.OpenAPIModelName(): schema_pkg_apis_configbutler_v1alpha1_NamespacedObjectReference(ref),
 		v1alpha1.PushPolicy{}.OpenAPIModelName():                schema_pkg_apis_configbutler_v1alpha1_PushPolicy(ref),
 		v1alpha1.ResourceRule{}.OpenAPIModelName():              schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref),
+		v1alpha1.SigningStatus{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_SigningStatus(ref),
 		v1alpha1.SnapshotStats{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_SnapshotStats(ref),
 		v1alpha1.SnapshotStatus{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_SnapshotStatus(ref),
 		v1alpha1.StreamStatus{}.OpenAPIModelName():              schema_pkg_apis_configbutler_v1alpha1_StreamStatus(ref),
@@ -498,6 +500,60 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref common.Refer
 	}
 }
 
+func schema_pkg_apis_configbutler_v1alpha1_CommitSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CommitSpec says how commits are written. Live commits are authored by the Kubernetes user who made the changes (see the README, \"Who changed what\").",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"committerName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CommitterName and CommitterEmail are the committer of every commit (default gitops-reverser <gitops-reverser@configbutler.ai>).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"committerEmail": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"authorName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AuthorName and AuthorEmail are text/template templates over the author: {{.User}} (the Kubernetes username), {{.SafeUser}} (the same, usable in an email address), {{.Impersonator}}, {{.FieldManager}} (no report named the user: User is the field manager of the last write). Defaults \"{{.User}}\" and \"{{.SafeUser}}@kubernetes.invalid\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"authorEmail": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"message": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Message is a text/template template of a live commit's message, over the author's fields and {{.Changes}} (each .Verb, .Path, .Target), {{.Targets}} and {{.Verbs}}. The default lists what changed. Trailers naming the user, the verbs and any impersonator, and the replica, are always added.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"signingKeyRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SigningKeyRef names a Secret in the provider's namespace whose key \"signing.key\" holds an armored OpenPGP private key (and \"passphrase\" its passphrase, if any): every commit the server writes is signed with it.",
+							Ref:         ref(v1alpha1.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha1.LocalObjectReference{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_configbutler_v1alpha1_EncryptionSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -853,12 +909,18 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderSpec(ref common.ReferenceC
 							Ref:         ref(v1alpha1.PushPolicy{}.OpenAPIModelName()),
 						},
 					},
+					"commit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Commit says how live commits are written: committer, author and message templates, signing.",
+							Ref:         ref(v1alpha1.CommitSpec{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"url", "allowedBranches"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.LocalObjectReference{}.OpenAPIModelName(), v1alpha1.PushPolicy{}.OpenAPIModelName()},
+			v1alpha1.CommitSpec{}.OpenAPIModelName(), v1alpha1.LocalObjectReference{}.OpenAPIModelName(), v1alpha1.PushPolicy{}.OpenAPIModelName()},
 	}
 }
 
@@ -903,11 +965,17 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderStatus(ref common.Referenc
 							Ref:         ref(v1alpha1.AuthorizedIdentity{}.OpenAPIModelName()),
 						},
 					},
+					"signing": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Signing shows the key commits are signed with.",
+							Ref:         ref(v1alpha1.SigningStatus{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1alpha1.SigningStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -1593,6 +1661,36 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 		},
 		Dependencies: []string{
 			v1.LabelSelector{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_SigningStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SigningStatus is the public half of a provider's signing key.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"fingerprint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Fingerprint of the OpenPGP key.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"publicKey": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PublicKey is the armored public key: import it where commits are verified (gpg --import; git verify-commit).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"fingerprint", "publicKey"},
+			},
+		},
 	}
 }
 

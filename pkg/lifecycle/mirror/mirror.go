@@ -17,8 +17,10 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
@@ -72,11 +74,27 @@ func renderID(k *Keys, c *render.Cleaner) string { return HashOf(k) + "|" + c.Ha
 
 // WorkerConfig is what a branch worker needs to reach its branch.
 type WorkerConfig struct {
-	URL        string
-	Auth       transport.AuthMethod
-	AuthID     string // changes when the credentials Secret changes
+	URL    string
+	Auth   transport.AuthMethod
+	AuthID string // changes when the credentials change
+	// CommitID changes when the signing key or the committer change (the
+	// clone is reopened with them; unlike AuthID, nothing is bootstrapped
+	// again).
+	CommitID   string
 	Interval   time.Duration
 	MaxChanges int
+	Commit     CommitStyle
+}
+
+// CommitStyle is how live commits are written (GitProvider.spec.commit).
+type CommitStyle struct {
+	// Committer of every commit ("" for the default).
+	CommitterName, CommitterEmail string
+	// AuthorName, AuthorEmail and Message are text/template sources ("" for
+	// the defaults; see pkg/lifecycle/worker).
+	AuthorName, AuthorEmail, Message string
+	// Sign signs commits (nil: unsigned).
+	Sign func(payload []byte) (string, error)
 }
 
 // Change is one object change waiting to be committed, coalesced by file path:
@@ -93,6 +111,16 @@ type Change struct {
 	// Since is when the change (the first of those coalesced into it) was
 	// queued: the change -> pushed latency counts from it.
 	Since time.Time
+	// UID and ResourceVersion identify the object version (for a delete, the
+	// deleted object's): attribution matches its report by them.
+	UID             types.UID
+	ResourceVersion string
+	// Last is when the latest of the coalesced events was queued: its
+	// attribution report is waited for from then.
+	Last time.Time
+	// Author is who made the change, once a report named them (kept across
+	// a failed push: the report is used up).
+	Author *attribution.Author
 }
 
 // RenderID is the RenderID of the change's target.

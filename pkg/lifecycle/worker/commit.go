@@ -2,52 +2,73 @@ package worker
 
 import (
 	"context"
-	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
-// flush commits pending changes in batches of at most MaxChanges. On failure
-// the changes go back (unless a newer change to the same path arrived) and the
-// next flush is delayed with backoff: nothing is dropped.
-func (w *BranchWorker) flush(ctx context.Context) {
+// flush commits pending changes: one commit per author (in the order of
+// their first change), each at most MaxChanges files, pushed together. A
+// change no attribution report explains yet waits for it up to the grace,
+// then goes with the field manager as its author. On failure the changes go
+// back (unless a newer change to the same path arrived) and the next flush is
+// delayed with backoff: nothing is dropped. The last flush (final) waits for
+// no report.
+func (w *BranchWorker) flush(ctx context.Context, final bool) {
 	w.mu.Lock()
 	if len(w.pending) == 0 {
 		w.mu.Unlock()
 		return
 	}
-	batch := w.pending
-	w.pending = map[string]*mirror.Change{}
-	w.firstPending = time.Time{}
 	max := w.cfg.MaxChanges
-	w.mu.Unlock()
-
-	paths := make([]string, 0, len(batch))
-	for p := range batch {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	var chunks [][]*mirror.Change
-	for start := 0; start < len(paths); start += max {
-		end := min(start+max, len(paths))
-		chunk := make([]*mirror.Change, 0, end-start)
-		for _, p := range paths[start:end] {
-			chunk = append(chunk, batch[p])
+	var batch map[string]*mirror.Change
+	if final || w.windowDueLocked(time.Now()) {
+		batch = w.pending
+		w.pending = map[string]*mirror.Change{}
+		w.firstPending = time.Time{}
+	} else {
+		// Only the changes held for their reports are due (their batch
+		// window has passed); the others keep theirs.
+		batch = map[string]*mirror.Change{}
+		for p := range w.held {
+			if c, ok := w.pending[p]; ok {
+				batch[p] = c
+				delete(w.pending, p)
+			}
 		}
-		chunks = append(chunks, chunk)
+		if len(w.pending) == 0 {
+			w.firstPending = time.Time{}
+		}
+	}
+	w.held, w.heldDue = nil, time.Time{}
+	w.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+
+	chunks, held := w.byAuthor(batch, max, time.Now(), final)
+	if len(held) > 0 {
+		w.hold(held)
+	}
+	if len(chunks) == 0 {
+		return
 	}
 	err := w.commitChanges(ctx, chunks)
 	if err != nil {
+		var paths []string
+		for _, ch := range chunks {
+			for _, c := range ch.changes {
+				paths = append(paths, c.Path)
+			}
+		}
 		klog.ErrorS(err, "Committing live changes failed; will retry", "worker", w.Key, "changes", len(paths))
 		w.requeue(batch, paths)
 	}
@@ -62,18 +83,57 @@ func (w *BranchWorker) flush(ctx context.Context) {
 	// how many wait) or, after one, that pushes work again.
 	seen := map[string]bool{}
 	now := time.Now()
-	for _, c := range batch {
-		if seen[c.TargetKey] {
-			continue
-		}
-		seen[c.TargetKey] = true
-		if err != nil {
-			w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Err: err, Pending: counts[c.TargetKey], Time: now})
-		} else if !w.committed[c.TargetKey] {
-			w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Pending: counts[c.TargetKey], Time: now})
+	for _, ch := range chunks {
+		for _, c := range ch.changes {
+			if seen[c.TargetKey] {
+				continue
+			}
+			seen[c.TargetKey] = true
+			if err != nil {
+				w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Err: err, Pending: counts[c.TargetKey], Time: now})
+			} else if !w.committed[c.TargetKey] {
+				w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Pending: counts[c.TargetKey], Time: now})
+			}
 		}
 	}
 	w.committed = nil
+}
+
+// windowDueLocked reports whether the pending batch is due: its window has
+// passed, or it is full.
+func (w *BranchWorker) windowDueLocked(now time.Time) bool {
+	return len(w.pending) >= w.cfg.MaxChanges || !w.firstPending.IsZero() && !now.Before(w.firstPending.Add(w.cfg.Interval))
+}
+
+// heldPoll is how often changes held for their attribution look for it.
+const heldPoll = 250 * time.Millisecond
+
+// hold puts changes that wait for their attribution back, keeping newer ones.
+func (w *BranchWorker) hold(held []*mirror.Change) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Look again soon (a report is usually a batch wait behind its event),
+	// and at the latest when the first held change's grace ends.
+	grace, soon := w.m.opts.AttributionGrace, time.Now().Add(heldPoll)
+	for _, c := range held {
+		if _, newer := w.pending[c.Path]; !newer && w.targets.Has(c.TargetKey) {
+			w.pending[c.Path] = c
+			if w.held == nil {
+				w.held = map[string]bool{}
+			}
+			w.held[c.Path] = true
+			due := c.Last.Add(grace)
+			if due.After(soon) {
+				due = soon
+			}
+			if w.heldDue.IsZero() || due.Before(w.heldDue) {
+				w.heldDue = due
+			}
+		}
+	}
+	if len(w.pending) > 0 && w.firstPending.IsZero() {
+		w.firstPending = time.Now()
+	}
 }
 
 // requeue puts failed changes back, keeping any newer change to the same path.
@@ -93,22 +153,23 @@ func (w *BranchWorker) requeue(batch map[string]*mirror.Change, paths []string) 
 }
 
 // commitChanges renders live changes and commits them, one commit per chunk
-// (at most push.maxChanges files each, its message listing them), pushed
-// together: under a backlog the commits keep their size, the pushes do not
-// multiply. Each target whose files changed is reported (OpCommit).
-func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Change) (err error) {
+// (one author, at most push.maxChanges files, its message listing them),
+// pushed together: under a backlog the commits keep their size, the pushes do
+// not multiply. Each target whose files changed is reported (OpCommit).
+func (w *BranchWorker) commitChanges(ctx context.Context, chunks []authorChunk) (err error) {
 	repo, err := w.openRepo(ctx)
 	if err != nil {
 		return err
 	}
+	style := w.style()
 	var commits []git.Commit
 	targets := sets.New[string]()
 	var learn, pushed []*mirror.Change
 	var blobs []plumbing.Hash
 	for _, chunk := range chunks {
 		var changes []git.Change
-		var lines []string
-		for _, c := range chunk {
+		var lines []attribution.Line
+		for _, c := range chunk.changes {
 			w.mu.Lock()
 			allowed := w.allowedLocked(c)
 			w.mu.Unlock()
@@ -135,12 +196,12 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 			case !existed:
 				verb = "create"
 			}
-			lines = append(lines, verb+" "+c.Path)
+			lines = append(lines, attribution.Line{Verb: verb, Path: c.Path, Target: c.TargetKey, Reported: chunk.verbs[c]})
 			targets.Insert(c.TargetKey)
 		}
 		if len(changes) > 0 {
-			msg := fmt.Sprintf("gitops-reverser: %d change(s)\n\n%s\n", len(changes), strings.Join(lines, "\n"))
-			commits = append(commits, git.Commit{Changes: changes, Message: w.m.commitMessage(msg)})
+			msg, author := w.m.renderCommit(style, chunk, lines)
+			commits = append(commits, git.Commit{Changes: changes, Message: msg, Author: author})
 		}
 	}
 	defer func() {
@@ -170,6 +231,11 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks [][]*mirror.Cha
 		if !c.Since.IsZero() {
 			metrics.ChangeToPushed.Observe(now.Sub(c.Since).Seconds())
 		}
+		by := "field_manager"
+		if c.Author != nil {
+			by = "reported"
+		}
+		metrics.AttributedChanges.WithLabelValues(by).Inc()
 	}
 	w.mu.Lock()
 	counts, _ := w.pendingLocked()

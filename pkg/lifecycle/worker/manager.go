@@ -51,6 +51,11 @@ type Options struct {
 	Stream Stream
 	// List lists objects for snapshots when there is no Stream (tests).
 	List snapshot.Lister
+	// Attribution finds who made live changes (nil: every change is
+	// authored by its field manager); a change no report explains waits for
+	// one up to AttributionGrace.
+	Attribution      Attributor
+	AttributionGrace time.Duration
 }
 
 // Manager owns one BranchWorker per (repository, branch). EnsureWorker takes

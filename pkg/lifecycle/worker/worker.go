@@ -32,7 +32,12 @@ type BranchWorker struct {
 	bootstraps   []bootstrapRequest
 	pending      map[string]*mirror.Change
 	firstPending time.Time
-	targets      sets.Set[string]
+	// held are the paths of changes held for their attribution reports
+	// (their batch window has passed); heldDue is when they are looked at
+	// again (zero: none held).
+	held    map[string]bool
+	heldDue time.Time
+	targets sets.Set[string]
 	// snapshots holds the fingerprint of the latest snapshot requested per
 	// target: an older request still queued is superseded and skipped.
 	snapshots map[string]string
@@ -83,8 +88,9 @@ func newBranchWorker(m *Manager, key mirror.BranchKey, cfg mirror.WorkerConfig) 
 func (w *BranchWorker) configure(cfg mirror.WorkerConfig) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if cfg.AuthID != w.cfg.AuthID || cfg.URL != w.cfg.URL {
-		// New credentials: reopen the clone with them on the next task.
+	if cfg.AuthID != w.cfg.AuthID || cfg.URL != w.cfg.URL || cfg.CommitID != w.cfg.CommitID {
+		// New credentials, signing key or committer: reopen the clone with
+		// them on the next task (tasks run before any flush).
 		w.tasks = append(w.tasks, task{name: "reauth", run: func(context.Context) { w.closeRepo() }})
 		w.signal()
 	}
@@ -185,6 +191,7 @@ func (w *BranchWorker) Enqueue(changes ...*mirror.Change) {
 		if c.Since.IsZero() {
 			c.Since = now
 		}
+		c.Last = now
 		if prev, ok := w.pending[c.Path]; ok && prev.Since.Before(c.Since) {
 			c.Since = prev.Since // coalesced: the latency counts from the first
 		}
@@ -244,14 +251,14 @@ func (w *BranchWorker) loop(ctx context.Context) {
 			// covers it). Not after an abort: this replica may not write any more.
 			if !w.aborted.Load() {
 				fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				w.flush(fctx)
+				w.flush(fctx, true)
 				cancel()
 			}
 			return
 		}
 		wait := w.nextFlush()
 		if wait <= 0 {
-			w.flush(ctx)
+			w.flush(ctx, false)
 			continue
 		}
 		w.fresh = false
@@ -281,6 +288,9 @@ func (w *BranchWorker) nextFlush() time.Duration {
 	if len(w.pending) >= w.cfg.MaxChanges {
 		due = time.Now()
 	}
+	if !w.heldDue.IsZero() && w.heldDue.Before(due) {
+		due = w.heldDue // changes waiting for their attribution
+	}
 	if w.retryAt.After(due) {
 		due = w.retryAt
 	}
@@ -297,7 +307,14 @@ func (w *BranchWorker) openRepo(ctx context.Context) (*git.Repo, error) {
 	if err := os.MkdirAll(w.m.opts.WorkDir, 0o700); err != nil {
 		return nil, err
 	}
-	r, err := git.Open(ctx, git.Options{URL: cfg.URL, Branch: w.Key.Branch, Dir: dir, Auth: cfg.Auth, Author: w.m.author})
+	committer := w.m.author
+	if cfg.Commit.CommitterName != "" {
+		committer.Name = cfg.Commit.CommitterName
+	}
+	if cfg.Commit.CommitterEmail != "" {
+		committer.Email = cfg.Commit.CommitterEmail
+	}
+	r, err := git.Open(ctx, git.Options{URL: cfg.URL, Branch: w.Key.Branch, Dir: dir, Auth: cfg.Auth, Author: committer, Sign: cfg.Commit.Sign})
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
 		w.Enqueue(change(fmt.Sprintf("cm-%d", i), "latest")) // the latest state wins
 	}
 	w.Enqueue(change("short-lived", "x"), change("short-lived", "")) // created, then deleted
-	w.flush(context.Background())
+	w.flush(context.Background(), false)
 
 	log := run(t, tmp, "--git-dir", remote, "log", "--format=%B%x00", "main")
 	var msgs []string
@@ -58,7 +58,13 @@ func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
 	}
 	listed := 0
 	for _, m := range msgs {
-		lines := strings.Split(m, "\n")[2:]
+		// Subject, blank line, the files, blank line, the trailers.
+		parts := strings.Split(m, "\n\n")
+		if len(parts) != 3 || !strings.Contains(parts[2], "Kubernetes-User: gitops-reverser") {
+			t.Errorf("message not subject, files, trailers:\n%s", m)
+			continue
+		}
+		lines := strings.Split(parts[1], "\n")
 		if len(lines) > 3 {
 			t.Errorf("a commit lists %d files, more than maxChanges:\n%s", len(lines), m)
 		}

@@ -39,6 +39,42 @@ type GitProviderSpec struct {
 	// Push controls how changes are batched into commits.
 	// +optional
 	Push PushPolicy `json:"push,omitempty"`
+	// Commit says how live commits are written: committer, author and
+	// message templates, signing.
+	// +optional
+	Commit *CommitSpec `json:"commit,omitempty"`
+}
+
+// CommitSpec says how commits are written. Live commits are authored by the
+// Kubernetes user who made the changes (see the README, "Who changed what").
+type CommitSpec struct {
+	// CommitterName and CommitterEmail are the committer of every commit
+	// (default gitops-reverser <gitops-reverser@configbutler.ai>).
+	// +optional
+	CommitterName string `json:"committerName,omitempty"`
+	// +optional
+	CommitterEmail string `json:"committerEmail,omitempty"`
+	// AuthorName and AuthorEmail are text/template templates over the author:
+	// {{.User}} (the Kubernetes username), {{.SafeUser}} (the same, usable in
+	// an email address), {{.Impersonator}}, {{.FieldManager}} (no report named
+	// the user: User is the field manager of the last write). Defaults
+	// "{{.User}}" and "{{.SafeUser}}@kubernetes.invalid".
+	// +optional
+	AuthorName string `json:"authorName,omitempty"`
+	// +optional
+	AuthorEmail string `json:"authorEmail,omitempty"`
+	// Message is a text/template template of a live commit's message, over
+	// the author's fields and {{.Changes}} (each .Verb, .Path, .Target),
+	// {{.Targets}} and {{.Verbs}}. The default lists what changed. Trailers
+	// naming the user, the verbs and any impersonator, and the replica, are
+	// always added.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// SigningKeyRef names a Secret in the provider's namespace whose key
+	// "signing.key" holds an armored OpenPGP private key (and "passphrase" its
+	// passphrase, if any): every commit the server writes is signed with it.
+	// +optional
+	SigningKeyRef *LocalObjectReference `json:"signingKeyRef,omitempty"`
 }
 
 // PushPolicy controls commit batching for live changes.
@@ -78,6 +114,15 @@ type AuthorizedIdentity struct {
 	Time *metav1.Time `json:"time,omitempty"`
 }
 
+// SigningStatus is the public half of a provider's signing key.
+type SigningStatus struct {
+	// Fingerprint of the OpenPGP key.
+	Fingerprint string `json:"fingerprint"`
+	// PublicKey is the armored public key: import it where commits are
+	// verified (gpg --import; git verify-commit).
+	PublicKey string `json:"publicKey"`
+}
+
 // GitProviderStatus is the observed state of a GitProvider.
 type GitProviderStatus struct {
 	// ObservedGeneration is the generation the conditions were computed for.
@@ -94,6 +139,9 @@ type GitProviderStatus struct {
 	// only what this user may read (see the README, "Multi-tenancy").
 	// +optional
 	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
+	// Signing shows the key commits are signed with.
+	// +optional
+	Signing *SigningStatus `json:"signing,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

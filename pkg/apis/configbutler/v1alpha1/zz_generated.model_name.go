@@ -52,6 +52,11 @@ func (in ClusterWatchRuleSpec) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in CommitSpec) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.CommitSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EncryptionSpec) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.EncryptionSpec"
 }
@@ -144,6 +149,11 @@ func (in PushPolicy) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ResourceRule) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.ResourceRule"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SigningStatus) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.SigningStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

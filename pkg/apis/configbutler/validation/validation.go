@@ -20,6 +20,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/repopath"
 )
@@ -71,6 +72,48 @@ func ValidateGitProviderSpec(s *configbutler.GitProviderSpec, fld *field.Path) f
 	}
 	if s.Push.MaxChanges < 1 {
 		allErrs = append(allErrs, field.Invalid(fld.Child("push", "maxChanges"), s.Push.MaxChanges, "must be at least 1"))
+	}
+	if s.Commit != nil {
+		allErrs = append(allErrs, validateCommit(s.Commit, fld.Child("commit"))...)
+	}
+	return allErrs
+}
+
+// maxTemplate bounds each commit template.
+const maxTemplate = 4096
+
+// validateCommit checks the committer identity and that the templates parse
+// and run on sample data (an unknown field is refused here, not found by the
+// worker later).
+func validateCommit(c *configbutler.CommitSpec, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	for _, f := range []struct{ name, value string }{{"committerName", c.CommitterName}, {"committerEmail", c.CommitterEmail}} {
+		if c := attribution.Clean(f.value); c != f.value {
+			allErrs = append(allErrs, field.Invalid(fld.Child(f.name), f.value, "must not contain control characters, '<' or '>', or leading or trailing spaces"))
+		}
+	}
+	if c.CommitterEmail != "" && !strings.Contains(c.CommitterEmail, "@") {
+		allErrs = append(allErrs, field.Invalid(fld.Child("committerEmail"), c.CommitterEmail, "must be an email address"))
+	}
+	tooLong := false
+	for _, f := range []struct{ name, value string }{{"authorName", c.AuthorName}, {"authorEmail", c.AuthorEmail}, {"message", c.Message}} {
+		if len(f.value) > maxTemplate {
+			allErrs = append(allErrs, field.TooLong(fld.Child(f.name), "", maxTemplate))
+			tooLong = true
+		}
+	}
+	if !tooLong {
+		if _, err := attribution.ParseStyle(c.AuthorName, c.AuthorEmail, c.Message); err != nil {
+			var te *attribution.TemplateError
+			if errors.As(err, &te) {
+				allErrs = append(allErrs, field.Invalid(fld.Child(te.Field), map[string]string{"authorName": c.AuthorName, "authorEmail": c.AuthorEmail, "message": c.Message}[te.Field], te.Err.Error()))
+			} else {
+				allErrs = append(allErrs, field.Invalid(fld, "", err.Error()))
+			}
+		}
+	}
+	if c.SigningKeyRef != nil {
+		allErrs = append(allErrs, validateLocalRef(c.SigningKeyRef.Name, fld.Child("signingKeyRef", "name"))...)
 	}
 	return allErrs
 }

@@ -244,3 +244,35 @@ func TestWatchRules(t *testing.T) {
 	badc.Spec.Rules = []configbutler.ClusterResourceRule{}
 	expectError(t, ValidateClusterWatchRule(badc), "spec.rules")
 }
+
+func TestProviderCommit(t *testing.T) {
+	p := validProvider()
+	p.Spec.Commit = &configbutler.CommitSpec{
+		CommitterName: "Mirror Bot", CommitterEmail: "bot@example.com",
+		AuthorName: "{{.User}}", AuthorEmail: "{{.SafeUser}}@corp.example",
+		Message:       "{{.Verbs}} by {{.User}}{{range .Changes}}\n{{.Verb}} {{.Path}} ({{.Target}}){{end}}",
+		SigningKeyRef: &configbutler.LocalObjectReference{Name: "signing"},
+	}
+	if errs := ValidateGitProvider(p); len(errs) != 0 {
+		t.Fatalf("valid commit spec refused: %v", errs)
+	}
+	for _, tc := range []struct {
+		mutate func(c *configbutler.CommitSpec)
+		path   string
+	}{
+		{func(c *configbutler.CommitSpec) { c.Message = "{{.User" }, "spec.commit.message"},
+		{func(c *configbutler.CommitSpec) { c.Message = "{{.Password}}" }, "spec.commit.message"},
+		{func(c *configbutler.CommitSpec) { c.AuthorName = "{{.Groups}}" }, "spec.commit.authorName"},
+		{func(c *configbutler.CommitSpec) { c.AuthorEmail = "{{range .Changes}}{{.Uid}}{{end}}" }, "spec.commit.authorEmail"},
+		{func(c *configbutler.CommitSpec) { c.Message = strings.Repeat("x", maxTemplate+1) }, "spec.commit.message"},
+		{func(c *configbutler.CommitSpec) { c.CommitterName = "bot\nSigned-off-by: someone" }, "spec.commit.committerName"},
+		{func(c *configbutler.CommitSpec) { c.CommitterEmail = "bot>" }, "spec.commit.committerEmail"},
+		{func(c *configbutler.CommitSpec) { c.CommitterEmail = "not-an-address" }, "spec.commit.committerEmail"},
+		{func(c *configbutler.CommitSpec) { c.SigningKeyRef.Name = "" }, "spec.commit.signingKeyRef.name"},
+		{func(c *configbutler.CommitSpec) { c.SigningKeyRef.Name = "../x" }, "spec.commit.signingKeyRef.name"},
+	} {
+		q := p.DeepCopy()
+		tc.mutate(q.Spec.Commit)
+		expectError(t, ValidateGitProvider(q), tc.path)
+	}
+}

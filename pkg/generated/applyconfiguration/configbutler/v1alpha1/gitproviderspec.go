@@ -35,6 +35,9 @@ type GitProviderSpecApplyConfiguration struct {
 	AllowedBranches []string `json:"allowedBranches,omitempty"`
 	// Push controls how changes are batched into commits.
 	Push *PushPolicyApplyConfiguration `json:"push,omitempty"`
+	// Commit says how live commits are written: committer, author and
+	// message templates, signing.
+	Commit *CommitSpecApplyConfiguration `json:"commit,omitempty"`
 }
 
 // GitProviderSpecApplyConfiguration constructs a declarative configuration of the GitProviderSpec type for use with
@@ -74,5 +77,13 @@ func (b *GitProviderSpecApplyConfiguration) WithAllowedBranches(values ...string
 // If called multiple times, the Push field is set to the value of the last call.
 func (b *GitProviderSpecApplyConfiguration) WithPush(value *PushPolicyApplyConfiguration) *GitProviderSpecApplyConfiguration {
 	b.Push = value
+	return b
+}
+
+// WithCommit sets the Commit field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Commit field is set to the value of the last call.
+func (b *GitProviderSpecApplyConfiguration) WithCommit(value *CommitSpecApplyConfiguration) *GitProviderSpecApplyConfiguration {
+	b.Commit = value
 	return b
 }

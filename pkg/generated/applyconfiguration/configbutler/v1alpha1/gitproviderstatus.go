@@ -36,6 +36,8 @@ type GitProviderStatusApplyConfiguration struct {
 	// the request and never takes it from a client; the lifecycle mirrors
 	// only what this user may read (see the README, "Multi-tenancy").
 	AuthorizedBy *AuthorizedIdentityApplyConfiguration `json:"authorizedBy,omitempty"`
+	// Signing shows the key commits are signed with.
+	Signing *SigningStatusApplyConfiguration `json:"signing,omitempty"`
 }
 
 // GitProviderStatusApplyConfiguration constructs a declarative configuration of the GitProviderStatus type for use with
@@ -70,5 +72,13 @@ func (b *GitProviderStatusApplyConfiguration) WithConditions(values ...*v1.Condi
 // If called multiple times, the AuthorizedBy field is set to the value of the last call.
 func (b *GitProviderStatusApplyConfiguration) WithAuthorizedBy(value *AuthorizedIdentityApplyConfiguration) *GitProviderStatusApplyConfiguration {
 	b.AuthorizedBy = value
+	return b
+}
+
+// WithSigning sets the Signing field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Signing field is set to the value of the last call.
+func (b *GitProviderStatusApplyConfiguration) WithSigning(value *SigningStatusApplyConfiguration) *GitProviderStatusApplyConfiguration {
+	b.Signing = value
 	return b
 }

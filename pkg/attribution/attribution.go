@@ -1,0 +1,356 @@
+// Package attribution finds the Kubernetes user behind each live change, so a
+// commit is authored by whoever made the change.
+//
+// Watch events carry no user; kube-apiserver knows the user of every write
+// and reports it through its audit webhook backend to an endpoint of our
+// server (Handler). The audit backend is asynchronous: it never sits on the
+// write path, and a report arrives shortly after the watch event it explains
+// (the branch worker waits for it a short grace). A report is matched to the
+// event exactly, not by time:
+//
+//   - a create, update, patch or apply by the uid and resourceVersion of the
+//     object it returned (audit level RequestResponse), which is the object
+//     version the watch event carries;
+//   - a delete by the uid of the object it deleted;
+//   - a Secret, reported at level Metadata (no object, so no Secret value is
+//     ever sent to us), by its namespace and name: the latest report for the
+//     name. This is the one inexact match.
+//
+// Coalesced changes (several writes to one object within a push interval) are
+// attributed to the last write. A change no report explains in time (the
+// webhook down, a managed cluster without audit access, a deletecollection)
+// is committed anyway, authored by the field manager of the object's last
+// write (managedFields) or the configured default: nothing waits for
+// attribution longer than the grace.
+package attribution
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Author is who made a write, and how.
+type Author struct {
+	// User is the Kubernetes username (an impersonated request's is the
+	// impersonated user's).
+	User string
+	// Impersonator is the user who impersonated User, if any.
+	Impersonator string
+	// Verb is create, update, patch, apply or delete.
+	Verb string
+}
+
+// Report is one write as kube-apiserver reported it.
+type Report struct {
+	Resource        schema.GroupResource
+	Namespace, Name string
+	UID             types.UID
+	// ResourceVersion is the version the write produced ("" for Secrets and
+	// deletes).
+	ResourceVersion string
+	Author
+	Received time.Time
+}
+
+// event is the part of an audit.k8s.io/v1 Event we read. Request and
+// response objects are decoded no further than their metadata.
+type event struct {
+	Stage string `json:"stage"`
+	Verb  string `json:"verb"`
+	User  struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	ImpersonatedUser *struct {
+		Username string `json:"username"`
+	} `json:"impersonatedUser"`
+	ObjectRef *struct {
+		Resource    string    `json:"resource"`
+		Namespace   string    `json:"namespace"`
+		Name        string    `json:"name"`
+		UID         types.UID `json:"uid"`
+		APIGroup    string    `json:"apiGroup"`
+		Subresource string    `json:"subresource"`
+	} `json:"objectRef"`
+	ResponseStatus *struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
+	ResponseObject *struct {
+		Kind     string `json:"kind"`
+		Metadata struct {
+			UID             types.UID `json:"uid"`
+			ResourceVersion string    `json:"resourceVersion"`
+			ManagedFields   []struct {
+				Operation string `json:"operation"`
+				Time      string `json:"time"`
+			} `json:"managedFields"`
+		} `json:"metadata"`
+		Details *struct {
+			UID types.UID `json:"uid"`
+		} `json:"details"`
+	} `json:"responseObject"`
+}
+
+// ParseEvents reads an audit.k8s.io/v1 EventList and returns the writes it
+// reports: completed, successful, on an object (not a subresource other than
+// scale or status, whose writes change the object too). Everything else, and
+// any request or response body beyond metadata, is ignored; nothing of it is
+// kept or logged.
+func ParseEvents(body []byte, now time.Time) ([]Report, error) {
+	var list struct {
+		Kind       string  `json:"kind"`
+		APIVersion string  `json:"apiVersion"`
+		Items      []event `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("not an audit EventList: %w", err)
+	}
+	if list.Kind != "EventList" || list.APIVersion != "audit.k8s.io/v1" {
+		return nil, fmt.Errorf("not an audit.k8s.io/v1 EventList (%s %s)", list.APIVersion, list.Kind)
+	}
+	var out []Report
+	for _, e := range list.Items {
+		if e.Stage != "ResponseComplete" || e.ObjectRef == nil || e.ObjectRef.Name == "" || e.ResponseStatus == nil ||
+			e.ResponseStatus.Code < 200 || e.ResponseStatus.Code >= 300 {
+			continue
+		}
+		switch e.ObjectRef.Subresource {
+		case "", "status", "scale":
+		default:
+			continue
+		}
+		verb := e.Verb
+		switch verb {
+		case "create", "update", "patch", "delete":
+		default:
+			continue
+		}
+		r := Report{
+			Resource:  schema.GroupResource{Group: e.ObjectRef.APIGroup, Resource: e.ObjectRef.Resource},
+			Namespace: e.ObjectRef.Namespace, Name: e.ObjectRef.Name, UID: e.ObjectRef.UID,
+			Author: Author{User: Clean(e.User.Username), Verb: verb}, Received: now,
+		}
+		if e.ImpersonatedUser != nil && e.ImpersonatedUser.Username != "" {
+			r.User, r.Impersonator = Clean(e.ImpersonatedUser.Username), Clean(e.User.Username)
+		}
+		if r.User == "" {
+			continue
+		}
+		if ro := e.ResponseObject; ro != nil {
+			md := ro.Metadata
+			if md.UID != "" {
+				r.UID = md.UID
+			}
+			if verb != "delete" {
+				r.ResourceVersion = md.ResourceVersion
+			}
+			if ro.Kind == "Status" && ro.Details != nil && ro.Details.UID != "" {
+				r.UID = ro.Details.UID // a delete answered with a Status
+			}
+			// Server-side apply is a patch whose latest managed fields entry
+			// is an Apply.
+			if verb == "patch" {
+				latest, op := "", ""
+				for _, m := range md.ManagedFields {
+					if m.Time >= latest {
+						latest, op = m.Time, m.Operation
+					}
+				}
+				if op == "Apply" {
+					r.Verb = "apply"
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Query is a change to attribute.
+type Query struct {
+	Resource        schema.GroupResource
+	Namespace, Name string
+	UID             types.UID
+	ResourceVersion string
+	Deleted         bool
+}
+
+type versionKey struct {
+	uid types.UID
+	rv  string
+}
+
+type nameKey struct {
+	gr       schema.GroupResource
+	ns, name string
+}
+
+type entry struct {
+	Author
+	at time.Time
+}
+
+// Store holds reports until their changes are committed, or for TTL.
+type Store struct {
+	TTL time.Duration
+
+	mu        sync.Mutex
+	byVersion map[versionKey]entry
+	byUID     map[types.UID]entry // deletes
+	byName    map[nameKey]entry   // Secrets
+	received  int
+}
+
+// DefaultTTL is how long a report is kept for a change to find it: far longer
+// than any grace, so a report that arrives before its watch event (a watch
+// that lags, a target that starts streaming a type late) is still there.
+const DefaultTTL = 10 * time.Minute
+
+// ExpireEvery expires reports every interval until done is closed.
+func (s *Store) ExpireEvery(done <-chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			s.Expire(now)
+		}
+	}
+}
+
+// NewStore returns an empty store keeping reports for ttl.
+func NewStore(ttl time.Duration) *Store {
+	return &Store{TTL: ttl, byVersion: map[versionKey]entry{}, byUID: map[types.UID]entry{}, byName: map[nameKey]entry{}}
+}
+
+// maxEntries bounds the store: when it is reached, reports older than half
+// the TTL (writes nobody mirrors) are dropped.
+const maxEntries = 200_000
+
+func isSecret(gr schema.GroupResource) bool { return gr.Group == "" && gr.Resource == "secrets" }
+
+// Add keeps reports.
+func (s *Store) Add(reports ...Report) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range reports {
+		s.received++
+		e := entry{Author: r.Author, at: r.Received}
+		switch {
+		case isSecret(r.Resource):
+			s.byName[nameKey{r.Resource, r.Namespace, r.Name}] = e
+		case r.Author.Verb == "delete" && r.UID != "":
+			s.byUID[r.UID] = e
+		case r.UID != "" && r.ResourceVersion != "":
+			// The first report of a version is the write that made it: a
+			// later no-op write (an apply that changed nothing) returns the
+			// same version and must not take it over.
+			k := versionKey{r.UID, r.ResourceVersion}
+			if _, made := s.byVersion[k]; !made {
+				s.byVersion[k] = e
+			}
+		}
+	}
+	if len(s.byVersion)+len(s.byUID)+len(s.byName) > maxEntries {
+		s.expireLocked(time.Now(), s.TTL/2)
+	}
+}
+
+// Lookup returns the author of a change and whether a report explains it;
+// the report is used up.
+func (s *Store) Lookup(q Query) (Author, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case isSecret(q.Resource):
+		k := nameKey{q.Resource, q.Namespace, q.Name}
+		e, ok := s.byName[k]
+		if ok {
+			delete(s.byName, k)
+		}
+		return e.Author, ok
+	case q.Deleted:
+		e, ok := s.byUID[q.UID]
+		if ok {
+			delete(s.byUID, q.UID)
+		}
+		return e.Author, ok
+	}
+	k := versionKey{q.UID, q.ResourceVersion}
+	e, ok := s.byVersion[k]
+	if ok {
+		delete(s.byVersion, k)
+	}
+	return e.Author, ok
+}
+
+// Expire forgets reports older than the TTL (writes nobody mirrors).
+func (s *Store) Expire(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(now, s.TTL)
+}
+
+func (s *Store) expireLocked(now time.Time, ttl time.Duration) {
+	for k, e := range s.byVersion {
+		if now.Sub(e.at) > ttl {
+			delete(s.byVersion, k)
+		}
+	}
+	for k, e := range s.byUID {
+		if now.Sub(e.at) > ttl {
+			delete(s.byUID, k)
+		}
+	}
+	for k, e := range s.byName {
+		if now.Sub(e.at) > ttl {
+			delete(s.byName, k)
+		}
+	}
+}
+
+// Received counts the reports added.
+func (s *Store) Received() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received
+}
+
+// Clean makes a username safe to write into a commit header or trailer:
+// control characters (a newline would start a forged trailer or header) and
+// the angle brackets that delimit an email address are dropped, length is
+// bounded.
+func Clean(u string) string {
+	u = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, u)
+	if len(u) > 256 {
+		u = u[:256]
+	}
+	return strings.TrimSpace(u)
+}
+
+// SafeUser makes a username usable as an email address local part.
+func SafeUser(u string) string {
+	u = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._+-", r):
+			return r
+		case r == ':' || r == '@' || r == '/':
+			return '.'
+		}
+		return '_'
+	}, Clean(u))
+	return strings.Trim(u, ".")
+}

@@ -1,0 +1,158 @@
+package worker
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
+	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/render"
+)
+
+// Attributor finds the author of a change (pkg/attribution).
+type Attributor interface {
+	Lookup(q attribution.Query) (attribution.Author, bool)
+}
+
+// authorChunk is one commit's worth of one author's changes.
+type authorChunk struct {
+	author attribution.Author
+	// fieldManager: no report explained the changes; the author is the field
+	// manager of the object's last write (or the default).
+	fieldManager bool
+	changes      []*mirror.Change
+	// verbs are the reported verbs of the changes ("" when no report).
+	verbs map[*mirror.Change]string
+}
+
+// DefaultAuthor authors changes nothing else names.
+const DefaultAuthor = "gitops-reverser"
+
+// byAuthor splits a batch into commits: per author, in the order of each
+// author's first change, at most max changes each, paths sorted. Changes no
+// report explains wait (held) while their latest event is younger than the
+// grace, unless this is the final flush.
+func (w *BranchWorker) byAuthor(batch map[string]*mirror.Change, max int, now time.Time, final bool) (chunks []authorChunk, held []*mirror.Change) {
+	type group struct {
+		chunk authorChunk
+		first time.Time
+	}
+	groups := map[string]*group{}
+	for _, c := range batch {
+		a, ok := w.lookup(c)
+		if !ok && !final && w.m.opts.Attribution != nil && now.Sub(c.Last) < w.m.opts.AttributionGrace {
+			held = append(held, c)
+			continue
+		}
+		if !ok {
+			a = fallbackAuthor(c)
+		}
+		key := a.User + "\x00" + a.Impersonator + "\x00" + fmt.Sprint(!ok)
+		g, exists := groups[key]
+		if !exists {
+			g = &group{chunk: authorChunk{author: a, fieldManager: !ok, verbs: map[*mirror.Change]string{}}, first: c.Since}
+			groups[key] = g
+		}
+		if c.Since.Before(g.first) {
+			g.first = c.Since
+		}
+		if ok {
+			g.chunk.verbs[c] = a.Verb
+		}
+		g.chunk.changes = append(g.chunk.changes, c)
+	}
+	ordered := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		sort.Slice(g.chunk.changes, func(i, j int) bool { return g.chunk.changes[i].Path < g.chunk.changes[j].Path })
+		ordered = append(ordered, g)
+	}
+	sort.SliceStable(ordered, func(i, j int) bool {
+		if !ordered[i].first.Equal(ordered[j].first) {
+			return ordered[i].first.Before(ordered[j].first)
+		}
+		return ordered[i].chunk.author.User < ordered[j].chunk.author.User
+	})
+	for _, g := range ordered {
+		for start := 0; start < len(g.chunk.changes); start += max {
+			end := min(start+max, len(g.chunk.changes))
+			ch := g.chunk
+			ch.changes = g.chunk.changes[start:end]
+			chunks = append(chunks, ch)
+		}
+	}
+	return chunks, held
+}
+
+// lookup finds the author of a change once and keeps it on the change (a
+// report is used up; a change that goes back after a failed push keeps it).
+func (w *BranchWorker) lookup(c *mirror.Change) (attribution.Author, bool) {
+	if c.Author != nil {
+		return *c.Author, true
+	}
+	if w.m.opts.Attribution == nil {
+		return attribution.Author{}, false
+	}
+	a, ok := w.m.opts.Attribution.Lookup(attribution.Query{
+		Resource: c.GVR.GroupResource(), Namespace: c.Namespace, Name: nameOf(c), UID: c.UID,
+		ResourceVersion: c.ResourceVersion, Deleted: c.Object == nil,
+	})
+	if ok {
+		c.Author = &a
+	}
+	return a, ok
+}
+
+// nameOf is the object name of a change (its path's last element).
+func nameOf(c *mirror.Change) string {
+	if c.Object != nil {
+		return c.Object.GetName()
+	}
+	base := c.Path[strings.LastIndex(c.Path, "/")+1:]
+	return strings.TrimSuffix(strings.TrimSuffix(base, render.SecretExt), render.Ext)
+}
+
+// fallbackAuthor is the field manager of the object's last write, or the
+// default for a delete (the deleted object names only who wrote it last).
+func fallbackAuthor(c *mirror.Change) attribution.Author {
+	if c.Object == nil {
+		return attribution.Author{User: DefaultAuthor, Verb: "delete"}
+	}
+	manager, op := render.LastManager(c.Object)
+	manager = attribution.Clean(manager) // chosen by the writer: no forged trailers
+	if manager == "" {
+		manager = DefaultAuthor
+	}
+	verb := "update"
+	if op == "Apply" {
+		verb = "apply"
+	}
+	return attribution.Author{User: manager, Verb: verb}
+}
+
+// style returns the worker's parsed commit templates (the defaults if the
+// provider's do not parse: validation refuses those, so only an object
+// stored before a validation change gets here).
+func (w *BranchWorker) style() *attribution.Style {
+	c := w.config().Commit
+	s, err := attribution.ParseStyle(c.AuthorName, c.AuthorEmail, c.Message)
+	if err != nil {
+		klog.InfoS("The provider's commit templates fail; the defaults are used", "worker", w.Key, "err", err)
+		s, _ = attribution.ParseStyle("", "", "")
+	}
+	return s
+}
+
+// renderCommit renders one chunk's commit message and author.
+func (m *Manager) renderCommit(s *attribution.Style, ch authorChunk, lines []attribution.Line) (string, *git.Signature) {
+	var extra []string
+	if m.opts.Replica != "" {
+		extra = append(extra, "Replica: "+m.opts.Replica)
+	}
+	msg, name, email := s.Render(attribution.NewData(ch.author, ch.fieldManager, lines), extra...)
+	return msg, &git.Signature{Name: name, Email: email}
+}
