@@ -9,7 +9,7 @@ PKG     := github.com/configbutler/gitops-reverser
 VERSION ?= v0.1.0-dev+$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X $(PKG)/pkg/cmd/server.Version=$(VERSION)
 
-.PHONY: all build tools generate verify-codegen vet test test-go run bench clean
+.PHONY: all build tools tools-node generate verify-codegen verify-deploy vet test test-go test-cluster image run bench clean
 
 all: build
 
@@ -21,6 +21,16 @@ build:
 tools:
 	hack/tools/install.sh
 
+## tools-node: kubelet, kube-scheduler, kube-proxy (same pin) and Debian's containerd,
+## runc, CNI plugins and iptables: what the one-node cluster of test-cluster needs
+tools-node: tools
+	hack/tools/install.sh node
+	hack/node-packages.sh
+
+## image: OCI image tarballs (server, etcd, pause) into _output/images, reproducibly
+image: tools
+	hack/image.sh
+
 ## generate: regenerate deepcopy, defaults, conversion, OpenAPI, clientset, listers, informers
 generate:
 	hack/update-codegen.sh
@@ -29,15 +39,24 @@ generate:
 verify-codegen:
 	hack/verify-codegen.sh
 
+## verify-deploy: fail when artifacts/deploy differs from the chart's rendering (hack/update-deploy.sh)
+verify-deploy: tools
+	hack/verify-deploy.sh
+
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
-## test: every test: codegen check, vet, unit, integration, smoke and end-to-end
-test: tools build verify-codegen vet test-go
+## test: every test: codegen and deploy checks, vet, unit, integration, smoke,
+## end-to-end, and the install on a one-node cluster
+test: tools build verify-codegen verify-deploy vet test-go test-cluster
 
 test-go:
 	hack/run-tests.sh ./...
+
+## test-cluster: our images and Helm chart on a real one-node cluster (needs root)
+test-cluster: tools-node build image
+	hack/test-cluster.sh
 
 ## run: the whole local stack (etcd, kube-apiserver, our server, a git remote, the example)
 run: tools build

@@ -6,7 +6,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 mkdir -p _output
-log=_output/test.log
+log=${TEST_LOG:-_output/test.log}
 timeout=${TEST_TIMEOUT:-60m}
 
 go test -count=1 -timeout "$timeout" "$@" 2>&1 | tee "$log"

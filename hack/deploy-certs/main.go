@@ -4,6 +4,12 @@
 //
 //	go run ./hack/deploy-certs | kubectl apply -f -
 //
+// With the Helm chart, which installs the APIService itself, apply only the
+// Secret and pass the caBundle as a value:
+//
+//	go run ./hack/deploy-certs -print=secret | kubectl apply -f -
+//	helm install ... --set apiService.caBundle=$(go run ./hack/deploy-certs -print=ca-bundle)
+//
 // The CA and certificate are kept in -dir, so running it again prints the same
 // ones (rotate by deleting the directory).
 package main
@@ -21,14 +27,18 @@ func main() {
 	dir := flag.String("dir", ".local/deploy-pki", "where the CA and certificate are kept")
 	ns := flag.String("namespace", "gitops-reverser", "namespace of the server's Service")
 	svc := flag.String("service", "gitops-reverser", "name of the server's Service")
+	print := flag.String("print", "all", "what to print: all (the Secret and the APIService), secret, or ca-bundle (base64)")
 	flag.Parse()
-	if err := run(*dir, *ns, *svc); err != nil {
+	if err := run(*dir, *ns, *svc, *print); err != nil {
 		fmt.Fprintln(os.Stderr, "deploy-certs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, ns, svc string) error {
+func run(dir, ns, svc, print string) error {
+	if print != "all" && print != "secret" && print != "ca-bundle" {
+		return fmt.Errorf("-print=%q: want all, secret or ca-bundle", print)
+	}
 	ca, err := pki.LoadOrCreate(dir, "ca", func() (*pki.Pair, error) { return pki.NewCA("gitops-reverser-ca") })
 	if err != nil {
 		return err
@@ -41,6 +51,23 @@ func run(dir, ns, svc string) error {
 		return err
 	}
 	b64 := base64.StdEncoding.EncodeToString
+	switch print {
+	case "ca-bundle":
+		fmt.Println(b64(ca.CertPEM()))
+		return nil
+	case "secret":
+		fmt.Printf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: gitops-reverser-serving
+  namespace: %[1]s
+type: kubernetes.io/tls
+data:
+  tls.crt: %[2]s
+  tls.key: %[3]s
+`, ns, b64(cert.CertPEM()), b64(cert.KeyPEM()))
+		return nil
+	}
 	fmt.Printf(`apiVersion: v1
 kind: Secret
 metadata:

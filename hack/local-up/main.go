@@ -29,6 +29,10 @@ func main() {
 	}
 }
 
+// ReadyLine is printed once the API is usable through kube-apiserver
+// (stack.WaitAPIReady): kubectl get, explain and apply all work from then on.
+const ReadyLine = "API configbutler.ai/v1alpha1 is ready: APIService " + stack.APIServiceName + " Available, discovery and OpenAPI v3 served"
+
 func run(ctx context.Context, root, dir string, fixedPorts bool) error {
 	s, err := stack.Start(ctx, stack.Options{Dir: dir, RepoRoot: root, FixedPorts: fixedPorts, Progress: os.Stdout})
 	if err != nil {
@@ -43,11 +47,11 @@ func run(ctx context.Context, root, dir string, fixedPorts bool) error {
 	}
 	fmt.Printf("KUBECONFIG=%s\n", s.AdminKubeconfig)
 	fmt.Printf("GIT_REMOTE=%s\n", s.GitRemote())
-	fmt.Println("[stack] waiting for APIService", stack.APIServiceName, "to become Available...")
-	if err := s.WaitAPIServiceAvailable(ctx); err != nil {
+	fmt.Println("[stack] waiting for APIService", stack.APIServiceName, "to become Available and kube-apiserver to serve its discovery and OpenAPI v3...")
+	if err := s.WaitAPIReady(ctx); err != nil {
 		return err
 	}
-	fmt.Println("APIService", stack.APIServiceName, "is Available")
+	fmt.Println(ReadyLine)
 	fmt.Printf("[stack] logs in %s; try:\n", s.LogDir())
 	fmt.Printf("  export KUBECONFIG=%s\n", s.AdminKubeconfig)
 	fmt.Println("  kubectl get gittargets -A -o wide")

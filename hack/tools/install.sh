@@ -2,9 +2,13 @@
 # Builds the pinned tools into <repo>/bin, skipping any tool already built at its pin.
 #   kube-apiserver, kube-controller-manager, kubectl
 #                            k8s.io/kubernetes v1.37.2 (hack/tools/go.mod)
+#   kubelet, kube-scheduler, kube-proxy
+#                            the same pin; only for the one-node cluster of
+#                            `make test-cluster` (the "node" group)
 #   etcd                     go.etcd.io/etcd/server/v3 (hack/tools/go.mod)
 #   sops                     github.com/getsops/sops/v3 v3.13.3 (hack/tools/sops/go.mod)
-# Usage: hack/tools/install.sh [tool...]   (default: all)
+#   helm                     helm.sh/helm/v3 v3.22.0 (hack/tools/helm/go.mod)
+# Usage: hack/tools/install.sh [tool...|node]   (default: all but the node group)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,6 +18,7 @@ mkdir -p "$bin"
 
 KUBE_VERSION=v1.37.2
 SOPS_VERSION=v3.13.3
+HELM_VERSION=v3.22.0
 ETCD_VERSION=$(cd "$here" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -46,15 +51,38 @@ kube_ldflags() {
   echo "$out"
 }
 
+# What helm's own release build stamps: its version, and the Kubernetes version
+# of its client-go (major+1 for the v0.x module tags) as the default
+# .Capabilities.KubeVersion of helm template/lint (unstamped it is v1.20.0).
+helm_ldflags() {
+  local cg major minor
+  cg=$(cd "$here/helm" && go list -m -f '{{.Version}}' k8s.io/client-go)
+  cg=${cg#v}
+  major=$((${cg%%.*} + 1))
+  minor=${cg#*.}; minor=${minor%%.*}
+  local out="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  out+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    out+=" -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
+  done
+  echo "$out"
+}
+
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kube-controller-manager kubectl sops)
+[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kube-controller-manager kubectl sops helm)
+expanded=()
 for t in "${tools[@]}"; do
+  if [[ $t == node ]]; then expanded+=(kube-scheduler kube-proxy kubelet); else expanded+=("$t"); fi
+done
+for t in "${expanded[@]}"; do
   case $t in
+    kube-scheduler|kube-proxy|kubelet) build "$t" "$KUBE_VERSION" "$here" "k8s.io/kubernetes/cmd/$t" "$(kube_ldflags)" ;;
     kube-apiserver) build kube-apiserver "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kube-apiserver "$(kube_ldflags)" ;;
     kube-controller-manager) build kube-controller-manager "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
     kubectl) build kubectl "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kubectl "$(kube_ldflags)" ;;
     etcd) build etcd "$ETCD_VERSION" "$here" go.etcd.io/etcd/server/v3 ;;
     sops) build sops "$SOPS_VERSION" "$here/sops" github.com/getsops/sops/v3/cmd/sops ;;
+    helm) build helm "$HELM_VERSION" "$here/helm" helm.sh/helm/v3/cmd/helm "$(helm_ldflags)" ;;
     *) log "unknown tool $t"; exit 2 ;;
   esac
 done

@@ -207,6 +207,63 @@ func TestDeployManifestsPassServerDryRun(t *testing.T) {
 	}
 }
 
+// TestChartPassesServerDryRun: the Helm chart renders, with each kind of
+// install its values offer, to objects kube-apiserver accepts; values it cannot
+// honour fail the render with a message naming them. (The ServiceMonitor is
+// rendered by the last set but not applied: this cluster has no Prometheus
+// operator CRDs.)
+func TestChartPassesServerDryRun(t *testing.T) {
+	helm := filepath.Join(root, "bin", "helm")
+	chart := filepath.Join(root, "charts", "gitops-reverser")
+	render := func(args ...string) (string, error) {
+		cmd := exec.Command(helm, append([]string{"template", "gitops-reverser", chart, "-n", "gitops-reverser"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := exec.Command(helm, "lint", "--strict", chart).CombinedOutput(); err != nil {
+		t.Fatalf("helm lint --strict: %v\n%s", err, out)
+	}
+	for name, set := range map[string][]string{
+		"defaults":         nil,
+		"required":         {"--set", "antiAffinity=required", "--set", "replicas=3"},
+		"external etcd":    {"--set", "etcd.bundled.enabled=false", "--set", "etcd.external.endpoints={https://etcd-0.example:2379}", "--set", "etcd.external.tls.secretName=etcd-client"},
+		"no dns, no disks": {"--set", "etcd.bundled.resolve=env", "--set", "etcd.bundled.persistence.enabled=false", "--set", "antiAffinity=none", "--set", "goMemLimit=400MiB"},
+		"servicemonitor":   {"--set", "serviceMonitor.enabled=true", "--set", "rbac.userRoles=false"},
+	} {
+		out, err := render(set...)
+		if err != nil {
+			t.Errorf("%s: helm template: %v\n%s", name, err, out)
+			continue
+		}
+		var docs []string
+		for _, d := range strings.Split(out, "\n---\n") {
+			if strings.Contains(d, "kind: ServiceMonitor") {
+				continue
+			}
+			docs = append(docs, d)
+		}
+		if res, err := st.KubectlStdin(st.AdminKubeconfig, []byte(strings.Join(docs, "\n---\n")), "apply", "--dry-run=server", "-f", "-"); err != nil {
+			t.Errorf("%s: server dry-run: %v\n%s", name, err, res)
+		}
+		if name == "servicemonitor" && !strings.Contains(out, "kind: ServiceMonitor") {
+			t.Errorf("serviceMonitor.enabled=true rendered no ServiceMonitor")
+		}
+		if name == "no dns, no disks" && (!strings.Contains(out, "$(GITOPS_REVERSER_ETCD_CLIENT_SERVICE_HOST)") || strings.Contains(out, "volumeClaimTemplates")) {
+			t.Errorf("resolve=env or persistence=false not rendered:\n%s", out)
+		}
+	}
+	for set, want := range map[string]string{
+		"antiAffinity=sometimes":                   "antiAffinity must be preferred, required or none",
+		"etcd.external.endpoints={https://e:2379}": "etcd.bundled.enabled=false",
+		"etcd.bundled.resolve=mdns":                "etcd.bundled.resolve must be dns or env",
+		"replicas=0":                               "replicas must be at least 1",
+	} {
+		if out, err := render("--set", set); err == nil || !strings.Contains(out, want) {
+			t.Errorf("--set %s: err %v, want an error saying %q:\n%.300s", set, err, want, out)
+		}
+	}
+}
+
 // TestPriorityAndFairnessIsOn: requests straight to our server are classified by
 // priority and fairness (the headers name the flow schema and priority level).
 func TestPriorityAndFairnessIsOn(t *testing.T) {

@@ -29,7 +29,7 @@ type localUp struct {
 
 var root, _ = filepath.Abs("../..")
 
-// start runs local-up and waits until it says the APIService is Available.
+// start runs local-up and waits until it says the API is ready.
 func start(t *testing.T, bin, dir string) *localUp {
 	t.Helper()
 	cmd := exec.Command(bin, "-dir", dir, "-free-ports")
@@ -70,11 +70,11 @@ func start(t *testing.T, bin, dir string) *localUp {
 			if v, ok := strings.CutPrefix(line, "GIT_REMOTE="); ok {
 				l.gitRemote = v
 			}
-			if strings.Contains(line, "is Available") {
+			if strings.Contains(line, "API configbutler.ai/v1alpha1 is ready") {
 				return l
 			}
 		case <-timeout:
-			t.Fatalf("no \"is Available\" within 5 minutes:\n%s", l.output)
+			t.Fatalf("no \"API ... is ready\" within 5 minutes:\n%s", l.output)
 		}
 	}
 }
@@ -131,6 +131,7 @@ func TestMakeRun(t *testing.T) {
 	dir := filepath.Join(tmp, "state")
 
 	l := start(t, bin, dir)
+	explainAtOnce(t, kubectl, l.kubeconfig)
 	if !filepath.IsAbs(l.kubeconfig) {
 		t.Fatalf("KUBECONFIG=%q is not an absolute path", l.kubeconfig)
 	}
@@ -168,7 +169,10 @@ func TestMakeRun(t *testing.T) {
 	}
 
 	// A second run reuses the data: the same GitTarget, the same repository.
+	// The APIService's stored status still says Available from the first run,
+	// so only the discovery and OpenAPI checks make "ready" true here.
 	l = start(t, bin, dir)
+	explainAtOnce(t, kubectl, l.kubeconfig)
 	run(t, root, kubectl, "--kubeconfig", l.kubeconfig, "wait", "--for=condition=Ready", "gittarget/demo", "-n", "demo", "--timeout=3m")
 	if again := run(t, root, kubectl, "--kubeconfig", l.kubeconfig, "get", "gittarget", "demo", "-n", "demo", "-o", "jsonpath={.metadata.uid}"); again != created {
 		t.Errorf("the GitTarget was created anew (uid %s, was %s): the data was not reused", again, created)
@@ -180,7 +184,25 @@ func TestMakeRun(t *testing.T) {
 	l.stop(t)
 }
 
+// explainAtOnce: the moment local-up says ready, a new user's kubectl (no
+// discovery cache) explains our types at the first try: bin/kubectl and, when
+// the machine has one of another version (v1.32 here), that one too.
+func explainAtOnce(t *testing.T, ours, kubeconfig string) {
+	t.Helper()
+	kubectls := []string{ours}
+	if other, err := exec.LookPath("kubectl"); err == nil && other != ours {
+		kubectls = append(kubectls, other)
+	}
+	for _, k := range kubectls {
+		out, err := exec.Command(k, "--kubeconfig", kubeconfig, "--cache-dir", t.TempDir(), "explain", "gittarget.spec.path").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "FIELD: path") {
+			t.Errorf("%s explain gittarget.spec.path right after the ready line: %v\n%s", k, err, out)
+		}
+	}
+}
+
 // isExit1 is pgrep's answer when nothing matches.
+
 func isExit1(err error) bool {
 	var ee *exec.ExitError
 	return errors.As(err, &ee) && ee.ExitCode() == 1

@@ -406,20 +406,3 @@ spec:
 	s.logf("registering APIService %s", APIServiceName)
 	return s.Apply(ctx, []byte(manifest))
 }
-
-// WaitAPIServiceAvailable waits until the aggregator reports the APIService Available.
-func (s *Stack) WaitAPIServiceAvailable(ctx context.Context) error {
-	wctx, cancel := context.WithTimeout(ctx, 180*time.Second)
-	defer cancel()
-	return waitFor(wctx, s.Server, "APIService "+APIServiceName+" Available", func() error {
-		out, err := s.Kubectl("get", "apiservice", APIServiceName, "-o",
-			`jsonpath={.status.conditions[?(@.type=="Available")].status} {.status.conditions[?(@.type=="Available")].message}`)
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		if !strings.HasPrefix(out, "True") {
-			return errors.New(out)
-		}
-		return nil
-	})
-}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# make image: the images we ship, as OCI image-layout tarballs under
+# _output/images, built without Docker by hack/image (reproducible: the same
+# commit and tools give the same digests; SOURCE_DATE_EPOCH sets every time,
+# default 0):
+#   gitops-reverser-apiserver.tar  the static server binary (+ CA bundle), user 65532
+#   etcd.tar                       bin/etcd, the version every test runs on
+#   pause.tar                      the pod sandbox image of the one-node test cluster
+# Load one with `ctr -n k8s.io images import FILE` or `docker load -i FILE`.
+# Prints "<reference> <digest> <file>" per image, and writes them to
+# _output/images/digests.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+out=${IMAGE_OUT:-_output/images}
+work=$out/.build
+mkdir -p "$out" "$work"
+
+REPO=${IMAGE_REPO:-ghcr.io/configbutler/gitops-reverser-apiserver}
+TAG=${IMAGE_TAG:-$(sed -n 's/^appVersion: *//p' charts/gitops-reverser/Chart.yaml)}
+ETCD_REPO=${ETCD_IMAGE_REPO:-ghcr.io/configbutler/gitops-reverser-etcd}
+ETCD_VERSION=$(cat bin/.etcd.version)
+VERSION=${VERSION:-$TAG}
+PKG=github.com/configbutler/gitops-reverser
+
+# Static binaries; -trimpath and a fixed version string keep them reproducible.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X $PKG/pkg/cmd/server.Version=$VERSION" -o "$work/gitops-reverser-apiserver" ./cmd/apiserver
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/pause" ./hack/pause
+go build -o "$work/image" ./hack/image
+
+ca=/etc/ssl/certs/ca-certificates.crt
+ca_args=()
+[[ -f $ca ]] && ca_args=(-ca-certs "$ca")
+
+{
+  "$work/image" -binary "$work/gitops-reverser-apiserver" -path /usr/local/bin/gitops-reverser-apiserver \
+    -ref "$REPO:$TAG" -out "$out/gitops-reverser-apiserver.tar" "${ca_args[@]}"
+  "$work/image" -binary bin/etcd -path /usr/local/bin/etcd -ref "$ETCD_REPO:$ETCD_VERSION" -out "$out/etcd.tar"
+  "$work/image" -binary "$work/pause" -path /pause -user 65535:65535 -ref registry.k8s.io/pause:3.10 -out "$out/pause.tar"
+} | tee "$out/digests"

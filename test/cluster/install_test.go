@@ -1,0 +1,425 @@
+//go:build cluster
+
+// Package cluster is the install test (`make test-cluster`): our images and
+// Helm chart on a real one-node cluster (test/node), checked the way an
+// operator would check an install.
+//
+// It is behind the "cluster" build tag, so `go test ./...` leaves it out: it
+// needs root, Debian's containerd, runc and CNI plugins, the node tools
+// (make tools-node) and the images (make image). hack/test-cluster.sh brings
+// all of those and runs it; a missing part fails the test, it never skips.
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/configbutler/gitops-reverser/test/gitserver"
+	"github.com/configbutler/gitops-reverser/test/node"
+)
+
+const (
+	ns        = "gitops-reverser"
+	release   = "gitops-reverser"
+	exampleNS = "demo"
+	gitUser   = "gitops"
+)
+
+func repoRoot(t *testing.T) string {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func progress(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// TestInstallOnANode installs the chart with our images on a real node and
+// checks: pods Running and Ready, the APIService Available through the
+// in-cluster Service, discovery and OpenAPI (kubectl explain), the example
+// mirrored into a Git remote (its Secret encrypted), and a server pod deleted
+// mid-stream without losing a change made meanwhile.
+func TestInstallOnANode(t *testing.T) {
+	root := repoRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+
+	digests := readDigests(t, root)
+	images := []string{"pause.tar", "etcd.tar", "gitops-reverser-apiserver.tar"}
+
+	// A short directory: containerd's socket lives in it.
+	dir, err := os.MkdirTemp("", "grn-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		}
+	}()
+	start := time.Now()
+	n, err := node.Start(ctx, node.Options{Dir: dir, RepoRoot: root, Progress: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			dumpState(t, n)
+		}
+		n.Stop()
+	}()
+	progress(t, "node Ready in %.1fs", time.Since(start).Seconds())
+	for _, img := range images[1:] { // pause is imported by node.Start
+		if err := n.ImportImage(ctx, filepath.Join(root, "_output", "images", img)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The Git remote, on the machine's own address: pods cannot reach loopback.
+	password := "pw-" + fmt.Sprint(time.Now().UnixNano())
+	git, err := gitserver.Start(gitserver.Options{Username: gitUser, Password: password, Root: filepath.Join(dir, "git"),
+		Addr: net.JoinHostPort(n.HostIP(), "0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer git.Close()
+	if _, err := git.CreateBareRepo("demo"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The serving certificate and the APIService's caBundle, as the README
+	// says: hack/deploy-certs.
+	certs := filepath.Join(dir, "deploy-pki")
+	deployCerts := func(print string) []byte {
+		cmd := exec.Command("go", "run", "./hack/deploy-certs", "-dir", certs, "-namespace", ns, "-print", print)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hack/deploy-certs -print=%s: %v", print, err)
+		}
+		return out
+	}
+	must(t, n, "create", "namespace", ns)
+	if out, err := n.KubectlStdin(deployCerts("secret"), "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	caBundle := strings.TrimSpace(string(deployCerts("ca-bundle")))
+
+	tag := chartAppVersion(t, root)
+	progress(t, "helm install (images %s)", strings.Join(digests, ", "))
+	start = time.Now()
+	helm(t, root, n, "install", release, filepath.Join(root, "charts", "gitops-reverser"), "-n", ns, "--wait", "--timeout=5m",
+		"--set", "replicas=2",
+		"--set", "image.tag="+tag,
+		// Imported, never pulled: no registry is reachable.
+		"--set", "image.pullPolicy=Never",
+		"--set", "etcd.bundled.persistence.enabled=false",
+		// No cluster DNS on this node: the server finds etcd by the Service
+		// address kubelet puts in its environment.
+		"--set", "etcd.bundled.resolve=env",
+		"--set", "apiService.caBundle="+caBundle,
+		"--set", "resources.requests.cpu=50m",
+	)
+	progress(t, "helm install --wait returned after %.1fs", time.Since(start).Seconds())
+	pods := must(t, n, "get", "pods", "-n", ns, "-o", "wide")
+	progress(t, "pods:\n%s", pods)
+	checkPodsReady(t, n)
+
+	// The aggregator reaches our pods through the ClusterIP Service.
+	eventually(t, 2*time.Minute, "APIService Available", func() error {
+		out, err := n.Kubectl("get", "apiservice", "v1alpha1.configbutler.ai", "-o",
+			`jsonpath={.status.conditions[?(@.type=="Available")].status} {.status.conditions[?(@.type=="Available")].message}`)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(out, "True") {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+	progress(t, "APIService:\n%s", must(t, n, "get", "apiservice", "v1alpha1.configbutler.ai"))
+	if svc := must(t, n, "get", "apiservice", "v1alpha1.configbutler.ai", "-o", "jsonpath={.spec.service.name}/{.spec.service.namespace}"); svc != release+"/"+ns {
+		t.Fatalf("APIService routes to %s, not the chart's Service", svc)
+	}
+	eventually(t, time.Minute, "kubectl explain gittarget.spec.path", func() error {
+		_, err := n.Kubectl("explain", "gittarget.spec.path")
+		return err
+	})
+
+	// The example, pointed at the remote, and its credentials.
+	remote := git.URL("demo")
+	applyExample(t, root, n, remote, password)
+	eventually(t, 3*time.Minute, "GitTarget demo Ready", func() error {
+		out, err := n.Kubectl("get", "gittarget", "demo", "-n", exampleNS, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if err != nil {
+			return err
+		}
+		if out != "True" {
+			return fmt.Errorf("Ready=%q", out)
+		}
+		return nil
+	})
+	repo := filepath.Join(dir, "clone")
+	files := eventuallyFiles(t, git, repo, []string{
+		"clusters/local/v1/configmaps/demo/app-settings.yaml",
+	})
+	progress(t, "mirrored files:\n%s", strings.Join(files, "\n"))
+	secretFiles := filter(files, "clusters/local/v1/secrets/demo/app-credentials")
+	if len(secretFiles) != 1 {
+		t.Fatalf("the example Secret is not mirrored: %v", files)
+	}
+	if b, _ := os.ReadFile(filepath.Join(repo, secretFiles[0])); strings.Contains(string(b), "change-me") || !strings.Contains(string(b), "sops") {
+		t.Fatalf("%s is not SOPS-encrypted:\n%s", secretFiles[0], b)
+	}
+
+	// Delete the pod that owns the branch worker while changes are being made:
+	// the other replica takes the lease over (or the replacement does) and
+	// nothing made meanwhile is lost.
+	owner := must(t, n, "get", "gittarget", "demo", "-n", exampleNS, "-o", "jsonpath={.status.workerRef.replica}")
+	if !strings.HasPrefix(owner, release+"-") {
+		t.Fatalf("status.workerRef.replica = %q, want one of our pods", owner)
+	}
+	before := podNames(t, n)
+	progress(t, "deleting %s (owns the branch worker) while creating ConfigMaps", owner)
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := n.Kubectl("delete", "pod", owner, "-n", ns, "--wait=false")
+		deleted <- err
+	}()
+	var want []string
+	for i := 0; i < 12; i++ {
+		name := fmt.Sprintf("during-%d", i)
+		must(t, n, "create", "configmap", name, "-n", exampleNS, "--from-literal=i="+fmt.Sprint(i))
+		want = append(want, "clusters/local/v1/configmaps/demo/"+name+".yaml")
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	eventuallyFiles(t, git, repo, want)
+	progress(t, "all %d ConfigMaps made across the deletion are in Git %.1fs after the last", len(want), time.Since(start).Seconds())
+	eventually(t, 3*time.Minute, "the Deployment replaced the deleted pod", func() error {
+		now := podNames(t, n)
+		if len(now) != 2 || contains(now, owner) {
+			return fmt.Errorf("pods %v (before %v)", now, before)
+		}
+		return checkPodsReadyErr(n)
+	})
+	progress(t, "pods after the deletion:\n%s", must(t, n, "get", "pods", "-n", ns, "-o", "wide"))
+	newOwner := must(t, n, "get", "gittarget", "demo", "-n", exampleNS, "-o", "jsonpath={.status.workerRef.replica}")
+	if newOwner == owner {
+		t.Fatalf("status.workerRef.replica still names the deleted pod %s", owner)
+	}
+	progress(t, "branch worker now on %s", newOwner)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func must(t *testing.T, n *node.Node, args ...string) string {
+	t.Helper()
+	out, err := n.Kubectl(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
+}
+
+func helm(t *testing.T, root string, n *node.Node, args ...string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(root, "bin", "helm"), append(args, "--kubeconfig="+n.AdminKubeconfig)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s", args[0], err, out)
+	}
+	progress(t, "helm %s:\n%s", args[0], strings.TrimSpace(string(out)))
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s: %v", what, timeout, err)
+}
+
+func readDigests(t *testing.T, root string) []string {
+	b, err := os.ReadFile(filepath.Join(root, "_output", "images", "digests"))
+	if err != nil {
+		t.Fatalf("no images: run `make image` first (%v)", err)
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.Fields(l); len(f) == 3 {
+			out = append(out, f[0]+"@"+f[1])
+		}
+	}
+	return out
+}
+
+func chartAppVersion(t *testing.T, root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "charts", "gitops-reverser", "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "appVersion:"); ok {
+			return strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	t.Fatal("Chart.yaml has no appVersion")
+	return ""
+}
+
+// podNames are the server pods not being deleted.
+func podNames(t *testing.T, n *node.Node) []string {
+	out := must(t, n, "get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser", "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}`)
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 1 {
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+func checkPodsReady(t *testing.T, n *node.Node) {
+	t.Helper()
+	if err := checkPodsReadyErr(n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkPodsReadyErr wants every pod of the release Running with all containers ready.
+func checkPodsReadyErr(n *node.Node) error {
+	out, err := n.Kubectl("get", "pods", "-n", ns, "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.containerStatuses[*].ready}{"\n"}{end}`)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 { // two servers and etcd
+		return fmt.Errorf("pods: %q", out)
+	}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[1] != "Running" || strings.Contains(l, "false") {
+			return fmt.Errorf("pod not Running and Ready: %q", l)
+		}
+	}
+	return nil
+}
+
+func applyExample(t *testing.T, root string, n *node.Node, remote, password string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(root, "artifacts", "example", "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no artifacts/example")
+	}
+	var all []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, strings.ReplaceAll(string(b), "http://127.0.0.1:18080/demo.git", remote))
+	}
+	all = append(all, fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: git-credentials, namespace: %s}\nstringData: {username: %s, password: %s}\n", exampleNS, gitUser, password))
+	manifests := []byte(strings.Join(all, "\n---\n"))
+	eventually(t, time.Minute, "kubectl apply artifacts/example", func() error {
+		_, err := n.KubectlStdin(manifests, "apply", "-f", "-")
+		return err
+	})
+}
+
+// eventuallyFiles clones (or pulls) the remote into dir until every wanted
+// path is there, and returns every file of the tree.
+func eventuallyFiles(t *testing.T, git *gitserver.Server, dir string, want []string) []string {
+	t.Helper()
+	var files []string
+	eventually(t, 2*time.Minute, fmt.Sprintf("%d files in Git", len(want)), func() error {
+		os.RemoveAll(dir)
+		out, err := exec.Command("git", "clone", "-q", git.URLWithCredentials("demo"), dir).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("git clone: %v: %s", err, out)
+		}
+		out, err = exec.Command("git", "-C", dir, "ls-files").Output()
+		if err != nil {
+			return err
+		}
+		files = strings.Fields(string(out))
+		for _, w := range want {
+			if !contains(files, w) {
+				return fmt.Errorf("%s missing (have %d files)", w, len(files))
+			}
+		}
+		return nil
+	})
+	return files
+}
+
+func filter(xs []string, prefix string) []string {
+	var out []string
+	for _, x := range xs {
+		if strings.HasPrefix(x, prefix) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// dumpState logs what an operator would look at when an install fails.
+func dumpState(t *testing.T, n *node.Node) {
+	for _, args := range [][]string{
+		{"get", "nodes", "-o", "wide"},
+		{"get", "pods", "-A", "-o", "wide"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		{"describe", "pods", "-n", ns},
+		{"logs", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser", "--tail=60", "--all-containers"},
+		{"logs", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser-etcd", "--tail=30"},
+		{"get", "gittarget", "-A", "-o", "yaml"},
+	} {
+		out, err := n.Kubectl(args...)
+		t.Logf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("node logs in %s", n.LogDir())
+	for _, f := range []string{"kubelet.log", "containerd.log", "kube-proxy.log"} {
+		b, _ := os.ReadFile(filepath.Join(n.LogDir(), f))
+		if len(b) > 3000 {
+			b = b[len(b)-3000:]
+		}
+		t.Logf("%s tail:\n%s", f, b)
+	}
+}
