@@ -24,7 +24,7 @@ const maxBody = 64 << 20
 // certificate of the configured reporter identity) and accepts only the
 // reporters: a report from anyone else is refused, so nobody can make a
 // commit carry someone else's name.
-func Handler(store *Store, reporters sets.Set[string]) http.Handler {
+func Handler(store Adder, reporters sets.Set[string]) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok := genericapirequest.UserFrom(r.Context())
 		switch {

@@ -78,6 +78,14 @@ var (
 		Help:           "Audit event batches posted to the attribution endpoint, by result: accepted, refused (not a configured reporter), invalid.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
+	// AttributionShared counts reports shared between replicas through etcd:
+	// batches written (or failed) by the replica that received them, reports
+	// received from the others.
+	AttributionShared = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Name: "attribution_shared_total",
+		Help:           "Attribution reports shared between replicas through etcd: written and failed count batches this replica received and wrote, received counts reports taken from the other replicas.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
 	// AttributedChanges counts committed live changes by how their author
 	// was found.
 	AttributedChanges = metrics.NewCounterVec(&metrics.CounterOpts{
@@ -93,7 +101,7 @@ var register sync.Once
 func Register() {
 	register.Do(func() {
 		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, Snapshots, ChangeToPushed, Commits, Pushes, PushRejections, PushFailures,
-			AttributionReports, AttributedChanges)
+			AttributionReports, AttributionShared, AttributedChanges)
 	})
 }
 

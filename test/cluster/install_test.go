@@ -12,6 +12,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -21,11 +22,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	"github.com/configbutler/gitops-reverser/test/gitserver"
 	"github.com/configbutler/gitops-reverser/test/node"
 )
 
 const (
+	// serviceIP is the server's Service address, fixed so kube-apiserver's
+	// audit webhook can be configured before the install.
+	serviceIP = "10.96.0.50"
 	ns        = "gitops-reverser"
 	release   = "gitops-reverser"
 	exampleNS = "demo"
@@ -68,8 +73,29 @@ func TestInstallOnANode(t *testing.T) {
 			os.RemoveAll(dir)
 		}
 	}()
+	// The serving certificate and the APIService's caBundle, as the README
+	// says: hack/deploy-certs. Made first: kube-apiserver's audit webhook
+	// trusts that CA to report to our Service.
+	certs := filepath.Join(dir, "deploy-pki")
+	deployCerts := func(print string) []byte {
+		cmd := exec.Command("go", "run", "./hack/deploy-certs", "-dir", certs, "-namespace", ns, "-print", print)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hack/deploy-certs -print=%s: %v", print, err)
+		}
+		return out
+	}
+	caBundle := strings.TrimSpace(string(deployCerts("ca-bundle")))
+	caPEM, err := base64.StdEncoding.DecodeString(caBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
-	n, err := node.Start(ctx, node.Options{Dir: dir, RepoRoot: root, Progress: testWriter{t}})
+	n, err := node.Start(ctx, node.Options{Dir: dir, RepoRoot: root, Progress: testWriter{t},
+		// Writes are reported to our Service at a fixed address, as the
+		// README's "Who changed what" sets it up for a cluster.
+		Audit: &node.AuditWebhook{URL: "https://" + serviceIP + ":443" + attribution.Path, ServerName: release + "." + ns + ".svc", CAPEM: caPEM}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,23 +124,10 @@ func TestInstallOnANode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The serving certificate and the APIService's caBundle, as the README
-	// says: hack/deploy-certs.
-	certs := filepath.Join(dir, "deploy-pki")
-	deployCerts := func(print string) []byte {
-		cmd := exec.Command("go", "run", "./hack/deploy-certs", "-dir", certs, "-namespace", ns, "-print", print)
-		cmd.Dir = root
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("hack/deploy-certs -print=%s: %v", print, err)
-		}
-		return out
-	}
 	must(t, n, "create", "namespace", ns)
 	if out, err := n.KubectlStdin(deployCerts("secret"), "apply", "-f", "-"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	caBundle := strings.TrimSpace(string(deployCerts("ca-bundle")))
 
 	tag := chartAppVersion(t, root)
 	progress(t, "helm install (images %s)", strings.Join(digests, ", "))
@@ -129,12 +142,15 @@ func TestInstallOnANode(t *testing.T) {
 		// address kubelet puts in its environment.
 		"--set", "etcd.bundled.resolve=env",
 		"--set", "apiService.caBundle="+caBundle,
+		"--set", "service.clusterIP="+serviceIP,
 		"--set", "resources.requests.cpu=50m",
 	)
 	progress(t, "helm install --wait returned after %.1fs", time.Since(start).Seconds())
-	pods := must(t, n, "get", "pods", "-n", ns, "-o", "wide")
-	progress(t, "pods:\n%s", pods)
-	checkPodsReady(t, n)
+	// helm's --wait counts a Deployment ready at replicas - maxUnavailable
+	// (one of two here); an operator wants every pod.
+	eventually(t, 3*time.Minute, "every pod Running and Ready", func() error { return checkPodsReadyErr(n) })
+	progress(t, "every pod Running and Ready %.1fs after helm install began:\n%s", time.Since(start).Seconds(),
+		must(t, n, "get", "pods", "-n", ns, "-o", "wide"))
 
 	// The aggregator reaches our pods through the ClusterIP Service.
 	eventually(t, 2*time.Minute, "APIService Available", func() error {
@@ -183,6 +199,18 @@ func TestInstallOnANode(t *testing.T) {
 		t.Fatalf("%s is not SOPS-encrypted:\n%s", secretFiles[0], b)
 	}
 
+	// Who changed what, in the cluster: alice's write is reported by
+	// kube-apiserver's audit webhook to whichever replica the Service picks,
+	// and committed, authored alice, by the replica owning the worker.
+	must(t, n, "create", "rolebinding", "alice-edit", "-n", exampleNS, "--clusterrole=edit", "--user=alice")
+	must(t, n, "--as=alice", "create", "configmap", "by-alice", "-n", exampleNS, "--from-literal=k=v")
+	alices := "clusters/local/v1/configmaps/demo/by-alice.yaml"
+	eventuallyFiles(t, git, repo, []string{alices})
+	if a := authorOf(t, repo, alices); a != "alice" {
+		t.Errorf("%s is authored %q, want alice", alices, a)
+	}
+	progress(t, "%s: committed by %s, authored %s", alices, must(t, n, "get", "gittarget", "demo", "-n", exampleNS, "-o", "jsonpath={.status.workerRef.replica}"), authorOf(t, repo, alices))
+
 	// Delete the pod that owns the branch worker while changes are being made:
 	// the other replica takes the lease over (or the replacement does) and
 	// nothing made meanwhile is lost.
@@ -210,6 +238,29 @@ func TestInstallOnANode(t *testing.T) {
 	start = time.Now()
 	eventuallyFiles(t, git, repo, want)
 	progress(t, "all %d ConfigMaps made across the deletion are in Git %.1fs after the last", len(want), time.Since(start).Seconds())
+	// Attributed too (the admin's client certificate names "admin"): reports
+	// reach the new owner whichever replica received them. A change made
+	// before the new owner's stream started arrives in its takeover snapshot,
+	// which is authored by the configured default like every snapshot.
+	attributed := 0
+	for _, w := range want {
+		out, err := exec.Command("git", "-C", repo, "log", "-1", "--format=%an|%s", "--", w).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		an, subject, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
+		switch {
+		case an == "admin":
+			attributed++
+		case an == "gitops-reverser" && strings.Contains(subject, ": snapshot of GitTarget"):
+		default:
+			t.Errorf("%s: last commit %q by %q, want authored admin (or the takeover snapshot)", w, subject, an)
+		}
+	}
+	if attributed == 0 {
+		t.Errorf("none of the %d changes made across the deletion was authored admin", len(want))
+	}
+	progress(t, "%d of %d authored admin, the rest in the takeover snapshot", attributed, len(want))
 	eventually(t, 3*time.Minute, "the Deployment replaced the deleted pod", func() error {
 		now := podNames(t, n)
 		if len(now) != 2 || contains(now, owner) {
@@ -306,13 +357,6 @@ func podNames(t *testing.T, n *node.Node) []string {
 	return names
 }
 
-func checkPodsReady(t *testing.T, n *node.Node) {
-	t.Helper()
-	if err := checkPodsReadyErr(n); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // checkPodsReadyErr wants every pod of the release Running with all containers ready.
 func checkPodsReadyErr(n *node.Node) error {
 	out, err := n.Kubectl("get", "pods", "-n", ns, "-o",
@@ -379,6 +423,16 @@ func eventuallyFiles(t *testing.T, git *gitserver.Server, dir string, want []str
 		return nil
 	})
 	return files
+}
+
+// authorOf is the author of the last commit that touched path in the clone.
+func authorOf(t *testing.T, repo, path string) string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", repo, "log", "-1", "--format=%an", "--", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func filter(xs []string, prefix string) []string {

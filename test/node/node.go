@@ -61,7 +61,23 @@ type Options struct {
 	CNIBinDir string
 	// Progress receives one line per step.
 	Progress io.Writer
+	// Audit, when set, has kube-apiserver report writes to our server through
+	// its audit webhook (artifacts/audit/policy.yaml), as the README's
+	// "Who changed what" describes for a cluster.
+	Audit *AuditWebhook
 }
+
+// AuditWebhook is where kube-apiserver's audit webhook posts: our server's
+// attribution endpoint through its Service.
+type AuditWebhook struct {
+	URL        string // e.g. https://10.96.0.50:443/attribution/v1/audit
+	ServerName string // the name the serving certificate holds (the Service's DNS name)
+	CAPEM      []byte // the CA of the serving certificate
+}
+
+// AuditReporter is the identity kube-apiserver's audit webhook presents (the
+// server's default --attribution-reporters).
+const AuditReporter = "system:kube-apiserver-audit"
 
 // Ports of the node's listeners.
 type Ports struct {
@@ -229,6 +245,7 @@ func (n *Node) setupPKI(context.Context) error {
 		"kubelet":            {CommonName: "system:node:" + NodeName, Organization: []string{"system:nodes"}, Client: true},
 		"apiserver-kubelet":  {CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}, Client: true},
 		"controller-manager": {CommonName: "system:kube-controller-manager", Client: true},
+		"audit-webhook":      {CommonName: AuditReporter, Client: true},
 		"scheduler":          {CommonName: "system:kube-scheduler", Client: true},
 		"kube-proxy":         {CommonName: "system:kube-proxy", Client: true},
 	}
@@ -334,36 +351,69 @@ func (n *Node) startEtcd(ctx context.Context) error {
 
 func (n *Node) startKubeAPIServer(ctx context.Context) error {
 	f := n.pki
-	return n.start(ctx, "kube-apiserver", []string{
-		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(n.Ports.EtcdClient),
+	audit, err := n.auditArgs()
+	if err != nil {
+		return err
+	}
+	return n.start(ctx, "kube-apiserver", append(audit,
+		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(n.Ports.EtcdClient),
 		// Pods reach it through the kubernetes Service: the endpoint reconciler
 		// publishes this address, and refuses loopback.
-		"--bind-address=" + n.opts.HostIP, "--advertise-address=" + n.opts.HostIP,
-		"--secure-port=" + strconv.Itoa(n.Ports.KubeAPIServer),
-		"--cert-dir=" + n.path("kube-apiserver-certs"),
-		"--tls-cert-file=" + f("kube-apiserver.crt"), "--tls-private-key-file=" + f("kube-apiserver.key"),
-		"--client-ca-file=" + f("kube-ca.crt"),
+		"--bind-address="+n.opts.HostIP, "--advertise-address="+n.opts.HostIP,
+		"--secure-port="+strconv.Itoa(n.Ports.KubeAPIServer),
+		"--cert-dir="+n.path("kube-apiserver-certs"),
+		"--tls-cert-file="+f("kube-apiserver.crt"), "--tls-private-key-file="+f("kube-apiserver.key"),
+		"--client-ca-file="+f("kube-ca.crt"),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file=" + f("service-account.key"),
-		"--service-account-signing-key-file=" + f("service-account.key"),
-		"--service-cluster-ip-range=" + ServiceCIDR,
+		"--service-account-key-file="+f("service-account.key"),
+		"--service-account-signing-key-file="+f("service-account.key"),
+		"--service-cluster-ip-range="+ServiceCIDR,
 		"--authorization-mode=Node,RBAC",
 		"--enable-admission-plugins=NodeRestriction",
-		"--kubelet-client-certificate=" + f("apiserver-kubelet.crt"), "--kubelet-client-key=" + f("apiserver-kubelet.key"),
-		"--kubelet-certificate-authority=" + f("kube-ca.crt"),
+		"--kubelet-client-certificate="+f("apiserver-kubelet.crt"), "--kubelet-client-key="+f("apiserver-kubelet.key"),
+		"--kubelet-certificate-authority="+f("kube-ca.crt"),
 		// No DNS for the node's name.
 		"--kubelet-preferred-address-types=InternalIP,Hostname",
-		"--requestheader-client-ca-file=" + f("front-proxy-ca.crt"),
+		"--requestheader-client-ca-file="+f("front-proxy-ca.crt"),
 		"--requestheader-allowed-names=front-proxy-client",
 		"--requestheader-username-headers=X-Remote-User",
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
-		"--proxy-client-cert-file=" + f("front-proxy-client.crt"), "--proxy-client-key-file=" + f("front-proxy-client.key"),
+		"--proxy-client-cert-file="+f("front-proxy-client.crt"), "--proxy-client-key-file="+f("front-proxy-client.key"),
 		"--profiling=false",
-	}, 120*time.Second, func() error {
+	), 120*time.Second, func() error {
 		_, err := n.Kubectl("get", "--raw", "/readyz")
 		return err
 	})
+}
+
+// auditArgs: the audit webhook of Options.Audit, with the client certificate
+// of AuditReporter from the cluster's CA. Until our Service exists its batches
+// fail and are dropped; nothing waits on them.
+func (n *Node) auditArgs() ([]string, error) {
+	a := n.opts.Audit
+	if a == nil {
+		return nil, nil
+	}
+	p, err := pki.Load(n.path("pki"), "audit-webhook")
+	if err != nil {
+		return nil, err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["server"] = &clientcmdapi.Cluster{Server: a.URL, CertificateAuthorityData: a.CAPEM, TLSServerName: a.ServerName}
+	cfg.AuthInfos["kube-apiserver"] = &clientcmdapi.AuthInfo{ClientCertificateData: p.CertPEM(), ClientKeyData: p.KeyPEM()}
+	cfg.Contexts["audit"] = &clientcmdapi.Context{Cluster: "server", AuthInfo: "kube-apiserver"}
+	cfg.CurrentContext = "audit"
+	file := n.path("audit-webhook.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, file); err != nil {
+		return nil, err
+	}
+	return []string{
+		"--audit-policy-file=" + filepath.Join(n.opts.RepoRoot, "artifacts", "audit", "policy.yaml"),
+		"--audit-webhook-config-file=" + file,
+		"--audit-webhook-mode=batch",
+		"--audit-webhook-batch-max-wait=1s",
+	}, nil
 }
 
 func (n *Node) startControllerManager(ctx context.Context) error {

@@ -318,8 +318,8 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	var own *ownership.Manager
+	var client *clientv3.Client // the storage etcd, for ownership and shared reports
 	if o.Lifecycle {
-		var client *clientv3.Client
 		if own, client, err = o.newOwnership(); err != nil {
 			return err
 		}
@@ -374,10 +374,23 @@ func (o *Options) Run(ctx context.Context) error {
 	var reports *attribution.Store
 	if o.attribution() {
 		reports = attribution.NewStore(attribution.DefaultTTL)
+		// The audit webhook reaches one replica; the branch worker a report
+		// is for may run in another: replicas share reports through etcd.
+		var in attribution.Adder = reports
+		var shared *attribution.Shared
+		if client != nil {
+			shared = attribution.NewShared(client, reports, o.ReplicaName)
+			in = shared
+		}
 		server.GenericAPIServer.Handler.NonGoRestfulMux.Handle(attribution.Path,
-			attribution.Handler(reports, sets.New(o.AttributionReporters...)))
+			attribution.Handler(in, sets.New(o.AttributionReporters...)))
 		server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-attribution", func(hookCtx genericapiserver.PostStartHookContext) error {
 			go reports.ExpireEvery(hookCtx.Done(), time.Minute)
+			if shared != nil {
+				ctx, cancel := context.WithCancel(context.Background())
+				go func() { <-hookCtx.Done(); cancel() }()
+				go shared.Run(ctx)
+			}
 			return nil
 		})
 	}

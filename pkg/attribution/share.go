@@ -1,0 +1,210 @@
+package attribution
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/metrics"
+)
+
+// SharePrefix is where replicas share reports in their etcd. It is outside
+// /gitops-reverser/, which the ownership manager watches.
+const SharePrefix = "/gitops-reverser-attribution/"
+
+// Adder takes reports in: a Store, or a Shared that also hands them to the
+// other replicas.
+type Adder interface {
+	Add(reports ...Report)
+}
+
+// Shared replicates reports between the replicas of one server through their
+// etcd. kube-apiserver's audit webhook reaches one replica (the Service picks
+// it), while the change a report explains is committed by whichever replica
+// owns that branch's worker. So the replica that receives a batch keeps it and
+// writes it as one etcd key, with a lease a little longer than the store's
+// TTL; every replica watches the prefix and adds the other replicas' batches
+// to its own Store. Keys expire with their leases: etcd holds at most a TTL of
+// batches. When etcd cannot be written, the receiving replica still has the
+// batch (its own changes are attributed; the others fall back to their field
+// managers, as with a lost report).
+type Shared struct {
+	client   *clientv3.Client
+	store    *Store
+	instance string // this process: its own keys are skipped on the watch
+	seq      atomic.Int64
+
+	mu      sync.Mutex
+	lease   clientv3.LeaseID
+	leaseAt time.Time
+}
+
+// maxPerKey bounds one key's value (etcd's request limit is 1.5 MiB).
+const maxPerKey = 2000
+
+// leaseEvery is how long one lease is used for new keys: keys live between
+// TTL+1m-leaseEvery and TTL+1m.
+const leaseEvery = time.Minute
+
+// NewShared shares store's reports through client, as replica.
+func NewShared(client *clientv3.Client, store *Store, replica string) *Shared {
+	return &Shared{client: client, store: store, instance: sanitize(replica) + "-" + rand.String(6)}
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// sharedReport is a Report on the wire: names, versions and users only.
+type sharedReport struct {
+	Group        string    `json:"g,omitempty"`
+	Resource     string    `json:"r"`
+	Namespace    string    `json:"ns,omitempty"`
+	Name         string    `json:"n"`
+	UID          string    `json:"uid,omitempty"`
+	RV           string    `json:"rv,omitempty"`
+	User         string    `json:"u"`
+	Impersonator string    `json:"imp,omitempty"`
+	Verb         string    `json:"v"`
+	Received     time.Time `json:"at"`
+}
+
+// Add keeps reports in this replica's store and writes them for the others.
+func (s *Shared) Add(reports ...Report) {
+	s.store.Add(reports...)
+	if len(reports) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.publish(ctx, reports); err != nil {
+		metrics.AttributionShared.WithLabelValues("failed").Inc()
+		klog.ErrorS(err, "Could not share attribution reports with the other replicas", "reports", len(reports))
+		return
+	}
+	metrics.AttributionShared.WithLabelValues("written").Inc()
+}
+
+func (s *Shared) publish(ctx context.Context, reports []Report) error {
+	lease, err := s.currentLease(ctx)
+	if err != nil {
+		return err
+	}
+	for len(reports) > 0 {
+		n := min(len(reports), maxPerKey)
+		wire := make([]sharedReport, n)
+		for i, r := range reports[:n] {
+			wire[i] = sharedReport{Group: r.Resource.Group, Resource: r.Resource.Resource, Namespace: r.Namespace, Name: r.Name,
+				UID: string(r.UID), RV: r.ResourceVersion, User: r.User, Impersonator: r.Impersonator, Verb: r.Verb, Received: r.Received}
+		}
+		b, err := json.Marshal(wire)
+		if err != nil {
+			return err
+		}
+		key := SharePrefix + s.instance + "/" + strconv.FormatInt(s.seq.Add(1), 10)
+		if _, err := s.client.Put(ctx, key, string(b), clientv3.WithLease(lease)); err != nil {
+			s.mu.Lock()
+			s.lease = 0 // the lease may be gone: grant a new one next time
+			s.mu.Unlock()
+			return err
+		}
+		reports = reports[n:]
+	}
+	return nil
+}
+
+func (s *Shared) currentLease(ctx context.Context) (clientv3.LeaseID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lease != 0 && time.Since(s.leaseAt) < leaseEvery {
+		return s.lease, nil
+	}
+	grant, err := s.client.Grant(ctx, int64((s.store.TTL+leaseEvery)/time.Second))
+	if err != nil {
+		return 0, fmt.Errorf("granting a lease for shared reports: %w", err)
+	}
+	s.lease, s.leaseAt = grant.ID, time.Now()
+	return s.lease, nil
+}
+
+// Run adds the other replicas' reports to the store until ctx ends: those in
+// etcd when it starts, then each as it is written.
+func (s *Shared) Run(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := s.follow(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		klog.ErrorS(err, "Following the other replicas' attribution reports; retrying", "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (s *Shared) follow(ctx context.Context) error {
+	resp, err := s.client.Get(ctx, SharePrefix, clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	for _, kv := range resp.Kvs {
+		s.take(string(kv.Key), kv.Value)
+	}
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range s.client.Watch(wctx, SharePrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
+		if err := wr.Err(); err != nil {
+			return err // compacted or canceled: list again
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypePut {
+				s.take(string(ev.Kv.Key), ev.Kv.Value)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("watch closed")
+}
+
+// take adds one key's reports, unless this process wrote them.
+func (s *Shared) take(key string, value []byte) {
+	rest := strings.TrimPrefix(key, SharePrefix)
+	if strings.HasPrefix(rest, s.instance+"/") {
+		return
+	}
+	var wire []sharedReport
+	if err := json.Unmarshal(value, &wire); err != nil {
+		klog.ErrorS(err, "Ignoring an undecodable shared attribution key", "key", key)
+		return
+	}
+	reports := make([]Report, len(wire))
+	for i, w := range wire {
+		reports[i] = Report{Namespace: w.Namespace, Name: w.Name, UID: types.UID(w.UID), ResourceVersion: w.RV,
+			Author: Author{User: w.User, Impersonator: w.Impersonator, Verb: w.Verb}, Received: w.Received}
+		reports[i].Resource.Group, reports[i].Resource.Resource = w.Group, w.Resource
+	}
+	s.store.Add(reports...)
+	metrics.AttributionShared.WithLabelValues("received").Add(float64(len(reports)))
+}

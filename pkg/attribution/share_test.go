@@ -1,0 +1,95 @@
+package attribution_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
+	"github.com/configbutler/gitops-reverser/pkg/cmd/server"
+)
+
+// TestSharedReachesEveryReplica: a batch received by one replica is found by
+// another (live, and by one that starts later), through a real etcd; a replica
+// does not take its own batches back (a used-up report stays used up); the
+// keys expire with a lease longer than the store's TTL.
+func TestSharedReachesEveryReplica(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	etcd, err := server.StartEmbeddedEtcd(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer etcd.Close()
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	storeA, storeB := attribution.NewStore(time.Minute), attribution.NewStore(time.Minute)
+	a := attribution.NewShared(client, storeA, "r1")
+	b := attribution.NewShared(client, storeB, "r2")
+	go a.Run(ctx)
+	go b.Run(ctx)
+
+	cm := schema.GroupResource{Resource: "configmaps"}
+	sec := schema.GroupResource{Resource: "secrets"}
+	now := time.Now()
+	a.Add(
+		attribution.Report{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7", Author: attribution.Author{User: "alice", Verb: "create"}, Received: now},
+		attribution.Report{Resource: sec, Namespace: "ns", Name: "s", Author: attribution.Author{User: "bob", Impersonator: "admin", Verb: "update"}, Received: now},
+	)
+	// The receiving replica has them at once.
+	if got, ok := storeA.Lookup(attribution.Query{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7"}); !ok || got.User != "alice" {
+		t.Fatalf("receiving replica: %+v %v", got, ok)
+	}
+	// The other replica gets them through etcd.
+	waitFor(t, "r2 has the ConfigMap report", func() bool {
+		got, ok := storeB.Lookup(attribution.Query{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7"})
+		return ok && got.User == "alice" && got.Verb == "create"
+	})
+	got, ok := storeB.Lookup(attribution.Query{Resource: sec, Namespace: "ns", Name: "s"})
+	if !ok || got.User != "bob" || got.Impersonator != "admin" {
+		t.Fatalf("r2's Secret report: %+v %v", got, ok)
+	}
+	// A replica started later finds what is already in etcd.
+	storeC := attribution.NewStore(time.Minute)
+	go attribution.NewShared(client, storeC, "r3").Run(ctx)
+	waitFor(t, "a late replica has the report", func() bool {
+		_, ok := storeC.Lookup(attribution.Query{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7"})
+		return ok
+	})
+	// r1 used its report up and never takes its own batch back.
+	time.Sleep(500 * time.Millisecond)
+	if _, ok := storeA.Lookup(attribution.Query{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7"}); ok {
+		t.Error("the receiving replica took its own batch back from etcd")
+	}
+	if n := storeA.Received(); n != 2 {
+		t.Errorf("the receiving replica holds %d reports, want its 2: it took its own batch back", n)
+	}
+	// Every key is on a lease a little longer than the TTL.
+	resp, err := client.Get(ctx, attribution.SharePrefix, clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("keys: %v %v", resp, err)
+	}
+	ttl, err := client.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+	if err != nil || ttl.TTL < 60 || ttl.TTL > 121 {
+		t.Fatalf("lease TTL %+v %v, want between the store's TTL (60s) and TTL+1m", ttl, err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within 10s", what)
+}
