@@ -44,6 +44,10 @@ type Shared struct {
 	store    *Store
 	instance string // this process: its own keys are skipped on the watch
 	seq      atomic.Int64
+	// taken is the etcd revision of the newest key taken: a list after a
+	// broken watch (compaction) takes only what is newer, so a report used up
+	// is not put back.
+	taken int64
 
 	mu      sync.Mutex
 	lease   clientv3.LeaseID
@@ -168,7 +172,7 @@ func (s *Shared) follow(ctx context.Context) error {
 		return err
 	}
 	for _, kv := range resp.Kvs {
-		s.take(string(kv.Key), kv.Value)
+		s.take(string(kv.Key), kv.Value, kv.ModRevision)
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
@@ -178,7 +182,7 @@ func (s *Shared) follow(ctx context.Context) error {
 		}
 		for _, ev := range wr.Events {
 			if ev.Type == clientv3.EventTypePut {
-				s.take(string(ev.Kv.Key), ev.Kv.Value)
+				s.take(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision)
 			}
 		}
 	}
@@ -188,8 +192,13 @@ func (s *Shared) follow(ctx context.Context) error {
 	return errors.New("watch closed")
 }
 
-// take adds one key's reports, unless this process wrote them.
-func (s *Shared) take(key string, value []byte) {
+// take adds one key's reports, unless this process wrote them or they were
+// taken before. Run's one goroutine calls it.
+func (s *Shared) take(key string, value []byte, rev int64) {
+	if rev <= s.taken {
+		return
+	}
+	s.taken = rev
 	rest := strings.TrimPrefix(key, SharePrefix)
 	if strings.HasPrefix(rest, s.instance+"/") {
 		return
