@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,6 +172,9 @@ func (s *Shared) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// In revision order (a list is in key order): take skips what is not
+	// newer than the last key it took.
+	sort.Slice(resp.Kvs, func(i, j int) bool { return resp.Kvs[i].ModRevision < resp.Kvs[j].ModRevision })
 	for _, kv := range resp.Kvs {
 		s.take(string(kv.Key), kv.Value, kv.ModRevision)
 	}

@@ -56,24 +56,38 @@ func TestSharedReachesEveryReplica(t *testing.T) {
 	if !ok || got.User != "bob" || got.Impersonator != "admin" {
 		t.Fatalf("r2's Secret report: %+v %v", got, ok)
 	}
-	// A replica started later finds what is already in etcd.
+	// Two more batches, the later one with the smaller key (a list is in key
+	// order, not in the order they were written).
+	attribution.NewShared(client, attribution.NewStore(time.Minute), "z").Add(
+		attribution.Report{Resource: cm, Namespace: "ns", Name: "z", UID: "uz", ResourceVersion: "8", Author: attribution.Author{User: "zoe", Verb: "update"}, Received: now})
+	attribution.NewShared(client, attribution.NewStore(time.Minute), "a").Add(
+		attribution.Report{Resource: cm, Namespace: "ns", Name: "a", UID: "ua", ResourceVersion: "9", Author: attribution.Author{User: "amy", Verb: "update"}, Received: now})
+	// A replica started later finds everything already in etcd.
 	storeC := attribution.NewStore(time.Minute)
 	go attribution.NewShared(client, storeC, "r3").Run(ctx)
-	waitFor(t, "a late replica has the report", func() bool {
-		_, ok := storeC.Lookup(attribution.Query{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7"})
-		return ok
+	waitFor(t, "a late replica has the reports", func() bool {
+		return storeC.Received() == 4
 	})
+	for _, q := range []attribution.Query{
+		{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7"},
+		{Resource: cm, Namespace: "ns", Name: "z", UID: "uz", ResourceVersion: "8"},
+		{Resource: cm, Namespace: "ns", Name: "a", UID: "ua", ResourceVersion: "9"},
+	} {
+		if _, ok := storeC.Lookup(q); !ok {
+			t.Errorf("the late replica lacks %s", q.Name)
+		}
+	}
 	// r1 used its report up and never takes its own batch back.
 	time.Sleep(500 * time.Millisecond)
 	if _, ok := storeA.Lookup(attribution.Query{Resource: cm, Namespace: "ns", Name: "x", UID: "u1", ResourceVersion: "7"}); ok {
 		t.Error("the receiving replica took its own batch back from etcd")
 	}
-	if n := storeA.Received(); n != 2 {
-		t.Errorf("the receiving replica holds %d reports, want its 2: it took its own batch back", n)
+	if n := storeA.Received(); n != 4 {
+		t.Errorf("the receiving replica received %d reports, want its 2 and the 2 of z and a: it took its own batch back", n)
 	}
 	// Every key is on a lease a little longer than the TTL.
 	resp, err := client.Get(ctx, attribution.SharePrefix, clientv3.WithPrefix())
-	if err != nil || len(resp.Kvs) != 1 {
+	if err != nil || len(resp.Kvs) != 3 {
 		t.Fatalf("keys: %v %v", resp, err)
 	}
 	ttl, err := client.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
