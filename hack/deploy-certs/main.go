@@ -51,21 +51,8 @@ func run(dir, ns, svc, print string) error {
 		return err
 	}
 	b64 := base64.StdEncoding.EncodeToString
-	switch print {
-	case "ca-bundle":
+	if print == "ca-bundle" {
 		fmt.Println(b64(ca.CertPEM()))
-		return nil
-	case "secret":
-		fmt.Printf(`apiVersion: v1
-kind: Secret
-metadata:
-  name: gitops-reverser-serving
-  namespace: %[1]s
-type: kubernetes.io/tls
-data:
-  tls.crt: %[2]s
-  tls.key: %[3]s
-`, ns, b64(cert.CertPEM()), b64(cert.KeyPEM()))
 		return nil
 	}
 	fmt.Printf(`apiVersion: v1
@@ -75,9 +62,13 @@ metadata:
   namespace: %[1]s
 type: kubernetes.io/tls
 data:
-  tls.crt: %[3]s
-  tls.key: %[4]s
----
+  tls.crt: %[2]s
+  tls.key: %[3]s
+`, ns, b64(cert.CertPEM()), b64(cert.KeyPEM()))
+	if print == "secret" {
+		return nil
+	}
+	fmt.Printf(`---
 apiVersion: apiregistration.k8s.io/v1
 kind: APIService
 metadata:
@@ -89,11 +80,11 @@ spec:
   version: v1alpha1
   groupPriorityMinimum: 1000
   versionPriority: 15
-  caBundle: %[5]s
+  caBundle: %[3]s
   service:
     name: %[2]s
     namespace: %[1]s
     port: 443
-`, ns, svc, b64(cert.CertPEM()), b64(cert.KeyPEM()), b64(ca.CertPEM()))
+`, ns, svc, b64(ca.CertPEM()))
 	return nil
 }

@@ -2,11 +2,6 @@ package node
 
 import (
 	"bufio"
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,24 +160,4 @@ func removeCgroups() {
 			_ = os.Remove(dirs[i])
 		}
 	}
-}
-
-// httpOK GETs url (trusting caPEM when given) and wants a 200.
-func httpOK(url string, caPEM []byte) error {
-	c := &http.Client{Timeout: 5 * time.Second}
-	if caPEM != nil {
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(caPEM)
-		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	}
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
-	}
-	return nil
 }

@@ -212,18 +212,9 @@ func hostIP() (string, error) {
 func (n *Node) HostIP() string { return n.opts.HostIP }
 
 func (n *Node) pickPorts(context.Context) error {
-	var ps []int
-	var ls []net.Listener
-	for i := 0; i < 7; i++ {
-		l, err := net.Listen("tcp", n.opts.HostIP+":0")
-		if err != nil {
-			return err
-		}
-		ls = append(ls, l)
-		ps = append(ps, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ps, err := stack.FreePorts(n.opts.HostIP, 7)
+	if err != nil {
+		return err
 	}
 	n.Ports = Ports{EtcdClient: ps[0], EtcdPeer: ps[1], KubeAPIServer: ps[2], Kubelet: ps[3], KubeletHealthz: ps[4], ProxyHealthz: ps[5], ProxyMetrics: ps[6]}
 	return nil
@@ -346,7 +337,7 @@ func (n *Node) startEtcd(ctx context.Context) error {
 		"--listen-client-urls=" + url, "--advertise-client-urls=" + url,
 		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
 		"--initial-cluster=node=" + peer, "--log-level=warn", "--unsafe-no-fsync",
-	}, 60*time.Second, func() error { return httpOK(url+"/health", nil) })
+	}, 60*time.Second, func() error { return stack.HTTPGetOK(url+"/health", nil) })
 }
 
 func (n *Node) startKubeAPIServer(ctx context.Context) error {
@@ -490,7 +481,7 @@ func (n *Node) startKubeProxy(ctx context.Context) error {
 		return err
 	}
 	return n.start(ctx, "kube-proxy", []string{"--config=" + n.path("kube-proxy.yaml")}, 60*time.Second, func() error {
-		return httpOK("http://127.0.0.1:"+strconv.Itoa(n.Ports.ProxyHealthz)+"/healthz", nil)
+		return stack.HTTPGetOK("http://127.0.0.1:"+strconv.Itoa(n.Ports.ProxyHealthz)+"/healthz", nil)
 	})
 }
 

@@ -66,7 +66,7 @@ func (s *Stack) StartReplica(ctx context.Context, name, etcdURL string, extraArg
 	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	if err := waitFor(wctx, r.Process, "replica "+name+" readiness", func() error {
-		return httpGetOK(r.URL+"/readyz", s.serverCAPEM)
+		return HTTPGetOK(r.URL+"/readyz", s.serverCAPEM)
 	}); err != nil {
 		r.Process.Kill()
 		return nil, err

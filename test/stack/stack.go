@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -208,18 +207,9 @@ func (s *Stack) loadPorts() error {
 	if s.opts.FixedPorts {
 		s.Ports = DefaultPorts
 	} else {
-		var ps []int
-		var ls []net.Listener
-		for i := 0; i < 5; i++ {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			ls = append(ls, l)
-			ps = append(ps, l.Addr().(*net.TCPAddr).Port)
-		}
-		for _, l := range ls {
-			l.Close()
+		ps, err := FreePorts("127.0.0.1", 5)
+		if err != nil {
+			return err
 		}
 		s.Ports = Ports{EtcdClient: ps[0], EtcdPeer: ps[1], KubeAPIServer: ps[2], Server: ps[3], Git: ps[4]}
 	}
@@ -252,7 +242,7 @@ func (s *Stack) startEtcd(ctx context.Context) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return waitFor(wctx, s.Etcd, "etcd health", func() error { return httpGetOK(s.EtcdURL+"/health", nil) })
+	return waitFor(wctx, s.Etcd, "etcd health", func() error { return HTTPGetOK(s.EtcdURL+"/health", nil) })
 }
 
 // StartKubeAPIServer starts kube-apiserver (again) and waits until it is ready.
@@ -366,7 +356,7 @@ func (s *Stack) StartServer(ctx context.Context, extraArgs ...string) error {
 	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	return waitFor(wctx, s.Server, "gitops-reverser-apiserver readiness", func() error {
-		return httpGetOK(s.ServerURL+"/readyz", s.serverCAPEM)
+		return HTTPGetOK(s.ServerURL+"/readyz", s.serverCAPEM)
 	})
 }
 
