@@ -22,6 +22,10 @@
 // is committed anyway, authored by the field manager of the object's last
 // write (managedFields) or the configured default: nothing waits for
 // attribution longer than the grace.
+//
+// Several replicas share reports through their etcd (Shared): the audit
+// webhook reaches the replica its Service picks, the change is committed by
+// the one that owns the branch's worker.
 package attribution
 
 import (
