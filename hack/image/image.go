@@ -222,9 +222,13 @@ func WriteLayout(w io.Writer, img v1.Image, ref string, epoch time.Time) error {
 		return err
 	}
 	blobs := map[string][]byte{
-		"blobs/sha256/" + digest.Hex:        manifest,
-		"blobs/sha256/" + sha256Hex(config): config,
+		"blobs/sha256/" + digest.Hex: manifest,
 	}
+	configName, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	blobs["blobs/sha256/"+configName.Hex] = config
 	layers, err := img.Layers()
 	if err != nil {
 		return err
@@ -273,9 +277,4 @@ func WriteLayout(w io.Writer, img v1.Image, ref string, epoch time.Time) error {
 		}
 	}
 	return tw.Close()
-}
-
-func sha256Hex(b []byte) string {
-	h, _, _ := v1.SHA256(bytes.NewReader(b))
-	return h.Hex
 }

@@ -2,41 +2,19 @@ package git_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	gitpkg "github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/test/gpgtest"
 )
-
-// gpg runs the real gpg in home.
-func gpg(t *testing.T, home string, stdin string, args ...string) string {
-	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Fatalf("gpg is needed to prove signatures: apt-get install gnupg (%v)", err)
-	}
-	cmd := exec.Command("gpg", append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback"}, args...)...)
-	cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("gpg %v: %v\n%s", args, err, msg)
-	}
-	return string(out)
-}
 
 // newGPGKey makes a signing key with the real gpg, as a user would, and
 // returns it armored.
 func newGPGKey(t *testing.T, passphrase string) string {
 	t.Helper()
-	home := t.TempDir()
-	gpg(t, home, "", "--passphrase", passphrase, "--quick-gen-key", "Mirror Bot <mirror@example.com>", "ed25519", "sign", "never")
-	return gpg(t, home, "", "--passphrase", passphrase, "--armor", "--export-secret-keys")
+	return gpgtest.NewKey(t, t.TempDir(), "Mirror Bot <mirror@example.com>", passphrase)
 }
 
 // TestSignedCommitsVerifyWithGit: with a signing key, every commit the repo
@@ -76,7 +54,7 @@ func TestSignedCommitsVerifyWithGit(t *testing.T) {
 
 	// A verifier that knows only the public key from status.
 	verifier := t.TempDir()
-	gpg(t, verifier, key.PublicKey, "--import")
+	gpgtest.Run(t, verifier, key.PublicKey, "--import")
 	cli := rm.clone(t, "main")
 	verify := func(rev string) (string, error) {
 		cmd := exec.Command("git", "verify-commit", "--raw", rev)

@@ -10,24 +10,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
 
-// gpgIn runs the real gpg with its home in home.
-func gpgIn(t *testing.T, home, stdin string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("gpg", append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback"}, args...)...)
-	cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("gpg %v: %v\n%s (gpg proves the signatures: apt-get install gnupg)", args, err, msg)
-	}
-	return string(out)
-}
+	"github.com/configbutler/gitops-reverser/test/gpgtest"
+)
 
 // TestSignedCommits: with spec.commit.signingKeyRef every commit the server
 // writes (bootstrap, snapshot, live) verifies with git verify-commit against
@@ -38,8 +23,7 @@ func TestSignedCommits(t *testing.T) {
 	ns := newNamespace(t, "signed")
 	url := newRepo(t, ns)
 	home := t.TempDir()
-	gpgIn(t, home, "", "--passphrase", "pgp-pass", "--quick-gen-key", "Cluster Mirror <mirror@example.com>", "ed25519", "sign", "never")
-	armored := gpgIn(t, home, "", "--passphrase", "pgp-pass", "--armor", "--export-secret-keys")
+	armored := gpgtest.NewKey(t, home, "Cluster Mirror <mirror@example.com>", "pgp-pass")
 	indent := "    " + strings.ReplaceAll(strings.TrimSpace(armored), "\n", "\n    ")
 	signingSecret := func(key string) string {
 		return fmt.Sprintf(`apiVersion: v1
@@ -95,7 +79,7 @@ spec:
 		fingerprint, public = p.Status.Signing.Fingerprint, p.Status.Signing.PublicKey
 		return nil
 	})
-	if want := strings.TrimSpace(gpgIn(t, home, "", "--with-colons", "--list-keys")); !strings.Contains(want, "fpr:::::::::"+fingerprint+":") {
+	if want := strings.TrimSpace(gpgtest.Run(t, home, "", "--with-colons", "--list-keys")); !strings.Contains(want, "fpr:::::::::"+fingerprint+":") {
 		t.Fatalf("status fingerprint %s is not gpg's:\n%s", fingerprint, want)
 	}
 	kubectl(t, "create", "configmap", "live", "-n", ns, "--from-literal=k=v")
@@ -107,7 +91,7 @@ spec:
 	})
 
 	verifier := t.TempDir()
-	gpgIn(t, verifier, public, "--import")
+	gpgtest.Run(t, verifier, public, "--import")
 	cli := clone(t, m.repo)
 	verifyAll := func() int {
 		gitCLI(t, cli, "pull", "-q", "--ff-only")
