@@ -338,6 +338,14 @@ func (c *Controller) onResult(r mirror.Result) {
 		c.enqueueAllTargets()
 		return
 	}
+	if r.Op == mirror.OpResync {
+		// The stream missed events of the target: its snapshot no longer
+		// stands, and the reconcile starts a new one.
+		klog.InfoS("Target missed events of the source cluster; taking a new snapshot", "target", r.Target, "err", r.Err)
+		c.states.update(r.Target, func(s gates.State) gates.State { s.Snapshot = gates.Op{}; return s })
+		c.queues.targets.Add(r.Target)
+		return
+	}
 	c.states.update(r.Target, func(s gates.State) gates.State { return s.Apply(r) })
 	c.queues.targets.Add(r.Target)
 }

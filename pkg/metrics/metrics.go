@@ -33,6 +33,13 @@ var (
 		Help:           "Objects snapshots handled, by what they did: created, updated, deleted, unchanged, skipped (Secrets without encryption).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
+	// SnapshotTypes counts how snapshots read each type: listed, or replayed
+	// from the resume point of the branch worker's index (a restart).
+	SnapshotTypes = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Name: "snapshot_types_total",
+		Help:           "Types finished snapshots read, by how: listed (a LIST of the type) or replayed (the watch resumed where the branch was mirrored through).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"read"})
 	// Snapshots counts finished snapshots.
 	Snapshots = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: namespace, Name: "snapshots_total",
@@ -100,7 +107,7 @@ var register sync.Once
 // Register registers the metrics (once per process).
 func Register() {
 	register.Do(func() {
-		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, Snapshots, ChangeToPushed, Commits, Pushes, PushRejections, PushFailures,
+		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, SnapshotTypes, Snapshots, ChangeToPushed, Commits, Pushes, PushRejections, PushFailures,
 			AttributionReports, AttributionShared, AttributedChanges)
 	})
 }

@@ -396,3 +396,6 @@ spec:
 	s.logf("registering APIService %s", APIServiceName)
 	return s.Apply(ctx, []byte(manifest))
 }
+
+// ServerDataDir is our server's --data-dir (its clones).
+func (s *Stack) ServerDataDir() string { return filepath.Join(s.opts.Dir, "server") }

@@ -11,6 +11,8 @@
 package mirror
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"filippo.io/age"
@@ -146,7 +148,29 @@ const (
 	// OpSource: the source cluster stopped (Err set) or started answering
 	// again; Target is empty (it concerns every target).
 	OpSource Operation = "Source"
+	// OpResync: the stream missed events of the target (its watch's position
+	// expired); Git is right again only after a new snapshot.
+	OpResync Operation = "Resync"
 )
+
+// Position is how far the stream has delivered a type to a target: every
+// event up to RV reached the target's worker, routed by the type selection
+// whose TypeFingerprint is Fingerprint.
+type Position struct {
+	RV, Fingerprint string
+}
+
+// TypeFingerprint identifies what a target writes for one type: its path,
+// rendering and keys, and its selection of the type. A branch worker resumes
+// a type only when the fingerprint it mirrored under is the current one.
+func TypeFingerprint(t *Target, gvr schema.GroupVersionResource) string {
+	ts := t.Selection[gvr]
+	if ts == nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(t.Path + "\x00" + t.RenderID() + "\x00" + selection.Selection{gvr: ts}.Fingerprint()))
+	return hex.EncodeToString(sum[:16])
+}
 
 // Result is the one report of the workers and the stream. Running reports
 // that an operation started (for a snapshot, also its progress, in Stats);

@@ -12,6 +12,7 @@ package snapshot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -44,12 +45,35 @@ type Index interface {
 // it returns.
 type Lister func(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
 
-// Learned is what the index learns once the plan's commit is pushed: path
-// holds blob, rendered from Object (nil: the file is gone).
-type Learned struct {
-	Path   string
+// Event is one object state since a resume point: the object's latest state,
+// or its last state before it was deleted (Delete) or left the selection.
+type Event struct {
 	Object *unstructured.Unstructured
-	Blob   plumbing.Hash
+	Delete bool
+}
+
+// Source is where a snapshot reads each type: Replay for the types in
+// Resumed (what changed since the branch worker's resume point, as of the
+// resourceVersion it returns), List for the others.
+type Source struct {
+	List    Lister
+	Replay  func(ctx context.Context, gvr schema.GroupVersionResource) ([]Event, string, error)
+	Resumed map[schema.GroupVersionResource]bool
+}
+
+// ErrNotResumable from a Replay: the type cannot be replayed after all; the
+// snapshot lists it.
+var ErrNotResumable = errors.New("the type cannot be replayed")
+
+// Learned is what the index learns once the plan's commit is pushed: path
+// holds blob, rendered from the object version UID/ResourceVersion (Gone:
+// the file is gone). Only the identity is kept, not the object: a snapshot of
+// 10,000 objects holds none of them past its page.
+type Learned struct {
+	Path                 string
+	UID, ResourceVersion string
+	Blob                 plumbing.Hash
+	Gone                 bool
 }
 
 // Plan is a snapshot's decisions.
@@ -57,14 +81,22 @@ type Plan struct {
 	Changes []git.Change
 	Learned []Learned
 	Stats   v1alpha1.SnapshotStats
-	// ListRVs is the resourceVersion each type was listed at (the stream barrier).
-	ListRVs                   map[schema.GroupVersionResource]string
+	// ListRVs is the resourceVersion each type was read at (listed, or
+	// replayed through: the stream barrier).
+	ListRVs map[schema.GroupVersionResource]string
+	// Replayed are the types read by replay.
+	Replayed                  []schema.GroupVersionResource
 	Created, Updated, Deleted []string
 }
 
 // Compute plans the snapshot of t. progress (optional) gets the stats after
 // each type.
 func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list Lister, progress func(v1alpha1.SnapshotStats)) (*Plan, error) {
+	return ComputeFrom(ctx, t, tree, index, Source{List: list}, progress)
+}
+
+// ComputeFrom plans the snapshot of t, reading each type from src.
+func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, src Source, progress func(v1alpha1.SnapshotStats)) (*Plan, error) {
 	p := &Plan{ListRVs: map[schema.GroupVersionResource]string{}}
 	for _, gvr := range t.Selection.GVRs() {
 		ts := t.Selection[gvr]
@@ -72,8 +104,20 @@ func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list
 		if err != nil {
 			return nil, err
 		}
+		if src.Resumed[gvr] {
+			err := p.replay(ctx, t, gvr, tree, index, existing, src.Replay)
+			if err == nil {
+				if progress != nil {
+					progress(p.Stats)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrNotResumable) {
+				return nil, fmt.Errorf("replaying %s: %w", gvr.String(), err)
+			}
+		}
 		desired := map[string]bool{}
-		rv, err := list(ctx, gvr, func(obj *unstructured.Unstructured) error {
+		rv, err := src.List(ctx, gvr, func(obj *unstructured.Unstructured) error {
 			ns := obj.GetNamespace()
 			if !ts.MatchesObject(obj) {
 				return nil // not taken (selectors, exclusions, derived): its file, if any, goes
@@ -89,27 +133,7 @@ func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list
 				p.Stats.Unchanged++ // this very version is in the tree: no render
 				return nil
 			}
-			content, unchanged, err := contentFor(tree, gvr, obj, t.Keys, t.Clean, path, blob, had)
-			if err != nil {
-				return err
-			}
-			if !unchanged {
-				blob = git.BlobHash(content)
-			}
-			p.Learned = append(p.Learned, Learned{path, obj, blob})
-			switch {
-			case unchanged:
-				p.Stats.Unchanged++
-			case had:
-				p.Stats.Updated++
-				p.Updated = append(p.Updated, path)
-				p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
-			default:
-				p.Stats.Created++
-				p.Created = append(p.Created, path)
-				p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
-			}
-			return nil
+			return p.write(tree, t, gvr, obj, path, blob, had)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", gvr.String(), err)
@@ -133,13 +157,99 @@ func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list
 			p.Stats.Deleted++
 			p.Deleted = append(p.Deleted, path)
 			p.Changes = append(p.Changes, git.Change{Path: path, Delete: true})
-			p.Learned = append(p.Learned, Learned{Path: path})
+			p.Learned = append(p.Learned, Learned{Path: path, Gone: true})
 		}
 		if progress != nil {
 			progress(p.Stats)
 		}
 	}
 	return p, nil
+}
+
+// write plans the file of an object the target takes: rendered and compared
+// with the blob already there (had), a create, an update or unchanged.
+func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, path string, blob plumbing.Hash, had bool) error {
+	content, unchanged, err := contentFor(tree, gvr, obj, t.Keys, t.Clean, path, blob, had)
+	if err != nil {
+		return err
+	}
+	if !unchanged {
+		blob = git.BlobHash(content)
+	}
+	p.Learned = append(p.Learned, Learned{Path: path, UID: string(obj.GetUID()), ResourceVersion: obj.GetResourceVersion(), Blob: blob})
+	switch {
+	case unchanged:
+		p.Stats.Unchanged++
+	case had:
+		p.Stats.Updated++
+		p.Updated = append(p.Updated, path)
+		p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
+	default:
+		p.Stats.Created++
+		p.Created = append(p.Created, path)
+		p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
+	}
+	return nil
+}
+
+// replay plans a resumed type: the tree held the type as of the resume point
+// (the branch worker checked it holds exactly the files it wrote), so only
+// the objects changed since are looked at; every other file of the type is
+// unchanged. Deletes are as conservative as a listed type's.
+func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVersionResource, tree Tree, index Index, existing map[string]plumbing.Hash, replay func(context.Context, schema.GroupVersionResource) ([]Event, string, error)) error {
+	ts := t.Selection[gvr]
+	events, cut, err := replay(ctx, gvr)
+	if err != nil {
+		return err
+	}
+	p.ListRVs[gvr] = cut
+	p.Replayed = append(p.Replayed, gvr)
+	sort.Slice(events, func(i, j int) bool { // a stable plan: by path
+		return events[i].Object.GetNamespace()+"/"+events[i].Object.GetName() < events[j].Object.GetNamespace()+"/"+events[j].Object.GetName()
+	})
+	touched := map[string]bool{}
+	for _, ev := range events {
+		obj := ev.Object
+		ns, name := obj.GetNamespace(), obj.GetName()
+		if !ts.Matches(ns) || (render.IsSecret(gvr) && t.Keys == nil) {
+			continue
+		}
+		path := render.Path(t.Path, gvr, ns, name)
+		if touched[path] {
+			continue
+		}
+		touched[path] = true
+		blob, had := existing[path]
+		if ev.Delete || !ts.MatchesObject(obj) {
+			if !had {
+				continue
+			}
+			if b, found, err := tree.ReadFile(path); err != nil || !found || !files.HoldsObject(b, ns, name) {
+				continue
+			}
+			p.Stats.Deleted++
+			p.Deleted = append(p.Deleted, path)
+			p.Changes = append(p.Changes, git.Change{Path: path, Delete: true})
+			p.Learned = append(p.Learned, Learned{Path: path, Gone: true})
+			continue
+		}
+		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) {
+			p.Stats.Unchanged++
+			continue
+		}
+		if err := p.write(tree, t, gvr, obj, path, blob, had); err != nil {
+			return err
+		}
+	}
+	for path := range existing {
+		if touched[path] {
+			continue
+		}
+		if ns, _, ok := render.ParsePath(t.Path, gvr, ts.Resource.Namespaced, path); ok && ts.Matches(ns) {
+			p.Stats.Unchanged++
+		}
+	}
+	return nil
 }
 
 // contentFor renders an object, comparing with the blob already there by hash

@@ -198,3 +198,88 @@ func TestPlanMessageIsBounded(t *testing.T) {
 		t.Errorf("%d lines listed; message ends %q", n, msg[len(msg)-40:])
 	}
 }
+
+// TestReplayPlansOnlyWhatChanged: a resumed type is planned from the events
+// since its resume point, with the same result a full plan over the same
+// cluster gives: a deleted object's file goes (a foreign file of the same
+// name stays), a changed one is rewritten, a new one is created, an object
+// that left the selection loses its file, events of unselected namespaces
+// are ignored, and every other file counts as unchanged without being read.
+// A replay that cannot be used (ErrNotResumable) makes the type listed.
+func TestReplayPlansOnlyWhatChanged(t *testing.T) {
+	keep, _ := render.Render(cm("demo", "keep", "v"))
+	gone, _ := render.Render(cm("demo", "gone", "v"))
+	edit, _ := render.Render(cm("demo", "edit", "old"))
+	tree := memTree{
+		"base/v1/configmaps/demo/keep.yaml":    string(keep),
+		"base/v1/configmaps/demo/gone.yaml":    string(gone),
+		"base/v1/configmaps/demo/edit.yaml":    string(edit),
+		"base/v1/configmaps/demo/foreign.yaml": "just: some yaml\n",
+		"base/v1/configmaps/other/kept.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  namespace: other\n",
+	}
+	sel := demoSelection(cmGVR)
+	tgt := &mirror.Target{Key: "demo/t", Path: "base", Selection: sel}
+	deleted := cm("demo", "gone", "v")
+	events := []Event{
+		{Object: deleted, Delete: true},
+		{Object: cm("demo", "edit", "new")},
+		{Object: cm("demo", "born", "v")},
+		{Object: cm("other", "elsewhere", "v")},
+		{Object: cm("demo", "foreign", "v"), Delete: true}, // its file is not ours: stays
+	}
+	replay := func(context.Context, schema.GroupVersionResource) ([]Event, string, error) { return events, "200", nil }
+	p, err := ComputeFrom(context.Background(), tgt, tree, nil, Source{Replay: replay, Resumed: map[schema.GroupVersionResource]bool{cmGVR: true}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (v1alpha1.SnapshotStats{Created: 1, Updated: 1, Deleted: 1, Unchanged: 1}); p.Stats != want {
+		t.Errorf("stats %+v, want %+v (keep unchanged)", p.Stats, want)
+	}
+	if p.ListRVs[cmGVR] != "200" || len(p.Replayed) != 1 {
+		t.Errorf("cut %v, replayed %v", p.ListRVs, p.Replayed)
+	}
+	// The same cluster, listed: the same changes.
+	full, err := Compute(context.Background(), tgt, tree, nil, objects(map[schema.GroupVersionResource][]*unstructured.Unstructured{
+		cmGVR: {cm("demo", "keep", "v"), cm("demo", "edit", "new"), cm("demo", "born", "v"), cm("other", "elsewhere", "v")},
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := func(p *Plan) map[string]string {
+		out := map[string]string{}
+		for _, c := range p.Changes {
+			out[c.Path] = string(c.Content)
+			if c.Delete {
+				out[c.Path] = "<delete>"
+			}
+		}
+		return out
+	}
+	if a, b := changes(p), changes(full); len(a) != 3 || !equalMaps(a, b) {
+		t.Errorf("replayed changes %v\nlisted changes %v", a, b)
+	}
+	if p.Stats != full.Stats {
+		t.Errorf("replayed stats %+v, listed %+v", p.Stats, full.Stats)
+	}
+	// Not resumable after all: listed.
+	p, err = ComputeFrom(context.Background(), tgt, tree, nil, Source{
+		Replay:  func(context.Context, schema.GroupVersionResource) ([]Event, string, error) { return nil, "", ErrNotResumable },
+		Resumed: map[schema.GroupVersionResource]bool{cmGVR: true},
+		List:    objects(map[schema.GroupVersionResource][]*unstructured.Unstructured{cmGVR: {cm("demo", "keep", "v")}}),
+	}, nil)
+	if err != nil || len(p.Replayed) != 0 || p.ListRVs[cmGVR] != "100" || p.Stats.Deleted != 2 {
+		t.Errorf("fallback to a LIST: err %v, replayed %v, versions %v, stats %+v", err, p.Replayed, p.ListRVs, p.Stats)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

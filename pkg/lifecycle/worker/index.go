@@ -12,7 +12,10 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
 // renderedIndex remembers, per file a branch worker wrote, which object version
@@ -28,11 +31,24 @@ import (
 // It is kept in memory by the worker goroutine and saved in the clone's .git
 // directory after snapshots, at most every indexSaveEvery during live
 // changes, and when the worker stops.
+//
+// It also keeps each target's resume point per type: the resourceVersion
+// through which the target's events of the type are in the branch, with the
+// TypeFingerprint they were mirrored under. After a restart the snapshot
+// resumes the type's watch there instead of listing it (pkg/lifecycle/stream),
+// when the fingerprint is still the target's and the tree holds exactly the
+// files the index says were written (holdsExactly): otherwise it lists.
 type renderedIndex struct {
 	file    string
 	entries map[string]indexEntry
+	resume  map[resumeKey]mirror.Position
 	dirty   bool
 	saved   time.Time
+}
+
+type resumeKey struct {
+	target string
+	gvr    schema.GroupVersionResource
 }
 
 type indexEntry struct {
@@ -45,6 +61,70 @@ type indexEntry struct {
 const indexVersion = "gitops-reverser-index v2 render=goyaml-v2-ordered drops=v1"
 
 const indexSaveEvery = 10 * time.Second
+
+// resumeLine starts a resume point's line (7 fields; a file's has 5).
+const resumeLine = "resume"
+
+// resumeFor returns a target's resume point of a type, "" when there is none
+// or it was mirrored under another fingerprint.
+func (x *renderedIndex) resumeFor(target string, gvr schema.GroupVersionResource, fingerprint string) string {
+	if x == nil {
+		return ""
+	}
+	if p, ok := x.resume[resumeKey{target, gvr}]; ok && p.Fingerprint == fingerprint && fingerprint != "" {
+		return p.RV
+	}
+	return ""
+}
+
+// setResume replaces a target's resume points (nil: forget them). A type
+// missing from points keeps no resume point: it is listed next time.
+func (x *renderedIndex) setResume(target string, points map[schema.GroupVersionResource]mirror.Position) {
+	if x == nil {
+		return
+	}
+	for k := range x.resume {
+		if k.target == target {
+			delete(x.resume, k)
+		}
+	}
+	for gvr, p := range points {
+		if p.RV != "" && p.Fingerprint != "" {
+			x.resume[resumeKey{target, gvr}] = p
+		}
+	}
+	x.dirty = true
+}
+
+// holdsExactly reports whether the files of a type in the tree (existing,
+// under the target's directory for it) are exactly those the index says were
+// written: each file of the layout in a selected namespace has an entry with
+// its blob, and each entry under the directory has its file. A file someone
+// else wrote, changed or deleted fails it: the type is listed instead.
+func (x *renderedIndex) holdsExactly(existing map[string]plumbing.Hash, dir string, parse func(path string) (ns string, ok bool)) bool {
+	if x == nil {
+		return false
+	}
+	for path, blob := range existing {
+		if _, ok := parse(path); !ok {
+			continue
+		}
+		if e, ok := x.entries[path]; !ok || e.Blob != blob {
+			return false
+		}
+	}
+	prefix := dir + "/"
+	for path := range x.entries {
+		if strings.HasPrefix(path, prefix) {
+			if _, ok := existing[path]; !ok {
+				if _, selected := parse(path); selected {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
 
 func indexKey(obj *unstructured.Unstructured, renderID string) indexEntry {
 	return indexEntry{UID: string(obj.GetUID()), RV: obj.GetResourceVersion(), Keys: renderID}
@@ -63,15 +143,23 @@ func (x *renderedIndex) Current(path string, obj *unstructured.Unstructured, ren
 
 // record notes that path now holds blob, rendered from obj (nil: deleted).
 func (x *renderedIndex) record(path string, obj *unstructured.Unstructured, renderID string, blob plumbing.Hash) {
+	if obj == nil {
+		x.recordVersion(path, "", "", "", blob)
+		return
+	}
+	x.recordVersion(path, string(obj.GetUID()), obj.GetResourceVersion(), renderID, blob)
+}
+
+// recordVersion notes that path now holds blob, rendered from the object
+// version uid/rv ("" uid: deleted).
+func (x *renderedIndex) recordVersion(path, uid, rv, renderID string, blob plumbing.Hash) {
 	if x == nil {
 		return
 	}
-	if obj == nil {
+	if uid == "" {
 		delete(x.entries, path)
 	} else {
-		e := indexKey(obj, renderID)
-		e.Blob = blob
-		x.entries[path] = e
+		x.entries[path] = indexEntry{UID: uid, RV: rv, Keys: renderID, Blob: blob}
 	}
 	x.dirty = true
 }
@@ -79,7 +167,7 @@ func (x *renderedIndex) record(path string, obj *unstructured.Unstructured, rend
 // loadIndex reads the index of a clone (an empty one when there is none or it
 // is of another version).
 func loadIndex(gitDir string) *renderedIndex {
-	x := &renderedIndex{file: filepath.Join(gitDir, "gitops-reverser-index"), entries: map[string]indexEntry{}}
+	x := &renderedIndex{file: filepath.Join(gitDir, "gitops-reverser-index"), entries: map[string]indexEntry{}, resume: map[resumeKey]mirror.Position{}}
 	b, err := os.ReadFile(x.file)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -94,6 +182,11 @@ func loadIndex(gitDir string) *renderedIndex {
 	}
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), "\t")
+		if len(f) == 7 && f[0] == resumeLine {
+			gvr := schema.GroupVersionResource{Group: f[2], Version: f[3], Resource: f[4]}
+			x.resume[resumeKey{f[1], gvr}] = mirror.Position{Fingerprint: f[5], RV: f[6]}
+			continue
+		}
 		if len(f) != 5 {
 			continue
 		}
@@ -118,6 +211,12 @@ func (x *renderedIndex) save() error {
 			continue // not representable; such a file is simply rendered again
 		}
 		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\t%s\n", p, e.UID, e.RV, e.Keys, e.Blob)
+	}
+	for k, pos := range x.resume {
+		if strings.ContainsAny(k.target, "\t\n") {
+			continue
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", resumeLine, k.target, k.gvr.Group, k.gvr.Version, k.gvr.Resource, pos.Fingerprint, pos.RV)
 	}
 	tmp := x.file + ".tmp"
 	if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {

@@ -24,13 +24,17 @@ import (
 
 // Stream is the event stream's barrier around a snapshot (see
 // pkg/lifecycle/stream): the target's events are buffered from before the
-// snapshot reads its objects (ListCached) until GoLive, so nothing between the
-// snapshot and the stream start is lost.
+// snapshot reads its objects (List, or Replay for the types it resumes) until
+// GoLive, so nothing between the snapshot and the stream start is lost.
+// Positions tells how far a live target's events have reached the worker:
+// the worker's resume points.
 type Stream interface {
-	BeginBuffer(ctx context.Context, t *mirror.Target, sink mirror.Sink) error
-	ListCached(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
-	GoLive(targetKey string, listRVs map[schema.GroupVersionResource]string)
+	BeginBuffer(ctx context.Context, t *mirror.Target, sink mirror.Sink, resume map[schema.GroupVersionResource]string) (map[schema.GroupVersionResource]bool, error)
+	List(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
+	Replay(ctx context.Context, targetKey string, gvr schema.GroupVersionResource) ([]snapshot.Event, string, error)
+	GoLive(targetKey string, cuts map[schema.GroupVersionResource]string)
 	AbortBuffer(targetKey string)
+	Positions(targetKey string) map[schema.GroupVersionResource]mirror.Position
 }
 
 // Options configure the branch workers.

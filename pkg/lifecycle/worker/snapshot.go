@@ -5,12 +5,15 @@ import (
 	"errors"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
+	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
@@ -35,7 +38,9 @@ func (w *BranchWorker) RequestSnapshot(t *mirror.Target, fingerprint string) {
 
 // SnapshotResult is the outcome of one snapshot.
 type SnapshotResult struct {
-	Plan   *snapshot.Plan
+	Plan *snapshot.Plan
+	// Target is the target as planned (bounded by its ceiling).
+	Target *mirror.Target
 	Commit string
 	// Diff is the time spent reading, rendering and comparing; Push the commit
 	// and push.
@@ -54,19 +59,29 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 		klog.ErrorS(err, "Snapshot failed", "target", t.Key, "worker", w.Key)
 		report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Err: err, Time: time.Now()})
 	}
-	stream, list := w.m.opts.Stream, w.m.opts.List
+	stream := w.m.opts.Stream
+	src := snapshot.Source{List: w.m.opts.List}
 	if stream != nil {
-		if err := stream.BeginBuffer(ctx, t, w); err != nil {
+		// After a restart the clone's index knows how far each type was
+		// mirrored: those types resume their watch there and replay what
+		// changed instead of listing everything.
+		resume, err := w.resumePoints(ctx, w.bounded(t))
+		if err != nil {
+			fail(err)
+			return
+		}
+		resumed, err := stream.BeginBuffer(ctx, t, w, resume)
+		if err != nil {
 			fail(&mirror.LocalError{Err: err})
 			return
 		}
-		// The informers BeginBuffer synced hold every object of the selected
-		// types: read them there instead of decoding a second LIST of the same
-		// objects (at 10,000 objects that LIST was a third of the snapshot).
-		list = stream.ListCached
+		src = snapshot.Source{List: stream.List, Resumed: resumed,
+			Replay: func(ctx context.Context, gvr schema.GroupVersionResource) ([]snapshot.Event, string, error) {
+				return stream.Replay(ctx, t.Key, gvr)
+			}}
 	}
 	synced := time.Now()
-	res, err := w.Snapshot(ctx, t, list, func(stats v1alpha1.SnapshotStats) {
+	res, err := w.Snapshot(ctx, t, src, func(stats v1alpha1.SnapshotStats) {
 		report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Running: true, Stats: stats, Time: started})
 	})
 	if err != nil {
@@ -79,17 +94,29 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 	// Live before Done: a reconcile that sees the snapshot done finds the stream up.
 	if stream != nil {
 		stream.GoLive(t.Key, res.Plan.ListRVs)
+		// Every type is in the branch as of the snapshot's read of it: the
+		// resume points from now on (the idle checkpoints move them on).
+		points := map[schema.GroupVersionResource]mirror.Position{}
+		for gvr, rv := range res.Plan.ListRVs {
+			points[gvr] = mirror.Position{RV: rv, Fingerprint: mirror.TypeFingerprint(res.Target, gvr)}
+		}
+		w.index.setResume(t.Key, points)
+		if err := w.index.save(); err != nil {
+			klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
+		}
 	}
 	now := time.Now()
 	st := res.Plan.Stats
 	metrics.Snapshots.WithLabelValues("ok").Inc()
+	metrics.SnapshotTypes.WithLabelValues("replayed").Add(float64(len(res.Plan.Replayed)))
+	metrics.SnapshotTypes.WithLabelValues("listed").Add(float64(len(res.Plan.ListRVs) - len(res.Plan.Replayed)))
 	metrics.SnapshotDuration.Observe(now.Sub(started).Seconds())
 	for result, n := range map[string]int32{"created": st.Created, "updated": st.Updated, "deleted": st.Deleted, "unchanged": st.Unchanged, "skipped": st.SkippedSecrets} {
 		metrics.SnapshotObjects.WithLabelValues(result).Add(float64(n))
 	}
 	klog.InfoS("Snapshot completed", "target", t.Key, "worker", w.Key, "commit", res.Commit,
 		"created", st.Created, "updated", st.Updated, "deleted", st.Deleted, "unchanged", st.Unchanged,
-		"watchSync", synced.Sub(started), "diff", res.Diff, "push", res.Push, "total", now.Sub(started))
+		"watchSync", synced.Sub(started), "diff", res.Diff, "push", res.Push, "total", now.Sub(started), "replayed", len(res.Plan.Replayed))
 	report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Commit: res.Commit, Stats: st, Time: now})
 }
 
@@ -97,24 +124,18 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 // pkg/lifecycle/snapshot) and commits its creates, updates and deletes as one
 // commit. It runs on the worker goroutine (tasks) or, in tests, on a worker
 // that is not started.
-func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, list snapshot.Lister, progress func(v1alpha1.SnapshotStats)) (*SnapshotResult, error) {
+func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, src snapshot.Source, progress func(v1alpha1.SnapshotStats)) (*SnapshotResult, error) {
 	repo, err := w.syncedRepo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w.mu.Lock()
-	if c, ok := w.ceilings[t.Key]; ok {
-		bounded := *t
-		bounded.Selection = selection.Intersect(t.Selection, c)
-		t = &bounded
-	}
-	w.mu.Unlock()
+	t = w.bounded(t)
 	start := time.Now()
-	plan, err := snapshot.Compute(ctx, t, repo, w.index, list, progress)
+	plan, err := snapshot.ComputeFrom(ctx, t, repo, w.index, src, progress)
 	if err != nil {
 		return nil, &mirror.LocalError{Err: err}
 	}
-	res := &SnapshotResult{Plan: plan, Diff: time.Since(start)}
+	res := &SnapshotResult{Plan: plan, Target: t, Diff: time.Since(start)}
 	w.mu.Lock()
 	c, bounded := w.ceilings[t.Key]
 	w.mu.Unlock()
@@ -138,10 +159,92 @@ func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, list snap
 		}
 	}
 	for _, l := range plan.Learned {
-		w.index.record(l.Path, l.Object, t.RenderID(), l.Blob)
+		if l.Gone {
+			w.index.recordVersion(l.Path, "", "", "", l.Blob)
+		} else {
+			w.index.recordVersion(l.Path, l.UID, l.ResourceVersion, t.RenderID(), l.Blob)
+		}
 	}
 	if err := w.index.save(); err != nil {
 		klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
 	}
 	return res, nil
+}
+
+// bounded is t within its ceiling (the selection of its latest snapshot
+// request, narrowed by Restrict).
+func (w *BranchWorker) bounded(t *mirror.Target) *mirror.Target {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := w.ceilings[t.Key]; ok {
+		b := *t
+		b.Selection = selection.Intersect(t.Selection, c)
+		return &b
+	}
+	return t
+}
+
+// resumePoints returns the types of t the snapshot may resume, each with the
+// resourceVersion it was mirrored through: those with a resume point under
+// the current TypeFingerprint whose files in the tree are exactly the ones
+// the index says were written. Secrets of a target without encryption are
+// always listed (the snapshot counts them as skipped).
+func (w *BranchWorker) resumePoints(ctx context.Context, t *mirror.Target) (map[schema.GroupVersionResource]string, error) {
+	repo, err := w.syncedRepo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[schema.GroupVersionResource]string{}
+	for gvr, ts := range t.Selection {
+		if render.IsSecret(gvr) && t.Keys == nil {
+			continue
+		}
+		rv := w.index.resumeFor(t.Key, gvr, mirror.TypeFingerprint(t, gvr))
+		if rv == "" {
+			continue
+		}
+		dir := render.Dir(t.Path, gvr)
+		existing, err := repo.ListFiles(dir)
+		if err != nil {
+			continue
+		}
+		parse := func(path string) (string, bool) {
+			ns, _, ok := render.ParsePath(t.Path, gvr, ts.Resource.Namespaced, path)
+			return ns, ok && ts.Matches(ns)
+		}
+		if w.index.holdsExactly(existing, dir, parse) {
+			out[gvr] = rv
+		}
+	}
+	return out, nil
+}
+
+// checkpoint moves the resume points of the worker's live targets to the
+// stream's positions, when every change up to them has been pushed: it
+// reads the positions first, then finds nothing pending (a change up to a
+// position was queued before it was read). It runs on the worker goroutine,
+// between flushes.
+func (w *BranchWorker) checkpoint() {
+	stream := w.m.opts.Stream
+	if stream == nil || w.index == nil {
+		return
+	}
+	w.mu.Lock()
+	keys := sets.List(w.targets)
+	w.mu.Unlock()
+	positions := map[string]map[schema.GroupVersionResource]mirror.Position{}
+	for _, k := range keys {
+		if p := stream.Positions(k); p != nil {
+			positions[k] = p
+		}
+	}
+	w.mu.Lock()
+	idle := len(w.pending) == 0 && len(w.held) == 0 && len(w.tasks) == 0
+	w.mu.Unlock()
+	if !idle {
+		return
+	}
+	for k, p := range positions {
+		w.index.setResume(k, p)
+	}
 }

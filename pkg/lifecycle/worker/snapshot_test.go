@@ -122,7 +122,7 @@ func TestSnapshotDiff(t *testing.T) {
 
 	// Progress is reported after each type (SnapshotSynced=Running shows it).
 	var progress []v1alpha1.SnapshotStats
-	res, err := w.Snapshot(context.Background(), tc, dynamicLister(dyn), func(s v1alpha1.SnapshotStats) { progress = append(progress, s) })
+	res, err := w.Snapshot(context.Background(), tc, snapshot.Source{List: dynamicLister(dyn)}, func(s v1alpha1.SnapshotStats) { progress = append(progress, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestSnapshotDiff(t *testing.T) {
 		t.Errorf("decrypt: %v\n%s", err, plain)
 	}
 
-	again, err := w.Snapshot(context.Background(), tc, dynamicLister(dyn), nil)
+	again, err := w.Snapshot(context.Background(), tc, snapshot.Source{List: dynamicLister(dyn)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestSnapshotUsesRenderedIndexAcrossRestarts(t *testing.T) {
 		m, _ := newTestManager(filepath.Join(tmp, "work"))
 		w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 500})
 		defer w.closeRepo()
-		res, err := w.Snapshot(context.Background(), tc, dynamicLister(dyn), nil)
+		res, err := w.Snapshot(context.Background(), tc, snapshot.Source{List: dynamicLister(dyn)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

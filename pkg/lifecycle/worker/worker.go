@@ -59,6 +59,8 @@ type BranchWorker struct {
 	// idle, so tasks that run back to back share one fetch. A push built on a
 	// stale tip is rejected and replayed anyway; this only saves round trips.
 	fresh bool
+	// checkpointed is when the resume points were last moved on.
+	checkpointed time.Time
 	// retryAt delays the next flush after a failed push.
 	retryAt time.Time
 	failed  int
@@ -253,6 +255,7 @@ func (w *BranchWorker) loop(ctx context.Context) {
 				fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				w.flush(fctx, true)
 				cancel()
+				w.checkpoint() // saved by closeRepo
 			}
 			return
 		}
@@ -261,6 +264,13 @@ func (w *BranchWorker) loop(ctx context.Context) {
 			w.flush(ctx, false)
 			continue
 		}
+		if time.Since(w.checkpointed) >= indexSaveEvery {
+			// Idle or between batches: move the resume points on.
+			w.checkpointed = time.Now()
+			w.checkpoint()
+			w.index.saveIfDue()
+		}
+		wait = min(wait, indexSaveEvery)
 		w.fresh = false
 		timer.Reset(wait)
 		select {

@@ -1,0 +1,290 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/render"
+)
+
+// feed is the watch of one resource type, shared by every target that
+// selects it. It keeps no copy of the objects (the informer it replaced held
+// every selected object whole, 10 KiB each): only the light metadata routing
+// needs to tell an object that left a selection (light), and its position,
+// the resourceVersion through which events were delivered. A feed can start
+// from a resourceVersion a target had mirrored (a restart resumes instead of
+// listing); it never lists.
+type feed struct {
+	gvr    schema.GroupVersionResource
+	cancel context.CancelFunc
+
+	// Under Router.mu.
+	pos string // delivered through this resourceVersion ("" until the first watch opened)
+	// opened is closed once a watch is open from startRV (then pos is set);
+	// a gap replaces it.
+	opened     chan struct{}
+	openedDone bool
+	startRV    string
+	// epoch counts the feed's gaps.
+	epoch int
+	// last is when the feed last delivered an event or opened a watch.
+	last time.Time
+	// light is the routing metadata of the objects seen (events, snapshot
+	// lists); an object not in it is unknown, not absent.
+	light map[string]*unstructured.Unstructured
+}
+
+// runFeed keeps a watch of f's type open from f's position; from is where the
+// first watch starts ("" : the current resourceVersion). A watch that
+// closes is reopened where it stopped; one whose position expired (410)
+// restarts at the current resourceVersion and is reported as a gap.
+func (r *Router) runFeed(ctx context.Context, f *feed, from string) {
+	rv := from
+	delay := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		if rv == "" {
+			cur, err := r.currentRV(ctx, f.gvr)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.watchError(f.gvr, err)
+				}
+				sleepCtx(ctx, delay)
+				delay = min(2*delay, 5*time.Second)
+				continue
+			}
+			rv = cur
+		}
+		// Watches are closed by the server now and then (5 to 10 minutes,
+		// as client-go's reflector asks); bookmarks keep the position fresh.
+		timeout := int64(300 + rand.IntN(300))
+		w, err := r.dyn.Resource(f.gvr).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if expired(err) {
+				r.gap(f, err)
+				rv = ""
+				continue
+			}
+			r.watchError(f.gvr, err)
+			sleepCtx(ctx, delay)
+			delay = min(2*delay, 5*time.Second)
+			continue
+		}
+		delay = 200 * time.Millisecond
+		r.feedOpened(f, rv)
+		next, err := r.consume(ctx, f, w)
+		w.Stop()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case expired(err):
+			r.gap(f, err)
+			rv = ""
+		case err != nil:
+			r.watchError(f.gvr, err)
+			rv = next
+			sleepCtx(ctx, delay)
+		default:
+			rv = next
+		}
+	}
+}
+
+// consume delivers a watch's events until it closes; it returns the position
+// reached and the error that closed it (nil: closed normally).
+func (r *Router) consume(ctx context.Context, f *feed, w watch.Interface) (string, error) {
+	r.mu.Lock()
+	pos := f.pos
+	r.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return pos, ctx.Err()
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return pos, nil
+			}
+			switch ev.Type {
+			case watch.Error:
+				return pos, apierrors.FromObject(ev.Object)
+			case watch.Bookmark:
+				if u, ok := ev.Object.(*unstructured.Unstructured); ok && u.GetResourceVersion() != "" {
+					pos = u.GetResourceVersion()
+					r.mu.Lock()
+					f.pos, f.last = pos, time.Now()
+					r.mu.Unlock()
+				}
+			case watch.Added, watch.Modified, watch.Deleted:
+				u, ok := ev.Object.(*unstructured.Unstructured)
+				if !ok {
+					continue
+				}
+				pos = u.GetResourceVersion()
+				r.deliver(f, u, ev.Type == watch.Deleted)
+			}
+		}
+	}
+}
+
+// deliver routes one event and advances the feed's position, under one lock:
+// whoever reads the position afterwards knows every event up to it reached
+// the targets' sinks or buffers.
+func (r *Router) deliver(f *feed, u *unstructured.Unstructured, del bool) {
+	render.StripForCache(u)
+	key := u.GetNamespace() + "/" + u.GetName()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, known := f.light[key]
+	if del {
+		delete(f.light, key)
+	} else {
+		f.light[key] = lightCopy(u)
+	}
+	f.pos, f.last = u.GetResourceVersion(), time.Now()
+	r.routeLocked(f.gvr, old, known, u, del)
+}
+
+// learn records what a snapshot's LIST saw of an object the feed knows nothing
+// newer about.
+func (r *Router) learn(gvr schema.GroupVersionResource, u *unstructured.Unstructured) {
+	key := u.GetNamespace() + "/" + u.GetName()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, ok := r.feeds[gvr]
+	if !ok {
+		return
+	}
+	if old, ok := f.light[key]; ok && !newerThan(u.GetResourceVersion(), old.GetResourceVersion()) {
+		return
+	}
+	f.light[key] = lightCopy(u)
+}
+
+// lightCopy keeps what selection clauses read of an object: its identity,
+// labels, annotations (without the last-applied configuration), owners and a
+// Secret's type.
+func lightCopy(u *unstructured.Unstructured) *unstructured.Unstructured {
+	md := map[string]interface{}{"name": u.GetName(), "resourceVersion": u.GetResourceVersion()}
+	if ns := u.GetNamespace(); ns != "" {
+		md["namespace"] = ns
+	}
+	src, _ := u.Object["metadata"].(map[string]interface{})
+	for _, k := range []string{"labels", "ownerReferences", "generateName"} {
+		if v, ok := src[k]; ok {
+			md[k] = v
+		}
+	}
+	if a, ok := src["annotations"].(map[string]interface{}); ok {
+		kept := make(map[string]interface{}, len(a))
+		for k, v := range a {
+			if k != "kubectl.kubernetes.io/last-applied-configuration" {
+				kept[k] = v
+			}
+		}
+		md["annotations"] = kept
+	}
+	out := map[string]interface{}{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md}
+	if t, ok := u.Object["type"]; ok {
+		out["type"] = t
+	}
+	return &unstructured.Unstructured{Object: out}
+}
+
+// feedOpened records an open watch; the first one (since the start or a gap)
+// sets the feed's position and releases those waiting for it.
+func (r *Router) feedOpened(f *feed, rv string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f.pos == "" {
+		f.pos, f.startRV = rv, rv
+	}
+	f.last = time.Now()
+	if !f.openedDone {
+		f.openedDone = true
+		close(f.opened)
+	}
+}
+
+// gap handles a feed whose position expired: events were missed. Targets
+// already live need a new snapshot (reported as OpResync); one in its
+// snapshot learns at GoLive. The feed goes on from the current version.
+func (r *Router) gap(f *feed, err error) {
+	klog.InfoS("Watch position expired; the targets of the type take a new snapshot", "resource", f.gvr.String(), "err", err)
+	r.mu.Lock()
+	f.pos = ""
+	f.light = map[string]*unstructured.Unstructured{}
+	if f.openedDone {
+		f.opened, f.openedDone = make(chan struct{}), false
+	}
+	var resync []string
+	for key, t := range r.targets {
+		if _, ok := t.cfg.Selection[f.gvr]; !ok {
+			continue
+		}
+		switch {
+		case t.live:
+			resync = append(resync, key)
+		case t.epoch[f.gvr] == f.epoch && slices.Contains(t.fixed, f.gvr):
+			t.gapped[f.gvr] = true
+		default:
+			// Its buffer's start is not fixed yet: BeginBuffer sees the
+			// new epoch and starts it at the feed's next position.
+		}
+	}
+	f.epoch++
+	r.mu.Unlock()
+	for _, key := range resync {
+		r.report(resyncResult(key))
+	}
+}
+
+// currentRV is the type's current resourceVersion (a consistent LIST of one object).
+func (r *Router) currentRV(ctx context.Context, gvr schema.GroupVersionResource) (string, error) {
+	l, err := r.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	return l.GetResourceVersion(), nil
+}
+
+// expired: the API no longer has the requested version (compacted, or older
+// than its watch cache).
+func expired(err error) bool {
+	if err == nil {
+		return false
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) && st.Status().Code == 410 {
+		return true
+	}
+	return apierrors.IsResourceExpired(err) || apierrors.IsGone(err)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// rvAtLeast reports whether rv >= floor (false when either does not parse).
+func rvAtLeast(rv, floor string) bool {
+	a, err1 := strconv.ParseUint(rv, 10, 64)
+	b, err2 := strconv.ParseUint(floor, 10, 64)
+	return err1 == nil && err2 == nil && a >= b
+}
