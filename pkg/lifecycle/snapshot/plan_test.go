@@ -263,7 +263,9 @@ func TestReplayPlansOnlyWhatChanged(t *testing.T) {
 	}
 	// Not resumable after all: listed.
 	p, err = ComputeFrom(context.Background(), tgt, tree, nil, Source{
-		Replay:  func(context.Context, schema.GroupVersionResource) ([]Event, string, error) { return nil, "", ErrNotResumable },
+		Replay: func(context.Context, schema.GroupVersionResource) ([]Event, string, error) {
+			return nil, "", ErrNotResumable
+		},
 		Resumed: map[schema.GroupVersionResource]bool{cmGVR: true},
 		List:    objects(map[schema.GroupVersionResource][]*unstructured.Unstructured{cmGVR: {cm("demo", "keep", "v")}}),
 	}, nil)
