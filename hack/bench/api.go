@@ -90,7 +90,7 @@ func (e *env) benchAPI(ctx context.Context) error {
 	time.Sleep(10 * time.Second)
 	cur, _ := rssKB(e.st.Server.Pid())
 	e.heapProfile(ctx, "api-idle")
-	e.res.add(figure{Name: fmt.Sprintf("RSS, %d targets Ready and idle", n), Unit: "MiB", Ours: float64(cur) / 1024}, 0, 150)
+	e.res.add(figure{Name: fmt.Sprintf("RSS, %d targets Ready and idle", n), Unit: "MiB", Ours: float64(cur) / 1024}, 0, 120)
 
 	if err := e.setupCRD(ctx, n); err != nil {
 		return err
@@ -122,7 +122,7 @@ func (e *env) benchAPI(ctx context.Context) error {
 	}
 	prof()
 	crdP50, crdP99 := percentile(lat[2], 50), percentile(lat[2], 99)
-	for j, max50 := range []float64{0.8, 1.5} {
+	for j, max50 := range []float64{0.8, 1.3} {
 		e.res.add(figure{Name: "GET p50, " + eps[j].name, Unit: "ms", Ours: ms(percentile(lat[j], 50)), Baseline: ms(crdP50), BaselineName: "CRD"}, max50, 0)
 		e.res.add(figure{Name: "GET p99, " + eps[j].name, Unit: "ms", Ours: ms(percentile(lat[j], 99)), Baseline: ms(crdP99), BaselineName: "CRD"}, 0, 0)
 	}

@@ -8,6 +8,8 @@
 //  2. Snapshot: 10,000 ConfigMaps of 1 KiB -> SnapshotSynced with the commit
 //     pushed, against `git add -A && git commit && git push` of the same rendered
 //     files to the same kind of remote; then a re-snapshot with 100 changed.
+//     Growth: the same at 3,000 and 30,000 ConfigMaps (-growth-sizes): peak
+//     RSS per mirrored object and the re-snapshot at each size.
 //  3. Stream: a sustained update rate for 60 s: achieved rate and change ->
 //     pushed latency.
 //  4. Memory: peak RSS of our server in (2), and with 1,000 targets idle.
@@ -28,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +53,7 @@ type options struct {
 	phases   string
 	keep     bool
 	memLimit string
+	growth   []int
 }
 
 // env is the running stack and its clients.
@@ -68,14 +72,25 @@ type env struct {
 }
 
 func main() {
-	var o options
+	o := options{growth: []int{3000, 30000}}
 	flag.StringVar(&o.out, "out", ".bench", "directory for the JSON results and profiles")
 	flag.IntVar(&o.targets, "targets", 1000, "GitTargets (and CRD objects) for the API figures")
 	flag.IntVar(&o.objects, "objects", 10000, "ConfigMaps for the snapshot figures")
 	flag.IntVar(&o.changed, "changed", 100, "ConfigMaps changed before the re-snapshot")
 	flag.IntVar(&o.rate, "rate", 1000, "updates per second for the stream figures")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long the stream runs")
-	flag.StringVar(&o.phases, "phases", "api,tenancy,filter,snapshot,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
+	flag.Func("growth-sizes", "ConfigMap counts of the growth phase (default 3000,30000)", func(v string) error {
+		o.growth = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 100 {
+				return fmt.Errorf("bad size %q", f)
+			}
+			o.growth = append(o.growth, n)
+		}
+		return nil
+	})
+	flag.StringVar(&o.phases, "phases", "api,tenancy,filter,snapshot,growth,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
@@ -142,6 +157,8 @@ func run(o options) error {
 			err = e.benchFilter(ctx)
 		case "snapshot":
 			err = e.benchSnapshot(ctx)
+		case "growth":
+			err = e.benchGrowth(ctx)
 		case "stream":
 			err = e.benchStream(ctx, "")
 		case "stream-off":

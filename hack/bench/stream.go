@@ -182,7 +182,7 @@ func (e *env) benchStream(ctx context.Context, variant string) error {
 	e.res.add(figure{Name: name + ": write latency p50 (client)", Unit: "ms", Ours: float64(run.writeP50.Microseconds()) / 1000}, 0, 0)
 	e.res.add(figure{Name: name + ": write latency p99 (client)", Unit: "ms", Ours: float64(run.writeP99.Microseconds()) / 1000}, 0, 0)
 	e.res.add(figure{Name: name + ": updates not in Git 60 s after the load", Unit: "updates", Ours: float64(lost)}, 0, 0)
-	e.res.add(figure{Name: name + ": peak RSS", Unit: "MiB", Ours: float64(peak) / 1024}, 0, 0)
+	e.res.add(figure{Name: name + ": peak RSS", Unit: "MiB", Ours: float64(peak) / 1024}, 0, 150)
 	e.res.note("%s: %d updates (%d failed) in %s -> %d commits; latency measured for %d updates (observer polls every 50 ms)",
 		name, done.Load(), failed.Load(), elapsed.Round(time.Millisecond), commits, len(tr.latencies))
 	if e.streams == nil {

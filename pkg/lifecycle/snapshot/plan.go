@@ -59,6 +59,11 @@ type Source struct {
 	List    Lister
 	Replay  func(ctx context.Context, gvr schema.GroupVersionResource) ([]Event, string, error)
 	Resumed map[schema.GroupVersionResource]bool
+	// Listed holds the files of a type's directory already read from the
+	// same tree (the resume check): the plan does not walk them again.
+	Listed map[schema.GroupVersionResource]map[string]plumbing.Hash
+	// ListedAt is the commit Listed was read at (the caller checks it).
+	ListedAt plumbing.Hash
 }
 
 // ErrNotResumable from a Replay: the type cannot be replayed after all; the
@@ -100,9 +105,12 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 	p := &Plan{ListRVs: map[schema.GroupVersionResource]string{}}
 	for _, gvr := range t.Selection.GVRs() {
 		ts := t.Selection[gvr]
-		existing, err := tree.ListFiles(render.Dir(t.Path, gvr))
-		if err != nil {
-			return nil, err
+		existing, ok := src.Listed[gvr]
+		if !ok {
+			var err error
+			if existing, err = tree.ListFiles(render.Dir(t.Path, gvr)); err != nil {
+				return nil, err
+			}
 		}
 		if src.Resumed[gvr] {
 			err := p.replay(ctx, t, gvr, tree, index, existing, src.Replay)

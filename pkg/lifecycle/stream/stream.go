@@ -57,7 +57,7 @@ const listPage = 500
 // only decides how fresh the snapshot is, never whether it is right: an event
 // still on its way arrives after the cut and GoLive applies it.
 var (
-	replayQuiet   = 100 * time.Millisecond
+	replayQuiet   = 30 * time.Millisecond
 	replayMaxWait = time.Second
 )
 

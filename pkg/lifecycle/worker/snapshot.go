@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
@@ -65,7 +66,7 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 		// After a restart the clone's index knows how far each type was
 		// mirrored: those types resume their watch there and replay what
 		// changed instead of listing everything.
-		resume, err := w.resumePoints(ctx, w.bounded(t))
+		resume, listed, head, err := w.resumePoints(ctx, w.bounded(t))
 		if err != nil {
 			fail(err)
 			return
@@ -75,7 +76,7 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 			fail(&mirror.LocalError{Err: err})
 			return
 		}
-		src = snapshot.Source{List: stream.List, Resumed: resumed,
+		src = snapshot.Source{List: stream.List, Resumed: resumed, Listed: listed, ListedAt: head,
 			Replay: func(ctx context.Context, gvr schema.GroupVersionResource) ([]snapshot.Event, string, error) {
 				return stream.Replay(ctx, t.Key, gvr)
 			}}
@@ -130,6 +131,9 @@ func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, src snaps
 		return nil, err
 	}
 	t = w.bounded(t)
+	if src.Listed != nil && src.ListedAt != repo.Head() {
+		src.Listed = nil // read at another tip: walk again
+	}
 	start := time.Now()
 	plan, err := snapshot.ComputeFrom(ctx, t, repo, w.index, src, progress)
 	if err != nil {
@@ -189,12 +193,13 @@ func (w *BranchWorker) bounded(t *mirror.Target) *mirror.Target {
 // the current TypeFingerprint whose files in the tree are exactly the ones
 // the index says were written. Secrets of a target without encryption are
 // always listed (the snapshot counts them as skipped).
-func (w *BranchWorker) resumePoints(ctx context.Context, t *mirror.Target) (map[schema.GroupVersionResource]string, error) {
+func (w *BranchWorker) resumePoints(ctx context.Context, t *mirror.Target) (map[schema.GroupVersionResource]string, map[schema.GroupVersionResource]map[string]plumbing.Hash, plumbing.Hash, error) {
 	repo, err := w.syncedRepo(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, plumbing.ZeroHash, err
 	}
 	out := map[schema.GroupVersionResource]string{}
+	listed := map[schema.GroupVersionResource]map[string]plumbing.Hash{}
 	for gvr, ts := range t.Selection {
 		if render.IsSecret(gvr) && t.Keys == nil {
 			continue
@@ -208,6 +213,7 @@ func (w *BranchWorker) resumePoints(ctx context.Context, t *mirror.Target) (map[
 		if err != nil {
 			continue
 		}
+		listed[gvr] = existing
 		parse := func(path string) (string, bool) {
 			ns, _, ok := render.ParsePath(t.Path, gvr, ts.Resource.Namespaced, path)
 			return ns, ok && ts.Matches(ns)
@@ -216,7 +222,7 @@ func (w *BranchWorker) resumePoints(ctx context.Context, t *mirror.Target) (map[
 			out[gvr] = rv
 		}
 	}
-	return out, nil
+	return out, listed, repo.Head(), nil
 }
 
 // checkpoint moves the resume points of the worker's live targets to the

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+)
+
+const growthNamespace = "bench-growth"
+
+// growthRun is one size of the growth phase.
+type growthRun struct {
+	objects          int
+	snapshot         time.Duration
+	snapshotPeakKB   int64
+	resnapshot       time.Duration
+	resnapshotPeakKB int64
+}
+
+// benchGrowth: how cost grows with the cluster. For each size (3,000 and
+// 30,000 ConfigMaps of 1 KiB by default) a fresh server process snapshots a
+// new target over all of them, then is restarted with 100 changed. It prints
+// the peak RSS per mirrored object (the slope between the sizes, so the
+// server's fixed footprint does not count) and the re-snapshot at each size,
+// which should cost what changed, not what exists.
+func (e *env) benchGrowth(ctx context.Context) error {
+	if err := e.ensureNamespace(ctx, growthNamespace); err != nil {
+		return err
+	}
+	var runs []growthRun
+	prev := ""
+	for _, n := range e.opts.growth {
+		if err := parallel(n, 32, func(i int) error {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: cmName(i), Namespace: growthNamespace},
+				Data: map[string]string{"payload": payload(i, 0)}}
+			_, err := e.kube.CoreV1().ConfigMaps(growthNamespace).Create(ctx, cm, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return nil
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+		// Only this size's target exists: the previous one is deleted.
+		if prev != "" {
+			if err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(growthNamespace).Delete(ctx, prev, metav1.DeleteOptions{}); err != nil {
+				return err
+			}
+			if err := e.cbDirect.ConfigbutlerV1alpha1().WatchRules(growthNamespace).Delete(ctx, prev, metav1.DeleteOptions{}); err != nil {
+				return err
+			}
+		}
+		name := fmt.Sprintf("g%d", n)
+		prev = name
+		if err := e.restartServer(ctx); err != nil {
+			return err
+		}
+		if err := e.setupGitProvider(ctx, growthNamespace, name, "bench-growth-"+name, ""); err != nil {
+			return err
+		}
+		wr := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: growthNamespace},
+			Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: name},
+				Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
+		if _, err := e.cbDirect.ConfigbutlerV1alpha1().WatchRules(growthNamespace).Create(ctx, wr, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		t := &v1alpha1.GitTarget{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: growthNamespace},
+			Spec: v1alpha1.GitTargetSpec{ProviderRef: v1alpha1.GitProviderReference{Name: name}, Branch: "main", Path: snapPath}}
+		if _, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(growthNamespace).Create(ctx, t, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		got, err := e.waitSnapshotOf(ctx, growthNamespace, name, time.Time{}, 10*time.Minute)
+		if err != nil {
+			return err
+		}
+		r := growthRun{objects: n, snapshot: got.Status.Snapshot.Duration.Duration}
+		if int(got.Status.Snapshot.Stats.Created) != n {
+			return fmt.Errorf("growth %d: the snapshot created %d files", n, got.Status.Snapshot.Stats.Created)
+		}
+		_, r.snapshotPeakKB = rssKB(e.st.Server.Pid())
+
+		e.st.StopServer()
+		for i := 0; i < e.opts.changed; i++ {
+			idx := i * (n / e.opts.changed)
+			patch := fmt.Sprintf(`{"data":{"payload":%q}}`, payload(idx, 2))
+			if _, err := e.kube.CoreV1().ConfigMaps(growthNamespace).Patch(ctx, cmName(idx), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+				return err
+			}
+		}
+		restarted := time.Now()
+		if err := e.st.StartServer(ctx); err != nil {
+			return err
+		}
+		got, err = e.waitSnapshotOf(ctx, growthNamespace, name, restarted, 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		if int(got.Status.Snapshot.Stats.Updated) != e.opts.changed {
+			return fmt.Errorf("growth %d: the re-snapshot updated %d files, want %d", n, got.Status.Snapshot.Stats.Updated, e.opts.changed)
+		}
+		r.resnapshot = got.Status.Snapshot.Duration.Duration
+		_, r.resnapshotPeakKB = rssKB(e.st.Server.Pid())
+		runs = append(runs, r)
+		e.res.note("growth %d: snapshot %s, peak RSS %d MiB; re-snapshot %s, peak RSS %d MiB", n,
+			r.snapshot.Round(time.Millisecond), r.snapshotPeakKB/1024, r.resnapshot.Round(time.Millisecond), r.resnapshotPeakKB/1024)
+	}
+	for _, r := range runs {
+		e.res.add(figure{Name: fmt.Sprintf("growth: peak RSS, snapshot of %d", r.objects), Unit: "MiB", Ours: float64(r.snapshotPeakKB) / 1024}, 0, 0)
+		e.res.add(figure{Name: fmt.Sprintf("growth: re-snapshot after restart, %d of %d changed", e.opts.changed, r.objects), Unit: "s", Ours: r.resnapshot.Seconds()}, 0, 0.3)
+	}
+	if len(runs) >= 2 {
+		a, b := runs[0], runs[len(runs)-1]
+		slope := float64(b.snapshotPeakKB-a.snapshotPeakKB) / float64(b.objects-a.objects)
+		e.res.add(figure{Name: fmt.Sprintf("growth: peak RSS per mirrored object (%d -> %d)", a.objects, b.objects), Unit: "KiB", Ours: slope}, 0, 3)
+		e.res.add(figure{Name: fmt.Sprintf("growth: re-snapshot at %d vs %d", b.objects, a.objects), Unit: "s",
+			Ours: b.resnapshot.Seconds(), Baseline: a.resnapshot.Seconds(), BaselineName: fmt.Sprintf("at %d", a.objects)}, 2.0, 0)
+	}
+	return nil
+}
