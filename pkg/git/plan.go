@@ -24,7 +24,10 @@ type Change struct {
 type fileOp struct {
 	delete bool
 	hash   plumbing.Hash
-	data   []byte
+	// blob is the file's blob, built once from the change's content (the
+	// only copy the commit needs: a caller that drops its changes after
+	// handing them over holds a large snapshot's content once, not twice).
+	blob *plumbing.MemoryObject
 }
 
 // dirNode is the change set restricted to one directory.
@@ -69,8 +72,10 @@ func newChangePlan(changes []Change) (*changePlan, error) {
 		}
 		op := &fileOp{delete: c.Delete}
 		if !c.Delete {
-			op.data = c.Content
-			op.hash = BlobHash(c.Content)
+			op.blob = &plumbing.MemoryObject{}
+			op.blob.SetType(plumbing.BlobObject)
+			_, _ = op.blob.Write(c.Content)
+			op.hash = op.blob.Hash()
 		}
 		n.files[parts[len(parts)-1]] = op
 	}

@@ -81,6 +81,7 @@ func (r *Repo) CommitChainAndPush(ctx context.Context, commits []Commit) (Commit
 		return res, errors.New("git: repository is closed")
 	}
 	plans := make([]*changePlan, len(commits))
+	meta := make([]Commit, len(commits))
 	for i, c := range commits {
 		plan, err := newChangePlan(c.Changes)
 		if err != nil {
@@ -90,7 +91,11 @@ func (r *Repo) CommitChainAndPush(ctx context.Context, commits []Commit) (Commit
 			return res, errors.New("git: empty commit message")
 		}
 		plans[i] = plan
+		meta[i] = Commit{Message: c.Message, Author: c.Author}
 	}
+	// From here on only the plans' blobs hold the content: a caller that
+	// does not keep its changes lets go of them.
+	commits = meta
 
 	delay := r.opts.RetryBaseDelay
 	for {

@@ -235,7 +235,7 @@ func (b *treeBuilder) build(base plumbing.Hash, n *dirNode, dir string) (plumbin
 		if exists && e.Hash == op.hash && e.Mode == mode {
 			continue
 		}
-		b.add(plumbing.BlobObject, op.data)
+		b.addEncoded(op.blob)
 		over[name] = &object.TreeEntry{Name: name, Mode: mode, Hash: op.hash}
 		b.files++
 	}

@@ -42,7 +42,41 @@ type feed struct {
 	last time.Time
 	// light is the routing metadata of the objects seen (events, snapshot
 	// lists); an object not in it is unknown, not absent.
-	light map[string]*unstructured.Unstructured
+	light map[string]*lightMeta
+}
+
+// lightMeta is what selection clauses read of an object besides its name and
+// namespace (its key): labels, annotations (without the last-applied
+// configuration), owners and a Secret's type. Most objects have only labels;
+// those with none of it share bare.
+type lightMeta struct {
+	rv          string
+	labels      map[string]interface{}
+	annotations map[string]interface{}
+	owners      interface{}
+	typ         interface{}
+}
+
+// object rebuilds the metadata-only object clauses are evaluated on.
+func (l *lightMeta) object(u *unstructured.Unstructured) *unstructured.Unstructured {
+	md := map[string]interface{}{"name": u.GetName(), "resourceVersion": l.rv}
+	if ns := u.GetNamespace(); ns != "" {
+		md["namespace"] = ns
+	}
+	if l.labels != nil {
+		md["labels"] = l.labels
+	}
+	if l.annotations != nil {
+		md["annotations"] = l.annotations
+	}
+	if l.owners != nil {
+		md["ownerReferences"] = l.owners
+	}
+	out := map[string]interface{}{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md}
+	if l.typ != nil {
+		out["type"] = l.typ
+	}
+	return &unstructured.Unstructured{Object: out}
 }
 
 // runFeed keeps a watch of f's type open from f's position; from is where the
@@ -147,11 +181,15 @@ func (r *Router) deliver(f *feed, u *unstructured.Unstructured, del bool) {
 	key := u.GetNamespace() + "/" + u.GetName()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old, known := f.light[key]
+	var old *unstructured.Unstructured
+	l, known := f.light[key]
+	if known {
+		old = l.object(u)
+	}
 	if del {
 		delete(f.light, key)
 	} else {
-		f.light[key] = lightCopy(u)
+		f.light[key] = lightOf(u)
 	}
 	f.pos, f.last = u.GetResourceVersion(), time.Now()
 	r.routeLocked(f.gvr, old, known, u, del)
@@ -167,40 +205,40 @@ func (r *Router) learn(gvr schema.GroupVersionResource, u *unstructured.Unstruct
 	if !ok {
 		return
 	}
-	if old, ok := f.light[key]; ok && !newerThan(u.GetResourceVersion(), old.GetResourceVersion()) {
+	if old, ok := f.light[key]; ok && !newerThan(u.GetResourceVersion(), old.rv) {
 		return
 	}
-	f.light[key] = lightCopy(u)
+	f.light[key] = lightOf(u)
 }
 
-// lightCopy keeps what selection clauses read of an object: its identity,
-// labels, annotations (without the last-applied configuration), owners and a
-// Secret's type.
-func lightCopy(u *unstructured.Unstructured) *unstructured.Unstructured {
-	md := map[string]interface{}{"name": u.GetName(), "resourceVersion": u.GetResourceVersion()}
-	if ns := u.GetNamespace(); ns != "" {
-		md["namespace"] = ns
-	}
+// lightOf keeps what selection clauses read of an object (see lightMeta).
+func lightOf(u *unstructured.Unstructured) *lightMeta {
+	l := &lightMeta{rv: u.GetResourceVersion()}
 	src, _ := u.Object["metadata"].(map[string]interface{})
-	for _, k := range []string{"labels", "ownerReferences", "generateName"} {
-		if v, ok := src[k]; ok {
-			md[k] = v
-		}
+	if v, ok := src["labels"].(map[string]interface{}); ok && len(v) > 0 {
+		l.labels = v
 	}
-	if a, ok := src["annotations"].(map[string]interface{}); ok {
-		kept := make(map[string]interface{}, len(a))
-		for k, v := range a {
-			if k != "kubectl.kubernetes.io/last-applied-configuration" {
-				kept[k] = v
+	if a, ok := src["annotations"].(map[string]interface{}); ok && len(a) > 0 {
+		if _, big := a["kubectl.kubernetes.io/last-applied-configuration"]; big {
+			kept := make(map[string]interface{}, len(a))
+			for k, v := range a {
+				if k != "kubectl.kubernetes.io/last-applied-configuration" {
+					kept[k] = v
+				}
 			}
+			a = kept
 		}
-		md["annotations"] = kept
+		if len(a) > 0 {
+			l.annotations = a
+		}
 	}
-	out := map[string]interface{}{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md}
+	if v, ok := src["ownerReferences"]; ok {
+		l.owners = v
+	}
 	if t, ok := u.Object["type"]; ok {
-		out["type"] = t
+		l.typ = t
 	}
-	return &unstructured.Unstructured{Object: out}
+	return l
 }
 
 // feedOpened records an open watch; the first one (since the start or a gap)
@@ -225,7 +263,7 @@ func (r *Router) gap(f *feed, err error) {
 	klog.InfoS("Watch position expired; the targets of the type take a new snapshot", "resource", f.gvr.String(), "err", err)
 	r.mu.Lock()
 	f.pos = ""
-	f.light = map[string]*unstructured.Unstructured{}
+	f.light = map[string]*lightMeta{}
 	if f.openedDone {
 		f.opened, f.openedDone = make(chan struct{}), false
 	}

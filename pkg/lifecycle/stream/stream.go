@@ -57,7 +57,7 @@ const listPage = 500
 // only decides how fresh the snapshot is, never whether it is right: an event
 // still on its way arrives after the cut and GoLive applies it.
 var (
-	replayQuiet   = 30 * time.Millisecond
+	replayQuiet   = 100 * time.Millisecond
 	replayMaxWait = time.Second
 )
 
@@ -266,7 +266,7 @@ func (r *Router) waitOpened(ctx context.Context, ts *targetStream) bool {
 // current one).
 func (r *Router) startFeedLocked(gvr schema.GroupVersionResource, from string) *feed {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &feed{gvr: gvr, cancel: cancel, opened: make(chan struct{}), light: map[string]*unstructured.Unstructured{}}
+	f := &feed{gvr: gvr, cancel: cancel, opened: make(chan struct{}), light: map[string]*lightMeta{}}
 	r.feeds[gvr] = f
 	go r.runFeed(ctx, f, from)
 	return f

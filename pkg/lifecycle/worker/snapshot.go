@@ -151,7 +151,11 @@ func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, src snaps
 	if len(plan.Changes) > 0 {
 		pctx, cancel := w.m.opts.Fence(ctx)
 		defer cancel()
-		cr, err := repo.CommitAndPush(pctx, plan.Changes, w.m.commitMessage(plan.Message(t.Key)))
+		// The plan lets go of the rendered files here: the commit builds
+		// their blobs, and a snapshot of 30,000 objects holds them once.
+		changes, msg := plan.Changes, w.m.commitMessage(plan.Message(t.Key))
+		plan.Changes = nil
+		cr, err := repo.CommitAndPush(pctx, changes, msg)
 		res.Push = time.Since(start) - res.Diff
 		observePush(cr, err)
 		if err != nil {
