@@ -201,7 +201,9 @@ func New(opts Options) (*Controller, error) {
 
 	cb := c.factory.Configbutler().V1alpha1()
 	pInf, tInf, rInf, crInf := cb.GitProviders(), cb.GitTargets(), cb.WatchRules(), cb.ClusterWatchRules()
-	s.listers = listers{providers: pInf.Lister(), targets: tInf.Lister(), rules: rInf.Lister(), crules: crInf.Lister()}
+	utilruntime.Must(tInf.Informer().AddIndexers(cache.Indexers{overlapIndex: overlapKeys}))
+	s.listers = listers{providers: pInf.Lister(), targets: tInf.Lister(), rules: rInf.Lister(), crules: crInf.Lister(),
+		targetIndex: tInf.Informer().GetIndexer()}
 	c.synced = []cache.InformerSynced{pInf.Informer().HasSynced, tInf.Informer().HasSynced, rInf.Informer().HasSynced, crInf.Informer().HasSynced}
 	h := handlers{s}
 	must := func(_ cache.ResourceEventHandlerRegistration, err error) { utilruntime.Must(err) }

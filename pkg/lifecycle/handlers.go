@@ -20,6 +20,8 @@ type listers struct {
 	targets   cblisters.GitTargetLister
 	rules     cblisters.WatchRuleLister
 	crules    cblisters.ClusterWatchRuleLister
+	// targetIndex finds overlapping targets (overlapIndex; nil: none).
+	targetIndex cache.Indexer
 }
 
 func (l listers) provider(ns, name string) *v1alpha1.GitProvider {

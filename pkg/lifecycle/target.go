@@ -36,9 +36,13 @@ func (r *targetReconciler) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	all, _ := r.listers.targets.List(labels.Everything())
+	// Only the targets that can conflict with t: same branch, overlapping path.
+	near := overlapping(r.listers.targetIndex, t, func() []*v1alpha1.GitTarget {
+		all, _ := r.listers.targets.List(labels.Everything())
+		return all
+	})
 	v := &gates.View{
-		Target: t, Targets: all, Providers: r.listers.provider, Now: r.opts.Clock.Now(),
+		Target: t, Targets: near, Providers: r.listers.provider, Now: r.opts.Clock.Now(),
 		Prefers: r.prefers(key), State: r.states.get(key),
 		Source: gates.Source{Kube: r.source.kube != nil, Stream: r.router != nil && r.opts.Dynamic != nil, Connected: true},
 	}

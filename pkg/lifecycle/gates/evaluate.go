@@ -18,7 +18,7 @@ import (
 // below the line cost I/O: they are nil until Evaluate asks for them.
 type View struct {
 	Target    *v1alpha1.GitTarget
-	Targets   []*v1alpha1.GitTarget // every target, for conflicts
+	Targets   []*v1alpha1.GitTarget // the targets that may conflict (at least every one on the branch at an overlapping path)
 	Providers ProviderLookup
 	Now       time.Time
 	// Prefers: this replica is the one (of several) that writes the status of
