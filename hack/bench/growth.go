@@ -89,7 +89,9 @@ func (e *env) benchGrowth(ctx context.Context) error {
 		e.st.StopServer()
 		for i := 0; i < e.opts.changed; i++ {
 			idx := i * (n / e.opts.changed)
-			patch := fmt.Sprintf(`{"data":{"payload":%q}}`, payload(idx, 2))
+			// A version of its own per size: the smaller sizes patched some of
+			// these objects already, with another version.
+			patch := fmt.Sprintf(`{"data":{"payload":%q}}`, payload(idx, 1000+n))
 			if _, err := e.kube.CoreV1().ConfigMaps(growthNamespace).Patch(ctx, cmName(idx), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 				return err
 			}
