@@ -155,7 +155,7 @@ func (r *Router) Live(targetKey string) bool {
 // BeginBuffer registers a target (or re-registers it with a new selection):
 // its events are buffered from now until GoLive, and it returns once the feed
 // of each selected type is watching. resume holds the worker's resume point
-// per type; a feed not running yet starts there (the earliest one asked for).
+// per type; a feed not running yet starts at this target's resume point.
 // It returns the types the snapshot can Replay: those whose feed delivers
 // every event after the resume point to this target. Feeds of types no target
 // selects any more are stopped.

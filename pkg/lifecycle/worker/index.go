@@ -83,17 +83,27 @@ func (x *renderedIndex) setResume(target string, points map[schema.GroupVersionR
 	if x == nil {
 		return
 	}
-	for k := range x.resume {
-		if k.target == target {
-			delete(x.resume, k)
-		}
-	}
+	keep := map[resumeKey]mirror.Position{}
 	for gvr, p := range points {
 		if p.RV != "" && p.Fingerprint != "" {
-			x.resume[resumeKey{target, gvr}] = p
+			keep[resumeKey{target, gvr}] = p
 		}
 	}
-	x.dirty = true
+	changed := false
+	for k, p := range x.resume {
+		if k.target == target && keep[k] != p {
+			delete(x.resume, k)
+			changed = true
+		}
+	}
+	for k, p := range keep {
+		if x.resume[k] != p {
+			x.resume[k] = p
+			changed = true
+		}
+	}
+	// An idle worker checkpoints every 10 s: unchanged points write nothing.
+	x.dirty = x.dirty || changed
 }
 
 // holdsExactly reports whether the files of a type in the tree (existing,
