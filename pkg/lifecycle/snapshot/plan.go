@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/git"
@@ -56,7 +57,10 @@ type Event struct {
 // Resumed (what changed since the branch worker's resume point, as of the
 // resourceVersion it returns), List for the others.
 type Source struct {
-	List    Lister
+	List Lister
+	// ListIn (optional) lists a namespaced type in some namespaces only, for
+	// a selection of a few (as of the lowest of their resourceVersions).
+	ListIn  func(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error)
 	Replay  func(ctx context.Context, gvr schema.GroupVersionResource) ([]Event, string, error)
 	Resumed map[schema.GroupVersionResource]bool
 	// Listed holds the files of a type's directory already read from the
@@ -125,7 +129,14 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 			}
 		}
 		desired := map[string]bool{}
-		rv, err := src.List(ctx, gvr, func(obj *unstructured.Unstructured) error {
+		list := src.List
+		if src.ListIn != nil && ts.Resource.Namespaced && !ts.AllNamespaces {
+			namespaces := sets.List(ts.Namespaces)
+			list = func(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
+				return src.ListIn(ctx, gvr, namespaces, fn)
+			}
+		}
+		rv, err := list(ctx, gvr, func(obj *unstructured.Unstructured) error {
 			ns := obj.GetNamespace()
 			if !ts.MatchesObject(obj) {
 				return nil // not taken (selectors, exclusions, derived): its file, if any, goes

@@ -285,3 +285,30 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestPlanListsOnlySelectedNamespaces: a namespaced type selected in some
+// namespaces is listed in those (ListIn), and its result is the same as
+// listing the whole type.
+func TestPlanListsOnlySelectedNamespaces(t *testing.T) {
+	tgt := &mirror.Target{Key: "demo/t", Path: "base", Selection: demoSelection(cmGVR)}
+	all := objects(map[schema.GroupVersionResource][]*unstructured.Unstructured{cmGVR: {cm("demo", "a", "v"), cm("other", "b", "v")}})
+	var asked []string
+	in := func(_ context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error) {
+		asked = append(asked, namespaces...)
+		return "90", fn(cm("demo", "a", "v"))
+	}
+	p, err := ComputeFrom(context.Background(), tgt, memTree{}, nil, Source{List: all, ListIn: in}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Compute(context.Background(), tgt, memTree{}, nil, all, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != "demo" || p.ListRVs[cmGVR] != "90" {
+		t.Errorf("listed namespaces %v at %v, want [demo] at 90", asked, p.ListRVs)
+	}
+	if p.Stats != full.Stats || len(p.Changes) != 1 || p.Changes[0].Path != full.Changes[0].Path {
+		t.Errorf("ListIn plan %+v %v, full %+v %v", p.Stats, p.Changes, full.Stats, full.Changes)
+	}
+}

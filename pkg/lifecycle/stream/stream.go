@@ -276,9 +276,14 @@ func (r *Router) startFeedLocked(gvr schema.GroupVersionResource, from string) *
 // as of the first page's resourceVersion, which it returns). Objects must not
 // be modified.
 func (r *Router) List(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
+	return r.listPages(ctx, gvr, "", fn)
+}
+
+// listPages lists a type in one namespace ("": all) in pages.
+func (r *Router) listPages(ctx context.Context, gvr schema.GroupVersionResource, ns string, fn func(*unstructured.Unstructured) error) (string, error) {
 	var rv, cont string
 	for {
-		l, err := r.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
+		l, err := r.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
 		if err != nil {
 			return "", err
 		}
@@ -298,6 +303,33 @@ func (r *Router) List(ctx context.Context, gvr schema.GroupVersionResource, fn f
 			return rv, nil
 		}
 	}
+}
+
+// maxNamespaceLists is how many namespaces a snapshot lists one by one; a
+// selection of more lists the type across the cluster.
+const maxNamespaceLists = 20
+
+// ListIn is List restricted to some namespaces (a tenant's selection): each is
+// listed on its own, so a snapshot reads only what it may mirror, not every
+// object of the type in the cluster. It returns the lowest of the LISTs'
+// resourceVersions: GoLive then applies again the buffered events the later
+// LISTs already saw, which writes nothing (the buffer holds each object's
+// latest state, at least as new as any LIST's).
+func (r *Router) ListIn(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error) {
+	if len(namespaces) == 0 || len(namespaces) > maxNamespaceLists {
+		return r.List(ctx, gvr, fn)
+	}
+	low := ""
+	for _, ns := range namespaces {
+		rv, err := r.listPages(ctx, gvr, ns, fn)
+		if err != nil {
+			return "", err
+		}
+		if low == "" || !rvAtLeast(rv, low) {
+			low = rv
+		}
+	}
+	return low, nil
 }
 
 // Replay takes the target's buffered events of a resumed type: what changed

@@ -76,7 +76,7 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 			fail(&mirror.LocalError{Err: err})
 			return
 		}
-		src = snapshot.Source{List: stream.List, Resumed: resumed, Listed: listed, ListedAt: head,
+		src = snapshot.Source{List: stream.List, ListIn: stream.ListIn, Resumed: resumed, Listed: listed, ListedAt: head,
 			Replay: func(ctx context.Context, gvr schema.GroupVersionResource) ([]snapshot.Event, string, error) {
 				return stream.Replay(ctx, t.Key, gvr)
 			}}
