@@ -47,8 +47,9 @@ type feed struct {
 
 // lightMeta is what selection clauses read of an object besides its name and
 // namespace (its key): labels, annotations (without the last-applied
-// configuration), owners and a Secret's type. Most objects have only labels;
-// those with none of it share bare.
+// configuration), owners and a Secret's type. The maps are the event's own
+// (objects are never modified after they are delivered), so an object costs
+// its key, this struct and its metadata maps, not a copy of them.
 type lightMeta struct {
 	rv          string
 	labels      map[string]interface{}
