@@ -408,7 +408,9 @@ func (r *Router) Replay(ctx context.Context, targetKey string, gvr schema.GroupV
 // unfiltered (the plan applies the target's selection). A watch that ends
 // short of until, or whose start expired, fails it: the type is listed.
 func (r *Router) catchUp(ctx context.Context, gvr schema.GroupVersionResource, from, until string) (map[string]snapshot.Event, error) {
-	timeout := int64(5)
+	// A bookmark is due 2 s before a watch's deadline (kube-apiserver's watch
+	// cache), so one asked to end in 3 s gets it after about a second.
+	timeout := int64(3)
 	w, err := r.dyn.Resource(gvr).Watch(ctx, metav1.ListOptions{ResourceVersion: from, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
 	if err != nil {
 		return nil, err
