@@ -304,13 +304,7 @@ kind: GitTarget
 metadata: {name: kept, namespace: %s}
 spec: {providerRef: {name: none}, branch: main, path: p}
 `, ns))
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{st.EtcdURL}, DialTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	cli, ctx := etcdClient(t)
 	// <--etcd-prefix>/<group>/<resource>/<namespace>/<name>, as sample-apiserver lays it out.
 	key := "/registry/configbutler.ai/configbutler.ai/gittargets/" + ns + "/kept"
 	resp, err := cli.Get(ctx, key)

@@ -56,12 +56,17 @@ func TestExampleBecomesReady(t *testing.T) {
 	})
 }
 
-const crd = `apiVersion: apiextensions.k8s.io/v1
+var crd = crdOf("example.com", "Widget", "widgets")
+
+// crdOf is a namespaced CustomResourceDefinition of one served version, v1,
+// that keeps any field.
+func crdOf(group, kind, plural string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
+metadata: {name: %[3]s.%[1]s}
 spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets, singular: widget}
+  group: %[1]s
+  names: {kind: %[2]s, plural: %[3]s, singular: %[4]s}
   scope: Namespaced
   versions:
   - name: v1
@@ -71,7 +76,8 @@ spec:
       openAPIV3Schema:
         type: object
         x-kubernetes-preserve-unknown-fields: true
-`
+`, group, kind, plural, strings.ToLower(kind))
+}
 
 // TestLiveChangesReachGit: create, update and delete of a ConfigMap, a Secret
 // (encrypted) and a custom resource reach the repository within the batch

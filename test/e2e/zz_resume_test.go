@@ -16,22 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-const gadgetCRD = `apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.resume.example.com}
-spec:
-  group: resume.example.com
-  names: {kind: Gadget, plural: gadgets, singular: gadget}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-`
+var gadgetCRD = crdOf("resume.example.com", "Gadget", "gadgets")
 
 // TestRestartResumesWhereItStopped: after a restart, a type the branch was
 // mirrored through resumes its watch at that resourceVersion and replays
@@ -244,13 +229,7 @@ func removeIndex(t *testing.T, repo string) {
 // compactEtcd compacts the stack's etcd at its current revision.
 func compactEtcd(t *testing.T) {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{st.EtcdURL}, DialTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	cli, ctx := etcdClient(t)
 	resp, err := cli.Get(ctx, "compact-probe")
 	if err != nil {
 		t.Fatal(err)
@@ -258,4 +237,17 @@ func compactEtcd(t *testing.T) {
 	if _, err := cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// etcdClient is a client of the stack's etcd, closed with the test, and a
+// context for its calls.
+func etcdClient(t *testing.T) (*clientv3.Client, context.Context) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{st.EtcdURL}, DialTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(func() { cancel(); cli.Close() })
+	return cli, ctx
 }

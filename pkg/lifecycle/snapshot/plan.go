@@ -170,19 +170,25 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 			if !ok || !ts.Matches(ns) || (render.IsSecret(gvr) && t.Keys == nil) {
 				continue
 			}
-			if b, found, err := tree.ReadFile(path); err != nil || !found || !files.HoldsObject(b, ns, name) {
-				continue
-			}
-			p.Stats.Deleted++
-			p.Deleted = append(p.Deleted, path)
-			p.Changes = append(p.Changes, git.Change{Path: path, Delete: true})
-			p.Learned = append(p.Learned, Learned{Path: path, Gone: true})
+			p.deleteIfHolds(tree, path, ns, name)
 		}
 		if progress != nil {
 			progress(p.Stats)
 		}
 	}
 	return p, nil
+}
+
+// deleteIfHolds plans the delete of a file of our layout, only when it holds
+// the object its path names (conservative deletion, see the package comment).
+func (p *Plan) deleteIfHolds(tree Tree, path, ns, name string) {
+	if b, found, err := tree.ReadFile(path); err != nil || !found || !files.HoldsObject(b, ns, name) {
+		return
+	}
+	p.Stats.Deleted++
+	p.Deleted = append(p.Deleted, path)
+	p.Changes = append(p.Changes, git.Change{Path: path, Delete: true})
+	p.Learned = append(p.Learned, Learned{Path: path, Gone: true})
 }
 
 // write plans the file of an object the target takes: rendered and compared
@@ -240,16 +246,9 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 		touched[path] = true
 		blob, had := existing[path]
 		if ev.Delete || !ts.MatchesObject(obj) {
-			if !had {
-				continue
+			if had {
+				p.deleteIfHolds(tree, path, ns, name)
 			}
-			if b, found, err := tree.ReadFile(path); err != nil || !found || !files.HoldsObject(b, ns, name) {
-				continue
-			}
-			p.Stats.Deleted++
-			p.Deleted = append(p.Deleted, path)
-			p.Changes = append(p.Changes, git.Change{Path: path, Delete: true})
-			p.Learned = append(p.Learned, Learned{Path: path, Gone: true})
 			continue
 		}
 		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) {
