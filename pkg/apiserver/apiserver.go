@@ -156,7 +156,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(configbutler.GroupName, Scheme, metav1.ParameterCodec, Codecs)
-	apiGroupInfo.NegotiatedSerializer = withoutProtobuf{Codecs}
+	apiGroupInfo.NegotiatedSerializer = newWithoutProtobuf(Codecs)
 	apiGroupInfo.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
 		"gitproviders":             providers.Main,
 		"gitproviders/status":      providers.Status,
@@ -228,15 +228,26 @@ func targetsOf(ctx context.Context, targets *registry.Store, ns, provider string
 // protobuf encoding, and offering it fails every client that asks for it
 // first: kube-controller-manager's namespace controller deletes a namespace's
 // objects with a DeleteCollection that accepts protobuf, and its namespaces
-// never finished deleting. Clients that accept JSON too get JSON.
-type withoutProtobuf struct{ runtime.NegotiatedSerializer }
-
-func (n withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
-	var out []runtime.SerializerInfo
-	for _, s := range n.NegotiatedSerializer.SupportedMediaTypes() {
-		if s.MediaType != runtime.ContentTypeProtobuf {
-			out = append(out, s)
-		}
-	}
-	return out
+// never finished deleting. Clients that accept JSON too get JSON. JSON is
+// written by itemEncoder, which keeps GitTargets' encodings between LISTs.
+type withoutProtobuf struct {
+	runtime.NegotiatedSerializer
+	types []runtime.SerializerInfo
 }
+
+func newWithoutProtobuf(s runtime.NegotiatedSerializer) withoutProtobuf {
+	items := newItemCache()
+	var out []runtime.SerializerInfo
+	for _, info := range s.SupportedMediaTypes() {
+		switch info.MediaType {
+		case runtime.ContentTypeProtobuf:
+			continue
+		case runtime.ContentTypeJSON:
+			info.Serializer = itemEncoder{Serializer: info.Serializer, cache: items}
+		}
+		out = append(out, info)
+	}
+	return withoutProtobuf{NegotiatedSerializer: s, types: out}
+}
+
+func (n withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo { return n.types }

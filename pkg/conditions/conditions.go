@@ -112,9 +112,12 @@ func Order(conds []metav1.Condition, types ...string) []metav1.Condition {
 // Equal reports whether two lists hold the same conditions in the same order,
 // including transition times.
 func Equal(a, b []metav1.Condition) bool {
-	return slices.EqualFunc(a, b, func(x, y metav1.Condition) bool {
-		return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason &&
-			x.Message == y.Message && x.ObservedGeneration == y.ObservedGeneration &&
-			x.LastTransitionTime.Equal(&y.LastTransitionTime)
-	})
+	return slices.EqualFunc(a, b, same)
+}
+
+// same reports whether two conditions are equal, transition time included.
+func same(x, y metav1.Condition) bool {
+	return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason &&
+		x.Message == y.Message && x.ObservedGeneration == y.ObservedGeneration &&
+		x.LastTransitionTime.Equal(&y.LastTransitionTime)
 }

@@ -1,8 +1,10 @@
 package conditions
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,19 +41,19 @@ func TestReadyReproducesSeedExamples(t *testing.T) {
 			want := Find(ex.Status.Conditions, v1alpha1.ConditionReady)
 			gates, _ := Remove(ex.Status.Conditions, v1alpha1.ConditionReady)
 
-			served, s := WithReady(gates, created)
-			if diff := cmp.Diff(*want, s.Ready); diff != "" {
+			served, ready := WithReady(gates, created)
+			if diff := cmp.Diff(*want, ready); diff != "" {
 				t.Errorf("Ready differs from the seed (-seed +computed):\n%s", diff)
 			}
 			if diff := cmp.Diff(ex.Status.Conditions, served); diff != "" {
 				t.Errorf("served conditions differ from the seed (-seed +served):\n%s", diff)
 			}
-			if s.Ready.ObservedGeneration != ex.Status.ObservedGeneration {
-				t.Errorf("Ready observedGeneration %d, seed top-level %d", s.Ready.ObservedGeneration, ex.Status.ObservedGeneration)
+			if ready.ObservedGeneration != ex.Status.ObservedGeneration {
+				t.Errorf("Ready observedGeneration %d, seed top-level %d", ready.ObservedGeneration, ex.Status.ObservedGeneration)
 			}
 			// With the seed's stored Ready present, the result is the same.
-			_, s2 := WithReady(ex.Status.Conditions, created)
-			if diff := cmp.Diff(*want, s2.Ready); diff != "" {
+			_, ready2 := WithReady(ex.Status.Conditions, created)
+			if diff := cmp.Diff(*want, ready2); diff != "" {
 				t.Errorf("with stored Ready (-seed +computed):\n%s", diff)
 			}
 		})
@@ -132,8 +134,56 @@ func TestReadyKeepsStoredTransitionTimeWhileStatusHolds(t *testing.T) {
 // A client-sent Ready=True is never believed: Ready is recomputed from the gates.
 func TestReadyIgnoresStoredReadyValue(t *testing.T) {
 	conds := []metav1.Condition{gate(v1alpha1.ConditionReady, metav1.ConditionTrue, "OK", 9, t0)}
-	served, s := WithReady(conds, metav1.NewTime(t0))
-	if s.Ready.Status != metav1.ConditionFalse || len(served) != 1 || served[0].Status != metav1.ConditionFalse {
+	served, ready := WithReady(conds, metav1.NewTime(t0))
+	if ready.Status != metav1.ConditionFalse || len(served) != 1 || served[0].Status != metav1.ConditionFalse {
 		t.Fatalf("served %+v", served)
+	}
+}
+
+// TestWithReadyEqualsRemoveOrderAppend: the one-pass WithReady serves what the
+// plain definition does (drop any stored Ready, order the gates, append the
+// computed Ready) for lists in every order, with other types, duplicates and
+// stored Readys; it allocates nothing when the stored list is the served one.
+func TestWithReadyEqualsRemoveOrderAppend(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	types := append(append([]string{}, v1alpha1.Gates...), v1alpha1.ConditionReady, "Other", "Another")
+	statuses := []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown}
+	created := metav1.NewTime(t0)
+	for i := range 5000 {
+		var conds []metav1.Condition
+		for range rng.IntN(9) {
+			conds = append(conds, gate(types[rng.IntN(len(types))], statuses[rng.IntN(3)], "R", int64(rng.IntN(3)), t0.Add(time.Duration(rng.IntN(5))*time.Second)))
+		}
+		if i%3 == 0 { // a list as the lifecycle stores it
+			conds, _ = WithReady(conds, created)
+		}
+		before := slices.Clone(conds)
+		want := SummarizeGitTarget(conds, created).Ready
+		ref := conds
+		for {
+			var removed bool
+			if ref, removed = Remove(ref, v1alpha1.ConditionReady); !removed {
+				break
+			}
+		}
+		ref = append(Order(ref, v1alpha1.Gates...), want)
+
+		got, ready := WithReady(conds, created)
+		if diff := cmp.Diff(ref, got); diff != "" {
+			t.Fatalf("case %d %+v: served (-want +got):\n%s", i, conds, diff)
+		}
+		if diff := cmp.Diff(want, ready); diff != "" {
+			t.Fatalf("case %d: Ready (-want +got):\n%s", i, diff)
+		}
+		if !Equal(conds, before) {
+			t.Fatalf("case %d: WithReady modified its input", i)
+		}
+		allocs := testing.AllocsPerRun(10, func() { WithReady(conds, created) })
+		if Equal(conds, ref) && allocs != 0 {
+			t.Fatalf("case %d: %v allocations for a list served as stored", i, allocs)
+		}
+		if allocs > 2 { // the served list and Ready's message
+			t.Fatalf("case %d: %v allocations, want at most 2", i, allocs)
+		}
 	}
 }

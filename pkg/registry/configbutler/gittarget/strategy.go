@@ -60,9 +60,9 @@ func Decorate(t *configbutler.GitTarget, liveness Liveness) {
 			stored = ownerGone(stored, ref, since)
 		}
 	}
-	conds, s := conditions.WithReady(stored, t.CreationTimestamp)
+	conds, ready := conditions.WithReady(stored, t.CreationTimestamp)
 	t.Status.Conditions = conds
-	t.Status.ObservedGeneration = s.Ready.ObservedGeneration
+	t.Status.ObservedGeneration = ready.ObservedGeneration
 }
 
 // ownerGone returns conds with EventStreamLive turned False/Disconnected.
