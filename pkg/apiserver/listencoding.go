@@ -103,7 +103,8 @@ type itemCache struct {
 
 type cachedItem struct {
 	// What the bytes were encoded from, beyond the stored object that uid and
-	// resourceVersion name.
+	// resourceVersion name. conditions is a copy: a slice written in place
+	// after this response (nothing here does so today) must not match.
 	kind, apiVersion, resourceVersion string
 	observedGeneration                int64
 	conditions                        []metav1.Condition
