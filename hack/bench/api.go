@@ -53,6 +53,7 @@ func (e *env) benchAPI(ctx context.Context) error {
 	n := e.opts.targets
 	base, _ := rssKB(e.st.Server.Pid())
 	e.res.add(figure{Name: "RSS, server idle, no objects", Unit: "MiB", Ours: float64(base) / 1024}, 0, 0)
+	e.memNote(ctx, "server idle, no objects")
 	if err := e.ensureNamespace(ctx, apiNamespace); err != nil {
 		return err
 	}
@@ -92,6 +93,7 @@ func (e *env) benchAPI(ctx context.Context) error {
 	time.Sleep(10 * time.Second)
 	cur, _ := rssKB(e.st.Server.Pid())
 	e.heapProfile(ctx, "api-idle")
+	e.memNote(ctx, fmt.Sprintf("%d targets Ready and idle", n))
 	e.res.add(figure{Name: fmt.Sprintf("RSS, %d targets Ready and idle", n), Unit: "MiB", Ours: float64(cur) / 1024}, 0, 120)
 
 	if err := e.setupCRD(ctx, n); err != nil {

@@ -67,3 +67,42 @@ func cpuTicks(pid int) int64 {
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + s
 }
+
+// memNote notes what our server's resident memory is made of: mapped files
+// (the binary) and anonymous memory from /proc, and the Go runtime's view of
+// its heap from /metrics (in use, the GC's next goal, held but idle, given
+// back). It is what the RSS rows are explained with.
+func (e *env) memNote(ctx context.Context, what string) {
+	var anon, file int64
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.st.Server.Pid())); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "RssAnon:":
+				anon = v
+			case "RssFile:":
+				file = v
+			}
+		}
+	}
+	b, err := rawClient(e.direct).Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		e.res.note("memory, %s: /metrics: %v", what, err)
+		return
+	}
+	stat := map[string]float64{}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && strings.HasPrefix(f[0], "go_memstats_") {
+			stat[strings.TrimPrefix(f[0], "go_memstats_")], _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	mib := func(v float64) float64 { return v / (1 << 20) }
+	e.res.note("memory, %s: RSS %.0f MiB anonymous + %.0f MiB files (the binary); Go heap in use %.0f MiB, next GC at %.0f MiB, idle %.0f MiB of which %.0f returned to the OS; stacks %.0f MiB; runtime total %.0f MiB",
+		what, float64(anon)/1024, float64(file)/1024, mib(stat["heap_inuse_bytes"]), mib(stat["next_gc_bytes"]),
+		mib(stat["heap_idle_bytes"]), mib(stat["heap_released_bytes"]), mib(stat["stack_inuse_bytes"]), mib(stat["sys_bytes"]))
+}

@@ -101,6 +101,7 @@ func (e *env) benchSnapshot(ctx context.Context) error {
 	}
 	_, peak := rssKB(e.st.Server.Pid())
 	e.heapProfile(ctx, "snapshot")
+	e.memNote(ctx, "after the snapshot")
 
 	// Baseline: the same files, committed and pushed by the git CLI.
 	cli, err := e.gitCLIBaseline(ctx)

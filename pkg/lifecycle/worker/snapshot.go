@@ -82,7 +82,7 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 			}}
 	}
 	synced := time.Now()
-	res, err := w.Snapshot(ctx, t, src, func(stats v1alpha1.SnapshotStats) {
+	res, err := w.snapshot(ctx, t, src, func(stats v1alpha1.SnapshotStats) {
 		report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Running: true, Stats: stats, Time: started})
 	})
 	if err != nil {
@@ -102,9 +102,11 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 			points[gvr] = mirror.Position{RV: rv, Fingerprint: mirror.TypeFingerprint(res.Target, gvr)}
 		}
 		w.index.setResume(t.Key, points)
-		if err := w.index.save(); err != nil {
-			klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
-		}
+	}
+	// One save for the files and the resume points: a save of 10,000
+	// entries is about 10 ms.
+	if err := w.index.save(); err != nil {
+		klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
 	}
 	now := time.Now()
 	st := res.Plan.Stats
@@ -126,6 +128,19 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 // commit. It runs on the worker goroutine (tasks) or, in tests, on a worker
 // that is not started.
 func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, src snapshot.Source, progress func(v1alpha1.SnapshotStats)) (*SnapshotResult, error) {
+	res, err := w.snapshot(ctx, t, src, progress)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.index.save(); err != nil {
+		klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
+	}
+	return res, nil
+}
+
+// snapshot is Snapshot without saving the index: runSnapshot saves it once,
+// with the resume points.
+func (w *BranchWorker) snapshot(ctx context.Context, t *mirror.Target, src snapshot.Source, progress func(v1alpha1.SnapshotStats)) (*SnapshotResult, error) {
 	repo, err := w.syncedRepo(ctx)
 	if err != nil {
 		return nil, err
@@ -172,9 +187,6 @@ func (w *BranchWorker) Snapshot(ctx context.Context, t *mirror.Target, src snaps
 		} else {
 			w.index.recordVersion(l.Path, l.UID, l.ResourceVersion, t.RenderID(), l.Blob)
 		}
-	}
-	if err := w.index.save(); err != nil {
-		klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
 	}
 	return res, nil
 }
