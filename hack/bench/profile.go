@@ -106,3 +106,21 @@ func (e *env) memNote(ctx context.Context, what string) {
 		what, float64(anon)/1024, float64(file)/1024, mib(stat["heap_inuse_bytes"]), mib(stat["next_gc_bytes"]),
 		mib(stat["heap_idle_bytes"]), mib(stat["heap_released_bytes"]), mib(stat["stack_inuse_bytes"]), mib(stat["sys_bytes"]))
 }
+
+// metricSum is the sum of every series of a counter (or a histogram's _sum or
+// _count) on our server's /metrics; -1 when it cannot be read.
+func (e *env) metricSum(ctx context.Context, name string) float64 {
+	b, err := rawClient(e.direct).Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return -1
+	}
+	var sum float64
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			sum += v
+		}
+	}
+	return sum
+}
