@@ -1,8 +1,12 @@
 package git_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -173,4 +177,51 @@ func TestCommitChainPushesOnce(t *testing.T) {
 	rm.git(t, "fsck", "--strict")
 	// One ref update for the whole chain: initial, human, chain.
 	equal(t, len(strings.Fields(rm.git(t, "reflog", "show", "--format=%H", "refs/heads/main"))), 3, "server ref updates")
+}
+
+// TestLargeCommitIndexesItsOwnPack: a commit of more objects than
+// indexOwnPackMin is written to the clone with an index we build from what we
+// wrote. That index is byte for byte what git index-pack computes for the
+// pack; the clone passes fsck; the files read back, a later small commit
+// (go-git's writer) builds on it, and a new clone sees both.
+func TestLargeCommitIndexesItsOwnPack(t *testing.T) {
+	rm := newRemote(t)
+	r := openRepo(t, rm, "main", "")
+	var changes []gitpkg.Change
+	for i := range 1200 {
+		changes = append(changes, put(fmt.Sprintf("ns-%d/cm-%04d.yaml", i%7, i), fmt.Sprintf("data: %d\n", i)))
+	}
+	big := commit(t, r, "snapshot", changes...)
+	equal(t, big.Files, 1200, "Files")
+
+	packs, _ := filepath.Glob(filepath.Join(r.Dir(), "objects", "pack", "pack-*.idx"))
+	var ours string
+	for _, idx := range packs {
+		if out := runGit(t, r.Dir(), "verify-pack", "-v", idx); strings.Contains(out, big.Hash.String()) {
+			ours = idx
+		}
+	}
+	if ours == "" {
+		t.Fatalf("no pack of the clone holds the commit %s (packs: %v)", big.Hash, packs)
+	}
+	want := filepath.Join(t.TempDir(), "git.idx")
+	runGit(t, r.Dir(), "index-pack", "-o", want, strings.TrimSuffix(ours, ".idx")+".pack")
+	a, _ := os.ReadFile(ours)
+	b, _ := os.ReadFile(want)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("our index of %s (%d bytes) differs from git index-pack's (%d bytes)", filepath.Base(ours), len(a), len(b))
+	}
+	runGit(t, r.Dir(), "fsck", "--strict")
+
+	content, found, err := r.ReadFile("ns-3/cm-0010.yaml")
+	if err != nil || !found || string(content) != "data: 10\n" {
+		t.Fatalf("ReadFile after the large commit: %q %v %v", content, found, err)
+	}
+	small := commit(t, r, "stream", put("ns-3/cm-0010.yaml", "data: ten\n"), del("ns-0/cm-0000.yaml"))
+	equal(t, small.Files, 2, "Files of the small commit")
+	runGit(t, r.Dir(), "fsck", "--strict")
+	rm.git(t, "fsck", "--strict")
+	cli := rm.clone(t, "main")
+	equal(t, runGit(t, cli, "show", "HEAD:ns-3/cm-0010.yaml"), "data: ten", "content after both commits")
+	equal(t, strings.Count(runGit(t, cli, "ls-files"), "\n")+1, 1199, "files in a fresh clone")
 }

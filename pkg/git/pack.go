@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"hash"
+	"hash/crc32"
 	"io"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -30,6 +31,12 @@ type packWriter struct {
 	out *packSink
 	bw  *bufio.Writer
 	zw  *zlib.Writer // created by the first writeObject
+
+	// With entries non-nil, writeObject records each entry as an index
+	// lists it (name, offset, CRC-32 of its bytes): see writeIndexedPack.
+	entries []packEntry
+	crc     hash.Hash32
+	crcBW   io.Writer // bw and crc
 }
 
 // packSink passes the bytes to the destination, hashing and counting them.
@@ -83,7 +90,13 @@ func (p *packWriter) writeObject(obj plumbing.EncodedObject) error {
 	}
 	buf[n] = c
 	n++
-	if _, err := p.bw.Write(buf[:n]); err != nil {
+	dst := io.Writer(p.bw)
+	if p.entries != nil {
+		p.entries = append(p.entries, packEntry{hash: obj.Hash(), offset: uint64(p.offset())})
+		p.crc.Reset()
+		dst = p.crcBW
+	}
+	if _, err := dst.Write(buf[:n]); err != nil {
 		return err
 	}
 	rd, err := obj.Reader()
@@ -92,11 +105,14 @@ func (p *packWriter) writeObject(obj plumbing.EncodedObject) error {
 	}
 	defer rd.Close()
 	if p.zw == nil {
-		if p.zw, err = zlib.NewWriterLevel(p.bw, zlib.BestSpeed); err != nil {
+		if p.zw, err = zlib.NewWriterLevel(dst, zlib.BestSpeed); err != nil {
 			return err
 		}
 	} else {
-		p.zw.Reset(p.bw)
+		p.zw.Reset(dst)
+	}
+	if p.entries != nil {
+		defer func() { p.entries[len(p.entries)-1].crc = p.crc.Sum32() }()
 	}
 	if _, err := io.Copy(p.zw, rd); err != nil {
 		return err
@@ -122,6 +138,14 @@ func (p *packWriter) finish() ([]byte, error) {
 		return nil, err
 	}
 	return sum, nil
+}
+
+// indexingPackWriter is a packWriter that records its entries for the index.
+func indexingPackWriter(w io.Writer, n int) *packWriter {
+	p := newPackWriter(w)
+	p.entries, p.crc = make([]packEntry, 0, n), crc32.NewIEEE()
+	p.crcBW = io.MultiWriter(p.bw, p.crc)
+	return p
 }
 
 // writePack writes the objects as a version 2 packfile without deltas.

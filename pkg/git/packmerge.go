@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 )
 
 // Every commit we build and every fetch that brings objects adds one
@@ -182,6 +183,75 @@ func (r *Repo) mergePacks(packs []plumbing.Hash) error {
 		return err
 	}
 	return fs.Rename(f.Name(), name+".idx")
+}
+
+// indexOwnPackMin is the size of a commit (in objects) from which its pack is
+// written to the clone with an index of our own (writeIndexedPack) rather
+// than through go-git's pack writer, which parses the pack it is given to
+// index it: it inflates every object again, half a second of a 10,000-object
+// snapshot. Below it go-git's writer is kept: it keeps the decoded trees'
+// cache, which writeIndexedPack drops (reopenStorage) to make go-git see
+// the new pack.
+const indexOwnPackMin = 1000
+
+// writeIndexedPack writes the objects into the clone as one pack and its
+// index, both from what was written (the entries' offsets and CRCs), the
+// way mergePacks does, and reopens the storage so that go-git lists it.
+func (r *Repo) writeIndexedPack(objects storer.EncodedObjectStorer, order []plumbing.Hash) error {
+	fs := r.storage.Filesystem()
+	dir := fs.Join("objects", "pack")
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("git: write pack: %w", err)
+	}
+	tmp, err := fs.TempFile(dir, "tmp_pack_")
+	if err != nil {
+		return fmt.Errorf("git: write pack: %w", err)
+	}
+	tmpName := tmp.Name()
+	defer func() { _ = fs.Remove(tmpName) }() // after the rename, a no-op
+	pw := indexingPackWriter(tmp, len(order))
+	err = pw.header(uint32(len(order)))
+	for _, h := range order {
+		if err != nil {
+			break
+		}
+		var obj plumbing.EncodedObject
+		if obj, err = objects.EncodedObject(plumbing.AnyObject, h); err == nil {
+			err = pw.writeObject(obj)
+		}
+	}
+	var sum []byte
+	if err == nil {
+		sum, err = pw.finish()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("git: write pack: %w", err)
+	}
+	name := fs.Join(dir, "pack-"+hex.EncodeToString(sum))
+	if err := fs.Rename(tmpName, name+".pack"); err != nil {
+		return fmt.Errorf("git: write pack: %w", err)
+	}
+	// The index last: a pack without one is not read.
+	f, err := fs.TempFile(dir, "tmp_idx_")
+	if err != nil {
+		return fmt.Errorf("git: write pack index: %w", err)
+	}
+	if _, err := f.Write(encodePackIndex(pw.entries, sum)); err != nil {
+		_ = f.Close()
+		_ = fs.Remove(f.Name())
+		return fmt.Errorf("git: write pack index: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		_ = fs.Remove(f.Name())
+		return fmt.Errorf("git: write pack index: %w", err)
+	}
+	if err := fs.Rename(f.Name(), name+".idx"); err != nil {
+		return fmt.Errorf("git: write pack index: %w", err)
+	}
+	return r.reopenStorage()
 }
 
 // packEntry is one entry of a merged pack, as its index lists it.

@@ -315,6 +315,9 @@ func (b *treeBuilder) flush() error {
 		return nil
 	}
 	st := b.r.storage
+	if len(b.order) >= indexOwnPackMin {
+		return b.r.writeIndexedPack(b.objects, b.order)
+	}
 	if pw, ok := storer.EncodedObjectStorer(st).(storer.PackfileWriter); ok {
 		w, err := pw.PackfileWriter()
 		if err != nil {
