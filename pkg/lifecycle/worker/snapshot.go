@@ -65,15 +65,21 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 	if stream != nil {
 		// After a restart the clone's index knows how far each type was
 		// mirrored: those types resume their watch there and replay what
-		// changed instead of listing everything.
-		resume, listed, head, err := w.resumePoints(ctx, w.bounded(t))
-		if err != nil {
-			fail(err)
-			return
-		}
+		// changed instead of listing everything. The feeds start first, and
+		// the check that the tree holds what the index says runs while they
+		// deliver what changed (Replay waits for them to go quiet): a restart
+		// pays for the wait and the check at once, not one after the other.
+		bt := w.bounded(t)
+		resume := w.resumeCandidates(bt)
 		resumed, err := stream.BeginBuffer(ctx, t, w, resume)
 		if err != nil {
 			fail(&mirror.LocalError{Err: err})
+			return
+		}
+		listed, head, err := w.keepExact(ctx, bt, resume, resumed)
+		if err != nil {
+			stream.AbortBuffer(t.Key)
+			fail(err)
 			return
 		}
 		src = snapshot.Source{List: stream.List, ListIn: stream.ListIn, Resumed: resumed, Listed: listed, ListedAt: head,
@@ -204,29 +210,39 @@ func (w *BranchWorker) bounded(t *mirror.Target) *mirror.Target {
 	return t
 }
 
-// resumePoints returns the types of t the snapshot may resume, each with the
-// resourceVersion it was mirrored through: those with a resume point under
-// the current TypeFingerprint whose files in the tree are exactly the ones
-// the index says were written. Secrets of a target without encryption are
-// always listed (the snapshot counts them as skipped).
-func (w *BranchWorker) resumePoints(ctx context.Context, t *mirror.Target) (map[schema.GroupVersionResource]string, map[schema.GroupVersionResource]map[string]plumbing.Hash, plumbing.Hash, error) {
-	repo, err := w.syncedRepo(ctx)
-	if err != nil {
-		return nil, nil, plumbing.ZeroHash, err
-	}
+// resumeCandidates returns the types of t with a resume point under the
+// current TypeFingerprint, each with the resourceVersion it was mirrored
+// through. Secrets of a target without encryption are always listed (the
+// snapshot counts them as skipped).
+func (w *BranchWorker) resumeCandidates(t *mirror.Target) map[schema.GroupVersionResource]string {
 	out := map[schema.GroupVersionResource]string{}
-	listed := map[schema.GroupVersionResource]map[string]plumbing.Hash{}
-	for gvr, ts := range t.Selection {
+	for gvr := range t.Selection {
 		if render.IsSecret(gvr) && t.Keys == nil {
 			continue
 		}
-		rv := w.index.resumeFor(t.Key, gvr, mirror.TypeFingerprint(t, gvr))
-		if rv == "" {
-			continue
+		if rv := w.index.resumeFor(t.Key, gvr, mirror.TypeFingerprint(t, gvr)); rv != "" {
+			out[gvr] = rv
 		}
+	}
+	return out
+}
+
+// keepExact leaves in resumed only the types whose files in the tree are
+// exactly the ones the index says were written (a file edited, added or
+// removed by someone else makes its type listed). It returns the listings it
+// read (the plan reuses them) and the commit they were read at.
+func (w *BranchWorker) keepExact(ctx context.Context, t *mirror.Target, candidates map[schema.GroupVersionResource]string, resumed map[schema.GroupVersionResource]bool) (map[schema.GroupVersionResource]map[string]plumbing.Hash, plumbing.Hash, error) {
+	repo, err := w.syncedRepo(ctx)
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	listed := map[schema.GroupVersionResource]map[string]plumbing.Hash{}
+	for gvr := range candidates {
+		ts := t.Selection[gvr]
 		dir := render.Dir(t.Path, gvr)
 		existing, err := repo.ListFiles(dir)
 		if err != nil {
+			delete(resumed, gvr)
 			continue
 		}
 		listed[gvr] = existing
@@ -234,11 +250,16 @@ func (w *BranchWorker) resumePoints(ctx context.Context, t *mirror.Target) (map[
 			ns, _, ok := render.ParsePath(t.Path, gvr, ts.Resource.Namespaced, path)
 			return ns, ok && ts.Matches(ns)
 		}
-		if w.index.holdsExactly(existing, dir, parse) {
-			out[gvr] = rv
+		if !w.index.holdsExactly(existing, dir, parse) {
+			delete(resumed, gvr)
 		}
 	}
-	return out, listed, repo.Head(), nil
+	for gvr := range resumed {
+		if _, ok := candidates[gvr]; !ok {
+			delete(resumed, gvr) // cannot be: BeginBuffer resumes only from a point given
+		}
+	}
+	return listed, repo.Head(), nil
 }
 
 // checkpoint moves the resume points of the worker's live targets to the
