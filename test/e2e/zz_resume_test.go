@@ -28,6 +28,8 @@ var gadgetCRD = crdOf("resume.example.com", "Gadget", "gadgets")
 // replayed its ConfigMaps and listed only the new type. Then the resume
 // version is made to expire (kube-apiserver restarted, etcd compacted): the
 // first target falls back to a LIST and the trees are identical again.
+// Last, a mirrored file is edited in Git while the server is down: that type
+// is listed (the edit overwritten), the others replay.
 func TestRestartResumesWhereItStopped(t *testing.T) {
 	ns := newNamespace(t, "resume")
 	urlA, urlB := newRepo(t, ns+"-a"), newRepo(t, ns+"-b")
@@ -196,6 +198,45 @@ spec:
 	if !strings.Contains(show(t, ns+"-a", "clusters/resumer/"+cmFile("edit")), "v: \"3\"") {
 		t.Error("edit not updated in round 2")
 	}
+
+	// Round 3: someone edits a mirrored file in Git while the server is down.
+	// The tree no longer holds what the index says, so the ConfigMaps are
+	// listed (their feed started at the resume point all the same) and the
+	// edit is overwritten; the Gadgets, untouched, replay.
+	replayed = restart(func() {
+		kubectl(t, "patch", "configmap", "edit", "-n", ns, "--type=merge", "-p", `{"data":{"v":"4"}}`)
+		foreignCommit(t, ns+"-a", "clusters/resumer/"+cmFile("born"), "edited by hand\n")
+	})
+	if replayed["resumer"] != "1" {
+		t.Errorf("the resumer replayed %s types, want 1 (the Gadgets; the ConfigMaps' tree was edited, so they are listed)", replayed["resumer"])
+	}
+	same("round 3", map[string]bool{cmFile("edit"): true, cmFile("born"): true})
+	if !strings.Contains(show(t, ns+"-a", "clusters/resumer/"+cmFile("edit")), "v: \"4\"") {
+		t.Error("edit not updated in round 3")
+	}
+}
+
+// foreignCommit commits content to path on a repository's main branch, as
+// a person with a clone would.
+func foreignCommit(t *testing.T, repo, path, content string) {
+	t.Helper()
+	dir := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Someone", "GIT_AUTHOR_EMAIL=someone@example.com",
+			"GIT_COMMITTER_NAME=Someone", "GIT_COMMITTER_EMAIL=someone@example.com")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	run("clone", "-q", "--branch", "main", st.Git.RepoPath(repo), ".")
+	if err := os.WriteFile(filepath.Join(dir, path), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("commit", "-qam", "edit by hand")
+	run("push", "-q", "origin", "main")
 }
 
 // show returns a file of a repository's main branch ("" when absent).
