@@ -145,7 +145,7 @@ func (e *env) benchAPI(ctx context.Context) error {
 	var etcdGet []time.Duration
 	for i := 0; i < 1000+100; i++ {
 		t0 := time.Now()
-		key := "/registry/configbutler.ai/gittargets/" + apiNamespace + "/" + targetName(rand.IntN(n))
+		key := "/registry/configbutler.ai/configbutler.ai/gittargets/" + apiNamespace + "/" + targetName(rand.IntN(n))
 		resp, err := etcd.Get(ctx, key)
 		if err != nil {
 			return fmt.Errorf("etcd GET: %w", err)

@@ -1,6 +1,8 @@
 // Package apiserver assembles the configbutler.ai aggregated API server: the
 // scheme and codecs, and Config -> CompletedConfig -> New, which installs the API
-// group and hands the status writers to whoever runs the lifecycle.
+// group and hands the status writers to whoever runs the lifecycle. Responses
+// are JSON or YAML (no protobuf); a GitTarget LIST is written from encodings
+// of its items kept between requests (itemEncoder, listencoding.go).
 package apiserver
 
 import (

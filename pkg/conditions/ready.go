@@ -146,8 +146,8 @@ var notChecked = func() map[string]string {
 // the stored gates in pipeline order (other types after them), then Ready. A
 // stored Ready is replaced. conds is not modified.
 //
-// It runs for every item of every LIST and GET, so it allocates at most once,
-// and not at all in the common case: the lifecycle stores Ready through this
+// It runs for every item of every LIST and GET, so it allocates at most twice
+// (the served list and Ready's message), and not at all in the common case: the lifecycle stores Ready through this
 // same function (the status strategy), so the stored list usually is the served
 // one already and is returned as it is.
 func WithReady(conds []metav1.Condition, created metav1.Time) ([]metav1.Condition, metav1.Condition) {

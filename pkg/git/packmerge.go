@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -164,25 +165,37 @@ func (r *Repo) mergePacks(packs []plumbing.Hash) error {
 		return err
 	}
 
-	name := fs.Join(dir, "pack-"+hex.EncodeToString(packSum))
-	if err := fs.Rename(tmpName, name+".pack"); err != nil {
-		return err
-	}
-	// The index last: a pack without one is not read.
+	return installPack(fs, dir, tmpName, entries, packSum)
+}
+
+// installPack puts a written pack (tmpPack, in dir) and its index in place
+// under the name its checksum gives: the index first, then the pack, as
+// go-git's own pack writer does. go-git lists a clone's packs by their .pack
+// files and fails every read when one has no index, so a crash or an error
+// between the two must leave an index without a pack (ignored by go-git and
+// git alike), never the reverse. What was renamed is removed again on error.
+func installPack(fs billy.Filesystem, dir, tmpPack string, entries []packEntry, sum []byte) error {
+	name := fs.Join(dir, "pack-"+hex.EncodeToString(sum))
 	f, err := fs.TempFile(dir, "tmp_idx_")
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(encodePackIndex(entries, packSum)); err != nil {
-		_ = f.Close()
+	_, err = f.Write(encodePackIndex(entries, sum))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fs.Rename(f.Name(), name+".idx")
+	}
+	if err != nil {
 		_ = fs.Remove(f.Name())
 		return err
 	}
-	if err := f.Close(); err != nil {
-		_ = fs.Remove(f.Name())
+	if err := fs.Rename(tmpPack, name+".pack"); err != nil {
+		_ = fs.Remove(name + ".idx")
 		return err
 	}
-	return fs.Rename(f.Name(), name+".idx")
+	return nil
 }
 
 // indexOwnPackMin is the size of a commit (in objects) from which its pack is
@@ -230,26 +243,8 @@ func (r *Repo) writeIndexedPack(objects storer.EncodedObjectStorer, order []plum
 	if err != nil {
 		return fmt.Errorf("git: write pack: %w", err)
 	}
-	name := fs.Join(dir, "pack-"+hex.EncodeToString(sum))
-	if err := fs.Rename(tmpName, name+".pack"); err != nil {
+	if err := installPack(fs, dir, tmpName, pw.entries, sum); err != nil {
 		return fmt.Errorf("git: write pack: %w", err)
-	}
-	// The index last: a pack without one is not read.
-	f, err := fs.TempFile(dir, "tmp_idx_")
-	if err != nil {
-		return fmt.Errorf("git: write pack index: %w", err)
-	}
-	if _, err := f.Write(encodePackIndex(pw.entries, sum)); err != nil {
-		_ = f.Close()
-		_ = fs.Remove(f.Name())
-		return fmt.Errorf("git: write pack index: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		_ = fs.Remove(f.Name())
-		return fmt.Errorf("git: write pack index: %w", err)
-	}
-	if err := fs.Rename(f.Name(), name+".idx"); err != nil {
-		return fmt.Errorf("git: write pack index: %w", err)
 	}
 	return r.reopenStorage()
 }

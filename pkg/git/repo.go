@@ -329,7 +329,10 @@ func (r *Repo) reopenStorage() error {
 		return fmt.Errorf("git: reopen %s: %w", r.opts.Dir, err)
 	}
 	r.storage, r.repo, r.trees, r.treeEntries = st, repo, nil, 0
-	return old.Close()
+	// The swap is done: failing to close the old storage's files must not
+	// make the caller (a commit already in the clone) report a failure.
+	_ = old.Close()
+	return nil
 }
 
 var zeroTime time.Time

@@ -109,6 +109,13 @@ type targetStream struct {
 	// catchUp holds the resume points of types whose feed was past them
 	// when the target registered.
 	catchUp map[schema.GroupVersionResource]string
+	// floor is each type's snapshot cut, from GoLive until the feed has
+	// delivered past it: an event at or below it is a state the snapshot
+	// already holds or overtook. A feed replaying a backlog (started at an
+	// old resume point, for another target or for a type this target then
+	// listed) delivers such events after GoLive; routed, they would commit
+	// older states of objects for a while.
+	floor map[schema.GroupVersionResource]string
 }
 
 type bufferedEvent struct {
@@ -489,6 +496,12 @@ func (r *Router) GoLive(targetKey string, cuts map[schema.GroupVersionResource]s
 	}
 	t.buffer = nil
 	t.live = true
+	t.floor = map[schema.GroupVersionResource]string{}
+	for gvr, cut := range cuts {
+		if cut != "" {
+			t.floor[gvr] = cut
+		}
+	}
 	gapped := false
 	for _, g := range t.gapped {
 		gapped = gapped || g
@@ -631,6 +644,12 @@ func (r *Router) routeLocked(gvr schema.GroupVersionResource, old *unstructured.
 		if !t.live {
 			t.buffer[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = bufferedEvent{gvr: gvr, obj: u, del: takeDel}
 			continue
+		}
+		if floor, ok := t.floor[gvr]; ok {
+			if !newerThan(u.GetResourceVersion(), floor) {
+				continue // the snapshot holds this state or a later one
+			}
+			delete(t.floor, gvr) // a feed delivers in order: past it for good
 		}
 		if c := t.changeFor(gvr, u, takeDel); c != nil {
 			t.sink.Enqueue(c)

@@ -89,6 +89,12 @@ func TestStreamBarrier(t *testing.T) {
 	if !r.Live(tc.Key) {
 		t.Error("not live after GoLive")
 	}
+	// A feed still delivering a backlog after GoLive: states at or below the
+	// cut are the snapshot's or older, and are not routed (they would commit
+	// an older state); the first event past the cut is.
+	r.route(cmGVR, nil, obj("demo", "seen", "60"), false)
+	r.route(cmGVR, nil, obj("demo", "late", "100"), true)
+	check("backlog at or below the cut")
 	// Live: events go straight to the worker, coalesced per file.
 	r.route(cmGVR, nil, obj("demo", "seen", "200"), false)
 	r.route(cmGVR, nil, obj("demo", "after", "201"), false)
