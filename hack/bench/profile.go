@@ -73,22 +73,8 @@ func cpuTicks(pid int) int64 {
 // its heap from /metrics (in use, the GC's next goal, held but idle, given
 // back). It is what the RSS rows are explained with.
 func (e *env) memNote(ctx context.Context, what string) {
-	var anon, file int64
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.st.Server.Pid())); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 2 {
-				continue
-			}
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			switch f[0] {
-			case "RssAnon:":
-				anon = v
-			case "RssFile:":
-				file = v
-			}
-		}
-	}
+	st := procStatus(e.st.Server.Pid())
+	anon, file := st["RssAnon"], st["RssFile"]
 	b, err := rawClient(e.direct).Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		e.res.note("memory, %s: /metrics: %v", what, err)

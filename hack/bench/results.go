@@ -100,22 +100,25 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 // rssKB reads a process's current and peak resident set size.
 func rssKB(pid int) (cur, peak int64) {
+	st := procStatus(pid)
+	return st["VmRSS"], st["VmHWM"]
+}
+
+// procStatus reads the kB figures of /proc/<pid>/status (VmRSS, RssAnon, ...);
+// empty when the process is gone.
+func procStatus(pid int) map[string]int64 {
+	out := map[string]int64{}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0
+		return out
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.Fields(l)
-		if len(f) < 2 {
+		if len(f) < 2 || !strings.HasSuffix(f[0], ":") {
 			continue
 		}
 		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			cur = v
-		case "VmHWM:":
-			peak = v
-		}
+		out[strings.TrimSuffix(f[0], ":")] = v
 	}
-	return cur, peak
+	return out
 }
