@@ -17,7 +17,9 @@
 //     subtrees keep their hashes). The new blobs, trees and commit are
 //     written as one delta-less packfile per commit, not as thousands of
 //     loose objects, and the same objects (and only those) are sent in the
-//     push. The go-git worktree and index are never used.
+//     push. A commit of indexOwnPackMin objects or more (a snapshot) gets
+//     its pack index from what was written rather than from go-git parsing
+//     the pack again. The go-git worktree and index are never used.
 //   - Pushes are never forced. The receive-pack update command names the
 //     expected old tip (or the zero hash for a branch that must not exist
 //     yet); the server applies it only if the branch still points there.
