@@ -104,9 +104,9 @@ func summarize(conds []metav1.Condition, created metav1.Time, gates []metav1.Con
 	return ready, gates, blocking
 }
 
-// blockingMessage is Ready's message for the blocking gate g, as up to three
-// parts to be joined. prev, the stored Ready's message, is returned when it is
-// that message already, so a read of an unchanged target allocates no string.
+// blockingMessage is Ready's message for the blocking gate g. prev, the stored
+// Ready's message, is returned when it is that message already (compared part
+// by part), so a read of an unchanged target allocates no string.
 func blockingMessage(g metav1.Condition, prev string) string {
 	var parts []string
 	switch {
@@ -147,9 +147,10 @@ var notChecked = func() map[string]string {
 // stored Ready is replaced. conds is not modified.
 //
 // It runs for every item of every LIST and GET, so it allocates at most twice
-// (the served list and Ready's message), and not at all in the common case: the lifecycle stores Ready through this
-// same function (the status strategy), so the stored list usually is the served
-// one already and is returned as it is.
+// (the served list and Ready's message), and not at all in the common case:
+// the lifecycle stores Ready through this same function (the status
+// strategy), so the stored list usually is the served one already and is
+// returned as it is.
 func WithReady(conds []metav1.Condition, created metav1.Time) ([]metav1.Condition, metav1.Condition) {
 	var buf [8]metav1.Condition
 	ready, _, _ := summarize(conds, created, buf[:0])
