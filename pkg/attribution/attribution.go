@@ -31,25 +31,18 @@ package attribution
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
 )
 
-// Author is who made a write, and how.
-type Author struct {
-	// User is the Kubernetes username (an impersonated request's is the
-	// impersonated user's).
-	User string
-	// Impersonator is the user who impersonated User, if any.
-	Impersonator string
-	// Verb is create, update, patch, apply or delete.
-	Verb string
-}
+// Author is who made a write, and how. It is defined by commitstyle, which
+// renders commits from it without importing this package.
+type Author = commitstyle.Author
 
 // Report is one write as kube-apiserver reported it.
 type Report struct {
@@ -138,10 +131,10 @@ func ParseEvents(body []byte, now time.Time) ([]Report, error) {
 		r := Report{
 			Resource:  schema.GroupResource{Group: e.ObjectRef.APIGroup, Resource: e.ObjectRef.Resource},
 			Namespace: e.ObjectRef.Namespace, Name: e.ObjectRef.Name, UID: e.ObjectRef.UID,
-			Author: Author{User: Clean(e.User.Username), Verb: verb}, Received: now,
+			Author: Author{User: commitstyle.Clean(e.User.Username), Verb: verb}, Received: now,
 		}
 		if e.ImpersonatedUser != nil && e.ImpersonatedUser.Username != "" {
-			r.User, r.Impersonator = Clean(e.ImpersonatedUser.Username), Clean(e.User.Username)
+			r.User, r.Impersonator = commitstyle.Clean(e.ImpersonatedUser.Username), commitstyle.Clean(e.User.Username)
 		}
 		if r.User == "" {
 			continue
@@ -235,9 +228,20 @@ func NewStore(ttl time.Duration) *Store {
 	return &Store{TTL: ttl, byVersion: map[versionKey]entry{}, byUID: map[types.UID]entry{}, byName: map[nameKey]entry{}}
 }
 
-// maxEntries bounds the store: when it is reached, reports older than half
-// the TTL (writes nobody mirrors) are dropped.
+// maxEntries bounds the store (about 200 bytes a report): when it is
+// exceeded, reports are dropped oldest first, by age thresholds, down to
+// nine tenths of it, so a flood of writes costs bounded memory and one O(n)
+// sweep per tenth of the bound, not one per report. A change whose report
+// was dropped is authored by its field manager, as without reports.
 const maxEntries = 200_000
+
+// evictAges are the age thresholds tried, in order, until the store is small
+// enough (the last one empties it).
+func (s *Store) evictAges() []time.Duration {
+	return []time.Duration{s.TTL / 2, s.TTL / 8, s.TTL / 32, 10 * time.Second, time.Second, -1}
+}
+
+func (s *Store) size() int { return len(s.byVersion) + len(s.byUID) + len(s.byName) }
 
 func isSecret(gr schema.GroupResource) bool { return gr.Group == "" && gr.Resource == "secrets" }
 
@@ -263,8 +267,14 @@ func (s *Store) Add(reports ...Report) {
 			}
 		}
 	}
-	if len(s.byVersion)+len(s.byUID)+len(s.byName) > maxEntries {
-		s.expireLocked(time.Now(), s.TTL/2)
+	if s.size() > maxEntries {
+		now := time.Now()
+		for _, age := range s.evictAges() {
+			if s.size() <= maxEntries*9/10 {
+				break
+			}
+			s.expireLocked(now, age)
+		}
 	}
 }
 
@@ -326,35 +336,4 @@ func (s *Store) Received() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.received
-}
-
-// Clean makes a username safe to write into a commit header or trailer:
-// control characters (a newline would start a forged trailer or header) and
-// the angle brackets that delimit an email address are dropped, length is
-// bounded.
-func Clean(u string) string {
-	u = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '<' || r == '>' {
-			return -1
-		}
-		return r
-	}, u)
-	if len(u) > 256 {
-		u = u[:256]
-	}
-	return strings.TrimSpace(u)
-}
-
-// SafeUser makes a username usable as an email address local part.
-func SafeUser(u string) string {
-	u = strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._+-", r):
-			return r
-		case r == ':' || r == '@' || r == '/':
-			return '.'
-		}
-		return '_'
-	}, Clean(u))
-	return strings.Trim(u, ".")
 }

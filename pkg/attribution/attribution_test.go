@@ -2,8 +2,6 @@ package attribution
 
 import (
 	"encoding/json"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -141,67 +139,5 @@ func TestStoreMatchesExactly(t *testing.T) {
 	}
 	if s.Received() != 7 {
 		t.Errorf("received %d", s.Received())
-	}
-}
-
-func TestNamesAreSafe(t *testing.T) {
-	for in, want := range map[string]string{
-		"alice":                        "alice",
-		"system:serviceaccount:ns:bot": "system.serviceaccount.ns.bot",
-		"oidc:alice@example.com":       "oidc.alice.example.com",
-		"a b<c>\n":                     "a_bc",
-		"..x..":                        "x",
-	} {
-		if got := SafeUser(in); got != want {
-			t.Errorf("SafeUser(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if got := Clean("bob\nKubernetes-User: alice <a@b>"); strings.ContainsAny(got, "\n<>") {
-		t.Errorf("Clean kept %q", got)
-	}
-	if got := Clean(strings.Repeat("x", 1000)); len(got) != 256 {
-		t.Errorf("Clean kept %d bytes", len(got))
-	}
-}
-
-func TestStyle(t *testing.T) {
-	s, err := ParseStyle("", "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := []Line{{Verb: "create", Path: "v1/configmaps/ns/a.yaml", Target: "ns/t", Reported: "apply"}, {Verb: "update", Path: "v1/configmaps/ns/b.yaml", Target: "ns/t", Reported: "patch"}}
-	msg, name, email := s.Render(NewData(Author{User: "system:serviceaccount:ns:bot", Impersonator: "admin"}, false, lines))
-	wantMsg := "2 changes by system:serviceaccount:ns:bot\n\ncreate v1/configmaps/ns/a.yaml\nupdate v1/configmaps/ns/b.yaml\n\n" +
-		"Kubernetes-User: system:serviceaccount:ns:bot\nKubernetes-Verb: apply, patch\nKubernetes-Impersonator: admin\n"
-	if msg != wantMsg || name != "system:serviceaccount:ns:bot" || email != "system.serviceaccount.ns.bot@kubernetes.invalid" {
-		t.Errorf("got\n%q\n%q %q", msg, name, email)
-	}
-	msg, _, _ = s.Render(NewData(Author{User: "kubectl-create"}, true, lines[:1]))
-	if !strings.HasPrefix(msg, "create v1/configmaps/ns/a.yaml by kubectl-create\n") || !strings.HasSuffix(msg, "Kubernetes-Attribution: field-manager\n") {
-		t.Errorf("field manager commit:\n%s", msg)
-	}
-
-	custom, err := ParseStyle("{{.User}} (k8s)", "{{.SafeUser}}@corp.example", "[{{range $i, $t := .Targets}}{{$t}}{{end}}] {{.Verbs}}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, name, email = custom.Render(NewData(Author{User: "alice"}, false, lines))
-	if !strings.HasPrefix(msg, "[ns/t] apply, patch\n\nKubernetes-User: alice\n") || name != "alice (k8s)" || email != "alice@corp.example" {
-		t.Errorf("custom: %q %q %q", msg, name, email)
-	}
-	// A template that renders nothing keeps a useful message.
-	empty, err := ParseStyle("", "", "{{if .FieldManager}}x{{end}}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if msg, _, _ := empty.Render(NewData(Author{User: "alice"}, false, lines)); !strings.HasPrefix(msg, "2 changes by alice\n") {
-		t.Errorf("empty message: %q", msg)
-	}
-	for _, bad := range [][3]string{{"{{.User", "", ""}, {"", "{{.Nope}}", ""}, {"", "", "{{index .Changes 5}}"}} {
-		_, err := ParseStyle(bad[0], bad[1], bad[2])
-		var te *TemplateError
-		if err == nil || !errors.As(err, &te) {
-			t.Errorf("%q: %v", bad, err)
-		}
 	}
 }

@@ -38,7 +38,7 @@ rules:
 func commitLog(t *testing.T, repo, since string) []string {
 	t.Helper()
 	args := []string{"--git-dir", st.Git.RepoPath(repo), "log", "--reverse", "--no-renames", "--name-only",
-		"--format=@@%an <%ae> |%(trailers:key=Kubernetes-User,key=Kubernetes-Verb,key=Kubernetes-Impersonator,key=Kubernetes-Attribution,valueonly,separator=%x2C)|"}
+		"--format=@@%an <%ae> |%(trailers:key=Kubernetes-User,key=Kubernetes-Field-Manager,key=Kubernetes-Verb,key=Kubernetes-Impersonator,key=Kubernetes-Attribution,valueonly,separator=%x2C)|"}
 	if since != "" {
 		args = append(args, since+"..main")
 	} else {

@@ -3,12 +3,12 @@ package worker
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/attribution"
+	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
@@ -107,13 +107,13 @@ func (w *BranchWorker) lookup(c *mirror.Change) (attribution.Author, bool) {
 	return a, ok
 }
 
-// nameOf is the object name of a change (its path's last element).
+// nameOf is the object name of a change (the path may hold it encoded or
+// shortened: see render.FileStem).
 func nameOf(c *mirror.Change) string {
 	if c.Object != nil {
 		return c.Object.GetName()
 	}
-	base := c.Path[strings.LastIndex(c.Path, "/")+1:]
-	return strings.TrimSuffix(strings.TrimSuffix(base, render.SecretExt), render.Ext)
+	return c.Name
 }
 
 // fallbackAuthor is the field manager of the object's last write, or the
@@ -123,7 +123,7 @@ func fallbackAuthor(c *mirror.Change) attribution.Author {
 		return attribution.Author{User: DefaultAuthor, Verb: "delete"}
 	}
 	manager, op := render.LastManager(c.Object)
-	manager = attribution.Clean(manager) // chosen by the writer: no forged trailers
+	manager = commitstyle.Clean(manager) // chosen by the writer: no forged trailers
 	if manager == "" {
 		manager = DefaultAuthor
 	}
@@ -135,24 +135,28 @@ func fallbackAuthor(c *mirror.Change) attribution.Author {
 }
 
 // style returns the worker's parsed commit templates (the defaults if the
-// provider's do not parse: validation refuses those, so only an object
-// stored before a validation change gets here).
-func (w *BranchWorker) style() *attribution.Style {
+// provider's do not parse or break commitstyle's bounds: validation refuses
+// those, so only an object stored before a validation change, such as one
+// holding a template bomb from before the bounds, gets here). ParseStyle
+// checks the bounds before running anything, and caches the result.
+func (w *BranchWorker) style() *commitstyle.Style {
 	c := w.config().Commit
-	s, err := attribution.ParseStyle(c.AuthorName, c.AuthorEmail, c.Message)
+	s, err := commitstyle.ParseStyle(c.AuthorName, c.AuthorEmail, c.Message)
 	if err != nil {
 		klog.InfoS("The provider's commit templates fail; the defaults are used", "worker", w.Key, "err", err)
-		s, _ = attribution.ParseStyle("", "", "")
+		s, _ = commitstyle.ParseStyle("", "", "")
 	}
 	return s
 }
 
-// renderCommit renders one chunk's commit message and author.
-func (m *Manager) renderCommit(s *attribution.Style, ch authorChunk, lines []attribution.Line) (string, *git.Signature) {
+// renderCommit renders one chunk's commit message and author. Render never
+// fails: a template that breaks a bound on this commit renders the default
+// text.
+func (m *Manager) renderCommit(s *commitstyle.Style, ch authorChunk, lines []commitstyle.Line) (string, *git.Signature) {
 	var extra []string
 	if m.opts.Replica != "" {
 		extra = append(extra, "Replica: "+m.opts.Replica)
 	}
-	msg, name, email := s.Render(attribution.NewData(ch.author, ch.fieldManager, lines), extra...)
+	msg, name, email := s.Render(commitstyle.NewData(ch.author, ch.fieldManager, lines), extra...)
 	return msg, &git.Signature{Name: name, Email: email}
 }

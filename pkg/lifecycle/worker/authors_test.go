@@ -73,7 +73,7 @@ func TestCommitsPerAuthor(t *testing.T) {
 	w.flush(context.Background(), false)
 
 	log := func() []string {
-		out := run(t, tmp, "--git-dir", remote, "log", "--reverse", "--no-renames", "--format=@@%an <%ae> | %cn <%ce> | %(trailers:key=Kubernetes-User,key=Kubernetes-Verb,key=Kubernetes-Impersonator,key=Kubernetes-Attribution,valueonly,separator=%x2C)", "--name-only", "main")
+		out := run(t, tmp, "--git-dir", remote, "log", "--reverse", "--no-renames", "--format=@@%an <%ae> | %cn <%ce> | %(trailers:key=Kubernetes-User,key=Kubernetes-Field-Manager,key=Kubernetes-Verb,key=Kubernetes-Impersonator,key=Kubernetes-Attribution,valueonly,separator=%x2C)", "--name-only", "main")
 		var commits []string
 		for _, block := range strings.Split(out, "@@")[1:] {
 			commits = append(commits, strings.Join(strings.Fields(strings.ReplaceAll(block, ", ", ",")), " "))
