@@ -224,11 +224,29 @@ type GitTargetStatus struct {
 	Snapshot *SnapshotStatus `json:"snapshot,omitempty"`
 	// Stream records the live event stream.
 	Stream *StreamStatus `json:"stream,omitempty"`
+	// Claim is the place (repository, branch, path) this target writes and
+	// since when: set by the server once the target's branch worker proved it
+	// can write there (Bootstrapped=True). Of two targets whose places overlap,
+	// the one that claimed first keeps its place, whatever their ages: a target
+	// that moves onto a place another already writes is the one that conflicts.
+	Claim *PlaceClaim `json:"claim,omitempty"`
 	// AuthorizedBy is the user the server authorized this object for: the
 	// user who created it or last changed its spec. The server sets it from
 	// the request and never takes it from a client; the lifecycle mirrors
 	// only what this user may read (see the README, "Multi-tenancy").
 	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
+}
+
+// PlaceClaim is where a GitTarget writes, as the server recorded it.
+type PlaceClaim struct {
+	// Repository is the normalized repository URL.
+	Repository string `json:"repository"`
+	// Branch is the branch written.
+	Branch string `json:"branch"`
+	// Path is the directory written ("" is the repository root).
+	Path string `json:"path,omitempty"`
+	// Since is when the target claimed the place.
+	Since metav1.Time `json:"since"`
 }
 
 // WorkerReference identifies a branch worker.
@@ -292,6 +310,9 @@ type SnapshotStats struct {
 	Unchanged int32 `json:"unchanged,omitempty"`
 	// SkippedSecrets counts Secrets not written because the target has no encryption.
 	SkippedSecrets int32 `json:"skippedSecrets,omitempty"`
+	// Failed counts selected objects that could not be written (each is named
+	// in an Event of the target); everything else was committed.
+	Failed int32 `json:"failed,omitempty"`
 }
 
 // StreamStatus records the live event stream.

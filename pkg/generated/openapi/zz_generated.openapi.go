@@ -57,6 +57,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.IgnoreFields{}.OpenAPIModelName():              schema_pkg_apis_configbutler_v1alpha1_IgnoreFields(ref),
 		v1alpha1.LocalObjectReference{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_LocalObjectReference(ref),
 		v1alpha1.NamespacedObjectReference{}.OpenAPIModelName(): schema_pkg_apis_configbutler_v1alpha1_NamespacedObjectReference(ref),
+		v1alpha1.PlaceClaim{}.OpenAPIModelName():                schema_pkg_apis_configbutler_v1alpha1_PlaceClaim(ref),
 		v1alpha1.PushPolicy{}.OpenAPIModelName():                schema_pkg_apis_configbutler_v1alpha1_PushPolicy(ref),
 		v1alpha1.ResourceRule{}.OpenAPIModelName():              schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref),
 		v1alpha1.SigningStatus{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_SigningStatus(ref),
@@ -255,7 +256,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "APIGroups, \"\" for the core group, \"*\" for all.",
+							Description: "APIGroups, \"\" for the core group, \"*\" for all. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -274,7 +275,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "APIVersions, \"*\" for all; empty means the preferred version.",
+							Description: "APIVersions, \"*\" for all; empty means the preferred version. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -293,7 +294,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Resources: plural resource names, \"*\" for all.",
+							Description: "Resources: plural resource names, \"*\" for all. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -315,7 +316,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 					},
 					"labelSelector": {
 						SchemaProps: spec.SchemaProps{
-							Description: "LabelSelector selects objects by their labels (all objects when empty).",
+							Description: "LabelSelector selects objects by their labels (all objects when empty). At most 32 matchLabels, 32 matchExpressions and 32 values per expression.",
 							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
 						},
 					},
@@ -328,7 +329,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 					},
 					"namespaceSelector": {
 						SchemaProps: spec.SchemaProps{
-							Description: "NamespaceSelector selects the namespaces, by their labels, whose objects are mirrored (scope Namespaced only; all namespaces when empty). It is live: labelling a namespace later mirrors it, unlabelling it removes its files.",
+							Description: "NamespaceSelector selects the namespaces, by their labels, whose objects are mirrored (scope Namespaced only; all namespaces when empty). It is live: labelling a namespace later mirrors it, unlabelling it removes its files. At most 32 matchLabels, 32 matchExpressions and 32 values per expression.",
 							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
 						},
 					},
@@ -462,7 +463,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref common.Refer
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Rules select resource types. At least one is required.",
+							Description: "Rules select resource types. At least one is required, at most 64.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -480,7 +481,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref common.Refer
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Exclude leaves objects out of what the rules select.",
+							Description: "Exclude leaves objects out of what the rules select. At most 64.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -509,7 +510,7 @@ func schema_pkg_apis_configbutler_v1alpha1_CommitSpec(ref common.ReferenceCallba
 				Properties: map[string]spec.Schema{
 					"committerName": {
 						SchemaProps: spec.SchemaProps{
-							Description: "CommitterName and CommitterEmail are the committer of every commit (default gitops-reverser <gitops-reverser@configbutler.ai>).",
+							Description: "CommitterName and CommitterEmail are the committer of every commit (default gitops-reverser <gitops-reverser@configbutler.ai>), each at most 255 characters.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -542,7 +543,7 @@ func schema_pkg_apis_configbutler_v1alpha1_CommitSpec(ref common.ReferenceCallba
 					},
 					"signingKeyRef": {
 						SchemaProps: spec.SchemaProps{
-							Description: "SigningKeyRef names a Secret in the provider's namespace whose key \"signing.key\" holds an armored OpenPGP private key (and \"passphrase\" its passphrase, if any): every commit the server writes is signed with it.",
+							Description: "SigningKeyRef names a Secret in the provider's namespace whose key \"signing.key\" holds an armored OpenPGP private key (and \"passphrase\" its passphrase, if any): every commit the server writes is signed with it. The key is refused unless it is at most 64 KiB armored, holds at most 8 keys (primary and subkeys), RSA and DSA ones of at most 8192 bits, and, when protected with Argon2, asks for at most 64 MiB and 4 passes.",
 							Ref:         ref(v1alpha1.LocalObjectReference{}.OpenAPIModelName()),
 						},
 					},
@@ -571,7 +572,7 @@ func schema_pkg_apis_configbutler_v1alpha1_EncryptionSpec(ref common.ReferenceCa
 					},
 					"secretRef": {
 						SchemaProps: spec.SchemaProps{
-							Description: "SecretRef names the Secret, in the target's namespace of the source cluster, whose keys ending in \".agekey\" hold the age identities (the convention Flux decrypts with).",
+							Description: "SecretRef names the Secret, in the target's namespace of the source cluster, whose keys ending in \".agekey\" hold the age identities (the convention Flux decrypts with), at most 16 in all.",
 							Default:     map[string]interface{}{},
 							Ref:         ref(v1alpha1.LocalObjectReference{}.OpenAPIModelName()),
 						},
@@ -641,7 +642,7 @@ func schema_pkg_apis_configbutler_v1alpha1_Exclusion(ref common.ReferenceCallbac
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "Exclusion leaves out the objects that match all of its fields (a field left empty matches everything; at least one must be set).",
+				Description: "Exclusion leaves out the objects that match all of its fields (a field left empty matches everything; at least one must be set). Each list holds at most 32 entries.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"apiGroups": {
@@ -689,7 +690,7 @@ func schema_pkg_apis_configbutler_v1alpha1_Exclusion(ref common.ReferenceCallbac
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Namespaces: glob patterns (path.Match syntax) of namespaces.",
+							Description: "Namespaces: glob patterns (path.Match syntax) of namespaces, each at most 253 characters.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -708,7 +709,7 @@ func schema_pkg_apis_configbutler_v1alpha1_Exclusion(ref common.ReferenceCallbac
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Names: glob patterns (path.Match syntax) of object names.",
+							Description: "Names: glob patterns (path.Match syntax) of object names, each at most 253 characters.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -871,7 +872,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderSpec(ref common.ReferenceC
 				Properties: map[string]spec.Schema{
 					"url": {
 						SchemaProps: spec.SchemaProps{
-							Description: "URL of the repository: https://, http://, ssh://, scp-style git@host:path, or file://. Credentials must not be embedded in the URL; use secretRef.",
+							Description: "URL of the repository: https://, http://, ssh://, scp-style git@host:path, or file://. Credentials must not be embedded in the URL; use secretRef. At most 2048 characters.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
@@ -890,7 +891,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderSpec(ref common.ReferenceC
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "AllowedBranches are glob patterns (path.Match syntax, e.g. \"main\", \"env/*\") of the branches GitTargets may write to. At least one is required.",
+							Description: "AllowedBranches are glob patterns (path.Match syntax, e.g. \"main\", \"env/*\") of the branches GitTargets may write to. At least one is required, at most 32, each at most 255 characters.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1283,7 +1284,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetSpec(ref common.ReferenceCal
 					},
 					"branch": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Branch to commit to. Must be a valid git branch name matching one of the provider's allowedBranches.",
+							Description: "Branch to commit to. Must be a valid git branch name matching one of the provider's allowedBranches, at most 255 characters.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
@@ -1309,7 +1310,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetSpec(ref common.ReferenceCal
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "IgnoreFields are fields left out of the files, on top of those the server always leaves out (see the README): a change that touches only them makes no commit.",
+							Description: "IgnoreFields are fields left out of the files, on top of those the server always leaves out (see the README): a change that touches only them makes no commit. At most 32 entries.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1413,6 +1414,12 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetStatus(ref common.ReferenceC
 							Ref:         ref(v1alpha1.StreamStatus{}.OpenAPIModelName()),
 						},
 					},
+					"claim": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Claim is the place (repository, branch, path) this target writes and since when: set by the server once the target's branch worker proved it can write there (Bootstrapped=True). Of two targets whose places overlap, the one that claimed first keeps its place, whatever their ages: a target that moves onto a place another already writes is the one that conflicts.",
+							Ref:         ref(v1alpha1.PlaceClaim{}.OpenAPIModelName()),
+						},
+					},
 					"authorizedBy": {
 						SchemaProps: spec.SchemaProps{
 							Description: "AuthorizedBy is the user the server authorized this object for: the user who created it or last changed its spec. The server sets it from the request and never takes it from a client; the lifecycle mirrors only what this user may read (see the README, \"Multi-tenancy\").",
@@ -1423,7 +1430,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitTargetStatus(ref common.ReferenceC
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1alpha1.BootstrapStatus{}.OpenAPIModelName(), v1alpha1.EncryptionStatus{}.OpenAPIModelName(), v1alpha1.SnapshotStatus{}.OpenAPIModelName(), v1alpha1.StreamStatus{}.OpenAPIModelName(), v1alpha1.WorkerReference{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+			v1alpha1.AuthorizedIdentity{}.OpenAPIModelName(), v1alpha1.BootstrapStatus{}.OpenAPIModelName(), v1alpha1.EncryptionStatus{}.OpenAPIModelName(), v1alpha1.PlaceClaim{}.OpenAPIModelName(), v1alpha1.SnapshotStatus{}.OpenAPIModelName(), v1alpha1.StreamStatus{}.OpenAPIModelName(), v1alpha1.WorkerReference{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -1441,7 +1448,7 @@ func schema_pkg_apis_configbutler_v1alpha1_IgnoreFields(ref common.ReferenceCall
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "APIGroups of the kinds (\"\" for the core group; empty or \"*\" for all).",
+							Description: "APIGroups of the kinds (\"\" for the core group; empty or \"*\" for all). At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1460,7 +1467,7 @@ func schema_pkg_apis_configbutler_v1alpha1_IgnoreFields(ref common.ReferenceCall
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Kinds, e.g. Deployment (empty or \"*\" for all).",
+							Description: "Kinds, e.g. Deployment (empty or \"*\" for all). At most 32, each at most 63 characters.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1479,7 +1486,7 @@ func schema_pkg_apis_configbutler_v1alpha1_IgnoreFields(ref common.ReferenceCall
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Paths of the fields: dot-separated names, e.g. spec.replicas; a map key in brackets, e.g. metadata.annotations[example.com/heartbeat], or keys by prefix, metadata.annotations[example.com/*]; every list element as [*], e.g. spec.template.spec.containers[*].image.",
+							Description: "Paths of the fields: dot-separated names, e.g. spec.replicas; a map key in brackets, e.g. metadata.annotations[example.com/heartbeat], or keys by prefix, metadata.annotations[example.com/*]; every list element as [*], e.g. spec.template.spec.containers[*].image. At least one, at most 32, each at most 512 characters with at most 4 [*].",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1550,6 +1557,51 @@ func schema_pkg_apis_configbutler_v1alpha1_NamespacedObjectReference(ref common.
 	}
 }
 
+func schema_pkg_apis_configbutler_v1alpha1_PlaceClaim(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PlaceClaim is where a GitTarget writes, as the server recorded it.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"repository": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Repository is the normalized repository URL.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"branch": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Branch is the branch written.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Path is the directory written (\"\" is the repository root).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"since": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Since is when the target claimed the place.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"repository", "branch", "since"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_configbutler_v1alpha1_PushPolicy(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1559,13 +1611,13 @@ func schema_pkg_apis_configbutler_v1alpha1_PushPolicy(ref common.ReferenceCallba
 				Properties: map[string]spec.Schema{
 					"interval": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Interval is the batch window: changes seen within it are committed together. Defaults to 5s.",
+							Description: "Interval is the batch window: changes seen within it are committed together. Between 1s and 1h; defaults to 5s.",
 							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
 						},
 					},
 					"maxChanges": {
 						SchemaProps: spec.SchemaProps{
-							Description: "MaxChanges caps the number of changed files per commit. Defaults to 500.",
+							Description: "MaxChanges caps the number of changed files per commit: between 1 and 10000, defaults to 500.",
 							Type:        []string{"integer"},
 							Format:      "int32",
 						},
@@ -1592,7 +1644,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "APIGroups, \"\" for the core group, \"*\" for all.",
+							Description: "APIGroups, \"\" for the core group, \"*\" for all. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1611,7 +1663,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "APIVersions, \"*\" for all; empty means the preferred version.",
+							Description: "APIVersions, \"*\" for all; empty means the preferred version. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1630,7 +1682,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Resources: plural resource names, \"*\" for all.",
+							Description: "Resources: plural resource names, \"*\" for all. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1644,7 +1696,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 					},
 					"labelSelector": {
 						SchemaProps: spec.SchemaProps{
-							Description: "LabelSelector selects objects by their labels (all objects when empty).",
+							Description: "LabelSelector selects objects by their labels (all objects when empty). At most 32 matchLabels, 32 matchExpressions and 32 values per expression.",
 							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
 						},
 					},
@@ -1735,6 +1787,13 @@ func schema_pkg_apis_configbutler_v1alpha1_SnapshotStats(ref common.ReferenceCal
 					"skippedSecrets": {
 						SchemaProps: spec.SchemaProps{
 							Description: "SkippedSecrets counts Secrets not written because the target has no encryption.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"failed": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Failed counts selected objects that could not be written (each is named in an Event of the target); everything else was committed.",
 							Type:        []string{"integer"},
 							Format:      "int32",
 						},
@@ -1969,7 +2028,7 @@ func schema_pkg_apis_configbutler_v1alpha1_WatchRuleSpec(ref common.ReferenceCal
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Rules select resource types. At least one is required.",
+							Description: "Rules select resource types. At least one is required, at most 64.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1987,7 +2046,7 @@ func schema_pkg_apis_configbutler_v1alpha1_WatchRuleSpec(ref common.ReferenceCal
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Exclude leaves objects out of what the rules select.",
+							Description: "Exclude leaves objects out of what the rules select. At most 64.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

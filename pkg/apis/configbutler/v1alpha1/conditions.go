@@ -51,6 +51,10 @@ const (
 	ReasonCompleted      = "Completed"
 	ReasonSnapshotFailed = "SnapshotFailed"
 
+	// Bootstrapped and SnapshotSynced: the clone or fetch of the branch would
+	// download more than the server's --max-fetch-size.
+	ReasonRepositoryTooLarge = "RepositoryTooLarge"
+
 	// EventStreamLive.
 	ReasonRegistered         = "Registered"
 	ReasonRegistrationFailed = "RegistrationFailed"

@@ -25,7 +25,7 @@ type GitProvider struct {
 // GitProviderSpec describes a Git repository.
 type GitProviderSpec struct {
 	// URL of the repository: https://, http://, ssh://, scp-style git@host:path, or file://.
-	// Credentials must not be embedded in the URL; use secretRef.
+	// Credentials must not be embedded in the URL; use secretRef. At most 2048 characters.
 	URL string `json:"url"`
 	// SecretRef names a Secret in the provider's namespace holding the credentials:
 	// `username` and `password` (a token goes in password) for HTTP(S), or
@@ -33,7 +33,8 @@ type GitProviderSpec struct {
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 	// AllowedBranches are glob patterns (path.Match syntax, e.g. "main", "env/*")
-	// of the branches GitTargets may write to. At least one is required.
+	// of the branches GitTargets may write to. At least one is required, at
+	// most 32, each at most 255 characters.
 	// +listType=atomic
 	AllowedBranches []string `json:"allowedBranches"`
 	// Push controls how changes are batched into commits.
@@ -49,7 +50,8 @@ type GitProviderSpec struct {
 // Kubernetes user who made the changes (see the README, "Who changed what").
 type CommitSpec struct {
 	// CommitterName and CommitterEmail are the committer of every commit
-	// (default gitops-reverser <gitops-reverser@configbutler.ai>).
+	// (default gitops-reverser <gitops-reverser@configbutler.ai>), each at
+	// most 255 characters.
 	// +optional
 	CommitterName string `json:"committerName,omitempty"`
 	// +optional
@@ -73,6 +75,9 @@ type CommitSpec struct {
 	// SigningKeyRef names a Secret in the provider's namespace whose key
 	// "signing.key" holds an armored OpenPGP private key (and "passphrase" its
 	// passphrase, if any): every commit the server writes is signed with it.
+	// The key is refused unless it is at most 64 KiB armored, holds at most 8
+	// keys (primary and subkeys), RSA and DSA ones of at most 8192 bits, and,
+	// when protected with Argon2, asks for at most 64 MiB and 4 passes.
 	// +optional
 	SigningKeyRef *LocalObjectReference `json:"signingKeyRef,omitempty"`
 }
@@ -80,10 +85,11 @@ type CommitSpec struct {
 // PushPolicy controls commit batching for live changes.
 type PushPolicy struct {
 	// Interval is the batch window: changes seen within it are committed together.
-	// Defaults to 5s.
+	// Between 1s and 1h; defaults to 5s.
 	// +optional
 	Interval metav1.Duration `json:"interval,omitempty"`
-	// MaxChanges caps the number of changed files per commit. Defaults to 500.
+	// MaxChanges caps the number of changed files per commit: between 1 and
+	// 10000, defaults to 500.
 	// +optional
 	MaxChanges int32 `json:"maxChanges,omitempty"`
 }

@@ -30,7 +30,7 @@ type GitTargetSpec struct {
 	// ProviderRef names the GitProvider (in the target's namespace) to write to.
 	ProviderRef GitProviderReference `json:"providerRef"`
 	// Branch to commit to. Must be a valid git branch name matching one of the
-	// provider's allowedBranches.
+	// provider's allowedBranches, at most 255 characters.
 	Branch string `json:"branch"`
 	// Path is the directory in the repository that this target owns, relative to the
 	// repository root, in canonical form: slash-separated, no leading or trailing
@@ -44,7 +44,7 @@ type GitTargetSpec struct {
 	Encryption *EncryptionSpec `json:"encryption,omitempty"`
 	// IgnoreFields are fields left out of the files, on top of those the
 	// server always leaves out (see the README): a change that touches only
-	// them makes no commit.
+	// them makes no commit. At most 32 entries.
 	// +optional
 	// +listType=atomic
 	IgnoreFields []IgnoreFields `json:"ignoreFields,omitempty"`
@@ -65,17 +65,20 @@ type GitProviderReference struct {
 // IgnoreFields names fields to leave out of the files of some kinds.
 type IgnoreFields struct {
 	// APIGroups of the kinds ("" for the core group; empty or "*" for all).
+	// At most 32.
 	// +optional
 	// +listType=atomic
 	APIGroups []string `json:"apiGroups,omitempty"`
-	// Kinds, e.g. Deployment (empty or "*" for all).
+	// Kinds, e.g. Deployment (empty or "*" for all). At most 32, each at most
+	// 63 characters.
 	// +optional
 	// +listType=atomic
 	Kinds []string `json:"kinds,omitempty"`
 	// Paths of the fields: dot-separated names, e.g. spec.replicas; a map key
 	// in brackets, e.g. metadata.annotations[example.com/heartbeat], or keys by
 	// prefix, metadata.annotations[example.com/*]; every list element as [*],
-	// e.g. spec.template.spec.containers[*].image.
+	// e.g. spec.template.spec.containers[*].image. At least one, at most 32,
+	// each at most 512 characters with at most 4 [*].
 	// +listType=atomic
 	Paths []string `json:"paths"`
 }
@@ -85,7 +88,8 @@ type EncryptionSpec struct {
 	// Provider is the encryption format. Only "sops" (SOPS with age recipients) is supported.
 	Provider string `json:"provider"`
 	// SecretRef names the Secret, in the target's namespace of the source cluster, whose
-	// keys ending in ".agekey" hold the age identities (the convention Flux decrypts with).
+	// keys ending in ".agekey" hold the age identities (the convention Flux decrypts with),
+	// at most 16 in all.
 	SecretRef LocalObjectReference `json:"secretRef"`
 	// GenerateWhenMissing creates the Secret with a new age identity when it does not exist.
 	// An existing Secret is never overwritten.
@@ -129,12 +133,32 @@ type GitTargetStatus struct {
 	// Stream records the live event stream.
 	// +optional
 	Stream *StreamStatus `json:"stream,omitempty"`
+	// Claim is the place (repository, branch, path) this target writes and
+	// since when: set by the server once the target's branch worker proved it
+	// can write there (Bootstrapped=True). Of two targets whose places overlap,
+	// the one that claimed first keeps its place, whatever their ages: a target
+	// that moves onto a place another already writes is the one that conflicts.
+	// +optional
+	Claim *PlaceClaim `json:"claim,omitempty"`
 	// AuthorizedBy is the user the server authorized this object for: the
 	// user who created it or last changed its spec. The server sets it from
 	// the request and never takes it from a client; the lifecycle mirrors
 	// only what this user may read (see the README, "Multi-tenancy").
 	// +optional
 	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
+}
+
+// PlaceClaim is where a GitTarget writes, as the server recorded it.
+type PlaceClaim struct {
+	// Repository is the normalized repository URL.
+	Repository string `json:"repository"`
+	// Branch is the branch written.
+	Branch string `json:"branch"`
+	// Path is the directory written ("" is the repository root).
+	// +optional
+	Path string `json:"path,omitempty"`
+	// Since is when the target claimed the place.
+	Since metav1.Time `json:"since"`
 }
 
 // WorkerReference identifies a branch worker.
@@ -215,6 +239,10 @@ type SnapshotStats struct {
 	// SkippedSecrets counts Secrets not written because the target has no encryption.
 	// +optional
 	SkippedSecrets int32 `json:"skippedSecrets,omitempty"`
+	// Failed counts selected objects that could not be written (each is named
+	// in an Event of the target); everything else was committed.
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
 }
 
 // StreamStatus records the live event stream.

@@ -26,10 +26,10 @@ type WatchRule struct {
 type WatchRuleSpec struct {
 	// TargetRef names the GitTarget, in this namespace, to write to.
 	TargetRef LocalObjectReference `json:"targetRef"`
-	// Rules select resource types. At least one is required.
+	// Rules select resource types. At least one is required, at most 64.
 	// +listType=atomic
 	Rules []ResourceRule `json:"rules"`
-	// Exclude leaves objects out of what the rules select.
+	// Exclude leaves objects out of what the rules select. At most 64.
 	// +optional
 	// +listType=atomic
 	Exclude []Exclusion `json:"exclude,omitempty"`
@@ -37,17 +37,18 @@ type WatchRuleSpec struct {
 
 // ResourceRule selects resource types by group, version and plural name; "*" matches all.
 type ResourceRule struct {
-	// APIGroups, "" for the core group, "*" for all.
+	// APIGroups, "" for the core group, "*" for all. At most 32.
 	// +listType=atomic
 	APIGroups []string `json:"apiGroups"`
-	// APIVersions, "*" for all; empty means the preferred version.
+	// APIVersions, "*" for all; empty means the preferred version. At most 32.
 	// +optional
 	// +listType=atomic
 	APIVersions []string `json:"apiVersions,omitempty"`
-	// Resources: plural resource names, "*" for all.
+	// Resources: plural resource names, "*" for all. At most 32.
 	// +listType=atomic
 	Resources []string `json:"resources"`
 	// LabelSelector selects objects by their labels (all objects when empty).
+	// At most 32 matchLabels, 32 matchExpressions and 32 values per expression.
 	// +optional
 	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 	// IncludeDerived mirrors, under this rule, what is left out by default:
@@ -111,10 +112,10 @@ type ClusterWatchRule struct {
 type ClusterWatchRuleSpec struct {
 	// TargetRef names the GitTarget to write to.
 	TargetRef NamespacedObjectReference `json:"targetRef"`
-	// Rules select resource types. At least one is required.
+	// Rules select resource types. At least one is required, at most 64.
 	// +listType=atomic
 	Rules []ClusterResourceRule `json:"rules"`
-	// Exclude leaves objects out of what the rules select.
+	// Exclude leaves objects out of what the rules select. At most 64.
 	// +optional
 	// +listType=atomic
 	Exclude []Exclusion `json:"exclude,omitempty"`
@@ -129,7 +130,8 @@ type NamespacedObjectReference struct {
 }
 
 // Exclusion leaves out the objects that match all of its fields (a field left
-// empty matches everything; at least one must be set).
+// empty matches everything; at least one must be set). Each list holds at
+// most 32 entries.
 type Exclusion struct {
 	// APIGroups of the excluded types ("" for the core group).
 	// +optional
@@ -139,11 +141,13 @@ type Exclusion struct {
 	// +optional
 	// +listType=atomic
 	Resources []string `json:"resources,omitempty"`
-	// Namespaces: glob patterns (path.Match syntax) of namespaces.
+	// Namespaces: glob patterns (path.Match syntax) of namespaces, each at
+	// most 253 characters.
 	// +optional
 	// +listType=atomic
 	Namespaces []string `json:"namespaces,omitempty"`
-	// Names: glob patterns (path.Match syntax) of object names.
+	// Names: glob patterns (path.Match syntax) of object names, each at most
+	// 253 characters.
 	// +optional
 	// +listType=atomic
 	Names []string `json:"names,omitempty"`
@@ -161,19 +165,20 @@ const (
 
 // ClusterResourceRule selects resource types and the scope they must have.
 type ClusterResourceRule struct {
-	// APIGroups, "" for the core group, "*" for all.
+	// APIGroups, "" for the core group, "*" for all. At most 32.
 	// +listType=atomic
 	APIGroups []string `json:"apiGroups"`
-	// APIVersions, "*" for all; empty means the preferred version.
+	// APIVersions, "*" for all; empty means the preferred version. At most 32.
 	// +optional
 	// +listType=atomic
 	APIVersions []string `json:"apiVersions,omitempty"`
-	// Resources: plural resource names, "*" for all.
+	// Resources: plural resource names, "*" for all. At most 32.
 	// +listType=atomic
 	Resources []string `json:"resources"`
 	// Scope of the selected resources: Cluster or Namespaced.
 	Scope ResourceScope `json:"scope"`
 	// LabelSelector selects objects by their labels (all objects when empty).
+	// At most 32 matchLabels, 32 matchExpressions and 32 values per expression.
 	// +optional
 	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 	// IncludeDerived mirrors, under this rule, what is left out by default:
@@ -186,7 +191,8 @@ type ClusterResourceRule struct {
 	// NamespaceSelector selects the namespaces, by their labels, whose objects
 	// are mirrored (scope Namespaced only; all namespaces when empty). It is
 	// live: labelling a namespace later mirrors it, unlabelling it removes its
-	// files.
+	// files. At most 32 matchLabels, 32 matchExpressions and 32 values per
+	// expression.
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }

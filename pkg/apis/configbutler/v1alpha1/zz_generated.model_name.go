@@ -142,6 +142,11 @@ func (in NamespacedObjectReference) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PlaceClaim) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.PlaceClaim"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in PushPolicy) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.PushPolicy"
 }

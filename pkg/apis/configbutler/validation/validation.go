@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +21,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/attribution"
+	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/repopath"
 )
@@ -28,6 +29,63 @@ import (
 // maxPathLength bounds GitTarget.spec.path; git itself allows more, but a longer
 // prefix leaves little room for the <group>/<version>/<resource>/<ns>/<name> layout.
 const maxPathLength = 512
+
+// Bounds on what a tenant writes: every list and string the server evaluates
+// is bounded, so that no object costs more than a bounded amount to admit
+// (these checks run before the tenancy review), to resolve, and to apply to
+// every object the server mirrors. A list over its bound is refused whole,
+// with one error, its entries unchecked. Each bound is generous for real use
+// and documented on its field (kubectl explain).
+const (
+	// maxRules bounds spec.rules of a WatchRule or ClusterWatchRule.
+	maxRules = 64
+	// maxExclusions bounds spec.exclude.
+	maxExclusions = 64
+	// maxListEntries bounds every string list of a rule, an exclusion or an
+	// ignoreFields entry (apiGroups, apiVersions, resources, namespaces,
+	// names, kinds, paths), and each part of a label selector (matchLabels,
+	// matchExpressions, the values of one expression).
+	maxListEntries = 32
+	// maxGlobLength bounds an exclusion's namespace or name pattern (an
+	// object name is at most 253 characters).
+	maxGlobLength = 253
+	// maxKindLength bounds an ignoreFields kind (a kind is a DNS label).
+	maxKindLength = 63
+	// maxIgnoreFields bounds GitTarget.spec.ignoreFields.
+	maxIgnoreFields = 32
+	// maxFieldPathLength bounds one ignoreFields path.
+	maxFieldPathLength = 512
+	// maxPathWildcards bounds the [*] (every list element) of one path.
+	maxPathWildcards = 4
+	// maxAllowedBranches and maxBranchLength bound GitProvider.spec.allowedBranches
+	// and each pattern; maxBranchLength also bounds GitTarget.spec.branch
+	// (most file systems hold at most 255 bytes in a name).
+	maxAllowedBranches = 32
+	maxBranchLength    = 255
+	// maxURLLength bounds GitProvider.spec.url.
+	maxURLLength = 2048
+	// maxIdentityLength bounds the committer name and email.
+	maxIdentityLength = 255
+	// maxPushChanges bounds push.maxChanges: the worker holds that many
+	// pending changes (each a rendered object) in memory before it commits,
+	// and builds and pushes one commit of that many files at once. 10000 is
+	// 20 times the default, more than any real burst needs in one commit.
+	maxPushChanges = 10000
+	// minPushInterval and maxPushInterval bound push.interval: below a second
+	// every change would make its own commit and push (a remote round trip
+	// per change, the batching defeated); past an hour changes wait in memory,
+	// not in Git, for longer than anyone expects a mirror to lag.
+	minPushInterval = time.Second
+	maxPushInterval = time.Hour
+)
+
+// tooMany is a TooMany error for a list of n entries over max (nil within).
+func tooMany(fld *field.Path, n, max int) field.ErrorList {
+	if n > max {
+		return field.ErrorList{field.TooMany(fld, n, max)}
+	}
+	return nil
+}
 
 // ValidateGitProvider validates a GitProvider on create.
 func ValidateGitProvider(p *configbutler.GitProvider) field.ErrorList {
@@ -45,33 +103,43 @@ func ValidateGitProviderUpdate(p, old *configbutler.GitProvider) field.ErrorList
 // allowed branch patterns and push policy.
 func ValidateGitProviderSpec(s *configbutler.GitProviderSpec, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
-	allErrs = append(allErrs, ValidateRepoURL(s.URL, fld.Child("url"))...)
+	if len(s.URL) > maxURLLength {
+		allErrs = append(allErrs, field.TooLong(fld.Child("url"), "", maxURLLength))
+	} else {
+		allErrs = append(allErrs, ValidateRepoURL(s.URL, fld.Child("url"))...)
+	}
 	if s.SecretRef != nil {
 		allErrs = append(allErrs, validateLocalRef(s.SecretRef.Name, fld.Child("secretRef", "name"))...)
 	}
 	if len(s.AllowedBranches) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("allowedBranches"), "at least one branch pattern is required"))
 	}
-	seen := sets.New[string]()
-	for i, pattern := range s.AllowedBranches {
-		p := fld.Child("allowedBranches").Index(i)
-		switch {
-		case pattern == "":
-			allErrs = append(allErrs, field.Required(p, "pattern must not be empty"))
-		case seen.Has(pattern):
-			allErrs = append(allErrs, field.Duplicate(p, pattern))
-		default:
-			if _, err := path.Match(pattern, ""); err != nil {
-				allErrs = append(allErrs, field.Invalid(p, pattern, fmt.Sprintf("not a valid glob pattern: %v", err)))
+	if errs := tooMany(fld.Child("allowedBranches"), len(s.AllowedBranches), maxAllowedBranches); errs != nil {
+		allErrs = append(allErrs, errs...)
+	} else {
+		seen := sets.New[string]()
+		for i, pattern := range s.AllowedBranches {
+			p := fld.Child("allowedBranches").Index(i)
+			switch {
+			case pattern == "":
+				allErrs = append(allErrs, field.Required(p, "pattern must not be empty"))
+			case len(pattern) > maxBranchLength:
+				allErrs = append(allErrs, field.TooLong(p, "", maxBranchLength))
+			case seen.Has(pattern):
+				allErrs = append(allErrs, field.Duplicate(p, pattern))
+			default:
+				if _, err := path.Match(pattern, ""); err != nil {
+					allErrs = append(allErrs, field.Invalid(p, pattern, fmt.Sprintf("not a valid glob pattern: %v", err)))
+				}
 			}
+			seen.Insert(pattern)
 		}
-		seen.Insert(pattern)
 	}
-	if s.Push.Interval.Duration <= 0 {
-		allErrs = append(allErrs, field.Invalid(fld.Child("push", "interval"), s.Push.Interval.Duration.String(), "must be greater than zero"))
+	if d := s.Push.Interval.Duration; d < minPushInterval || d > maxPushInterval {
+		allErrs = append(allErrs, field.Invalid(fld.Child("push", "interval"), d.String(), fmt.Sprintf("must be between %v and %v", minPushInterval, maxPushInterval)))
 	}
-	if s.Push.MaxChanges < 1 {
-		allErrs = append(allErrs, field.Invalid(fld.Child("push", "maxChanges"), s.Push.MaxChanges, "must be at least 1"))
+	if s.Push.MaxChanges < 1 || s.Push.MaxChanges > maxPushChanges {
+		allErrs = append(allErrs, field.Invalid(fld.Child("push", "maxChanges"), s.Push.MaxChanges, fmt.Sprintf("must be between 1 and %d", maxPushChanges)))
 	}
 	if s.Commit != nil {
 		allErrs = append(allErrs, validateCommit(s.Commit, fld.Child("commit"))...)
@@ -79,16 +147,20 @@ func ValidateGitProviderSpec(s *configbutler.GitProviderSpec, fld *field.Path) f
 	return allErrs
 }
 
-// maxTemplate bounds each commit template.
-const maxTemplate = 4096
+// maxTemplate bounds each commit template's source (4096 bytes).
+const maxTemplate = commitstyle.MaxSource
 
-// validateCommit checks the committer identity and that the templates parse
-// and run on sample data (an unknown field is refused here, not found by the
-// worker later).
+// validateCommit checks the committer identity and that the templates parse,
+// stay within commitstyle's bounds (no nested or unbounded range, no
+// define/template, bounded printf widths, bounded output) and run on sample
+// data (an unknown field is refused here, not found by the worker later).
+// Each error names the template's field and the bound it broke.
 func validateCommit(c *configbutler.CommitSpec, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	for _, f := range []struct{ name, value string }{{"committerName", c.CommitterName}, {"committerEmail", c.CommitterEmail}} {
-		if c := attribution.Clean(f.value); c != f.value {
+		if len(f.value) > maxIdentityLength {
+			allErrs = append(allErrs, field.TooLong(fld.Child(f.name), "", maxIdentityLength))
+		} else if c := commitstyle.Clean(f.value); c != f.value {
 			allErrs = append(allErrs, field.Invalid(fld.Child(f.name), f.value, "must not contain control characters, '<' or '>', or leading or trailing spaces"))
 		}
 	}
@@ -103,8 +175,8 @@ func validateCommit(c *configbutler.CommitSpec, fld *field.Path) field.ErrorList
 		}
 	}
 	if !tooLong {
-		if _, err := attribution.ParseStyle(c.AuthorName, c.AuthorEmail, c.Message); err != nil {
-			var te *attribution.TemplateError
+		if _, err := commitstyle.ParseStyle(c.AuthorName, c.AuthorEmail, c.Message); err != nil {
+			var te *commitstyle.TemplateError
 			if errors.As(err, &te) {
 				allErrs = append(allErrs, field.Invalid(fld.Child(te.Field), map[string]string{"authorName": c.AuthorName, "authorEmail": c.AuthorEmail, "message": c.Message}[te.Field], te.Err.Error()))
 			} else {
@@ -199,7 +271,11 @@ func ValidateGitTargetSpec(s *configbutler.GitTargetSpec, fld *field.Path) field
 	if s.ProviderRef.Kind != "GitProvider" {
 		allErrs = append(allErrs, field.NotSupported(ref.Child("kind"), s.ProviderRef.Kind, []string{"GitProvider"}))
 	}
-	allErrs = append(allErrs, ValidateBranchName(s.Branch, fld.Child("branch"))...)
+	if len(s.Branch) > maxBranchLength {
+		allErrs = append(allErrs, field.TooLong(fld.Child("branch"), "", maxBranchLength))
+	} else {
+		allErrs = append(allErrs, ValidateBranchName(s.Branch, fld.Child("branch"))...)
+	}
 	allErrs = append(allErrs, ValidateTargetPath(s.Path, fld.Child("path"))...)
 	if e := s.Encryption; e != nil {
 		efld := fld.Child("encryption")
@@ -301,29 +377,60 @@ func ValidateWatchRuleSpec(s *configbutler.WatchRuleSpec, fld *field.Path) field
 	if len(s.Rules) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("rules"), "at least one rule is required"))
 	}
-	for i, r := range s.Rules {
-		rf := fld.Child("rules").Index(i)
-		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
-		allErrs = append(allErrs, validateSelector(r.LabelSelector, rf.Child("labelSelector"))...)
+	if errs := tooMany(fld.Child("rules"), len(s.Rules), maxRules); errs != nil {
+		allErrs = append(allErrs, errs...)
+	} else {
+		for i, r := range s.Rules {
+			rf := fld.Child("rules").Index(i)
+			allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
+			allErrs = append(allErrs, validateSelector(r.LabelSelector, rf.Child("labelSelector"))...)
+		}
 	}
 	return append(allErrs, validateExclusions(s.Exclude, fld.Child("exclude"))...)
 }
 
+// validateSelector bounds a label selector (maxListEntries labels,
+// expressions, and values per expression), then validates it.
 func validateSelector(ls *metav1.LabelSelector, fld *field.Path) field.ErrorList {
 	if ls == nil {
 		return nil
 	}
+	allErrs := tooMany(fld.Child("matchLabels"), len(ls.MatchLabels), maxListEntries)
+	allErrs = append(allErrs, tooMany(fld.Child("matchExpressions"), len(ls.MatchExpressions), maxListEntries)...)
+	if allErrs == nil {
+		for i, e := range ls.MatchExpressions {
+			allErrs = append(allErrs, tooMany(fld.Child("matchExpressions").Index(i).Child("values"), len(e.Values), maxListEntries)...)
+		}
+	}
+	if allErrs != nil {
+		return allErrs
+	}
 	return metav1validation.ValidateLabelSelector(ls, metav1validation.LabelSelectorValidationOptions{}, fld)
 }
 
-// validateExclusions: each needs a field; groups, resources and glob
-// patterns must be well formed.
+// validateExclusions: at most maxExclusions, each with a field and at most
+// maxListEntries entries per list; groups, resources and glob patterns must
+// be well formed, globs at most maxGlobLength long.
 func validateExclusions(ex []configbutler.Exclusion, fld *field.Path) field.ErrorList {
+	if errs := tooMany(fld, len(ex), maxExclusions); errs != nil {
+		return errs
+	}
 	var allErrs field.ErrorList
 	for i, e := range ex {
 		ef := fld.Index(i)
 		if len(e.APIGroups)+len(e.Resources)+len(e.Namespaces)+len(e.Names) == 0 {
 			allErrs = append(allErrs, field.Required(ef, "an exclusion needs apiGroups, resources, namespaces or names"))
+		}
+		var over field.ErrorList
+		for _, l := range []struct {
+			name string
+			n    int
+		}{{"apiGroups", len(e.APIGroups)}, {"resources", len(e.Resources)}, {"namespaces", len(e.Namespaces)}, {"names", len(e.Names)}} {
+			over = append(over, tooMany(ef.Child(l.name), l.n, maxListEntries)...)
+		}
+		if over != nil {
+			allErrs = append(allErrs, over...)
+			continue
 		}
 		for j, g := range e.APIGroups {
 			if g == "" {
@@ -338,10 +445,15 @@ func validateExclusions(ex []configbutler.Exclusion, fld *field.Path) field.Erro
 				allErrs = append(allErrs, field.Invalid(ef.Child("resources").Index(j), r, msg))
 			}
 		}
-		for name, globs := range map[string][]string{"namespaces": e.Namespaces, "names": e.Names} {
-			for j, g := range globs {
-				if _, err := path.Match(g, ""); err != nil || g == "" {
-					allErrs = append(allErrs, field.Invalid(ef.Child(name).Index(j), g, "must be a glob pattern (path.Match syntax)"))
+		for _, l := range []struct {
+			name  string
+			globs []string
+		}{{"namespaces", e.Namespaces}, {"names", e.Names}} {
+			for j, g := range l.globs {
+				if len(g) > maxGlobLength {
+					allErrs = append(allErrs, field.TooLong(ef.Child(l.name).Index(j), "", maxGlobLength))
+				} else if _, err := path.Match(g, ""); err != nil || g == "" {
+					allErrs = append(allErrs, field.Invalid(ef.Child(l.name).Index(j), g, "must be a glob pattern (path.Match syntax)"))
 				}
 			}
 		}
@@ -349,17 +461,47 @@ func validateExclusions(ex []configbutler.Exclusion, fld *field.Path) field.Erro
 	return allErrs
 }
 
-// validateIgnoreFields: each names paths that parse.
+// validateIgnoreFields: at most maxIgnoreFields entries, each with at most
+// maxListEntries apiGroups, kinds and paths; each path parses, is at most
+// maxFieldPathLength long and has at most maxPathWildcards [*].
 func validateIgnoreFields(fs []configbutler.IgnoreFields, fld *field.Path) field.ErrorList {
+	if errs := tooMany(fld, len(fs), maxIgnoreFields); errs != nil {
+		return errs
+	}
 	var allErrs field.ErrorList
 	for i, f := range fs {
 		ff := fld.Index(i)
 		if len(f.Paths) == 0 {
 			allErrs = append(allErrs, field.Required(ff.Child("paths"), "at least one path is required"))
 		}
+		var over field.ErrorList
+		for _, l := range []struct {
+			name string
+			n    int
+		}{{"apiGroups", len(f.APIGroups)}, {"kinds", len(f.Kinds)}, {"paths", len(f.Paths)}} {
+			over = append(over, tooMany(ff.Child(l.name), l.n, maxListEntries)...)
+		}
+		if over != nil {
+			allErrs = append(allErrs, over...)
+			continue
+		}
 		for j, p := range f.Paths {
+			pf := ff.Child("paths").Index(j)
+			if len(p) > maxFieldPathLength {
+				allErrs = append(allErrs, field.TooLong(pf, "", maxFieldPathLength))
+				continue
+			}
 			if _, err := render.ParseFieldPath(p); err != nil {
-				allErrs = append(allErrs, field.Invalid(ff.Child("paths").Index(j), p, err.Error()))
+				allErrs = append(allErrs, field.Invalid(pf, p, err.Error()))
+				continue
+			}
+			if n := strings.Count(p, "[*]"); n > maxPathWildcards {
+				allErrs = append(allErrs, field.Invalid(pf, p, fmt.Sprintf("has %d [*]; at most %d are allowed", n, maxPathWildcards)))
+			}
+		}
+		for j, k := range f.Kinds {
+			if len(k) > maxKindLength {
+				allErrs = append(allErrs, field.TooLong(ff.Child("kinds").Index(j), "", maxKindLength))
 			}
 		}
 		for j, g := range f.APIGroups {
@@ -400,6 +542,9 @@ func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *fie
 	if len(s.Rules) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("rules"), "at least one rule is required"))
 	}
+	if errs := tooMany(fld.Child("rules"), len(s.Rules), maxRules); errs != nil {
+		return append(append(allErrs, errs...), validateExclusions(s.Exclude, fld.Child("exclude"))...)
+	}
 	for i, r := range s.Rules {
 		rf := fld.Child("rules").Index(i)
 		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
@@ -419,8 +564,16 @@ func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *fie
 	return append(allErrs, validateExclusions(s.Exclude, fld.Child("exclude"))...)
 }
 
+// validateRule: groups and resources are required; at most maxListEntries
+// groups, versions and resources, each well formed.
 func validateRule(groups, versions, resources []string, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
+	allErrs = append(allErrs, tooMany(fld.Child("apiGroups"), len(groups), maxListEntries)...)
+	allErrs = append(allErrs, tooMany(fld.Child("apiVersions"), len(versions), maxListEntries)...)
+	allErrs = append(allErrs, tooMany(fld.Child("resources"), len(resources), maxListEntries)...)
+	if allErrs != nil {
+		return allErrs
+	}
 	if len(groups) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("apiGroups"), `at least one API group is required ("" for core, "*" for all)`))
 	}

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -270,9 +271,34 @@ func TestProviderCommit(t *testing.T) {
 		{func(c *configbutler.CommitSpec) { c.CommitterEmail = "not-an-address" }, "spec.commit.committerEmail"},
 		{func(c *configbutler.CommitSpec) { c.SigningKeyRef.Name = "" }, "spec.commit.signingKeyRef.name"},
 		{func(c *configbutler.CommitSpec) { c.SigningKeyRef.Name = "../x" }, "spec.commit.signingKeyRef.name"},
+		{func(c *configbutler.CommitSpec) { c.AuthorName = `{{printf "%0*d" 100000000 0}}` }, "spec.commit.authorName"},
+		{func(c *configbutler.CommitSpec) {
+			c.AuthorEmail = `{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}`
+		}, "spec.commit.authorEmail"},
+		{func(c *configbutler.CommitSpec) { c.Message = "{{range 1000000000}}{{end}}" }, "spec.commit.message"},
 	} {
 		q := p.DeepCopy()
 		tc.mutate(q.Spec.Commit)
 		expectError(t, ValidateGitProvider(q), tc.path)
+	}
+}
+
+// TestProviderCommitBomb: the template of the report (eight nested ranges
+// around a megabyte of zeros; it took the server to 1 GiB at admission) is
+// refused under its field path, saying which bound, and cheaply.
+func TestProviderCommitBomb(t *testing.T) {
+	p := validProvider()
+	p.Spec.Commit = &configbutler.CommitSpec{
+		Message: strings.Repeat("{{range $.Changes}}", 8) + `{{printf "%01000000d" 0}}` + strings.Repeat("{{end}}", 8),
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	errs := ValidateGitProvider(p)
+	runtime.ReadMemStats(&after)
+	if len(errs) != 1 || errs[0].Field != "spec.commit.message" || !strings.Contains(errs[0].Detail, "range may not be nested") {
+		t.Fatalf("got %v, want spec.commit.message refused: range may not be nested", errs)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 10<<20 {
+		t.Errorf("validating the bomb allocated %d bytes", n)
 	}
 }

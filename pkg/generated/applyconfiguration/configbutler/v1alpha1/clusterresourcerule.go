@@ -28,15 +28,16 @@ import (
 //
 // ClusterResourceRule selects resource types and the scope they must have.
 type ClusterResourceRuleApplyConfiguration struct {
-	// APIGroups, "" for the core group, "*" for all.
+	// APIGroups, "" for the core group, "*" for all. At most 32.
 	APIGroups []string `json:"apiGroups,omitempty"`
-	// APIVersions, "*" for all; empty means the preferred version.
+	// APIVersions, "*" for all; empty means the preferred version. At most 32.
 	APIVersions []string `json:"apiVersions,omitempty"`
-	// Resources: plural resource names, "*" for all.
+	// Resources: plural resource names, "*" for all. At most 32.
 	Resources []string `json:"resources,omitempty"`
 	// Scope of the selected resources: Cluster or Namespaced.
 	Scope *configbutlerv1alpha1.ResourceScope `json:"scope,omitempty"`
 	// LabelSelector selects objects by their labels (all objects when empty).
+	// At most 32 matchLabels, 32 matchExpressions and 32 values per expression.
 	LabelSelector *v1.LabelSelectorApplyConfiguration `json:"labelSelector,omitempty"`
 	// IncludeDerived mirrors, under this rule, what is left out by default:
 	// objects a controller owns (their owner is what belongs in Git), the
@@ -47,7 +48,8 @@ type ClusterResourceRuleApplyConfiguration struct {
 	// NamespaceSelector selects the namespaces, by their labels, whose objects
 	// are mirrored (scope Namespaced only; all namespaces when empty). It is
 	// live: labelling a namespace later mirrors it, unlabelling it removes its
-	// files.
+	// files. At most 32 matchLabels, 32 matchExpressions and 32 values per
+	// expression.
 	NamespaceSelector *v1.LabelSelectorApplyConfiguration `json:"namespaceSelector,omitempty"`
 }
 

@@ -25,9 +25,9 @@ package v1alpha1
 type ClusterWatchRuleSpecApplyConfiguration struct {
 	// TargetRef names the GitTarget to write to.
 	TargetRef *NamespacedObjectReferenceApplyConfiguration `json:"targetRef,omitempty"`
-	// Rules select resource types. At least one is required.
+	// Rules select resource types. At least one is required, at most 64.
 	Rules []ClusterResourceRuleApplyConfiguration `json:"rules,omitempty"`
-	// Exclude leaves objects out of what the rules select.
+	// Exclude leaves objects out of what the rules select. At most 64.
 	Exclude []ExclusionApplyConfiguration `json:"exclude,omitempty"`
 }
 

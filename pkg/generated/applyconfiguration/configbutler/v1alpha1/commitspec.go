@@ -25,7 +25,8 @@ package v1alpha1
 // Kubernetes user who made the changes (see the README, "Who changed what").
 type CommitSpecApplyConfiguration struct {
 	// CommitterName and CommitterEmail are the committer of every commit
-	// (default gitops-reverser <gitops-reverser@configbutler.ai>).
+	// (default gitops-reverser <gitops-reverser@configbutler.ai>), each at
+	// most 255 characters.
 	CommitterName  *string `json:"committerName,omitempty"`
 	CommitterEmail *string `json:"committerEmail,omitempty"`
 	// AuthorName and AuthorEmail are text/template templates over the author:
@@ -44,6 +45,9 @@ type CommitSpecApplyConfiguration struct {
 	// SigningKeyRef names a Secret in the provider's namespace whose key
 	// "signing.key" holds an armored OpenPGP private key (and "passphrase" its
 	// passphrase, if any): every commit the server writes is signed with it.
+	// The key is refused unless it is at most 64 KiB armored, holds at most 8
+	// keys (primary and subkeys), RSA and DSA ones of at most 8192 bits, and,
+	// when protected with Argon2, asks for at most 64 MiB and 4 passes.
 	SigningKeyRef *LocalObjectReferenceApplyConfiguration `json:"signingKeyRef,omitempty"`
 }
 

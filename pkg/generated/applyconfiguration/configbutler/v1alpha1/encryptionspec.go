@@ -26,7 +26,8 @@ type EncryptionSpecApplyConfiguration struct {
 	// Provider is the encryption format. Only "sops" (SOPS with age recipients) is supported.
 	Provider *string `json:"provider,omitempty"`
 	// SecretRef names the Secret, in the target's namespace of the source cluster, whose
-	// keys ending in ".agekey" hold the age identities (the convention Flux decrypts with).
+	// keys ending in ".agekey" hold the age identities (the convention Flux decrypts with),
+	// at most 16 in all.
 	SecretRef *LocalObjectReferenceApplyConfiguration `json:"secretRef,omitempty"`
 	// GenerateWhenMissing creates the Secret with a new age identity when it does not exist.
 	// An existing Secret is never overwritten.

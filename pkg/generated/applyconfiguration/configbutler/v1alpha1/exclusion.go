@@ -22,15 +22,18 @@ package v1alpha1
 // with apply.
 //
 // Exclusion leaves out the objects that match all of its fields (a field left
-// empty matches everything; at least one must be set).
+// empty matches everything; at least one must be set). Each list holds at
+// most 32 entries.
 type ExclusionApplyConfiguration struct {
 	// APIGroups of the excluded types ("" for the core group).
 	APIGroups []string `json:"apiGroups,omitempty"`
 	// Resources: plural names of the excluded types.
 	Resources []string `json:"resources,omitempty"`
-	// Namespaces: glob patterns (path.Match syntax) of namespaces.
+	// Namespaces: glob patterns (path.Match syntax) of namespaces, each at
+	// most 253 characters.
 	Namespaces []string `json:"namespaces,omitempty"`
-	// Names: glob patterns (path.Match syntax) of object names.
+	// Names: glob patterns (path.Match syntax) of object names, each at most
+	// 253 characters.
 	Names []string `json:"names,omitempty"`
 }
 

@@ -24,14 +24,15 @@ package v1alpha1
 // GitProviderSpec describes a Git repository.
 type GitProviderSpecApplyConfiguration struct {
 	// URL of the repository: https://, http://, ssh://, scp-style git@host:path, or file://.
-	// Credentials must not be embedded in the URL; use secretRef.
+	// Credentials must not be embedded in the URL; use secretRef. At most 2048 characters.
 	URL *string `json:"url,omitempty"`
 	// SecretRef names a Secret in the provider's namespace holding the credentials:
 	// `username` and `password` (a token goes in password) for HTTP(S), or
 	// `ssh-privatekey` and `known_hosts` for SSH.
 	SecretRef *LocalObjectReferenceApplyConfiguration `json:"secretRef,omitempty"`
 	// AllowedBranches are glob patterns (path.Match syntax, e.g. "main", "env/*")
-	// of the branches GitTargets may write to. At least one is required.
+	// of the branches GitTargets may write to. At least one is required, at
+	// most 32, each at most 255 characters.
 	AllowedBranches []string `json:"allowedBranches,omitempty"`
 	// Push controls how changes are batched into commits.
 	Push *PushPolicyApplyConfiguration `json:"push,omitempty"`

@@ -26,7 +26,7 @@ type GitTargetSpecApplyConfiguration struct {
 	// ProviderRef names the GitProvider (in the target's namespace) to write to.
 	ProviderRef *GitProviderReferenceApplyConfiguration `json:"providerRef,omitempty"`
 	// Branch to commit to. Must be a valid git branch name matching one of the
-	// provider's allowedBranches.
+	// provider's allowedBranches, at most 255 characters.
 	Branch *string `json:"branch,omitempty"`
 	// Path is the directory in the repository that this target owns, relative to the
 	// repository root, in canonical form: slash-separated, no leading or trailing
@@ -38,7 +38,7 @@ type GitTargetSpecApplyConfiguration struct {
 	Encryption *EncryptionSpecApplyConfiguration `json:"encryption,omitempty"`
 	// IgnoreFields are fields left out of the files, on top of those the
 	// server always leaves out (see the README): a change that touches only
-	// them makes no commit.
+	// them makes no commit. At most 32 entries.
 	IgnoreFields []IgnoreFieldsApplyConfiguration `json:"ignoreFields,omitempty"`
 }
 

@@ -50,6 +50,12 @@ type GitTargetStatusApplyConfiguration struct {
 	Snapshot *SnapshotStatusApplyConfiguration `json:"snapshot,omitempty"`
 	// Stream records the live event stream.
 	Stream *StreamStatusApplyConfiguration `json:"stream,omitempty"`
+	// Claim is the place (repository, branch, path) this target writes and
+	// since when: set by the server once the target's branch worker proved it
+	// can write there (Bootstrapped=True). Of two targets whose places overlap,
+	// the one that claimed first keeps its place, whatever their ages: a target
+	// that moves onto a place another already writes is the one that conflicts.
+	Claim *PlaceClaimApplyConfiguration `json:"claim,omitempty"`
 	// AuthorizedBy is the user the server authorized this object for: the
 	// user who created it or last changed its spec. The server sets it from
 	// the request and never takes it from a client; the lifecycle mirrors
@@ -145,6 +151,14 @@ func (b *GitTargetStatusApplyConfiguration) WithSnapshot(value *SnapshotStatusAp
 // If called multiple times, the Stream field is set to the value of the last call.
 func (b *GitTargetStatusApplyConfiguration) WithStream(value *StreamStatusApplyConfiguration) *GitTargetStatusApplyConfiguration {
 	b.Stream = value
+	return b
+}
+
+// WithClaim sets the Claim field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Claim field is set to the value of the last call.
+func (b *GitTargetStatusApplyConfiguration) WithClaim(value *PlaceClaimApplyConfiguration) *GitTargetStatusApplyConfiguration {
+	b.Claim = value
 	return b
 }
 

@@ -24,13 +24,16 @@ package v1alpha1
 // IgnoreFields names fields to leave out of the files of some kinds.
 type IgnoreFieldsApplyConfiguration struct {
 	// APIGroups of the kinds ("" for the core group; empty or "*" for all).
+	// At most 32.
 	APIGroups []string `json:"apiGroups,omitempty"`
-	// Kinds, e.g. Deployment (empty or "*" for all).
+	// Kinds, e.g. Deployment (empty or "*" for all). At most 32, each at most
+	// 63 characters.
 	Kinds []string `json:"kinds,omitempty"`
 	// Paths of the fields: dot-separated names, e.g. spec.replicas; a map key
 	// in brackets, e.g. metadata.annotations[example.com/heartbeat], or keys by
 	// prefix, metadata.annotations[example.com/*]; every list element as [*],
-	// e.g. spec.template.spec.containers[*].image.
+	// e.g. spec.template.spec.containers[*].image. At least one, at most 32,
+	// each at most 512 characters with at most 4 [*].
 	Paths []string `json:"paths,omitempty"`
 }
 

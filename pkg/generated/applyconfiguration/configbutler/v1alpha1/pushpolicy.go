@@ -28,9 +28,10 @@ import (
 // PushPolicy controls commit batching for live changes.
 type PushPolicyApplyConfiguration struct {
 	// Interval is the batch window: changes seen within it are committed together.
-	// Defaults to 5s.
+	// Between 1s and 1h; defaults to 5s.
 	Interval *v1.Duration `json:"interval,omitempty"`
-	// MaxChanges caps the number of changed files per commit. Defaults to 500.
+	// MaxChanges caps the number of changed files per commit: between 1 and
+	// 10000, defaults to 500.
 	MaxChanges *int32 `json:"maxChanges,omitempty"`
 }
 

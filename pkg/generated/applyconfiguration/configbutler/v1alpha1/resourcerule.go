@@ -27,13 +27,14 @@ import (
 //
 // ResourceRule selects resource types by group, version and plural name; "*" matches all.
 type ResourceRuleApplyConfiguration struct {
-	// APIGroups, "" for the core group, "*" for all.
+	// APIGroups, "" for the core group, "*" for all. At most 32.
 	APIGroups []string `json:"apiGroups,omitempty"`
-	// APIVersions, "*" for all; empty means the preferred version.
+	// APIVersions, "*" for all; empty means the preferred version. At most 32.
 	APIVersions []string `json:"apiVersions,omitempty"`
-	// Resources: plural resource names, "*" for all.
+	// Resources: plural resource names, "*" for all. At most 32.
 	Resources []string `json:"resources,omitempty"`
 	// LabelSelector selects objects by their labels (all objects when empty).
+	// At most 32 matchLabels, 32 matchExpressions and 32 values per expression.
 	LabelSelector *v1.LabelSelectorApplyConfiguration `json:"labelSelector,omitempty"`
 	// IncludeDerived mirrors, under this rule, what is left out by default:
 	// objects a controller owns (their owner is what belongs in Git), the

@@ -33,6 +33,9 @@ type SnapshotStatsApplyConfiguration struct {
 	Unchanged *int32 `json:"unchanged,omitempty"`
 	// SkippedSecrets counts Secrets not written because the target has no encryption.
 	SkippedSecrets *int32 `json:"skippedSecrets,omitempty"`
+	// Failed counts selected objects that could not be written (each is named
+	// in an Event of the target); everything else was committed.
+	Failed *int32 `json:"failed,omitempty"`
 }
 
 // SnapshotStatsApplyConfiguration constructs a declarative configuration of the SnapshotStats type for use with
@@ -78,5 +81,13 @@ func (b *SnapshotStatsApplyConfiguration) WithUnchanged(value int32) *SnapshotSt
 // If called multiple times, the SkippedSecrets field is set to the value of the last call.
 func (b *SnapshotStatsApplyConfiguration) WithSkippedSecrets(value int32) *SnapshotStatsApplyConfiguration {
 	b.SkippedSecrets = &value
+	return b
+}
+
+// WithFailed sets the Failed field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Failed field is set to the value of the last call.
+func (b *SnapshotStatsApplyConfiguration) WithFailed(value int32) *SnapshotStatsApplyConfiguration {
+	b.Failed = &value
 	return b
 }
