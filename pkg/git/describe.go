@@ -33,12 +33,13 @@ func Describe(err error) string {
 		err = unexpected.Err
 	}
 	var (
-		refusal *RemoteRefusal
-		dnsErr  *net.DNSError
-		httpErr *githttp.Err
-		unknown x509.UnknownAuthorityError
-		invalid x509.CertificateInvalidError
-		host    x509.HostnameError
+		tooLarge *FetchTooLargeError
+		refusal  *RemoteRefusal
+		dnsErr   *net.DNSError
+		httpErr  *githttp.Err
+		unknown  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		host     x509.HostnameError
 	)
 	switch {
 	case err == nil:
@@ -50,6 +51,10 @@ func Describe(err error) string {
 			msg = msg[i:]
 		}
 		return msg
+	case errors.As(err, &tooLarge):
+		return tooLarge.Error() // ours: names the limit, nothing of the remote's
+	case errors.Is(err, ErrFetchTooLarge):
+		return ErrFetchTooLarge.Error() + " (--max-fetch-size)"
 	case errors.As(err, &refusal):
 		return "the remote refused the push: " + truncate(refusal.Msg, 300)
 	case errors.Is(err, ErrPushRejected):
@@ -95,8 +100,9 @@ func isTimeout(err error) bool {
 }
 
 // FailureReason sorts a failed push into a bounded set, for metrics:
-// policy, credentials, refused (the remote's Git said no, or the branch kept
-// moving), unreachable, other.
+// policy, too_large (past --max-fetch-size, see SetMaxFetchSize), credentials,
+// refused (the remote's Git said no, or the branch kept moving), unreachable,
+// other.
 func FailureReason(err error) string {
 	var red *redactedError
 	for errors.As(err, &red) && red.inner != nil && red.inner != err {
@@ -107,6 +113,8 @@ func FailureReason(err error) string {
 	switch {
 	case errors.Is(err, ErrRemoteRefused):
 		return "policy"
+	case errors.Is(err, ErrFetchTooLarge):
+		return "too_large"
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return "credentials"
 	case errors.As(err, &refusal), errors.Is(err, ErrPushRejected):

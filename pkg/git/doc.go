@@ -12,6 +12,12 @@
 //     refs/remotes/origin/<branch>; refs/heads/<branch> mirrors it. Head() is
 //     the last branch tip we fetched or pushed. CommitAndPush does not fetch
 //     first: it pushes optimistically and fetches only when rejected.
+//   - Remotes are a tenant's input. Every HTTP(S) and SSH dial goes through
+//     the process's RemotePolicy (SetRemotePolicy: the address checked is the
+//     address dialed, never through a proxy of the environment), and what one
+//     clone, fetch, push or ls-remote downloads is bounded (SetMaxFetchSize):
+//     past the limit it fails with ErrFetchTooLarge, a failed first clone
+//     leaves nothing and a failed fetch no half-written pack.
 //   - Commits are built from object storage: the change set is applied to the
 //     tip tree and only the trees on changed paths are re-encoded (unchanged
 //     subtrees keep their hashes). The new blobs, trees and commit are

@@ -19,7 +19,9 @@ func LsRemote(ctx context.Context, url string, auth transport.AuthMethod) (int, 
 		return 0, fmt.Errorf("git: %w", err)
 	}
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
+	ctx, dl := withDownload(ctx) // a repository's advertisement can be huge too
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
+	err = dl.check(err)
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return 0, nil
 	}

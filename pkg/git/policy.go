@@ -25,7 +25,9 @@ import (
 // The policy is applied twice: to the URL at admission (CheckURL; a literal
 // address or "localhost"), and to every address actually dialed, after name
 // resolution and on every HTTP redirect (Dial), so a host name that resolves
-// to 127.0.0.1 is refused too.
+// to 127.0.0.1 is refused too. HTTP(S) and SSH dial through Dial (see
+// SetRemotePolicy); git:// is checked by resolving its host before go-git
+// dials it on its own.
 type RemotePolicy struct {
 	AllowFile      bool
 	AllowLoopback  bool
@@ -91,10 +93,17 @@ func isLocalName(host string) bool {
 	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
-// CheckIP checks one address.
+// CheckIP checks one address. An IPv4 address is checked in every form that
+// reaches it: plain, IPv4-mapped IPv6 (::ffff:169.254.169.254) and behind the
+// NAT64 prefixes (64:ff9b::/96, 64:ff9b:1::/48), which a NAT64 gateway
+// translates back to the IPv4 address.
 func (p RemotePolicy) CheckIP(ip net.IP) error {
 	if v4 := ip.To4(); v4 != nil {
 		ip = v4
+	} else if v4 := nat64IPv4(ip); v4 != nil {
+		if err := p.CheckIP(v4); err != nil {
+			return err
+		}
 	}
 	switch {
 	case ip.IsLoopback() || ip.IsUnspecified():
@@ -109,9 +118,39 @@ func (p RemotePolicy) CheckIP(ip net.IP) error {
 	return nil
 }
 
-// metadataIPs are cloud metadata endpoints outside the link-local ranges
-// (AWS's over IPv6, Alibaba Cloud's); they count as link-local.
-var metadataIPs = map[string]bool{"fd00:ec2::254": true, "100.100.100.200": true}
+// metadataIPs are cloud metadata endpoints outside the link-local ranges; they
+// count as link-local. (169.254.169.254, the metadata endpoint of AWS, GCP,
+// Azure and most others, is link-local already.) Keys are net.IP.String()
+// forms.
+var metadataIPs = map[string]bool{
+	"fd00:ec2::254":   true, // AWS instance metadata over IPv6
+	"fd20:ce::254":    true, // GCP metadata server over IPv6
+	"168.63.129.16":   true, // Azure wireserver (platform agent, health, DNS)
+	"100.100.100.200": true, // Alibaba Cloud metadata
+	"192.0.0.192":     true, // Oracle Cloud's legacy metadata endpoint
+}
+
+// nat64Prefixes are the NAT64 prefixes that embed an IPv4 address in their
+// last 32 bits: the well-known 64:ff9b::/96 (RFC 6052) and the local-use
+// 64:ff9b:1::/48 (RFC 8215).
+var nat64Prefixes = []*net.IPNet{
+	{IP: net.ParseIP("64:ff9b::"), Mask: net.CIDRMask(96, 128)},
+	{IP: net.ParseIP("64:ff9b:1::"), Mask: net.CIDRMask(48, 128)},
+}
+
+// nat64IPv4 is the IPv4 address a NAT64 address stands for, nil for others.
+func nat64IPv4(ip net.IP) net.IP {
+	ip16 := ip.To16()
+	if ip16 == nil || ip.To4() != nil {
+		return nil
+	}
+	for _, n := range nat64Prefixes {
+		if n.Contains(ip16) {
+			return net.IPv4(ip16[12], ip16[13], ip16[14], ip16[15]).To4()
+		}
+	}
+	return nil
+}
 
 func (p RemotePolicy) restricts() bool { return p != AllowAll }
 
@@ -126,7 +165,7 @@ func (p RemotePolicy) Dial(ctx context.Context, network, addr string) (net.Conn,
 	if isLocalName(host) && !p.AllowLoopback {
 		return nil, fmt.Errorf("%w: host %q is this machine (loopback; --allow-remotes=loopback)", ErrRemoteRefused, host)
 	}
-	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+	ips, err := lookupIP(ctx, "ip", host)
 	if err != nil {
 		return nil, err
 	}
@@ -155,15 +194,27 @@ var policy struct {
 	p RemotePolicy
 }
 
-func init() { policy.p = AllowAll }
+func init() {
+	policy.p = AllowAll
+	installTransports(AllowAll)
+}
+
+// lookupIP resolves host names for Dial (tests replace it).
+var lookupIP = net.DefaultResolver.LookupIP
 
 // SetRemotePolicy sets the policy every later clone, fetch, push and ls-remote
 // of this process obeys, and installs HTTP(S) transports that dial through it
-// (redirects included).
+// (redirects included) and bound what they download (SetMaxFetchSize), and an
+// SSH transport that does the same and never dials through a proxy of the
+// environment (see sshTransport).
 func SetRemotePolicy(p RemotePolicy) {
 	policy.Lock()
 	defer policy.Unlock()
 	policy.p = p
+	installTransports(p)
+}
+
+func installTransports(p RemotePolicy) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = p.Dial
 	if p.restricts() {
@@ -171,9 +222,13 @@ func SetRemotePolicy(p RemotePolicy) {
 		// policy needs to see what is dialed. (HTTPS_PROXY is not used.)
 		tr.Proxy = nil
 	}
-	c := githttp.NewClient(&http.Client{Transport: tr})
+	// go-git clones the client's *http.Transport when an endpoint carries
+	// TLS or proxy options (CABundle, InsecureSkipTLS, ClientCert, Proxy);
+	// none is ever set here, and the wrapper must stay: it bounds bodies.
+	c := githttp.NewClient(&http.Client{Transport: boundedTransport{rt: tr}})
 	client.InstallProtocol("http", c)
 	client.InstallProtocol("https", c)
+	client.InstallProtocol("ssh", newSSHTransport())
 }
 
 func currentPolicy() RemotePolicy {
@@ -183,10 +238,10 @@ func currentPolicy() RemotePolicy {
 }
 
 // checkRemote applies the process policy before a network operation: the URL,
-// and for SSH (whose go-git transport dials on its own) the addresses the host
-// resolves to now (a name that resolves to another address between this check
-// and go-git's own dial, DNS rebinding, is not caught for SSH). HTTP(S) is
-// checked again on every dial.
+// and for git:// (whose go-git transport dials on its own, with no hook) the
+// addresses the host resolves to now (a name that resolves to another address
+// between this check and go-git's own dial, DNS rebinding, is not caught for
+// git://). HTTP(S) and SSH are checked again on every dial.
 func checkRemote(ctx context.Context, raw string) error {
 	p := currentPolicy()
 	if !p.restricts() {
@@ -196,10 +251,10 @@ func checkRemote(ctx context.Context, raw string) error {
 		return err
 	}
 	u, err := parseRemoteURL(raw)
-	if err != nil || (u.kind != kindSSH && u.kind != kindGit) || isLocalName(u.host) {
+	if err != nil || u.kind != kindGit || isLocalName(u.host) {
 		return err
 	}
-	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", u.host)
+	ips, err := lookupIP(ctx, "ip", u.host)
 	if err != nil {
 		return err // fail closed: what cannot be checked is not dialed
 	}

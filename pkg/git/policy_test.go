@@ -119,3 +119,84 @@ func TestDescribe(t *testing.T) {
 		t.Error("nil")
 	}
 }
+
+// TestCheckIPMetadataAndMappedForms: cloud metadata endpoints count as
+// link-local, loopback as loopback, in every form that reaches them
+// (IPv4-mapped IPv6, NAT64); ordinary addresses pass.
+func TestCheckIPMetadataAndMappedForms(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		want string // "" allowed, else the --allow-remotes kind named
+	}{
+		{"169.254.169.254", "link-local"}, // AWS, GCP, Azure IMDS, OpenStack, ...
+		{"::ffff:169.254.169.254", "link-local"},
+		{"64:ff9b::a9fe:a9fe", "link-local"}, // NAT64 of 169.254.169.254
+		{"fd00:ec2::254", "link-local"},      // AWS over IPv6
+		{"fd20:ce::254", "link-local"},       // GCP over IPv6
+		{"168.63.129.16", "link-local"},      // Azure wireserver
+		{"::ffff:168.63.129.16", "link-local"},
+		{"::ffff:a83f:8110", "link-local"}, // the same, written in hex
+		{"64:ff9b::a83f:8110", "link-local"},
+		{"64:ff9b:1::a83f:8110", "link-local"},
+		{"100.100.100.200", "link-local"}, // Alibaba Cloud
+		{"::ffff:100.100.100.200", "link-local"},
+		{"192.0.0.192", "link-local"}, // Oracle Cloud (legacy)
+		{"fe80::1", "link-local"},
+		{"169.254.0.1", "link-local"},
+		{"127.0.0.1", "loopback"},
+		{"127.1.2.3", "loopback"},
+		{"::1", "loopback"},
+		{"::ffff:127.0.0.1", "loopback"},
+		{"64:ff9b::7f00:1", "loopback"},
+		{"0.0.0.0", "loopback"},
+		{"::", "loopback"},
+		{"8.8.8.8", ""},
+		{"10.0.0.1", ""},
+		{"192.168.1.10", ""},
+		{"168.63.129.17", ""},
+		{"fd20:ce::253", ""},
+		{"fd00:ec2::253", ""},
+		{"2001:db8::1", ""},
+		{"::ffff:8.8.8.8", ""},
+		{"64:ff9b::808:808", ""},
+	} {
+		ip := net.ParseIP(tc.ip)
+		if ip == nil {
+			t.Fatalf("bad test address %s", tc.ip)
+		}
+		err := gitpkg.RemotePolicy{}.CheckIP(ip)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want allowed", tc.ip, err)
+		case tc.want != "" && (!errors.Is(err, gitpkg.ErrRemoteRefused) || !strings.Contains(err.Error(), "--allow-remotes="+tc.want)):
+			t.Errorf("%s: %v, want refused as %s", tc.ip, err, tc.want)
+		}
+		// Each kind is allowed by its own switch only.
+		if tc.want == "link-local" {
+			if err := (gitpkg.RemotePolicy{AllowLinkLocal: true}).CheckIP(ip); err != nil {
+				t.Errorf("%s with link-local allowed: %v", tc.ip, err)
+			}
+			if err := (gitpkg.RemotePolicy{AllowLoopback: true}).CheckIP(ip); err == nil {
+				t.Errorf("%s allowed by loopback", tc.ip)
+			}
+		}
+		if tc.want == "loopback" {
+			if err := (gitpkg.RemotePolicy{AllowLinkLocal: true}).CheckIP(ip); err == nil {
+				t.Errorf("%s allowed by link-local", tc.ip)
+			}
+		}
+	}
+	// Literal hosts in URLs, at admission.
+	for _, u := range []string{
+		"https://[fd20:ce::254]/r.git",
+		"https://168.63.129.16/r.git",
+		"https://[::ffff:169.254.169.254]/r.git",
+		"https://[::ffff:168.63.129.16]:8443/r.git",
+		"ssh://git@[fd00:ec2::254]/r.git",
+		"git@[::ffff:100.100.100.200]:org/r.git",
+	} {
+		if err := (gitpkg.RemotePolicy{}).CheckURL(u); !errors.Is(err, gitpkg.ErrRemoteRefused) {
+			t.Errorf("CheckURL(%s) = %v, want refused", u, err)
+		}
+	}
+}

@@ -167,7 +167,8 @@ var errRemoteMoved = errors.New("remote branch moved")
 // reachable from base, which the remote branch points at (checked below,
 // and enforced by the server).
 func (r *Repo) push(ctx context.Context, base plumbing.Hash, built *builtCommit) (err error) {
-	defer func() { err = redactErr(err, r.secrets) }()
+	ctx, dl := withDownload(ctx) // the advertisement and the report are bounded too
+	defer func() { err = redactErr(dl.check(err), r.secrets) }()
 	if err := checkRemote(ctx, r.opts.URL); err != nil {
 		return fmt.Errorf("git: %w", err)
 	}

@@ -165,8 +165,25 @@ func (r *Repo) walk(t *object.Tree, base string, out map[string]plumbing.Hash) e
 	return nil
 }
 
+// MaxFileSize bounds the blobs ReadFile reads (8 MiB). The server only reads
+// files it may have written itself: a Kubernetes object is at most about
+// 1.5 MiB in etcd, and its SOPS-encrypted manifest (base64 of each value, a
+// MAC and the recipients) stays well under twice that. Anyone who can push to
+// the repository can put a larger blob where the server reads (a 2 GiB file
+// of zeros is 2 MB compressed); its size is read from the object header and
+// the blob is never inflated. The bound is on bytes: what callers parse out
+// of up to MaxFileSize bytes is theirs to bound.
+const MaxFileSize = 8 << 20
+
+// ErrFileTooLarge is returned (wrapped, with found true) by ReadFile for a
+// file larger than MaxFileSize. Such a file cannot be one the server wrote:
+// callers treat it as a foreign file, which is never decrypted, parsed or
+// deleted (see pkg/lifecycle/files).
+var ErrFileTooLarge = errors.New("file too large")
+
 // ReadFile returns the content of the file at path at Head. found is false
-// (with a nil error) when there is no file at path.
+// (with a nil error) when there is no file at path. A file larger than
+// MaxFileSize is not read: the error wraps ErrFileTooLarge, found is true.
 func (r *Repo) ReadFile(path string) (content []byte, found bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -181,9 +198,22 @@ func (r *Repo) ReadFile(path string) (content []byte, found bool, err error) {
 	if err != nil || e == nil || e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
 		return nil, false, err
 	}
+	// The size comes from the object header (loose or packed, deltas
+	// included): go-git's EncodedObject would inflate a loose object whole
+	// before its size could be checked.
+	size, err := r.storage.EncodedObjectSize(e.Hash)
+	if err != nil {
+		return nil, false, fmt.Errorf("git: read blob %s: %w", e.Hash, err)
+	}
+	if size > MaxFileSize {
+		return nil, true, fmt.Errorf("git: %s is %d bytes, over the %d bytes read: %w", path, size, MaxFileSize, ErrFileTooLarge)
+	}
 	obj, err := r.storage.EncodedObject(plumbing.BlobObject, e.Hash)
 	if err != nil {
 		return nil, false, fmt.Errorf("git: read blob %s: %w", e.Hash, err)
+	}
+	if obj.Size() > MaxFileSize {
+		return nil, true, fmt.Errorf("git: %s is %d bytes, over the %d bytes read: %w", path, obj.Size(), MaxFileSize, ErrFileTooLarge)
 	}
 	rd, err := obj.Reader()
 	if err != nil {
@@ -192,8 +222,13 @@ func (r *Repo) ReadFile(path string) (content []byte, found bool, err error) {
 	defer rd.Close()
 	var buf bytes.Buffer
 	buf.Grow(int(obj.Size()))
-	if _, err := io.Copy(&buf, rd); err != nil {
+	// Never more than the header said (and at most MaxFileSize): one byte
+	// more is read to notice a blob that does not match its header.
+	if _, err := io.Copy(&buf, io.LimitReader(rd, obj.Size()+1)); err != nil {
 		return nil, false, fmt.Errorf("git: read blob %s: %w", e.Hash, err)
+	}
+	if int64(buf.Len()) != obj.Size() {
+		return nil, false, fmt.Errorf("git: read blob %s: %d bytes, its header says %d", e.Hash, buf.Len(), obj.Size())
 	}
 	return buf.Bytes(), true, nil
 }

@@ -349,11 +349,10 @@ func (r *Repo) configure() error {
 	// more CPU than they save for freshly written small YAML files (10k
 	// files: 3.9s -> 1.0s). Our own push path writes delta-less packs anyway.
 	cfg.Pack.Window = 0
-	fetchSpec := config.RefSpec(fmt.Sprintf("+%s:%s", r.branchRef, r.trackingRef))
 	cfg.Remotes[remoteName] = &config.RemoteConfig{
 		Name:  remoteName,
 		URLs:  []string{r.opts.URL},
-		Fetch: []config.RefSpec{fetchSpec},
+		Fetch: []config.RefSpec{r.fetchSpec()},
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("git: invalid config: %w", redactErr(err, r.secrets))
@@ -412,11 +411,17 @@ func (r *Repo) fetch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("git: %w", err)
 	}
+	// Only the branch: the remote's one refspec (configure) and no tags, so
+	// a repository's other branches and tags are never downloaded. Bounded
+	// by MaxFetchSize.
+	ctx, dl := withDownload(ctx)
 	err = remote.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName: remoteName,
+		RefSpecs:   []config.RefSpec{r.fetchSpec()},
 		Auth:       r.opts.Auth,
 		Tags:       gogit.NoTags,
 	})
+	err = dl.check(err)
 	switch {
 	case err == nil:
 		// New objects arrived as a new packfile. Best effort, see
@@ -432,8 +437,15 @@ func (r *Repo) fetch(ctx context.Context) error {
 		}
 		return r.loadHead()
 	default:
+		// A fetch cut short leaves go-git's temporary pack behind.
+		r.removeTempPacks()
 		return fmt.Errorf("git: fetch %s branch %s: %w", Redact(r.opts.URL), r.opts.Branch, redactErr(err, r.secrets))
 	}
+}
+
+// fetchSpec is the one refspec fetched: the branch into its tracking ref.
+func (r *Repo) fetchSpec() config.RefSpec {
+	return config.RefSpec(fmt.Sprintf("+%s:%s", r.branchRef, r.trackingRef))
 }
 
 // loadHead sets r.head from the tracking ref and mirrors it into the local

@@ -35,8 +35,9 @@ type parsedURL struct {
 }
 
 // scpLike matches "[user@]host:path" where host contains no "/" (so local
-// paths such as "./a:b" or "/tmp/x" are not mistaken for it).
-var scpLike = regexp.MustCompile(`^(?:([^@/]+)@)?([^@/:]+|\[[^\]]+\]):(.*)$`)
+// paths such as "./a:b" or "/tmp/x" are not mistaken for it). A bracketed
+// IPv6 host is tried first: "[::1]:path" is not host "[" and path ":1]:path".
+var scpLike = regexp.MustCompile(`^(?:([^@/]+)@)?(\[[^\]]+\]|[^@/:]+):(.*)$`)
 
 func parseRemoteURL(raw string) (parsedURL, error) {
 	raw = strings.TrimSpace(raw)

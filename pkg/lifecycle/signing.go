@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -23,12 +24,59 @@ const (
 // nothing is committed through it (never an unsigned commit instead).
 const ReasonInvalidSigningKey = "InvalidSigningKey"
 
-// signers caches parsed signing keys by Secret uid and resourceVersion: a
-// protected key's passphrase is stretched on every parse, and every target
-// sync asks for the key.
+// signers caches the outcome of parsing signing keys, failures included, by
+// Secret (namespace, name, uid) and resourceVersion: a protected key's
+// passphrase is stretched on every parse, and every target sync asks for the
+// key, so a key (good or bad) costs one parse per change of its Secret. One
+// entry is kept per Secret (a new resourceVersion replaces the old), at most
+// maxSigners in all; concurrent askers of one version wait for a single parse.
 type signers struct {
-	mu   sync.Mutex
-	keys map[string]*git.OpenPGPKey
+	mu      sync.Mutex
+	entries map[string]*signerEntry // by Secret namespace/name/uid
+}
+
+// maxSigners bounds the cache; past it an arbitrary entry is dropped (it is
+// parsed again when next asked for).
+const maxSigners = 256
+
+type signerEntry struct {
+	resourceVersion string
+	done            chan struct{} // closed when key and err are set
+	key             *git.OpenPGPKey
+	err             error
+}
+
+// parseSigningKey is git.ParseOpenPGPKey (tests count the parses).
+var parseSigningKey = git.ParseOpenPGPKey
+
+// get returns the parsed key of the Secret version id/rv (id names the
+// Secret: namespace, name and uid), parsing it with parse unless it was (or
+// is being) parsed already.
+func (s *signers) get(id, rv string, parse func() (*git.OpenPGPKey, error)) (*git.OpenPGPKey, error) {
+	s.mu.Lock()
+	if e, ok := s.entries[id]; ok && e.resourceVersion == rv {
+		s.mu.Unlock()
+		<-e.done
+		return e.key, e.err
+	}
+	if s.entries == nil {
+		s.entries = map[string]*signerEntry{}
+	}
+	if _, ok := s.entries[id]; !ok && len(s.entries) >= maxSigners {
+		for k := range s.entries {
+			delete(s.entries, k)
+			break
+		}
+	}
+	// Until parse returns, the entry holds an error: never a nil key and nil
+	// error (no signing) for a waiter, even if parse panicked.
+	e := &signerEntry{resourceVersion: rv, done: make(chan struct{}), err: errors.New("the signing key could not be read")}
+	s.entries[id] = e
+	s.mu.Unlock()
+	defer close(e.done)
+	key, err := parse()
+	e.key, e.err = key, err
+	return key, err
 }
 
 // signingKey reads the provider's signing key (nil, "" without one) and the
@@ -57,28 +105,17 @@ func (s *source) signingKey(ctx context.Context, p *v1alpha1.GitProvider, t *v1a
 	if err != nil {
 		return nil, "", fmt.Errorf("signing key Secret %s/%s: %w", p.Namespace, name, err)
 	}
-	id := string(secret.UID) + "/" + secret.ResourceVersion
-	s.signers.mu.Lock()
-	key, ok := s.signers.keys[id]
-	s.signers.mu.Unlock()
-	if ok {
-		return key, id, nil
-	}
 	armored, found := secret.Data[SigningKeyKey]
 	if !found {
 		return nil, "", fmt.Errorf("signing key Secret %s/%s has no key %q", p.Namespace, name, SigningKeyKey)
 	}
-	key, err = git.ParseOpenPGPKey(armored, secret.Data[SigningPassphraseKey])
+	key, err := s.signers.get(p.Namespace+"/"+name+"/"+string(secret.UID), secret.ResourceVersion, func() (*git.OpenPGPKey, error) {
+		return parseSigningKey(armored, secret.Data[SigningPassphraseKey])
+	})
 	if err != nil {
 		return nil, "", fmt.Errorf("signing key Secret %s/%s: %w", p.Namespace, name, err)
 	}
-	s.signers.mu.Lock()
-	if s.signers.keys == nil || len(s.signers.keys) > 256 {
-		s.signers.keys = map[string]*git.OpenPGPKey{}
-	}
-	s.signers.keys[id] = key
-	s.signers.mu.Unlock()
-	return key, id, nil
+	return key, string(secret.UID) + "/" + secret.ResourceVersion, nil
 }
 
 // commitStyle is the provider's spec.commit for the branch worker, signing
