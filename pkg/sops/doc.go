@@ -24,9 +24,12 @@ decrypts them again.
 Secrets mirrored into Git must never be stored in plaintext, yet the files
 should stay useful to humans and tools: `sops -d x.sops.yaml` decrypts them,
 Flux's kustomize-controller decrypts them natively from an `.agekey` Secret,
-and because only the values under `data` and `stringData` are encrypted, the
-rest of the manifest (name, namespace, labels, annotations, type) stays
-readable and diffable in Git. The files written here are byte-for-byte what
+and because only the values under `data`, `stringData` and
+`metadata.annotations` are encrypted, the rest of the manifest (name,
+namespace, labels, annotation keys, type) stays readable and diffable in Git.
+Annotation values are encrypted because a tenant's annotation may hold a
+token as well as data does; labels are selectors and stay readable (do not
+put secrets in labels). The files written here are byte-for-byte what
 `sops -d` (v3.13.3) accepts: same value encoding, same additional data, same
 MAC, same metadata block.
 
@@ -47,9 +50,12 @@ of the path). Empty strings are left as "" (sops does the same; its value
 grammar cannot express an empty ciphertext).
 
 Which leaves are encrypted follows sops' `encrypted_regex` rule, here
-`^(data|stringData)$`: a leaf is encrypted when ANY key on its path matches,
-so a key named "data" nested anywhere (say, a label) is encrypted too. That is
-what `sops -d` expects, so this package must agree.
+`^(data|stringData|annotations)$`, recorded in every file's metadata: a leaf
+is encrypted when ANY key on its path matches, so a key named "data" nested
+anywhere (say, a label) is encrypted too. That is what `sops -d` expects, so
+this package must agree. Files written under the earlier rule
+`^(data|stringData)$` decrypt as before (each file names its rule); Stale
+reports them, so that they are encrypted again.
 
 The MAC is the uppercase hex SHA-512 over the byte form of every leaf value in
 document order (plaintext values, before encryption; sops'

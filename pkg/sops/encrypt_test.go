@@ -93,7 +93,7 @@ stringData:
 		{path: []string{"data", "a"}, pattern: `type:str\]$`},
 		{path: []string{"data", "empty"}, want: ""},
 		{path: []string{"stringData", "n"}, pattern: `type:int\]$`},
-		{path: []string{"sops", "encrypted_regex"}, want: `^(data|stringData)$`},
+		{path: []string{"sops", "encrypted_regex"}, want: `^(data|stringData|annotations)$`},
 		{path: []string{"sops", "lastmodified"}, want: "2025-03-04T04:06:07Z"},
 		{path: []string{"sops", "mac"}, pattern: `^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]{172},iv:.*type:str\]$`},
 		{path: []string{"sops", "version"}, want: "3.13.3"},

@@ -149,14 +149,16 @@ func roundTripCases(t testing.TB) []roundTripCase {
 			secrets: []string{"value-secret", "not-a-comment-secret", "list-secret", "quoted-secret"},
 		},
 		{
-			name: "metadata kept in clear",
+			name: "metadata kept in clear but annotation values",
 			in: render(t, map[string]any{
 				"apiVersion": "v1",
 				"kind":       "Secret",
 				"metadata": map[string]any{
-					"name":        "tls",
-					"namespace":   "default",
-					"annotations": map[string]any{"description": longText, "data": "annotation-named-data-secret"},
+					"name":      "tls",
+					"namespace": "default",
+					"labels":    map[string]any{"app": "web"},
+					"annotations": map[string]any{"description": longText, "data": "annotation-named-data-secret",
+						"example.com/token": "annotation-token-secret", "example.com/count": "3"},
 					"ownerReferences": []any{map[string]any{
 						"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "6b1a3c2e-0000-4000-8000-000000000000",
 						"controller": true, "blockOwnerDeletion": true,
@@ -167,7 +169,8 @@ func roundTripCases(t testing.TB) []roundTripCase {
 				"immutable": true,
 				"data":      map[string]any{"tls.crt": b64("-----BEGIN CERTIFICATE-----\nMIIcert-secret\n"), "tls.key": b64("key-material-secret")},
 			}),
-			secrets: []string{b64("-----BEGIN CERTIFICATE-----\nMIIcert-secret\n"), b64("key-material-secret"), "annotation-named-data-secret"},
+			secrets: []string{b64("-----BEGIN CERTIFICATE-----\nMIIcert-secret\n"), b64("key-material-secret"), "annotation-named-data-secret",
+				"annotation-token-secret", "a long annotation value"},
 		},
 		{
 			name: "non-string values",

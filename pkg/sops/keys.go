@@ -38,14 +38,27 @@ const AgeKeySuffix = ".agekey"
 // ErrNoAgeKey is returned by ParseIdentities when the Secret has no ".agekey" key.
 var ErrNoAgeKey = fmt.Errorf("no key ending in %q found", AgeKeySuffix)
 
+// MaxIdentities bounds the age identities read from one Secret (all its
+// ".agekey" keys together, duplicates counted). Every identity is tried on
+// every file decrypted, and parsing a hybrid identity derives an ML-KEM key:
+// a Secret of a million lines must not cost a million of either. A target
+// needs one identity, a few during a key rotation.
+const MaxIdentities = 16
+
+// ErrTooManyIdentities is returned (wrapped) by ParseIdentities when the
+// Secret holds more than MaxIdentities identities.
+var ErrTooManyIdentities = fmt.Errorf("more than %d age identities", MaxIdentities)
+
 // ParseIdentities reads the age identities from every key of secretData that
 // ends in ".agekey". A value may hold several identities, one per line, with
 // blank lines and "#" comments (the age-keygen file format). It returns the
 // identities and their public recipients, sorted and de-duplicated.
 //
-// It fails when there is no ".agekey" key, when a key holds no identity, or
-// when a line is not an X25519 or hybrid (post-quantum) age identity. Error
-// messages name the Secret key and line number, never the key material.
+// It fails when there is no ".agekey" key, when a key holds no identity, when
+// a line is not an X25519 or hybrid (post-quantum) age identity, or when there
+// are more than MaxIdentities identities (ErrTooManyIdentities; the identity
+// after the last one allowed is not parsed). Error messages name the Secret
+// key and line number, never the key material.
 func ParseIdentities(secretData map[string][]byte) ([]age.Identity, []string, error) {
 	names := make([]string, 0, len(secretData))
 	for name := range secretData {
@@ -60,12 +73,17 @@ func ParseIdentities(secretData map[string][]byte) ([]age.Identity, []string, er
 
 	var identities []age.Identity
 	seen := map[string]bool{}
+	total := 0
 	for _, name := range names {
-		found := 0
-		for i, line := range strings.Split(string(secretData[name]), "\n") {
+		found, i := 0, -1
+		for line := range strings.SplitSeq(string(secretData[name]), "\n") {
+			i++
 			line = strings.TrimSpace(line)
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
+			}
+			if total++; total > MaxIdentities {
+				return nil, nil, fmt.Errorf("key %q line %d: %w in the Secret", name, i+1, ErrTooManyIdentities)
 			}
 			id, recipient, err := parseIdentity(line)
 			if err != nil {
@@ -148,8 +166,8 @@ func RecipientsHash(recipients []string) string {
 
 // SOPSConfig returns a .sops.yaml with one creation rule matching the files
 // this package writes, so that `sops -e`/`sops edit` by a human encrypts the
-// same way: files ending ".sops.yaml", encrypted_regex ^(data|stringData)$,
-// and the given age recipients (sorted, comma-separated).
+// same way: files ending ".sops.yaml", encrypted_regex EncryptedRegex, and the
+// given age recipients (sorted, comma-separated).
 func SOPSConfig(recipients []string) []byte {
 	cfg := yaml2.MapSlice{{Key: "creation_rules", Value: []any{
 		yaml2.MapSlice{

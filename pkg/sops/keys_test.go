@@ -183,7 +183,7 @@ func TestSOPSConfig(t *testing.T) {
 	got := string(SOPSConfig([]string{"age1zzz", " age1aaa", "age1zzz"}))
 	want := `creation_rules:
 - path_regex: \.sops\.yaml$
-  encrypted_regex: ^(data|stringData)$
+  encrypted_regex: ^(data|stringData|annotations)$
   age: age1aaa,age1zzz
 `
 	if got != want {

@@ -34,8 +34,14 @@ import (
 
 const (
 	// EncryptedRegex selects the values Encrypt encrypts: a leaf is encrypted
-	// when any mapping key on its path matches (sops' encrypted_regex).
-	EncryptedRegex = `^(data|stringData)$`
+	// when any mapping key on its path matches (sops' encrypted_regex). That is
+	// the Secret's data and stringData, and the values of metadata.annotations
+	// (a tenant's annotation may hold a token as well as data does); names,
+	// namespaces, labels (selectors) and annotation keys stay readable.
+	//
+	// Files written under the earlier rule, ^(data|stringData)$, still decrypt
+	// (the rule is read from each file's metadata); Stale tells them apart.
+	EncryptedRegex = `^(data|stringData|annotations)$`
 
 	// sopsVersion is written to sops.version: the sops release whose format
 	// this package implements and is tested against.
@@ -61,8 +67,9 @@ var encryptedRe = regexp.MustCompile(EncryptedRegex)
 
 // Encrypt encrypts a Kubernetes Secret manifest (one YAML document whose root
 // is a mapping) into a SOPS file for the given age recipients. The values
-// under data and stringData are encrypted with a fresh data key (see the
-// package documentation for the exact rule); everything else stays readable.
+// under data, stringData and metadata.annotations are encrypted with a fresh
+// data key (see EncryptedRegex and the package documentation for the exact
+// rule); everything else stays readable.
 // Recipients are trimmed, sorted and de-duplicated; X25519 ("age1...") and
 // hybrid post-quantum ("age1pq1...") recipients are accepted.
 //
@@ -73,6 +80,12 @@ func Encrypt(plaintextYAML []byte, recipients []string) ([]byte, error) {
 }
 
 func encrypt(plaintextYAML []byte, recipients []string, now time.Time) ([]byte, error) {
+	return encryptWith(plaintextYAML, recipients, now, encryptedRe)
+}
+
+// encryptWith is encrypt under another encrypted_regex (tests write files of
+// an earlier rule with it).
+func encryptWith(plaintextYAML []byte, recipients []string, now time.Time, rule *regexp.Regexp) ([]byte, error) {
 	recipients = normalizeRecipients(recipients)
 	parsedRecipients, err := parseRecipients(recipients)
 	if err != nil {
@@ -94,13 +107,13 @@ func encrypt(plaintextYAML []byte, recipients []string, now time.Time) ([]byte, 
 		return nil, fmt.Errorf("generating data key: %w", err)
 	}
 
-	rule := cryptRule{encryptedRegex: encryptedRe}
+	crypt := cryptRule{encryptedRegex: rule}
 	mac := sha512.New()
 	if _, err := walk(tree, nil, func(v any, path []string) (any, error) {
 		if err := macAdd(mac, v); err != nil {
 			return nil, fmt.Errorf("%s: %w", describePath(path), err)
 		}
-		if !rule.encrypted(path) {
+		if !crypt.encrypted(path) {
 			return v, nil
 		}
 		enc, err := encryptValue(dataKey, v, additionalData(path))
@@ -131,7 +144,7 @@ func encrypt(plaintextYAML []byte, recipients []string, now time.Time) ([]byte, 
 	}
 	tree = append(tree, yaml2.MapItem{Key: metadataKey, Value: yaml2.MapSlice{
 		{Key: "age", Value: ageKeys},
-		{Key: "encrypted_regex", Value: EncryptedRegex},
+		{Key: "encrypted_regex", Value: rule.String()},
 		{Key: "lastmodified", Value: lastModified},
 		{Key: "mac", Value: encMAC},
 		{Key: "version", Value: sopsVersion},
@@ -165,27 +178,7 @@ func Decrypt(encryptedYAML []byte, identities []age.Identity) ([]byte, error) {
 	if len(identities) == 0 {
 		return nil, errors.New("no age identities given")
 	}
-	tree, err := parseDocument(encryptedYAML, parseOptions{allowComments: true})
-	if err != nil {
-		return nil, err
-	}
-	var raw yaml2.MapSlice
-	for i, item := range tree {
-		if item.Key != metadataKey {
-			continue
-		}
-		m, ok := item.Value.(yaml2.MapSlice)
-		if !ok {
-			return nil, fmt.Errorf("top-level %q key is not a mapping", metadataKey)
-		}
-		raw = m
-		tree = append(tree[:i:i], tree[i+1:]...)
-		break
-	}
-	if raw == nil {
-		return nil, fmt.Errorf("not a SOPS file: no top-level %q key", metadataKey)
-	}
-	md, err := parseMetadata(raw)
+	tree, md, err := parseSOPSFile(encryptedYAML)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +224,59 @@ func Decrypt(encryptedYAML []byte, identities []age.Identity) ([]byte, error) {
 		return nil, errors.New("MAC mismatch: the file was modified or is corrupt")
 	}
 	return emit(tree)
+}
+
+// parseSOPSFile parses a SOPS YAML file into the document without its sops
+// metadata, and that metadata.
+func parseSOPSFile(encryptedYAML []byte) (yaml2.MapSlice, *metadata, error) {
+	tree, err := parseDocument(encryptedYAML, parseOptions{allowComments: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	var raw yaml2.MapSlice
+	for i, item := range tree {
+		if item.Key != metadataKey {
+			continue
+		}
+		m, ok := item.Value.(yaml2.MapSlice)
+		if !ok {
+			return nil, nil, fmt.Errorf("top-level %q key is not a mapping", metadataKey)
+		}
+		raw = m
+		tree = append(tree[:i:i], tree[i+1:]...)
+		break
+	}
+	if raw == nil {
+		return nil, nil, fmt.Errorf("not a SOPS file: no top-level %q key", metadataKey)
+	}
+	md, err := parseMetadata(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tree, md, nil
+}
+
+// Stale reports whether a SOPS file leaves in plaintext a value that Encrypt
+// encrypts now: a file written under an earlier, narrower rule (before
+// metadata.annotations were encrypted) or by a human with a rule of their own.
+// Such a file should be encrypted again even when it decrypts to the current
+// plaintext. A file that is not a SOPS file this package reads is stale too.
+// Nothing is decrypted: the file's own rule (its sops metadata) says which of
+// its values are encrypted.
+func Stale(encryptedYAML []byte) bool {
+	tree, md, err := parseSOPSFile(encryptedYAML)
+	if err != nil {
+		return true
+	}
+	ours := cryptRule{encryptedRegex: encryptedRe}
+	stale := false
+	_, _ = walk(tree, nil, func(v any, path []string) (any, error) {
+		if !stale && ours.encrypted(path) && !md.rule.encrypted(path) {
+			stale = true
+		}
+		return v, nil
+	})
+	return stale
 }
 
 // Normalize returns plaintextYAML in the layout Decrypt returns, applying the

@@ -68,7 +68,7 @@ func Render(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstru
 		}
 		return plain, found && h == git.BlobHash(plain), found, nil
 	}
-	existing, found, err := tree.ReadFile(path)
+	existing, found, err := ReadExisting(tree, path)
 	if err != nil {
 		return nil, false, false, err
 	}
@@ -76,12 +76,27 @@ func Render(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstru
 	return content, unchanged, found, err
 }
 
-// EncryptSecret encrypts a rendered Secret unless existing already decrypts to it.
+// ReadExisting reads the file at path in tree for comparison with what the
+// server writes there. A file too large to be one the server wrote
+// (git.ErrFileTooLarge) is reported found with no content: it is never read,
+// decrypted or parsed, and the caller's content replaces it (a Secret is
+// encrypted afresh, as for a file that does not decrypt).
+func ReadExisting(tree Tree, path string) (content []byte, found bool, err error) {
+	content, found, err = tree.ReadFile(path)
+	if errors.Is(err, git.ErrFileTooLarge) {
+		return nil, true, nil
+	}
+	return content, found, err
+}
+
+// EncryptSecret encrypts a rendered Secret unless existing already decrypts to
+// it and leaves nothing in plaintext that encryption now covers (a file from
+// before annotation values were encrypted is encrypted again: sops.Stale).
 func EncryptSecret(plain, existing []byte, found bool, keys *mirror.Keys) ([]byte, bool, error) {
 	if keys == nil {
 		return nil, false, ErrSecretWithoutEncryption
 	}
-	if found {
+	if found && !sops.Stale(existing) {
 		if dec, err := sops.Decrypt(existing, keys.Identities); err == nil {
 			if norm, err := sops.Normalize(plain); err == nil && bytes.Equal(dec, norm) {
 				return existing, true, nil
@@ -98,16 +113,23 @@ func EncryptSecret(plain, existing []byte, found bool, keys *mirror.Keys) ([]byt
 // HoldsObject reports whether content is a manifest of the object named
 // namespace/name; anything else is a foreign file and is never deleted.
 func HoldsObject(content []byte, ns, name string) bool {
+	fns, fname, ok := ObjectOf(content)
+	return ok && fname == name && fns == ns
+}
+
+// ObjectOf returns the namespace and name of the object a manifest holds
+// (false when content is not a manifest with a name).
+func ObjectOf(content []byte) (ns, name string, ok bool) {
 	var m struct {
 		Metadata struct {
 			Name      string `json:"name"`
 			Namespace string `json:"namespace"`
 		} `json:"metadata"`
 	}
-	if err := yaml.Unmarshal(content, &m); err != nil {
-		return false
+	if err := yaml.Unmarshal(content, &m); err != nil || m.Metadata.Name == "" {
+		return "", "", false
 	}
-	return m.Metadata.Name == name && m.Metadata.Namespace == ns
+	return m.Metadata.Namespace, m.Metadata.Name, true
 }
 
 // ReadmeFor is the README.md written under a target's path.
@@ -120,6 +142,10 @@ cluster resources selected by its WatchRules and ClusterWatchRules here, as
     <group>/<version>/<resource>/<namespace>/<name>.yaml
 
 (no <group> for the core group, no <namespace> for cluster-scoped resources).
+A name a file name cannot hold as it is has those bytes percent-encoded
+(a backslash as %%5C, control characters, a leading dot as %%2E); a name too
+long for a file name (255 bytes) is cut to a prefix, "%%~" and a hash. The
+full name is always in the file (metadata.name).
 Secrets are written SOPS-encrypted with age, as *.sops.yaml; the age identity
 is in the cluster Secret named by the target's spec.encryption.secretRef.
 
@@ -134,7 +160,9 @@ func SOPSConfigFor(k *mirror.Keys) []byte { return sops.SOPSConfig(k.Recipients)
 
 // Bootstrap returns the bootstrap files a target still needs in tree:
 // README.md when missing, and with encryption .sops.yaml when missing or when
-// its recipients are stale.
+// it differs from the one wanted (stale recipients, or anything else). Both
+// are compared by blob hash: nothing is read, so a huge file there costs
+// nothing and is replaced.
 func Bootstrap(tree Tree, t *mirror.Target) ([]git.Change, error) {
 	var changes []git.Change
 	if _, found, err := tree.FileHash(Join(t.Path, Readme)); err != nil {
@@ -144,11 +172,11 @@ func Bootstrap(tree Tree, t *mirror.Target) ([]git.Change, error) {
 	}
 	if t.Keys != nil {
 		want := SOPSConfigFor(t.Keys)
-		got, found, err := tree.ReadFile(Join(t.Path, SOPSConfig))
+		got, found, err := tree.FileHash(Join(t.Path, SOPSConfig))
 		if err != nil {
 			return nil, err
 		}
-		if !found || !bytes.Equal(got, want) {
+		if !found || got != git.BlobHash(want) {
 			changes = append(changes, git.Change{Path: Join(t.Path, SOPSConfig), Content: want})
 		}
 	}
