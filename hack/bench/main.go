@@ -15,7 +15,10 @@
 //  4. Memory: peak RSS of our server in (2), and with 1,000 targets idle.
 //  5. Tenancy: 1,000 WatchRules created by a tenant, each authorized for what
 //     it selects, against the same by a cluster administrator.
-//  6. Filter: what selectors, exclusions, derived filtering and field
+//  6. Reviews: the SubjectAccessReviews our server issues to re-review 100
+//     recorded users when 100 ServiceAccounts or RoleBindings are created in
+//     a loop.
+//  7. Filter: what selectors, exclusions, derived filtering and field
 //     cleaning cost per live event, against a rule without them.
 //
 // It prints a table (figure, ours, baseline, ratio) and writes JSON and pprof
@@ -90,7 +93,7 @@ func main() {
 		}
 		return nil
 	})
-	flag.StringVar(&o.phases, "phases", "api,tenancy,filter,snapshot,growth,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
+	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,snapshot,growth,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
@@ -153,6 +156,8 @@ func run(o options) error {
 			err = e.benchAPI(ctx)
 		case "tenancy":
 			err = e.benchTenancy(ctx)
+		case "reviews":
+			err = e.benchReviews(ctx)
 		case "filter":
 			err = e.benchFilter(ctx)
 		case "snapshot":

@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
@@ -100,32 +102,170 @@ func (s *shared) resolveNamespaces(rules []selection.Rule) []selection.Rule {
 	return rules
 }
 
-// rbacWatch turns changes of RBAC objects into a re-check of every recorded
-// identity: the verdicts are forgotten and everything re-evaluated, once soon
-// after the change (kube-apiserver's authorizer learns of it through its own
-// watch) and once a few seconds later, in case the first review was answered
-// before kube-apiserver's authorizer caught up.
-type rbacWatch struct {
-	mu      sync.Mutex
-	pending bool
-	recheck func()
+// rbacScope is what a change of an RBAC object or ServiceAccount (resource,
+// from old to obj; old nil for a creation, obj nil for a deletion) may change
+// of the recorded identities' verdicts; ok is false when nothing.
+//
+//   - A Role or RoleBinding grants only in its namespace: the verdicts of
+//     permissions there.
+//   - A ClusterRole (aggregated ones too) or ClusterRoleBinding may grant
+//     anything anywhere: every verdict.
+//   - A ServiceAccount's recorded user is allowed nothing once its account
+//     is deleted or replaced (pkg/tenancy Reviewer.accountExists): the
+//     verdicts of that one user, when one is deleted or created (a user
+//     recorded without a UID may do again what a new account of its name
+//     may). An update keeping the UID changes nothing.
+//   - An update that is no change (the same resourceVersion, as after a
+//     relist) changes nothing.
+func rbacScope(resource string, old, obj metav1.Object) (tenancy.Scope, bool) {
+	o := obj
+	if o == nil {
+		o = old
+	}
+	if o == nil {
+		return tenancy.Scope{}, false
+	}
+	if old != nil && obj != nil && old.GetResourceVersion() != "" && old.GetResourceVersion() == obj.GetResourceVersion() {
+		return tenancy.Scope{}, false // a relist's update of an unchanged object
+	}
+	switch resource {
+	case "roles", "rolebindings":
+		if o.GetNamespace() == "" { // never so; not worth a guess
+			return tenancy.AllScope, true
+		}
+		return tenancy.Scope{Namespace: o.GetNamespace()}, true
+	case "clusterroles", "clusterrolebindings":
+		return tenancy.AllScope, true
+	case "serviceaccounts":
+		if old != nil && obj != nil && old.GetUID() == obj.GetUID() {
+			return tenancy.Scope{}, false
+		}
+		return tenancy.Scope{User: serviceaccount.MakeUsername(o.GetNamespace(), o.GetName())}, true
+	}
+	return tenancy.AllScope, true
 }
 
-// rbacSettle are the delays of the two re-checks after an RBAC change.
-var rbacSettle = []time.Duration{time.Second, 5 * time.Second}
+// rbacWatch turns changes of RBAC objects and ServiceAccounts into re-checks
+// of what they may have changed: the verdicts in their scopes are forgotten
+// and, when any was, everything re-evaluated (the verdicts not forgotten are
+// cached, so only the forgotten ones are asked again). Twice: once the
+// changes settled (kube-apiserver's authorizer learns of them through its
+// own watch), and a few seconds later, in case the first review was answered
+// before kube-apiserver's authorizer caught up. Each pass takes every change
+// since the last one: a loop of N changes makes a pass or two, not N.
+type rbacWatch struct {
+	// invalidate forgets the verdicts in scopes and reports whether any was
+	// (tenancy.Reviewer.Invalidate); recheck re-evaluates.
+	invalidate func(scopes ...tenancy.Scope) bool
+	recheck    func()
+	// now and after are the clock (default: the real one).
+	now   func() time.Time
+	after func(time.Duration, func())
 
-func (w *rbacWatch) changed() {
+	mu     sync.Mutex
+	passes [2]rbacPass
+}
+
+// rbacPass is one of the two re-check passes: the scopes of the changes it
+// is to take, each with its latest change, and the first change's time.
+type rbacPass struct {
+	scopes map[tenancy.Scope]time.Time
+	first  time.Time
+	armed  bool
+}
+
+// rbacSettle: a pass runs when no change came for settle, or at the latest
+// maxWait after the first change it takes (a steady stream of changes does
+// not hold it back). The second pass comes at least settle after each
+// change: one that came too recently for it is taken once more by the next.
+var rbacSettle = [2]struct{ settle, maxWait time.Duration }{
+	{settle: time.Second, maxWait: 5 * time.Second},
+	{settle: 5 * time.Second, maxWait: 30 * time.Second},
+}
+
+func newRBACWatch(invalidate func(...tenancy.Scope) bool, recheck func()) *rbacWatch {
+	return &rbacWatch{invalidate: invalidate, recheck: recheck, now: time.Now,
+		after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+}
+
+// handler feeds the changes of resource to the watch.
+func (w *rbacWatch) handler(resource string) cache.ResourceEventHandler {
+	meta := func(obj interface{}) metav1.Object {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		m, _ := obj.(metav1.Object)
+		return m
+	}
+	changed := func(old, obj metav1.Object) {
+		if s, ok := rbacScope(resource, old, obj); ok {
+			w.changed(s)
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { changed(nil, meta(obj)) },
+		UpdateFunc: func(old, obj interface{}) { changed(meta(old), meta(obj)) },
+		DeleteFunc: func(obj interface{}) { changed(meta(obj), nil) },
+	}
+}
+
+// changed takes a change of scope s into both passes.
+func (w *rbacWatch) changed(s tenancy.Scope) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.pending {
+	now := w.now()
+	for i := range w.passes {
+		p := &w.passes[i]
+		if len(p.scopes) == 0 {
+			p.scopes, p.first = map[tenancy.Scope]time.Time{}, now
+		}
+		in := s
+		if _, all := p.scopes[tenancy.AllScope]; all || s.All {
+			clear(p.scopes) // everything is invalidated anyway
+			in = tenancy.AllScope
+		}
+		p.scopes[in] = now
+		if !p.armed {
+			p.armed = true
+			w.after(rbacSettle[i].settle, func() { w.fire(i) })
+		}
+	}
+}
+
+// fire runs pass i if its changes settled, or waits on.
+func (w *rbacWatch) fire(i int) {
+	w.mu.Lock()
+	p := &w.passes[i]
+	now := w.now()
+	var last time.Time
+	for _, t := range p.scopes {
+		if t.After(last) {
+			last = t
+		}
+	}
+	due := last.Add(rbacSettle[i].settle)
+	if latest := p.first.Add(rbacSettle[i].maxWait); latest.Before(due) {
+		due = latest
+	}
+	if wait := due.Sub(now); wait > 0 {
+		w.after(wait, func() { w.fire(i) })
+		w.mu.Unlock()
 		return
 	}
-	w.pending = true
-	time.AfterFunc(rbacSettle[0], func() {
-		w.mu.Lock()
-		w.pending = false
-		w.mu.Unlock()
+	scopes := make([]tenancy.Scope, 0, len(p.scopes))
+	again := map[tenancy.Scope]time.Time{}
+	for s, t := range p.scopes {
+		scopes = append(scopes, s)
+		if i > 0 && now.Sub(t) < rbacSettle[i].settle {
+			again[s] = t // too recent for a catch-up: once more
+		}
+	}
+	p.scopes, p.first, p.armed = again, now, len(again) > 0
+	if p.armed {
+		w.after(rbacSettle[i].settle, func() { w.fire(i) })
+	}
+	w.mu.Unlock()
+	if len(scopes) > 0 && w.invalidate(scopes...) {
 		w.recheck()
-	})
-	time.AfterFunc(rbacSettle[1], w.recheck)
+	}
 }

@@ -26,6 +26,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -213,9 +214,9 @@ func New(opts Options) (*Controller, error) {
 		DeleteFunc: func(obj interface{}) { h.targetChanged(obj, nil) },
 	}))
 	must(pInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { h.providerChanged(obj) },
-		UpdateFunc: func(_, obj interface{}) { h.providerChanged(obj) },
-		DeleteFunc: func(obj interface{}) { h.providerChanged(obj) },
+		AddFunc:    func(obj interface{}) { h.providerChanged(nil, obj) },
+		UpdateFunc: func(old, obj interface{}) { h.providerChanged(old, obj) },
+		DeleteFunc: func(obj interface{}) { h.providerChanged(obj, nil) },
 	}))
 	ruleHandler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { h.ruleChanged(nil, obj) },
@@ -246,18 +247,14 @@ func New(opts Options) (*Controller, error) {
 		}))
 		c.synced = append(c.synced, nsInf.Informer().HasSynced)
 		if opts.Reviewer != nil {
-			// RBAC by metadata only: a change is all we need to know.
-			w := &rbacWatch{recheck: func() { opts.Reviewer.Invalidate(); s.enqueueAll() }}
-			onChange := cache.ResourceEventHandlerFuncs{
-				AddFunc:    func(interface{}) { w.changed() },
-				UpdateFunc: func(_, _ interface{}) { w.changed() },
-				DeleteFunc: func(interface{}) { w.changed() },
-			}
+			// RBAC by metadata only: which object changed is all we need to
+			// know (what it may change: rbacScope).
+			w := newRBACWatch(opts.Reviewer.Invalidate, s.enqueueAll)
 			for _, res := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
-				must(mf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(onChange))
+				must(mf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(w.handler(res)))
 			}
 			// A deleted ServiceAccount's recorded user may do nothing any more.
-			must(mf.ForResource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Informer().AddEventHandler(onChange))
+			must(mf.ForResource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Informer().AddEventHandler(w.handler("serviceaccounts")))
 		}
 		c.metadata = mf
 	}
@@ -340,6 +337,12 @@ func (c *Controller) onResult(r mirror.Result) {
 		c.enqueueAllTargets()
 		return
 	}
+	if len(r.Failed) > 0 {
+		c.recordNotWritten(r)
+	}
+	if r.Op == mirror.OpNotWritten {
+		return // no gate changes: the rest of the batch was committed
+	}
 	if r.Op == mirror.OpResync {
 		// The stream missed events of the target: its snapshot no longer
 		// stands, and the reconcile starts a new one.
@@ -350,6 +353,28 @@ func (c *Controller) onResult(r mirror.Result) {
 	}
 	c.states.update(r.Target, func(s gates.State) gates.State { return s.Apply(r) })
 	c.queues.targets.Add(r.Target)
+}
+
+// recordNotWritten names, in a Warning Event of the target, the objects a
+// snapshot or a batch left out because they could not be written.
+func (c *Controller) recordNotWritten(r mirror.Result) {
+	if c.recorder == nil {
+		return
+	}
+	ns, name, err := cache.SplitMetaNamespaceKey(r.Target)
+	if err != nil {
+		return
+	}
+	t, err := c.listers.targets.GitTargets(ns).Get(name)
+	if err != nil {
+		return
+	}
+	what := "A change"
+	if r.Op == mirror.OpSnapshot {
+		what = fmt.Sprintf("The snapshot (%d object(s) not written)", r.Stats.Failed)
+	}
+	c.recorder.Eventf(t, corev1.EventTypeWarning, "ObjectNotWritten", "%s left out what could not be written; everything else was committed: %s",
+		what, strings.Join(r.Failed, "; "))
 }
 
 // ownershipLost stops every write of this replica at once: workers abort

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
@@ -156,7 +157,7 @@ func (h handlers) targetChanged(old, obj interface{}) {
 			continue
 		}
 		for _, s := range spots {
-			if s.key == k && gates.PathsOverlap(s.path, t.Spec.Path) {
+			if s.key.SameBranch(k) && gates.PathsOverlap(s.path, t.Spec.Path) {
 				h.enqueue(t.Namespace + "/" + t.Name)
 				break
 			}
@@ -164,11 +165,41 @@ func (h handlers) targetChanged(old, obj interface{}) {
 	}
 }
 
-// providerChanged re-checks the provider and every target: a changed URL can
-// move targets between branches, and so create or resolve conflicts anywhere.
-func (h handlers) providerChanged(obj interface{}) {
-	h.queues.providers.Add(keyOf(obj))
-	h.enqueueAllTargets()
+// providerChanged re-checks the provider and, when what targets read of it
+// changed (its spec or its recorded user: not the status the lifecycle writes
+// to it, or a tenant relabelling it in a loop would make the server re-check
+// every target of every tenant), the targets: its own, and with a new URL
+// every target (a changed URL can move targets between branches, and so
+// create or resolve conflicts anywhere).
+func (h handlers) providerChanged(old, obj interface{}) {
+	if obj == nil {
+		h.queues.providers.Add(keyOf(old))
+	} else {
+		h.queues.providers.Add(keyOf(obj))
+	}
+	op, np := asProvider(old), asProvider(obj)
+	if op != nil && np != nil && op.Generation == np.Generation && equality.Semantic.DeepEqual(op.Status.AuthorizedBy, np.Status.AuthorizedBy) &&
+		(op.DeletionTimestamp == nil) == (np.DeletionTimestamp == nil) {
+		return
+	}
+	if op == nil || np == nil || op.Spec.URL != np.Spec.URL {
+		h.enqueueAllTargets()
+		return
+	}
+	ts, _ := h.listers.targets.GitTargets(np.Namespace).List(labels.Everything())
+	for _, t := range ts {
+		if t.Spec.ProviderRef.Name == np.Name {
+			h.enqueue(t.Namespace + "/" + t.Name)
+		}
+	}
+}
+
+func asProvider(obj interface{}) *v1alpha1.GitProvider {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	p, _ := obj.(*v1alpha1.GitProvider)
+	return p
 }
 
 func (h handlers) secretChanged(obj interface{}) {
@@ -194,8 +225,21 @@ func (h handlers) secretChanged(obj interface{}) {
 	}
 }
 
+// ruleChanged re-checks a rule and, when its spec or recorded user changed,
+// its target (not for the status the lifecycle writes to it). Discovery is
+// read again, at most every two seconds: a rule created right after its CRD
+// finds the type.
 func (h handlers) ruleChanged(old, obj interface{}) {
-	h.source.resources.Refresh(true)
+	if sameRuleInputs(old, obj) {
+		switch r := obj.(type) {
+		case *v1alpha1.WatchRule:
+			h.enqueueRule(watchRuleKey(r.Namespace, r.Name))
+		case *v1alpha1.ClusterWatchRule:
+			h.enqueueRule(clusterRuleKey(r.Name))
+		}
+		return
+	}
+	h.source.resources.Refresh(false)
 	for _, o := range []interface{}{old, obj} {
 		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 			o = d.Obj
@@ -209,6 +253,22 @@ func (h handlers) ruleChanged(old, obj interface{}) {
 			h.enqueue(r.Spec.TargetRef.Namespace + "/" + r.Spec.TargetRef.Name)
 		}
 	}
+}
+
+// sameRuleInputs reports whether an update of a rule kept everything its
+// target reads: generation (the spec), recorded user and deletion.
+func sameRuleInputs(old, obj interface{}) bool {
+	switch o := old.(type) {
+	case *v1alpha1.WatchRule:
+		n, ok := obj.(*v1alpha1.WatchRule)
+		return ok && o.Generation == n.Generation && equality.Semantic.DeepEqual(o.Status.AuthorizedBy, n.Status.AuthorizedBy) &&
+			(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil)
+	case *v1alpha1.ClusterWatchRule:
+		n, ok := obj.(*v1alpha1.ClusterWatchRule)
+		return ok && o.Generation == n.Generation && equality.Semantic.DeepEqual(o.Status.AuthorizedBy, n.Status.AuthorizedBy) &&
+			(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil)
+	}
+	return false
 }
 
 // enqueueRulesOf re-checks the rules pointing at a target (their Ready says

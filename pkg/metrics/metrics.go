@@ -30,7 +30,7 @@ var (
 	// SnapshotObjects counts what snapshots did with objects.
 	SnapshotObjects = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: namespace, Name: "snapshot_objects_total",
-		Help:           "Objects snapshots handled, by what they did: created, updated, deleted, unchanged, skipped (Secrets without encryption).",
+		Help:           "Objects snapshots handled, by what they did: created, updated, deleted, unchanged, skipped (Secrets without encryption), failed (could not be written; named in an Event of the target).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
 	// SnapshotTypes counts how snapshots read each type: listed, or replayed
@@ -75,7 +75,7 @@ var (
 	// PushFailures counts failed pushes by reason.
 	PushFailures = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: namespace, Name: "push_failures_total",
-		Help:           "Failed pushes, by reason: unreachable, credentials, refused (the remote's Git said no), policy, other.",
+		Help:           "Failed pushes, by reason: unreachable, credentials, refused (the remote's Git said no), policy, too_large (over --max-fetch-size), other.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"reason"})
 	// AttributionReports counts audit batches posted to the attribution
@@ -100,6 +100,13 @@ var (
 		Help:           "Live changes committed, by how the author was found: reported (kube-apiserver's audit report), field_manager (no report within the grace: the last write's field manager).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"by"})
+	// AccessReviews counts the SubjectAccessReviews the tenancy Reviewer
+	// issues to review recorded identities (admission's are not counted).
+	AccessReviews = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Name: "access_reviews_total",
+		Help:           "SubjectAccessReviews issued to review the users recorded on our objects, by result: allowed, denied, error.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
 )
 
 var register sync.Once
@@ -108,7 +115,7 @@ var register sync.Once
 func Register() {
 	register.Do(func() {
 		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, SnapshotTypes, Snapshots, ChangeToPushed, Commits, Pushes, PushRejections, PushFailures,
-			AttributionReports, AttributionShared, AttributedChanges)
+			AttributionReports, AttributionShared, AttributedChanges, AccessReviews)
 	})
 }
 

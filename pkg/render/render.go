@@ -65,16 +65,19 @@ func Path(base string, gvr schema.GroupVersionResource, namespace, name string) 
 	if IsSecret(gvr) {
 		ext = SecretExt
 	}
+	file := FileStem(name, ext) + ext
 	if namespace == "" {
-		return path.Join(Dir(base, gvr), name+ext)
+		return path.Join(Dir(base, gvr), file)
 	}
-	return path.Join(Dir(base, gvr), namespace, name+ext)
+	return path.Join(Dir(base, gvr), namespace, file)
 }
 
 // ParsePath is the inverse of Path for one resource type: it reports the
 // namespace and name of the object a file under Dir(base, gvr) would hold, and
 // false for any file our layout would not produce (a README, a name that is not
 // a valid object name, a nested directory). Only such files may ever be deleted.
+// The name of a shortened file name (see FileStem) is in the file only: name
+// is "" for it.
 func ParsePath(base string, gvr schema.GroupVersionResource, namespaced bool, file string) (namespace, name string, ok bool) {
 	dir := Dir(base, gvr) + "/"
 	if base == "" {
@@ -93,18 +96,20 @@ func ParsePath(base string, gvr schema.GroupVersionResource, namespaced bool, fi
 		return "", "", false
 	}
 	parts := strings.Split(base2, "/")
+	var stem string
 	switch {
 	case namespaced && len(parts) == 2:
-		namespace, name = parts[0], parts[1]
+		namespace, stem = parts[0], parts[1]
 		if len(validation.IsDNS1123Label(namespace)) != 0 {
 			return "", "", false
 		}
 	case !namespaced && len(parts) == 1:
-		name = parts[0]
+		stem = parts[0]
 	default:
 		return "", "", false
 	}
-	if !validObjectName(name) {
+	name, _, ok = ParseStem(stem, ext)
+	if !ok {
 		return "", "", false
 	}
 	return namespace, name, true

@@ -1,11 +1,13 @@
 package selection
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"path"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -65,6 +67,81 @@ type Clause struct {
 	// system namespaces, ...): only when the rule opted in. A rule naming
 	// configmaps does not name kube-root-ca.crt.
 	KeepGenerated bool
+
+	// shared, set by Rule.Select, memoizes the digest of the fields the
+	// rule's clauses share (all but KeepOwned and KeepGenerated), for all of
+	// them; nil computes it from the fields. A clause's fields are not
+	// changed once it is made.
+	shared *digestMemo
+}
+
+// digestMemo is a digest computed once, for every clause that shares it.
+type digestMemo struct {
+	once sync.Once
+	sum  string
+	// exclusions is the memo of the exclusions digest (shared by the memos
+	// of one rule's clauses with and without a namespace set).
+	exclusions *digestMemo
+}
+
+func (m *digestMemo) get(compute func() string) string {
+	m.once.Do(func() { m.sum = compute() })
+	return m.sum
+}
+
+// key identifies the clause by content: equal clauses have equal keys, and
+// different ones (by namespace, namespace set, labels, exclusions, flags)
+// different keys. It is a digest, cheap to compare and sort; the part the
+// clauses of one rule share is computed once for them (see shared).
+func (c Clause) key() string {
+	var shared string
+	if c.shared != nil {
+		shared = c.shared.get(func() string {
+			if c.shared.exclusions != nil {
+				return c.sharedDigest(c.shared.exclusions.get(func() string { return exclusionsDigest(c.Exclude) }))
+			}
+			return c.sharedDigest(exclusionsDigest(c.Exclude))
+		})
+	} else {
+		shared = c.sharedDigest(exclusionsDigest(c.Exclude))
+	}
+	return fmt.Sprintf("%s|%t|%t", shared, c.KeepOwned, c.KeepGenerated)
+}
+
+// sharedDigest digests the namespace, namespace set, labels and (already
+// digested) exclusions of the clause.
+func (c Clause) sharedDigest(exclusions string) string {
+	h := sha256.New()
+	writeString(h, c.Namespace)
+	if c.Namespaces == nil {
+		writeString(h, "-")
+	} else {
+		writeString(h, "+")
+		writeStrings(h, sets.List(c.Namespaces))
+	}
+	if c.Labels == nil {
+		writeString(h, "-")
+	} else {
+		writeString(h, "+"+c.Labels.String())
+	}
+	writeString(h, exclusions)
+	return string(h.Sum(nil))
+}
+
+// exclusionsDigest digests exclusions independent of their order.
+func exclusionsDigest(ex []Exclusion) string {
+	sums := make([]string, 0, len(ex))
+	for _, e := range ex {
+		h := sha256.New()
+		for _, l := range [][]string{e.Groups, e.Resources, e.Namespaces, e.Names} {
+			writeStrings(h, l)
+		}
+		sums = append(sums, string(h.Sum(nil)))
+	}
+	sort.Strings(sums)
+	h := sha256.New()
+	writeStrings(h, sums)
+	return string(h.Sum(nil))
 }
 
 func (c Clause) takes(gvr schema.GroupVersionResource, u *unstructured.Unstructured) bool {

@@ -9,8 +9,10 @@ package selection
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"slices"
 	"sort"
 	"strings"
@@ -75,24 +77,55 @@ func (s *TypeSelection) Matches(ns string) bool {
 // Selection is everything a target mirrors, by resource type.
 type Selection map[schema.GroupVersionResource]*TypeSelection
 
-// Fingerprint is a stable digest of the selection, to notice when it changed.
+// Fingerprint is a stable digest of the selection, to notice when it changed:
+// equal selections have equal fingerprints, whatever the order of their
+// clauses. Each type is hashed with the digests of its clauses (see
+// Clause.key), and a clause made by Rule.Select hashes what it shares with
+// the rule's other clauses (labels, exclusions, namespaces) once for them
+// all, so the cost is linear in the size of the rules, not in rules times
+// types times their size.
 func (s Selection) Fingerprint() string {
 	lines := make([]string, 0, len(s))
 	for gvr, ts := range s {
-		ns := "*"
-		if !ts.AllNamespaces {
-			ns = strings.Join(sets.List(ts.Namespaces), ",")
+		h := sha256.New()
+		writeString(h, gvr.String())
+		if ts.AllNamespaces {
+			writeString(h, "*")
+		} else {
+			writeString(h, "=")
+			writeStrings(h, sets.List(ts.Namespaces))
 		}
-		clauses := make([]string, 0, len(ts.Clauses))
+		keys := make([]string, 0, len(ts.Clauses))
 		for _, c := range ts.Clauses {
-			clauses = append(clauses, c.String())
+			keys = append(keys, c.key())
 		}
-		sort.Strings(clauses)
-		lines = append(lines, gvr.String()+"|"+ns+"|"+strings.Join(clauses, "&"))
+		sort.Strings(keys)
+		writeStrings(h, keys)
+		lines = append(lines, string(h.Sum(nil)))
 	}
 	sort.Strings(lines)
-	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))
-	return hex.EncodeToString(h[:8])
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write([]byte(l))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// writeString writes s to h, length first, so that no two sequences of
+// strings hash alike.
+func writeString(h hash.Hash, s string) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+	h.Write([]byte(s))
+}
+
+// writeStrings writes a list to h, its length first.
+func writeStrings(h hash.Hash, list []string) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(list)))])
+	for _, s := range list {
+		writeString(h, s)
+	}
 }
 
 // GVRs returns the selected resource types in a stable order.
@@ -227,9 +260,12 @@ func (rule Rule) Matches(r APIResource) bool {
 }
 
 // Select returns the types of resources the rule selects, in its scope, each
-// with the rule's clause.
+// with the rule's clause. The clauses share one digest of what they have in
+// common (see Clause.key), computed when first needed.
 func (rule Rule) Select(resources []APIResource) Selection {
 	sel := Selection{}
+	exclusions := &digestMemo{}
+	var plain, scoped *digestMemo
 	for _, r := range resources {
 		if !rule.Matches(r) {
 			continue
@@ -242,6 +278,15 @@ func (rule Rule) Select(resources []APIResource) Selection {
 			if c.Namespaces == nil {
 				c.Namespaces = sets.New[string]()
 			}
+			if scoped == nil {
+				scoped = &digestMemo{exclusions: exclusions}
+			}
+			c.shared = scoped
+		} else {
+			if plain == nil {
+				plain = &digestMemo{exclusions: exclusions}
+			}
+			c.shared = plain
 		}
 		ts := sel[r.GVR]
 		ts.Clauses = append(ts.Clauses, c)
@@ -263,7 +308,9 @@ func (s Selection) add(r APIResource, ns string, all bool) {
 }
 
 // Merge unites selections. When several versions of one type are selected,
-// the preferred version is kept, so an object is written once.
+// the preferred version is kept, so an object is written once. A clause
+// equal to one already kept for a type is dropped (an object is taken when
+// any clause takes it, so this changes nothing but the work).
 func Merge(sels ...Selection) Selection {
 	out := Selection{}
 	for _, s := range sels {
@@ -298,6 +345,25 @@ func Merge(sels ...Selection) Selection {
 			}
 		}
 	}
+	for _, ts := range out {
+		ts.Clauses = dedupClauses(ts.Clauses)
+	}
+	return out
+}
+
+// dedupClauses drops the clauses equal (by key) to an earlier one, in place.
+func dedupClauses(cs []Clause) []Clause {
+	if len(cs) < 2 {
+		return cs
+	}
+	seen := make(map[string]bool, len(cs))
+	out := cs[:0]
+	for _, c := range cs {
+		if k := c.key(); !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
 	return out
 }
 
@@ -330,10 +396,18 @@ func Intersect(a, b Selection) Selection {
 	return out
 }
 
+// mergeInto adds src to dst, a TypeSelection of Merge's own: its namespaces
+// and clauses are its own (clauses start nil), so both grow in place, never
+// writing into an input, and merging n selections is not quadratic in n.
 func mergeInto(dst, src *TypeSelection) {
 	dst.AllNamespaces = dst.AllNamespaces || src.AllNamespaces
-	dst.Namespaces = dst.Namespaces.Union(src.Namespaces)
-	dst.Clauses = append(append([]Clause(nil), dst.Clauses...), src.Clauses...)
+	if dst.Namespaces == nil {
+		dst.Namespaces = sets.New[string]()
+	}
+	for ns := range src.Namespaces {
+		dst.Namespaces.Insert(ns)
+	}
+	dst.Clauses = append(dst.Clauses, src.Clauses...)
 }
 
 // Resolve computes what a target mirrors from the rules that point at it. A

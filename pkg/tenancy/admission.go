@@ -140,7 +140,8 @@ func (a *Admission) WatchRule(ctx context.Context, obj, _ runtime.Object) error 
 }
 
 // ClusterWatchRule: list and watch of every type the rules select, in all
-// namespaces, or cluster-scoped.
+// namespaces, or cluster-scoped; and update of the GitTarget it points at
+// (it pushes through another namespace's target and credentials).
 func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object) error {
 	if a.Authorizer == nil {
 		return nil
@@ -150,6 +151,8 @@ func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object)
 	if err != nil {
 		return err
 	}
+	ref := cr.Spec.TargetRef
+	checks = append(checks, TargetUpdate(ref.Namespace, ref.Name, "spec.targetRef"))
 	return a.authorize(ctx, obj, checks)
 }
 

@@ -117,6 +117,13 @@ func SecretGet(ns, name, field string) Check {
 	return Check{Verb: "get", Resource: "secrets", Name: name, Namespace: ns, Namespaced: true, Field: field}
 }
 
+// TargetUpdate is update of one GitTarget: a ClusterWatchRule pointing at a
+// target writes into that target's repository with its provider's
+// credentials, which only who may change the target may decide.
+func TargetUpdate(ns, name, field string) Check {
+	return Check{Verb: "update", Group: "configbutler.ai", Resource: "gittargets", Name: name, Namespace: ns, Namespaced: true, Field: field}
+}
+
 // SecretCreate is create of Secrets in a namespace.
 func SecretCreate(ns, field string) Check {
 	return Check{Verb: "create", Resource: "secrets", Namespace: ns, Namespaced: true, Field: field}

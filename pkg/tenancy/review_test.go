@@ -3,12 +3,16 @@ package tenancy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -124,12 +128,13 @@ func TestUserOf(t *testing.T) {
 func TestReviewerServiceAccountsAndGroups(t *testing.T) {
 	az := &countingAuthorizer{rbac: rbac{"system:serviceaccount:a:bot": allow("list configmaps in namespace a")}}
 	accounts := map[string]string{"a/bot": "uid-1"}
-	r := &Reviewer{Authorizer: az, TTL: time.Minute, ServiceAccount: func(_ context.Context, ns, name string) (string, error) {
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &Reviewer{Authorizer: az, TTL: time.Minute, ServiceAccount: func(_ context.Context, ns, name string) (Account, error) {
 		uid, ok := accounts[ns+"/"+name]
 		if !ok {
-			return "", apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, name)
+			return Account{}, apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, name)
 		}
-		return uid, nil
+		return Account{UID: uid, Created: created}, nil
 	}}
 	list := Check{Verb: "list", Resource: "configmaps", Namespace: "a", Namespaced: true}
 	bot := &v1alpha1.AuthorizedIdentity{Username: "system:serviceaccount:a:bot", UID: "uid-1"}
@@ -145,6 +150,19 @@ func TestReviewerServiceAccountsAndGroups(t *testing.T) {
 	r.Invalidate()
 	if ok, _ := r.Allowed(context.Background(), bot, list); ok {
 		t.Error("another ServiceAccount of the same name inherits the recorded user")
+	}
+	// Recorded without a UID (impersonated without --as-uid): the account
+	// must not have been created after the identity was recorded.
+	recorded := metav1.NewTime(created.Add(time.Hour))
+	noUID := &v1alpha1.AuthorizedIdentity{Username: "system:serviceaccount:a:bot", Time: &recorded}
+	r.Invalidate()
+	if ok, _ := r.Allowed(context.Background(), noUID, list); !ok {
+		t.Error("a ServiceAccount older than the record is not the recorded one")
+	}
+	created = created.Add(2 * time.Hour) // deleted and created again after the record
+	r.Invalidate()
+	if ok, _ := r.Allowed(context.Background(), noUID, list); ok {
+		t.Error("a ServiceAccount recreated after the record (no UID recorded) inherits the recorded user")
 	}
 
 	byGroup := authorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
@@ -208,5 +226,154 @@ func TestSARAuthorizer(t *testing.T) {
 	}
 	if d, _, _ := az.Authorize(context.Background(), SecretGet("ns", "creds", "").Attributes(UserOf(&v1alpha1.AuthorizedIdentity{Username: "bob"}))); d == authorizer.DecisionAllow {
 		t.Error("bob allowed")
+	}
+}
+
+// TestReviewerScopes: a change invalidates only the verdicts it may have
+// changed. ServiceAccounts created (no recorded user is theirs) re-ask
+// nothing; a RoleBinding change in namespace a re-asks the verdicts in a
+// only; a ClusterRole change re-asks all; a deleted ServiceAccount re-asks
+// its user's.
+func TestReviewerScopes(t *testing.T) {
+	az := &countingAuthorizer{rbac: rbac{
+		"alice":                       allow("list configmaps in namespace a", "list configmaps in namespace b", "list clusterroles.rbac.authorization.k8s.io"),
+		"system:serviceaccount:a:bot": allow("list configmaps in namespace a", "list configmaps in namespace b"),
+	}}
+	r := &Reviewer{Authorizer: az, TTL: time.Minute}
+	alice := &v1alpha1.AuthorizedIdentity{Username: "alice"}
+	bot := &v1alpha1.AuthorizedIdentity{Username: "system:serviceaccount:a:bot"}
+	checks := []Check{
+		{Verb: "list", Resource: "configmaps", Namespace: "a", Namespaced: true},
+		{Verb: "list", Resource: "configmaps", Namespace: "b", Namespaced: true},
+		{Verb: "list", Resource: "configmaps", Namespaced: true}, // all namespaces
+		{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
+	}
+	// pass asks every identity every check, as a re-check pass does, and
+	// returns how many reviews it took.
+	pass := func() int {
+		before := az.asked
+		for _, id := range []*v1alpha1.AuthorizedIdentity{alice, bot} {
+			for _, c := range checks {
+				if _, err := r.Allowed(context.Background(), id, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return az.asked - before
+	}
+	if n := pass(); n != 8 {
+		t.Fatalf("first pass asked %d, want 8", n)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		scopes []Scope
+		hit    bool
+		asked  int
+	}{
+		{"100 ServiceAccounts created", saScopes(100), false, 0},
+		{"a RoleBinding changed in namespace a", []Scope{{Namespace: "a"}}, true, 2},
+		{"RoleBindings changed in namespaces a and b", []Scope{{Namespace: "a"}, {Namespace: "b"}}, true, 4},
+		{"a Role changed in namespace c", []Scope{{Namespace: "c"}}, false, 0},
+		{"the bot's ServiceAccount deleted", []Scope{{User: bot.Username}}, true, 4},
+		{"a ClusterRole changed", []Scope{AllScope}, true, 8},
+		{"everything (no scope)", nil, true, 8},
+		{"the zero scope", []Scope{{}}, false, 0},
+	} {
+		if hit := r.Invalidate(tc.scopes...); hit != tc.hit {
+			t.Errorf("%s: Invalidate reported %v, want %v", tc.name, hit, tc.hit)
+		}
+		if n := pass(); n != tc.asked {
+			t.Errorf("%s: the pass after it asked %d, want %d", tc.name, n, tc.asked)
+		}
+	}
+}
+
+func saScopes(n int) []Scope {
+	var out []Scope
+	for i := 0; i < n; i++ {
+		out = append(out, Scope{User: fmt.Sprintf("system:serviceaccount:a:new-%d", i)})
+	}
+	return out
+}
+
+// blockingAuthorizer allows everything, once release is closed, and counts
+// the questions (safely across goroutines).
+type blockingAuthorizer struct {
+	asked   atomic.Int32
+	release chan struct{}
+}
+
+func (b *blockingAuthorizer) Authorize(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+	b.asked.Add(1)
+	<-b.release
+	return authorizer.DecisionAllow, "", nil
+}
+
+// TestReviewerSingleFlight: the same question asked at once by several
+// reconciles is one review; after an Invalidate in its scope, a question is
+// asked anew and the answer from before it is not cached, while one outside
+// its scope is.
+func TestReviewerSingleFlight(t *testing.T) {
+	az := &blockingAuthorizer{release: make(chan struct{})}
+	r := &Reviewer{Authorizer: az, TTL: time.Minute}
+	alice := &v1alpha1.AuthorizedIdentity{Username: "alice"}
+	inA := Check{Verb: "list", Resource: "configmaps", Namespace: "a", Namespaced: true}
+	inB := Check{Verb: "list", Resource: "configmaps", Namespace: "b", Namespaced: true}
+
+	var wg sync.WaitGroup
+	results := make(chan bool, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := r.Allowed(context.Background(), alice, inA)
+			results <- ok && err == nil
+		}()
+	}
+	waitFor(t, func() bool { return az.asked.Load() == 1 })
+	time.Sleep(20 * time.Millisecond) // the others join the review out
+	close(az.release)
+	wg.Wait()
+	close(results)
+	for ok := range results {
+		if !ok {
+			t.Fatal("a caller sharing the review was not allowed")
+		}
+	}
+	if n := az.asked.Load(); n != 1 {
+		t.Errorf("20 identical questions at once asked %d reviews, want 1", n)
+	}
+
+	// A review out when its scope is invalidated: the next question is asked
+	// anew, and the answer from before is not cached.
+	az = &blockingAuthorizer{release: make(chan struct{})}
+	r = &Reviewer{Authorizer: az, TTL: time.Minute}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = r.Allowed(context.Background(), alice, inA)
+		_, _ = r.Allowed(context.Background(), alice, inB)
+	}()
+	waitFor(t, func() bool { return az.asked.Load() == 1 })
+	r.Invalidate(Scope{Namespace: "b"}) // not its scope
+	r.Invalidate(Scope{Namespace: "a"})
+	close(az.release)
+	<-done
+	if _, err := r.Allowed(context.Background(), alice, inA); err != nil || az.asked.Load() != 3 {
+		t.Errorf("after an Invalidate in its scope, asked %d reviews in all (%v), want 3: the answer from before was cached", az.asked.Load(), err)
+	}
+	if _, err := r.Allowed(context.Background(), alice, inB); err != nil || az.asked.Load() != 3 {
+		t.Errorf("a verdict asked after the Invalidate was not cached (%d reviews, %v)", az.asked.Load(), err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -94,12 +94,12 @@ func (o *Options) reviewer(src *sourceCluster) *tenancy.Reviewer {
 	kube := src.kube
 	return &tenancy.Reviewer{
 		Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
-		ServiceAccount: func(ctx context.Context, ns, name string) (string, error) {
+		ServiceAccount: func(ctx context.Context, ns, name string) (tenancy.Account, error) {
 			sa, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
-				return "", err
+				return tenancy.Account{}, err
 			}
-			return string(sa.UID), nil
+			return tenancy.Account{UID: string(sa.UID), Created: sa.CreationTimestamp.Time}, nil
 		},
 		// Half the interval: a re-check never finds a verdict older than it.
 		TTL: o.RecheckInterval / 2,

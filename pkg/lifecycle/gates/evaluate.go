@@ -137,6 +137,9 @@ type Decision struct {
 	Need Need
 	// Resolved is the provider and branch of a valid target.
 	Resolved *Resolved
+	// Place is the branch key the target's spec names, valid or not (nil
+	// when its provider is missing): a claim on another place is dropped.
+	Place *mirror.BranchKey
 
 	Gates   map[string]Outcome
 	Effects []Effect
@@ -198,6 +201,9 @@ func Evaluate(v *View) Decision {
 func evaluate(v *View) Decision {
 	t := v.Target
 	d := Decision{Gates: map[string]Outcome{}}
+	if _, k, ok := BranchKeyFor(t, v.Providers); ok {
+		d.Place = &k
+	}
 	present := map[string]bool{}
 	for _, c := range t.Status.Conditions {
 		present[c.Type] = true

@@ -23,7 +23,7 @@ import (
 
 var (
 	now    = base.Add(time.Hour)
-	branch = mirror.BranchKey{Repo: "github.com/org/repo", Branch: "main"}
+	branch = mirror.BranchKey{Repo: "github.com/org/repo", Branch: "main", Provider: "sut/p"}
 	cmSel  = selection.Selection{schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}: {
 		Resource: selection.APIResource{GVR: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, Namespaced: true}, Namespaces: sets.New("sut")}}
 )
@@ -79,7 +79,7 @@ func plain() *v1alpha1.GitTarget { return target("sut", "t", "p", "main", "apps"
 func withState(v *View, s State) *View { v.State = s; return v }
 
 // bootFP is the bootstrap fingerprint of plain() with ready() inputs.
-const bootFP = "github.com/org/repo#main|apps||creds/1"
+const bootFP = "github.com/org/repo#main via sut/p|apps||creds/1"
 
 func done(fp string) Op {
 	return Op{Phase: PhaseDone, Fingerprint: fp, Reason: v1alpha1.ReasonBootstrapApplied, Finished: now}

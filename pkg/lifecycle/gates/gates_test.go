@@ -114,7 +114,7 @@ func TestEvaluateValidated(t *testing.T) {
 		{name: "glob does not cross /", reason: "BranchNotAllowed", t: target("sut", "t", "main-provider", "env/a/b", "a", 5)},
 		{name: "older target same path (scp form) wins", reason: "TargetConflict", msgPart: "GitTarget 'sut/old' already writes",
 			t: target("sut", "t", "main-provider", "main", "apps", 5), others: []*v1alpha1.GitTarget{target("sut", "old", "scp", "main", "apps", 1)}},
-		{name: "nested path conflicts across namespaces", reason: "TargetConflict", msgPart: "'other/old'",
+		{name: "nested path conflicts across namespaces, without naming the other", reason: "TargetConflict", msgPart: `Another GitTarget already writes branch "main" of github.com/org/repo at a path that overlaps "apps/team"`,
 			t: target("sut", "t", "main-provider", "main", "apps/team", 5), others: []*v1alpha1.GitTarget{target("other", "old", "https", "main", "apps", 1)}},
 		{name: "root contains everything", reason: "TargetConflict",
 			t: target("sut", "t", "main-provider", "main", "apps", 5), others: []*v1alpha1.GitTarget{target("sut", "old", "scp", "main", "", 1)}},

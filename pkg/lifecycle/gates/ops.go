@@ -47,6 +47,20 @@ func Backoff(failures int) time.Duration {
 	return min(time.Duration(1<<min(failures, 7))*time.Second, 2*time.Minute)
 }
 
+// TooLargeBackoff is the least wait before retrying an operation whose clone
+// or fetch passed the server's --max-fetch-size: each retry downloads up to
+// the limit again, and only a change of the repository (or of the target's
+// configuration, which starts over at once) can make it pass.
+const TooLargeBackoff = 30 * time.Minute
+
+// backoff is how long o waits after its last failure.
+func (o Op) backoff() time.Duration {
+	if o.Reason == v1alpha1.ReasonRepositoryTooLarge {
+		return max(Backoff(o.Failures), TooLargeBackoff)
+	}
+	return Backoff(o.Failures)
+}
+
 // step is what the start/retry state machine says about an operation for the
 // configuration fp.
 type step int
@@ -69,7 +83,7 @@ func (o Op) next(fp string, now time.Time) (step, time.Duration) {
 	case PhaseQueued, PhaseRunning:
 		return stepPending, 0
 	case PhaseFailed:
-		if wait := Backoff(o.Failures) - now.Sub(o.Finished); wait > 0 {
+		if wait := o.backoff() - now.Sub(o.Finished); wait > 0 {
 			return stepBackoff, wait
 		}
 	}
@@ -128,7 +142,7 @@ func (s State) Apply(r mirror.Result) State {
 		case r.Running:
 			b.Phase, b.Started = PhaseRunning, r.Time
 		case r.Err != nil:
-			b.Phase, b.Reason, b.Finished = PhaseFailed, v1alpha1.ReasonBootstrapFailed, r.Time
+			b.Phase, b.Reason, b.Finished = PhaseFailed, failureReason(r.Err, v1alpha1.ReasonBootstrapFailed), r.Time
 			b.Message = fmt.Sprintf("Bootstrap of path %s failed: %s", files.DisplayPath(b.Path), git.Describe(r.Err))
 			b.Failures++
 		case r.Applied:
@@ -148,7 +162,7 @@ func (s State) Apply(r mirror.Result) State {
 		case r.Running:
 			sn.Stats = r.Stats // progress
 		case r.Err != nil:
-			sn.Phase, sn.Reason, sn.Finished = PhaseFailed, v1alpha1.ReasonSnapshotFailed, r.Time
+			sn.Phase, sn.Reason, sn.Finished = PhaseFailed, failureReason(r.Err, v1alpha1.ReasonSnapshotFailed), r.Time
 			sn.Message = fmt.Sprintf("Snapshot of %s failed: %s", files.DisplayPath(sn.Path), describe(r.Err))
 			sn.Failures++
 		default:
@@ -184,6 +198,25 @@ func PushGrace(interval time.Duration) time.Duration {
 	return max(10*time.Second, 3*interval)
 }
 
+// failureReason is the reason of an operation that failed with err: a clone
+// or fetch past the server's --max-fetch-size says so (retrying will not help
+// until the limit or the repository changes), anything else is generic.
+func failureReason(err error, generic string) string {
+	if errors.Is(err, git.ErrFetchTooLarge) {
+		return v1alpha1.ReasonRepositoryTooLarge
+	}
+	return generic
+}
+
+// failedReason is the reason a gate shows for the failed operation o:
+// RepositoryTooLarge when that is what it failed with, generic otherwise.
+func (o Op) failedReason(generic string) string {
+	if o.Reason == v1alpha1.ReasonRepositoryTooLarge {
+		return o.Reason
+	}
+	return generic
+}
+
 // describe is a snapshot failure as status may show it: the remote's part
 // described without what it sent (git.Describe), and the server's own reasons
 // (a listing that failed, a selection that narrowed) as they are.
@@ -210,11 +243,11 @@ func bootstrapGate(o Op, fp, path string, key mirror.BranchKey, now time.Time) (
 	case stepPending:
 		return pending, false, 0
 	case stepBackoff:
-		return False(v1alpha1.ReasonBootstrapFailed, o.Message), false, wait
+		return False(o.failedReason(v1alpha1.ReasonBootstrapFailed), o.Message), false, wait
 	}
 	if o.Phase == PhaseFailed {
 		// Retrying: the failure stays visible until the retry says otherwise.
-		return False(v1alpha1.ReasonBootstrapFailed, o.Message), true, 0
+		return False(o.failedReason(v1alpha1.ReasonBootstrapFailed), o.Message), true, 0
 	}
 	return pending, true, 0
 }
@@ -231,11 +264,11 @@ func snapshotGate(o Op, fp string, now time.Time) (g Outcome, start bool, requeu
 	case stepPending:
 		return running, false, 0
 	case stepBackoff:
-		return False(v1alpha1.ReasonSnapshotFailed, o.Message), false, wait
+		return False(o.failedReason(v1alpha1.ReasonSnapshotFailed), o.Message), false, wait
 	}
 	if o.Phase == PhaseFailed {
 		// Retrying: the failure stays visible until the retry says otherwise.
-		return False(v1alpha1.ReasonSnapshotFailed, o.Message), true, 0
+		return False(o.failedReason(v1alpha1.ReasonSnapshotFailed), o.Message), true, 0
 	}
 	return running, true, 0
 }

@@ -96,6 +96,8 @@ func details(st *v1alpha1.GitTargetStatus, d *Decision, s State, path string, no
 		e.LastValidatedTime = ts(now)
 		st.Encryption, changed = &e, true
 	}
+	bootstrapped := d.Gates[v1alpha1.ConditionBootstrapped].Status == metav1.ConditionTrue
+	changed = claim(st, d.Place, path, bootstrapped, now) || changed
 	if d.WorkerRef != nil && (st.WorkerRef == nil || *st.WorkerRef != *d.WorkerRef) {
 		w := *d.WorkerRef
 		st.WorkerRef, changed = &w, true

@@ -31,7 +31,7 @@ func BranchKeyFor(t *v1alpha1.GitTarget, providers ProviderLookup) (*v1alpha1.Gi
 	if err != nil {
 		return p, mirror.BranchKey{}, false
 	}
-	return p, mirror.BranchKey{Repo: repo, Branch: t.Spec.Branch}, true
+	return p, mirror.BranchKey{Repo: repo, Branch: t.Spec.Branch, Provider: p.Namespace + "/" + p.Name}, true
 }
 
 // SameValidationInputs reports whether two versions of a target agree on all
@@ -39,7 +39,7 @@ func BranchKeyFor(t *v1alpha1.GitTarget, providers ProviderLookup) (*v1alpha1.Gi
 // cannot change another target's Validated gate.
 func SameValidationInputs(a, b *v1alpha1.GitTarget) bool {
 	return a.UID == b.UID && a.Spec.ProviderRef == b.Spec.ProviderRef && a.Spec.Branch == b.Spec.Branch &&
-		a.Spec.Path == b.Spec.Path && (a.DeletionTimestamp == nil) == (b.DeletionTimestamp == nil)
+		a.Spec.Path == b.Spec.Path && (a.DeletionTimestamp == nil) == (b.DeletionTimestamp == nil) && SameStanding(a, b)
 }
 
 // normalizedURLs memoizes git.NormalizeURL, a pure function: a conflict check
@@ -101,18 +101,9 @@ func PathsOverlap(a, b string) bool {
 	return strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-// olderThan orders targets for conflict resolution: the older one wins, then
-// namespace/name order.
-func olderThan(a, b *v1alpha1.GitTarget) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
-	}
-	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-}
-
 // Validated is the Validated gate: the provider exists, the branch is
-// allowed, and no older target writes the same repository and branch at an equal
-// or nested path.
+// allowed, and no target that ranks before t (see claims.go) writes the same
+// repository and branch at an equal or nested path.
 func Validated(t *v1alpha1.GitTarget, providers ProviderLookup, all []*v1alpha1.GitTarget) (Outcome, *Resolved) {
 	p := providers(t.Namespace, t.Spec.ProviderRef.Name)
 	if p == nil {
@@ -130,26 +121,37 @@ func Validated(t *v1alpha1.GitTarget, providers ProviderLookup, all []*v1alpha1.
 			fmt.Sprintf("GitProvider '%s/%s' has an unusable URL", p.Namespace, p.Name)), nil
 	}
 	var winner *v1alpha1.GitTarget
+	var best standing
+	mine := standingOf(t, key)
 	for _, o := range all {
 		if o.UID == t.UID || (o.Namespace == t.Namespace && o.Name == t.Name) {
 			continue
 		}
 		// The cheap tests first: with a thousand targets on one branch, each
 		// reconcile compares against all of them.
-		if o.Spec.Branch != t.Spec.Branch || !PathsOverlap(o.Spec.Path, t.Spec.Path) || !olderThan(o, t) {
+		if o.Spec.Branch != t.Spec.Branch || !PathsOverlap(o.Spec.Path, t.Spec.Path) {
 			continue
 		}
-		if okey, ok := writable(o, providers); !ok || okey != key {
+		okey, ok := writable(o, providers)
+		if !ok || !okey.SameBranch(key) {
 			continue
 		}
-		if winner == nil || olderThan(o, winner) {
-			winner = o
+		if so := standingOf(o, okey); so.counts && so.before(mine) && (winner == nil || so.before(best)) {
+			winner, best = o, so
 		}
 	}
 	if winner != nil {
-		return False(v1alpha1.ReasonTargetConflict,
-			fmt.Sprintf("GitTarget '%s/%s' already writes branch %q of %s at path %q, which overlaps %q",
-				winner.Namespace, winner.Name, key.Branch, key.Repo, files.DisplayPath(winner.Spec.Path), files.DisplayPath(t.Spec.Path))), nil
+		return False(v1alpha1.ReasonTargetConflict, conflictMessage(t, winner, key)), nil
 	}
 	return True(v1alpha1.ReasonOK, MsgValidatedOK), &Resolved{Provider: p, Key: key}
+}
+
+// conflictMessage says which target keeps the place. Another namespace's
+// target is not named: its namespace, name and path are that team's business.
+func conflictMessage(t, winner *v1alpha1.GitTarget, key mirror.BranchKey) string {
+	if winner.Namespace == t.Namespace {
+		return fmt.Sprintf("GitTarget '%s/%s' already writes branch %q of %s at path %q, which overlaps %q",
+			winner.Namespace, winner.Name, key.Branch, key.Repo, files.DisplayPath(winner.Spec.Path), files.DisplayPath(t.Spec.Path))
+	}
+	return fmt.Sprintf("Another GitTarget already writes branch %q of %s at a path that overlaps %q", key.Branch, key.Repo, files.DisplayPath(t.Spec.Path))
 }

@@ -27,14 +27,26 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
-// BranchKey identifies what one branch worker writes: a repository (normalized
-// URL, so https and scp forms of one repo are one key) and a branch.
+// BranchKey identifies one branch worker: the repository it writes
+// (normalized URL, so https and scp forms of one repo are one key), the
+// branch, and the GitProvider (namespace/name) whose configuration it runs
+// with. A worker serves exactly one provider's credentials, committer,
+// templates and signing key: targets of another provider on the same branch,
+// another team's say, get their own worker and clone, and nothing one team
+// configures ever changes how the other's work is done. Two workers on one
+// branch write disjoint paths (the Validated gate sees to it) and replay their
+// changes when a push is rejected because the other pushed first.
 type BranchKey struct {
-	Repo   string
-	Branch string
+	Repo     string
+	Branch   string
+	Provider string
 }
 
-func (k BranchKey) String() string { return k.Repo + "#" + k.Branch }
+func (k BranchKey) String() string { return k.Repo + "#" + k.Branch + " via " + k.Provider }
+
+// SameBranch reports whether two keys write the same branch of the same
+// repository (whatever their providers): their targets' paths may conflict.
+func (k BranchKey) SameBranch(o BranchKey) bool { return k.Repo == o.Repo && k.Branch == o.Branch }
 
 // Keys is a validated encryption configuration: recipients encrypt, the
 // identities decrypt what is already in Git (to tell whether a Secret changed).
@@ -105,6 +117,7 @@ type Change struct {
 	TargetKey string
 	GVR       schema.GroupVersionResource
 	Namespace string // of the object ("" when cluster-scoped)
+	Name      string // of the object (its path may hold it shortened)
 	Path      string
 	// Object is the new state; nil deletes the file.
 	Object *unstructured.Unstructured
@@ -148,6 +161,9 @@ const (
 	// OpSource: the source cluster stopped (Err set) or started answering
 	// again; Target is empty (it concerns every target).
 	OpSource Operation = "Source"
+	// OpNotWritten: live changes of the target could not be written (Failed
+	// names them); the rest of their batch was committed. It changes no gate.
+	OpNotWritten Operation = "NotWritten"
 	// OpResync: the stream missed events of the target (its watch's position
 	// expired); Git is right again only after a new snapshot.
 	OpResync Operation = "Resync"
@@ -186,8 +202,11 @@ type Result struct {
 	Stats   v1alpha1.SnapshotStats
 	// Pending counts the target's live changes still waiting (OpCommit).
 	Pending int
-	Err     error
-	Time    time.Time
+	// Failed names objects that could not be written (the rest was
+	// committed); the controller records them in an Event of the target.
+	Failed []string
+	Err    error
+	Time   time.Time
 }
 
 // Reporter receives Results. It must not block for long: workers call it from

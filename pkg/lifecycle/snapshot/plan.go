@@ -90,12 +90,87 @@ type Plan struct {
 	Changes []git.Change
 	Learned []Learned
 	Stats   v1alpha1.SnapshotStats
+	// Failed names objects that could not be written (at most MaxFailed of
+	// them; Stats.Failed counts them all): one object never fails a snapshot.
+	Failed []Failure
 	// ListRVs is the resourceVersion each type was read at (listed, or
 	// replayed through: the stream barrier).
 	ListRVs map[schema.GroupVersionResource]string
 	// Replayed are the types read by replay.
 	Replayed                  []schema.GroupVersionResource
 	Created, Updated, Deleted []string
+}
+
+// Failure is an object (or the file of one) a snapshot could not write, and
+// why.
+type Failure struct {
+	Object string
+	Err    error
+}
+
+func (f Failure) String() string { return fmt.Sprintf("%s: %v", f.Object, f.Err) }
+
+// MaxFailed bounds the failures a plan names (the rest are counted).
+const MaxFailed = 20
+
+// fail counts an object that cannot be written and names the first MaxFailed.
+func (p *Plan) fail(gvr schema.GroupVersionResource, obj *unstructured.Unstructured, err error) {
+	what := obj.GetName()
+	if ns := obj.GetNamespace(); ns != "" {
+		what = ns + "/" + what
+	}
+	p.failed(gvr.Resource+" "+what, err)
+}
+
+func (p *Plan) failed(what string, err error) {
+	p.Stats.Failed++
+	if len(p.Failed) < MaxFailed {
+		p.Failed = append(p.Failed, Failure{Object: what, Err: err})
+	}
+}
+
+// ErrBlocked: a file or directory the target did not write is where its file
+// would go (git.Repo.Blocked).
+var ErrBlocked = errors.New("a file or directory someone else wrote is in the way")
+
+// LeaveOut takes the writes of paths out of the plan (they cannot be written:
+// see git.Repo.Blocked), counting each as failed: one object never fails the
+// snapshot of every other.
+func (p *Plan) LeaveOut(paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	out := sets.New(paths...)
+	keepChanges := p.Changes[:0]
+	for _, c := range p.Changes {
+		if c.Delete || !out.Has(c.Path) {
+			keepChanges = append(keepChanges, c)
+		}
+	}
+	p.Changes = keepChanges
+	keepLearned := p.Learned[:0]
+	for _, l := range p.Learned {
+		if l.Gone || !out.Has(l.Path) {
+			keepLearned = append(keepLearned, l)
+		}
+	}
+	p.Learned = keepLearned
+	drop := func(list []string, n *int32) []string {
+		kept := list[:0]
+		for _, path := range list {
+			if out.Has(path) {
+				*n--
+				continue
+			}
+			kept = append(kept, path)
+		}
+		return kept
+	}
+	p.Created = drop(p.Created, &p.Stats.Created)
+	p.Updated = drop(p.Updated, &p.Stats.Updated)
+	for _, path := range sets.List(out) {
+		p.failed(path, ErrBlocked)
+	}
 }
 
 // Compute plans the snapshot of t. progress (optional) gets the stats after
@@ -170,7 +245,7 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 			if !ok || !ts.Matches(ns) || (render.IsSecret(gvr) && t.Keys == nil) {
 				continue
 			}
-			p.deleteIfHolds(tree, path, ns, name)
+			p.deleteIfHolds(tree, t, gvr, path, ns, name)
 		}
 		if progress != nil {
 			progress(p.Stats)
@@ -181,8 +256,15 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 
 // deleteIfHolds plans the delete of a file of our layout, only when it holds
 // the object its path names (conservative deletion, see the package comment).
-func (p *Plan) deleteIfHolds(tree Tree, path, ns, name string) {
-	if b, found, err := tree.ReadFile(path); err != nil || !found || !files.HoldsObject(b, ns, name) {
+// A shortened file name (name "") names its object inside the file: the file
+// goes when that object's path is this one.
+func (p *Plan) deleteIfHolds(tree Tree, t *mirror.Target, gvr schema.GroupVersionResource, path, ns, name string) {
+	b, found, err := tree.ReadFile(path)
+	if err != nil || !found {
+		return // a file too large to read (git.ErrFileTooLarge) is foreign: never deleted
+	}
+	fns, fname, ok := files.ObjectOf(b)
+	if !ok || fns != ns || (name != "" && fname != name) || (name == "" && render.Path(t.Path, gvr, fns, fname) != path) {
 		return
 	}
 	p.Stats.Deleted++
@@ -192,11 +274,21 @@ func (p *Plan) deleteIfHolds(tree Tree, path, ns, name string) {
 }
 
 // write plans the file of an object the target takes: rendered and compared
-// with the blob already there (had), a create, an update or unchanged.
+// with the blob already there (had), a create, an update or unchanged. An
+// object that cannot be rendered is counted and named, not written; only a
+// failure to read the tree fails the plan.
 func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, path string, blob plumbing.Hash, had bool) error {
-	content, unchanged, err := contentFor(tree, gvr, obj, t.Keys, t.Clean, path, blob, had)
+	var old []byte
+	if had && render.IsSecret(gvr) {
+		var err error
+		if old, _, err = files.ReadExisting(tree, path); err != nil {
+			return err
+		}
+	}
+	content, unchanged, err := contentFor(gvr, obj, t.Keys, t.Clean, old, blob, had)
 	if err != nil {
-		return err
+		p.fail(gvr, obj, err)
+		return nil
 	}
 	if !unchanged {
 		blob = git.BlobHash(content)
@@ -247,7 +339,7 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 		blob, had := existing[path]
 		if ev.Delete || !ts.MatchesObject(obj) {
 			if had {
-				p.deleteIfHolds(tree, path, ns, name)
+				p.deleteIfHolds(tree, t, gvr, path, ns, name)
 			}
 			continue
 		}
@@ -271,20 +363,14 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 }
 
 // contentFor renders an object, comparing with the blob already there by hash
-// (Secrets by decrypted content).
-func contentFor(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, clean *render.Cleaner, path string, blob plumbing.Hash, had bool) ([]byte, bool, error) {
+// (Secrets by decrypted content: old is the file there).
+func contentFor(gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, clean *render.Cleaner, old []byte, blob plumbing.Hash, had bool) ([]byte, bool, error) {
 	plain, err := render.RenderWith(obj, clean)
 	if err != nil {
 		return nil, false, err
 	}
 	if !render.IsSecret(gvr) {
 		return plain, had && git.BlobHash(plain) == blob, nil
-	}
-	var old []byte
-	if had {
-		if old, _, err = tree.ReadFile(path); err != nil {
-			return nil, false, err
-		}
 	}
 	return files.EncryptSecret(plain, old, had, keys)
 }

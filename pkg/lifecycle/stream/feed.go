@@ -187,13 +187,27 @@ func (r *Router) deliver(f *feed, u *unstructured.Unstructured, del bool) {
 	if known {
 		old = l.object(u)
 	}
-	if del {
+	if del || !r.selectedLocked(f.gvr, u.GetNamespace()) {
+		// Objects in namespaces no target selects are not remembered: a
+		// rule in one namespace makes the feed watch the whole cluster's
+		// type, but must not make the server hold it. A target that comes
+		// to select them lists them first (learn).
 		delete(f.light, key)
 	} else {
 		f.light[key] = lightOf(u)
 	}
 	f.pos, f.last = u.GetResourceVersion(), time.Now()
 	r.routeLocked(f.gvr, old, known, u, del)
+}
+
+// selectedLocked reports whether any target selects gvr in namespace ns.
+func (r *Router) selectedLocked(gvr schema.GroupVersionResource, ns string) bool {
+	for _, t := range r.targets {
+		if ts, ok := t.cfg.Selection[gvr]; ok && ts.Matches(ns) {
+			return true
+		}
+	}
+	return false
 }
 
 // learn records what a snapshot's LIST saw of an object the feed knows nothing

@@ -664,7 +664,7 @@ func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructure
 		return nil
 	}
 	path := render.Path(t.cfg.Path, gvr, u.GetNamespace(), u.GetName())
-	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Namespace: u.GetNamespace(), Path: path, Keys: t.cfg.Keys, Clean: t.cfg.Clean,
+	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Namespace: u.GetNamespace(), Name: u.GetName(), Path: path, Keys: t.cfg.Keys, Clean: t.cfg.Clean,
 		UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
 	if !del {
 		c.Object = u

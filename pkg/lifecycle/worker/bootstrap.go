@@ -83,6 +83,11 @@ func (w *BranchWorker) EnsureTargetsBootstrapped(ctx context.Context, ts []*mirr
 		}
 	}
 	if len(changes) == 0 {
+		// Nothing to write: prove the credentials could have, before the
+		// targets claim their places (pkg/lifecycle/gates, claims.go).
+		if err := repo.CheckPushAccess(ctx); err != nil {
+			return "", nil, err
+		}
 		return "", applied, nil
 	}
 	msg := "gitops-reverser: " + lines[0]

@@ -2,16 +2,18 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
-	"github.com/configbutler/gitops-reverser/pkg/attribution"
+	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
@@ -166,9 +168,11 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks []authorChunk) 
 	targets := sets.New[string]()
 	var learn, pushed []*mirror.Change
 	var blobs []plumbing.Hash
+	failed := map[string][]string{}
+	defer func() { w.reportNotWritten(failed) }()
 	for _, chunk := range chunks {
 		var changes []git.Change
-		var lines []attribution.Line
+		var lines []commitstyle.Line
 		for _, c := range chunk.changes {
 			w.mu.Lock()
 			allowed := w.allowedLocked(c)
@@ -180,7 +184,19 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks []authorChunk) 
 			if err != nil {
 				// One object that cannot be rendered must not block the others.
 				klog.ErrorS(err, "Skipping a change that cannot be rendered", "path", c.Path)
+				failed[c.TargetKey] = append(failed[c.TargetKey], notWritten(c, err))
 				continue
+			}
+			if !unchanged && !gc.Delete {
+				// A file or directory someone else wrote in the way fails
+				// this one change, not the batch.
+				if blocked, err := repo.Blocked([]git.Change{gc}); err != nil || len(blocked) > 0 {
+					if err == nil {
+						err = snapshot.ErrBlocked
+					}
+					failed[c.TargetKey] = append(failed[c.TargetKey], notWritten(c, err))
+					continue
+				}
 			}
 			learn = append(learn, c)
 			blobs = append(blobs, git.BlobHash(gc.Content))
@@ -196,7 +212,7 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks []authorChunk) 
 			case !existed:
 				verb = "create"
 			}
-			lines = append(lines, attribution.Line{Verb: verb, Path: c.Path, Target: c.TargetKey, Reported: chunk.verbs[c]})
+			lines = append(lines, commitstyle.Line{Verb: verb, Path: c.Path, Target: c.TargetKey, Reported: chunk.verbs[c]})
 			targets.Insert(c.TargetKey)
 		}
 		if len(changes) > 0 {
@@ -246,6 +262,23 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks []authorChunk) 
 		w.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpCommit, Commit: res.Hash.String(), Pending: counts[key], Time: now})
 	}
 	return nil
+}
+
+// notWritten describes a change that could not be written, as an Event says it.
+func notWritten(c *mirror.Change, err error) string {
+	obj := c.Name
+	if c.Namespace != "" {
+		obj = c.Namespace + "/" + obj
+	}
+	return fmt.Sprintf("%s %s: %v", c.GVR.Resource, obj, err)
+}
+
+// reportNotWritten tells each target which of its changes could not be written.
+func (w *BranchWorker) reportNotWritten(failed map[string][]string) {
+	now := time.Now()
+	for key, objs := range failed {
+		w.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpNotWritten, Failed: objs, Time: now})
+	}
 }
 
 // observePush counts a push and its outcome.

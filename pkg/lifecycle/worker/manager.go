@@ -85,6 +85,9 @@ func NewManager(opts Options) *Manager {
 	if opts.Report == nil {
 		opts.Report = func(mirror.Result) {}
 	}
+	if opts.WorkDir != "" {
+		removeLegacyClones(opts.WorkDir)
+	}
 	return &Manager{
 		opts:    opts,
 		author:  git.Signature{Name: "gitops-reverser", Email: "gitops-reverser@configbutler.ai"},

@@ -120,13 +120,20 @@ func (w *BranchWorker) runSnapshot(ctx context.Context, t *mirror.Target, fp str
 	metrics.SnapshotTypes.WithLabelValues("replayed").Add(float64(len(res.Plan.Replayed)))
 	metrics.SnapshotTypes.WithLabelValues("listed").Add(float64(len(res.Plan.ListRVs) - len(res.Plan.Replayed)))
 	metrics.SnapshotDuration.Observe(now.Sub(started).Seconds())
-	for result, n := range map[string]int32{"created": st.Created, "updated": st.Updated, "deleted": st.Deleted, "unchanged": st.Unchanged, "skipped": st.SkippedSecrets} {
+	for result, n := range map[string]int32{"created": st.Created, "updated": st.Updated, "deleted": st.Deleted, "unchanged": st.Unchanged, "skipped": st.SkippedSecrets, "failed": st.Failed} {
 		metrics.SnapshotObjects.WithLabelValues(result).Add(float64(n))
 	}
 	klog.InfoS("Snapshot completed", "target", t.Key, "worker", w.Key, "commit", res.Commit,
 		"created", st.Created, "updated", st.Updated, "deleted", st.Deleted, "unchanged", st.Unchanged,
 		"watchSync", synced.Sub(started), "diff", res.Diff, "push", res.Push, "total", now.Sub(started), "replayed", len(res.Plan.Replayed))
-	report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Commit: res.Commit, Stats: st, Time: now})
+	var failed []string
+	for _, f := range res.Plan.Failed {
+		failed = append(failed, f.String())
+	}
+	if st.Failed > 0 {
+		klog.InfoS("Snapshot left out objects it could not write", "target", t.Key, "failed", st.Failed, "first", failed)
+	}
+	report(mirror.Result{Target: t.Key, Op: mirror.OpSnapshot, Fingerprint: fp, Commit: res.Commit, Stats: st, Failed: failed, Time: now})
 }
 
 // Snapshot plans the target's snapshot on the fetched clone (see
@@ -168,6 +175,13 @@ func (w *BranchWorker) snapshot(ctx context.Context, t *mirror.Target, src snaps
 		// Narrowed while the plan was made: what it may no longer mirror is
 		// not pushed; the next snapshot plans the narrower selection.
 		return nil, &mirror.LocalError{Err: errors.New("the selection narrowed during the snapshot (a user on the way into Git lost a permission)")}
+	}
+	if len(plan.Changes) > 0 {
+		blocked, err := repo.Blocked(plan.Changes)
+		if err != nil {
+			return nil, err
+		}
+		plan.LeaveOut(blocked)
 	}
 	if len(plan.Changes) > 0 {
 		pctx, cancel := w.m.opts.Fence(ctx)

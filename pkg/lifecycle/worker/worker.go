@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -374,10 +373,4 @@ func (w *BranchWorker) pendingLocked() (map[string]int, time.Time) {
 		}
 	}
 	return counts, oldest
-}
-
-// CloneDirName is a filesystem-safe directory name for a branch key.
-func CloneDirName(k mirror.BranchKey) string {
-	r := strings.NewReplacer("/", "_", ":", "_", "@", "_", "#", "_", "\\", "_")
-	return r.Replace(k.Repo) + "@" + r.Replace(k.Branch)
 }

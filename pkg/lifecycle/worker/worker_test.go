@@ -60,7 +60,7 @@ func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
 	for _, m := range msgs {
 		// Subject, blank line, the files, blank line, the trailers.
 		parts := strings.Split(m, "\n\n")
-		if len(parts) != 3 || !strings.Contains(parts[2], "Kubernetes-User: gitops-reverser") {
+		if len(parts) != 3 || !strings.Contains(parts[2], "Kubernetes-Field-Manager: gitops-reverser") {
 			t.Errorf("message not subject, files, trailers:\n%s", m)
 			continue
 		}
