@@ -262,27 +262,30 @@ stringData: {identity.agekey: "AGE-SECRET-KEY-1NOTAKEY"}
 }
 
 // TestTargetConflict: two targets writing the same repository (URLs that differ
-// only in form) and branch with nested paths: the older wins, the newer is told
-// which target it conflicts with, and deleting the winner frees it.
+// only in form) and branch with nested paths: the one that claimed its place
+// first (bootstrapped: it proved it can write there) wins, the newer is told
+// which target it conflicts with (the same namespace's), and deleting the
+// winner frees it.
 func TestTargetConflict(t *testing.T) {
 	ns := newNamespace(t, "conflict")
-	apply(t, fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+	url := newRepo(t, ns)
+	apply(t, credentials(ns)+fmt.Sprintf(`---
+apiVersion: configbutler.ai/v1alpha1
 kind: GitProvider
 metadata: {name: a, namespace: %[1]s}
-spec: {url: "https://Git.Example.com/org/shared.git", allowedBranches: ["main"]}
+spec: {url: %[2]q, secretRef: {name: git-credentials}, allowedBranches: ["main"]}
 ---
 apiVersion: configbutler.ai/v1alpha1
 kind: GitProvider
 metadata: {name: b, namespace: %[1]s}
-spec: {url: "git@git.example.com:org/shared", allowedBranches: ["main"]}
+spec: {url: %[3]q, allowedBranches: ["main"]}
 ---
 apiVersion: configbutler.ai/v1alpha1
 kind: GitTarget
 metadata: {name: older, namespace: %[1]s}
 spec: {providerRef: {name: a}, branch: main, path: apps}
-`, ns))
-	eventually(t, 30*time.Second, "older validated", conditionIs(t, ns, "older", "Validated", "True", "OK"))
-	time.Sleep(1100 * time.Millisecond) // creation timestamps have second resolution
+`, ns, url, strings.TrimSuffix(url, ".git")+"/"))
+	eventually(t, 30*time.Second, "older bootstrapped", conditionIs(t, ns, "older", "Bootstrapped", "True", "BootstrapApplied"))
 	apply(t, fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
 kind: GitTarget
 metadata: {name: newer, namespace: %s}
