@@ -1,5 +1,5 @@
 // Package lifecycle runs the GitTarget startup state machine inside the API
-// server (../shared/seed/gittarget-startup-state-machine.md): per target, the
+// server (the status contract of docs/status.md): per target, the
 // gates Validated, EncryptionConfigured, Bootstrapped, SnapshotSynced and
 // EventStreamLive are evaluated in order, stopping at the first one not True,
 // and written through the internal status writer only when something changed.
@@ -30,7 +30,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -45,7 +44,6 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
 	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/pkg/generated/informers/externalversions"
@@ -53,7 +51,6 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/stream"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/worker"
-	"github.com/configbutler/gitops-reverser/pkg/metrics"
 	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
@@ -156,120 +153,6 @@ type queues struct {
 func newQueue(name string) workqueue.TypedRateLimitingInterface[string] {
 	return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name})
-}
-
-// New returns a lifecycle controller; Run starts it.
-func New(opts Options) (*Controller, error) {
-	if opts.Client == nil || opts.Writers.GitTargets == nil {
-		return nil, fmt.Errorf("lifecycle: Client and Writers are required")
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
-	if opts.ProviderRecheck <= 0 {
-		opts.ProviderRecheck = 5 * time.Minute
-	}
-	if opts.RecheckInterval <= 0 {
-		opts.RecheckInterval = time.Minute
-	}
-	if opts.Resources == nil {
-		opts.Resources = clusterapi.New(opts.Discovery)
-	}
-	s := &shared{
-		opts:   opts,
-		queues: queues{targets: newQueue("gittargets"), providers: newQueue("gitproviders"), rules: newQueue("watchrules")},
-		states: newStateStore(),
-		source: newSource(opts.Kube, opts.Resources, opts.Reviewer),
-	}
-	c := &Controller{shared: s, factory: externalversions.NewSharedInformerFactory(opts.Client, 0)}
-	if opts.Dynamic != nil && opts.Discovery != nil {
-		s.router = stream.New(opts.Dynamic, opts.Discovery, c.onResult)
-	}
-	wopts := worker.Options{WorkDir: opts.WorkDir, Report: c.onResult, Attribution: opts.Attribution, AttributionGrace: opts.AttributionGrace}
-	if s.router != nil {
-		wopts.Stream = s.router
-	}
-	if own := opts.Ownership; own != nil {
-		wopts.Replica, wopts.Fence = own.Name(), own.WriteContext
-		wopts.Released = func(k mirror.BranchKey) { own.Release(context.Background(), k.String()) }
-		own.OnChange(s.enqueueAll)
-		own.OnLost(c.ownershipLost)
-	}
-	s.workers = worker.NewManager(wopts)
-
-	cb := c.factory.Configbutler().V1alpha1()
-	pInf, tInf, rInf, crInf := cb.GitProviders(), cb.GitTargets(), cb.WatchRules(), cb.ClusterWatchRules()
-	utilruntime.Must(tInf.Informer().AddIndexers(cache.Indexers{overlapIndex: overlapKeys}))
-	s.listers = listers{providers: pInf.Lister(), targets: tInf.Lister(), rules: rInf.Lister(), crules: crInf.Lister(),
-		targetIndex: tInf.Informer().GetIndexer()}
-	c.synced = []cache.InformerSynced{pInf.Informer().HasSynced, tInf.Informer().HasSynced, rInf.Informer().HasSynced, crInf.Informer().HasSynced}
-	h := handlers{s}
-	must := func(_ cache.ResourceEventHandlerRegistration, err error) { utilruntime.Must(err) }
-	must(tInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { h.targetChanged(nil, obj) },
-		UpdateFunc: func(old, obj interface{}) { h.targetChanged(old, obj) },
-		DeleteFunc: func(obj interface{}) { h.targetChanged(obj, nil) },
-	}))
-	must(pInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { h.providerChanged(nil, obj) },
-		UpdateFunc: func(old, obj interface{}) { h.providerChanged(old, obj) },
-		DeleteFunc: func(obj interface{}) { h.providerChanged(obj, nil) },
-	}))
-	ruleHandler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { h.ruleChanged(nil, obj) },
-		UpdateFunc: func(old, obj interface{}) { h.ruleChanged(old, obj) },
-		DeleteFunc: func(obj interface{}) { h.ruleChanged(obj, nil) },
-	}
-	must(rInf.Informer().AddEventHandler(ruleHandler))
-	must(crInf.Informer().AddEventHandler(ruleHandler))
-
-	if opts.Metadata != nil {
-		// Secrets by metadata only: we learn that an age key or credentials Secret
-		// appeared without caching every Secret's data; gates read the one they need.
-		mf := metadatainformer.NewSharedInformerFactory(opts.Metadata, 0)
-		c.secrets = mf.ForResource(corev1.SchemeGroupVersion.WithResource("secrets")).Informer()
-		must(c.secrets.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj interface{}) { h.secretChanged(obj) },
-			UpdateFunc: func(_, obj interface{}) { h.secretChanged(obj) },
-			DeleteFunc: func(obj interface{}) { h.secretChanged(obj) },
-		}))
-		c.synced = append(c.synced, c.secrets.HasSynced)
-		// Namespaces by metadata (their labels): namespaceSelectors are live.
-		nsInf := mf.ForResource(corev1.SchemeGroupVersion.WithResource("namespaces"))
-		s.namespaces = nsInf.Lister()
-		must(nsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj interface{}) { h.namespaceChanged() },
-			UpdateFunc: func(old, obj interface{}) { h.namespaceChanged() },
-			DeleteFunc: func(obj interface{}) { h.namespaceChanged() },
-		}))
-		c.synced = append(c.synced, nsInf.Informer().HasSynced)
-		if opts.Reviewer != nil {
-			// RBAC by metadata only: which object changed is all we need to
-			// know (what it may change: rbacScope).
-			w := newRBACWatch(opts.Reviewer.Invalidate, s.enqueueAll)
-			for _, res := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
-				must(mf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(w.handler(res)))
-			}
-			// A deleted ServiceAccount's recorded user may do nothing any more.
-			must(mf.ForResource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Informer().AddEventHandler(w.handler("serviceaccounts")))
-		}
-		c.metadata = mf
-	}
-	if opts.Kube != nil {
-		broadcaster := record.NewBroadcaster()
-		broadcaster.StartRecordingToSink(&typedEventSink{kube: opts.Kube})
-		scheme := runtime.NewScheme()
-		utilruntime.Must(v1alpha1.AddToScheme(scheme))
-		s.recorder = broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "gitops-reverser"})
-	}
-	c.targets = &targetReconciler{s}
-	c.providers = &providerReconciler{s}
-	c.rules = &ruleReconciler{s}
-	metrics.Observe(s.metricsState)
-	return c, nil
 }
 
 // Run starts the informers and reconcilers and blocks until ctx is done.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -16,10 +15,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/conditions"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
-	"github.com/configbutler/gitops-reverser/pkg/selection"
 	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
@@ -121,121 +118,4 @@ func (r *providerReconciler) ready(ctx context.Context, p *v1alpha1.GitProvider)
 		return gates.False(ReasonRemoteUnreachable, fmt.Sprintf("Remote %s did not answer: %s", git.Redact(p.Spec.URL), git.Describe(err)))
 	}
 	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Remote reachable with the given credentials (%d refs)", n))
-}
-
-// ruleReconciler sets WatchRules' and ClusterWatchRules' Ready.
-type ruleReconciler struct{ *shared }
-
-// sync sets a rule's Ready: its target exists and its rules select at least
-// one resource type of the source cluster.
-func (r *ruleReconciler) sync(ctx context.Context, key string) error {
-	if !r.prefers(key) {
-		return nil
-	}
-	kind, rest, _ := strings.Cut(key, "/")
-	var (
-		gen              int64
-		targetNS, target string
-		rules            []selection.Rule
-		writer           StatusWriter
-		ns, name, ref    string
-		id               *v1alpha1.AuthorizedIdentity
-	)
-	switch kind {
-	case "WatchRule":
-		ns, name, _ = cache.SplitMetaNamespaceKey(rest)
-		wr, err := r.listers.rules.WatchRules(ns).Get(name)
-		if err != nil {
-			return nil
-		}
-		gen, targetNS, target, rules, writer = wr.Generation, wr.Namespace, wr.Spec.TargetRef.Name, selection.RulesOf(wr), r.opts.Writers.WatchRules
-		ref, id = "WatchRule "+ns+"/"+name, wr.Status.AuthorizedBy
-	case "ClusterWatchRule":
-		name = rest
-		cr, err := r.listers.crules.Get(name)
-		if err != nil {
-			return nil
-		}
-		gen, targetNS, target, rules, writer = cr.Generation, cr.Spec.TargetRef.Namespace, cr.Spec.TargetRef.Name, r.resolveNamespaces(selection.ClusterRulesOf(cr)), r.opts.Writers.ClusterWatchRules
-		ref, id = "ClusterWatchRule "+name, cr.Status.AuthorizedBy
-	default:
-		return nil
-	}
-	if r.source.reviewer != nil {
-		// Recorded users lose permissions without an event of ours: look again.
-		r.queues.rules.AddAfter(key, r.opts.RecheckInterval)
-	}
-	return writeReady(ctx, r.shared, writer, ns, name, gen, r.ready(ctx, ref, id, rules, targetNS, target), nil)
-}
-
-// ready is a rule's Ready: its target exists, its rules select at least one
-// type, and every recorded user on its way into Git may read what it selects.
-func (r *ruleReconciler) ready(ctx context.Context, ref string, id *v1alpha1.AuthorizedIdentity, rules []selection.Rule, targetNS, target string) gates.Outcome {
-	t, err := r.listers.targets.GitTargets(targetNS).Get(target)
-	if err != nil {
-		return gates.False(ReasonTargetNotFound, fmt.Sprintf("GitTarget '%s/%s' not found", targetNS, target))
-	}
-	resources, err := r.source.resources.Get()
-	if err != nil {
-		return gates.False(ReasonDiscoveryFailed, err.Error())
-	}
-	if len(selectAll(resources, rules)) == 0 {
-		return gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
-	}
-	p := r.listers.provider(t.Namespace, t.Spec.ProviderRef.Name)
-	sel, denied, err := r.ruleSelection(ctx, resources, rules, chainOf(ref, id, t, p))
-	if len(denied) > 0 || err != nil {
-		msg := tenancy.Summary(denied)
-		if err != nil {
-			msg = strings.TrimPrefix(msg+"; review failed: "+err.Error(), "; ")
-		}
-		if len(sel) == 0 {
-			return gates.False(ReasonForbidden, msg+". Nothing the rules select is mirrored")
-		}
-		return gates.False(ReasonForbidden, fmt.Sprintf("%s. Mirrored are only %s", msg, strings.Join(sel.Names(), ", ")))
-	}
-	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.Join(sel.Names(), ", ")))
-}
-
-// writeReady sets the Ready condition of a provider or rule through its
-// writer, and whatever more (when set) changes.
-func writeReady(ctx context.Context, s *shared, w StatusWriter, ns, name string, gen int64, o gates.Outcome, more func(runtime.Object) bool) error {
-	if w == nil {
-		return nil
-	}
-	ctx, cancel := s.writeContext(ctx)
-	defer cancel()
-	_, _, err := w.Update(ctx, ns, name, func(obj runtime.Object) (bool, error) {
-		conds, og := readyFields(obj)
-		out, changed, err := conditions.Set(*conds, metav1.Condition{
-			Type: v1alpha1.ConditionReady, Status: o.Status, Reason: o.Reason, Message: o.Message, ObservedGeneration: gen,
-		}, s.opts.Clock.Now())
-		if err != nil {
-			return false, err
-		}
-		*conds = out
-		if *og != gen {
-			*og, changed = gen, true
-		}
-		if more != nil && more(obj) {
-			changed = true
-		}
-		return changed, nil
-	})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-func readyFields(obj runtime.Object) (*[]metav1.Condition, *int64) {
-	switch o := obj.(type) {
-	case *v1alpha1.GitProvider:
-		return &o.Status.Conditions, &o.Status.ObservedGeneration
-	case *v1alpha1.WatchRule:
-		return &o.Status.Conditions, &o.Status.ObservedGeneration
-	case *v1alpha1.ClusterWatchRule:
-		return &o.Status.Conditions, &o.Status.ObservedGeneration
-	}
-	panic(fmt.Sprintf("no Ready condition on %T", obj))
 }

@@ -2,8 +2,8 @@ package node
 
 import "fmt"
 
-// containerdConfig is containerd's CRI setup for this machine (../shared/DESIGN.md
-// section 14): its own root, state and socket, so it never meets a system
+// containerdConfig is containerd's CRI setup for this machine (docs/testing.md,
+// "The one-node cluster"): its own root, state and socket, so it never meets a system
 // containerd; runc with cgroupfs (cgroup v1, no systemd); restrict_oom_score_adj
 // because the machine lacks CAP_SYS_RESOURCE (runc otherwise fails with "can't
 // get final child's PID from pipe"); the sandbox image we build and import, as

@@ -1,6 +1,6 @@
 // Package gates decides a GitTarget's startup gates (Validated,
 // EncryptionConfigured, Bootstrapped, SnapshotSynced, EventStreamLive; see
-// ../shared/seed/gittarget-startup-state-machine.md) as pure functions: no
+// docs/status.md) as pure functions: no
 // I/O, no clock, no goroutines. Evaluate takes an assembled View of the inputs
 // and returns a Decision: the gates' outcomes, the effects the controller runs
 // at the edge (release a target, start a bootstrap or a snapshot, report the

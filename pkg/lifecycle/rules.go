@@ -1,0 +1,88 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/gates"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+	"github.com/configbutler/gitops-reverser/pkg/tenancy"
+)
+
+// ruleReconciler sets WatchRules' and ClusterWatchRules' Ready.
+type ruleReconciler struct{ *shared }
+
+// sync sets a rule's Ready: its target exists and its rules select at least
+// one resource type of the source cluster.
+func (r *ruleReconciler) sync(ctx context.Context, key string) error {
+	if !r.prefers(key) {
+		return nil
+	}
+	kind, rest, _ := strings.Cut(key, "/")
+	var (
+		gen              int64
+		targetNS, target string
+		rules            []selection.Rule
+		writer           StatusWriter
+		ns, name, ref    string
+		id               *v1alpha1.AuthorizedIdentity
+	)
+	switch kind {
+	case "WatchRule":
+		ns, name, _ = cache.SplitMetaNamespaceKey(rest)
+		wr, err := r.listers.rules.WatchRules(ns).Get(name)
+		if err != nil {
+			return nil
+		}
+		gen, targetNS, target, rules, writer = wr.Generation, wr.Namespace, wr.Spec.TargetRef.Name, selection.RulesOf(wr), r.opts.Writers.WatchRules
+		ref, id = "WatchRule "+ns+"/"+name, wr.Status.AuthorizedBy
+	case "ClusterWatchRule":
+		name = rest
+		cr, err := r.listers.crules.Get(name)
+		if err != nil {
+			return nil
+		}
+		gen, targetNS, target, rules, writer = cr.Generation, cr.Spec.TargetRef.Namespace, cr.Spec.TargetRef.Name, r.resolveNamespaces(selection.ClusterRulesOf(cr)), r.opts.Writers.ClusterWatchRules
+		ref, id = "ClusterWatchRule "+name, cr.Status.AuthorizedBy
+	default:
+		return nil
+	}
+	if r.source.reviewer != nil {
+		// Recorded users lose permissions without an event of ours: look again.
+		r.queues.rules.AddAfter(key, r.opts.RecheckInterval)
+	}
+	return writeReady(ctx, r.shared, writer, ns, name, gen, r.ready(ctx, ref, id, rules, targetNS, target), nil)
+}
+
+// ready is a rule's Ready: its target exists, its rules select at least one
+// type, and every recorded user on its way into Git may read what it selects.
+func (r *ruleReconciler) ready(ctx context.Context, ref string, id *v1alpha1.AuthorizedIdentity, rules []selection.Rule, targetNS, target string) gates.Outcome {
+	t, err := r.listers.targets.GitTargets(targetNS).Get(target)
+	if err != nil {
+		return gates.False(ReasonTargetNotFound, fmt.Sprintf("GitTarget '%s/%s' not found", targetNS, target))
+	}
+	resources, err := r.source.resources.Get()
+	if err != nil {
+		return gates.False(ReasonDiscoveryFailed, err.Error())
+	}
+	if len(selectAll(resources, rules)) == 0 {
+		return gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
+	}
+	p := r.listers.provider(t.Namespace, t.Spec.ProviderRef.Name)
+	sel, denied, err := r.ruleSelection(ctx, resources, rules, chainOf(ref, id, t, p))
+	if len(denied) > 0 || err != nil {
+		msg := tenancy.Summary(denied)
+		if err != nil {
+			msg = strings.TrimPrefix(msg+"; review failed: "+err.Error(), "; ")
+		}
+		if len(sel) == 0 {
+			return gates.False(ReasonForbidden, msg+". Nothing the rules select is mirrored")
+		}
+		return gates.False(ReasonForbidden, fmt.Sprintf("%s. Mirrored are only %s", msg, strings.Join(sel.Names(), ", ")))
+	}
+	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.Join(sel.Names(), ", ")))
+}
