@@ -13,11 +13,12 @@
 //     gates.Evaluate decide (pure), and runs the decision's effects at the
 //     edge (target.go): the ownership lease, Secrets, the branch worker, tasks.
 //   - gates: the decisions, as pure functions with table tests.
-//   - worker: one branch worker per (repository, branch), owning its clone;
-//     it runs bootstraps, snapshots (planned by pkg/lifecycle/snapshot) and
-//     batched live commits, and reports every outcome as a mirror.Result.
-//   - stream: the live event stream (shared informers per resource type, the
-//     snapshot barrier), reporting connectivity as a mirror.Result.
+//   - worker: one branch worker per (repository, branch, provider), owning its
+//     clone; it runs bootstraps, snapshots (planned by pkg/lifecycle/snapshot)
+//     and batched live commits, and reports every outcome as a mirror.Result.
+//   - stream: the live event stream (one resumable watch per resource type
+//     shared by every target, the snapshot barrier, routing), reporting
+//     connectivity as a mirror.Result.
 //
 // Workers and the stream never call back into the controller: they report,
 // and the controller applies the report (gates.State.Apply) and re-evaluates.

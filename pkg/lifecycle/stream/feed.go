@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"slices"
-	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,8 +11,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/klog/v2"
 
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 )
 
@@ -26,10 +26,12 @@ import (
 // from a resourceVersion a target had mirrored (a restart resumes instead of
 // listing); it never lists.
 type feed struct {
-	gvr    schema.GroupVersionResource
-	cancel context.CancelFunc
+	gvr    schema.GroupVersionResource // set at the start, never changed
+	cancel context.CancelFunc          // set at the start, never changed
 
-	// Under Router.mu.
+	// The fields below are under registry.mu: deliver advances pos in the
+	// step that routes the event, so a position read under that lock is
+	// reached by every target's sink or buffer.
 	pos string // delivered through this resourceVersion ("" until the first watch opened)
 	// opened is closed once a watch is open from startRV (then pos is set);
 	// a gap replaces it.
@@ -80,19 +82,40 @@ func (l *lightMeta) object(u *unstructured.Unstructured) *unstructured.Unstructu
 	return &unstructured.Unstructured{Object: out}
 }
 
-// runFeed keeps a watch of f's type open from f's position; from is where the
+// feeder runs the feeds: each one's watch, and what its events do. It has no
+// state of its own: a feed's position, epoch and light metadata are under
+// the registry's lock (see feed), since deliver advances the position and
+// routes the event in one step.
+type feeder struct {
+	dyn    dynamic.Interface
+	reg    *registry
+	conn   *connectivity   // learns of watches that cannot reach the cluster
+	report mirror.Reporter // learns of targets that missed events (gap)
+}
+
+// startLocked starts the feed of a type, from a resourceVersion ("": the
+// current one). The caller holds registry.mu.
+func (fd *feeder) startLocked(gvr schema.GroupVersionResource, from string) *feed {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &feed{gvr: gvr, cancel: cancel, opened: make(chan struct{}), light: map[string]*lightMeta{}}
+	fd.reg.feeds[gvr] = f
+	go fd.run(ctx, f, from)
+	return f
+}
+
+// run keeps a watch of f's type open from f's position; from is where the
 // first watch starts ("" : the current resourceVersion). A watch that
 // closes is reopened where it stopped; one whose position expired (410)
 // restarts at the current resourceVersion and is reported as a gap.
-func (r *Router) runFeed(ctx context.Context, f *feed, from string) {
+func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 	rv := from
 	delay := 200 * time.Millisecond
 	for ctx.Err() == nil {
 		if rv == "" {
-			cur, err := r.currentRV(ctx, f.gvr)
+			cur, err := fd.currentRV(ctx, f.gvr)
 			if err != nil {
 				if ctx.Err() == nil {
-					r.watchError(f.gvr, err)
+					fd.conn.watchError(f.gvr, err)
 				}
 				sleepCtx(ctx, delay)
 				delay = min(2*delay, 5*time.Second)
@@ -103,33 +126,33 @@ func (r *Router) runFeed(ctx context.Context, f *feed, from string) {
 		// Watches are closed by the server now and then (5 to 10 minutes,
 		// as client-go's reflector asks); bookmarks keep the position fresh.
 		timeout := int64(300 + rand.IntN(300))
-		w, err := r.dyn.Resource(f.gvr).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
+		w, err := fd.dyn.Resource(f.gvr).Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			if expired(err) {
-				r.gap(f, err)
+				fd.gap(f, err)
 				rv = ""
 				continue
 			}
-			r.watchError(f.gvr, err)
+			fd.conn.watchError(f.gvr, err)
 			sleepCtx(ctx, delay)
 			delay = min(2*delay, 5*time.Second)
 			continue
 		}
 		delay = 200 * time.Millisecond
-		r.feedOpened(f, rv)
-		next, err := r.consume(ctx, f, w)
+		fd.opened(f, rv)
+		next, err := fd.consume(ctx, f, w)
 		w.Stop()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case expired(err):
-			r.gap(f, err)
+			fd.gap(f, err)
 			rv = ""
 		case err != nil:
-			r.watchError(f.gvr, err)
+			fd.conn.watchError(f.gvr, err)
 			rv = next
 			sleepCtx(ctx, delay)
 		default:
@@ -140,10 +163,10 @@ func (r *Router) runFeed(ctx context.Context, f *feed, from string) {
 
 // consume delivers a watch's events until it closes; it returns the position
 // reached and the error that closed it (nil: closed normally).
-func (r *Router) consume(ctx context.Context, f *feed, w watch.Interface) (string, error) {
-	r.mu.Lock()
+func (fd *feeder) consume(ctx context.Context, f *feed, w watch.Interface) (string, error) {
+	fd.reg.mu.Lock()
 	pos := f.pos
-	r.mu.Unlock()
+	fd.reg.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
@@ -158,9 +181,9 @@ func (r *Router) consume(ctx context.Context, f *feed, w watch.Interface) (strin
 			case watch.Bookmark:
 				if u, ok := ev.Object.(*unstructured.Unstructured); ok && u.GetResourceVersion() != "" {
 					pos = u.GetResourceVersion()
-					r.mu.Lock()
+					fd.reg.mu.Lock()
 					f.pos, f.last = pos, time.Now()
-					r.mu.Unlock()
+					fd.reg.mu.Unlock()
 				}
 			case watch.Added, watch.Modified, watch.Deleted:
 				u, ok := ev.Object.(*unstructured.Unstructured)
@@ -168,7 +191,7 @@ func (r *Router) consume(ctx context.Context, f *feed, w watch.Interface) (strin
 					continue
 				}
 				pos = u.GetResourceVersion()
-				r.deliver(f, u, ev.Type == watch.Deleted)
+				fd.deliver(f, u, ev.Type == watch.Deleted)
 			}
 		}
 	}
@@ -177,9 +200,10 @@ func (r *Router) consume(ctx context.Context, f *feed, w watch.Interface) (strin
 // deliver routes one event and advances the feed's position, under one lock:
 // whoever reads the position afterwards knows every event up to it reached
 // the targets' sinks or buffers.
-func (r *Router) deliver(f *feed, u *unstructured.Unstructured, del bool) {
+func (fd *feeder) deliver(f *feed, u *unstructured.Unstructured, del bool) {
 	render.StripForCache(u)
 	key := u.GetNamespace() + "/" + u.GetName()
+	r := fd.reg
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var old *unstructured.Unstructured
@@ -200,23 +224,13 @@ func (r *Router) deliver(f *feed, u *unstructured.Unstructured, del bool) {
 	r.routeLocked(f.gvr, old, known, u, del)
 }
 
-// selectedLocked reports whether any target selects gvr in namespace ns.
-func (r *Router) selectedLocked(gvr schema.GroupVersionResource, ns string) bool {
-	for _, t := range r.targets {
-		if ts, ok := t.cfg.Selection[gvr]; ok && ts.Matches(ns) {
-			return true
-		}
-	}
-	return false
-}
-
 // learn records what a snapshot's LIST saw of an object the feed knows nothing
 // newer about.
-func (r *Router) learn(gvr schema.GroupVersionResource, u *unstructured.Unstructured) {
+func (fd *feeder) learn(gvr schema.GroupVersionResource, u *unstructured.Unstructured) {
 	key := u.GetNamespace() + "/" + u.GetName()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f, ok := r.feeds[gvr]
+	fd.reg.mu.Lock()
+	defer fd.reg.mu.Unlock()
+	f, ok := fd.reg.feeds[gvr]
 	if !ok {
 		return
 	}
@@ -256,11 +270,11 @@ func lightOf(u *unstructured.Unstructured) *lightMeta {
 	return l
 }
 
-// feedOpened records an open watch; the first one (since the start or a gap)
+// opened records an open watch; the first one (since the start or a gap)
 // sets the feed's position and releases those waiting for it.
-func (r *Router) feedOpened(f *feed, rv string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (fd *feeder) opened(f *feed, rv string) {
+	fd.reg.mu.Lock()
+	defer fd.reg.mu.Unlock()
 	if f.pos == "" {
 		f.pos, f.startRV = rv, rv
 	}
@@ -274,39 +288,25 @@ func (r *Router) feedOpened(f *feed, rv string) {
 // gap handles a feed whose position expired: events were missed. Targets
 // already live need a new snapshot (reported as OpResync); one in its
 // snapshot learns at GoLive. The feed goes on from the current version.
-func (r *Router) gap(f *feed, err error) {
+func (fd *feeder) gap(f *feed, err error) {
 	klog.InfoS("Watch position expired; the targets of the type take a new snapshot", "resource", f.gvr.String(), "err", err)
-	r.mu.Lock()
+	fd.reg.mu.Lock()
 	f.pos = ""
 	f.light = map[string]*lightMeta{}
 	if f.openedDone {
 		f.opened, f.openedDone = make(chan struct{}), false
 	}
-	var resync []string
-	for key, t := range r.targets {
-		if _, ok := t.cfg.Selection[f.gvr]; !ok {
-			continue
-		}
-		switch {
-		case t.live:
-			resync = append(resync, key)
-		case t.epoch[f.gvr] == f.epoch && slices.Contains(t.fixed, f.gvr):
-			t.gapped[f.gvr] = true
-		default:
-			// Its buffer's start is not fixed yet: BeginBuffer sees the
-			// new epoch and starts it at the feed's next position.
-		}
-	}
+	resync := fd.reg.gappedLocked(f.gvr, f.epoch)
 	f.epoch++
-	r.mu.Unlock()
+	fd.reg.mu.Unlock()
 	for _, key := range resync {
-		r.report(resyncResult(key))
+		fd.report(resyncResult(key))
 	}
 }
 
 // currentRV is the type's current resourceVersion (a consistent LIST of one object).
-func (r *Router) currentRV(ctx context.Context, gvr schema.GroupVersionResource) (string, error) {
-	l, err := r.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
+func (fd *feeder) currentRV(ctx context.Context, gvr schema.GroupVersionResource) (string, error) {
+	l, err := fd.dyn.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
 		return "", err
 	}
@@ -333,11 +333,4 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-// rvAtLeast reports whether rv >= floor (false when either does not parse).
-func rvAtLeast(rv, floor string) bool {
-	a, err1 := strconv.ParseUint(rv, 10, 64)
-	b, err2 := strconv.ParseUint(floor, 10, 64)
-	return err1 == nil && err2 == nil && a >= b
 }

@@ -45,20 +45,20 @@ func TestStreamBarrier(t *testing.T) {
 		secGVR: {Resource: selection.APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("demo")},
 	}}
 	// What BeginBuffer does once the informers are synced.
-	r.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
+	r.reg.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
 
 	obj := func(ns, name, rv string) *unstructured.Unstructured {
 		o := cm(ns, name, map[string]interface{}{"rv": rv})
 		o.SetResourceVersion(rv)
 		return o
 	}
-	r.route(cmGVR, nil, obj("demo", "seen", "90"), false)            // the snapshot (listed at 100) has it
-	r.route(cmGVR, nil, obj("demo", "after", "101"), false)          // changed after the list
-	r.route(cmGVR, nil, obj("demo", "twice", "95"), false)           // buffered twice: the latest counts
-	r.route(cmGVR, nil, obj("demo", "twice", "120"), false)          //
-	r.route(cmGVR, nil, obj("demo", "gone", "130"), true)            // deleted after the list
-	r.route(cmGVR, nil, obj("other", "elsewhere", "140"), false)     // another namespace
-	r.route(secGVR, nil, obj("demo", "no-encryption", "150"), false) // no keys: never written
+	r.reg.route(cmGVR, nil, obj("demo", "seen", "90"), false)            // the snapshot (listed at 100) has it
+	r.reg.route(cmGVR, nil, obj("demo", "after", "101"), false)          // changed after the list
+	r.reg.route(cmGVR, nil, obj("demo", "twice", "95"), false)           // buffered twice: the latest counts
+	r.reg.route(cmGVR, nil, obj("demo", "twice", "120"), false)          //
+	r.reg.route(cmGVR, nil, obj("demo", "gone", "130"), true)            // deleted after the list
+	r.reg.route(cmGVR, nil, obj("other", "elsewhere", "140"), false)     // another namespace
+	r.reg.route(secGVR, nil, obj("demo", "no-encryption", "150"), false) // no keys: never written
 	if len(pending) != 0 {
 		t.Fatalf("events reached the worker before GoLive: %v", pending)
 	}
@@ -92,12 +92,12 @@ func TestStreamBarrier(t *testing.T) {
 	// A feed still delivering a backlog after GoLive: states at or below the
 	// cut are the snapshot's or older, and are not routed (they would commit
 	// an older state); the first event past the cut is.
-	r.route(cmGVR, nil, obj("demo", "seen", "60"), false)
-	r.route(cmGVR, nil, obj("demo", "late", "100"), true)
+	r.reg.route(cmGVR, nil, obj("demo", "seen", "60"), false)
+	r.reg.route(cmGVR, nil, obj("demo", "late", "100"), true)
 	check("backlog at or below the cut")
 	// Live: events go straight to the worker, coalesced per file.
-	r.route(cmGVR, nil, obj("demo", "seen", "200"), false)
-	r.route(cmGVR, nil, obj("demo", "after", "201"), false)
+	r.reg.route(cmGVR, nil, obj("demo", "seen", "200"), false)
+	r.reg.route(cmGVR, nil, obj("demo", "after", "201"), false)
 	want["base/v1/configmaps/demo/seen.yaml"] = "200"
 	want["base/v1/configmaps/demo/after.yaml"] = "201"
 	check("live")
@@ -122,29 +122,29 @@ func TestRestrict(t *testing.T) {
 	r := New(nil, nil, nil)
 	pending := sink{}
 	tc := &mirror.Target{Key: "a/t", Path: "p", Keys: &mirror.Keys{}, Selection: both}
-	r.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
-	r.route(cmGVR, nil, cm("b", "buffered", nil), false)
+	r.reg.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
+	r.reg.route(cmGVR, nil, cm("b", "buffered", nil), false)
 	onlyA := selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a")}}
 	if !r.Restrict(tc.Key, onlyA) {
 		t.Fatal("Restrict did not narrow")
 	}
-	if len(r.targets[tc.Key].buffer) != 0 {
+	if len(r.reg.targets[tc.Key].buffer) != 0 {
 		t.Error("a buffered event outside the new selection is kept")
 	}
 	if tc.Selection[secGVR] == nil {
 		t.Error("Restrict changed the caller's selection in place")
 	}
 	r.GoLive(tc.Key, nil)
-	r.route(cmGVR, nil, cm("a", "in", nil), false)
-	r.route(cmGVR, nil, cm("b", "out", nil), false)
-	r.route(secGVR, nil, cm("a", "secret", nil), false)
+	r.reg.route(cmGVR, nil, cm("a", "in", nil), false)
+	r.reg.route(cmGVR, nil, cm("b", "out", nil), false)
+	r.reg.route(secGVR, nil, cm("a", "secret", nil), false)
 	if len(pending) != 1 || pending["p/v1/configmaps/a/in.yaml"] == nil {
 		t.Errorf("routed after the restriction: %v", pending)
 	}
 	if r.Restrict(tc.Key, both) || r.Restrict(tc.Key, onlyA) {
 		t.Error("a wider or equal selection reported as narrowing")
 	}
-	if got := r.targets[tc.Key].cfg.Selection; got[secGVR] != nil || !got[cmGVR].Namespaces.Equal(sets.New("a")) {
+	if got := r.reg.targets[tc.Key].cfg.Selection; got[secGVR] != nil || !got[cmGVR].Namespaces.Equal(sets.New("a")) {
 		t.Errorf("Restrict widened: %v", got.Names())
 	}
 }
@@ -161,7 +161,7 @@ func TestRouteFilters(t *testing.T) {
 	r := New(nil, nil, nil)
 	pending := sink{}
 	tc := &mirror.Target{Key: "demo/t", Path: "p", Selection: sel}
-	r.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, live: true}
+	r.reg.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, live: true}
 	labelled := func(name, v string) *unstructured.Unstructured {
 		o := cm("demo", name, nil)
 		if v != "" {
@@ -169,21 +169,21 @@ func TestRouteFilters(t *testing.T) {
 		}
 		return o
 	}
-	r.route(cmGVR, nil, labelled("plain", ""), false)
-	r.route(cmGVR, labelled("plain", ""), labelled("plain", "no"), false)
-	r.route(cmGVR, nil, cm("demo", "kube-root-ca.crt", nil), false) // derived: left out under a wildcard
+	r.reg.route(cmGVR, nil, labelled("plain", ""), false)
+	r.reg.route(cmGVR, labelled("plain", ""), labelled("plain", "no"), false)
+	r.reg.route(cmGVR, nil, cm("demo", "kube-root-ca.crt", nil), false) // derived: left out under a wildcard
 	if len(pending) != 0 {
 		t.Fatalf("objects the clauses do not take were passed on: %v", pending)
 	}
-	r.route(cmGVR, labelled("in", ""), labelled("in", "yes"), false)
+	r.reg.route(cmGVR, labelled("in", ""), labelled("in", "yes"), false)
 	if c := pending["p/v1/configmaps/demo/in.yaml"]; c == nil || c.Object == nil {
 		t.Fatalf("an object entering the selection: %v", pending)
 	}
-	r.route(cmGVR, labelled("in", "yes"), labelled("in", "no"), false)
+	r.reg.route(cmGVR, labelled("in", "yes"), labelled("in", "no"), false)
 	if c := pending["p/v1/configmaps/demo/in.yaml"]; c == nil || c.Object != nil {
 		t.Errorf("an object leaving the selection is not a delete: %+v", c)
 	}
-	r.route(cmGVR, nil, labelled("gone", "no"), true)
+	r.reg.route(cmGVR, nil, labelled("gone", "no"), true)
 	if pending["p/v1/configmaps/demo/gone.yaml"] != nil {
 		t.Error("the delete of an object never taken was passed on")
 	}
@@ -202,9 +202,9 @@ func TestResumedFeedRoutesUnknownObjects(t *testing.T) {
 	sel := selection.Resolve([]selection.APIResource{{GVR: cmGVR, Namespaced: true, Preferred: true}}, []*v1alpha1.WatchRule{wrule}, nil)
 	r := New(nil, nil, nil)
 	f := &feed{gvr: cmGVR, light: map[string]*lightMeta{}}
-	r.feeds[cmGVR] = f
+	r.reg.feeds[cmGVR] = f
 	pending := sink{}
-	r.targets["demo/t"] = &targetStream{cfg: &mirror.Target{Key: "demo/t", Path: "p", Selection: sel}, sink: pending, live: true}
+	r.reg.targets["demo/t"] = &targetStream{cfg: &mirror.Target{Key: "demo/t", Path: "p", Selection: sel}, sink: pending, live: true}
 	obj := func(rv, label string) *unstructured.Unstructured {
 		o := cm("demo", "x", nil)
 		o.SetResourceVersion(rv)
@@ -219,7 +219,7 @@ func TestResumedFeedRoutesUnknownObjects(t *testing.T) {
 		for k := range pending {
 			delete(pending, k)
 		}
-		r.deliver(f, u, false)
+		r.feeder.deliver(f, u, false)
 		c := pending[path]
 		switch {
 		case want == "none" && c != nil:
@@ -238,7 +238,7 @@ func TestResumedFeedRoutesUnknownObjects(t *testing.T) {
 	step("enters the selection", obj("12", "yes"), "write")
 	step("leaves it", obj("13", ""), "delete")
 	// A LIST's older view does not replace what the feed saw later.
-	r.learn(cmGVR, obj("12", "yes"))
+	r.feeder.learn(cmGVR, obj("12", "yes"))
 	if f.light["demo/x"].rv != "13" {
 		t.Errorf("learn replaced a newer state: %+v", f.light["demo/x"])
 	}

@@ -1,0 +1,123 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
+	"github.com/configbutler/gitops-reverser/pkg/render"
+)
+
+// listPage is the page size of a snapshot's LIST: memory is bounded by a page,
+// not by the type.
+const listPage = 500
+
+// maxNamespaceLists is how many namespaces a snapshot lists one by one; a
+// selection of more lists the type across the cluster.
+const maxNamespaceLists = 20
+
+// lister is the snapshot's source of objects: LISTs of a type, and for a
+// resumed type whose feed had passed the resume point, a watch of its own
+// from there (catchUp). It keeps nothing, so it needs no lock; what a LIST
+// sees it tells the feeds (learn, which takes the registry's lock), so that
+// routing knows the objects' labels before their next event.
+type lister struct {
+	dyn   dynamic.Interface
+	learn func(schema.GroupVersionResource, *unstructured.Unstructured)
+}
+
+// list lists a type across the cluster (see Router.List).
+func (l *lister) list(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
+	return l.listPages(ctx, gvr, "", fn)
+}
+
+// listIn lists a type namespace by namespace (see Router.ListIn), or across the
+// cluster when there are none or too many to list one by one.
+func (l *lister) listIn(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error) {
+	if len(namespaces) == 0 || len(namespaces) > maxNamespaceLists {
+		return l.list(ctx, gvr, fn)
+	}
+	low := ""
+	for _, ns := range namespaces {
+		rv, err := l.listPages(ctx, gvr, ns, fn)
+		if err != nil {
+			return "", err
+		}
+		if low == "" || !rvAtLeast(rv, low) {
+			low = rv
+		}
+	}
+	return low, nil
+}
+
+// listPages lists a type in one namespace ("": all) in pages.
+func (l *lister) listPages(ctx context.Context, gvr schema.GroupVersionResource, ns string, fn func(*unstructured.Unstructured) error) (string, error) {
+	var rv, cont string
+	for {
+		list, err := l.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
+		if err != nil {
+			return "", err
+		}
+		if rv == "" {
+			rv = list.GetResourceVersion()
+		}
+		for i := range list.Items {
+			u := &list.Items[i]
+			render.StripForCache(u)
+			l.learn(gvr, u)
+			if err := fn(u); err != nil {
+				return "", err
+			}
+		}
+		list.Items = nil
+		if cont = list.GetContinue(); cont == "" {
+			return rv, nil
+		}
+	}
+}
+
+// catchUp reads the events of a type from a resume point the shared feed had
+// passed (from) until the feed's position when the target registered (until),
+// with a watch of its own: until is reached by an event or a bookmark at or
+// after it (the watch is asked to end within seconds, so that a bookmark
+// comes before: about a second). It returns the latest event per object
+// (keyed namespace/name), unfiltered (the plan applies the target's
+// selection). A watch that ends short of until, or whose start expired,
+// fails it: the type is listed.
+func (l *lister) catchUp(ctx context.Context, gvr schema.GroupVersionResource, from, until string) (map[string]snapshot.Event, error) {
+	// A bookmark is due 2 s before a watch's deadline (kube-apiserver's watch
+	// cache), so one asked to end in 3 s gets it after about a second.
+	timeout := int64(3)
+	w, err := l.dyn.Resource(gvr).Watch(ctx, metav1.ListOptions{ResourceVersion: from, AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	out := map[string]snapshot.Event{}
+	for ev := range w.ResultChan() {
+		switch ev.Type {
+		case watch.Error:
+			return nil, apierrors.FromObject(ev.Object)
+		case watch.Added, watch.Modified, watch.Deleted, watch.Bookmark:
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			if ev.Type != watch.Bookmark {
+				render.StripForCache(u)
+				out[u.GetNamespace()+"/"+u.GetName()] = snapshot.Event{Object: u, Delete: ev.Type == watch.Deleted}
+			}
+			if rvAtLeast(u.GetResourceVersion(), until) {
+				return out, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("the watch from %s ended before %s", from, until)
+}

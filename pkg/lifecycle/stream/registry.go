@@ -1,0 +1,289 @@
+package stream
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/render"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+)
+
+// registry is the stream's shared state: the feeds by type, the targets
+// registered to them, and routing between the two. The feeder and the barrier
+// work on this state too, always under mu.
+//
+// One lock, mu, guards both registries, because the stream's guarantees are
+// steps that read one and write the other at once:
+//   - a feed delivers an event (advances its position) and routes it to the
+//     targets in one step (feeder.deliver): whoever reads a position
+//     afterwards knows every event up to it reached the sinks or buffers
+//     (Positions, Replay's cut);
+//   - BeginBuffer reads the positions of the feeds and registers the target
+//     in one step (barrier.register): its buffer gets every event after them;
+//   - gc stops the feeds no target selects, which must not race a
+//     registration that needs one.
+//
+// mu guards the maps below and the mutable fields of every feed (see feed)
+// and targetStream in them; the maps are never read or written without it.
+// Sinks are called with mu held (a sink must not call back into the stream):
+// that is what keeps an event and the position it advances in step.
+type registry struct {
+	mu      sync.Mutex
+	feeds   map[schema.GroupVersionResource]*feed
+	targets map[string]*targetStream
+	// syncing holds the selections of targets waiting in BeginBuffer for their
+	// feeds: those feeds are in use too.
+	syncing map[string]selection.Selection
+	// ceilings bound each target syncing or registered: set to its selection
+	// when it registers, narrowed by Restrict, so a target whose feeds open
+	// after a Restrict is narrowed too. A key neither syncing nor registered
+	// has none.
+	ceilings selection.Ceilings
+}
+
+func newRegistry() *registry {
+	return &registry{
+		feeds:    map[schema.GroupVersionResource]*feed{},
+		targets:  map[string]*targetStream{},
+		syncing:  map[string]selection.Selection{},
+		ceilings: selection.Ceilings{},
+	}
+}
+
+// targetStream is one target's registration. Every field is under
+// registry.mu: routing writes buffer and floor, the barrier the rest, and
+// a feed's gap marks gapped.
+type targetStream struct {
+	cfg  *mirror.Target // replaced, never modified (Restrict copies it)
+	sink mirror.Sink
+	live bool
+	// buffer holds the latest event per object while the target is not live.
+	buffer map[string]bufferedEvent
+	// floor is each type's snapshot cut, from GoLive until the feed has
+	// delivered past it: an event at or below it is a state the snapshot
+	// already holds or overtook. A feed replaying a backlog (started at an
+	// old resume point, for another target or for a type this target then
+	// listed) delivers such events after GoLive; routed, they would commit
+	// older states of objects for a while.
+	floor map[schema.GroupVersionResource]string
+
+	// The barrier's bookkeeping, until GoLive.
+
+	// from is each feed's position when the target's buffer began to
+	// receive its events ("": the feed had not opened; then its first
+	// position).
+	from map[schema.GroupVersionResource]string
+	// registered is when the buffer began.
+	registered time.Time
+	// epoch is each feed's epoch (its gaps) when from was read.
+	epoch map[schema.GroupVersionResource]int
+	// gapped: the feed of a type lost its position after from was fixed,
+	// before GoLive.
+	gapped map[schema.GroupVersionResource]bool
+	// fixed are the types whose from is fixed (a gap then loses events).
+	fixed []schema.GroupVersionResource
+	// catchUp holds the resume points of types whose feed was past them
+	// when the target registered.
+	catchUp map[schema.GroupVersionResource]string
+}
+
+type bufferedEvent struct {
+	gvr schema.GroupVersionResource
+	obj *unstructured.Unstructured
+	del bool
+}
+
+// live reports whether a target's events flow to its worker.
+func (r *registry) live(targetKey string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.targets[targetKey]
+	return ok && t.live
+}
+
+// route hands one event to every target that selects it (old: the object's
+// previous state, nil when it had none).
+func (r *registry) route(gvr schema.GroupVersionResource, old, obj *unstructured.Unstructured, del bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.routeLocked(gvr, old, true, obj, del)
+}
+
+// routeLocked hands one event to every target that selects it.
+//
+// Filtering happens here, before anything is rendered: an object in a
+// target's scope that its clauses do not take (a label selector, an
+// exclusion, a derived object) is not passed on; one that stops being taken
+// (its labels changed) is passed on as a delete, which removes its file. When
+// the previous state is not known (oldKnown false: a feed that resumed has not
+// seen the object yet), a change to an object not taken is passed on as a
+// delete too: the file, if there is one, must go, and deleting a file that is
+// not there writes nothing.
+func (r *registry) routeLocked(gvr schema.GroupVersionResource, old *unstructured.Unstructured, oldKnown bool, u *unstructured.Unstructured, del bool) {
+	for _, t := range r.targets {
+		ts, ok := t.cfg.Selection[gvr]
+		if !ok || !ts.Matches(u.GetNamespace()) {
+			continue
+		}
+		takeDel := del
+		if !ts.MatchesObject(u) {
+			if del || (oldKnown && (old == nil || !ts.MatchesObject(old))) {
+				continue // never taken: no file to touch
+			}
+			takeDel = true // it left the selection
+		}
+		if !t.live {
+			t.buffer[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = bufferedEvent{gvr: gvr, obj: u, del: takeDel}
+			continue
+		}
+		if floor, ok := t.floor[gvr]; ok {
+			if !newerThan(u.GetResourceVersion(), floor) {
+				continue // the snapshot holds this state or a later one
+			}
+			delete(t.floor, gvr) // a feed delivers in order: past it for good
+		}
+		if c := t.changeFor(gvr, u, takeDel); c != nil {
+			t.sink.Enqueue(c)
+		}
+	}
+}
+
+// selectedLocked reports whether any target selects gvr in namespace ns.
+func (r *registry) selectedLocked(gvr schema.GroupVersionResource, ns string) bool {
+	for _, t := range r.targets {
+		if ts, ok := t.cfg.Selection[gvr]; ok && ts.Matches(ns) {
+			return true
+		}
+	}
+	return false
+}
+
+// gappedLocked tells the targets of a type that its feed lost its position in
+// epoch, and returns those that must take a new snapshot (see gapEffectOf).
+func (r *registry) gappedLocked(gvr schema.GroupVersionResource, epoch int) (resync []string) {
+	for key, t := range r.targets {
+		switch gapEffectOf(t, gvr, epoch) {
+		case gapResync:
+			resync = append(resync, key)
+		case gapMark:
+			t.gapped[gvr] = true
+		}
+	}
+	return resync
+}
+
+// restrict narrows a target's ceiling and, when registered, its selection
+// (see Router.Restrict). A key neither syncing nor registered is not
+// recorded: its BeginBuffer sets the ceiling afresh.
+func (r *registry) restrict(targetKey string, sel selection.Selection) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, syncing := r.syncing[targetKey]
+	t, registered := r.targets[targetKey]
+	if !syncing && !registered {
+		return false
+	}
+	r.ceilings.Narrow(targetKey, sel)
+	if !registered || !r.ceilings.Narrower(targetKey, t.cfg.Selection) {
+		return false
+	}
+	cfg := *t.cfg
+	cfg.Selection = r.ceilings.Bound(targetKey, t.cfg.Selection)
+	t.cfg = &cfg
+	for k, ev := range t.buffer {
+		if ts := cfg.Selection[ev.gvr]; ts == nil || !ts.Matches(ev.obj.GetNamespace()) {
+			delete(t.buffer, k)
+		}
+	}
+	r.gcFeedsLocked()
+	return true
+}
+
+// unregister removes a target from the stream.
+func (r *registry) unregister(targetKey string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.targets, targetKey)
+	r.forgetLocked(targetKey)
+	r.gcFeedsLocked()
+}
+
+// unregisterAll removes every target. Targets still waiting in BeginBuffer
+// keep their feeds and ceilings until it returns.
+func (r *registry) unregisterAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key := range r.targets {
+		delete(r.targets, key)
+		r.forgetLocked(key)
+	}
+	r.gcFeedsLocked()
+}
+
+// forgetLocked drops the ceiling of a target neither syncing nor registered.
+func (r *registry) forgetLocked(targetKey string) {
+	_, syncing := r.syncing[targetKey]
+	_, registered := r.targets[targetKey]
+	if !syncing && !registered {
+		r.ceilings.Forget(targetKey)
+	}
+}
+
+// stopFeeds stops every feed.
+func (r *registry) stopFeeds() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for gvr, f := range r.feeds {
+		f.cancel()
+		delete(r.feeds, gvr)
+	}
+}
+
+// gcFeedsLocked stops the feeds no target selects.
+func (r *registry) gcFeedsLocked() {
+	used := typesInUse(r.targets, r.syncing)
+	for gvr, f := range r.feeds {
+		if !used[gvr] {
+			f.cancel()
+			delete(r.feeds, gvr)
+		}
+	}
+}
+
+// typesInUse are the types whose feeds must run: those a registered target
+// selects, and those a target waiting in BeginBuffer asked for (its
+// selection as requested: a Restrict meanwhile narrows the target, not what
+// it waits for).
+func typesInUse(targets map[string]*targetStream, syncing map[string]selection.Selection) map[schema.GroupVersionResource]bool {
+	used := map[schema.GroupVersionResource]bool{}
+	for _, t := range targets {
+		for gvr := range t.cfg.Selection {
+			used[gvr] = true
+		}
+	}
+	for _, sel := range syncing {
+		for gvr := range sel {
+			used[gvr] = true
+		}
+	}
+	return used
+}
+
+// changeFor turns an event into a change of the target's files (nil for a
+// Secret when the target has no encryption).
+func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructured.Unstructured, del bool) *mirror.Change {
+	if render.IsSecret(gvr) && t.cfg.Keys == nil {
+		return nil
+	}
+	path := render.Path(t.cfg.Path, gvr, u.GetNamespace(), u.GetName())
+	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Namespace: u.GetNamespace(), Name: u.GetName(), Path: path, Keys: t.cfg.Keys, Clean: t.cfg.Clean,
+		UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
+	if !del {
+		c.Object = u
+	}
+	return c
+}

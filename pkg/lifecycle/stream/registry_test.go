@@ -1,0 +1,60 @@
+package stream
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+)
+
+// TestTypesInUse: gc keeps the feeds of the types a registered target selects
+// (as narrowed) and those a syncing target asked for (as requested).
+func TestTypesInUse(t *testing.T) {
+	nsType := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	registered := func(sel selection.Selection) *targetStream {
+		return &targetStream{cfg: &mirror.Target{Selection: sel}}
+	}
+	for _, tc := range []struct {
+		name    string
+		targets map[string]*targetStream
+		syncing map[string]selection.Selection
+		want    string
+	}{
+		{name: "nothing registered"},
+		{name: "registered", targets: map[string]*targetStream{"a": registered(in(cmType, "a")), "b": registered(in(secType, "b"))},
+			want: "configmaps secrets"},
+		{name: "syncing", syncing: map[string]selection.Selection{"a": selection.Merge(in(cmType, "a"), in(nsType))}, want: "configmaps namespaces"},
+		{name: "registered narrowed, syncing as requested",
+			targets: map[string]*targetStream{"a": registered(in(cmType, "a"))},
+			syncing: map[string]selection.Selection{"a": selection.Merge(in(cmType, "a"), in(secType, "a"))},
+			want:    "configmaps secrets"},
+	} {
+		var got []string
+		for gvr, used := range typesInUse(tc.targets, tc.syncing) {
+			if used {
+				got = append(got, gvr.Resource)
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%s: %v, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRestrictUnknownTarget: a Restrict of a target neither syncing nor
+// registered changes nothing and leaves no ceiling behind (its next
+// BeginBuffer sets one afresh).
+func TestRestrictUnknownTarget(t *testing.T) {
+	r := New(nil, nil, nil)
+	if r.Restrict("a/t", in(cmType, "a")) {
+		t.Error("an unknown target reported as narrowed")
+	}
+	if len(r.reg.ceilings) != 0 {
+		t.Errorf("ceilings %v", r.reg.ceilings)
+	}
+}
