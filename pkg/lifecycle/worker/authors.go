@@ -33,36 +33,51 @@ type authorChunk struct {
 // DefaultAuthor authors changes nothing else names.
 const DefaultAuthor = "gitops-reverser"
 
+// authors decides who authored each live change and how its commit reads:
+// the reported user (pkg/attribution), else the field manager of its last
+// write, and the provider's commit templates. It holds no mutable state (a
+// report found is kept on its change): every field is set at construction.
+type authors struct {
+	key      mirror.BranchKey // for logs
+	settings *settings
+	// attribution finds reported authors (nil: every change is authored by
+	// its field manager); grace is how long a change waits for its report.
+	attribution Attributor
+	grace       time.Duration
+	// replica names this server in commit trailers ("" for none).
+	replica string
+}
+
 // byAuthor splits a batch into commits: per author, in the order of each
 // author's first change, at most max changes each, paths sorted. Changes no
 // report explains wait (held) while their latest event is younger than the
 // grace, unless this is the final flush.
-func (w *BranchWorker) byAuthor(batch map[string]*mirror.Change, max int, now time.Time, final bool) (chunks []authorChunk, held []*mirror.Change) {
+func (a *authors) byAuthor(batch map[string]*mirror.Change, max int, now time.Time, final bool) (chunks []authorChunk, held []*mirror.Change) {
 	type group struct {
 		chunk authorChunk
 		first time.Time
 	}
 	groups := map[string]*group{}
 	for _, c := range batch {
-		a, ok := w.lookup(c)
-		if !ok && !final && w.m.opts.Attribution != nil && now.Sub(c.Last) < w.m.opts.AttributionGrace {
+		who, ok := a.lookup(c)
+		if !ok && !final && a.attribution != nil && now.Sub(c.Last) < a.grace {
 			held = append(held, c)
 			continue
 		}
 		if !ok {
-			a = fallbackAuthor(c)
+			who = fallbackAuthor(c)
 		}
-		key := a.User + "\x00" + a.Impersonator + "\x00" + fmt.Sprint(!ok)
+		key := who.User + "\x00" + who.Impersonator + "\x00" + fmt.Sprint(!ok)
 		g, exists := groups[key]
 		if !exists {
-			g = &group{chunk: authorChunk{author: a, fieldManager: !ok, verbs: map[*mirror.Change]string{}}, first: c.Since}
+			g = &group{chunk: authorChunk{author: who, fieldManager: !ok, verbs: map[*mirror.Change]string{}}, first: c.Since}
 			groups[key] = g
 		}
 		if c.Since.Before(g.first) {
 			g.first = c.Since
 		}
 		if ok {
-			g.chunk.verbs[c] = a.Verb
+			g.chunk.verbs[c] = who.Verb
 		}
 		g.chunk.changes = append(g.chunk.changes, c)
 	}
@@ -90,21 +105,21 @@ func (w *BranchWorker) byAuthor(batch map[string]*mirror.Change, max int, now ti
 
 // lookup finds the author of a change once and keeps it on the change (a
 // report is used up; a change that goes back after a failed push keeps it).
-func (w *BranchWorker) lookup(c *mirror.Change) (attribution.Author, bool) {
+func (a *authors) lookup(c *mirror.Change) (attribution.Author, bool) {
 	if c.Author != nil {
 		return *c.Author, true
 	}
-	if w.m.opts.Attribution == nil {
+	if a.attribution == nil {
 		return attribution.Author{}, false
 	}
-	a, ok := w.m.opts.Attribution.Lookup(attribution.Query{
+	who, ok := a.attribution.Lookup(attribution.Query{
 		Resource: c.GVR.GroupResource(), Namespace: c.Namespace, Name: nameOf(c), UID: c.UID,
 		ResourceVersion: c.ResourceVersion, Deleted: c.Object == nil,
 	})
 	if ok {
-		c.Author = &a
+		c.Author = &who
 	}
-	return a, ok
+	return who, ok
 }
 
 // nameOf is the object name of a change (the path may hold it encoded or
@@ -139,11 +154,11 @@ func fallbackAuthor(c *mirror.Change) attribution.Author {
 // those, so only an object stored before a validation change, such as one
 // holding a template bomb from before the bounds, gets here). ParseStyle
 // checks the bounds before running anything, and caches the result.
-func (w *BranchWorker) style() *commitstyle.Style {
-	c := w.config().Commit
+func (a *authors) style() *commitstyle.Style {
+	c := a.settings.get().Commit
 	s, err := commitstyle.ParseStyle(c.AuthorName, c.AuthorEmail, c.Message)
 	if err != nil {
-		klog.InfoS("The provider's commit templates fail; the defaults are used", "worker", w.Key, "err", err)
+		klog.InfoS("The provider's commit templates fail; the defaults are used", "worker", a.key, "err", err)
 		s, _ = commitstyle.ParseStyle("", "", "")
 	}
 	return s
@@ -152,10 +167,10 @@ func (w *BranchWorker) style() *commitstyle.Style {
 // renderCommit renders one chunk's commit message and author. Render never
 // fails: a template that breaks a bound on this commit renders the default
 // text.
-func (m *Manager) renderCommit(s *commitstyle.Style, ch authorChunk, lines []commitstyle.Line) (string, *git.Signature) {
+func (a *authors) renderCommit(s *commitstyle.Style, ch authorChunk, lines []commitstyle.Line) (string, *git.Signature) {
 	var extra []string
-	if m.opts.Replica != "" {
-		extra = append(extra, "Replica: "+m.opts.Replica)
+	if a.replica != "" {
+		extra = append(extra, "Replica: "+a.replica)
 	}
 	msg, name, email := s.Render(commitstyle.NewData(ch.author, ch.fieldManager, lines), extra...)
 	return msg, &git.Signature{Name: name, Email: email}

@@ -26,10 +26,11 @@ func TestCommitsPerAuthor(t *testing.T) {
 	run(t, tmp, "--git-dir", remote, "config", "core.logAllRefUpdates", "always")
 	store := attribution.NewStore(time.Minute)
 	m := NewManager(Options{WorkDir: filepath.Join(tmp, "work"), Report: func(mirror.Result) {}, Attribution: store, AttributionGrace: time.Hour})
-	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 100, Interval: time.Nanosecond,
-		Commit: mirror.CommitStyle{CommitterName: "Mirror", CommitterEmail: "mirror@example.com"}})
+	cfg := mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 100, Interval: time.Nanosecond,
+		Commit: mirror.CommitStyle{CommitterName: "Mirror", CommitterEmail: "mirror@example.com"}}
+	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, cfg)
 	w.addTarget("demo/t")
-	defer w.closeRepo()
+	defer w.clone.close()
 
 	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	now := time.Now()
@@ -52,7 +53,7 @@ func TestCommitsPerAuthor(t *testing.T) {
 	}
 	// A first commit holding the file bob deletes later.
 	w.Enqueue(change("old", "uo", "1", 0, "kubectl-create"))
-	w.flush(context.Background(), true)
+	w.live.flush(context.Background(), true)
 
 	store.Add(
 		rep("b1", "ub1", "11", attribution.Author{User: "bob", Verb: "update"}),
@@ -70,16 +71,9 @@ func TestCommitsPerAuthor(t *testing.T) {
 		change("old", "uo", "", 0, ""),
 		change("a3", "ua3", "14", 0, "kubectl-edit"),
 	)
-	w.flush(context.Background(), false)
+	w.live.flush(context.Background(), false)
 
-	log := func() []string {
-		out := run(t, tmp, "--git-dir", remote, "log", "--reverse", "--no-renames", "--format=@@%an <%ae> | %cn <%ce> | %(trailers:key=Kubernetes-User,key=Kubernetes-Field-Manager,key=Kubernetes-Verb,key=Kubernetes-Impersonator,key=Kubernetes-Attribution,valueonly,separator=%x2C)", "--name-only", "main")
-		var commits []string
-		for _, block := range strings.Split(out, "@@")[1:] {
-			commits = append(commits, strings.Join(strings.Fields(strings.ReplaceAll(block, ", ", ",")), " "))
-		}
-		return commits
-	}
+	log := func() []string { return authorLog(t, tmp, remote) }
 	want := []string{
 		"kubectl-create <kubectl-create@kubernetes.invalid> | Mirror <mirror@example.com> | kubectl-create,create,field-manager v1/configmaps/demo/old.yaml",
 		// alice impersonated by admin, and alice herself, are two authors.
@@ -95,27 +89,26 @@ func TestCommitsPerAuthor(t *testing.T) {
 		t.Errorf("the branch moved %d times, want twice (one push per flush)", n)
 	}
 	// a3 waits for its report: still pending, due at its grace.
-	w.mu.Lock()
-	_, waiting := w.pending["v1/configmaps/demo/a3.yaml"]
-	due := w.heldDue
-	w.mu.Unlock()
+	w.queue.mu.Lock()
+	_, waiting := w.queue.pending["v1/configmaps/demo/a3.yaml"]
+	due := w.queue.heldDue
+	w.queue.mu.Unlock()
 	if !waiting || due.IsZero() {
 		t.Fatalf("a3 does not wait for its report (pending %v, due %v)", waiting, due)
 	}
 	// A change arriving now has its own batch window: a flush for the held
 	// change does not take it early.
-	w.mu.Lock()
-	w.cfg.Interval = time.Hour
-	w.mu.Unlock()
+	cfg.Interval = time.Hour
+	w.configure(cfg)
 	store.Add(rep("n1", "un1", "20", attribution.Author{User: "erin", Verb: "create"}))
 	w.Enqueue(change("n1", "un1", "20", time.Second, ""))
-	w.flush(context.Background(), false)
+	w.live.flush(context.Background(), false)
 	if got = log(); len(got) != 4 {
 		t.Fatalf("a flush for a held change committed:\n%s", strings.Join(got, "\n"))
 	}
 	// The grace is over (the last flush on shutdown waits for nothing): the
 	// field manager authors it, and the commit says so.
-	w.flush(context.Background(), true)
+	w.live.flush(context.Background(), true)
 	got = log()
 	want = append(want,
 		"kubectl-edit <kubectl-edit@kubernetes.invalid> | Mirror <mirror@example.com> | kubectl-edit,create,field-manager v1/configmaps/demo/a3.yaml",
@@ -123,4 +116,15 @@ func TestCommitsPerAuthor(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("after the grace:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// authorLog lists the commits of main, oldest first, each as its author,
+// committer, attribution trailers and files on one line.
+func authorLog(t *testing.T, tmp, remote string) []string {
+	out := run(t, tmp, "--git-dir", remote, "log", "--reverse", "--no-renames", "--format=@@%an <%ae> | %cn <%ce> | %(trailers:key=Kubernetes-User,key=Kubernetes-Field-Manager,key=Kubernetes-Verb,key=Kubernetes-Impersonator,key=Kubernetes-Attribution,valueonly,separator=%x2C)", "--name-only", "main")
+	var commits []string
+	for _, block := range strings.Split(out, "@@")[1:] {
+		commits = append(commits, strings.Join(strings.Fields(strings.ReplaceAll(block, ", ", ",")), " "))
+	}
+	return commits
 }

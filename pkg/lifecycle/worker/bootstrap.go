@@ -14,10 +14,15 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
-// bootstrapRequest is one target's bootstrap, queued on its branch worker.
-type bootstrapRequest struct {
-	t           *mirror.Target
-	fingerprint string
+// bootstrapper writes the targets' bootstrap files (README.md, .sops.yaml).
+// It runs on the worker goroutine (tasks; in tests, a worker that is not
+// started) and holds no state of its own: every field is set at
+// construction; the queued requests wait in the task list.
+type bootstrapper struct {
+	m     *Manager
+	key   mirror.BranchKey
+	clone *clone
+	tasks *taskList
 }
 
 // RequestBootstrap queues a target's bootstrap (the seed's
@@ -26,38 +31,8 @@ type bootstrapRequest struct {
 // commit, so a thousand targets on one branch make one bootstrap commit, not a
 // thousand. Its start and outcome are reported (OpBootstrap, with fingerprint).
 func (w *BranchWorker) RequestBootstrap(t *mirror.Target, fingerprint string) {
-	w.mu.Lock()
-	w.bootstraps = append(w.bootstraps, bootstrapRequest{t: t, fingerprint: fingerprint})
-	w.tasks = append(w.tasks, task{name: "bootstrap " + t.Key, run: w.runBootstraps})
-	w.mu.Unlock()
+	w.tasks.pushBootstrap(bootstrapRequest{t: t, fingerprint: fingerprint}, task{name: "bootstrap " + t.Key, run: w.bootstraps.run})
 	w.signal()
-}
-
-// runBootstraps runs every bootstrap queued so far (later tasks of the same
-// kind find nothing left to do).
-func (w *BranchWorker) runBootstraps(ctx context.Context) {
-	w.mu.Lock()
-	reqs := w.bootstraps
-	w.bootstraps = nil
-	w.mu.Unlock()
-	if len(reqs) == 0 {
-		return
-	}
-	ts := make([]*mirror.Target, len(reqs))
-	started := time.Now()
-	for i, r := range reqs {
-		w.m.opts.Report(mirror.Result{Target: r.t.Key, Op: mirror.OpBootstrap, Fingerprint: r.fingerprint, Running: true, Time: started})
-		ts[i] = r.t
-	}
-	commit, applied, err := w.EnsureTargetsBootstrapped(ctx, ts)
-	if err != nil {
-		klog.ErrorS(err, "Bootstrap failed", "worker", w.Key, "targets", len(ts))
-	}
-	done := time.Now()
-	for i, r := range reqs {
-		w.m.opts.Report(mirror.Result{Target: r.t.Key, Op: mirror.OpBootstrap, Fingerprint: r.fingerprint,
-			Commit: commit, Applied: applied != nil && applied[i], Err: err, Time: done})
-	}
 }
 
 // EnsureTargetsBootstrapped writes README.md and, with encryption, .sops.yaml
@@ -65,7 +40,36 @@ func (w *BranchWorker) runBootstraps(ctx context.Context) {
 // recipients are stale), all in one commit. applied[i] tells whether target i
 // needed anything; commit is "" when none did.
 func (w *BranchWorker) EnsureTargetsBootstrapped(ctx context.Context, ts []*mirror.Target) (commit string, applied []bool, err error) {
-	repo, err := w.syncedRepo(ctx)
+	return w.bootstraps.ensure(ctx, ts)
+}
+
+// run runs every bootstrap queued so far (later tasks of the same kind find
+// nothing left to do).
+func (b *bootstrapper) run(ctx context.Context) {
+	reqs := b.tasks.takeBootstraps()
+	if len(reqs) == 0 {
+		return
+	}
+	ts := make([]*mirror.Target, len(reqs))
+	started := time.Now()
+	for i, r := range reqs {
+		b.m.opts.Report(mirror.Result{Target: r.t.Key, Op: mirror.OpBootstrap, Fingerprint: r.fingerprint, Running: true, Time: started})
+		ts[i] = r.t
+	}
+	commit, applied, err := b.ensure(ctx, ts)
+	if err != nil {
+		klog.ErrorS(err, "Bootstrap failed", "worker", b.key, "targets", len(ts))
+	}
+	done := time.Now()
+	for i, r := range reqs {
+		b.m.opts.Report(mirror.Result{Target: r.t.Key, Op: mirror.OpBootstrap, Fingerprint: r.fingerprint,
+			Commit: commit, Applied: applied != nil && applied[i], Err: err, Time: done})
+	}
+}
+
+// ensure is EnsureTargetsBootstrapped.
+func (b *bootstrapper) ensure(ctx context.Context, ts []*mirror.Target) (commit string, applied []bool, err error) {
+	repo, err := b.clone.synced(ctx)
 	if err != nil {
 		return "", nil, err
 	}
@@ -94,9 +98,9 @@ func (w *BranchWorker) EnsureTargetsBootstrapped(ctx context.Context, ts []*mirr
 	if len(lines) > 1 {
 		msg = fmt.Sprintf("gitops-reverser: bootstrap %d GitTargets\n\n%s\n", len(lines), strings.Join(lines, "\n"))
 	}
-	pctx, cancel := w.m.opts.Fence(ctx)
+	pctx, cancel := b.m.opts.Fence(ctx)
 	defer cancel()
-	res, err := repo.CommitAndPush(pctx, changes, w.m.commitMessage(msg))
+	res, err := repo.CommitAndPush(pctx, changes, b.m.commitMessage(msg))
 	observePush(res, err)
 	if err != nil {
 		return "", nil, err

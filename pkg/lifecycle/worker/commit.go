@@ -17,6 +17,19 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
+// liveWriter commits and pushes the live batches the queue hands out, and
+// tells each target how its changes fared. It runs on the worker goroutine
+// and holds no state of its own: every field is set at construction; what a
+// flush decides goes back to the queue (hold, requeue, pushed).
+type liveWriter struct {
+	m       *Manager
+	key     mirror.BranchKey
+	queue   *queue
+	targets *targetSet
+	clone   *clone
+	authors *authors
+}
+
 // flush commits pending changes: one commit per author (in the order of
 // their first change), each at most MaxChanges files, pushed together. A
 // change no attribution report explains yet waits for it up to the grace,
@@ -24,67 +37,51 @@ import (
 // back (unless a newer change to the same path arrived) and the next flush is
 // delayed with backoff: nothing is dropped. The last flush (final) waits for
 // no report.
-func (w *BranchWorker) flush(ctx context.Context, final bool) {
-	w.mu.Lock()
-	if len(w.pending) == 0 {
-		w.mu.Unlock()
-		return
-	}
-	max := w.cfg.MaxChanges
-	var batch map[string]*mirror.Change
-	if final || w.windowDueLocked(time.Now()) {
-		batch = w.pending
-		w.pending = map[string]*mirror.Change{}
-		w.firstPending = time.Time{}
-	} else {
-		// Only the changes held for their reports are due (their batch
-		// window has passed); the others keep theirs.
-		batch = map[string]*mirror.Change{}
-		for p := range w.held {
-			if c, ok := w.pending[p]; ok {
-				batch[p] = c
-				delete(w.pending, p)
-			}
-		}
-		if len(w.pending) == 0 {
-			w.firstPending = time.Time{}
-		}
-	}
-	w.held, w.heldDue = nil, time.Time{}
-	w.mu.Unlock()
+func (l *liveWriter) flush(ctx context.Context, final bool) {
+	batch, maxChanges := l.queue.take(final)
 	if len(batch) == 0 {
 		return
 	}
-
-	chunks, held := w.byAuthor(batch, max, time.Now(), final)
+	chunks, held := l.authors.byAuthor(batch, maxChanges, time.Now(), final)
 	if len(held) > 0 {
-		w.hold(held)
+		l.queue.hold(held)
 	}
 	if len(chunks) == 0 {
 		return
 	}
-	err := w.commitChanges(ctx, chunks)
+	committed, err := l.commitChanges(ctx, chunks)
 	if err != nil {
-		var paths []string
-		for _, ch := range chunks {
-			for _, c := range ch.changes {
-				paths = append(paths, c.Path)
-			}
-		}
-		klog.ErrorS(err, "Committing live changes failed; will retry", "worker", w.Key, "changes", len(paths))
-		w.requeue(batch, paths)
+		paths := chunkPaths(chunks)
+		klog.ErrorS(err, "Committing live changes failed; will retry", "worker", l.key, "changes", len(paths))
+		l.queue.requeue(batch, paths)
 	}
-	w.mu.Lock()
 	if err == nil {
-		w.failed = 0
-		w.retryAt = time.Time{}
+		l.queue.pushed()
 	}
-	counts, _ := w.pendingLocked()
-	w.mu.Unlock()
-	// Every target in the batch learns how its changes fare: a failure (and
-	// how many wait) or, after one, that pushes work again.
+	counts := l.queue.counts()
+	for _, r := range commitResults(chunks, err, counts, committed, time.Now()) {
+		l.m.opts.Report(r)
+	}
+}
+
+// chunkPaths lists the paths of the changes in chunks.
+func chunkPaths(chunks []authorChunk) []string {
+	var paths []string
+	for _, ch := range chunks {
+		for _, c := range ch.changes {
+			paths = append(paths, c.Path)
+		}
+	}
+	return paths
+}
+
+// commitResults is what a flush tells the targets of its batch, once each,
+// in the order of their first change: a failure, and how many of their
+// changes wait; or, when the push worked but no commit report went out to
+// the target (committed), that pushes work again.
+func commitResults(chunks []authorChunk, err error, counts map[string]int, committed map[string]bool, now time.Time) []mirror.Result {
+	var out []mirror.Result
 	seen := map[string]bool{}
-	now := time.Now()
 	for _, ch := range chunks {
 		for _, c := range ch.changes {
 			if seen[c.TargetKey] {
@@ -92,158 +89,148 @@ func (w *BranchWorker) flush(ctx context.Context, final bool) {
 			}
 			seen[c.TargetKey] = true
 			if err != nil {
-				w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Err: err, Pending: counts[c.TargetKey], Time: now})
-			} else if !w.committed[c.TargetKey] {
-				w.m.opts.Report(mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Pending: counts[c.TargetKey], Time: now})
+				out = append(out, mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Err: err, Pending: counts[c.TargetKey], Time: now})
+			} else if !committed[c.TargetKey] {
+				out = append(out, mirror.Result{Target: c.TargetKey, Op: mirror.OpCommit, Pending: counts[c.TargetKey], Time: now})
 			}
 		}
 	}
-	w.committed = nil
+	return out
 }
 
-// windowDueLocked reports whether the pending batch is due: its window has
-// passed, or it is full.
-func (w *BranchWorker) windowDueLocked(now time.Time) bool {
-	return len(w.pending) >= w.cfg.MaxChanges || !w.firstPending.IsZero() && !now.Before(w.firstPending.Add(w.cfg.Interval))
-}
-
-// heldPoll is how often changes held for their attribution look for it.
-const heldPoll = 250 * time.Millisecond
-
-// hold puts changes that wait for their attribution back, keeping newer ones.
-func (w *BranchWorker) hold(held []*mirror.Change) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	// Look again soon (a report is usually a batch wait behind its event),
-	// and at the latest when the first held change's grace ends.
-	grace, soon := w.m.opts.AttributionGrace, time.Now().Add(heldPoll)
-	for _, c := range held {
-		if _, newer := w.pending[c.Path]; !newer && w.targets.Has(c.TargetKey) {
-			w.pending[c.Path] = c
-			if w.held == nil {
-				w.held = map[string]bool{}
-			}
-			w.held[c.Path] = true
-			due := c.Last.Add(grace)
-			if due.After(soon) {
-				due = soon
-			}
-			if w.heldDue.IsZero() || due.Before(w.heldDue) {
-				w.heldDue = due
-			}
-		}
-	}
-	if len(w.pending) > 0 && w.firstPending.IsZero() {
-		w.firstPending = time.Now()
-	}
-}
-
-// requeue puts failed changes back, keeping any newer change to the same path.
-func (w *BranchWorker) requeue(batch map[string]*mirror.Change, paths []string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, p := range paths {
-		if _, newer := w.pending[p]; !newer && w.targets.Has(batch[p].TargetKey) && w.allowedLocked(batch[p]) {
-			w.pending[p] = batch[p]
-		}
-	}
-	if len(w.pending) > 0 && w.firstPending.IsZero() {
-		w.firstPending = time.Now()
-	}
-	w.failed++
-	w.retryAt = time.Now().Add(min(time.Duration(1<<min(w.failed, 6))*time.Second, time.Minute))
+// liveBatch is a flush's chunks rendered into commits.
+type liveBatch struct {
+	commits []git.Commit
+	// targets are those whose files the commits change.
+	targets sets.Set[string]
+	// learn are the changes the index learns once pushed (unchanged ones
+	// too), blobs[i] the blob learn[i] holds; pushed those the commits write.
+	learn, pushed []*mirror.Change
+	blobs         []plumbing.Hash
+	// failed names, per target, the changes that could not be written.
+	failed map[string][]string
 }
 
 // commitChanges renders live changes and commits them, one commit per chunk
 // (one author, at most push.maxChanges files, its message listing them),
 // pushed together: under a backlog the commits keep their size, the pushes do
-// not multiply. Each target whose files changed is reported (OpCommit).
-func (w *BranchWorker) commitChanges(ctx context.Context, chunks []authorChunk) (err error) {
-	repo, err := w.openRepo(ctx)
+// not multiply. Each target whose files changed is reported (OpCommit) and
+// returned in committed; changes that could not be written are reported
+// (OpNotWritten) whatever the push does.
+func (l *liveWriter) commitChanges(ctx context.Context, chunks []authorChunk) (committed map[string]bool, err error) {
+	repo, err := l.clone.open(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	style := w.style()
-	var commits []git.Commit
-	targets := sets.New[string]()
-	var learn, pushed []*mirror.Change
-	var blobs []plumbing.Hash
-	failed := map[string][]string{}
-	defer func() { w.reportNotWritten(failed) }()
+	b := l.render(repo, chunks)
+	defer l.reportNotWritten(b.failed)
+	if len(b.commits) == 0 {
+		l.learn(b)
+		return nil, nil
+	}
+	pctx, cancel := l.m.opts.Fence(ctx)
+	defer cancel()
+	res, err := repo.CommitChainAndPush(pctx, b.commits)
+	observePush(res, err)
+	if err != nil {
+		return nil, err
+	}
+	l.learn(b)
+	if !res.Changed {
+		return nil, nil
+	}
+	now := time.Now()
+	observeLive(b, now)
+	counts := l.queue.counts()
+	committed = map[string]bool{}
+	for _, key := range sets.List(b.targets) {
+		committed[key] = true
+		l.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpCommit, Commit: res.Hash.String(), Pending: counts[key], Time: now})
+	}
+	return committed, nil
+}
+
+// render turns chunks into commits, one per chunk that changes a file. A
+// change its target may no longer write is left out; one that cannot be
+// rendered, or whose path someone else's file or directory is in the way
+// of, fails alone, not the batch.
+func (l *liveWriter) render(repo *git.Repo, chunks []authorChunk) liveBatch {
+	b := liveBatch{targets: sets.New[string](), failed: map[string][]string{}}
+	style := l.authors.style()
 	for _, chunk := range chunks {
 		var changes []git.Change
 		var lines []commitstyle.Line
 		for _, c := range chunk.changes {
-			w.mu.Lock()
-			allowed := w.allowedLocked(c)
-			w.mu.Unlock()
-			if !allowed {
+			if !l.targets.allows(c) {
 				continue // its target may no longer mirror it (Restrict)
 			}
-			gc, unchanged, existed, err := renderChange(repo, c)
+			gc, unchanged, existed, err := writable(repo, c)
 			if err != nil {
-				// One object that cannot be rendered must not block the others.
-				klog.ErrorS(err, "Skipping a change that cannot be rendered", "path", c.Path)
-				failed[c.TargetKey] = append(failed[c.TargetKey], notWritten(c, err))
+				b.failed[c.TargetKey] = append(b.failed[c.TargetKey], notWritten(c, err))
 				continue
 			}
-			if !unchanged && !gc.Delete {
-				// A file or directory someone else wrote in the way fails
-				// this one change, not the batch.
-				if blocked, err := repo.Blocked([]git.Change{gc}); err != nil || len(blocked) > 0 {
-					if err == nil {
-						err = snapshot.ErrBlocked
-					}
-					failed[c.TargetKey] = append(failed[c.TargetKey], notWritten(c, err))
-					continue
-				}
-			}
-			learn = append(learn, c)
-			blobs = append(blobs, git.BlobHash(gc.Content))
+			b.learn = append(b.learn, c)
+			b.blobs = append(b.blobs, git.BlobHash(gc.Content))
 			if unchanged {
 				continue
 			}
 			changes = append(changes, gc)
-			pushed = append(pushed, c)
-			verb := "update"
-			switch {
-			case c.Object == nil:
-				verb = "delete"
-			case !existed:
-				verb = "create"
-			}
-			lines = append(lines, commitstyle.Line{Verb: verb, Path: c.Path, Target: c.TargetKey, Reported: chunk.verbs[c]})
-			targets.Insert(c.TargetKey)
+			b.pushed = append(b.pushed, c)
+			lines = append(lines, commitstyle.Line{Verb: verbOf(c, existed), Path: c.Path, Target: c.TargetKey, Reported: chunk.verbs[c]})
+			b.targets.Insert(c.TargetKey)
 		}
 		if len(changes) > 0 {
-			msg, author := w.m.renderCommit(style, chunk, lines)
-			commits = append(commits, git.Commit{Changes: changes, Message: msg, Author: author})
+			msg, author := l.authors.renderCommit(style, chunk, lines)
+			b.commits = append(b.commits, git.Commit{Changes: changes, Message: msg, Author: author})
 		}
 	}
-	defer func() {
-		if err == nil {
-			for i, c := range learn {
-				w.index.record(c.Path, c.Object, c.RenderID(), blobs[i])
-			}
-			w.index.saveIfDue()
-		}
-	}()
-	if len(commits) == 0 {
-		return nil
-	}
-	pctx, cancel := w.m.opts.Fence(ctx)
-	defer cancel()
-	res, err := repo.CommitChainAndPush(pctx, commits)
-	observePush(res, err)
+	return b
+}
+
+// writable renders a change and checks that nothing someone else wrote is in
+// the way of its file (a delete or an unchanged file is never blocked).
+func writable(repo *git.Repo, c *mirror.Change) (gc git.Change, unchanged, existed bool, err error) {
+	gc, unchanged, existed, err = renderChange(repo, c)
 	if err != nil {
-		return err
+		klog.ErrorS(err, "Skipping a change that cannot be rendered", "path", c.Path)
+		return gc, false, false, err
 	}
-	if !res.Changed {
-		return nil
+	if !unchanged && !gc.Delete {
+		if blocked, err := repo.Blocked([]git.Change{gc}); err != nil || len(blocked) > 0 {
+			if err == nil {
+				err = snapshot.ErrBlocked
+			}
+			return gc, false, false, err
+		}
 	}
-	now := time.Now()
-	metrics.Commits.WithLabelValues("live").Add(float64(len(commits)))
-	for _, c := range pushed {
+	return gc, unchanged, existed, nil
+}
+
+// verbOf is how a commit message lists a change to a file that existed (or not).
+func verbOf(c *mirror.Change, existed bool) string {
+	switch {
+	case c.Object == nil:
+		return "delete"
+	case !existed:
+		return "create"
+	}
+	return "update"
+}
+
+// learn records in the index the files a pushed batch holds (unchanged ones
+// included: their object version is now known to be written).
+func (l *liveWriter) learn(b liveBatch) {
+	for i, c := range b.learn {
+		l.clone.index.record(c.Path, c.Object, c.RenderID(), b.blobs[i])
+	}
+	l.clone.index.saveIfDue()
+}
+
+// observeLive counts the live commits of a push that changed the branch, and
+// each pushed change's latency and how it was attributed.
+func observeLive(b liveBatch, now time.Time) {
+	metrics.Commits.WithLabelValues("live").Add(float64(len(b.commits)))
+	for _, c := range b.pushed {
 		if !c.Since.IsZero() {
 			metrics.ChangeToPushed.Observe(now.Sub(c.Since).Seconds())
 		}
@@ -253,15 +240,6 @@ func (w *BranchWorker) commitChanges(ctx context.Context, chunks []authorChunk) 
 		}
 		metrics.AttributedChanges.WithLabelValues(by).Inc()
 	}
-	w.mu.Lock()
-	counts, _ := w.pendingLocked()
-	w.mu.Unlock()
-	w.committed = map[string]bool{}
-	for _, key := range sets.List(targets) {
-		w.committed[key] = true
-		w.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpCommit, Commit: res.Hash.String(), Pending: counts[key], Time: now})
-	}
-	return nil
 }
 
 // notWritten describes a change that could not be written, as an Event says it.
@@ -274,10 +252,10 @@ func notWritten(c *mirror.Change, err error) string {
 }
 
 // reportNotWritten tells each target which of its changes could not be written.
-func (w *BranchWorker) reportNotWritten(failed map[string][]string) {
+func (l *liveWriter) reportNotWritten(failed map[string][]string) {
 	now := time.Now()
 	for key, objs := range failed {
-		w.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpNotWritten, Failed: objs, Time: now})
+		l.m.opts.Report(mirror.Result{Target: key, Op: mirror.OpNotWritten, Failed: objs, Time: now})
 	}
 }
 

@@ -3,6 +3,30 @@
 // to its branch (bootstrap, snapshot, batched live commits), so a slow or
 // stuck branch never holds up another.
 //
+// The Manager (manager.go) creates, finds and stops workers. A BranchWorker
+// (worker.go) composes parts with one job each, and runs the goroutine
+// (loop) they share:
+//   - targetSet (targets.go): the targets it serves, the ceiling of what each
+//     may write (selection.Ceilings, as in the stream) and its latest
+//     snapshot request;
+//   - queue (queue.go): live changes, coalesced by path, until their batch
+//     is due; changes held for their attribution; the backoff after a failed
+//     push;
+//   - taskList (tasks.go): bootstraps, snapshots and other tasks, run in
+//     order before any flush;
+//   - clone (clone.go): the long-lived clone, named by CloneDirName
+//     (clonedir.go), with its rendered-file index and resume points
+//     (index.go), used by the worker goroutine alone;
+//   - liveWriter (commit.go): commits and pushes live batches;
+//   - authors (authors.go): who authored each live change, and its commit's
+//     message and author from the provider's templates;
+//   - snapshotter (snapshot.go): snapshots, inside the stream's barrier, and
+//     the resume points;
+//   - bootstrapper (bootstrap.go): README.md and .sops.yaml under each target.
+//
+// Each type's comment says which lock guards which of its fields and which
+// only the worker goroutine touches.
+//
 // Workers decide nothing about gates: the controller asks for work
 // (RequestBootstrap, RequestSnapshot, Enqueue) and every outcome is reported
 // back as a mirror.Result through Options.Report. A worker never calls into
@@ -184,10 +208,8 @@ func (m *Manager) Pending() (int, time.Time) {
 	m.mu.Unlock()
 	n, oldest := 0, time.Time{}
 	for _, w := range ws {
-		w.mu.Lock()
-		n += len(w.pending)
-		_, o := w.pendingLocked()
-		w.mu.Unlock()
+		k, o := w.queue.stats()
+		n += k
 		if !o.IsZero() && (oldest.IsZero() || o.Before(oldest)) {
 			oldest = o
 		}

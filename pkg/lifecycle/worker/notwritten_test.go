@@ -47,7 +47,7 @@ func TestOneObjectNeverFailsTheRest(t *testing.T) {
 	m, reported := newTestManager(filepath.Join(tmp, "work"))
 	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 500, Interval: time.Hour})
 	w.addTarget("demo/t")
-	defer w.closeRepo()
+	defer w.clone.close()
 
 	res, err := w.Snapshot(context.Background(), tc, snapshot.Source{List: dynamicLister(dyn)}, nil)
 	if err != nil {
@@ -74,7 +74,7 @@ func TestOneObjectNeverFailsTheRest(t *testing.T) {
 		&mirror.Change{TargetKey: "demo/t", GVR: secGVR, Namespace: "demo", Name: "s", Path: "base/v1/secrets/demo/s.sops.yaml", Object: secret},
 		&mirror.Change{TargetKey: "demo/t", GVR: cmGVR, Namespace: "demo", Name: "later", Path: "base/v1/configmaps/demo/later.yaml", Object: cm("demo", "later", map[string]interface{}{"k": "v"})},
 	)
-	w.flush(context.Background(), true)
+	w.live.flush(context.Background(), true)
 	if tree := run(t, tmp, "--git-dir", remote, "ls-tree", "-r", "--name-only", "main"); !strings.Contains(tree, "base/v1/configmaps/demo/later.yaml") {
 		t.Fatalf("the plain change was not committed:\n%s", tree)
 	}

@@ -118,7 +118,7 @@ func TestSnapshotDiff(t *testing.T) {
 	tc := &mirror.Target{Key: "demo/t", Path: "base", Keys: keys, Selection: sel}
 	m, _ := newTestManager(filepath.Join(tmp, "work"))
 	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 500})
-	defer w.closeRepo()
+	defer w.clone.close()
 
 	// Progress is reported after each type (SnapshotSynced=Running shows it).
 	var progress []v1alpha1.SnapshotStats
@@ -188,54 +188,7 @@ func TestBootstrapsQueuedTogetherMakeOneCommit(t *testing.T) {
 	w.start()
 	defer w.stop()
 
-	type result struct {
-		commit  string
-		applied bool
-		err     error
-	}
-	// request queues bootstraps while the worker is held busy, then waits for
-	// every one's outcome, as reported (each started before it finished).
-	request := func(paths ...string) []result {
-		reported.mu.Lock()
-		reported.all = nil
-		reported.mu.Unlock()
-		release := make(chan struct{})
-		w.Submit("hold", func(context.Context) { <-release })
-		for _, p := range paths {
-			w.RequestBootstrap(&mirror.Target{Key: "ns/" + p, Path: p}, "fp-"+p)
-		}
-		close(release)
-		out := make([]result, len(paths))
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			reported.mu.Lock()
-			done, started := map[string]mirror.Result{}, map[string]bool{}
-			for _, r := range reported.all {
-				switch {
-				case r.Op != mirror.OpBootstrap || r.Fingerprint != "fp-"+r.Target[len("ns/"):]:
-					t.Errorf("unexpected report %+v", r)
-				case r.Running:
-					started[r.Target] = true
-				case !started[r.Target]:
-					t.Errorf("%s: finished before it started", r.Target)
-				default:
-					done[r.Target] = r
-				}
-			}
-			reported.mu.Unlock()
-			if len(done) == len(paths) {
-				for i, p := range paths {
-					r := done["ns/"+p]
-					out[i] = result{r.Commit, r.Applied, r.Err}
-				}
-				return out
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("bootstraps not reported in time: %d of %d", len(done), len(paths))
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	request := func(paths ...string) []bootstrapOutcome { return requestBootstraps(t, w, reported, paths...) }
 	var paths []string
 	for i := range 20 {
 		paths = append(paths, fmt.Sprintf("t-%02d", i))
@@ -277,6 +230,57 @@ func TestBootstrapsQueuedTogetherMakeOneCommit(t *testing.T) {
 	}
 	if got := run(t, tmp, "--git-dir", remote, "show", "main:t-20/README.md"); got != "human\n" {
 		t.Errorf("t-20/README.md = %q", got)
+	}
+}
+
+type bootstrapOutcome struct {
+	commit  string
+	applied bool
+	err     error
+}
+
+// requestBootstraps queues bootstraps while the worker is held busy, then
+// waits for every one's outcome, as reported (each started before it
+// finished).
+func requestBootstraps(t *testing.T, w *BranchWorker, reported *reports, paths ...string) []bootstrapOutcome {
+	reported.mu.Lock()
+	reported.all = nil
+	reported.mu.Unlock()
+	release := make(chan struct{})
+	w.Submit("hold", func(context.Context) { <-release })
+	for _, p := range paths {
+		w.RequestBootstrap(&mirror.Target{Key: "ns/" + p, Path: p}, "fp-"+p)
+	}
+	close(release)
+	out := make([]bootstrapOutcome, len(paths))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		reported.mu.Lock()
+		done, started := map[string]mirror.Result{}, map[string]bool{}
+		for _, r := range reported.all {
+			switch {
+			case r.Op != mirror.OpBootstrap || r.Fingerprint != "fp-"+r.Target[len("ns/"):]:
+				t.Errorf("unexpected report %+v", r)
+			case r.Running:
+				started[r.Target] = true
+			case !started[r.Target]:
+				t.Errorf("%s: finished before it started", r.Target)
+			default:
+				done[r.Target] = r
+			}
+		}
+		reported.mu.Unlock()
+		if len(done) == len(paths) {
+			for i, p := range paths {
+				r := done["ns/"+p]
+				out[i] = bootstrapOutcome{r.Commit, r.Applied, r.Err}
+			}
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bootstraps not reported in time: %d of %d", len(done), len(paths))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -339,7 +343,7 @@ func TestSnapshotUsesRenderedIndexAcrossRestarts(t *testing.T) {
 		// A new worker each time: what a restarted server has.
 		m, _ := newTestManager(filepath.Join(tmp, "work"))
 		w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 500})
-		defer w.closeRepo()
+		defer w.clone.close()
 		res, err := w.Snapshot(context.Background(), tc, snapshot.Source{List: dynamicLister(dyn)}, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -2,17 +2,13 @@ package worker
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
-	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
@@ -20,192 +16,129 @@ import (
 // BranchWorker serializes everything written to one branch: it owns the
 // long-lived clone, runs bootstrap and snapshot tasks in order, and commits
 // live changes in batches (push.interval window, push.maxChanges per commit).
+// It composes the parts that do each job (see the package doc) and runs the
+// goroutine (loop) they share.
+//
+// Its own fields are set at construction and never replaced (cancel: by
+// start, before the goroutine runs), but for aborted (atomic). Each part
+// guards its own state: settings, targets, queue and tasks with their own
+// locks, the clone by being the worker goroutine's alone; live, authors,
+// snapshots and bootstraps hold no state of their own.
 type BranchWorker struct {
 	Key mirror.BranchKey
 	UID string
 	m   *Manager
 
-	mu           sync.Mutex
-	cfg          mirror.WorkerConfig
-	tasks        []task
-	bootstraps   []bootstrapRequest
-	pending      map[string]*mirror.Change
-	firstPending time.Time
-	// held are the paths of changes held for their attribution reports
-	// (their batch window has passed); heldDue is when they are looked at
-	// again (zero: none held).
-	held    map[string]bool
-	heldDue time.Time
-	targets sets.Set[string]
-	// snapshots holds the fingerprint of the latest snapshot requested per
-	// target: an older request still queued is superseded and skipped.
-	snapshots map[string]string
-	// ceilings bound what each target may write: the selection of its latest
-	// snapshot, narrowed by Restrict. Every change is held against it right
-	// before it is committed (and when a failed push puts it back), and a
-	// snapshot that finds it narrowed before its push fails and is retried.
-	ceilings map[string]selection.Selection
-	wake     chan struct{}
-	cancel   context.CancelFunc
-	done     chan struct{}
+	settings   *settings
+	targets    *targetSet
+	queue      *queue
+	tasks      *taskList
+	clone      *clone
+	live       *liveWriter
+	snapshots  *snapshotter
+	bootstraps *bootstrapper
 
+	// wake tells the loop that tasks or a batch wait (buffered: one wake-up
+	// covers any number of signals).
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
 	// aborted skips the last flush on stop.
 	aborted atomic.Bool
-	// repo and index are used by the worker goroutine only.
-	repo  *git.Repo
-	index *renderedIndex
-	// fresh: the clone has been fetched (or pushed) since the worker last went
-	// idle, so tasks that run back to back share one fetch. A push built on a
-	// stale tip is rejected and replayed anyway; this only saves round trips.
-	fresh bool
-	// checkpointed is when the resume points were last moved on.
-	checkpointed time.Time
-	// retryAt delays the next flush after a failed push.
-	retryAt time.Time
-	failed  int
-	// committed: the targets the last flush reported a commit for (the
-	// worker goroutine's, during a flush).
-	committed map[string]bool
 }
 
-// task is work run on the worker goroutine.
-type task struct {
-	name string
-	run  func(ctx context.Context)
+// settings is a worker's configuration. It changes while the worker runs
+// (EnsureWorker), so every part reads it through get; mu guards cfg.
+type settings struct {
+	mu  sync.Mutex
+	cfg mirror.WorkerConfig
+}
+
+func (s *settings) get() mirror.WorkerConfig {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// set replaces the configuration; it reports whether the clone must be
+// reopened (new credentials, signing key or committer).
+func (s *settings) set(cfg mirror.WorkerConfig) (reopen bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reopen = cfg.AuthID != s.cfg.AuthID || cfg.URL != s.cfg.URL || cfg.CommitID != s.cfg.CommitID
+	s.cfg = cfg
+	return reopen
 }
 
 func newBranchWorker(m *Manager, key mirror.BranchKey, cfg mirror.WorkerConfig) *BranchWorker {
-	return &BranchWorker{
-		Key: key, UID: uuid.NewString(), m: m, cfg: cfg,
-		pending:   map[string]*mirror.Change{},
-		targets:   sets.New[string](),
-		snapshots: map[string]string{},
-		ceilings:  map[string]selection.Selection{},
-		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
+	w := &BranchWorker{Key: key, UID: uuid.NewString(), m: m,
+		settings: &settings{cfg: cfg},
+		targets:  newTargetSet(),
+		tasks:    &taskList{},
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
+	w.queue = newQueue(w.targets, w.settings, m.opts.AttributionGrace)
+	w.clone = &clone{m: m, key: key, settings: w.settings}
+	authors := &authors{key: key, settings: w.settings, attribution: m.opts.Attribution, grace: m.opts.AttributionGrace, replica: m.opts.Replica}
+	w.live = &liveWriter{m: m, key: key, queue: w.queue, targets: w.targets, clone: w.clone, authors: authors}
+	w.snapshots = &snapshotter{m: m, key: key, sink: w, clone: w.clone, targets: w.targets, queue: w.queue, tasks: w.tasks}
+	w.bootstraps = &bootstrapper{m: m, key: key, clone: w.clone, tasks: w.tasks}
+	return w
 }
 
 func (w *BranchWorker) configure(cfg mirror.WorkerConfig) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if cfg.AuthID != w.cfg.AuthID || cfg.URL != w.cfg.URL || cfg.CommitID != w.cfg.CommitID {
-		// New credentials, signing key or committer: reopen the clone with
-		// them on the next task (tasks run before any flush).
-		w.tasks = append(w.tasks, task{name: "reauth", run: func(context.Context) { w.closeRepo() }})
-		w.signal()
+	if w.settings.set(cfg) {
+		// Reopen the clone with them on the next task (tasks run before any
+		// flush). Set first: the reopen always sees the new configuration.
+		w.Submit("reauth", func(context.Context) { w.clone.close() })
 	}
-	w.cfg = cfg
 }
 
-func (w *BranchWorker) config() mirror.WorkerConfig {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.cfg
-}
-
-func (w *BranchWorker) addTarget(key string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.targets.Insert(key)
-}
+func (w *BranchWorker) addTarget(key string) { w.targets.add(key) }
 
 // removeTarget drops a target and its pending changes; it reports whether the
 // worker has no target left.
 func (w *BranchWorker) removeTarget(key string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.targets.Has(key) {
+	served, empty := w.targets.remove(key)
+	if !served {
 		return false
 	}
-	w.targets.Delete(key)
-	delete(w.snapshots, key)
-	delete(w.ceilings, key)
-	for p, c := range w.pending {
-		if c.TargetKey == key {
-			delete(w.pending, p)
-		}
-	}
-	return w.targets.Len() == 0
+	w.queue.dropTarget(key)
+	return empty
 }
 
 // Restrict narrows what a target may write to sel (its selection shrank: what
 // it may no longer mirror is never committed) and drops its pending changes
 // outside it.
 func (w *BranchWorker) Restrict(targetKey string, sel selection.Selection) {
-	w.mu.Lock()
-	if c, ok := w.ceilings[targetKey]; ok {
-		sel = selection.Intersect(c, sel)
-	}
-	w.ceilings[targetKey] = sel
-	dropped := 0
-	for p, c := range w.pending {
-		if c.TargetKey == targetKey && !w.allowedLocked(c) {
-			delete(w.pending, p)
-			dropped++
-		}
-	}
-	counts, _ := w.pendingLocked()
-	w.mu.Unlock()
-	if dropped > 0 && counts[targetKey] == 0 {
+	// Narrowed first: a change queued meanwhile is either refused or already
+	// pending, and then dropped here.
+	w.targets.narrow(targetKey, sel)
+	if dropped, left := w.queue.dropDisallowed(targetKey); dropped > 0 && left == 0 {
 		// Nothing of the target waits any more: no push of it is failing.
 		w.m.opts.Report(mirror.Result{Target: targetKey, Op: mirror.OpCommit, Time: time.Now()})
 	}
 }
 
-// allowedLocked reports whether a change lies within its target's ceiling
-// (a target with none yet, before its first snapshot, is not bounded).
-func (w *BranchWorker) allowedLocked(c *mirror.Change) bool {
-	sel, ok := w.ceilings[c.TargetKey]
-	if !ok {
-		return true
+// Enqueue adds live changes, coalesced by path. It never blocks and never drops:
+// memory is bounded by the number of distinct objects, not the event rate.
+func (w *BranchWorker) Enqueue(changes ...*mirror.Change) {
+	if w.queue.enqueue(changes) {
+		w.signal()
 	}
-	ts := sel[c.GVR]
-	return ts != nil && ts.Matches(c.Namespace)
+}
+
+// Submit queues a task; tasks run one at a time, in order.
+func (w *BranchWorker) Submit(name string, run func(ctx context.Context)) {
+	w.tasks.push(task{name: name, run: run})
+	w.signal()
 }
 
 func (w *BranchWorker) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
-	}
-}
-
-// Submit queues a task; tasks run one at a time, in order.
-func (w *BranchWorker) Submit(name string, run func(ctx context.Context)) {
-	w.mu.Lock()
-	w.tasks = append(w.tasks, task{name: name, run: run})
-	w.mu.Unlock()
-	w.signal()
-}
-
-// Enqueue adds live changes, coalesced by path. It never blocks and never drops:
-// memory is bounded by the number of distinct objects, not the event rate.
-func (w *BranchWorker) Enqueue(changes ...*mirror.Change) {
-	w.mu.Lock()
-	wasEmpty := len(w.pending) == 0
-	now := time.Now()
-	for _, c := range changes {
-		if !w.allowedLocked(c) {
-			continue
-		}
-		if c.Since.IsZero() {
-			c.Since = now
-		}
-		c.Last = now
-		if prev, ok := w.pending[c.Path]; ok && prev.Since.Before(c.Since) {
-			c.Since = prev.Since // coalesced: the latency counts from the first
-		}
-		w.pending[c.Path] = c
-	}
-	if len(w.pending) > 0 && w.firstPending.IsZero() {
-		w.firstPending = time.Now()
-	}
-	// Wake the loop when a batch window opens (to arm its timer) or fills up.
-	wake := (wasEmpty && len(w.pending) > 0) || len(w.pending) >= w.cfg.MaxChanges
-	w.mu.Unlock()
-	if wake {
-		w.signal()
 	}
 }
 
@@ -225,52 +158,33 @@ func (w *BranchWorker) stop() {
 	}
 }
 
+// loop is the worker goroutine: tasks first, in order, then the live batch
+// when it is due; idle, it moves the resume points on and saves the index.
 func (w *BranchWorker) loop(ctx context.Context) {
 	defer close(w.done)
-	defer w.closeRepo()
+	defer w.clone.close()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var checkpointed time.Time // when the resume points were last moved on
 	for {
-		// Tasks first, in order.
-		for {
-			w.mu.Lock()
-			if len(w.tasks) == 0 {
-				w.mu.Unlock()
-				break
-			}
-			t := w.tasks[0]
-			w.tasks = w.tasks[1:]
-			w.mu.Unlock()
-			if ctx.Err() != nil {
-				break
-			}
-			t.run(ctx)
-		}
+		w.runTasks(ctx)
 		if ctx.Err() != nil {
-			// Last flush with a fresh deadline: nothing already accepted is dropped
-			// silently on a clean shutdown (after a crash, the re-snapshot on start
-			// covers it). Not after an abort: this replica may not write any more.
-			if !w.aborted.Load() {
-				fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				w.flush(fctx, true)
-				cancel()
-				w.checkpoint() // saved by closeRepo
-			}
+			w.finish()
 			return
 		}
-		wait := w.nextFlush()
+		wait := w.queue.nextFlush()
 		if wait <= 0 {
-			w.flush(ctx, false)
+			w.live.flush(ctx, false)
 			continue
 		}
-		if time.Since(w.checkpointed) >= indexSaveEvery {
+		if time.Since(checkpointed) >= indexSaveEvery {
 			// Idle or between batches: move the resume points on.
-			w.checkpointed = time.Now()
-			w.checkpoint()
-			w.index.saveIfDue()
+			checkpointed = time.Now()
+			w.snapshots.checkpoint()
+			w.clone.index.saveIfDue()
 		}
 		wait = min(wait, indexSaveEvery)
-		w.fresh = false
+		w.clone.stale()
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -286,91 +200,27 @@ func (w *BranchWorker) loop(ctx context.Context) {
 	}
 }
 
-// nextFlush returns how long until pending changes are due (an hour when none).
-func (w *BranchWorker) nextFlush() time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.pending) == 0 {
-		return time.Hour
-	}
-	due := w.firstPending.Add(w.cfg.Interval)
-	if len(w.pending) >= w.cfg.MaxChanges {
-		due = time.Now()
-	}
-	if !w.heldDue.IsZero() && w.heldDue.Before(due) {
-		due = w.heldDue // changes waiting for their attribution
-	}
-	if w.retryAt.After(due) {
-		due = w.retryAt
-	}
-	return time.Until(due)
-}
-
-// openRepo returns the clone, opening (cloning or fetching) it when needed.
-func (w *BranchWorker) openRepo(ctx context.Context) (*git.Repo, error) {
-	if w.repo != nil {
-		return w.repo, nil
-	}
-	cfg := w.config()
-	dir := filepath.Join(w.m.opts.WorkDir, CloneDirName(w.Key))
-	if err := os.MkdirAll(w.m.opts.WorkDir, 0o700); err != nil {
-		return nil, err
-	}
-	committer := w.m.author
-	if cfg.Commit.CommitterName != "" {
-		committer.Name = cfg.Commit.CommitterName
-	}
-	if cfg.Commit.CommitterEmail != "" {
-		committer.Email = cfg.Commit.CommitterEmail
-	}
-	r, err := git.Open(ctx, git.Options{URL: cfg.URL, Branch: w.Key.Branch, Dir: dir, Auth: cfg.Auth, Author: committer, Sign: cfg.Commit.Sign})
-	if err != nil {
-		return nil, err
-	}
-	w.repo = r
-	w.index = loadIndex(dir)
-	w.fresh = true // opening clones or fetches
-	return r, nil
-}
-
-// syncedRepo returns the clone, fetched unless it already was since the worker
-// last went idle.
-func (w *BranchWorker) syncedRepo(ctx context.Context) (*git.Repo, error) {
-	repo, err := w.openRepo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !w.fresh {
-		if err := repo.Fetch(ctx); err != nil {
-			return nil, err
+// runTasks runs the queued tasks, in order, until none is left or the worker
+// stops (a task taken after the stop is dropped).
+func (w *BranchWorker) runTasks(ctx context.Context) {
+	for {
+		t, ok := w.tasks.next()
+		if !ok || ctx.Err() != nil {
+			return
 		}
-		w.fresh = true
+		t.run(ctx)
 	}
-	return repo, nil
 }
 
-func (w *BranchWorker) closeRepo() {
-	if err := w.index.save(); err != nil {
-		klog.InfoS("Saving the rendered-file index failed", "worker", w.Key, "err", err)
+// finish runs the last flush, with a fresh deadline: nothing already accepted
+// is dropped silently on a clean shutdown (after a crash, the re-snapshot on
+// start covers it). Not after an abort: this replica may not write any more.
+func (w *BranchWorker) finish() {
+	if w.aborted.Load() {
+		return
 	}
-	w.index = nil
-	if w.repo != nil {
-		_ = w.repo.Close()
-		w.repo = nil
-	}
-	w.fresh = false
-}
-
-// pendingLocked counts the pending changes of each target and returns the
-// oldest one's time.
-func (w *BranchWorker) pendingLocked() (map[string]int, time.Time) {
-	counts := map[string]int{}
-	var oldest time.Time
-	for _, c := range w.pending {
-		counts[c.TargetKey]++
-		if oldest.IsZero() || c.Since.Before(oldest) {
-			oldest = c.Since
-		}
-	}
-	return counts, oldest
+	fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	w.live.flush(fctx, true)
+	cancel()
+	w.snapshots.checkpoint() // saved by clone.close
 }

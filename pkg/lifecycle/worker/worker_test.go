@@ -28,7 +28,7 @@ func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
 	m, reported := newTestManager(filepath.Join(tmp, "work"))
 	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 3, Interval: time.Hour})
 	w.addTarget("demo/t")
-	defer w.closeRepo()
+	defer w.clone.close()
 
 	change := func(name, v string) *mirror.Change {
 		c := &mirror.Change{TargetKey: "demo/t", GVR: cmGVR, Path: "base/v1/configmaps/demo/" + name + ".yaml"}
@@ -44,7 +44,7 @@ func TestLiveChangesCoalesceAndSplitByMaxChanges(t *testing.T) {
 		w.Enqueue(change(fmt.Sprintf("cm-%d", i), "latest")) // the latest state wins
 	}
 	w.Enqueue(change("short-lived", "x"), change("short-lived", "")) // created, then deleted
-	w.flush(context.Background(), false)
+	w.live.flush(context.Background(), false)
 
 	log := run(t, tmp, "--git-dir", remote, "log", "--format=%B%x00", "main")
 	var msgs []string
@@ -136,35 +136,35 @@ func TestRestrictBoundsPendingAndRetries(t *testing.T) {
 		return &mirror.Change{TargetKey: "a/t", GVR: cmGVR, Namespace: ns, Path: ns + "/" + name, Object: cm(ns, name, nil)}
 	}
 	w.Enqueue(change("a", "1"), change("b", "1"))
-	if len(w.pending) != 2 {
-		t.Fatalf("before any bound: %d pending", len(w.pending))
+	if len(w.queue.pending) != 2 {
+		t.Fatalf("before any bound: %d pending", len(w.queue.pending))
 	}
 	onlyA := selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a")}}
 	w.Restrict("a/t", onlyA)
-	if len(w.pending) != 1 || w.pending["a/1"] == nil {
-		t.Errorf("after Restrict: %v", w.pending)
+	if len(w.queue.pending) != 1 || w.queue.pending["a/1"] == nil {
+		t.Errorf("after Restrict: %v", w.queue.pending)
 	}
 	w.Enqueue(change("b", "2"))
-	if w.pending["b/2"] != nil {
+	if w.queue.pending["b/2"] != nil {
 		t.Error("a change outside the bound was queued")
 	}
 	// A batch taken out before the restriction fails to push: it comes back
 	// without what the target may no longer mirror.
 	batch := map[string]*mirror.Change{"b/1": change("b", "1"), "a/3": change("a", "3")}
-	w.requeue(batch, []string{"a/3", "b/1"})
-	if w.pending["b/1"] != nil || w.pending["a/3"] == nil {
-		t.Errorf("after the retry: %v", w.pending)
+	w.queue.requeue(batch, []string{"a/3", "b/1"})
+	if w.queue.pending["b/1"] != nil || w.queue.pending["a/3"] == nil {
+		t.Errorf("after the retry: %v", w.queue.pending)
 	}
 	// Restrict never widens.
 	w.Restrict("a/t", selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a", "b")}})
 	w.Enqueue(change("b", "4"))
-	if w.pending["b/4"] != nil {
+	if w.queue.pending["b/4"] != nil {
 		t.Error("Restrict widened the bound")
 	}
 	// A new snapshot request sets the bound to its selection.
 	w.RequestSnapshot(&mirror.Target{Key: "a/t", Selection: selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a", "b")}}}, "fp")
 	w.Enqueue(change("b", "5"))
-	if w.pending["b/5"] == nil {
+	if w.queue.pending["b/5"] == nil {
 		t.Error("the new snapshot's selection does not bound the target")
 	}
 }
