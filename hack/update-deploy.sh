@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Renders artifacts/deploy from charts/gitops-reverser with
 # charts/gitops-reverser/ci/deploy-values.yaml: one file per template, named as
-# the template (01-serviceaccount.yaml .. 07-poddisruptionbudget.yaml).
+# the template (01-serviceaccount.yaml .. 08-networkpolicy.yaml).
 # 00-namespace.yaml stays hand-written: the chart does not create its namespace
-# (helm install --create-namespace does).
+# (helm install --create-namespace does), and the values give the bundled
+# etcd's certificates as Secrets (hack/deploy-certs prints them), so
+# templates/etcd-tls.yaml, which would hold random ones, renders nothing.
 # Usage: hack/update-deploy.sh [out-dir]   (default: artifacts/deploy)
 set -euo pipefail
 
@@ -20,6 +22,7 @@ files=(
   05-service.yaml
   06-apiservice.yaml
   07-poddisruptionbudget.yaml
+  08-networkpolicy.yaml
 )
 
 if [[ ! -x $helm ]]; then
@@ -38,3 +41,8 @@ for f in "${files[@]}"; do
   } >"$out/$f.tmp"
   mv "$out/$f.tmp" "$out/$f"
 done
+# Certificates the chart makes (random on every render) must never land here.
+if grep -l -e 'tls.key:' -e 'BEGIN .*PRIVATE KEY' "$out"/*.yaml >&2; then
+  echo "these files hold private keys: give the etcd certificates as Secrets in $values" >&2
+  exit 1
+fi

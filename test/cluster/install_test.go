@@ -31,10 +31,13 @@ const (
 	// serviceIP is the server's Service address, fixed so kube-apiserver's
 	// audit webhook can be configured before the install.
 	serviceIP = "10.96.0.50"
-	ns        = "gitops-reverser"
-	release   = "gitops-reverser"
-	exampleNS = "demo"
-	gitUser   = "gitops"
+	// etcdClientIP is the bundled etcd's client Service address: the server
+	// connects to it (etcd.bundled.resolve=env), so etcd's certificate names it.
+	etcdClientIP = "10.96.0.51"
+	ns           = "gitops-reverser"
+	release      = "gitops-reverser"
+	exampleNS    = "demo"
+	gitUser      = "gitops"
 )
 
 func repoRoot(t *testing.T) string {
@@ -53,8 +56,10 @@ func progress(t *testing.T, format string, args ...any) {
 // TestInstallOnANode installs the chart with our images on a real node and
 // checks: pods Running and Ready, the APIService Available through the
 // in-cluster Service, discovery and OpenAPI (kubectl explain), the example
-// mirrored into a Git remote (its Secret encrypted), and a server pod deleted
-// mid-stream without losing a change made meanwhile.
+// mirrored into a Git remote (its Secret encrypted), the bundled etcd private
+// (mutual TLS: a pod without the client certificate can neither read nor
+// write it; checkEtcdPrivate), and a server pod deleted mid-stream without
+// losing a change made meanwhile.
 func TestInstallOnANode(t *testing.T) {
 	root := repoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -91,6 +96,9 @@ func TestInstallOnANode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hostile tenant's image, built while the node starts.
+	probeImage := make(chan probeBuild, 1)
+	go func() { probeImage <- buildProbeImage(root, dir) }()
 	start := time.Now()
 	n, err := node.Start(ctx, node.Options{Dir: dir, RepoRoot: root, Progress: testWriter{t},
 		// Writes are reported to our Service at a fixed address, as the
@@ -110,6 +118,13 @@ func TestInstallOnANode(t *testing.T) {
 		if err := n.ImportImage(ctx, filepath.Join(root, "_output", "images", img)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	probe := <-probeImage
+	if probe.err != nil {
+		t.Fatal(probe.err)
+	}
+	if err := n.ImportImage(ctx, probe.tarball); err != nil {
+		t.Fatal(err)
 	}
 
 	// The Git remote, on the machine's own address: pods cannot reach loopback.
@@ -139,8 +154,10 @@ func TestInstallOnANode(t *testing.T) {
 		"--set", "image.pullPolicy=Never",
 		"--set", "etcd.bundled.persistence.enabled=false",
 		// No cluster DNS on this node: the server finds etcd by the Service
-		// address kubelet puts in its environment.
+		// address kubelet puts in its environment, fixed so etcd's
+		// certificate (made by the chart, the default) names it.
 		"--set", "etcd.bundled.resolve=env",
+		"--set", "etcd.bundled.clientService.clusterIP="+etcdClientIP,
 		"--set", "apiService.caBundle="+caBundle,
 		"--set", "service.clusterIP="+serviceIP,
 		"--set", "resources.requests.cpu=50m",
@@ -191,6 +208,10 @@ func TestInstallOnANode(t *testing.T) {
 		"clusters/local/v1/configmaps/demo/app-settings.yaml",
 	})
 	progress(t, "mirrored files:\n%s", strings.Join(files, "\n"))
+
+	// The server got this far through etcd's mutual TLS; a pod without the
+	// client certificate gets nowhere.
+	checkEtcdPrivate(t, n, probe.ref)
 	secretFiles := filter(files, "clusters/local/v1/secrets/demo/app-credentials")
 	if len(secretFiles) != 1 {
 		t.Fatalf("the example Secret is not mirrored: %v", files)
@@ -274,6 +295,10 @@ func TestInstallOnANode(t *testing.T) {
 		t.Fatalf("status.workerRef.replica still names the deleted pod %s", owner)
 	}
 	progress(t, "branch worker now on %s", newOwner)
+
+	// helm upgrade keeps the etcd certificates the chart made (lookup), so
+	// nothing restarts.
+	checkUpgradeKeepsEtcdCerts(t, root, n)
 }
 
 type testWriter struct{ t *testing.T }

@@ -23,7 +23,8 @@ type EmbeddedEtcd struct {
 }
 
 // StartEmbeddedEtcd starts etcd with its data under dir, listening on loopback
-// ports chosen by the kernel. A restart on the same dir keeps the data: the
+// ports chosen by the kernel: plain http, which checkEtcdServers accepts on
+// loopback only (nothing off the machine can reach it). A restart on the same dir keeps the data: the
 // member identity is stored there, the ports are not part of it.
 func StartEmbeddedEtcd(ctx context.Context, dir string) (*EmbeddedEtcd, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
