@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -68,6 +69,9 @@ type Options struct {
 	// AllowRemotes lists the remote kinds GitProviders may use beyond ordinary
 	// network hosts: file, loopback, link-local (see git.RemotePolicy).
 	AllowRemotes []string
+	// MaxFetchSize bounds what one clone or fetch of a remote may download
+	// (git.SetMaxFetchSize); 0: no limit.
+	MaxFetchSize resource.QuantityValue
 	// RecheckInterval is how often the users recorded on our objects are
 	// reviewed again (pkg/tenancy).
 	RecheckInterval time.Duration
@@ -103,6 +107,7 @@ func NewOptions(out, errOut io.Writer) *Options {
 		RecheckInterval:      time.Minute,
 		AttributionReporters: []string{DefaultAttributionReporter},
 		AttributionGrace:     3 * time.Second,
+		MaxFetchSize:         resource.QuantityValue{Quantity: *resource.NewQuantity(git.DefaultMaxFetchSize, resource.BinarySI)},
 		Out:                  out,
 		ErrOut:               errOut,
 	}
@@ -131,6 +136,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Name of this replica among those sharing one etcd (default: $POD_NAME, else hostname and a random suffix).")
 	fs.StringSliceVar(&o.AllowRemotes, "allow-remotes", o.AllowRemotes,
 		"Remote kinds GitProviders may use besides network hosts, comma-separated: file (file:// URLs and local paths), loopback (127.0.0.0/8, ::1, localhost), link-local (169.254.0.0/16, fe80::/10: cloud metadata endpoints). Default: none; every other host, private networks included, is allowed.")
+	fs.Var(&o.MaxFetchSize, "max-fetch-size",
+		"Most bytes one clone, fetch or push of a GitProvider's repository may download (a quantity: 1Gi, 500Mi); each branch worker fetches only its branch, without tags. Past it the operation fails and the GitTarget shows RepositoryTooLarge. 0: no limit. HTTP(S) and SSH remotes are bounded, file:// and git:// are not.")
 	fs.DurationVar(&o.RecheckInterval, "tenancy-recheck-interval", o.RecheckInterval,
 		"How often the users recorded on GitProviders, GitTargets and rules are authorized again (RBAC changes are noticed within seconds; this catches the rest).")
 	fs.StringSliceVar(&o.AttributionReporters, "attribution-reporters", o.AttributionReporters,
@@ -224,6 +231,9 @@ func (o *Options) Validate() error {
 		ro.Etcd.StorageConfig.Transport.ServerList = saved
 	} else {
 		errs = append(errs, ro.Validate()...)
+		if err := checkEtcdServers(ro.Etcd.StorageConfig.Transport.ServerList); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if o.WriteKubeconfig != "" && !o.Standalone {
 		errs = append(errs, errors.New("--write-kubeconfig is only valid with --standalone"))
@@ -233,6 +243,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := git.ParseRemotePolicy(o.AllowRemotes); err != nil {
 		errs = append(errs, fmt.Errorf("--allow-remotes: %w", err))
+	}
+	if o.MaxFetchSize.Sign() < 0 {
+		errs = append(errs, errors.New("--max-fetch-size must not be negative"))
 	}
 	if o.RecheckInterval < time.Second {
 		errs = append(errs, errors.New("--tenancy-recheck-interval must be at least 1s"))
@@ -293,6 +306,9 @@ func (o *Options) Config() (*apiserver.Config, error) {
 		return nil, err
 	}
 	o.source = src
+	// Process-wide like the remote policy (go-git's transports are), set
+	// next to it.
+	git.SetMaxFetchSize(o.MaxFetchSize.Value())
 	adm, err := o.tenancyAdmission(cfg, src)
 	if err != nil {
 		return nil, err
