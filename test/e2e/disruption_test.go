@@ -1,6 +1,7 @@
 package e2e
 
-// Tests that stop and start components of the shared stack; they run last.
+// Tests that stop and start components of the shared stack: each calls
+// disrupts(t), so the stack serves again, as before, when it ends.
 
 import (
 	"context"
@@ -47,6 +48,7 @@ func lastCommitOf(t *testing.T, m *mirror, path string) string {
 // come back to Ready, the re-snapshot writes what changed while the server was
 // down, and an unchanged Secret makes no new commit.
 func TestChangesWhileServerStoppedAreMirroredAfterRestart(t *testing.T) {
+	disrupts(t)
 	m := newMirror(t, "restart", true, "")
 	plain := newMirror(t, "restart-plain", false, "")
 	kubectl(t, "create", "configmap", "doomed", "-n", m.ns, "--from-literal=a=1")
@@ -121,6 +123,7 @@ func TestChangesWhileServerStoppedAreMirroredAfterRestart(t *testing.T) {
 // and the attribution grace, authored by the field manager of their last
 // write and saying so.
 func TestSourceClusterOutage(t *testing.T) {
+	disrupts(t)
 	m := newMirror(t, "outage", false, "")
 	apply(t, usersRole(m.ns, "alice"))
 	kubectl(t, "create", "configmap", "before-outage", "-n", m.ns, "--from-literal=a=1")
@@ -175,6 +178,7 @@ func TestSourceClusterOutage(t *testing.T) {
 // lists of its ConfigMap informers for 3 s, so the CAs (kube-system/
 // extension-apiserver-authentication) arrive well after everything else.
 func TestReadyServerAuthenticatesAtOnce(t *testing.T) {
+	disrupts(t)
 	pkiDir := filepath.Join(st.Dir(), "pki")
 	serverCA, err := pki.Load(pkiDir, "server-ca")
 	if err != nil {
@@ -297,6 +301,7 @@ func slowConfigMapListProxy(t *testing.T, pkiDir string, delay time.Duration) st
 // covers that gap: a new user's kubectl explains our types the moment it
 // returns, ours and the machine's older kubectl alike.
 func TestAPIReadyMeansExplainable(t *testing.T) {
+	disrupts(t)
 	ctx := context.Background()
 	if err := st.ReregisterAPIService(ctx); err != nil {
 		t.Fatal(err)

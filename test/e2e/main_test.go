@@ -1,8 +1,9 @@
 // Package e2e tests the whole system from real parts (test/stack): etcd,
 // kube-apiserver v1.37.2 with the aggregation layer, gitops-reverser-apiserver
 // registered by an APIService, a Git remote served by `git http-backend`, and
-// kubectl v1.37.2. One stack serves every test of the package; tests that stop
-// components run last (zz_*_test.go).
+// kubectl v1.37.2. One stack serves every test of the package. No test depends
+// on the order tests run in: a test that stops a component calls disrupts(t),
+// whose cleanup brings the stack back as it was before the next test starts.
 package e2e
 
 import (
@@ -75,6 +76,38 @@ func run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// disrupts marks a test that stops or restarts components of the shared
+// stack: its cleanup starts what is down again (the server with its usual
+// flags, kube-apiserver with its audit webhook) and waits until the whole
+// stack serves (APIService Available, our API discoverable), so the tests
+// after it find the stack as the tests before it did.
+func disrupts(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		if !st.KubeAPIServerAudits || !st.KubeAPIServer.Running() {
+			st.AuditOff = false
+			st.StopKubeAPIServer()
+			if err := st.StartKubeAPIServer(ctx); err != nil {
+				t.Fatalf("restoring kube-apiserver: %v", err)
+			}
+		}
+		if len(st.ServerExtraArgs) > 0 || !st.Server.Running() {
+			st.StopServer()
+			if err := st.StartServer(ctx); err != nil {
+				t.Fatalf("restoring the server: %v", err)
+			}
+		}
+		if err := st.WaitAPIServiceAvailable(ctx); err != nil {
+			t.Fatalf("the stack does not serve again: %v", err)
+		}
+		if err := st.WaitAPIReady(ctx); err != nil {
+			t.Fatalf("the stack does not serve again: %v", err)
+		}
+	})
 }
 
 // kubectl runs kubectl as the cluster administrator and fails the test on error.

@@ -31,6 +31,7 @@ var gadgetCRD = crdOf("resume.example.com", "Gadget", "gadgets")
 // Last, a mirrored file is edited in Git while the server is down: that type
 // is listed (the edit overwritten), the others replay.
 func TestRestartResumesWhereItStopped(t *testing.T) {
+	disrupts(t)
 	ns := newNamespace(t, "resume")
 	urlA, urlB := newRepo(t, ns+"-a"), newRepo(t, ns+"-b")
 	t.Cleanup(func() { st.Kubectl("delete", "crd", "gadgets.resume.example.com", "--ignore-not-found") })

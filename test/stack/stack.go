@@ -102,10 +102,15 @@ type Stack struct {
 	// ControllerManager is kube-controller-manager (nil with NoControllerManager).
 	ControllerManager *Process
 	Server            *Process
+	// ServerExtraArgs are the extra flags the server was last started with.
+	ServerExtraArgs []string
 
 	// AuditOff: the next StartKubeAPIServer runs without the audit webhook
 	// (attribution reports stop; tests of the fallback).
 	AuditOff bool
+	// KubeAPIServerAudits: kube-apiserver was last started with the audit
+	// webhook.
+	KubeAPIServerAudits bool
 
 	Git         *gitserver.Server
 	GitPassword string
@@ -279,6 +284,7 @@ func (s *Stack) StartKubeAPIServer(ctx context.Context) error {
 		return err
 	}
 	args = append(args, audit...)
+	s.KubeAPIServerAudits = len(audit) > 0
 	s.KubeAPIServer = &Process{Name: "kube-apiserver", Bin: s.bin("kube-apiserver"), Args: args, Log: filepath.Join(s.LogDir(), "kube-apiserver.log")}
 	s.logf("starting kube-apiserver on %s", s.KubeURL)
 	if err := s.KubeAPIServer.Start(); err != nil {
@@ -347,6 +353,7 @@ func (s *Stack) StartServer(ctx context.Context, extraArgs ...string) error {
 		args = append(args, "--attribution-reporters=")
 	}
 	args = append(args, extraArgs...)
+	s.ServerExtraArgs = append([]string(nil), extraArgs...)
 	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
 		Log: filepath.Join(s.LogDir(), "gitops-reverser-apiserver.log")}
 	s.logf("starting gitops-reverser-apiserver on %s", s.ServerURL)
