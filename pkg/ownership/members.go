@@ -8,6 +8,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -26,7 +27,7 @@ type Member struct {
 const goneFor = 24 * time.Hour
 
 // members is the live replica set as last read from etcd, and when the leases
-// of replicas that went away vanished. It holds no lock: the Manager's guards it.
+// of replicas that went away vanished. It holds no lock: the roster's guards it.
 type members struct {
 	byName map[string]Member
 	gone   map[string]time.Time // lease -> when its replica key vanished
@@ -108,35 +109,49 @@ func PreferredOf(names []string, key string) string {
 	return best
 }
 
-// Preferred reports whether this replica is the rendezvous choice for key
-// among the live replicas.
-func (m *Manager) Preferred(key string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.members.preferred(m.name, key) == m.name
+// roster is the live replica set as this replica last read it, kept current by
+// a watch on etcd. mu guards members and nothing else; client and changed are
+// set by New and only read. changed runs without mu: after every read of the
+// set, and after watched events that changed it or a branch lock.
+type roster struct {
+	client  *clientv3.Client
+	changed func()
+
+	mu      sync.Mutex
+	members members
 }
 
-// Alive reports whether a lease belongs to a live replica and, if not, since
-// when it is known to be gone. Before the first membership read, every lease
-// counts as alive (a restarting server must not flap Ready).
-func (m *Manager) Alive(lease string) (bool, time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.members.alive(lease)
+func newRoster(client *clientv3.Client, changed func()) *roster {
+	return &roster{client: client, changed: changed, members: newMembers()}
 }
 
-// Members returns the live replicas.
-func (m *Manager) Members() []Member {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.members.list()
+// preferred is the rendezvous choice for key among the live replicas and self.
+func (r *roster) preferred(self, key string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.members.preferred(self, key)
 }
 
-// watchMembers keeps the live replica set (and the lock prefix, to notice
-// released branches) current.
-func (m *Manager) watchMembers(ctx context.Context) {
+// alive reports whether a lease belongs to a live replica and, if not, since
+// when it is known to be gone.
+func (r *roster) alive(lease string) (bool, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.members.alive(lease)
+}
+
+// list returns the live replicas by name.
+func (r *roster) list() []Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.members.list()
+}
+
+// watch keeps the live replica set (and the lock prefix, to notice released
+// branches) current until ctx ends.
+func (r *roster) watch(ctx context.Context) {
 	for ctx.Err() == nil {
-		if err := m.watchOnce(ctx); err != nil && ctx.Err() == nil {
+		if err := r.watchOnce(ctx); err != nil && ctx.Err() == nil {
 			klog.ErrorS(err, "Watching replicas failed; retrying")
 			select {
 			case <-ctx.Done():
@@ -146,27 +161,27 @@ func (m *Manager) watchMembers(ctx context.Context) {
 	}
 }
 
-func (m *Manager) watchOnce(ctx context.Context) error {
-	resp, err := m.client.Get(ctx, replicasPrefix, clientv3.WithPrefix())
+func (r *roster) watchOnce(ctx context.Context) error {
+	resp, err := r.client.Get(ctx, replicasPrefix, clientv3.WithPrefix())
 	if err != nil {
 		return err
 	}
-	m.syncMembers(resp.Kvs, time.Now())
+	r.sync(resp.Kvs, time.Now())
 
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := m.client.Watch(wctx, "/gitops-reverser/", clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
+	wch := r.client.Watch(wctx, "/gitops-reverser/", clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
 	for wr := range wch {
 		if err := wr.Err(); err != nil {
 			return err
 		}
-		m.applyEvents(wr.Events, time.Now())
+		r.apply(wr.Events, time.Now())
 	}
 	return errors.New("watch closed")
 }
 
-// syncMembers installs the replica set read at now and notifies.
-func (m *Manager) syncMembers(kvs []*mvccpb.KeyValue, now time.Time) {
+// sync installs the replica set read at now and notifies.
+func (r *roster) sync(kvs []*mvccpb.KeyValue, now time.Time) {
 	next := map[string]Member{}
 	for _, kv := range kvs {
 		var mem Member
@@ -174,26 +189,26 @@ func (m *Manager) syncMembers(kvs []*mvccpb.KeyValue, now time.Time) {
 			next[mem.Name] = mem
 		}
 	}
-	m.mu.Lock()
-	m.members.set(next, now)
-	m.members.synced = true
-	m.mu.Unlock()
-	m.notify()
+	r.mu.Lock()
+	r.members.set(next, now)
+	r.members.synced = true
+	r.mu.Unlock()
+	r.changed()
 }
 
-// applyEvents applies watched changes under /gitops-reverser/ seen at now, and
+// apply applies watched changes under /gitops-reverser/ seen at now, and
 // notifies when the replica set changed or a branch lock came or went.
-func (m *Manager) applyEvents(events []*clientv3.Event, now time.Time) {
+func (r *roster) apply(events []*clientv3.Event, now time.Time) {
 	changed := false
-	m.mu.Lock()
+	r.mu.Lock()
 	for _, ev := range events {
 		name, ok := strings.CutPrefix(string(ev.Kv.Key), replicasPrefix)
 		if !ok || name == "" {
 			changed = true // a branch lock came or went
 			continue
 		}
-		next := make(map[string]Member, len(m.members.byName)+1)
-		for k, v := range m.members.byName {
+		next := make(map[string]Member, len(r.members.byName)+1)
+		for k, v := range r.members.byName {
 			next[k] = v
 		}
 		if ev.Type == clientv3.EventTypeDelete {
@@ -204,12 +219,12 @@ func (m *Manager) applyEvents(events []*clientv3.Event, now time.Time) {
 				next[name] = mem
 			}
 		}
-		if m.members.set(next, now) {
+		if r.members.set(next, now) {
 			changed = true
 		}
 	}
-	m.mu.Unlock()
+	r.mu.Unlock()
 	if changed {
-		m.notify()
+		r.changed()
 	}
 }

@@ -51,22 +51,22 @@ func TestAlive(t *testing.T) {
 		{"before the first read", func() {}, map[string]liveness{
 			"l1": {true, time.Time{}}, "never-seen": {true, time.Time{}},
 		}},
-		{"first read", func() { m.syncMembers([]*mvccpb.KeyValue{replicaKV("r1", "l1"), replicaKV("r2", "l2")}, t0) }, map[string]liveness{
+		{"first read", func() { m.roster.sync([]*mvccpb.KeyValue{replicaKV("r1", "l1"), replicaKV("r2", "l2")}, t0) }, map[string]liveness{
 			"l1": {true, time.Time{}}, "l2": {true, time.Time{}}, "never-seen": {false, time.Time{}},
 		}},
-		{"r2 expires", func() { m.applyEvents([]*clientv3.Event{del("r2")}, t0.Add(time.Minute)) }, map[string]liveness{
+		{"r2 expires", func() { m.roster.apply([]*clientv3.Event{del("r2")}, t0.Add(time.Minute)) }, map[string]liveness{
 			"l1": {true, time.Time{}}, "l2": {false, t0.Add(time.Minute)},
 		}},
-		{"r1 rejoins with a new lease", func() { m.applyEvents([]*clientv3.Event{put("r1", "l3")}, t0.Add(2*time.Minute)) }, map[string]liveness{
+		{"r1 rejoins with a new lease", func() { m.roster.apply([]*clientv3.Event{put("r1", "l3")}, t0.Add(2*time.Minute)) }, map[string]liveness{
 			"l1": {false, t0.Add(2 * time.Minute)}, "l2": {false, t0.Add(time.Minute)}, "l3": {true, time.Time{}},
 		}},
-		{"a lock event changes no lease", func() { m.applyEvents([]*clientv3.Event{lockEvent(mvccpb.PUT)}, t0.Add(3*time.Minute)) }, map[string]liveness{
+		{"a lock event changes no lease", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.PUT)}, t0.Add(3*time.Minute)) }, map[string]liveness{
 			"l1": {false, t0.Add(2 * time.Minute)}, "l2": {false, t0.Add(time.Minute)}, "l3": {true, time.Time{}},
 		}},
-		{"a new read keeps the times", func() { m.syncMembers([]*mvccpb.KeyValue{replicaKV("r1", "l3")}, t0.Add(time.Hour)) }, map[string]liveness{
+		{"a new read keeps the times", func() { m.roster.sync([]*mvccpb.KeyValue{replicaKV("r1", "l3")}, t0.Add(time.Hour)) }, map[string]liveness{
 			"l1": {false, t0.Add(2 * time.Minute)}, "l2": {false, t0.Add(time.Minute)}, "l3": {true, time.Time{}},
 		}},
-		{"a day later the times are forgotten", func() { m.applyEvents([]*clientv3.Event{put("r4", "l4")}, t0.Add(24*time.Hour+90*time.Second)) }, map[string]liveness{
+		{"a day later the times are forgotten", func() { m.roster.apply([]*clientv3.Event{put("r4", "l4")}, t0.Add(24*time.Hour+90*time.Second)) }, map[string]liveness{
 			"l1": {false, t0.Add(2 * time.Minute)}, "l2": {false, time.Time{}}, "l3": {true, time.Time{}}, "l4": {true, time.Time{}},
 		}},
 	} {
@@ -91,7 +91,7 @@ func TestMembersAndPreferred(t *testing.T) {
 		}
 	}
 
-	m.syncMembers([]*mvccpb.KeyValue{replicaKV("r3", "l3"), replicaKV("r2", "l2")}, t0)
+	m.roster.sync([]*mvccpb.KeyValue{replicaKV("r3", "l3"), replicaKV("r2", "l2")}, t0)
 	if got, want := m.Members(), []Member{{"r2", "l2"}, {"r3", "l3"}}; !slices.Equal(got, want) {
 		t.Errorf("Members() = %v, want %v", got, want)
 	}
@@ -113,7 +113,7 @@ func TestMembersAndPreferred(t *testing.T) {
 	}
 	check([]string{"r1", "r2", "r3"}) // r1 is not registered yet but counts
 
-	m.applyEvents([]*clientv3.Event{put("r1", "l1"), del("r3")}, t0.Add(time.Second))
+	m.roster.apply([]*clientv3.Event{put("r1", "l1"), del("r3")}, t0.Add(time.Second))
 	if got, want := m.Members(), []Member{{"r1", "l1"}, {"r2", "l2"}}; !slices.Equal(got, want) {
 		t.Errorf("Members() = %v, want %v", got, want)
 	}
@@ -134,22 +134,22 @@ func TestOnChange(t *testing.T) {
 		do     func()
 		notify bool
 	}{
-		{"first read, empty", func() { m.syncMembers(nil, at) }, true},
-		{"first read again, unchanged", func() { m.syncMembers(nil, at) }, true},
-		{"a replica joins", func() { m.applyEvents([]*clientv3.Event{put("r2", "l2")}, at) }, true},
-		{"the same registration again", func() { m.applyEvents([]*clientv3.Event{put("r2", "l2")}, at) }, false},
-		{"a replica moves to a new lease", func() { m.applyEvents([]*clientv3.Event{put("r2", "l5")}, at) }, true},
-		{"an unknown replica is deleted", func() { m.applyEvents([]*clientv3.Event{del("r9")}, at) }, false},
+		{"first read, empty", func() { m.roster.sync(nil, at) }, true},
+		{"first read again, unchanged", func() { m.roster.sync(nil, at) }, true},
+		{"a replica joins", func() { m.roster.apply([]*clientv3.Event{put("r2", "l2")}, at) }, true},
+		{"the same registration again", func() { m.roster.apply([]*clientv3.Event{put("r2", "l2")}, at) }, false},
+		{"a replica moves to a new lease", func() { m.roster.apply([]*clientv3.Event{put("r2", "l5")}, at) }, true},
+		{"an unknown replica is deleted", func() { m.roster.apply([]*clientv3.Event{del("r9")}, at) }, false},
 		{"an unreadable registration", func() {
-			m.applyEvents([]*clientv3.Event{{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(replicasPrefix + "r3"), Value: []byte("{")}}}, at)
+			m.roster.apply([]*clientv3.Event{{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(replicasPrefix + "r3"), Value: []byte("{")}}}, at)
 		}, false},
-		{"a branch lock is taken", func() { m.applyEvents([]*clientv3.Event{lockEvent(mvccpb.PUT)}, at) }, true},
-		{"a branch lock is released", func() { m.applyEvents([]*clientv3.Event{lockEvent(mvccpb.DELETE)}, at) }, true},
-		{"two replicas join in one response", func() { m.applyEvents([]*clientv3.Event{put("r3", "l3"), put("r4", "l4")}, at) }, true},
-		{"no-op events in one response", func() { m.applyEvents([]*clientv3.Event{put("r3", "l3"), del("r9")}, at) }, false},
-		{"an empty response", func() { m.applyEvents(nil, at) }, false},
-		{"a replica leaves", func() { m.applyEvents([]*clientv3.Event{del("r2")}, at) }, true},
-		{"a read that matches the watch", func() { m.syncMembers([]*mvccpb.KeyValue{replicaKV("r3", "l3"), replicaKV("r4", "l4")}, at) }, true},
+		{"a branch lock is taken", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.PUT)}, at) }, true},
+		{"a branch lock is released", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.DELETE)}, at) }, true},
+		{"two replicas join in one response", func() { m.roster.apply([]*clientv3.Event{put("r3", "l3"), put("r4", "l4")}, at) }, true},
+		{"no-op events in one response", func() { m.roster.apply([]*clientv3.Event{put("r3", "l3"), del("r9")}, at) }, false},
+		{"an empty response", func() { m.roster.apply(nil, at) }, false},
+		{"a replica leaves", func() { m.roster.apply([]*clientv3.Event{del("r2")}, at) }, true},
+		{"a read that matches the watch", func() { m.roster.sync([]*mvccpb.KeyValue{replicaKV("r3", "l3"), replicaKV("r4", "l4")}, at) }, true},
 	} {
 		beforeA, beforeB := a, b
 		step.do()

@@ -1,0 +1,162 @@
+package configbutler
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// WatchRule selects resources of its own namespace to mirror through a GitTarget
+// of the same namespace.
+type WatchRule struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec selects what to mirror.
+	Spec WatchRuleSpec `json:"spec"`
+	// Status is observed by the server. Read-only.
+	Status WatchRuleStatus `json:"status,omitempty"`
+}
+
+// WatchRuleSpec selects namespaced resources of the rule's namespace.
+type WatchRuleSpec struct {
+	// TargetRef names the GitTarget, in this namespace, to write to.
+	TargetRef LocalObjectReference `json:"targetRef"`
+	// Rules select resource types. At least one is required.
+	Rules []ResourceRule `json:"rules"`
+	// Exclude leaves objects out of what the rules select.
+	Exclude []Exclusion `json:"exclude,omitempty"`
+}
+
+// ResourceRule selects resource types by group, version and plural name; "*" matches all.
+type ResourceRule struct {
+	// APIGroups, "" for the core group, "*" for all.
+	APIGroups []string `json:"apiGroups"`
+	// APIVersions, "*" for all; empty means the preferred version.
+	APIVersions []string `json:"apiVersions,omitempty"`
+	// Resources: plural resource names, "*" for all.
+	Resources []string `json:"resources"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	IncludeDerived bool `json:"includeDerived,omitempty"`
+}
+
+// WatchRuleStatus is the observed state of a rule.
+type WatchRuleStatus struct {
+	// ObservedGeneration is the generation the conditions were computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready tells whether the target exists and the rules resolve.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// AuthorizedBy is the user the server authorized this object for: the
+	// user who created it or last changed its spec. The server sets it from
+	// the request and never takes it from a client; the lifecycle mirrors
+	// only what this user may read (see the README, "Multi-tenancy").
+	AuthorizedBy *AuthorizedIdentity `json:"authorizedBy,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// WatchRuleList is a list of WatchRules.
+type WatchRuleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items is the list of WatchRules.
+	Items []WatchRule `json:"items"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterWatchRule selects cluster-scoped resources, or namespaced resources in all
+// namespaces, to mirror through a GitTarget.
+type ClusterWatchRule struct {
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata.
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec selects what to mirror.
+	Spec ClusterWatchRuleSpec `json:"spec"`
+	// Status is observed by the server. Read-only.
+	Status WatchRuleStatus `json:"status,omitempty"`
+}
+
+// ClusterWatchRuleSpec selects resources across the cluster.
+type ClusterWatchRuleSpec struct {
+	// TargetRef names the GitTarget to write to.
+	TargetRef NamespacedObjectReference `json:"targetRef"`
+	// Rules select resource types. At least one is required.
+	Rules []ClusterResourceRule `json:"rules"`
+	// Exclude leaves objects out of what the rules select.
+	Exclude []Exclusion `json:"exclude,omitempty"`
+}
+
+// NamespacedObjectReference names an object in a namespace.
+type NamespacedObjectReference struct {
+	// Name of the referent.
+	Name string `json:"name"`
+	// Namespace of the referent.
+	Namespace string `json:"namespace"`
+}
+
+// Exclusion leaves out the objects that match all of its fields (a field left
+// empty matches everything; at least one must be set).
+type Exclusion struct {
+	// APIGroups of the excluded types ("" for the core group).
+	APIGroups []string `json:"apiGroups,omitempty"`
+	// Resources: plural names of the excluded types.
+	Resources []string `json:"resources,omitempty"`
+	// Namespaces: glob patterns (path.Match syntax) of namespaces.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Names: glob patterns (path.Match syntax) of object names.
+	Names []string `json:"names,omitempty"`
+}
+
+// ResourceScope is Cluster or Namespaced.
+type ResourceScope string
+
+const (
+	// ClusterScope selects cluster-scoped resources.
+	ClusterScope ResourceScope = "Cluster"
+	// NamespacedScope selects namespaced resources in all namespaces.
+	NamespacedScope ResourceScope = "Namespaced"
+)
+
+// ClusterResourceRule selects resource types and the scope they must have.
+type ClusterResourceRule struct {
+	// APIGroups, "" for the core group, "*" for all.
+	APIGroups []string `json:"apiGroups"`
+	// APIVersions, "*" for all; empty means the preferred version.
+	APIVersions []string `json:"apiVersions,omitempty"`
+	// Resources: plural resource names, "*" for all.
+	Resources []string `json:"resources"`
+	// Scope of the selected resources: Cluster or Namespaced.
+	Scope ResourceScope `json:"scope"`
+	// LabelSelector selects objects by their labels (all objects when empty).
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+	// IncludeDerived mirrors, under this rule, what is left out by default:
+	// objects a controller owns (their owner is what belongs in Git), the
+	// derived types a wildcard skips (Endpoints, EndpointSlices, Events, Leases,
+	// ControllerRevisions, ...) and the objects the cluster generates itself
+	// (kube-root-ca.crt, the default ServiceAccount, ...). See the README.
+	IncludeDerived bool `json:"includeDerived,omitempty"`
+	// NamespaceSelector selects the namespaces, by their labels, whose objects
+	// are mirrored (scope Namespaced only; all namespaces when empty). It is
+	// live: labelling a namespace later mirrors it, unlabelling it removes its
+	// files.
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterWatchRuleList is a list of ClusterWatchRules.
+type ClusterWatchRuleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items is the list of ClusterWatchRules.
+	Items []ClusterWatchRule `json:"items"`
+}
