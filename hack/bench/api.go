@@ -45,24 +45,74 @@ func (ep endpoint) path(name string) string {
 	return p
 }
 
-// benchAPI: 1,000 GitTargets driven to Ready by the lifecycle, the same objects
-// (spec and status) as custom resources of a CRD with the same schema and
-// printer columns, then GET, LIST and watch latency on each endpoint,
+// apiPhase: 1,000 GitTargets driven to Ready by the lifecycle, the same
+// objects (spec and status) as custom resources of a CRD with the same schema
+// and printer columns, then GET, LIST and watch latency on each endpoint,
 // interleaved so that drift on the machine hits all three alike.
+type apiPhase struct {
+	*env
+	n int
+	// eps are ours straight, ours through kube-apiserver, and the CRD (the
+	// baseline, last).
+	eps []endpoint
+}
+
+// benchAPI runs the API phase.
 func (e *env) benchAPI(ctx context.Context) error {
-	n := e.opts.targets
-	base, _ := rssKB(e.st.Server.Pid())
-	e.res.add(figure{Name: "RSS, server idle, no objects", Unit: "MiB", Ours: float64(base) / 1024}, 0, 0)
-	e.memNote(ctx, "server idle, no objects")
-	if err := e.ensureNamespace(ctx, apiNamespace); err != nil {
+	return (&apiPhase{env: e, n: e.opts.targets}).run(ctx)
+}
+
+func (p *apiPhase) run(ctx context.Context) error {
+	if err := p.ramp(ctx); err != nil {
 		return err
 	}
-	if err := e.setupGitProvider(ctx, apiNamespace, "bench-api", "bench-api", ""); err != nil {
+	if err := p.setupCRD(ctx); err != nil {
+		return err
+	}
+	// Measure a server at rest: the lifecycle reconciles every target
+	// setupCRD's managedFields strip touched.
+	p.probe.waitIdle(ctx)
+	direct := endpoint{name: "ours, straight", gvr: oursGVR, raw: rawClient(p.direct), dyn: dynamic.NewForConfigOrDie(p.direct)}
+	aggr := endpoint{name: "ours, through kube-apiserver", gvr: oursGVR, raw: rawClient(p.admin), dyn: p.dyn}
+	crd := endpoint{name: "CRD", gvr: crdGVR, raw: rawClient(p.admin), dyn: p.dyn}
+	p.eps = []endpoint{direct, aggr, crd}
+
+	get, err := p.measureGet(ctx)
+	if err != nil {
+		return err
+	}
+	etcd, err := clientv3.New(clientv3.Config{Endpoints: []string{p.st.EtcdURL}, DialTimeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer etcd.Close()
+	if err := p.measureFixedCost(ctx, etcd, get); err != nil {
+		return err
+	}
+	if err := p.measureList(ctx); err != nil {
+		return err
+	}
+	if err := p.measureWatch(ctx); err != nil {
+		return err
+	}
+	return p.cleanup(ctx)
+}
+
+// ramp creates the GitTargets, all on one branch of one repository, one path
+// each, and times them to Ready; our server's memory before and after.
+func (p *apiPhase) ramp(ctx context.Context) error {
+	n := p.n
+	base, _ := rssKB(p.st.Server.Pid())
+	p.res.add(figure{Name: "RSS, server idle, no objects", Unit: "MiB", Ours: float64(base) / 1024}, 0, 0)
+	p.probe.memNote(ctx, "server idle, no objects")
+	if err := p.ensureNamespace(ctx, apiNamespace); err != nil {
+		return err
+	}
+	if err := p.setupGitProvider(ctx, apiNamespace, "bench-api", "bench-api", ""); err != nil {
 		return err
 	}
 
-	// Our GitTargets, all on one branch of one repository, one path each.
-	ramp := e.startCPUProfile("api-ramp", 30)
+	ramp := p.probe.startCPUProfile("api-ramp", 30)
 	start := time.Now()
 	if err := parallel(n, 16, func(i int) error {
 		t := &v1alpha1.GitTarget{
@@ -73,7 +123,7 @@ func (e *env) benchAPI(ctx context.Context) error {
 				Path:        "targets/" + targetName(i),
 			},
 		}
-		_, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).Create(ctx, t, metav1.CreateOptions{})
+		_, err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).Create(ctx, t, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
@@ -82,43 +132,39 @@ func (e *env) benchAPI(ctx context.Context) error {
 		return fmt.Errorf("creating GitTargets: %w", err)
 	}
 	created := time.Since(start)
-	e.res.note("created %d GitTargets in %s (%.0f/s, straight to our server, 16 clients)", n, created.Round(time.Millisecond), float64(n)/created.Seconds())
-	if err := e.waitAllReady(ctx, n, 15*time.Minute); err != nil {
+	p.res.note("created %d GitTargets in %s (%.0f/s, straight to our server, 16 clients)", n, created.Round(time.Millisecond), float64(n)/created.Seconds())
+	if err := p.waitAllReady(ctx, n, 15*time.Minute); err != nil {
 		return err
 	}
-	e.res.add(figure{Name: fmt.Sprintf("%d GitTargets created -> all Ready", n), Unit: "s", Ours: time.Since(start).Seconds()}, 0, 0)
+	p.res.add(figure{Name: fmt.Sprintf("%d GitTargets created -> all Ready", n), Unit: "s", Ours: time.Since(start).Seconds()}, 0, 0)
 	ramp()
 
 	// Idle memory: 1,000 Ready targets, nothing changing.
 	time.Sleep(10 * time.Second)
-	cur, _ := rssKB(e.st.Server.Pid())
-	e.heapProfile(ctx, "api-idle")
-	e.memNote(ctx, fmt.Sprintf("%d targets Ready and idle", n))
-	e.res.add(figure{Name: fmt.Sprintf("RSS, %d targets Ready and idle", n), Unit: "MiB", Ours: float64(cur) / 1024}, 0, 120)
+	cur, _ := rssKB(p.st.Server.Pid())
+	p.probe.heapProfile(ctx, "api-idle")
+	p.probe.memNote(ctx, fmt.Sprintf("%d targets Ready and idle", n))
+	p.res.add(figure{Name: fmt.Sprintf("RSS, %d targets Ready and idle", n), Unit: "MiB", Ours: float64(cur) / 1024}, 0, 120)
+	return nil
+}
 
-	if err := e.setupCRD(ctx, n); err != nil {
-		return err
-	}
+// gets is how many GETs each endpoint gets measured (after 300 to warm up).
+const gets = 3000
 
-	// Measure a server at rest: the lifecycle reconciles every target the
-	// strip above touched.
-	e.waitIdle(ctx)
-	direct := endpoint{name: "ours, straight", gvr: oursGVR, raw: rawClient(e.direct), dyn: dynamic.NewForConfigOrDie(e.direct)}
-	aggr := endpoint{name: "ours, through kube-apiserver", gvr: oursGVR, raw: rawClient(e.admin), dyn: e.dyn}
-	crd := endpoint{name: "CRD", gvr: crdGVR, raw: rawClient(e.admin), dyn: e.dyn}
-	eps := []endpoint{direct, aggr, crd}
-
-	// GET: random names, the three endpoints in turn.
-	const gets = 3000
+// measureGet: GET of random names, the three endpoints in turn; it returns
+// the latencies per endpoint and notes what authorization asked of
+// kube-apiserver meanwhile.
+func (p *apiPhase) measureGet(ctx context.Context) ([][]time.Duration, error) {
+	n, eps := p.n, p.eps
 	lat := make([][]time.Duration, len(eps))
-	sars, sarTime := e.metricSum(ctx, "apiserver_delegated_authz_request_total"), e.metricSum(ctx, "apiserver_delegated_authz_request_duration_seconds_sum")
-	prof := e.startCPUProfile("api-get", 10)
+	sars, sarTime := p.probe.metricSum(ctx, "apiserver_delegated_authz_request_total"), p.probe.metricSum(ctx, "apiserver_delegated_authz_request_duration_seconds_sum")
+	prof := p.probe.startCPUProfile("api-get", 10)
 	for i := 0; i < gets+300; i++ {
 		name := targetName(rand.IntN(n))
 		for j, ep := range eps {
 			t0 := time.Now()
 			if _, err := ep.raw.Get().AbsPath(ep.path(name)).DoRaw(ctx); err != nil {
-				return fmt.Errorf("GET %s: %w", ep.path(name), err)
+				return nil, fmt.Errorf("GET %s: %w", ep.path(name), err)
 			}
 			if i >= 300 { // the first 300 warm up connections and caches
 				lat[j] = append(lat[j], time.Since(t0))
@@ -126,26 +172,25 @@ func (e *env) benchAPI(ctx context.Context) error {
 		}
 	}
 	prof()
-	crdP50, crdP99 := percentile(lat[2], 50), percentile(lat[2], 99)
-	if n := e.metricSum(ctx, "apiserver_delegated_authz_request_total") - sars; sars >= 0 && n > 0 {
-		e.res.note("authorization: %d of our %d GETs asked kube-apiserver (a SubjectAccessReview, cached 10 s per user, verb and object name; the bench's admin is in system:masters, which needs none), %.2f ms each on average",
-			int(n), 2*gets+600, 1000*(e.metricSum(ctx, "apiserver_delegated_authz_request_duration_seconds_sum")-sarTime)/n)
+	if n := p.probe.metricSum(ctx, "apiserver_delegated_authz_request_total") - sars; sars >= 0 && n > 0 {
+		p.res.note("authorization: %d of our %d GETs asked kube-apiserver (a SubjectAccessReview, cached 10 s per user, verb and object name; the bench's admin is in system:masters, which needs none), %.2f ms each on average",
+			int(n), 2*gets+600, 1000*(p.probe.metricSum(ctx, "apiserver_delegated_authz_request_duration_seconds_sum")-sarTime)/n)
 	}
+	return lat, nil
+}
 
-	// The fixed cost of a request: the group-version document (no storage, no
-	// object), on the same connections. GET minus this is what storage, Ready
-	// and encoding add; the rest is TLS, HTTP/2, the filter chain and the
-	// machine, which the CRD pays alike.
+// measureFixedCost measures the fixed cost of a request: the group-version
+// document (no storage, no object), on the same connections. GET minus this
+// is what storage, Ready and encoding add; the rest is TLS, HTTP/2, the
+// filter chain and the machine, which the CRD pays alike. Beside it, etcd's
+// own GET of a GitTarget's key. Then it records the GET figures (get).
+func (p *apiPhase) measureFixedCost(ctx context.Context, etcd *clientv3.Client, get [][]time.Duration) error {
+	eps := p.eps
 	fixed := make([][]time.Duration, len(eps))
-	etcd, err := clientv3.New(clientv3.Config{Endpoints: []string{e.st.EtcdURL}, DialTimeout: 10 * time.Second})
-	if err != nil {
-		return err
-	}
-	defer etcd.Close()
 	var etcdGet []time.Duration
 	for i := 0; i < 1000+100; i++ {
 		t0 := time.Now()
-		key := "/registry/configbutler.ai/configbutler.ai/gittargets/" + apiNamespace + "/" + targetName(rand.IntN(n))
+		key := "/registry/configbutler.ai/configbutler.ai/gittargets/" + apiNamespace + "/" + targetName(rand.IntN(p.n))
 		resp, err := etcd.Get(ctx, key)
 		if err != nil {
 			return fmt.Errorf("etcd GET: %w", err)
@@ -166,20 +211,25 @@ func (e *env) benchAPI(ctx context.Context) error {
 			}
 		}
 	}
-	e.res.note("etcd linearizable GET of one GitTarget's key p50, from the bench process: %.2f ms (the read every GET with resourceVersion=\"\" makes, ours and the CRD's alike)", ms(percentile(etcdGet, 50)))
-	e.res.note("GET of the group-version document p50 (the fixed cost of a request): ours straight %.2f ms, ours through kube-apiserver %.2f ms, CRD %.2f ms; GET of an object minus it: %.2f, %.2f, %.2f ms",
+	crdP50, crdP99 := percentile(get[2], 50), percentile(get[2], 99)
+	p.res.note("etcd linearizable GET of one GitTarget's key p50, from the bench process: %.2f ms (the read every GET with resourceVersion=\"\" makes, ours and the CRD's alike)", ms(percentile(etcdGet, 50)))
+	p.res.note("GET of the group-version document p50 (the fixed cost of a request): ours straight %.2f ms, ours through kube-apiserver %.2f ms, CRD %.2f ms; GET of an object minus it: %.2f, %.2f, %.2f ms",
 		ms(percentile(fixed[0], 50)), ms(percentile(fixed[1], 50)), ms(percentile(fixed[2], 50)),
-		ms(percentile(lat[0], 50))-ms(percentile(fixed[0], 50)), ms(percentile(lat[1], 50))-ms(percentile(fixed[1], 50)), ms(crdP50)-ms(percentile(fixed[2], 50)))
+		ms(percentile(get[0], 50))-ms(percentile(fixed[0], 50)), ms(percentile(get[1], 50))-ms(percentile(fixed[1], 50)), ms(crdP50)-ms(percentile(fixed[2], 50)))
 	for j, max50 := range []float64{0.8, 1.3} {
-		e.res.add(figure{Name: "GET p50, " + eps[j].name, Unit: "ms", Ours: ms(percentile(lat[j], 50)), Baseline: ms(crdP50), BaselineName: "CRD"}, max50, 0)
-		e.res.add(figure{Name: "GET p99, " + eps[j].name, Unit: "ms", Ours: ms(percentile(lat[j], 99)), Baseline: ms(crdP99), BaselineName: "CRD"}, 0, 0)
+		p.res.add(figure{Name: "GET p50, " + eps[j].name, Unit: "ms", Ours: ms(percentile(get[j], 50)), Baseline: ms(crdP50), BaselineName: "CRD"}, max50, 0)
+		p.res.add(figure{Name: "GET p99, " + eps[j].name, Unit: "ms", Ours: ms(percentile(get[j], 99)), Baseline: ms(crdP99), BaselineName: "CRD"}, 0, 0)
 	}
+	return nil
+}
 
-	// LIST of all n, as JSON.
+// measureList: LIST of all n, as JSON.
+func (p *apiPhase) measureList(ctx context.Context) error {
 	const lists = 40
-	lat = make([][]time.Duration, len(eps))
+	eps := p.eps
+	lat := make([][]time.Duration, len(eps))
 	var sizes [3]int
-	prof = e.startCPUProfile("api-list", 10)
+	prof := p.probe.startCPUProfile("api-list", 10)
 	for i := 0; i < lists+5; i++ {
 		for j, ep := range eps {
 			t0 := time.Now()
@@ -195,32 +245,35 @@ func (e *env) benchAPI(ctx context.Context) error {
 	}
 	prof()
 	for j, max := range []float64{0.4, 0.5} {
-		e.res.add(figure{Name: fmt.Sprintf("LIST %d p50, %s", n, eps[j].name), Unit: "ms", Ours: ms(percentile(lat[j], 50)),
+		p.res.add(figure{Name: fmt.Sprintf("LIST %d p50, %s", p.n, eps[j].name), Unit: "ms", Ours: ms(percentile(lat[j], 50)),
 			Baseline: ms(percentile(lat[2], 50)), BaselineName: "CRD"}, max, 0)
 	}
-	e.res.note("LIST response sizes: ours %d bytes, CRD %d bytes (same objects)", sizes[0], sizes[2])
+	p.res.note("LIST response sizes: ours %d bytes, CRD %d bytes (same objects)", sizes[0], sizes[2])
+	return nil
+}
 
-	// Watch: time from sending a change to a watcher seeing it, the three
-	// endpoints in turn.
+// measureWatch: time from sending a change to a watcher seeing it, the three
+// endpoints in turn.
+func (p *apiPhase) measureWatch(ctx context.Context) error {
 	const changes = 100
-	wl, err := watchLatency(ctx, eps, n, changes)
+	wl, err := watchLatency(ctx, p.eps, p.n, changes)
 	if err != nil {
 		return err
 	}
 	for j := range 2 {
-		e.res.add(figure{Name: "watch p50, " + eps[j].name, Unit: "ms", Ours: ms(percentile(wl[j], 50)), Baseline: ms(percentile(wl[2], 50)), BaselineName: "CRD"}, 0, 0)
+		p.res.add(figure{Name: "watch p50, " + p.eps[j].name, Unit: "ms", Ours: ms(percentile(wl[j], 50)), Baseline: ms(percentile(wl[2], 50)), BaselineName: "CRD"}, 0, 0)
 	}
-	return e.cleanupAPI(ctx)
+	return nil
 }
 
 func targetName(i int) string { return fmt.Sprintf("t-%04d", i) }
 
 // waitAllReady polls (LIST straight to our server) until n targets are Ready.
-func (e *env) waitAllReady(ctx context.Context, n int, timeout time.Duration) error {
+func (p *apiPhase) waitAllReady(ctx context.Context, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
-		l, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).List(ctx, metav1.ListOptions{})
+		l, err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
@@ -251,12 +304,12 @@ func (e *env) waitAllReady(ctx context.Context, n int, timeout time.Duration) er
 	}
 }
 
-// cleanupAPI removes the targets, the CRD and the provider of the API phase.
-func (e *env) cleanupAPI(ctx context.Context) error {
+// cleanup removes the targets, the CRD and the provider of the API phase.
+func (p *apiPhase) cleanup(ctx context.Context) error {
 	crdRes := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	_ = e.dyn.Resource(crdRes).Delete(ctx, "gittargets."+crdGroup, metav1.DeleteOptions{})
-	if err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+	_ = p.dyn.Resource(crdRes).Delete(ctx, "gittargets."+crdGroup, metav1.DeleteOptions{})
+	if err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		return err
 	}
-	return e.cbDirect.ConfigbutlerV1alpha1().GitProviders(apiNamespace).Delete(ctx, "bench-api", metav1.DeleteOptions{})
+	return p.cbDirect.ConfigbutlerV1alpha1().GitProviders(apiNamespace).Delete(ctx, "bench-api", metav1.DeleteOptions{})
 }

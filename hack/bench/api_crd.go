@@ -13,15 +13,41 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 )
 
 // setupCRD serves the same schema as a CustomResourceDefinition (our OpenAPI v3
 // schema of GitTarget, inlined; a status subresource; the same printer
 // columns) and copies every GitTarget, spec and status, into it.
-func (e *env) setupCRD(ctx context.Context, n int) error {
-	b, err := rawClient(e.direct).Get().AbsPath("/openapi/v3/apis/configbutler.ai/v1alpha1").DoRaw(ctx)
+func (p *apiPhase) setupCRD(ctx context.Context) error {
+	schemaProps, err := p.targetSchema(ctx)
 	if err != nil {
-		return fmt.Errorf("our OpenAPI v3: %w", err)
+		return err
+	}
+	crdRes := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := p.dyn.Resource(crdRes).Create(ctx, crdOf(schemaProps), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the CRD: %w", err)
+	}
+	if err := poll(ctx, 60*time.Second, func() error {
+		_, err := p.dyn.Resource(crdGVR).Namespace(apiNamespace).List(ctx, metav1.ListOptions{Limit: 1})
+		return err
+	}); err != nil {
+		return fmt.Errorf("CRD not served: %w", err)
+	}
+	ours, err := p.copyToCRD(ctx)
+	if err != nil {
+		return err
+	}
+	return p.stripManagedFields(ctx, ours)
+}
+
+// targetSchema is our OpenAPI v3 schema of GitTarget, inlined into the
+// structural schema a CRD takes.
+func (p *apiPhase) targetSchema(ctx context.Context) (map[string]any, error) {
+	b, err := rawClient(p.direct).Get().AbsPath("/openapi/v3/apis/configbutler.ai/v1alpha1").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("our OpenAPI v3: %w", err)
 	}
 	var doc struct {
 		Components struct {
@@ -29,7 +55,7 @@ func (e *env) setupCRD(ctx context.Context, n int) error {
 		} `json:"components"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return err
+		return nil, err
 	}
 	var root map[string]any
 	for name, s := range doc.Components.Schemas {
@@ -38,16 +64,21 @@ func (e *env) setupCRD(ctx context.Context, n int) error {
 		}
 	}
 	if root == nil {
-		return fmt.Errorf("no GitTarget schema in our OpenAPI v3")
+		return nil, fmt.Errorf("no GitTarget schema in our OpenAPI v3")
 	}
 	schemaProps := inlineSchema(root, doc.Components.Schemas, 0)
 	props := schemaProps["properties"].(map[string]any)
 	props["metadata"] = map[string]any{"type": "object"}
+	return schemaProps, nil
+}
 
+// crdOf is the CustomResourceDefinition of GitTargets in crdGroup with the
+// schema schemaProps, a status subresource and our printer columns.
+func crdOf(schemaProps map[string]any) *unstructured.Unstructured {
 	col := func(name, typ, path, desc string, prio int) map[string]any {
 		return map[string]any{"name": name, "type": typ, "jsonPath": path, "description": desc, "priority": prio}
 	}
-	crd := &unstructured.Unstructured{Object: map[string]any{
+	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apiextensions.k8s.io/v1",
 		"kind":       "CustomResourceDefinition",
 		"metadata":   map[string]any{"name": "gittargets." + crdGroup},
@@ -72,20 +103,14 @@ func (e *env) setupCRD(ctx context.Context, n int) error {
 			}},
 		},
 	}}
-	crdRes := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	if _, err := e.dyn.Resource(crdRes).Create(ctx, crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating the CRD: %w", err)
-	}
-	if err := poll(ctx, 60*time.Second, func() error {
-		_, err := e.dyn.Resource(crdGVR).Namespace(apiNamespace).List(ctx, metav1.ListOptions{Limit: 1})
-		return err
-	}); err != nil {
-		return fmt.Errorf("CRD not served: %w", err)
-	}
+}
 
-	ours, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).List(ctx, metav1.ListOptions{})
+// copyToCRD creates a custom resource of every GitTarget, its status
+// included, and returns our GitTargets.
+func (p *apiPhase) copyToCRD(ctx context.Context) (*v1alpha1.GitTargetList, error) {
+	ours, err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
 	err = parallel(len(ours.Items), 16, func(i int) error {
@@ -104,45 +129,49 @@ func (e *env) setupCRD(ctx context.Context, n int) error {
 		u.SetManagedFields(nil)
 		u.SetGeneration(0)
 		delete(obj, "status")
-		got, err := e.dyn.Resource(crdGVR).Namespace(apiNamespace).Create(ctx, u, metav1.CreateOptions{})
+		got, err := p.dyn.Resource(crdGVR).Namespace(apiNamespace).Create(ctx, u, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
-			got, err = e.dyn.Resource(crdGVR).Namespace(apiNamespace).Get(ctx, u.GetName(), metav1.GetOptions{})
+			got, err = p.dyn.Resource(crdGVR).Namespace(apiNamespace).Get(ctx, u.GetName(), metav1.GetOptions{})
 		}
 		if err != nil {
 			return err
 		}
 		got.Object["status"] = status
-		_, err = e.dyn.Resource(crdGVR).Namespace(apiNamespace).UpdateStatus(ctx, got, metav1.UpdateOptions{})
+		_, err = p.dyn.Resource(crdGVR).Namespace(apiNamespace).UpdateStatus(ctx, got, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("creating custom resources: %w", err)
+		return nil, fmt.Errorf("creating custom resources: %w", err)
 	}
-	e.res.note("created %d custom resources with status in %s (16 clients)", len(ours.Items), time.Since(start).Round(time.Millisecond))
+	p.res.note("created %d custom resources with status in %s (16 clients)", len(ours.Items), time.Since(start).Round(time.Millisecond))
+	return ours, nil
+}
 
-	// The same objects on both sides: our status is written by the server
-	// itself, not through a field manager, so managedFields differ; strip them
-	// on both sides ("managedFields: [{}]" resets them).
+// stripManagedFields makes the objects the same on both sides: our status is
+// written by the server itself, not through a field manager, so
+// managedFields differ; strip them on both sides ("managedFields: [{}]"
+// resets them). It notes the size of one object as JSON on each.
+func (p *apiPhase) stripManagedFields(ctx context.Context, ours *v1alpha1.GitTargetList) error {
 	strip := []byte(`{"metadata":{"managedFields":[{}]}}`)
 	if err := parallel(len(ours.Items), 16, func(i int) error {
 		name := ours.Items[i].Name
-		if _, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).Patch(ctx, name, types.MergePatchType, strip, metav1.PatchOptions{}); err != nil {
+		if _, err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(apiNamespace).Patch(ctx, name, types.MergePatchType, strip, metav1.PatchOptions{}); err != nil {
 			return err
 		}
-		_, err := e.dyn.Resource(crdGVR).Namespace(apiNamespace).Patch(ctx, name, types.MergePatchType, strip, metav1.PatchOptions{})
+		_, err := p.dyn.Resource(crdGVR).Namespace(apiNamespace).Patch(ctx, name, types.MergePatchType, strip, metav1.PatchOptions{})
 		return err
 	}); err != nil {
 		return fmt.Errorf("stripping managedFields: %w", err)
 	}
-	ob, err := rawClient(e.direct).Get().AbsPath(endpoint{gvr: oursGVR}.path(targetName(0))).DoRaw(ctx)
+	ob, err := rawClient(p.direct).Get().AbsPath(endpoint{gvr: oursGVR}.path(targetName(0))).DoRaw(ctx)
 	if err != nil {
 		return err
 	}
-	cb, err := rawClient(e.admin).Get().AbsPath(endpoint{gvr: crdGVR}.path(targetName(0))).DoRaw(ctx)
+	cb, err := rawClient(p.admin).Get().AbsPath(endpoint{gvr: crdGVR}.path(targetName(0))).DoRaw(ctx)
 	if err != nil {
 		return err
 	}
-	e.res.note("one object as JSON: ours %d bytes, CRD %d bytes", len(ob), len(cb))
+	p.res.note("one object as JSON: ours %d bytes, CRD %d bytes", len(ob), len(cb))
 	return nil
 }
 

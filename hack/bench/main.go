@@ -27,22 +27,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/test/stack"
 )
 
@@ -57,21 +49,6 @@ type options struct {
 	keep     bool
 	memLimit string
 	growth   []int
-}
-
-// env is the running stack and its clients.
-type env struct {
-	opts     options
-	st       *stack.Stack
-	admin    *rest.Config // kube-apiserver (aggregator), admin
-	direct   *rest.Config // our server, straight
-	kube     kubernetes.Interface
-	dyn      dynamic.Interface
-	cb       versioned.Interface // through the aggregator
-	cbDirect versioned.Interface
-	res      *results
-	// streams are the stream runs by attribution variant ("" the stack's).
-	streams map[string]streamRun
 }
 
 func main() {
@@ -132,20 +109,10 @@ func run(o options) error {
 	if err := st.WaitAPIServiceAvailable(ctx); err != nil {
 		return err
 	}
-	e := &env{opts: o, st: st, res: newResults()}
-	if e.admin, err = clientcmd.BuildConfigFromFlags("", st.AdminKubeconfig); err != nil {
+	e, err := newEnv(o, st)
+	if err != nil {
 		return err
 	}
-	if e.direct, err = clientcmd.BuildConfigFromFlags("", st.DirectKubeconfig); err != nil {
-		return err
-	}
-	for _, c := range []*rest.Config{e.admin, e.direct} {
-		c.QPS, c.Burst = 5000, 10000
-	}
-	e.kube = kubernetes.NewForConfigOrDie(e.admin)
-	e.dyn = dynamic.NewForConfigOrDie(e.admin)
-	e.cb = versioned.NewForConfigOrDie(e.admin)
-	e.cbDirect = versioned.NewForConfigOrDie(e.direct)
 
 	for _, phase := range strings.Split(o.phases, ",") {
 		start := time.Now()
@@ -186,12 +153,8 @@ func run(o options) error {
 	}
 	e.res.Date = time.Now().UTC().Format(time.RFC3339)
 	e.res.print(os.Stdout)
-	b, _ := json.MarshalIndent(e.res, "", "  ")
-	file := filepath.Join(o.out, "results-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	if err := os.WriteFile(file, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(o.out, "latest.json"), b, 0o644); err != nil {
+	file, err := e.res.save(o.out)
+	if err != nil {
 		return err
 	}
 	fmt.Printf("\nresults: %s (profiles in %s)\n", file, o.out)

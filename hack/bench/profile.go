@@ -8,48 +8,62 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/configbutler/gitops-reverser/test/stack"
 )
+
+// serverProbe watches our server's process for the figures: CPU and heap
+// profiles (written into out), how busy it is, what its resident memory is
+// made of, and its /metrics. What it cannot read it notes in res.
+type serverProbe struct {
+	st     *stack.Stack
+	direct *rest.Config // our server, straight
+	out    string
+	res    *results
+}
 
 // startCPUProfile records a CPU profile of our server for secs seconds into
 // <out>/<name>.pprof; the returned function waits for it. Best effort: a
 // failure is noted, not fatal.
-func (e *env) startCPUProfile(name string, secs int) func() {
+func (p *serverProbe) startCPUProfile(name string, secs int) func() {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		b, err := rawClient(e.direct).Get().AbsPath("/debug/pprof/profile").Param("seconds", fmt.Sprint(secs)).
+		b, err := rawClient(p.direct).Get().AbsPath("/debug/pprof/profile").Param("seconds", fmt.Sprint(secs)).
 			Timeout(time.Duration(secs+60) * time.Second).DoRaw(context.Background())
 		if err != nil {
-			e.res.note("profile %s: %v", name, err)
+			p.res.note("profile %s: %v", name, err)
 			return
 		}
-		_ = os.WriteFile(filepath.Join(e.opts.out, name+".pprof"), b, 0o644)
+		_ = os.WriteFile(filepath.Join(p.out, name+".pprof"), b, 0o644)
 	}()
 	return func() { <-stopped }
 }
 
 // heapProfile saves our server's heap profile into <out>/<name>.heap.pprof.
-func (e *env) heapProfile(ctx context.Context, name string) {
-	b, err := rawClient(e.direct).Get().AbsPath("/debug/pprof/heap").DoRaw(ctx)
+func (p *serverProbe) heapProfile(ctx context.Context, name string) {
+	b, err := rawClient(p.direct).Get().AbsPath("/debug/pprof/heap").DoRaw(ctx)
 	if err != nil {
-		e.res.note("heap profile %s: %v", name, err)
+		p.res.note("heap profile %s: %v", name, err)
 		return
 	}
-	_ = os.WriteFile(filepath.Join(e.opts.out, name+".heap.pprof"), b, 0o644)
+	_ = os.WriteFile(filepath.Join(p.out, name+".heap.pprof"), b, 0o644)
 }
 
 // waitIdle waits (at most a minute) until our server uses less than 5% of a
 // core over a second.
-func (e *env) waitIdle(ctx context.Context) {
+func (p *serverProbe) waitIdle(ctx context.Context) {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		before := cpuTicks(e.st.Server.Pid())
+		before := cpuTicks(p.st.Server.Pid())
 		time.Sleep(time.Second)
-		if used := cpuTicks(e.st.Server.Pid()) - before; used < 5 { // clock ticks are 1/100 s
+		if used := cpuTicks(p.st.Server.Pid()) - before; used < 5 { // clock ticks are 1/100 s
 			return
 		}
 	}
-	e.res.note("our server was still busy after a minute when the API measurements began")
+	p.res.note("our server was still busy after a minute when the API measurements began")
 }
 
 // cpuTicks is a process's user+system CPU time in clock ticks.
@@ -72,12 +86,12 @@ func cpuTicks(pid int) int64 {
 // (the binary) and anonymous memory from /proc, and the Go runtime's view of
 // its heap from /metrics (in use, the GC's next goal, held but idle, given
 // back). It is what the RSS rows are explained with.
-func (e *env) memNote(ctx context.Context, what string) {
-	st := procStatus(e.st.Server.Pid())
+func (p *serverProbe) memNote(ctx context.Context, what string) {
+	st := procStatus(p.st.Server.Pid())
 	anon, file := st["RssAnon"], st["RssFile"]
-	b, err := rawClient(e.direct).Get().AbsPath("/metrics").DoRaw(ctx)
+	b, err := rawClient(p.direct).Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		e.res.note("memory, %s: /metrics: %v", what, err)
+		p.res.note("memory, %s: /metrics: %v", what, err)
 		return
 	}
 	stat := map[string]float64{}
@@ -88,15 +102,15 @@ func (e *env) memNote(ctx context.Context, what string) {
 		}
 	}
 	mib := func(v float64) float64 { return v / (1 << 20) }
-	e.res.note("memory, %s: RSS %.0f MiB anonymous + %.0f MiB files (the binary); Go heap in use %.0f MiB, next GC at %.0f MiB, idle %.0f MiB of which %.0f returned to the OS; stacks %.0f MiB; runtime total %.0f MiB",
+	p.res.note("memory, %s: RSS %.0f MiB anonymous + %.0f MiB files (the binary); Go heap in use %.0f MiB, next GC at %.0f MiB, idle %.0f MiB of which %.0f returned to the OS; stacks %.0f MiB; runtime total %.0f MiB",
 		what, float64(anon)/1024, float64(file)/1024, mib(stat["heap_inuse_bytes"]), mib(stat["next_gc_bytes"]),
 		mib(stat["heap_idle_bytes"]), mib(stat["heap_released_bytes"]), mib(stat["stack_inuse_bytes"]), mib(stat["sys_bytes"]))
 }
 
 // metricSum is the sum of every series of a counter (or a histogram's _sum or
 // _count) on our server's /metrics; -1 when it cannot be read.
-func (e *env) metricSum(ctx context.Context, name string) float64 {
-	b, err := rawClient(e.direct).Get().AbsPath("/metrics").DoRaw(ctx)
+func (p *serverProbe) metricSum(ctx context.Context, name string) float64 {
+	b, err := rawClient(p.direct).Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return -1
 	}

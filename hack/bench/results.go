@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,6 +80,20 @@ func (r *results) print(w io.Writer) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
+}
+
+// save writes the results as JSON into out, once under the run's time and
+// once as latest.json, and returns the first file.
+func (r *results) save(out string) (string, error) {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	file := filepath.Join(out, "results-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(out, "latest.json"), b, 0o644); err != nil {
+		return "", err
+	}
+	return file, nil
 }
 
 func num(v float64, unit string) string {

@@ -29,7 +29,7 @@ const (
 	reviewsQuiet = 7 * time.Second
 )
 
-// benchReviews counts the SubjectAccessReviews our server issues to review
+// reviewsPhase counts the SubjectAccessReviews our server issues to review
 // recorded identities when RBAC objects and ServiceAccounts change in a loop:
 // 100 users each record a WatchRule on one GitTarget (so a pass over
 // everything reviews 100 identities), then, one change every 100 ms (a
@@ -41,65 +41,108 @@ const (
 // catch-up), is the yardstick. Before re-reviews were scoped and coalesced,
 // every one of these changes re-reviewed everything: a loop like these cost
 // about 8 such passes (1,738, 1,735 and 1,752 reviews on 2026-12-06).
+type reviewsPhase struct {
+	*env
+	n     int
+	users []string
+	// perPass is what a pass over everything costs, in reviews.
+	perPass float64
+}
+
+// benchReviews runs the reviews phase.
 func (e *env) benchReviews(ctx context.Context) error {
-	const n = 100
-	ns := reviewsNamespace
+	return (&reviewsPhase{env: e, n: 100}).run(ctx)
+}
+
+func (p *reviewsPhase) run(ctx context.Context) error {
 	// Verdicts cached for 5 minutes: the periodic re-check (which re-asks
 	// verdicts older than half its interval) stays out of the figures.
-	if err := e.restartServerWith(ctx, "--tenancy-recheck-interval=10m"); err != nil {
+	if err := p.restartServerWith(ctx, "--tenancy-recheck-interval=10m"); err != nil {
 		return err
 	}
+	if err := p.setup(ctx); err != nil {
+		return err
+	}
+	if err := p.recordRules(ctx); err != nil {
+		return err
+	}
+	if err := p.measurePass(ctx); err != nil {
+		return err
+	}
+	if err := p.measureLoops(ctx); err != nil {
+		return err
+	}
+	p.res.note("reviews: %d WatchRules on one GitTarget, each recorded by its own user allowed to list configmaps in %s; each loop makes a change every %s; "+
+		"each figure counts %s on our server from a quiet server to the end of the loop's re-check passes; a pass over everything took %.0f reviews",
+		p.n, reviewsNamespace, reviewsPace, reviewsMetric, p.perPass)
+	if err := p.cleanup(ctx); err != nil {
+		return err
+	}
+	return p.restartServerWith(ctx)
+}
+
+// setup makes the namespaces, the users, a Role that lets them read
+// ConfigMaps and manage WatchRules in the rules' namespace, and the GitTarget
+// their rules record on.
+func (p *reviewsPhase) setup(ctx context.Context) error {
+	ns := reviewsNamespace
 	for _, name := range []string{ns, reviewsOther} {
-		if err := e.ensureNamespace(ctx, name); err != nil {
+		if err := p.ensureNamespace(ctx, name); err != nil {
 			return err
 		}
 	}
-	if e.metricSum(ctx, reviewsMetric) < 0 {
+	if p.probe.metricSum(ctx, reviewsMetric) < 0 {
 		return fmt.Errorf("our server's /metrics cannot be read")
 	}
-	users := make([]string, n)
-	subjects := make([]rbacv1.Subject, n)
-	for i := range users {
-		users[i] = fmt.Sprintf("bench-reviewer-%03d", i)
-		subjects[i] = rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: users[i]}
+	p.users = make([]string, p.n)
+	subjects := make([]rbacv1.Subject, p.n)
+	for i := range p.users {
+		p.users[i] = fmt.Sprintf("bench-reviewer-%03d", i)
+		subjects[i] = rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: p.users[i]}
 	}
 	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "reader", Namespace: ns}, Rules: []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{v1alpha1.GroupName}, Resources: []string{"watchrules"}, Verbs: []string{"create", "get", "list", "delete"}},
 	}}
-	if _, err := e.kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := p.kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "readers", Namespace: ns},
 		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "reader"}, Subjects: subjects}
-	if _, err := e.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := p.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	if err := e.setupGitProvider(ctx, ns, reviewsRepo, reviewsRepo, ""); err != nil {
+	if err := p.setupGitProvider(ctx, ns, reviewsRepo, reviewsRepo, ""); err != nil {
 		return err
 	}
 	t := &v1alpha1.GitTarget{ObjectMeta: metav1.ObjectMeta{Name: reviewsTarget, Namespace: ns},
 		Spec: v1alpha1.GitTargetSpec{ProviderRef: v1alpha1.GitProviderReference{Name: reviewsRepo}, Branch: "main", Path: "cluster"}}
-	if _, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns).Create(ctx, t, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns).Create(ctx, t, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	// Each user records its own WatchRule, through kube-apiserver.
+	return nil
+}
+
+// recordRules: each user records its own WatchRule, through kube-apiserver,
+// and waits until all are Ready (each reviewed).
+func (p *reviewsPhase) recordRules(ctx context.Context) error {
+	ns, n := reviewsNamespace, p.n
 	as := func(u string) versioned.Interface {
-		c := rest.CopyConfig(e.admin)
+		c := rest.CopyConfig(p.admin)
 		c.Impersonate = rest.ImpersonationConfig{UserName: u}
 		return versioned.NewForConfigOrDie(c)
 	}
 	if err := poll(ctx, 30*time.Second, func() error { // RBAC reaches kube-apiserver's authorizer a moment later
-		_, err := as(users[n-1]).ConfigbutlerV1alpha1().WatchRules(ns).List(ctx, metav1.ListOptions{Limit: 1})
+		_, err := as(p.users[n-1]).ConfigbutlerV1alpha1().WatchRules(ns).List(ctx, metav1.ListOptions{Limit: 1})
 		return err
 	}); err != nil {
 		return err
 	}
 	if err := parallel(n, 8, func(i int) error {
-		r := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: users[i], Namespace: ns},
+		r := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: p.users[i], Namespace: ns},
 			Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: reviewsTarget},
 				Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
-		_, err := as(users[i]).ConfigbutlerV1alpha1().WatchRules(ns).Create(ctx, r, metav1.CreateOptions{})
+		_, err := as(p.users[i]).ConfigbutlerV1alpha1().WatchRules(ns).Create(ctx, r, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
@@ -107,50 +150,56 @@ func (e *env) benchReviews(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("WatchRules as their users: %w", err)
 	}
-	if err := e.waitReviewsReady(ctx, n, 3*time.Minute); err != nil {
-		return err
-	}
+	return p.waitReady(ctx, n, 3*time.Minute)
+}
 
-	// One pass over everything: a ClusterRole change makes two (the change,
-	// the catch-up).
-	before, err := e.waitReviewsQuiet(ctx)
+// measurePass: one pass over everything, the yardstick. A ClusterRole change
+// makes two (the change, the catch-up).
+func (p *reviewsPhase) measurePass(ctx context.Context) error {
+	before, err := p.waitQuiet(ctx)
 	if err != nil {
 		return err
 	}
 	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "bench-reviews-all"}}
-	if _, err := e.kube.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := p.kube.RbacV1().ClusterRoles().Create(ctx, cr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	after, err := e.waitReviewsQuiet(ctx)
+	after, err := p.waitQuiet(ctx)
 	if err != nil {
 		return err
 	}
-	perPass := (after - before) / 2
-	e.res.add(figure{Name: fmt.Sprintf("SubjectAccessReviews after 1 ClusterRole created, %d identities recorded (2 passes over everything)", n),
+	p.perPass = (after - before) / 2
+	p.res.add(figure{Name: fmt.Sprintf("SubjectAccessReviews after 1 ClusterRole created, %d identities recorded (2 passes over everything)", p.n),
 		Unit: "reviews", Ours: after - before}, 0, 0)
+	return nil
+}
 
+// measureLoops runs the three loops of changes, each from a quiet server to
+// the end of its re-check passes.
+func (p *reviewsPhase) measureLoops(ctx context.Context) error {
+	ns, n := reviewsNamespace, p.n
 	figures := []struct {
 		what string
 		max  float64
 		loop func(i int) error
 	}{
-		{fmt.Sprintf("ServiceAccounts created in %s", ns), n, func(i int) error {
+		{fmt.Sprintf("ServiceAccounts created in %s", ns), float64(n), func(i int) error {
 			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-sa-%03d", i), Namespace: ns}}
-			_, err := e.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+			_, err := p.kube.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
 			return err
 		}},
 		// Every one may change every verdict in the namespace: the least is
 		// each (identity, permission) there asked once per pass; the passes
 		// are bounded below.
 		{fmt.Sprintf("RoleBindings created in %s (the rules' namespace)", ns), 0, func(i int) error {
-			return e.createBinding(ctx, ns, fmt.Sprintf("bench-rb-%03d", i))
+			return p.createBinding(ctx, ns, fmt.Sprintf("bench-rb-%03d", i))
 		}},
-		{fmt.Sprintf("RoleBindings created in %s (no rule's namespace)", reviewsOther), n, func(i int) error {
-			return e.createBinding(ctx, reviewsOther, fmt.Sprintf("bench-rb-%03d", i))
+		{fmt.Sprintf("RoleBindings created in %s (no rule's namespace)", reviewsOther), float64(n), func(i int) error {
+			return p.createBinding(ctx, reviewsOther, fmt.Sprintf("bench-rb-%03d", i))
 		}},
 	}
 	for _, f := range figures {
-		before, err := e.waitReviewsQuiet(ctx)
+		before, err := p.waitQuiet(ctx)
 		if err != nil {
 			return err
 		}
@@ -162,7 +211,7 @@ func (e *env) benchReviews(ctx context.Context) error {
 			}
 		}
 		took := time.Since(start)
-		after, err := e.waitReviewsQuiet(ctx)
+		after, err := p.waitQuiet(ctx)
 		if err != nil {
 			return err
 		}
@@ -171,51 +220,35 @@ func (e *env) benchReviews(ctx context.Context) error {
 			// A pass over the namespace every 5 s while the changes go on,
 			// one when they settled, and a catch-up pass 5 s after the last:
 			// at most a pass over everything each.
-			limit = perPass * float64(int((took+5*time.Second-1)/(5*time.Second))+2)
+			limit = p.perPass * float64(int((took+5*time.Second-1)/(5*time.Second))+2)
 		}
-		e.res.add(figure{Name: fmt.Sprintf("SubjectAccessReviews after %d %s in %s, %d identities recorded", n, f.what, took.Round(100*time.Millisecond), n),
+		p.res.add(figure{Name: fmt.Sprintf("SubjectAccessReviews after %d %s in %s, %d identities recorded", n, f.what, took.Round(100*time.Millisecond), n),
 			Unit: "reviews", Ours: after - before}, 0, limit)
 	}
-	e.res.note("reviews: %d WatchRules on one GitTarget, each recorded by its own user allowed to list configmaps in %s; each loop makes a change every %s; "+
-		"each figure counts %s on our server from a quiet server to the end of the loop's re-check passes; a pass over everything took %.0f reviews",
-		n, ns, reviewsPace, reviewsMetric, perPass)
-	if err := e.cleanupReviews(ctx); err != nil {
-		return err
-	}
-	return e.restartServerWith(ctx)
+	return nil
 }
 
 // reviewsPace is the time between two changes of a loop (about a kubectl
 // loop's).
 const reviewsPace = 100 * time.Millisecond
 
-// restartServerWith restarts our server with extra flags (none: as the stack
-// starts it) and waits until kube-apiserver serves our API again.
-func (e *env) restartServerWith(ctx context.Context, args ...string) error {
-	e.st.StopServer()
-	if err := e.st.StartServer(ctx, args...); err != nil {
-		return err
-	}
-	return e.st.WaitAPIServiceAvailable(ctx)
-}
-
 // createBinding binds the Role "reader" (a ClusterRole "view" elsewhere) to
 // a user no rule records.
-func (e *env) createBinding(ctx context.Context, ns, name string) error {
+func (p *reviewsPhase) createBinding(ctx context.Context, ns, name string) error {
 	ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "reader"}
 	if ns != reviewsNamespace {
 		ref = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"}
 	}
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, RoleRef: ref,
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}}}
-	_, err := e.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{})
+	_, err := p.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{})
 	return err
 }
 
-// waitReviewsReady waits until the n WatchRules are Ready (each reviewed).
-func (e *env) waitReviewsReady(ctx context.Context, n int, timeout time.Duration) error {
+// waitReady waits until the n WatchRules are Ready (each reviewed).
+func (p *reviewsPhase) waitReady(ctx context.Context, n int, timeout time.Duration) error {
 	return poll(ctx, timeout, func() error {
-		l, err := e.cbDirect.ConfigbutlerV1alpha1().WatchRules(reviewsNamespace).List(ctx, metav1.ListOptions{})
+		l, err := p.cbDirect.ConfigbutlerV1alpha1().WatchRules(reviewsNamespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
@@ -237,11 +270,11 @@ func (e *env) waitReviewsReady(ctx context.Context, n int, timeout time.Duration
 	})
 }
 
-// waitReviewsQuiet waits until the review counter stood still for
-// reviewsQuiet and returns it.
-func (e *env) waitReviewsQuiet(ctx context.Context) (float64, error) {
+// waitQuiet waits until the review counter stood still for reviewsQuiet and
+// returns it.
+func (p *reviewsPhase) waitQuiet(ctx context.Context) (float64, error) {
 	deadline := time.Now().Add(3 * time.Minute)
-	last, since := e.metricSum(ctx, reviewsMetric), time.Now()
+	last, since := p.probe.metricSum(ctx, reviewsMetric), time.Now()
 	for time.Since(since) < reviewsQuiet {
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("%s still moving after 3 minutes", reviewsMetric)
@@ -251,7 +284,7 @@ func (e *env) waitReviewsQuiet(ctx context.Context) (float64, error) {
 			return 0, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
-		if v := e.metricSum(ctx, reviewsMetric); v != last {
+		if v := p.probe.metricSum(ctx, reviewsMetric); v != last {
 			last, since = v, time.Now()
 		}
 	}
@@ -261,26 +294,26 @@ func (e *env) waitReviewsQuiet(ctx context.Context) (float64, error) {
 	return last, nil
 }
 
-// cleanupReviews deletes what the phase created (our kinds explicitly: no
+// cleanup deletes what the phase created (our kinds explicitly: no
 // namespace controller runs).
-func (e *env) cleanupReviews(ctx context.Context) error {
+func (p *reviewsPhase) cleanup(ctx context.Context) error {
 	ns := reviewsNamespace
-	if err := e.cbDirect.ConfigbutlerV1alpha1().WatchRules(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+	if err := p.cbDirect.ConfigbutlerV1alpha1().WatchRules(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		return err
 	}
-	if err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns).Delete(ctx, reviewsTarget, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns).Delete(ctx, reviewsTarget, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	if err := e.cbDirect.ConfigbutlerV1alpha1().GitProviders(ns).Delete(ctx, reviewsRepo, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := p.cbDirect.ConfigbutlerV1alpha1().GitProviders(ns).Delete(ctx, reviewsRepo, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	if err := e.kube.RbacV1().ClusterRoles().Delete(ctx, "bench-reviews-all", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := p.kube.RbacV1().ClusterRoles().Delete(ctx, "bench-reviews-all", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	for _, name := range []string{ns, reviewsOther} {
-		_ = e.kube.RbacV1().RoleBindings(name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		_ = e.kube.CoreV1().ServiceAccounts(name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
-		if err := e.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		_ = p.kube.RbacV1().RoleBindings(name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		_ = p.kube.CoreV1().ServiceAccounts(name).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+		if err := p.kube.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}

@@ -34,13 +34,36 @@ func payload(i, version int) string {
 	return strings.Repeat(seed, 1024/len(seed)+1)[:1024]
 }
 
-// benchSnapshot: 10,000 ConfigMaps of 1 KiB mirrored by a new GitTarget, from
-// the snapshot's LIST to its pushed commit, against `git add -A && git commit
-// && git push` of the same files with the git CLI; then a re-snapshot (after a
-// restart of our server) with 100 of them changed.
+// snapshotPhase: 10,000 ConfigMaps of 1 KiB mirrored by a new GitTarget,
+// from the snapshot's LIST to its pushed commit, against `git add -A && git
+// commit && git push` of the same files with the git CLI; then a re-snapshot
+// (after a restart of our server) with 100 of them changed.
+type snapshotPhase struct {
+	*env
+	n int
+	// bare is the remote repository the target pushes to.
+	bare string
+}
+
+// benchSnapshot runs the snapshot phase.
 func (e *env) benchSnapshot(ctx context.Context) error {
-	n := e.opts.objects
-	if err := e.ensureNamespace(ctx, snapNamespace); err != nil {
+	return (&snapshotPhase{env: e, n: e.opts.objects, bare: e.st.Git.RepoPath(snapRepo)}).run(ctx)
+}
+
+func (p *snapshotPhase) run(ctx context.Context) error {
+	if err := p.createConfigMaps(ctx); err != nil {
+		return err
+	}
+	if err := p.snapshot(ctx); err != nil {
+		return err
+	}
+	return p.resnapshot(ctx)
+}
+
+// createConfigMaps creates the n ConfigMaps the target mirrors.
+func (p *snapshotPhase) createConfigMaps(ctx context.Context) error {
+	n := p.n
+	if err := p.ensureNamespace(ctx, snapNamespace); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -48,7 +71,7 @@ func (e *env) benchSnapshot(ctx context.Context) error {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: cmName(i), Namespace: snapNamespace,
 			Labels: map[string]string{"app.kubernetes.io/part-of": "bench"}},
 			Data: map[string]string{"payload": payload(i, 0), "seq": "0"}}
-		_, err := e.kube.CoreV1().ConfigMaps(snapNamespace).Create(ctx, cm, metav1.CreateOptions{})
+		_, err := p.kube.CoreV1().ConfigMaps(snapNamespace).Create(ctx, cm, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil
 		}
@@ -56,29 +79,35 @@ func (e *env) benchSnapshot(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("creating ConfigMaps: %w", err)
 	}
-	e.res.note("created %d ConfigMaps of 1 KiB in %s (32 clients through kube-apiserver)", n, time.Since(start).Round(time.Millisecond))
+	p.res.note("created %d ConfigMaps of 1 KiB in %s (32 clients through kube-apiserver)", n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
 
-	// A fresh server process: its peak RSS is this phase's alone.
-	if err := e.restartServer(ctx); err != nil {
+// snapshot creates the target on a fresh server process (its peak RSS is
+// this phase's alone), waits for its snapshot, checks it against the remote,
+// and compares its time with the git CLI's on the same files.
+func (p *snapshotPhase) snapshot(ctx context.Context) error {
+	n := p.n
+	if err := p.restartServer(ctx); err != nil {
 		return err
 	}
-	if err := e.setupGitProvider(ctx, snapNamespace, snapRepo, snapRepo, ""); err != nil {
+	if err := p.setupGitProvider(ctx, snapNamespace, snapRepo, snapRepo, ""); err != nil {
 		return err
 	}
 	wr := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "configmaps", Namespace: snapNamespace},
 		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: snapTarget},
 			Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
-	if _, err := e.cbDirect.ConfigbutlerV1alpha1().WatchRules(snapNamespace).Create(ctx, wr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := p.cbDirect.ConfigbutlerV1alpha1().WatchRules(snapNamespace).Create(ctx, wr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	prof := e.startCPUProfile("snapshot", 30)
+	prof := p.probe.startCPUProfile("snapshot", 30)
 	created := time.Now()
 	t := &v1alpha1.GitTarget{ObjectMeta: metav1.ObjectMeta{Name: snapTarget, Namespace: snapNamespace},
 		Spec: v1alpha1.GitTargetSpec{ProviderRef: v1alpha1.GitProviderReference{Name: snapRepo}, Branch: "main", Path: snapPath}}
-	if _, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(snapNamespace).Create(ctx, t, metav1.CreateOptions{}); err != nil {
+	if _, err := p.cbDirect.ConfigbutlerV1alpha1().GitTargets(snapNamespace).Create(ctx, t, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	got, err := e.waitSnapshot(ctx, time.Time{}, 10*time.Minute)
+	got, err := p.waitSnapshot(ctx, time.Time{}, 10*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -91,51 +120,54 @@ func (e *env) benchSnapshot(ctx context.Context) error {
 	if int(snap.Stats.Created) != n {
 		return fmt.Errorf("snapshot created %d files, want %d", snap.Stats.Created, n)
 	}
-	bare := e.st.Git.RepoPath(snapRepo)
-	if tip := strings.TrimSpace(gitOut(bare, "rev-parse", "refs/heads/main")); tip != snap.Commit {
+	if tip := strings.TrimSpace(gitOut(p.bare, "rev-parse", "refs/heads/main")); tip != snap.Commit {
 		return fmt.Errorf("remote main is %s, the snapshot reports %s", tip, snap.Commit)
 	}
-	files := strings.Count(gitOut(bare, "ls-tree", "-r", "--name-only", "main", snapPath+"/v1/configmaps/"+snapNamespace), "\n")
+	files := strings.Count(gitOut(p.bare, "ls-tree", "-r", "--name-only", "main", snapPath+"/v1/configmaps/"+snapNamespace), "\n")
 	if files != n {
 		return fmt.Errorf("the pushed commit holds %d ConfigMap files, want %d", files, n)
 	}
-	_, peak := rssKB(e.st.Server.Pid())
-	e.heapProfile(ctx, "snapshot")
-	e.memNote(ctx, "after the snapshot")
+	_, peak := rssKB(p.st.Server.Pid())
+	p.probe.heapProfile(ctx, "snapshot")
+	p.probe.memNote(ctx, "after the snapshot")
 
 	// Baseline: the same files, committed and pushed by the git CLI.
-	cli, err := e.gitCLIBaseline(ctx)
+	cli, err := p.gitCLIBaseline(ctx)
 	if err != nil {
 		return fmt.Errorf("git CLI baseline: %w", err)
 	}
-	e.res.add(figure{Name: fmt.Sprintf("snapshot of %d ConfigMaps, LIST to pushed commit", n), Unit: "s",
+	p.res.add(figure{Name: fmt.Sprintf("snapshot of %d ConfigMaps, LIST to pushed commit", n), Unit: "s",
 		Ours: snap.Duration.Seconds(), Baseline: cli.Seconds(), BaselineName: "git add+commit+push"}, 0.3, 0)
-	e.res.note("snapshot: GitTarget created -> SnapshotSynced=True (validation, bootstrap commit, snapshot) %s; stats %+v", wall.Round(time.Millisecond), snap.Stats)
-	e.res.add(figure{Name: fmt.Sprintf("peak RSS, snapshot of %d ConfigMaps", n), Unit: "MiB", Ours: float64(peak) / 1024}, 0, 150)
+	p.res.note("snapshot: GitTarget created -> SnapshotSynced=True (validation, bootstrap commit, snapshot) %s; stats %+v", wall.Round(time.Millisecond), snap.Stats)
+	p.res.add(figure{Name: fmt.Sprintf("peak RSS, snapshot of %d ConfigMaps", n), Unit: "MiB", Ours: float64(peak) / 1024}, 0, 150)
+	return nil
+}
 
-	// Re-snapshot: our server stopped, 100 ConfigMaps changed, server started;
-	// the snapshot on start brings Git up to date.
+// resnapshot: our server stopped, 100 ConfigMaps changed, server started;
+// the snapshot on start brings Git up to date.
+func (p *snapshotPhase) resnapshot(ctx context.Context) error {
+	n, bare := p.n, p.bare
 	commitsBefore := countCommits(bare)
-	e.st.StopServer()
-	changed := e.opts.changed
+	p.st.StopServer()
+	changed := p.opts.changed
 	for i := 0; i < changed; i++ {
 		idx := i * (n / changed)
 		patch := fmt.Sprintf(`{"data":{"payload":%q}}`, payload(idx, 1))
-		if _, err := e.kube.CoreV1().ConfigMaps(snapNamespace).Patch(ctx, cmName(idx), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		if _, err := p.kube.CoreV1().ConfigMaps(snapNamespace).Patch(ctx, cmName(idx), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			return err
 		}
 	}
 	restarted := time.Now()
-	if err := e.st.StartServer(ctx); err != nil {
+	if err := p.st.StartServer(ctx); err != nil {
 		return err
 	}
 	ready := time.Now()
-	got, err = e.waitSnapshot(ctx, restarted, 5*time.Minute)
+	got, err := p.waitSnapshot(ctx, restarted, 5*time.Minute)
 	if err != nil {
 		return err
 	}
-	e.res.add(figure{Name: fmt.Sprintf("restart: server ready -> SnapshotSynced, %d of %d changed", e.opts.changed, n), Unit: "s", Ours: time.Since(ready).Seconds()}, 0, 0)
-	snap = got.Status.Snapshot
+	p.res.add(figure{Name: fmt.Sprintf("restart: server ready -> SnapshotSynced, %d of %d changed", p.opts.changed, n), Unit: "s", Ours: time.Since(ready).Seconds()}, 0, 0)
+	snap := got.Status.Snapshot
 	if int(snap.Stats.Updated) != changed {
 		return fmt.Errorf("re-snapshot updated %d files, want %d (stats %+v)", snap.Stats.Updated, changed, snap.Stats)
 	}
@@ -144,81 +176,46 @@ func (e *env) benchSnapshot(ctx context.Context) error {
 	if !strings.Contains(content, payload(0, 1)[:40]) {
 		return fmt.Errorf("re-snapshot: %s not updated in Git", cmName(0))
 	}
-	e.res.add(figure{Name: fmt.Sprintf("re-snapshot after restart, %d of %d changed", changed, n), Unit: "s", Ours: snap.Duration.Seconds()}, 0, 0.3)
+	p.res.add(figure{Name: fmt.Sprintf("re-snapshot after restart, %d of %d changed", changed, n), Unit: "s", Ours: snap.Duration.Seconds()}, 0, 0.3)
 	// Where its time went, from the server's "Snapshot completed" log line.
-	if parts := lastSnapshotLog(filepath.Join(e.st.LogDir(), "gitops-reverser-apiserver.log")); parts != nil {
-		e.res.add(figure{Name: "  of which: watch of the selected types synced", Unit: "s", Ours: parts["watchSync"]}, 0, 0)
-		e.res.add(figure{Name: "  of which: read, render, compare", Unit: "s", Ours: parts["diff"]}, 0, 0)
-		e.res.add(figure{Name: "  of which: commit and push", Unit: "s", Ours: parts["push"]}, 0, 0)
+	if parts := lastSnapshotLog(filepath.Join(p.st.LogDir(), "gitops-reverser-apiserver.log")); parts != nil {
+		p.res.add(figure{Name: "  of which: watch of the selected types synced", Unit: "s", Ours: parts["watchSync"]}, 0, 0)
+		p.res.add(figure{Name: "  of which: read, render, compare", Unit: "s", Ours: parts["diff"]}, 0, 0)
+		p.res.add(figure{Name: "  of which: commit and push", Unit: "s", Ours: parts["push"]}, 0, 0)
 	}
-	e.res.add(figure{Name: "re-snapshot commits", Unit: "commits", Ours: float64(commits)}, 0, 1)
-	_, peak = rssKB(e.st.Server.Pid())
-	e.res.add(figure{Name: fmt.Sprintf("peak RSS, re-snapshot of %d ConfigMaps", n), Unit: "MiB", Ours: float64(peak) / 1024}, 0, 150)
+	p.res.add(figure{Name: "re-snapshot commits", Unit: "commits", Ours: float64(commits)}, 0, 1)
+	_, peak := rssKB(p.st.Server.Pid())
+	p.res.add(figure{Name: fmt.Sprintf("peak RSS, re-snapshot of %d ConfigMaps", n), Unit: "MiB", Ours: float64(peak) / 1024}, 0, 150)
 	return nil
 }
 
 // waitSnapshot polls (straight to our server) until the snapshot target's
 // SnapshotSynced is True with a snapshot completed after since.
-func (e *env) waitSnapshot(ctx context.Context, since time.Time, timeout time.Duration) (*v1alpha1.GitTarget, error) {
-	return e.waitSnapshotOf(ctx, snapNamespace, snapTarget, since, timeout)
-}
-
-// waitSnapshotOf is waitSnapshot for any target.
-func (e *env) waitSnapshotOf(ctx context.Context, ns, name string, since time.Time, timeout time.Duration) (*v1alpha1.GitTarget, error) {
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		t, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			for _, c := range t.Status.Conditions {
-				if c.Type != v1alpha1.ConditionSnapshotSynced {
-					continue
-				}
-				if s := c.Status + "/" + metav1.ConditionStatus(c.Reason); string(s) != last {
-					fmt.Fprintf(os.Stderr, "[bench] SnapshotSynced=%s %s\n", s, c.Message)
-					last = string(s)
-				}
-				snap := t.Status.Snapshot
-				if c.Status == metav1.ConditionTrue && snap != nil && snap.LastCompletedTime != nil &&
-					!snap.LastCompletedTime.Time.Before(since.Truncate(time.Second)) {
-					return t, nil
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("SnapshotSynced not True after %s (last %s, err %v)", timeout, last, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// restartServer stops and starts our server (same data, same etcd).
-func (e *env) restartServer(ctx context.Context) error {
-	e.st.StopServer()
-	return e.st.StartServer(ctx)
+func (p *snapshotPhase) waitSnapshot(ctx context.Context, since time.Time, timeout time.Duration) (*v1alpha1.GitTarget, error) {
+	return p.waitSnapshotOf(ctx, snapNamespace, snapTarget, since, timeout)
 }
 
 // gitCLIBaseline clones the mirrored repository, copies the snapshot's files
 // into a clone of a new empty repository on the same git server and times
 // `git add -A && git commit && git push` there.
-func (e *env) gitCLIBaseline(ctx context.Context) (time.Duration, error) {
+func (p *snapshotPhase) gitCLIBaseline(ctx context.Context) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "bench-cli-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
 	const baseRepo = "bench-cli"
-	if _, err := os.Stat(e.st.Git.RepoPath(baseRepo)); err == nil {
-		_ = os.RemoveAll(e.st.Git.RepoPath(baseRepo))
+	if _, err := os.Stat(p.st.Git.RepoPath(baseRepo)); err == nil {
+		_ = os.RemoveAll(p.st.Git.RepoPath(baseRepo))
 	}
-	if _, err := e.st.Git.CreateBareRepo(baseRepo); err != nil {
+	if _, err := p.st.Git.CreateBareRepo(baseRepo); err != nil {
 		return 0, err
 	}
 	ours, cli := filepath.Join(dir, "ours"), filepath.Join(dir, "cli")
-	if err := runGit(dir, "clone", "-q", e.st.Git.URLWithCredentials(snapRepo), ours); err != nil {
+	if err := runGit(dir, "clone", "-q", p.st.Git.URLWithCredentials(snapRepo), ours); err != nil {
 		return 0, err
 	}
-	if err := runGit(dir, "clone", "-q", e.st.Git.URLWithCredentials(baseRepo), cli); err != nil {
+	if err := runGit(dir, "clone", "-q", p.st.Git.URLWithCredentials(baseRepo), cli); err != nil {
 		return 0, err
 	}
 	if err := exec.Command("cp", "-a", filepath.Join(ours, snapPath), filepath.Join(cli, snapPath)).Run(); err != nil {
@@ -235,8 +232,8 @@ func (e *env) gitCLIBaseline(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	took := time.Since(start)
-	files := strings.Count(gitOut(e.st.Git.RepoPath(baseRepo), "ls-tree", "-r", "--name-only", "main"), "\n")
-	e.res.note("git CLI baseline: %d files, add+commit+push %s", files, took.Round(time.Millisecond))
+	files := strings.Count(gitOut(p.st.Git.RepoPath(baseRepo), "ls-tree", "-r", "--name-only", "main"), "\n")
+	p.res.note("git CLI baseline: %d files, add+commit+push %s", files, took.Round(time.Millisecond))
 	return took, nil
 }
 

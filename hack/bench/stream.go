@@ -18,8 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
-
-	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 )
 
 // sent is one update: its sequence number and when it was sent.
@@ -82,19 +80,34 @@ type streamRun struct {
 	rate                         float64
 }
 
-// benchStream: a sustained rate of ConfigMap updates for a while; the
+// streamPhase: a sustained rate of ConfigMap updates for a while; the
 // achieved rate, for every update the time from sending it to a pushed
 // commit holding it (or a later state of the same object), observed by
 // polling the bare repository every 50 ms, and how long the write itself took
 // as the client saw it. variant names the attribution setup ("" for the
 // stack's: kube-apiserver's audit webhook reporting to our server).
+type streamPhase struct {
+	*env
+	variant string
+	tr      *streamTracker
+
+	// What the load did.
+	start        time.Time
+	elapsed      time.Duration
+	done, failed atomic.Int64
+	writes       durations
+}
+
+// benchStream runs the stream phase.
 func (e *env) benchStream(ctx context.Context, variant string) error {
-	n, rate := e.opts.objects, e.opts.rate
-	if err := e.waitTargetReady(ctx, 5*time.Minute); err != nil {
+	return (&streamPhase{env: e, variant: variant, tr: &streamTracker{outstanding: map[int][]sent{}, pushedSeq: map[int]int{}}}).run(ctx)
+}
+
+func (p *streamPhase) run(ctx context.Context) error {
+	if err := p.waitTargetReady(ctx, 5*time.Minute); err != nil {
 		return err
 	}
-	bare := e.st.Git.RepoPath(snapRepo)
-	tr := &streamTracker{outstanding: map[int][]sent{}, pushedSeq: map[int]int{}}
+	bare := p.st.Git.RepoPath(snapRepo)
 	tip := strings.TrimSpace(gitOut(bare, "rev-parse", "refs/heads/main"))
 	commitsBefore := countCommits(bare)
 
@@ -102,21 +115,43 @@ func (e *env) benchStream(ctx context.Context, variant string) error {
 	obsDone := make(chan struct{})
 	go func() {
 		defer close(obsDone)
-		e.observePushes(obsCtx, bare, tip, tr)
+		p.tr.observe(obsCtx, bare, tip)
 	}()
 
-	// The load: update k goes out at start + k/rate, from a pool of clients.
-	// The sequence number is global, so it orders every update of an object.
-	var seq atomic.Int64
-	var done, failed atomic.Int64
-	var writes durations
-	start := time.Now()
-	end := start.Add(e.opts.duration)
 	file := "stream"
-	if variant != "" {
-		file += "-" + strings.ReplaceAll(variant, " ", "-")
+	if p.variant != "" {
+		file += "-" + strings.ReplaceAll(p.variant, " ", "-")
 	}
-	prof := e.startCPUProfile(file, 20)
+	p.load(ctx, file)
+	_, peak := rssKB(p.st.Server.Pid())
+	p.probe.heapProfile(ctx, file)
+
+	// Every update must reach Git: wait for the last ones (a batch window and more).
+	deadline := time.Now().Add(60 * time.Second)
+	for p.tr.pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopObs()
+	<-obsDone
+	lost := p.tr.pending()
+	commits := countCommits(bare) - commitsBefore
+	p.writeCSV(file)
+	p.report(peak, lost, commits)
+	if lost > 0 {
+		return fmt.Errorf("stream: %d updates never reached Git", lost)
+	}
+	return nil
+}
+
+// load sends the updates: update k goes out at start + k/rate, from a pool
+// of clients, while a CPU profile of our server named file is recorded. The
+// sequence number is global, so it orders every update of an object.
+func (p *streamPhase) load(ctx context.Context, file string) {
+	n, rate := p.opts.objects, p.opts.rate
+	var seq atomic.Int64
+	p.start = time.Now()
+	end := p.start.Add(p.opts.duration)
+	prof := p.probe.startCPUProfile(file, 20)
 	var wg sync.WaitGroup
 	for range 48 {
 		wg.Add(1)
@@ -124,7 +159,7 @@ func (e *env) benchStream(ctx context.Context, variant string) error {
 			defer wg.Done()
 			for {
 				k := int(seq.Add(1))
-				at := start.Add(time.Duration(float64(k-1) / float64(rate) * float64(time.Second)))
+				at := p.start.Add(time.Duration(float64(k-1) / float64(rate) * float64(time.Second)))
 				if at.After(end) {
 					return
 				}
@@ -132,73 +167,67 @@ func (e *env) benchStream(ctx context.Context, variant string) error {
 				obj := (k - 1) % n
 				patch := fmt.Sprintf(`{"data":{"seq":"%d"}}`, k)
 				s := sent{seq: k, at: time.Now()}
-				tr.sent(obj, s)
-				if _, err := e.kube.CoreV1().ConfigMaps(snapNamespace).Patch(ctx, cmName(obj), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-					failed.Add(1)
+				p.tr.sent(obj, s)
+				if _, err := p.kube.CoreV1().ConfigMaps(snapNamespace).Patch(ctx, cmName(obj), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+					p.failed.Add(1)
 					fmt.Fprintf(os.Stderr, "[bench] update %d: %v\n", k, err)
 					continue
 				}
-				writes.add(time.Since(s.at))
-				done.Add(1)
+				p.writes.add(time.Since(s.at))
+				p.done.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	p.elapsed = time.Since(p.start)
 	prof()
-	_, peak := rssKB(e.st.Server.Pid())
-	e.heapProfile(ctx, file)
-	achieved := float64(done.Load()) / elapsed.Seconds()
+}
 
-	// Every update must reach Git: wait for the last ones (a batch window and more).
-	deadline := time.Now().Add(60 * time.Second)
-	for tr.pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	stopObs()
-	<-obsDone
-	lost := tr.pending()
-	commits := countCommits(bare) - commitsBefore
+// writeCSV writes every measured update's send time and latency into
+// <out>/<file>-latency.csv.
+func (p *streamPhase) writeCSV(file string) {
 	var csv strings.Builder
 	csv.WriteString("sent_s,latency_s\n")
-	for _, s := range tr.samples {
-		fmt.Fprintf(&csv, "%.3f,%.3f\n", s.at.Sub(start).Seconds(), s.latency.Seconds())
+	for _, s := range p.tr.samples {
+		fmt.Fprintf(&csv, "%.3f,%.3f\n", s.at.Sub(p.start).Seconds(), s.latency.Seconds())
 	}
-	_ = os.WriteFile(filepath.Join(e.opts.out, file+"-latency.csv"), []byte(csv.String()), 0o644)
+	_ = os.WriteFile(filepath.Join(p.opts.out, file+"-latency.csv"), []byte(csv.String()), 0o644)
+}
 
+// report records the run's figures, and, for a variant, the stack's run
+// against it.
+func (p *streamPhase) report(peak int64, lost, commits int) {
+	rate, variant, tr := p.opts.rate, p.variant, p.tr
+	achieved := float64(p.done.Load()) / p.elapsed.Seconds()
 	name := "stream"
 	if variant != "" {
 		name = "stream (" + variant + ")"
 	}
 	run := streamRun{p50: percentile(tr.latencies, 50), p99: percentile(tr.latencies, 99),
-		writeP50: percentile(writes.all(), 50), writeP99: percentile(writes.all(), 99), rate: achieved}
-	e.res.add(figure{Name: fmt.Sprintf("%s: achieved update rate (target %d/s for %s)", name, rate, e.opts.duration), Unit: "updates/s", Ours: achieved}, 0, 0)
+		writeP50: percentile(p.writes.all(), 50), writeP99: percentile(p.writes.all(), 99), rate: achieved}
+	p.res.add(figure{Name: fmt.Sprintf("%s: achieved update rate (target %d/s for %s)", name, rate, p.opts.duration), Unit: "updates/s", Ours: achieved}, 0, 0)
 	if achieved < float64(rate)*0.95 {
-		e.res.note("%s: the load reached %.0f of %d updates/s (%d updates, %d failed); the source cluster or the load generator is the limit on this machine", name, achieved, rate, done.Load(), failed.Load())
+		p.res.note("%s: the load reached %.0f of %d updates/s (%d updates, %d failed); the source cluster or the load generator is the limit on this machine", name, achieved, rate, p.done.Load(), p.failed.Load())
 	}
 	interval := 5.0 // the GitProvider's push.interval: the default
-	e.res.add(figure{Name: name + ": change -> pushed p50", Unit: "s", Ours: run.p50.Seconds()}, 0, 0)
-	e.res.add(figure{Name: name + ": change -> pushed p99", Unit: "s", Ours: run.p99.Seconds()}, 0, interval+1)
-	e.res.add(figure{Name: name + ": write latency p50 (client)", Unit: "ms", Ours: float64(run.writeP50.Microseconds()) / 1000}, 0, 0)
-	e.res.add(figure{Name: name + ": write latency p99 (client)", Unit: "ms", Ours: float64(run.writeP99.Microseconds()) / 1000}, 0, 0)
-	e.res.add(figure{Name: name + ": updates not in Git 60 s after the load", Unit: "updates", Ours: float64(lost)}, 0, 0)
-	e.res.add(figure{Name: name + ": peak RSS", Unit: "MiB", Ours: float64(peak) / 1024}, 0, 150)
-	e.res.note("%s: %d updates (%d failed) in %s -> %d commits; latency measured for %d updates (observer polls every 50 ms)",
-		name, done.Load(), failed.Load(), elapsed.Round(time.Millisecond), commits, len(tr.latencies))
-	if e.streams == nil {
-		e.streams = map[string]streamRun{}
+	p.res.add(figure{Name: name + ": change -> pushed p50", Unit: "s", Ours: run.p50.Seconds()}, 0, 0)
+	p.res.add(figure{Name: name + ": change -> pushed p99", Unit: "s", Ours: run.p99.Seconds()}, 0, interval+1)
+	p.res.add(figure{Name: name + ": write latency p50 (client)", Unit: "ms", Ours: float64(run.writeP50.Microseconds()) / 1000}, 0, 0)
+	p.res.add(figure{Name: name + ": write latency p99 (client)", Unit: "ms", Ours: float64(run.writeP99.Microseconds()) / 1000}, 0, 0)
+	p.res.add(figure{Name: name + ": updates not in Git 60 s after the load", Unit: "updates", Ours: float64(lost)}, 0, 0)
+	p.res.add(figure{Name: name + ": peak RSS", Unit: "MiB", Ours: float64(peak) / 1024}, 0, 150)
+	p.res.note("%s: %d updates (%d failed) in %s -> %d commits; latency measured for %d updates (observer polls every 50 ms)",
+		name, p.done.Load(), p.failed.Load(), p.elapsed.Round(time.Millisecond), commits, len(tr.latencies))
+	if p.streams == nil {
+		p.streams = map[string]streamRun{}
 	}
-	e.streams[variant] = run
-	if on, ok := e.streams[""]; ok && variant != "" {
-		e.res.add(figure{Name: fmt.Sprintf("stream p99, attribution on vs %s", variant), Unit: "s", Ours: on.p99.Seconds(),
+	p.streams[variant] = run
+	if on, ok := p.streams[""]; ok && variant != "" {
+		p.res.add(figure{Name: fmt.Sprintf("stream p99, attribution on vs %s", variant), Unit: "s", Ours: on.p99.Seconds(),
 			Baseline: run.p99.Seconds(), BaselineName: variant}, 0, 0)
-		e.res.add(figure{Name: fmt.Sprintf("write p99, attribution on vs %s", variant), Unit: "ms", Ours: float64(on.writeP99.Microseconds()) / 1000,
+		p.res.add(figure{Name: fmt.Sprintf("write p99, attribution on vs %s", variant), Unit: "ms", Ours: float64(on.writeP99.Microseconds()) / 1000,
 			Baseline: float64(run.writeP99.Microseconds()) / 1000, BaselineName: variant}, 0, 0)
 	}
-	if lost > 0 {
-		return fmt.Errorf("stream: %d updates never reached Git", lost)
-	}
-	return nil
 }
 
 // durations collects durations from many goroutines.
@@ -219,25 +248,9 @@ func (d *durations) all() []time.Duration {
 	return append([]time.Duration(nil), d.d...)
 }
 
-// waitTargetReady waits until the snapshot target is Ready.
-func (e *env) waitTargetReady(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, func() error {
-		t, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(snapNamespace).Get(ctx, snapTarget, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		for _, c := range t.Status.Conditions {
-			if c.Type == v1alpha1.ConditionReady && c.Status == metav1.ConditionTrue {
-				return nil
-			}
-		}
-		return fmt.Errorf("%s/%s not Ready", snapNamespace, snapTarget)
-	})
-}
-
-// observePushes polls the bare repository's main branch; for every new commit
-// it reads the ConfigMap files the commit changed and reports their seq.
-func (e *env) observePushes(ctx context.Context, bare, tip string, tr *streamTracker) {
+// observe polls the bare repository's main branch; for every new commit it
+// reads the ConfigMap files the commit changed and records their seq.
+func (tr *streamTracker) observe(ctx context.Context, bare, tip string) {
 	prefix := fmt.Sprintf("%s/v1/configmaps/%s/", snapPath, snapNamespace)
 	for {
 		select {

@@ -5,10 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
 	"github.com/configbutler/gitops-reverser/pkg/attribution"
-	"github.com/configbutler/gitops-reverser/pkg/pki"
 )
 
 // AuditReporter is the user kube-apiserver's audit webhook authenticates as
@@ -20,24 +17,18 @@ const AuditReporter = "system:kube-apiserver-audit"
 // policy of artifacts/audit, a kubeconfig with our server's CA and a client
 // certificate of AuditReporter from the cluster's client CA, batches sent at
 // least every second.
-func (s *Stack) auditArgs() ([]string, error) {
-	if s.opts.NoAttribution || s.AuditOff {
+func (c *ControlPlane) auditArgs() ([]string, error) {
+	s := c.s
+	if s.opts.NoAttribution || c.AuditOff {
 		return nil, nil
 	}
-	kubeCA, err := pki.Load(s.pkiDir, "kube-ca")
-	if err != nil {
-		return nil, err
-	}
-	client, err := pki.LoadOrCreate(s.pkiDir, "audit-webhook", func() (*pki.Pair, error) {
-		return kubeCA.Issue(pki.Request{CommonName: AuditReporter, Client: true})
-	})
+	client, err := s.pki.clusterClient("audit-webhook", AuditReporter)
 	if err != nil {
 		return nil, err
 	}
 	kubeconfig := filepath.Join(s.opts.Dir, "audit-webhook.kubeconfig")
 	url := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Ports.Server)) + attribution.Path
-	if err := writeKubeconfig(kubeconfig, url, s.serverCAPEM, &clientcmdapi.AuthInfo{
-		ClientCertificateData: client.CertPEM(), ClientKeyData: client.KeyPEM()}); err != nil {
+	if err := writeKubeconfig(kubeconfig, url, s.pki.serverCAPEM, certAuth(client)); err != nil {
 		return nil, err
 	}
 	return []string{

@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
-
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/configbutler/gitops-reverser/pkg/pki"
 )
 
 // StartControllerManager starts kube-controller-manager (built from the same
@@ -19,22 +15,15 @@ import (
 // kube-root-ca.crt and default ServiceAccount, garbage collection cascades and
 // namespaces finish deleting. It returns once the controllers run (the root CA
 // is published into the default namespace).
-func (s *Stack) StartControllerManager(ctx context.Context) error {
-	d := s.pkiDir
-	f := func(name string) string { return filepath.Join(d, name) }
-	kubeCA, err := pki.Load(d, "kube-ca")
-	if err != nil {
-		return err
-	}
-	id, err := pki.LoadOrCreate(d, "kube-controller-manager", func() (*pki.Pair, error) {
-		return kubeCA.Issue(pki.Request{CommonName: "system:kube-controller-manager", Client: true})
-	})
+func (c *ControlPlane) StartControllerManager(ctx context.Context) error {
+	s := c.s
+	f := s.pki.file
+	id, err := s.pki.clusterClient("kube-controller-manager", "system:kube-controller-manager")
 	if err != nil {
 		return err
 	}
 	kubeconfig := filepath.Join(s.opts.Dir, "kube-controller-manager.kubeconfig")
-	if err := writeKubeconfig(kubeconfig, s.KubeURL, kubeCA.CertPEM(), &clientcmdapi.AuthInfo{
-		ClientCertificateData: id.CertPEM(), ClientKeyData: id.KeyPEM()}); err != nil {
+	if err := writeKubeconfig(kubeconfig, c.KubeURL, s.pki.kubeCAPEM, certAuth(id)); err != nil {
 		return err
 	}
 	args := []string{
@@ -48,15 +37,15 @@ func (s *Stack) StartControllerManager(ctx context.Context) error {
 		"--cluster-signing-cert-file=" + f("kube-ca.crt"), "--cluster-signing-key-file=" + f("kube-ca.key"),
 		"--profiling=false",
 	}
-	s.ControllerManager = &Process{Name: "kube-controller-manager", Bin: s.bin("kube-controller-manager"), Args: args,
+	c.ControllerManager = &Process{Name: "kube-controller-manager", Bin: s.bin("kube-controller-manager"), Args: args,
 		Log: filepath.Join(s.LogDir(), "kube-controller-manager.log")}
 	s.logf("starting kube-controller-manager")
-	if err := s.ControllerManager.Start(); err != nil {
+	if err := c.ControllerManager.Start(); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	return waitFor(wctx, s.ControllerManager, "kube-controller-manager's controllers", func() error {
+	return waitFor(wctx, c.ControllerManager, "kube-controller-manager's controllers", func() error {
 		if out, err := s.Kubectl("get", "configmap", "kube-root-ca.crt", "-n", "default"); err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
@@ -65,8 +54,8 @@ func (s *Stack) StartControllerManager(ctx context.Context) error {
 }
 
 // StopControllerManager stops kube-controller-manager.
-func (s *Stack) StopControllerManager() {
-	if s.ControllerManager != nil {
-		s.ControllerManager.Stop(15 * time.Second)
+func (c *ControlPlane) StopControllerManager() {
+	if c.ControllerManager != nil {
+		c.ControllerManager.Stop(15 * time.Second)
 	}
 }

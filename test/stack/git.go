@@ -14,7 +14,18 @@ import (
 	"github.com/configbutler/gitops-reverser/test/gitserver"
 )
 
-func (s *Stack) startGit() error {
+// Remote is the stack's Git remote: `git http-backend` behind basic auth on
+// loopback, its password kept in Dir, and the demo repository the example
+// (ApplyExample) mirrors to.
+type Remote struct {
+	s *Stack
+
+	Git         *gitserver.Server
+	GitPassword string
+}
+
+func (g *Remote) startGit() error {
+	s := g.s
 	pwFile := filepath.Join(s.opts.Dir, "git-password")
 	pw, err := os.ReadFile(pwFile)
 	if errors.Is(err, os.ErrNotExist) {
@@ -28,31 +39,32 @@ func (s *Stack) startGit() error {
 	if err != nil {
 		return err
 	}
-	s.GitPassword = string(pw)
+	g.GitPassword = string(pw)
 	root := filepath.Join(s.opts.Dir, "git")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
-	s.Git, err = gitserver.Start(gitserver.Options{Username: GitUser, Password: s.GitPassword, Root: root,
+	g.Git, err = gitserver.Start(gitserver.Options{Username: GitUser, Password: g.GitPassword, Root: root,
 		Addr: "127.0.0.1:" + strconv.Itoa(s.Ports.Git)})
 	if err != nil {
 		return fmt.Errorf("git server: %w", err)
 	}
-	if _, err := os.Stat(s.Git.RepoPath(DemoRepo)); errors.Is(err, os.ErrNotExist) {
-		if _, err := s.Git.CreateBareRepo(DemoRepo); err != nil {
+	if _, err := os.Stat(g.Git.RepoPath(DemoRepo)); errors.Is(err, os.ErrNotExist) {
+		if _, err := g.Git.CreateBareRepo(DemoRepo); err != nil {
 			return err
 		}
 	}
-	s.logf("git remote %s", s.Git.URL(DemoRepo))
+	s.logf("git remote %s", g.Git.URL(DemoRepo))
 	return nil
 }
 
 // GitRemote is the demo repository's clone URL with credentials.
-func (s *Stack) GitRemote() string { return s.Git.URLWithCredentials(DemoRepo) }
+func (g *Remote) GitRemote() string { return g.Git.URLWithCredentials(DemoRepo) }
 
 // ApplyExample applies artifacts/example (pointed at this stack's Git remote)
 // and the Secret with the remote's credentials.
-func (s *Stack) ApplyExample(ctx context.Context) error {
+func (g *Remote) ApplyExample(ctx context.Context) error {
+	s := g.s
 	files, err := filepath.Glob(filepath.Join(s.opts.RepoRoot, "artifacts", "example", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("no example manifests: %v", err)
@@ -65,7 +77,7 @@ func (s *Stack) ApplyExample(ctx context.Context) error {
 		}
 		manifests = append(append(manifests, b...), []byte("\n---\n")...)
 	}
-	manifests = bytes.ReplaceAll(manifests, []byte(ExampleGitURL), []byte(s.Git.URL(DemoRepo)))
+	manifests = bytes.ReplaceAll(manifests, []byte(ExampleGitURL), []byte(g.Git.URL(DemoRepo)))
 	secret := fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata:
@@ -75,7 +87,7 @@ type: Opaque
 stringData:
   username: %s
   password: %s
-`, GitUser, s.GitPassword)
+`, GitUser, g.GitPassword)
 	s.logf("applying artifacts/example")
 	return s.Apply(ctx, append(manifests, []byte(secret)...))
 }

@@ -8,19 +8,28 @@ import (
 	"time"
 )
 
+// Client runs bin/kubectl against the stack's kube-apiserver: how the tests,
+// and the stack's own setup and readiness checks, talk to the cluster.
+type Client struct {
+	kubectl string
+	// AdminKubeconfig authenticates as a cluster administrator (system:masters):
+	// the identity of Kubectl and Apply.
+	AdminKubeconfig string
+}
+
 // Kubectl runs bin/kubectl as the administrator.
-func (s *Stack) Kubectl(args ...string) (string, error) {
-	return s.KubectlAs(s.AdminKubeconfig, args...)
+func (c *Client) Kubectl(args ...string) (string, error) {
+	return c.KubectlAs(c.AdminKubeconfig, args...)
 }
 
 // KubectlAs runs bin/kubectl with the given kubeconfig.
-func (s *Stack) KubectlAs(kubeconfig string, args ...string) (string, error) {
-	return s.KubectlStdin(kubeconfig, nil, args...)
+func (c *Client) KubectlAs(kubeconfig string, args ...string) (string, error) {
+	return c.KubectlStdin(kubeconfig, nil, args...)
 }
 
 // KubectlStdin runs bin/kubectl with the given kubeconfig and standard input.
-func (s *Stack) KubectlStdin(kubeconfig string, stdin []byte, args ...string) (string, error) {
-	cmd := exec.Command(s.bin("kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+func (c *Client) KubectlStdin(kubeconfig string, stdin []byte, args ...string) (string, error) {
+	cmd := exec.Command(c.kubectl, append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if stdin != nil {
@@ -32,11 +41,11 @@ func (s *Stack) KubectlStdin(kubeconfig string, stdin []byte, args ...string) (s
 
 // Apply server-side applies manifests as the administrator, retrying briefly:
 // a namespace just created may not be in every admission cache yet.
-func (s *Stack) Apply(ctx context.Context, manifests []byte) error {
+func (c *Client) Apply(ctx context.Context, manifests []byte) error {
 	var out string
 	var err error
 	for i := 0; i < 40; i++ {
-		out, err = s.KubectlStdin(s.AdminKubeconfig, manifests, "apply", "--server-side", "--force-conflicts", "--field-manager=stack", "-f", "-")
+		out, err = c.KubectlStdin(c.AdminKubeconfig, manifests, "apply", "--server-side", "--force-conflicts", "--field-manager=stack", "-f", "-")
 		if err == nil {
 			return nil
 		}

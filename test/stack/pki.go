@@ -11,8 +11,26 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/pki"
 )
 
-func (s *Stack) setupPKI() error {
-	d := s.pkiDir
+// authority is the stack's PKI under Dir/pki, created on the first start and
+// reused after: the cluster CA (kube-apiserver's serving certificate, the
+// users, the components' client certificates), the front-proxy CA of the
+// aggregation layer, the service-account signing key, and our server's own
+// CA and serving certificate (the APIService caBundle).
+type authority struct {
+	dir string
+	// kubeCAPEM is the cluster CA: what kubeconfigs of kube-apiserver trust.
+	kubeCAPEM []byte
+	// serverCAPEM is our server's CA: the caBundle, and what clients of our
+	// server trust.
+	serverCAPEM []byte
+}
+
+// file is the path of a PKI file (e.g. "kube-ca.crt").
+func (a *authority) file(name string) string { return filepath.Join(a.dir, name) }
+
+// setup creates what is missing.
+func (a *authority) setup() error {
+	d := a.dir
 	localIP := []net.IP{net.ParseIP("127.0.0.1")}
 	kubeCA, err := pki.LoadOrCreate(d, "kube-ca", func() (*pki.Pair, error) { return pki.NewCA("kube-ca") })
 	if err != nil {
@@ -56,32 +74,63 @@ func (s *Stack) setupPKI() error {
 	}); err != nil {
 		return err
 	}
-	s.serverCAPEM = serverCA.CertPEM()
+	a.kubeCAPEM, a.serverCAPEM = kubeCA.CertPEM(), serverCA.CertPEM()
+	return nil
+}
+
+// clusterClient loads (or issues, from the cluster CA) the client
+// certificate name of commonName: a component's identity.
+func (a *authority) clusterClient(name, commonName string) (*pki.Pair, error) {
+	kubeCA, err := pki.Load(a.dir, "kube-ca")
+	if err != nil {
+		return nil, err
+	}
+	return pki.LoadOrCreate(a.dir, name, func() (*pki.Pair, error) {
+		return kubeCA.Issue(pki.Request{CommonName: commonName, Client: true})
+	})
+}
+
+// user is the credential of a user setup issued ("admin", "reader").
+func (a *authority) user(name string) (*clientcmdapi.AuthInfo, error) {
+	p, err := pki.Load(a.dir, "user-"+name)
+	if err != nil {
+		return nil, err
+	}
+	return certAuth(p), nil
+}
+
+// setupPKI creates (or reuses) the certificates and writes the kubeconfigs
+// of the administrator and the reader, and the direct one to our server.
+func (s *Stack) setupPKI() error {
+	if err := s.pki.setup(); err != nil {
+		return err
+	}
 	s.DirectKubeconfig = filepath.Join(s.opts.Dir, "direct.kubeconfig")
-	admin, err := pki.Load(d, "user-admin")
+	admin, err := s.pki.user("admin")
 	if err != nil {
 		return err
 	}
-	if err := writeKubeconfig(s.DirectKubeconfig, "https://127.0.0.1:"+strconv.Itoa(s.Ports.Server), s.serverCAPEM,
-		&clientcmdapi.AuthInfo{ClientCertificateData: admin.CertPEM(), ClientKeyData: admin.KeyPEM()}); err != nil {
+	if err := writeKubeconfig(s.DirectKubeconfig, "https://127.0.0.1:"+strconv.Itoa(s.Ports.Server), s.pki.serverCAPEM, admin); err != nil {
 		return err
 	}
-	s.kubeServing = filepath.Join(d, "kube-ca.crt")
-
 	s.KubeURL = "https://127.0.0.1:" + strconv.Itoa(s.Ports.KubeAPIServer)
 	s.AdminKubeconfig = filepath.Join(s.opts.Dir, "admin.kubeconfig")
 	s.ReaderKubeconfig = filepath.Join(s.opts.Dir, "reader.kubeconfig")
 	for file, user := range map[string]string{s.AdminKubeconfig: "admin", s.ReaderKubeconfig: "reader"} {
-		p, err := pki.Load(d, "user-"+user)
+		auth, err := s.pki.user(user)
 		if err != nil {
 			return err
 		}
-		if err := writeKubeconfig(file, s.KubeURL, kubeCA.CertPEM(), &clientcmdapi.AuthInfo{
-			ClientCertificateData: p.CertPEM(), ClientKeyData: p.KeyPEM()}); err != nil {
+		if err := writeKubeconfig(file, s.KubeURL, s.pki.kubeCAPEM, auth); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// certAuth authenticates with a client certificate.
+func certAuth(p *pki.Pair) *clientcmdapi.AuthInfo {
+	return &clientcmdapi.AuthInfo{ClientCertificateData: p.CertPEM(), ClientKeyData: p.KeyPEM()}
 }
 
 func writeKubeconfig(file, server string, caPEM []byte, auth *clientcmdapi.AuthInfo) error {

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +10,51 @@ import (
 	"time"
 )
 
+// APIService registers our server with the aggregator and tells when our API
+// is usable through kube-apiserver; tests register it anew to see what a
+// fresh install sees.
+type APIService struct {
+	s *Stack
+}
+
+// register points the aggregator at our server: an ExternalName Service to
+// localhost (no kube-proxy here) and an APIService with our CA as caBundle.
+func (a *APIService) register(ctx context.Context) error {
+	s := a.s
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports:
+  - name: https
+    port: %[3]d
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: %[4]s
+spec:
+  group: configbutler.ai
+  version: v1alpha1
+  groupPriorityMinimum: 1000
+  versionPriority: 15
+  caBundle: %[5]s
+  service:
+    name: %[1]s
+    namespace: %[2]s
+    port: %[3]d
+`, LocalServiceName, ServerNamespace, s.Ports.Server, APIServiceName, base64.StdEncoding.EncodeToString(s.pki.serverCAPEM))
+	s.logf("registering APIService %s", APIServiceName)
+	return s.Apply(ctx, []byte(manifest))
+}
+
 // WaitAPIServiceAvailable waits until the aggregator reports the APIService Available.
-func (s *Stack) WaitAPIServiceAvailable(ctx context.Context) error {
+func (a *APIService) WaitAPIServiceAvailable(ctx context.Context) error {
+	s := a.s
 	wctx, cancel := context.WithTimeout(ctx, 180*time.Second)
 	defer cancel()
 	return waitFor(wctx, s.Server, "APIService "+APIServiceName+" Available", func() error {
@@ -33,18 +77,19 @@ func (s *Stack) WaitAPIServiceAvailable(ctx context.Context) error {
 // client-side validation read it). kube-apiserver fetches the last two from
 // us asynchronously after Available; `kubectl explain` failed with "couldn't
 // find resource" for about 2 s in that gap.
-func (s *Stack) WaitAPIReady(ctx context.Context) error {
-	if err := s.WaitAPIServiceAvailable(ctx); err != nil {
+func (a *APIService) WaitAPIReady(ctx context.Context) error {
+	if err := a.WaitAPIServiceAvailable(ctx); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
-	return waitFor(wctx, s.Server, "configbutler.ai in kube-apiserver's discovery and OpenAPI v3", s.apiServed)
+	return waitFor(wctx, a.s.Server, "configbutler.ai in kube-apiserver's discovery and OpenAPI v3", a.apiServed)
 }
 
 // apiServed checks, with raw requests (kubectl's caches would remember a miss),
 // what WaitAPIReady waits for.
-func (s *Stack) apiServed() error {
+func (a *APIService) apiServed() error {
+	s := a.s
 	out, err := s.Kubectl("get", "--raw", "/apis/configbutler.ai/v1alpha1")
 	if err != nil || !strings.Contains(out, `"gittargets"`) {
 		return fmt.Errorf("group-version discovery: %v: %.200s", err, out)
@@ -79,7 +124,8 @@ func (s *Stack) apiServed() error {
 // ReregisterAPIService deletes our APIService and registers it again, as a
 // fresh install does: kube-apiserver forgets our discovery and OpenAPI and
 // fetches them anew.
-func (s *Stack) ReregisterAPIService(ctx context.Context) error {
+func (a *APIService) ReregisterAPIService(ctx context.Context) error {
+	s := a.s
 	if out, err := s.Kubectl("delete", "apiservice", APIServiceName, "--wait=true"); err != nil {
 		return fmt.Errorf("%v: %s", err, out)
 	}
@@ -93,5 +139,5 @@ func (s *Stack) ReregisterAPIService(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return s.registerAPIService(ctx)
+	return a.register(ctx)
 }

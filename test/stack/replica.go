@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
 	"github.com/configbutler/gitops-reverser/pkg/pki"
 )
 
@@ -24,7 +22,8 @@ type Replica struct {
 
 // StartReplica starts a replica named name on a free port, with its etcd at
 // etcdURL ("" for the stack's), and waits until it is ready.
-func (s *Stack) StartReplica(ctx context.Context, name, etcdURL string, extraArgs ...string) (*Replica, error) {
+func (o *OurServer) StartReplica(ctx context.Context, name, etcdURL string, extraArgs ...string) (*Replica, error) {
+	s := o.s
 	if etcdURL == "" {
 		etcdURL = s.EtcdURL
 	}
@@ -34,15 +33,14 @@ func (s *Stack) StartReplica(ctx context.Context, name, etcdURL string, extraArg
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	certFile, keyFile := pki.Files(s.pkiDir, "server")
+	certFile, keyFile := pki.Files(s.pki.dir, "server")
 	r := &Replica{Name: name, URL: "https://127.0.0.1:" + strconv.Itoa(port),
 		Kubeconfig: filepath.Join(s.opts.Dir, "replica-"+name+".kubeconfig")}
-	admin, err := pki.Load(s.pkiDir, "user-admin")
+	admin, err := s.pki.user("admin")
 	if err != nil {
 		return nil, err
 	}
-	if err := writeKubeconfig(r.Kubeconfig, r.URL, s.serverCAPEM,
-		&clientcmdapi.AuthInfo{ClientCertificateData: admin.CertPEM(), ClientKeyData: admin.KeyPEM()}); err != nil {
+	if err := writeKubeconfig(r.Kubeconfig, r.URL, s.pki.serverCAPEM, admin); err != nil {
 		return nil, err
 	}
 	args := append([]string{
@@ -66,7 +64,7 @@ func (s *Stack) StartReplica(ctx context.Context, name, etcdURL string, extraArg
 	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	if err := waitFor(wctx, r.Process, "replica "+name+" readiness", func() error {
-		return HTTPGetOK(r.URL+"/readyz", s.serverCAPEM)
+		return HTTPGetOK(r.URL+"/readyz", s.pki.serverCAPEM)
 	}); err != nil {
 		r.Process.Kill()
 		return nil, err

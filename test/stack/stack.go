@@ -10,21 +10,13 @@ package stack
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
-
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/configbutler/gitops-reverser/pkg/pki"
-	"github.com/configbutler/gitops-reverser/test/gitserver"
 )
 
 // Options configure a stack.
@@ -78,13 +70,18 @@ const (
 	DemoRepo         = "demo"
 )
 
-// Stack is a running local system.
+// Stack is a running local system. It is made of parts with one job each,
+// embedded so that tests reach every part through the stack (st.Kubectl,
+// st.StartServer, st.Git.RepoPath): Client runs kubectl, ControlPlane the
+// etcd, kube-apiserver and kube-controller-manager processes, OurServer our
+// server and its replicas, APIService the registration with the aggregator
+// and the readiness of our API through it, Remote the Git remote. The stack
+// itself holds what they share: the options, ports, state directory, PKI and
+// kubeconfigs.
 type Stack struct {
 	opts  Options
 	Ports Ports
 
-	// AdminKubeconfig authenticates as a cluster administrator (system:masters).
-	AdminKubeconfig string
 	// ReaderKubeconfig authenticates as user "reader" (no permissions until bound).
 	ReaderKubeconfig string
 	// ServerKubeconfig is our server's identity: the gitops-reverser ServiceAccount.
@@ -93,31 +90,27 @@ type Stack struct {
 	// the administrator (system:masters is authorized without kube-apiserver, so
 	// it works while kube-apiserver is down).
 	DirectKubeconfig string
-	EtcdURL          string
-	KubeURL          string
-	ServerURL        string
 
-	Etcd          *Process
-	KubeAPIServer *Process
-	// ControllerManager is kube-controller-manager (nil with NoControllerManager).
-	ControllerManager *Process
-	Server            *Process
-	// ServerExtraArgs are the extra flags the server was last started with.
-	ServerExtraArgs []string
+	*Client
+	*ControlPlane
+	*OurServer
+	*APIService
+	*Remote
 
-	// AuditOff: the next StartKubeAPIServer runs without the audit webhook
-	// (attribution reports stop; tests of the fallback).
-	AuditOff bool
-	// KubeAPIServerAudits: kube-apiserver was last started with the audit
-	// webhook.
-	KubeAPIServerAudits bool
+	pki    *authority
+	binDir string
+}
 
-	Git         *gitserver.Server
-	GitPassword string
-	serverCAPEM []byte
-	kubeServing string
-	pkiDir      string
-	binDir      string
+// newStack lays a stack out (nothing runs yet): every part exists from the
+// start, so Stop works whatever step failed.
+func newStack(opts Options) *Stack {
+	s := &Stack{opts: opts, binDir: filepath.Join(opts.RepoRoot, "bin"), pki: &authority{dir: filepath.Join(opts.Dir, "pki")}}
+	s.Client = &Client{kubectl: s.bin("kubectl")}
+	s.ControlPlane = &ControlPlane{s: s}
+	s.OurServer = &OurServer{s: s}
+	s.APIService = &APIService{s: s}
+	s.Remote = &Remote{s: s}
+	return s
 }
 
 func (s *Stack) logf(format string, args ...any) {
@@ -137,15 +130,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	opts.Dir = dir
-	s := &Stack{opts: opts, pkiDir: filepath.Join(dir, "pki"), binDir: filepath.Join(opts.RepoRoot, "bin")}
-	bins := []string{"etcd", "kube-apiserver", "kubectl", "gitops-reverser-apiserver"}
-	if !opts.NoControllerManager {
-		bins = append(bins, "kube-controller-manager")
-	}
-	for _, b := range bins {
-		if _, err := os.Stat(filepath.Join(s.binDir, b)); err != nil {
-			return nil, fmt.Errorf("stack: %s/%s is missing: run `make tools build`", s.binDir, b)
-		}
+	s := newStack(opts)
+	if err := s.checkBinaries(); err != nil {
+		return nil, err
 	}
 	if err := s.loadPorts(); err != nil {
 		return nil, err
@@ -179,11 +166,25 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if err := s.StartServer(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.registerAPIService(ctx); err != nil {
+	if err := s.register(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// checkBinaries: every binary the stack runs is in bin/.
+func (s *Stack) checkBinaries() error {
+	bins := []string{"etcd", "kube-apiserver", "kubectl", "gitops-reverser-apiserver"}
+	if !s.opts.NoControllerManager {
+		bins = append(bins, "kube-controller-manager")
+	}
+	for _, b := range bins {
+		if _, err := os.Stat(filepath.Join(s.binDir, b)); err != nil {
+			return fmt.Errorf("stack: %s/%s is missing: run `make tools build`", s.binDir, b)
+		}
+	}
+	return nil
 }
 
 // Stop stops everything the stack started, newest first.
@@ -226,183 +227,3 @@ func (s *Stack) loadPorts() error {
 }
 
 func (s *Stack) bin(name string) string { return filepath.Join(s.binDir, name) }
-
-func (s *Stack) startEtcd(ctx context.Context) error {
-	s.EtcdURL = "http://127.0.0.1:" + strconv.Itoa(s.Ports.EtcdClient)
-	peer := "http://127.0.0.1:" + strconv.Itoa(s.Ports.EtcdPeer)
-	args := []string{
-		"--name=local", "--data-dir=" + filepath.Join(s.opts.Dir, "etcd"),
-		"--listen-client-urls=" + s.EtcdURL, "--advertise-client-urls=" + s.EtcdURL,
-		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
-		"--initial-cluster=local=" + peer, "--log-level=warn",
-		"--auto-compaction-mode=periodic", "--auto-compaction-retention=1h",
-	}
-	if s.opts.FastEtcd {
-		args = append(args, "--unsafe-no-fsync")
-	}
-	s.Etcd = &Process{Name: "etcd", Bin: s.bin("etcd"), Args: args, Log: filepath.Join(s.LogDir(), "etcd.log")}
-	s.logf("starting etcd on %s", s.EtcdURL)
-	if err := s.Etcd.Start(); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	return waitFor(wctx, s.Etcd, "etcd health", func() error { return HTTPGetOK(s.EtcdURL+"/health", nil) })
-}
-
-// StartKubeAPIServer starts kube-apiserver (again) and waits until it is ready.
-func (s *Stack) StartKubeAPIServer(ctx context.Context) error {
-	d := s.pkiDir
-	f := func(name string) string { return filepath.Join(d, name) }
-	args := []string{
-		"--etcd-servers=" + s.EtcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(s.Ports.KubeAPIServer),
-		"--cert-dir=" + filepath.Join(s.opts.Dir, "kube-apiserver-certs"),
-		"--tls-cert-file=" + f("kube-apiserver.crt"), "--tls-private-key-file=" + f("kube-apiserver.key"),
-		"--client-ca-file=" + f("kube-ca.crt"),
-		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file=" + f("service-account.key"),
-		"--service-account-signing-key-file=" + f("service-account.key"),
-		"--service-cluster-ip-range=10.96.0.0/24",
-		"--authorization-mode=RBAC",
-		// The aggregation layer: the request-header CA our server trusts, and the
-		// client certificate kube-apiserver proxies with.
-		"--requestheader-client-ca-file=" + f("front-proxy-ca.crt"),
-		"--requestheader-allowed-names=front-proxy-client",
-		"--requestheader-username-headers=X-Remote-User",
-		"--requestheader-group-headers=X-Remote-Group",
-		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
-		"--proxy-client-cert-file=" + f("front-proxy-client.crt"),
-		"--proxy-client-key-file=" + f("front-proxy-client.key"),
-		"--profiling=false",
-		// No kube-proxy or nodes: the "kubernetes" Service endpoints would be a loopback IP, which the reconciler refuses.
-		"--endpoint-reconciler-type=none",
-	}
-	audit, err := s.auditArgs()
-	if err != nil {
-		return err
-	}
-	args = append(args, audit...)
-	s.KubeAPIServerAudits = len(audit) > 0
-	s.KubeAPIServer = &Process{Name: "kube-apiserver", Bin: s.bin("kube-apiserver"), Args: args, Log: filepath.Join(s.LogDir(), "kube-apiserver.log")}
-	s.logf("starting kube-apiserver on %s", s.KubeURL)
-	if err := s.KubeAPIServer.Start(); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
-	defer cancel()
-	return waitFor(wctx, s.KubeAPIServer, "kube-apiserver readiness", func() error {
-		out, err := s.Kubectl("get", "--raw", "/readyz")
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return nil
-	})
-}
-
-// StopKubeAPIServer stops kube-apiserver (the source cluster goes away).
-func (s *Stack) StopKubeAPIServer() { s.KubeAPIServer.Stop(30 * time.Second) }
-
-// setupServerIdentity applies the deploy RBAC and service account and writes a
-// kubeconfig with that service account's token: locally, our server runs with
-// exactly the permissions artifacts/deploy grants it in a cluster.
-func (s *Stack) setupServerIdentity(ctx context.Context) error {
-	var manifests []byte
-	for _, f := range []string{"00-namespace.yaml", "01-serviceaccount.yaml", "02-rbac.yaml"} {
-		b, err := os.ReadFile(filepath.Join(s.opts.RepoRoot, "artifacts", "deploy", f))
-		if err != nil {
-			return err
-		}
-		manifests = append(append(manifests, b...), []byte("\n---\n")...)
-	}
-	s.logf("applying artifacts/deploy RBAC and service account")
-	if err := s.Apply(ctx, manifests); err != nil {
-		return err
-	}
-	out, err := s.Kubectl("create", "token", ServerName, "-n", ServerNamespace, "--duration=8760h")
-	if err != nil {
-		return fmt.Errorf("creating a token for the server: %v: %s", err, out)
-	}
-	caPEM, err := os.ReadFile(s.kubeServing)
-	if err != nil {
-		return err
-	}
-	s.ServerKubeconfig = filepath.Join(s.opts.Dir, "gitops-reverser.kubeconfig")
-	return writeKubeconfig(s.ServerKubeconfig, s.KubeURL, caPEM, &clientcmdapi.AuthInfo{Token: strings.TrimSpace(out)})
-}
-
-// StartServer starts gitops-reverser-apiserver and waits until it is ready;
-// extraArgs come last (a repeated flag overrides the stack's).
-func (s *Stack) StartServer(ctx context.Context, extraArgs ...string) error {
-	certFile, keyFile := pki.Files(s.pkiDir, "server")
-	s.ServerURL = "https://127.0.0.1:" + strconv.Itoa(s.Ports.Server)
-	args := append([]string{
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(s.Ports.Server),
-		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile,
-		"--etcd-servers=" + s.EtcdURL,
-		"--kubeconfig=" + s.ServerKubeconfig,
-		"--authentication-kubeconfig=" + s.ServerKubeconfig,
-		"--authorization-kubeconfig=" + s.ServerKubeconfig,
-		"--data-dir=" + filepath.Join(s.opts.Dir, "server"),
-		// The stack's Git server listens on loopback; nothing else local is allowed.
-		"--allow-remotes=loopback",
-	}, s.opts.ServerArgs...)
-	if s.opts.NoAttribution {
-		args = append(args, "--attribution-reporters=")
-	}
-	args = append(args, extraArgs...)
-	s.ServerExtraArgs = append([]string(nil), extraArgs...)
-	s.Server = &Process{Name: "gitops-reverser-apiserver", Bin: s.bin("gitops-reverser-apiserver"), Args: args, Env: s.opts.ServerEnv,
-		Log: filepath.Join(s.LogDir(), "gitops-reverser-apiserver.log")}
-	s.logf("starting gitops-reverser-apiserver on %s", s.ServerURL)
-	if err := s.Server.Start(); err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	return waitFor(wctx, s.Server, "gitops-reverser-apiserver readiness", func() error {
-		return HTTPGetOK(s.ServerURL+"/readyz", s.serverCAPEM)
-	})
-}
-
-// StopServer stops our server gracefully.
-func (s *Stack) StopServer() { s.Server.Stop(30 * time.Second) }
-
-// registerAPIService points the aggregator at our server: an ExternalName Service
-// to localhost (no kube-proxy here) and an APIService with our CA as caBundle.
-func (s *Stack) registerAPIService(ctx context.Context) error {
-	manifest := fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata:
-  name: %[1]s
-  namespace: %[2]s
-spec:
-  type: ExternalName
-  externalName: localhost
-  ports:
-  - name: https
-    port: %[3]d
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata:
-  name: %[4]s
-spec:
-  group: configbutler.ai
-  version: v1alpha1
-  groupPriorityMinimum: 1000
-  versionPriority: 15
-  caBundle: %[5]s
-  service:
-    name: %[1]s
-    namespace: %[2]s
-    port: %[3]d
-`, LocalServiceName, ServerNamespace, s.Ports.Server, APIServiceName, base64.StdEncoding.EncodeToString(s.serverCAPEM))
-	s.logf("registering APIService %s", APIServiceName)
-	return s.Apply(ctx, []byte(manifest))
-}
-
-// ServerDataDir is our server's --data-dir (its clones).
-func (s *Stack) ServerDataDir() string { return filepath.Join(s.opts.Dir, "server") }
