@@ -15,18 +15,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/util/compatibility"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
-	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
@@ -34,7 +31,6 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	generatedopenapi "github.com/configbutler/gitops-reverser/pkg/generated/openapi"
 	"github.com/configbutler/gitops-reverser/pkg/git"
-	"github.com/configbutler/gitops-reverser/pkg/ownership"
 )
 
 // DefaultAttributionReporter is the user kube-apiserver's audit webhook
@@ -316,110 +312,3 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{Tenancy: adm, NoIdentity: o.Standalone}}, nil
 }
 
-// Run starts etcd (when embedded), the API server and the lifecycle, and blocks
-// until ctx is done.
-func (o *Options) Run(ctx context.Context) error {
-	if o.embeddedEtcd() {
-		etcd, err := StartEmbeddedEtcd(ctx, filepath.Join(o.DataDir, "etcd"))
-		if err != nil {
-			return err
-		}
-		defer etcd.Close()
-		o.RecommendedOptions.Etcd.StorageConfig.Transport.ServerList = []string{etcd.ClientURL}
-		klog.InfoS("Embedded etcd started", "dir", filepath.Join(o.DataDir, "etcd"), "url", etcd.ClientURL)
-	}
-
-	config, err := o.Config()
-	if err != nil {
-		return err
-	}
-	var own *ownership.Manager
-	var client *clientv3.Client // the storage etcd, for ownership and shared reports
-	if o.Lifecycle {
-		if own, client, err = o.newOwnership(); err != nil {
-			return err
-		}
-		defer client.Close()
-		config.ExtraConfig.Liveness = own
-		ownCtx, ownCancel := context.WithCancel(ctx)
-		ownDone := make(chan struct{})
-		go func() { own.Run(ownCtx); close(ownDone) }()
-		// On shutdown the lease is revoked, so other replicas take over at once.
-		defer func() { ownCancel(); <-ownDone }()
-	}
-	server, err := config.Complete().New()
-	if err != nil {
-		return err
-	}
-
-	if o.Standalone && o.WriteKubeconfig != "" {
-		port := o.RecommendedOptions.SecureServing.BindPort
-		if l := o.RecommendedOptions.SecureServing.Listener; l != nil {
-			port = l.Addr().(*net.TCPAddr).Port
-		}
-		pki, err := loadOrCreatePKI(filepath.Join(o.DataDir, "pki"))
-		if err != nil {
-			return err
-		}
-		if err := pki.writeKubeconfig(o.WriteKubeconfig, port); err != nil {
-			return fmt.Errorf("writing kubeconfig: %w", err)
-		}
-	}
-
-	if config.GenericConfig.SecureServing != nil {
-		check, err := o.authCACheck(config.GenericConfig.SecureServing.ClientCA)
-		if err != nil {
-			return err
-		}
-		if check != nil {
-			if err := server.GenericAPIServer.AddReadyzChecks(check); err != nil {
-				return err
-			}
-		}
-	}
-
-	server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-started", func(hookCtx genericapiserver.PostStartHookContext) error {
-		if o.OnStarted != nil {
-			o.OnStarted(server)
-		}
-		if o.Ready != nil {
-			close(o.Ready)
-		}
-		return nil
-	})
-	var reports *attribution.Store
-	if o.attribution() {
-		reports = attribution.NewStore(attribution.DefaultTTL)
-		// The audit webhook reaches one replica; the branch worker a report
-		// is for may run in another: replicas share reports through etcd.
-		var in attribution.Adder = reports
-		var shared *attribution.Shared
-		if client != nil {
-			shared = attribution.NewShared(client, reports, o.ReplicaName)
-			in = shared
-		}
-		server.GenericAPIServer.Handler.NonGoRestfulMux.Handle(attribution.Path,
-			attribution.Handler(in, sets.New(o.AttributionReporters...)))
-		server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-attribution", func(hookCtx genericapiserver.PostStartHookContext) error {
-			go reports.ExpireEvery(hookCtx.Done(), time.Minute)
-			if shared != nil {
-				ctx, cancel := context.WithCancel(context.Background())
-				go func() { <-hookCtx.Done(); cancel() }()
-				go shared.Run(ctx)
-			}
-			return nil
-		})
-	}
-	if o.Lifecycle {
-		if err := o.addLifecycle(server, o.source, own, reports); err != nil {
-			return err
-		}
-	}
-	if f := config.GenericConfig.SharedInformerFactory; f != nil {
-		server.GenericAPIServer.AddPostStartHookOrDie("start-core-informers", func(hookCtx genericapiserver.PostStartHookContext) error {
-			f.Start(hookCtx.Done())
-			return nil
-		})
-	}
-	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
-}
