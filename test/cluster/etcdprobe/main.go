@@ -86,132 +86,147 @@ func (w detailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// probe is one run: where etcd is, and how long each attempt may take.
+type probe struct {
+	addr, metrics string
+	timeout       time.Duration
+	wg            sync.WaitGroup
+}
+
+// No verification of etcd's certificate: a tenant has no CA, and the refusal
+// under test is of the client, not of the server.
+var noCert = &tls.Config{InsecureSkipVerify: true}
+
+var (
+	putBody   = `{"key":"` + b64(key) + `","value":"` + b64("planted") + `"}`
+	rangeBody = `{"key":"` + b64(key) + `"}`
+)
+
 func main() {
-	addr := flag.String("addr", "", "etcd's client address, host:port")
-	metrics := flag.String("metrics", "", "etcd's health and metrics address, host:port")
-	timeout := flag.Duration("timeout", 4*time.Second, "timeout of each attempt")
+	p := &probe{}
+	flag.StringVar(&p.addr, "addr", "", "etcd's client address, host:port")
+	flag.StringVar(&p.metrics, "metrics", "", "etcd's health and metrics address, host:port")
+	flag.DurationVar(&p.timeout, "timeout", 4*time.Second, "timeout of each attempt")
 	flag.Parse()
-	if *addr == "" || *metrics == "" {
+	if p.addr == "" || p.metrics == "" {
 		fmt.Fprintln(os.Stderr, "etcdprobe: -addr and -metrics are required")
 		os.Exit(2)
 	}
 	var r Result
-	var wg sync.WaitGroup
-	do := func(a *Attempt, f func(context.Context, *Attempt) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-			defer cancel()
-			start := time.Now()
-			err := f(ctx, a)
-			a.Seconds = time.Since(start).Seconds()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				a.Error = err.Error()
-				a.TLSRefused = isTLSRefusal(err) || isTLSRefusal(errors.New(a.Detail))
-				a.Timeout = isTimeout(err)
-			}
-		}()
-	}
-	// No verification of etcd's certificate: a tenant has no CA, and the
-	// refusal under test is of the client, not of the server.
-	noCert := &tls.Config{InsecureSkipVerify: true}
-	put := `{"key":"` + b64(key) + `","value":"` + b64("planted") + `"}`
-	rng := `{"key":"` + b64(key) + `"}`
-
-	do(&r.PlainHTTPPut, func(ctx context.Context, a *Attempt) error {
-		return post(ctx, a, http.DefaultClient, "http://"+*addr+"/v3/kv/put", put)
+	p.do(&r.PlainHTTPPut, func(ctx context.Context, a *Attempt) error {
+		return post(ctx, a, http.DefaultClient, "http://"+p.addr+"/v3/kv/put", putBody)
 	})
-	do(&r.PlainHTTPRange, func(ctx context.Context, a *Attempt) error {
-		return post(ctx, a, http.DefaultClient, "http://"+*addr+"/v3/kv/range", rng)
+	p.do(&r.PlainHTTPRange, func(ctx context.Context, a *Attempt) error {
+		return post(ctx, a, http.DefaultClient, "http://"+p.addr+"/v3/kv/range", rangeBody)
 	})
-	do(&r.TLSNoCert, func(ctx context.Context, a *Attempt) error {
-		d := tls.Dialer{Config: noCert}
-		c, err := d.DialContext(ctx, "tcp", *addr)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		a.Handshake = true
-		if dl, ok := ctx.Deadline(); ok {
-			c.SetDeadline(dl)
-		}
-		req := "POST /v3/kv/range HTTP/1.1\r\nHost: " + *addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
-			fmt.Sprint(len(rng)) + "\r\nConnection: close\r\n\r\n" + rng
-		if _, err := io.WriteString(c, req); err != nil {
-			return err
-		}
-		b, err := io.ReadAll(c)
-		if len(b) > 0 {
-			a.Body = truncate(string(b))
-			a.OK = strings.HasPrefix(string(b), "HTTP/1.1 200")
-		}
-		return err
+	p.do(&r.TLSNoCert, p.tlsNoCert)
+	p.do(&r.ClientPut, func(ctx context.Context, a *Attempt) error { return p.clientPut(ctx, a, "https", noCert) })
+	p.do(&r.ClientGet, p.clientGet)
+	p.do(&r.PlainClientPut, func(ctx context.Context, a *Attempt) error { return p.clientPut(ctx, a, "http", nil) })
+	p.do(&r.MetricsReadyz, p.metricsReadyz)
+	p.do(&r.MetricsRange, func(ctx context.Context, a *Attempt) error {
+		return post(ctx, a, http.DefaultClient, "http://"+p.metrics+"/v3/kv/range", rangeBody)
 	})
-	// The client says only "context deadline exceeded"; why is in its
-	// warning log (gRPC's last connection error), kept as Detail.
-	client := func(a *Attempt, scheme string, tc *tls.Config) (*clientv3.Client, error) {
-		return clientv3.New(clientv3.Config{Endpoints: []string{scheme + "://" + *addr}, TLS: tc,
-			DialTimeout: *timeout, Logger: zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
-				zapcore.AddSync(detailWriter{a}), zap.WarnLevel))})
-	}
-	do(&r.ClientPut, func(ctx context.Context, a *Attempt) error {
-		c, err := client(a, "https", noCert)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if _, err := c.Put(ctx, key, "planted"); err != nil {
-			return err
-		}
-		a.OK = true
-		return nil
-	})
-	do(&r.ClientGet, func(ctx context.Context, a *Attempt) error {
-		c, err := client(a, "https", noCert)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		resp, err := c.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(3))
-		if err != nil {
-			return err
-		}
-		a.OK = true
-		a.Body = fmt.Sprintf("%d keys", resp.Count)
-		return nil
-	})
-	do(&r.PlainClientPut, func(ctx context.Context, a *Attempt) error {
-		c, err := client(a, "http", nil)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		if _, err := c.Put(ctx, key, "planted"); err != nil {
-			return err
-		}
-		a.OK = true
-		return nil
-	})
-	do(&r.MetricsReadyz, func(ctx context.Context, a *Attempt) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+*metrics+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		a.Status, a.Body, a.OK = resp.StatusCode, truncate(string(b)), resp.StatusCode == http.StatusOK
-		return nil
-	})
-	do(&r.MetricsRange, func(ctx context.Context, a *Attempt) error {
-		return post(ctx, a, http.DefaultClient, "http://"+*metrics+"/v3/kv/range", rng)
-	})
-	wg.Wait()
+	p.wg.Wait()
 	out, _ := json.Marshal(r)
 	fmt.Println(string(out))
+}
+
+// do runs one attempt in the background, with its own deadline, and records
+// how it ended.
+func (p *probe) do(a *Attempt, f func(context.Context, *Attempt) error) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+		defer cancel()
+		start := time.Now()
+		err := f(ctx, a)
+		a.Seconds = time.Since(start).Seconds()
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			a.Error = err.Error()
+			a.TLSRefused = isTLSRefusal(err) || isTLSRefusal(errors.New(a.Detail))
+			a.Timeout = isTimeout(err)
+		}
+	}()
+}
+
+// tlsNoCert connects with TLS but no client certificate, then asks for a
+// range: in TLS 1.3 the server's verdict on the missing certificate arrives
+// with the first read.
+func (p *probe) tlsNoCert(ctx context.Context, a *Attempt) error {
+	d := tls.Dialer{Config: noCert}
+	c, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	a.Handshake = true
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	req := "POST /v3/kv/range HTTP/1.1\r\nHost: " + p.addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
+		fmt.Sprint(len(rangeBody)) + "\r\nConnection: close\r\n\r\n" + rangeBody
+	if _, err := io.WriteString(c, req); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(c)
+	if len(b) > 0 {
+		a.Body = truncate(string(b))
+		a.OK = strings.HasPrefix(string(b), "HTTP/1.1 200")
+	}
+	return err
+}
+
+// client is etcd's own client without a client certificate. It says only
+// "context deadline exceeded"; why is in its warning log (gRPC's last
+// connection error), kept as Detail.
+func (p *probe) client(a *Attempt, scheme string, tc *tls.Config) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: []string{scheme + "://" + p.addr}, TLS: tc,
+		DialTimeout: p.timeout, Logger: zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+			zapcore.AddSync(detailWriter{a}), zap.WarnLevel))})
+}
+
+func (p *probe) clientPut(ctx context.Context, a *Attempt, scheme string, tc *tls.Config) error {
+	c, err := p.client(a, scheme, tc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Put(ctx, key, "planted"); err != nil {
+		return err
+	}
+	a.OK = true
+	return nil
+}
+
+func (p *probe) clientGet(ctx context.Context, a *Attempt) error {
+	c, err := p.client(a, "https", noCert)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	resp, err := c.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(3))
+	if err != nil {
+		return err
+	}
+	a.OK = true
+	a.Body = fmt.Sprintf("%d keys", resp.Count)
+	return nil
+}
+
+func (p *probe) metricsReadyz(ctx context.Context, a *Attempt) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.metrics+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a.Status, a.Body, a.OK = resp.StatusCode, truncate(string(b)), resp.StatusCode == http.StatusOK
+	return nil
 }
 
 // post sends body; OK is a 2xx answer.
