@@ -34,6 +34,7 @@ func Describe(err error) string {
 	}
 	var (
 		tooLarge *FetchTooLargeError
+		objLarge *ObjectTooLargeError
 		refusal  *RemoteRefusal
 		dnsErr   *net.DNSError
 		httpErr  *githttp.Err
@@ -55,6 +56,10 @@ func Describe(err error) string {
 		return tooLarge.Error() // ours: names the limit, nothing of the remote's
 	case errors.Is(err, ErrFetchTooLarge):
 		return ErrFetchTooLarge.Error() + " (--max-fetch-size)"
+	case errors.As(err, &objLarge):
+		return objLarge.Error() // ours: sizes the remote declared, the limit
+	case errors.Is(err, ErrObjectTooLarge):
+		return ErrObjectTooLarge.Error()
 	case errors.As(err, &refusal):
 		return "the remote refused the push: " + truncate(refusal.Msg, 300)
 	case errors.Is(err, ErrPushRejected):
@@ -100,7 +105,8 @@ func isTimeout(err error) bool {
 }
 
 // FailureReason sorts a failed push into a bounded set, for metrics:
-// policy, too_large (past --max-fetch-size, see SetMaxFetchSize), credentials,
+// policy, too_large (past --max-fetch-size, see SetMaxFetchSize, or an object
+// past MaxObjectSize), credentials,
 // refused (the remote's Git said no, or the branch kept moving), unreachable,
 // other.
 func FailureReason(err error) string {
@@ -113,7 +119,7 @@ func FailureReason(err error) string {
 	switch {
 	case errors.Is(err, ErrRemoteRefused):
 		return "policy"
-	case errors.Is(err, ErrFetchTooLarge):
+	case errors.Is(err, ErrFetchTooLarge), errors.Is(err, ErrObjectTooLarge):
 		return "too_large"
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return "credentials"

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -44,6 +45,62 @@ func SetMaxFetchSize(n int64) {
 // MaxFetchSize is the limit SetMaxFetchSize set (0: none).
 func MaxFetchSize() int64 { return maxFetchSize.Load() }
 
+// DefaultMaxObjectSize is the default of SetMaxObjectSize: 64 MiB. Besides
+// a cache of 96 MiB, go-git holds a few objects of a pack at once while it
+// resolves its deltas (and a chain of them, see SetMaxObjectSize): packs of
+// a few hundred KiB made of objects just under 64 MiB, within every bound
+// here, drove it to 320 MiB of live heap (objects under 32 MiB: 272 MiB). A
+// manifest repository has no object near either; the server reads files of
+// at most MaxFileSize.
+const DefaultMaxObjectSize int64 = 64 << 20
+
+// maxObjectSize is the limit of this process (SetMaxObjectSize), process-wide
+// like maxFetchSize.
+var maxObjectSize atomic.Int64
+
+func init() { maxObjectSize.Store(DefaultMaxObjectSize) }
+
+// SetMaxObjectSize bounds the objects a clone or fetch of this process accepts
+// from a remote, by their inflated size: n bytes; 0 or less means no limit.
+// MaxFetchSize bounds the bytes on the wire, but objects arrive compressed
+// (512 MiB of zeros is half a MiB of pack) and go-git holds each one inflated
+// in memory while it indexes the pack, so without this bound a tiny repository
+// costs any amount of memory. It is checked as the pack streams in, before
+// go-git sees the object (see packscan.go), on:
+//   - an object's declared size (a commit, tree, blob or tag),
+//   - a delta's declared size and the source and result sizes written at the
+//     start of its data (a delta of a few bytes can declare a result of any
+//     size),
+//   - a delta chain: go-git may hold every object of a chain at once while it
+//     resolves it (when its cache lost them), so the result sizes along a
+//     chain of deltas by offset, and the size of its base, add up to at most
+//     MaxDeltaChainSize or 2n, whichever is more; the deltas by reference of
+//     one pack (sent only by a server that ignores the ofs-delta capability
+//     go-git asks for) add up to at most n.
+//
+// Past it the operation fails with an error wrapping ErrObjectTooLarge
+// (*ObjectTooLargeError) and, like past MaxFetchSize, a first clone leaves
+// nothing behind and a fetch no half-written pack. Every remote kind is
+// bounded, file:// included.
+func SetMaxObjectSize(n int64) {
+	if n < 0 {
+		n = 0
+	}
+	maxObjectSize.Store(n)
+}
+
+// MaxObjectSize is the limit SetMaxObjectSize set (0: none).
+func MaxObjectSize() int64 { return maxObjectSize.Load() }
+
+// MaxDeltaChainSize bounds a delta chain of a fetched pack (see
+// SetMaxObjectSize): 128 MiB, a chain of 50 deltas (git's default depth) of a
+// file of 2.5 MiB. The largest chains of source repositories like go-git's
+// are near 1 MiB.
+const MaxDeltaChainSize int64 = 128 << 20
+
+// chainLimit is the bound of a delta chain under the object bound limit.
+func chainLimit(limit int64) int64 { return max(MaxDeltaChainSize, 2*limit) }
+
 // ErrFetchTooLarge is wrapped by the error of an operation that would have
 // downloaded more than MaxFetchSize.
 var ErrFetchTooLarge = errors.New("the repository is larger than the server's limit")
@@ -60,6 +117,52 @@ func (e *FetchTooLargeError) Error() string {
 
 // Is makes errors.Is(err, ErrFetchTooLarge) hold.
 func (e *FetchTooLargeError) Is(target error) bool { return target == ErrFetchTooLarge }
+
+// ErrObjectTooLarge is wrapped by the error of a clone or fetch that received
+// an object larger than MaxObjectSize once inflated.
+var ErrObjectTooLarge = errors.New("an object of the repository is larger than the server's limit")
+
+// ObjectTooLargeError is the error of a clone or fetch stopped at an object
+// past MaxObjectSize. Its words are ours: sizes the remote declared, nothing
+// it sent otherwise.
+type ObjectTooLargeError struct {
+	// What was too large: "blob", "tree", "commit", "tag", "delta" (a
+	// delta's own data), "delta source", "delta result", "delta chain",
+	// "deltas by reference", or "pack" (Size and Limit count objects).
+	What string
+	// Size is the inflated size declared (for a chain: the sum), in bytes.
+	Size uint64
+	// Limit is the bound that was passed, in bytes.
+	Limit int64
+}
+
+func (e *ObjectTooLargeError) Error() string {
+	if e.What == "pack" {
+		return fmt.Sprintf("%s: a pack of %d objects, the limit is %d", ErrObjectTooLarge, e.Size, e.Limit)
+	}
+	what := "a " + e.What
+	if strings.HasPrefix(e.What, "deltas") {
+		what = e.What + " together"
+	}
+	return fmt.Sprintf("%s: %s of %s inflated, the limit is %s", ErrObjectTooLarge, what, formatSize(e.Size), FormatByteSize(e.Limit))
+}
+
+// Is makes errors.Is(err, ErrObjectTooLarge) hold.
+func (e *ObjectTooLargeError) Is(target error) bool { return target == ErrObjectTooLarge }
+
+// formatSize writes a size in bytes, exactly when it is small, else rounded
+// down to KiB, MiB or GiB.
+func formatSize(n uint64) string {
+	for _, u := range []struct {
+		suffix string
+		size   uint64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= 10*u.size {
+			return strconv.FormatUint(n/u.size, 10) + " " + u.suffix
+		}
+	}
+	return strconv.FormatUint(n, 10) + " bytes"
+}
 
 // FormatByteSize writes n the way a resource.Quantity in binary units does
 // ("1Gi", "512Mi", "1536Ki", "1000").

@@ -411,9 +411,15 @@ func (r *Repo) fetch(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("git: %w", err)
 	}
+	if limit := MaxObjectSize(); limit > 0 {
+		// The same remote over the clone's storage, except that the pack
+		// it receives is scanned against the object size bound on its way
+		// (packscan.go).
+		remote = gogit.NewRemote(scanStorage{Storage: r.storage, limit: limit}, remote.Config())
+	}
 	// Only the branch: the remote's one refspec (configure) and no tags, so
 	// a repository's other branches and tags are never downloaded. Bounded
-	// by MaxFetchSize.
+	// by MaxFetchSize and MaxObjectSize.
 	ctx, dl := withDownload(ctx)
 	err = remote.FetchContext(ctx, &gogit.FetchOptions{
 		RemoteName: remoteName,

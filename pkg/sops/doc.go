@@ -75,5 +75,15 @@ indent, sequences not indented); Normalize produces it for any input, so
 comparing Decrypt(stored) with Normalize(rendered) works for any renderer. Comments, anchors/aliases and multi-document
 input are rejected by Encrypt; Decrypt ignores comments (sops never MACs
 them).
+
+# Bounds
+
+Files to decrypt come from a tenant's repository. Before parsing, a pass over
+the bytes refuses what neither this package nor the sops CLI writes: flow
+collections (other than [] and {}) and more than MaxNodes YAML nodes; the
+sops metadata holds at most MaxAgeEntries age entries of at most
+MaxAgeEncSize bytes, with MaxAgeEntries stanzas together. Past them Decrypt
+fails with ErrOutOfBounds and Stale reports the file, which callers then
+replace like any file that does not decrypt. See bounds.go.
 */
 package sops

@@ -205,9 +205,25 @@ func wrapDataKey(dataKey []byte, recipient age.Recipient) (string, error) {
 	return buf.String(), nil
 }
 
-// unwrapDataKey decrypts an armored age file holding the data key.
-func unwrapDataKey(enc string, identities []age.Identity) ([]byte, error) {
-	r, err := age.Decrypt(armor.NewReader(strings.NewReader(enc)), identities...)
+// dearmor decodes an armored age file (at most MaxAgeEncSize bytes, checked
+// by parseMetadata).
+func dearmor(enc string) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(armor.NewReader(strings.NewReader(enc)), MaxAgeEncSize))
+}
+
+// countStanzas counts the recipient stanzas ("-> " lines) in the header of an
+// age file: its lines up to the one starting "---".
+func countStanzas(file []byte) int {
+	hdr := file
+	if i := bytes.Index(file, []byte("\n---")); i >= 0 {
+		hdr = file[:i]
+	}
+	return bytes.Count(hdr, []byte("\n-> "))
+}
+
+// unwrapDataKey decrypts an age file holding the data key.
+func unwrapDataKey(file []byte, identities []age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(file), identities...)
 	if err != nil {
 		return nil, err
 	}

@@ -159,7 +159,7 @@ func encryptWith(plaintextYAML []byte, recipients []string, now time.Time, rule 
 	// read as a non-string, so this holds by construction; checking is cheap
 	// and turns any emitter corner case into an error here instead of an
 	// undecryptable file in Git.
-	if back, err := parseDocument(out, parseOptions{}); err != nil || !sameTree(tree, back) {
+	if back, err := parseDocument(out, parseOptions{stored: true}); err != nil || !sameTree(tree, back) {
 		return nil, errors.New("internal error: encrypted document does not survive a YAML round trip")
 	}
 	return out, nil
@@ -174,6 +174,10 @@ func encryptWith(plaintextYAML []byte, recipients []string, now time.Time, rule 
 // Shamir key groups) and any of encrypted_regex, unencrypted_regex,
 // encrypted_suffix, unencrypted_suffix and mac_only_encrypted; comments are
 // dropped. Errors never contain plaintext or key material.
+//
+// The file may come from anywhere: one past the bounds of what this package
+// parses (MaxNodes, flow collections, MaxAgeEntries, MaxAgeEncSize) fails
+// with an error wrapping ErrOutOfBounds, before it costs more than they allow.
 func Decrypt(encryptedYAML []byte, identities []age.Identity) ([]byte, error) {
 	if len(identities) == 0 {
 		return nil, errors.New("no age identities given")
@@ -229,7 +233,7 @@ func Decrypt(encryptedYAML []byte, identities []age.Identity) ([]byte, error) {
 // parseSOPSFile parses a SOPS YAML file into the document without its sops
 // metadata, and that metadata.
 func parseSOPSFile(encryptedYAML []byte) (yaml2.MapSlice, *metadata, error) {
-	tree, err := parseDocument(encryptedYAML, parseOptions{allowComments: true})
+	tree, err := parseDocument(encryptedYAML, parseOptions{allowComments: true, stored: true})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -260,7 +264,8 @@ func parseSOPSFile(encryptedYAML []byte) (yaml2.MapSlice, *metadata, error) {
 // encrypts now: a file written under an earlier, narrower rule (before
 // metadata.annotations were encrypted) or by a human with a rule of their own.
 // Such a file should be encrypted again even when it decrypts to the current
-// plaintext. A file that is not a SOPS file this package reads is stale too.
+// plaintext. A file that is not a SOPS file this package reads is stale too,
+// as is one past its bounds (ErrOutOfBounds; not parsed).
 // Nothing is decrypted: the file's own rule (its sops metadata) says which of
 // its values are encrypted.
 func Stale(encryptedYAML []byte) bool {
@@ -374,6 +379,9 @@ func parseMetadata(raw yaml2.MapSlice) (*metadata, error) {
 			if !ok {
 				return nil, errors.New("sops.age is not a list")
 			}
+			if len(entries) > MaxAgeEntries {
+				return nil, fmt.Errorf("%w: sops.age has %d entries, more than %d", ErrOutOfBounds, len(entries), MaxAgeEntries)
+			}
 			for i, e := range entries {
 				m, ok := e.(yaml2.MapSlice)
 				if !ok {
@@ -390,6 +398,9 @@ func parseMetadata(raw yaml2.MapSlice) (*metadata, error) {
 				}
 				if k.enc == "" {
 					return nil, fmt.Errorf("sops.age[%d] has no enc", i)
+				}
+				if len(k.enc) > MaxAgeEncSize {
+					return nil, fmt.Errorf("%w: sops.age[%d].enc has %d bytes, more than %d", ErrOutOfBounds, i, len(k.enc), MaxAgeEncSize)
 				}
 				md.ageKeys = append(md.ageKeys, k)
 			}
@@ -469,16 +480,28 @@ func parseMetadata(raw yaml2.MapSlice) (*metadata, error) {
 }
 
 // dataKey unwraps the data key from the first age entry an identity opens.
+// Each identity is tried on each stanza: the entries' stanzas together are
+// at most MaxAgeEntries, counted before any is tried.
 func (md *metadata) dataKey(identities []age.Identity) ([]byte, error) {
+	files := make([][]byte, len(md.ageKeys))
+	errs := make([]error, len(md.ageKeys))
+	stanzas := 0
+	for i, k := range md.ageKeys {
+		files[i], errs[i] = dearmor(k.enc)
+		if stanzas += countStanzas(files[i]); stanzas > MaxAgeEntries {
+			return nil, fmt.Errorf("%w: sops.age holds more than %d age stanzas", ErrOutOfBounds, MaxAgeEntries)
+		}
+	}
 	recipients := make([]string, 0, len(md.ageKeys))
-	var errs []error
-	for _, k := range md.ageKeys {
-		key, err := unwrapDataKey(k.enc, identities)
-		if err == nil {
-			return key, nil
+	for i, k := range md.ageKeys {
+		if errs[i] == nil {
+			key, err := unwrapDataKey(files[i], identities)
+			if err == nil {
+				return key, nil
+			}
+			errs[i] = err
 		}
 		recipients = append(recipients, k.recipient)
-		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("no given age identity decrypts the data key (file recipients: %s): %w",
 		strings.Join(recipients, ", "), errors.Join(errs...))

@@ -42,10 +42,21 @@ import (
 type parseOptions struct {
 	// allowComments makes comments silently ignored instead of an error.
 	allowComments bool
+	// stored allows the nodes of a stored file's sops metadata beyond
+	// MaxNodes.
+	stored bool
 }
 
-// parseDocument parses a single YAML document whose root is a mapping.
+// parseDocument parses a single YAML document whose root is a mapping, once
+// checkShape found it within bounds (see bounds.go).
 func parseDocument(in []byte, opts parseOptions) (yaml2.MapSlice, error) {
+	maxNodes := MaxNodes
+	if opts.stored {
+		maxNodes += metadataNodes
+	}
+	if err := checkShape(in, maxNodes); err != nil {
+		return nil, err
+	}
 	dec := yaml3.NewDecoder(bytes.NewReader(in))
 	var doc yaml3.Node
 	if err := dec.Decode(&doc); err != nil {

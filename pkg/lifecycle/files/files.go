@@ -117,19 +117,141 @@ func HoldsObject(content []byte, ns, name string) bool {
 	return ok && fname == name && fns == ns
 }
 
+// maxMetadataEntry bounds the YAML ObjectOf parses for metadata.name or
+// metadata.namespace (with its continuation lines).
+const maxMetadataEntry = 16 << 10
+
 // ObjectOf returns the namespace and name of the object a manifest holds
 // (false when content is not a manifest with a name).
+//
+// content comes from a tenant's repository: a file of the size ReadFile
+// allows, in flow YAML, cost a GiB to parse whole. So only the manifests the
+// server writes (pkg/render, pkg/sops: block YAML, the top-level keys at
+// column 0) and the sops CLI (the same, indented by 4) are recognized, and
+// only what is needed is parsed: the lines of the top-level "metadata:"
+// block are scanned (without allocating) for its name and namespace entries
+// at the block's indentation, and each of those, at most maxMetadataEntry
+// bytes, is parsed as YAML. Anything else (flow YAML, JSON, several
+// documents, a metadata key twice, a name that is not a string) is not
+// recognized: a file not recognized is foreign, never deleted.
 func ObjectOf(content []byte) (ns, name string, ok bool) {
-	var m struct {
-		Metadata struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
+	var entries [2][]byte // name, namespace
+	// The metadata block's indentation: 0 before it, -1 before its first
+	// line.
+	indent, inMetadata, started := 0, false, false
+	for pos := 0; pos < len(content); {
+		start, end, next := nextLine(content, pos)
+		pos = next
+		line, lead := indentOf(content[start:end])
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		if lead == 0 {
+			inMetadata = false
+			if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) || line[0] == '%' {
+				if started {
+					return "", "", false // another document
+				}
+				continue
+			}
+			started = true
+			if key, rest, _ := bytes.Cut(line, []byte(":")); string(key) == "metadata" {
+				if rest = bytes.TrimSpace(rest); len(rest) > 0 && rest[0] != '#' || indent != 0 {
+					return "", "", false // a flow mapping, or metadata twice
+				}
+				inMetadata, indent = true, -1
+			}
+			continue
+		}
+		if !inMetadata {
+			continue
+		}
+		switch {
+		case indent < 0: // the block's first line sets its indentation
+			if line[0] == '-' {
+				return "", "", false
+			}
+			indent = lead
+		case lead < indent:
+			return "", "", false
+		case lead > indent:
+			continue
+		}
+		which := -1
+		switch {
+		case isEntry(line, "name"):
+			which = 0
+		case isEntry(line, "namespace"):
+			which = 1
+		}
+		if which < 0 {
+			continue
+		}
+		if entries[which] != nil {
+			return "", "", false // twice
+		}
+		// The entry goes on over the lines indented more.
+		entryEnd := end
+		for pos < len(content) {
+			s, e, n := nextLine(content, pos)
+			if l, lead := indentOf(content[s:e]); len(l) > 0 && lead <= indent {
+				break
+			}
+			entryEnd, pos = e, n
+		}
+		if entryEnd-(start+lead) > maxMetadataEntry {
+			return "", "", false
+		}
+		entries[which] = content[start+lead : entryEnd]
 	}
-	if err := yaml.Unmarshal(content, &m); err != nil || m.Metadata.Name == "" {
+	if name, ok = entryValue(entries[0], "name"); !ok || name == "" {
 		return "", "", false
 	}
-	return m.Metadata.Namespace, m.Metadata.Name, true
+	if entries[1] != nil {
+		if ns, ok = entryValue(entries[1], "namespace"); !ok {
+			return "", "", false
+		}
+	}
+	return ns, name, true
+}
+
+// nextLine finds the line of content at pos: content[start:end], the next
+// starting at next.
+func nextLine(content []byte, pos int) (start, end, next int) {
+	if i := bytes.IndexByte(content[pos:], '\n'); i >= 0 {
+		return pos, pos + i, pos + i + 1
+	}
+	return pos, len(content), len(content)
+}
+
+// indentOf returns a line's text after its indentation (spaces), without a
+// trailing \r or blanks (nothing for a blank line), and the indentation.
+func indentOf(line []byte) ([]byte, int) {
+	text := bytes.TrimLeft(line, " ")
+	return bytes.TrimRight(text, " \t\r"), len(line) - len(text)
+}
+
+// isEntry reports whether line is the mapping entry of key (unquoted).
+func isEntry(line []byte, key string) bool {
+	return len(line) > len(key) && string(line[:len(key)]) == key && line[len(key)] == ':' &&
+		(len(line) == len(key)+1 || line[len(key)+1] == ' ' || line[len(key)+1] == '\t')
+}
+
+// entryValue parses the mapping entry of key (a string, not a flow
+// collection).
+func entryValue(entry []byte, key string) (string, bool) {
+	if entry == nil {
+		return "", false
+	}
+	if v := bytes.TrimLeft(entry[len(key)+1:], " \t"); len(v) > 0 && (v[0] == '[' || v[0] == '{') {
+		return "", false
+	}
+	var m map[string]string
+	if err := yaml.Unmarshal(entry, &m); err != nil || len(m) != 1 {
+		return "", false
+	}
+	v, ok := m[key]
+	return v, ok
 }
 
 // ReadmeFor is the README.md written under a target's path.

@@ -1,12 +1,16 @@
 package files
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 
 	"filippo.io/age"
 	"github.com/go-git/go-git/v5/plumbing"
+	yaml3 "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -103,3 +107,163 @@ func (s sameTree) ReadFile(string) ([]byte, bool, error) {
 	return nil, false, errors.New("ReadFile called")
 }
 func (s sameTree) FileHash(string) (plumbing.Hash, bool, error) { return s.hash, true, nil }
+
+// allocated runs f and returns the bytes allocated meanwhile.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestObjectOf: the manifests the server writes (rendered objects, Secrets
+// encrypted with SOPS) and the sops CLI's layout name their object, whatever
+// else their metadata holds; anything not in that shape is not recognized.
+func TestObjectOf(t *testing.T) {
+	longName := strings.TrimSpace(strings.Repeat("word ", 30)) // folded by the emitter
+	obj := func(ns, name string) *unstructured.Unstructured {
+		md := map[string]any{
+			"name":       name,
+			"labels":     map[string]any{"name": "label-name", "namespace": "label-ns"},
+			"finalizers": []any{"example.com/x"},
+			"annotations": map[string]any{
+				"a": "first line\n  name: evil\nnamespace: evil\n",
+				"b": "  name: evil",
+			},
+			"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "1"}},
+		}
+		if ns != "" {
+			md["namespace"] = ns
+		}
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": md,
+			"data": map[string]any{"metadata": "name: evil\n", "k": "[0, 0]"}}}
+	}
+	keys := testKeys(t)
+	for _, tc := range []struct{ ns, name string }{
+		{"shop", "cm"}, {"", "cluster-scoped"}, {"shop", "123"}, {"shop", "true"}, {"shop", "a: b"}, {"shop", longName},
+		{"shop", "x # y"}, {"shop", "'quoted'"}, {"shop", "-dash"},
+	} {
+		rendered, err := render.RenderWith(obj(tc.ns, tc.name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := obj(tc.ns, tc.name)
+		secret.SetKind("Secret")
+		plain, err := render.RenderWith(secret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := sops.Encrypt(plain, keys.Recipients)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for what, content := range map[string][]byte{"rendered": rendered, "encrypted": enc, "sops CLI layout": sopsLayout(t, rendered)} {
+			if ns, name, ok := ObjectOf(content); !ok || ns != tc.ns || name != tc.name {
+				t.Errorf("%s %q/%q: ObjectOf = %q, %q, %v\n%s", what, tc.ns, tc.name, ns, name, ok, content)
+			}
+		}
+	}
+
+	for _, content := range []string{
+		"",
+		"just: some yaml\n",
+		"{metadata: {name: x, namespace: y}}\n",
+		`{"metadata": {"name": "x", "namespace": "y"}}` + "\n",
+		"metadata: {name: x, namespace: y}\n",
+		"metadata:\n  name: x\n---\nmetadata:\n  name: y\n",
+		"metadata:\n  name: x\nmetadata:\n  name: y\n",
+		"metadata:\n  name: x\n  name: y\n",
+		"metadata:\n  name: [x]\n",
+		"metadata:\n  name: {x: y}\n",
+		"metadata:\n  name: \"\"\n",
+		"metadata:\n  name:\n  - x\n",
+		"metadata:\n- name: x\n",
+		"metadata:\n  namespace: y\n",
+		"metadata:\n    name: x\n  namespace: y\n",
+		"metadata:\n  name: x\n  namespace: [y]\n",
+		"spec:\n  metadata:\n    name: x\n",
+		"- metadata:\n    name: x\n",
+	} {
+		if ns, name, ok := ObjectOf([]byte(content)); ok {
+			t.Errorf("%q: recognized as %q/%q", content, ns, name)
+		}
+	}
+}
+
+// sopsLayout is content as the sops CLI writes YAML: yaml.v3, 4 spaces.
+func sopsLayout(t *testing.T, content []byte) []byte {
+	t.Helper()
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(content, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	enc := yaml3.NewEncoder(&out)
+	enc.SetIndent(4)
+	if err := enc.Encode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestObjectOfBounded: ObjectOf parses only a file's metadata name and
+// namespace: files of the size ReadFile allows (8 MiB) built to cost a GiB
+// parsed whole are recognized or not with next to nothing allocated.
+func TestObjectOfBounded(t *testing.T) {
+	const size = 8 << 20
+	flow := "[" + strings.Repeat("0,", size/2-2) + "0]\n"
+	for _, tc := range []struct {
+		name, content string
+		ok            bool
+	}{
+		{"flow document", flow, false},
+		{"flow metadata", "metadata: " + flow, false},
+		{"flow name", "metadata:\n  name: " + flow, false},
+		{"a long name", "metadata:\n  name: " + strings.Repeat("a", size) + "\n", false},
+		{"a long name over lines", "metadata:\n  name: a\n" + strings.Repeat("    a\n", size/6), false},
+		{"flow elsewhere", "apiVersion: v1\nmetadata:\n  name: x\n  namespace: y\nspec: " + flow, true},
+		{"block elsewhere", "metadata:\n  name: x\n  namespace: y\n  labels:\n" + strings.Repeat("    a: b\n", size/9), true},
+	} {
+		var ok bool
+		content := []byte(tc.content)
+		got := allocated(func() { _, _, ok = ObjectOf(content) })
+		if ok != tc.ok {
+			t.Errorf("%s: recognized %v, want %v", tc.name, ok, tc.ok)
+		}
+		if got > 1<<20 {
+			t.Errorf("%s: ObjectOf allocated %d KiB", tc.name, got>>10)
+		}
+	}
+}
+
+// TestSecretOverUnparseableFile: a Secret whose file in Git is 8 MiB of flow
+// YAML (sops refuses it unparsed, sops.ErrOutOfBounds) is encrypted afresh
+// and replaces it, as a file that does not decrypt, with little allocated.
+func TestSecretOverUnparseableFile(t *testing.T) {
+	keys := testKeys(t)
+	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Secret",
+		"metadata": map[string]any{"name": "s", "namespace": "shop"}, "data": map[string]any{"k": "dmFsdWU="}}}
+	plain, err := render.RenderWith(obj, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	existing := []byte("data: [" + strings.Repeat("0,", 4<<20-8) + "0]\n")
+	if _, err := sops.Decrypt(existing, keys.Identities); !errors.Is(err, sops.ErrOutOfBounds) {
+		t.Fatalf("Decrypt: %v", err)
+	}
+	var content []byte
+	var unchanged bool
+	got := allocated(func() { content, unchanged, err = EncryptSecret(plain, existing, true, keys) })
+	if err != nil || unchanged {
+		t.Fatalf("EncryptSecret: unchanged %v, %v", unchanged, err)
+	}
+	if got > 16<<20 {
+		t.Errorf("EncryptSecret allocated %d MiB", got>>20)
+	}
+	dec, err := sops.Decrypt(content, keys.Identities)
+	if norm, _ := sops.Normalize(plain); err != nil || !bytes.Equal(dec, norm) {
+		t.Fatalf("the new file decrypts to %q, %v", dec, err)
+	}
+}

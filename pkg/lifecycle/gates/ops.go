@@ -199,10 +199,11 @@ func PushGrace(interval time.Duration) time.Duration {
 }
 
 // failureReason is the reason of an operation that failed with err: a clone
-// or fetch past the server's --max-fetch-size says so (retrying will not help
+// or fetch past the server's --max-fetch-size, or stopped at an object past
+// its size bound (git.SetMaxObjectSize), says so (retrying will not help
 // until the limit or the repository changes), anything else is generic.
 func failureReason(err error, generic string) string {
-	if errors.Is(err, git.ErrFetchTooLarge) {
+	if errors.Is(err, git.ErrFetchTooLarge) || errors.Is(err, git.ErrObjectTooLarge) {
 		return v1alpha1.ReasonRepositoryTooLarge
 	}
 	return generic
