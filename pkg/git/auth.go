@@ -14,6 +14,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 )
 
 // Keys read from a Kubernetes Secret's data by AuthFromSecret.
@@ -56,16 +58,16 @@ const DefaultSSHUser = "git"
 // values. Trailing newlines in values (as left by `echo | base64`) are
 // ignored.
 func AuthFromSecret(rawURL string, data map[string][]byte) (transport.AuthMethod, error) {
-	p, err := parseRemoteURL(rawURL)
+	p, err := gitmodel.ParseRemoteURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	switch p.kind {
-	case kindFile, kindGit:
+	switch p.Kind {
+	case gitmodel.KindFile, gitmodel.KindGit:
 		return nil, nil
-	case kindHTTP:
+	case gitmodel.KindHTTP:
 		return httpAuthFromSecret(data)
-	case kindSSH:
+	case gitmodel.KindSSH:
 		return sshAuthFromSecret(p, data)
 	default:
 		return nil, fmt.Errorf("unsupported repository URL %q", Redact(rawURL))
@@ -88,7 +90,7 @@ func httpAuthFromSecret(data map[string][]byte) (transport.AuthMethod, error) {
 	return &githttp.BasicAuth{Username: username, Password: password}, nil
 }
 
-func sshAuthFromSecret(p parsedURL, data map[string][]byte) (transport.AuthMethod, error) {
+func sshAuthFromSecret(p gitmodel.RemoteURL, data map[string][]byte) (transport.AuthMethod, error) {
 	keyPEM := bytes.TrimSpace(data[SecretKeySSHPrivateKey])
 	if len(keyPEM) == 0 {
 		return nil, fmt.Errorf("secret key %q is missing or empty: SSH repositories need a private key", SecretKeySSHPrivateKey)
@@ -107,17 +109,17 @@ func sshAuthFromSecret(p parsedURL, data map[string][]byte) (transport.AuthMetho
 	if err != nil {
 		return nil, err
 	}
-	port := p.port
+	port := p.Port
 	if port == "" {
 		port = "22"
 	}
-	hostWithPort := net.JoinHostPort(p.host, port)
+	hostWithPort := net.JoinHostPort(p.Host, port)
 	algos := db.HostKeyAlgorithms(hostWithPort)
 	if len(algos) == 0 {
 		return nil, fmt.Errorf("secret key %q has no host key for %s", SecretKeyKnownHosts, hostWithPort)
 	}
 
-	user := p.user
+	user := p.User
 	if user == "" {
 		user = DefaultSSHUser
 	}

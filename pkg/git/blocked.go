@@ -3,6 +3,7 @@ package git
 import (
 	"strings"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
@@ -17,7 +18,12 @@ import (
 func (r *Repo) Blocked(changes []Change) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	root, err := r.headTree()
+	return r.tree.blocked(r.head, changes)
+}
+
+// blocked is Blocked at head.
+func (t *treeReader) blocked(head plumbing.Hash, changes []Change) ([]string, error) {
+	root, err := t.headTree(head)
 	if err != nil || root == nil {
 		return nil, err
 	}
@@ -34,8 +40,8 @@ func (r *Repo) Blocked(changes []Change) ([]string, error) {
 	blockedDir := map[string]bool{}
 	var treeOf func(dir string) (*object.Tree, bool, error)
 	treeOf = func(dir string) (*object.Tree, bool, error) {
-		if t, ok := dirs[dir]; ok {
-			return t, blockedDir[dir], nil
+		if known, ok := dirs[dir]; ok {
+			return known, blockedDir[dir], nil
 		}
 		parent, name := "", dir
 		if i := strings.LastIndex(dir, "/"); i >= 0 {
@@ -56,12 +62,12 @@ func (r *Repo) Blocked(changes []Change) ([]string, error) {
 			dirs[dir], blockedDir[dir] = nil, b
 			return nil, b, nil
 		}
-		t, err := r.getTree(e.Hash)
+		sub, err := t.db.tree(e.Hash)
 		if err != nil {
 			return nil, false, err
 		}
-		dirs[dir] = t
-		return t, false, nil
+		dirs[dir] = sub
+		return sub, false, nil
 	}
 	var out []string
 	for _, c := range changes {
@@ -72,12 +78,12 @@ func (r *Repo) Blocked(changes []Change) ([]string, error) {
 		if i := strings.LastIndex(c.Path, "/"); i >= 0 {
 			dir, name = c.Path[:i], c.Path[i+1:]
 		}
-		t, blocked, err := treeOf(dir)
+		tree, blocked, err := treeOf(dir)
 		if err != nil {
 			return nil, err
 		}
-		if !blocked && t != nil {
-			if e := findEntry(t, name); e != nil && (e.Mode == filemode.Dir || e.Mode == filemode.Submodule) {
+		if !blocked && tree != nil {
+			if e := findEntry(tree, name); e != nil && (e.Mode == filemode.Dir || e.Mode == filemode.Submodule) {
 				blocked = true
 			}
 		}

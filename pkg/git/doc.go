@@ -44,9 +44,13 @@
 //     Options.MaxPacks (see packmerge.go).
 //   - Errors never contain credentials: URL user info and the secret values
 //     of the auth method are scrubbed (errors.Is still works on them).
+//   - What the lifecycle's decisions need of Git without touching it (change
+//     sets, blob hashes, remote URLs, the errors and their descriptions) is
+//     pkg/gitmodel, which does no I/O; model.go gives it its names here.
 //
 // A Repo is owned by one goroutine at a time (the branch worker). Methods are
 // serialized by an internal mutex so accidental concurrent calls are safe,
-// but they do not run in parallel. Two Repo values (or processes) must never
+// but they do not run in parallel (see Repo for what the mutex guards and
+// how its jobs are split). Two Repo values (or processes) must never
 // use the same Dir at the same time.
 package git

@@ -2,15 +2,9 @@ package git
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -100,83 +94,6 @@ const MaxDeltaChainSize int64 = 128 << 20
 
 // chainLimit is the bound of a delta chain under the object bound limit.
 func chainLimit(limit int64) int64 { return max(MaxDeltaChainSize, 2*limit) }
-
-// ErrFetchTooLarge is wrapped by the error of an operation that would have
-// downloaded more than MaxFetchSize.
-var ErrFetchTooLarge = errors.New("the repository is larger than the server's limit")
-
-// FetchTooLargeError is the error of an operation stopped at the limit.
-type FetchTooLargeError struct {
-	// Limit is the limit that was hit, in bytes.
-	Limit int64
-}
-
-func (e *FetchTooLargeError) Error() string {
-	return fmt.Sprintf("%s (--max-fetch-size=%s)", ErrFetchTooLarge, FormatByteSize(e.Limit))
-}
-
-// Is makes errors.Is(err, ErrFetchTooLarge) hold.
-func (e *FetchTooLargeError) Is(target error) bool { return target == ErrFetchTooLarge }
-
-// ErrObjectTooLarge is wrapped by the error of a clone or fetch that received
-// an object larger than MaxObjectSize once inflated.
-var ErrObjectTooLarge = errors.New("an object of the repository is larger than the server's limit")
-
-// ObjectTooLargeError is the error of a clone or fetch stopped at an object
-// past MaxObjectSize. Its words are ours: sizes the remote declared, nothing
-// it sent otherwise.
-type ObjectTooLargeError struct {
-	// What was too large: "blob", "tree", "commit", "tag", "delta" (a
-	// delta's own data), "delta source", "delta result", "delta chain",
-	// "deltas by reference", or "pack" (Size and Limit count objects).
-	What string
-	// Size is the inflated size declared (for a chain: the sum), in bytes.
-	Size uint64
-	// Limit is the bound that was passed, in bytes.
-	Limit int64
-}
-
-func (e *ObjectTooLargeError) Error() string {
-	if e.What == "pack" {
-		return fmt.Sprintf("%s: a pack of %d objects, the limit is %d", ErrObjectTooLarge, e.Size, e.Limit)
-	}
-	what := "a " + e.What
-	if strings.HasPrefix(e.What, "deltas") {
-		what = e.What + " together"
-	}
-	return fmt.Sprintf("%s: %s of %s inflated, the limit is %s", ErrObjectTooLarge, what, formatSize(e.Size), FormatByteSize(e.Limit))
-}
-
-// Is makes errors.Is(err, ErrObjectTooLarge) hold.
-func (e *ObjectTooLargeError) Is(target error) bool { return target == ErrObjectTooLarge }
-
-// formatSize writes a size in bytes, exactly when it is small, else rounded
-// down to KiB, MiB or GiB.
-func formatSize(n uint64) string {
-	for _, u := range []struct {
-		suffix string
-		size   uint64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= 10*u.size {
-			return strconv.FormatUint(n/u.size, 10) + " " + u.suffix
-		}
-	}
-	return strconv.FormatUint(n, 10) + " bytes"
-}
-
-// FormatByteSize writes n the way a resource.Quantity in binary units does
-// ("1Gi", "512Mi", "1536Ki", "1000").
-func FormatByteSize(n int64) string {
-	for _, u := range []struct {
-		suffix string
-		size   int64
-	}{{"Ei", 1 << 60}, {"Pi", 1 << 50}, {"Ti", 1 << 40}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
-		if n >= u.size && n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
 
 // budget counts the bytes of one download against a limit.
 type budget struct {
@@ -319,15 +236,4 @@ func (c *countingConn) Read(p []byte) (int, error) {
 		return n, berr
 	}
 	return n, err
-}
-
-// removeTempPacks removes the packfiles go-git left half-written in the clone
-// (objects/pack/tmp_pack_*): when a fetch fails, go-git's pack writer returns
-// without removing its temporary file, so every fetch stopped at the limit
-// would leave up to the limit behind. Only the Repo writes into its Dir.
-func (r *Repo) removeTempPacks() {
-	tmp, _ := filepath.Glob(filepath.Join(r.opts.Dir, "objects", "pack", "tmp_pack_*"))
-	for _, f := range tmp {
-		_ = os.Remove(f)
-	}
 }

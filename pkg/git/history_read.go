@@ -58,8 +58,9 @@ const DefaultReaderCache = 8 << 20
 // Dir of a Repo, which may go on fetching into it). cacheSize bounds its
 // cache of objects read (0: DefaultReaderCache): walking a long history
 // reads trees stored as chains of deltas, and a cache that holds their bases
-// makes it several times faster (64 MiB: 10,000 commits in 1.5 s instead of
-// 4 s). It does not check that dir is a repository: reads fail if it is not.
+// makes it faster (20,000 commits: 8 MiB 12 s, 16 MiB 9 s, 64 MiB 5.5 s on a
+// busy machine). It does not check that dir is a repository: reads fail if
+// it is not.
 func OpenObjectReader(dir string, cacheSize int64) *ObjectReader {
 	if cacheSize <= 0 {
 		cacheSize = DefaultReaderCache
@@ -125,8 +126,13 @@ func (o *ObjectReader) Commit(h plumbing.Hash) (CommitInfo, error) {
 	}, nil
 }
 
+// readerTreeEntries bounds an ObjectReader's cache of decoded trees (about
+// 4 MiB): a walk back through the history reads each tree of a commit
+// twice, as the commit's and then as its parent's, in a row.
+const readerTreeEntries = 50_000
+
 // Tree returns the entries of the tree h, in Git's order. Trees are cached
-// (bounded like the Repo's): callers must not modify the slice.
+// (bounded by their entries): callers must not modify the slice.
 func (o *ObjectReader) Tree(h plumbing.Hash) ([]object.TreeEntry, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -194,8 +200,3 @@ func readBoundedBlob(st *filesystem.Storage, h plumbing.Hash) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-var readerTreeEntries = 200_000
-
-// SetReaderTreeEntries is temporary.
-func SetReaderTreeEntries(n int) { readerTreeEntries = n }

@@ -23,7 +23,7 @@ const (
 // packWriter writes a version 2 packfile: the header, the entries, and the
 // SHA-1 trailer. It is the one pack writer of the package: the commits we
 // build (written to the clone and sent in the push) and the consolidation of
-// small packs (mergePacks) both go through it. Everything but the trailer is
+// small packs (packDir.merge) both go through it. Everything but the trailer is
 // written through one 1 MiB buffer and hashed on the way; objects are
 // deflated at zlib.BestSpeed by one reused zlib stream.
 type packWriter struct {
@@ -33,7 +33,7 @@ type packWriter struct {
 	zw  *zlib.Writer // created by the first writeObject
 
 	// With entries non-nil, writeObject records each entry as an index
-	// lists it (name, offset, CRC-32 of its bytes): see writeIndexedPack.
+	// lists it (name, offset, CRC-32 of its bytes): see packDir.writeIndexed.
 	entries []packEntry
 	crc     hash.Hash32
 	crcBW   io.Writer // bw and crc

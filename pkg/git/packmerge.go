@@ -75,56 +75,13 @@ func geometricSplit(packs []packInfo) int {
 	return split
 }
 
-// maybeConsolidatePacks merges small packfiles when there are more than
-// MaxPacks. Errors leave the clone valid (old packs are only deleted after
-// the merged pack is complete).
-func (r *Repo) maybeConsolidatePacks() error {
-	if r.opts.MaxPacks < 0 {
-		return nil
-	}
-	hashes, err := r.storage.ObjectPacks()
-	if err != nil || len(hashes) <= r.opts.MaxPacks {
-		return err
-	}
-	fs := r.storage.Filesystem()
-	packs := make([]packInfo, 0, len(hashes))
-	for _, h := range hashes {
-		fi, err := fs.Stat(fs.Join("objects", "pack", "pack-"+h.String()+".pack"))
-		if err != nil {
-			return fmt.Errorf("git: stat pack %s: %w", h, err)
-		}
-		packs = append(packs, packInfo{hash: h, size: fi.Size()})
-	}
-	sort.Slice(packs, func(i, j int) bool { return packs[i].size < packs[j].size })
-	split := geometricSplit(packs)
-	if split < 2 {
-		return nil
-	}
-	merge := packs[:split]
+// packDir is the pack directory of a clone (objects/pack), as files: what
+// merging packs and writing a pack with its own index need, with no go-git
+// storage (which must be reopened afterwards to see the result, see
+// objectDB).
+type packDir struct{ fs billy.Filesystem }
 
-	hashesToMerge := make([]plumbing.Hash, len(merge))
-	for i, p := range merge {
-		hashesToMerge[i] = p.hash
-	}
-	if err := r.mergePacks(hashesToMerge); err != nil {
-		return fmt.Errorf("git: consolidate packs: %w", err)
-	}
-	var errs []error
-	for _, p := range merge {
-		if err := r.storage.DeleteOldObjectPackAndIndex(p.hash, zeroTime); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := r.reopenStorage(); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("git: consolidate packs: %w", errors.Join(errs...))
-	}
-	return nil
-}
-
-// mergePacks writes one pack holding every entry of the given packs, copied
+// merge writes one pack holding every entry of the given packs, copied
 // byte for byte, and its index. Nothing is decompressed: the body of each
 // pack is appended as it is (so an offset delta still finds its base, at the
 // same distance), the index is the union of the packs' indexes with offsets
@@ -133,11 +90,11 @@ func (r *Repo) maybeConsolidatePacks() error {
 // object back through go-git and having its pack writer parse the result
 // took seconds for a few tens of thousands of objects, on the worker's
 // goroutine, and stalled live commits; this is a file copy.
-func (r *Repo) mergePacks(packs []plumbing.Hash) error {
+func (d packDir) merge(packs []plumbing.Hash) error {
 	idxs := make([]*idxfile.MemoryIndex, len(packs))
 	var count uint32
 	for i, h := range packs {
-		idx, err := r.readPackIndex(h)
+		idx, err := d.readIndex(h)
 		if err != nil {
 			return err
 		}
@@ -149,7 +106,7 @@ func (r *Repo) mergePacks(packs []plumbing.Hash) error {
 		count += uint32(n)
 	}
 
-	fs := r.storage.Filesystem()
+	fs := d.fs
 	dir := fs.Join("objects", "pack")
 	tmp, err := fs.TempFile(dir, "tmp_merge_")
 	if err != nil {
@@ -157,7 +114,7 @@ func (r *Repo) mergePacks(packs []plumbing.Hash) error {
 	}
 	tmpName := tmp.Name()
 	defer func() { _ = fs.Remove(tmpName) }() // after the rename, a no-op
-	entries, packSum, err := r.concatPacks(tmp, packs, idxs, count)
+	entries, packSum, err := d.concat(tmp, packs, idxs, count)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -199,19 +156,19 @@ func installPack(fs billy.Filesystem, dir, tmpPack string, entries []packEntry, 
 }
 
 // indexOwnPackMin is the size of a commit (in objects) from which its pack is
-// written to the clone with an index of our own (writeIndexedPack) rather
+// written to the clone with an index of our own (packDir.writeIndexed) rather
 // than through go-git's pack writer, which parses the pack it is given to
 // index it: it inflates every object again, half a second of a 10,000-object
 // snapshot. Below it go-git's writer is kept: it keeps the decoded trees'
-// cache, which writeIndexedPack drops (reopenStorage) to make go-git see
+// cache, which objectDB.store drops (objectDB.reopen) to make go-git see
 // the new pack.
 const indexOwnPackMin = 1000
 
-// writeIndexedPack writes the objects into the clone as one pack and its
-// index, both from what was written (the entries' offsets and CRCs), the
-// way mergePacks does, and reopens the storage so that go-git lists it.
-func (r *Repo) writeIndexedPack(objects storer.EncodedObjectStorer, order []plumbing.Hash) error {
-	fs := r.storage.Filesystem()
+// writeIndexed writes the objects into the clone as one pack and its index,
+// both from what was written (the entries' offsets and CRCs), the way merge
+// does. go-git lists it once its storage is reopened.
+func (d packDir) writeIndexed(objects storer.EncodedObjectStorer, order []plumbing.Hash) error {
+	fs := d.fs
 	dir := fs.Join("objects", "pack")
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("git: write pack: %w", err)
@@ -246,7 +203,7 @@ func (r *Repo) writeIndexedPack(objects storer.EncodedObjectStorer, order []plum
 	if err := installPack(fs, dir, tmpName, pw.entries, sum); err != nil {
 		return fmt.Errorf("git: write pack: %w", err)
 	}
-	return r.reopenStorage()
+	return nil
 }
 
 // packEntry is one entry of a merged pack, as its index lists it.
@@ -256,10 +213,10 @@ type packEntry struct {
 	offset uint64
 }
 
-// concatPacks writes to w one pack of count entries made of the bodies of
+// concat writes to w one pack of count entries made of the bodies of
 // packs, in order, and returns its entries (from idxs, the packs' indexes,
 // with the offsets they now have) and its checksum.
-func (r *Repo) concatPacks(w io.Writer, packs []plumbing.Hash, idxs []*idxfile.MemoryIndex, count uint32) ([]packEntry, []byte, error) {
+func (d packDir) concat(w io.Writer, packs []plumbing.Hash, idxs []*idxfile.MemoryIndex, count uint32) ([]packEntry, []byte, error) {
 	pw := newPackWriter(w)
 	if err := pw.header(count); err != nil {
 		return nil, nil, err
@@ -284,7 +241,7 @@ func (r *Repo) concatPacks(w io.Writer, packs []plumbing.Hash, idxs []*idxfile.M
 			entries = append(entries, packEntry{e.Hash, e.CRC32, e.Offset - packHeaderSize + start})
 		}
 		_ = it.Close()
-		if err := r.copyPackBody(pw, h); err != nil {
+		if err := d.copyBody(pw, h); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -295,10 +252,10 @@ func (r *Repo) concatPacks(w io.Writer, packs []plumbing.Hash, idxs []*idxfile.M
 	return entries, sum, nil
 }
 
-// copyPackBody copies the entries of one of the clone's packs to pw, without
+// copyBody copies the entries of one of the clone's packs to pw, without
 // the pack's header and trailer.
-func (r *Repo) copyPackBody(pw *packWriter, pack plumbing.Hash) error {
-	fs := r.storage.Filesystem()
+func (d packDir) copyBody(pw *packWriter, pack plumbing.Hash) error {
+	fs := d.fs
 	name := fs.Join("objects", "pack", "pack-"+pack.String()+".pack")
 	f, err := fs.Open(name)
 	if err != nil {
@@ -358,9 +315,9 @@ func encodePackIndex(entries []packEntry, packSum []byte) []byte {
 	return idx.Bytes()
 }
 
-// readPackIndex reads the index of one of the clone's packs.
-func (r *Repo) readPackIndex(pack plumbing.Hash) (*idxfile.MemoryIndex, error) {
-	fs := r.storage.Filesystem()
+// readIndex reads the index of one of the clone's packs.
+func (d packDir) readIndex(pack plumbing.Hash) (*idxfile.MemoryIndex, error) {
+	fs := d.fs
 	f, err := fs.Open(fs.Join("objects", "pack", "pack-"+pack.String()+".idx"))
 	if err != nil {
 		return nil, fmt.Errorf("open index of pack %s: %w", pack, err)

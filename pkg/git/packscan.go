@@ -277,52 +277,13 @@ func (s *packScanner) entry() error {
 	}
 	s.accepted = false
 	start := s.off
-	c, err := s.ReadByte()
+	typ, size, err := s.entryHeader()
 	if err != nil {
-		return eofIsUnexpected(err)
+		return err
 	}
-	typ := plumbing.ObjectType((c >> 4) & 7)
-	size := uint64(c & 0x0f)
-	for shift := uint(4); c&0x80 != 0; shift += 7 {
-		if shift > 53 {
-			return malformed("an entry's size does not fit 60 bits")
-		}
-		if c, err = s.ReadByte(); err != nil {
-			return eofIsUnexpected(err)
-		}
-		size |= uint64(c&0x7f) << shift
-	}
-	var base int64 = -1
-	switch typ {
-	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
-		if size > s.limit {
-			return &ObjectTooLargeError{What: typ.String(), Size: size, Limit: int64(s.limit)}
-		}
-	case plumbing.OFSDeltaObject:
-		if c, err = s.ReadByte(); err != nil {
-			return eofIsUnexpected(err)
-		}
-		rel := uint64(c & 0x7f)
-		for c&0x80 != 0 {
-			if rel >= 1<<56 {
-				return malformed("a delta's base offset does not fit 64 bits")
-			}
-			if c, err = s.ReadByte(); err != nil {
-				return eofIsUnexpected(err)
-			}
-			rel = (rel+1)<<7 | uint64(c&0x7f)
-		}
-		if rel == 0 || rel > uint64(start) {
-			return malformed("a delta's base is not before it")
-		}
-		base = start - int64(rel)
-	case plumbing.REFDeltaObject:
-		var ref [20]byte
-		if _, err := io.ReadFull(s, ref[:]); err != nil {
-			return eofIsUnexpected(err)
-		}
-	default:
-		return malformed("an entry of invalid type %d", typ)
+	base, err := s.entryBase(typ, size, start)
+	if err != nil {
+		return err
 	}
 	if typ.IsDelta() && size > s.limit {
 		return &ObjectTooLargeError{What: "delta", Size: size, Limit: int64(s.limit)}
@@ -339,39 +300,114 @@ func (s *packScanner) entry() error {
 	inflated := &countingReader{r: s.zr}
 	weight := size
 	if typ.IsDelta() {
-		src, err := readVarint(inflated)
-		if err != nil {
-			return malformed("a delta's source size: %v", err)
-		}
-		target, err := readVarint(inflated)
-		if err != nil {
-			return malformed("a delta's result size: %v", err)
-		}
-		switch {
-		case src > s.limit:
-			return &ObjectTooLargeError{What: "delta source", Size: src, Limit: int64(s.limit)}
-		case target > s.limit:
-			return &ObjectTooLargeError{What: "delta result", Size: target, Limit: int64(s.limit)}
-		}
-		if typ == plumbing.OFSDeltaObject {
-			weight = target + s.weightAt(base)
-			if weight > s.chain {
-				return &ObjectTooLargeError{What: "delta chain", Size: weight, Limit: int64(s.chain)}
-			}
-		} else {
-			// The base is named by hash, which only resolving the pack
-			// tells: these deltas are bounded together, and a delta by
-			// offset on one of them counts the whole chain bound.
-			if s.refTotal += target; s.refTotal > s.limit {
-				return &ObjectTooLargeError{What: "deltas by reference", Size: s.refTotal, Limit: int64(s.limit)}
-			}
-			weight = s.chain
+		if weight, err = s.deltaWeight(typ, base, inflated); err != nil {
+			return err
 		}
 	}
 	s.weights = append(s.weights, entryWeight{off: start, weight: weight})
 
 	// Accepted: what was consumed of it may go, and the rest as it comes.
 	s.accepted = true
+	return s.drain(inflated, size)
+}
+
+// entryHeader reads an entry's type and declared size.
+func (s *packScanner) entryHeader() (plumbing.ObjectType, uint64, error) {
+	c, err := s.ReadByte()
+	if err != nil {
+		return 0, 0, eofIsUnexpected(err)
+	}
+	typ := plumbing.ObjectType((c >> 4) & 7)
+	size := uint64(c & 0x0f)
+	for shift := uint(4); c&0x80 != 0; shift += 7 {
+		if shift > 53 {
+			return 0, 0, malformed("an entry's size does not fit 60 bits")
+		}
+		if c, err = s.ReadByte(); err != nil {
+			return 0, 0, eofIsUnexpected(err)
+		}
+		size |= uint64(c&0x7f) << shift
+	}
+	return typ, size, nil
+}
+
+// entryBase checks an object's size, or reads what names a delta's base:
+// the offset of a delta by offset (returned; -1 for any other entry), the
+// hash of a delta by reference.
+func (s *packScanner) entryBase(typ plumbing.ObjectType, size uint64, start int64) (int64, error) {
+	switch typ {
+	case plumbing.CommitObject, plumbing.TreeObject, plumbing.BlobObject, plumbing.TagObject:
+		if size > s.limit {
+			return -1, &ObjectTooLargeError{What: typ.String(), Size: size, Limit: int64(s.limit)}
+		}
+		return -1, nil
+	case plumbing.OFSDeltaObject:
+		c, err := s.ReadByte()
+		if err != nil {
+			return -1, eofIsUnexpected(err)
+		}
+		rel := uint64(c & 0x7f)
+		for c&0x80 != 0 {
+			if rel >= 1<<56 {
+				return -1, malformed("a delta's base offset does not fit 64 bits")
+			}
+			if c, err = s.ReadByte(); err != nil {
+				return -1, eofIsUnexpected(err)
+			}
+			rel = (rel+1)<<7 | uint64(c&0x7f)
+		}
+		if rel == 0 || rel > uint64(start) {
+			return -1, malformed("a delta's base is not before it")
+		}
+		return start - int64(rel), nil
+	case plumbing.REFDeltaObject:
+		var ref [20]byte
+		if _, err := io.ReadFull(s, ref[:]); err != nil {
+			return -1, eofIsUnexpected(err)
+		}
+		return -1, nil
+	default:
+		return -1, malformed("an entry of invalid type %d", typ)
+	}
+}
+
+// deltaWeight reads the source and result sizes at the start of a delta's
+// data, checks them, and returns the delta's weight: its result size plus
+// its base's weight (by offset), or the whole chain bound (by reference).
+func (s *packScanner) deltaWeight(typ plumbing.ObjectType, base int64, inflated io.Reader) (uint64, error) {
+	src, err := readVarint(inflated)
+	if err != nil {
+		return 0, malformed("a delta's source size: %v", err)
+	}
+	target, err := readVarint(inflated)
+	if err != nil {
+		return 0, malformed("a delta's result size: %v", err)
+	}
+	switch {
+	case src > s.limit:
+		return 0, &ObjectTooLargeError{What: "delta source", Size: src, Limit: int64(s.limit)}
+	case target > s.limit:
+		return 0, &ObjectTooLargeError{What: "delta result", Size: target, Limit: int64(s.limit)}
+	}
+	if typ == plumbing.OFSDeltaObject {
+		weight := target + s.weightAt(base)
+		if weight > s.chain {
+			return 0, &ObjectTooLargeError{What: "delta chain", Size: weight, Limit: int64(s.chain)}
+		}
+		return weight, nil
+	}
+	// The base is named by hash, which only resolving the pack tells: these
+	// deltas are bounded together, and a delta by offset on one of them
+	// counts the whole chain bound.
+	if s.refTotal += target; s.refTotal > s.limit {
+		return 0, &ObjectTooLargeError{What: "deltas by reference", Size: s.refTotal, Limit: int64(s.limit)}
+	}
+	return s.chain, nil
+}
+
+// drain inflates the rest of an accepted entry, no further than its declared
+// size, to the end of its zlib stream.
+func (s *packScanner) drain(inflated *countingReader, size uint64) error {
 	for {
 		_, err := inflated.Read(s.scratch)
 		if inflated.n > size {

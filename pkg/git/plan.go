@@ -9,17 +9,6 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/repopath"
 )
 
-// Change is one entry of a change set: write Content at Path, or delete the
-// file at Path when Delete is set. Paths are slash-separated and relative to
-// the repository root ("ns/kind/name.yaml"), and must be valid by
-// repopath.Validate: "", ".", "..", empty segments, a leading "/",
-// backslashes, control characters and ".git" segments are rejected.
-type Change struct {
-	Path    string
-	Content []byte
-	Delete  bool
-}
-
 // fileOp is the final operation on one path.
 type fileOp struct {
 	delete bool

@@ -2,7 +2,6 @@ package git
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 )
 
 // RemotePolicy says which remotes the server may reach. A GitProvider's URL is a
@@ -59,29 +60,26 @@ func ParseRemotePolicy(kinds []string) (RemotePolicy, error) {
 // AllowAll allows every remote (tests of the git engine itself).
 var AllowAll = RemotePolicy{AllowFile: true, AllowLoopback: true, AllowLinkLocal: true}
 
-// ErrRemoteRefused is wrapped by every refusal of the policy.
-var ErrRemoteRefused = errors.New("remote refused by the server's policy")
-
 // CheckURL checks a remote URL without resolving it: its transport, and its
 // host when that is an address literal or a local name.
 func (p RemotePolicy) CheckURL(raw string) error {
-	u, err := parseRemoteURL(raw)
+	u, err := gitmodel.ParseRemoteURL(raw)
 	if err != nil {
 		return err
 	}
-	if u.kind == kindFile {
+	if u.Kind == gitmodel.KindFile {
 		if !p.AllowFile {
 			return fmt.Errorf("%w: file:// URLs and local paths are not allowed (--allow-remotes=file)", ErrRemoteRefused)
 		}
 		return nil
 	}
-	if isLocalName(u.host) {
+	if isLocalName(u.Host) {
 		if !p.AllowLoopback {
-			return fmt.Errorf("%w: host %q is this machine (loopback; --allow-remotes=loopback)", ErrRemoteRefused, u.host)
+			return fmt.Errorf("%w: host %q is this machine (loopback; --allow-remotes=loopback)", ErrRemoteRefused, u.Host)
 		}
 		return nil
 	}
-	if ip := net.ParseIP(u.host); ip != nil {
+	if ip := net.ParseIP(u.Host); ip != nil {
 		return p.CheckIP(ip)
 	}
 	return nil
@@ -250,11 +248,11 @@ func checkRemote(ctx context.Context, raw string) error {
 	if err := p.CheckURL(raw); err != nil {
 		return err
 	}
-	u, err := parseRemoteURL(raw)
-	if err != nil || u.kind != kindGit || isLocalName(u.host) {
+	u, err := gitmodel.ParseRemoteURL(raw)
+	if err != nil || u.Kind != gitmodel.KindGit || isLocalName(u.Host) {
 		return err
 	}
-	ips, err := lookupIP(ctx, "ip", u.host)
+	ips, err := lookupIP(ctx, "ip", u.Host)
 	if err != nil {
 		return err // fail closed: what cannot be checked is not dialed
 	}

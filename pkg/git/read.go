@@ -2,7 +2,6 @@ package git
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -13,49 +12,34 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// Reading at Head: files, listings and blob hashes, through a cache of
-// decoded trees that the tree building shares.
+// Reading at Head: files, listings and blob hashes, through the decoded trees
+// of the object database, which the tree building shares.
 
-// headTree returns the tree of Head, or nil when the branch is unborn.
-func (r *Repo) headTree() (*object.Tree, error) {
-	if r.storage == nil {
-		return nil, errors.New("git: repository is closed")
-	}
-	if r.head.IsZero() {
-		return nil, nil
-	}
-	if r.headTreeOf != r.head {
-		c, err := object.GetCommit(r.storage, r.head)
-		if err != nil {
-			return nil, fmt.Errorf("git: read commit %s: %w", r.head, err)
-		}
-		r.headTreeOf, r.headTreeHash = r.head, c.TreeHash
-	}
-	return r.getTree(r.headTreeHash)
+// treeReader reads the tree of a commit, Head's as the Repo passes it. It
+// remembers the tree of the last commit looked up: decoding the commit (its
+// message lists every changed file) for each file read was a fifth of a live
+// batch's time. Its Repo's lock guards it.
+type treeReader struct {
+	db                       *objectDB
+	headTreeOf, headTreeHash plumbing.Hash
 }
 
-// maxCachedTreeEntries bounds the decoded-tree cache by the entries it holds
-// (trees are immutable, so entries never go stale; the cache is simply
-// dropped when full). Counting trees would not do: every commit to a
-// directory of 10,000 files adds another decoded copy of it.
-const maxCachedTreeEntries = 200_000
-
-// getTree returns the decoded tree h, cached by hash. Callers must not
-// modify the returned tree.
-func (r *Repo) getTree(h plumbing.Hash) (*object.Tree, error) {
-	if t, ok := r.trees[h]; ok {
-		return t, nil
+// headTree returns the tree of head, or nil when the branch is unborn.
+func (t *treeReader) headTree(head plumbing.Hash) (*object.Tree, error) {
+	if t.db.closed() {
+		return nil, errClosed
 	}
-	t, err := object.GetTree(r.storage, h)
-	if err != nil {
-		return nil, fmt.Errorf("git: read tree %s: %w", h, err)
+	if head.IsZero() {
+		return nil, nil
 	}
-	if r.trees == nil || r.treeEntries+len(t.Entries) > maxCachedTreeEntries {
-		r.trees, r.treeEntries = make(map[plumbing.Hash]*object.Tree), 0
+	if t.headTreeOf != head {
+		c, err := object.GetCommit(t.db.storage, head)
+		if err != nil {
+			return nil, fmt.Errorf("git: read commit %s: %w", head, err)
+		}
+		t.headTreeOf, t.headTreeHash = head, c.TreeHash
 	}
-	r.trees[h] = t
-	r.treeEntries += len(t.Entries)
-	return t, nil
+	return t.db.tree(t.headTreeHash)
 }
 
 // findEntry returns the entry called name in t, or nil. Tree entries are
@@ -81,10 +65,10 @@ func sortName(e *object.TreeEntry) string {
 
 // lookup returns the entry at p (a validated, slash-separated path) in t,
 // or nil when there is none (including when a parent is not a directory).
-func (r *Repo) lookup(t *object.Tree, p string) (*object.TreeEntry, error) {
+func (t *treeReader) lookup(tree *object.Tree, p string) (*object.TreeEntry, error) {
 	parts := strings.Split(p, "/")
 	for i, name := range parts {
-		e := findEntry(t, name)
+		e := findEntry(tree, name)
 		if e == nil {
 			return nil, nil
 		}
@@ -94,11 +78,11 @@ func (r *Repo) lookup(t *object.Tree, p string) (*object.TreeEntry, error) {
 		if e.Mode != filemode.Dir {
 			return nil, nil
 		}
-		sub, err := r.getTree(e.Hash)
+		sub, err := t.db.tree(e.Hash)
 		if err != nil {
 			return nil, err
 		}
-		t = sub
+		tree = sub
 	}
 	return nil, nil
 }
@@ -111,6 +95,11 @@ func (r *Repo) lookup(t *object.Tree, p string) (*object.TreeEntry, error) {
 func (r *Repo) ListFiles(prefix string) (map[string]plumbing.Hash, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.tree.listFiles(r.head, prefix)
+}
+
+// listFiles is ListFiles at head.
+func (t *treeReader) listFiles(head plumbing.Hash, prefix string) (map[string]plumbing.Hash, error) {
 	out := map[string]plumbing.Hash{}
 	prefix = strings.Trim(prefix, "/")
 	if prefix != "" {
@@ -118,18 +107,18 @@ func (r *Repo) ListFiles(prefix string) (map[string]plumbing.Hash, error) {
 			return nil, err
 		}
 	}
-	t, err := r.headTree()
-	if err != nil || t == nil {
+	tree, err := t.headTree(head)
+	if err != nil || tree == nil {
 		return out, err
 	}
 	if prefix != "" {
-		e, err := r.lookup(t, prefix)
+		e, err := t.lookup(tree, prefix)
 		if err != nil || e == nil {
 			return out, err
 		}
 		switch {
 		case e.Mode == filemode.Dir:
-			if t, err = r.getTree(e.Hash); err != nil {
+			if tree, err = t.db.tree(e.Hash); err != nil {
 				return nil, err
 			}
 		case e.Mode == filemode.Submodule:
@@ -139,22 +128,22 @@ func (r *Repo) ListFiles(prefix string) (map[string]plumbing.Hash, error) {
 			return out, nil
 		}
 	}
-	return out, r.walk(t, prefix, out)
+	return out, t.walk(tree, prefix, out)
 }
 
-func (r *Repo) walk(t *object.Tree, base string, out map[string]plumbing.Hash) error {
-	for _, e := range t.Entries {
+func (t *treeReader) walk(tree *object.Tree, base string, out map[string]plumbing.Hash) error {
+	for _, e := range tree.Entries {
 		p := e.Name
 		if base != "" {
 			p = base + "/" + e.Name
 		}
 		switch e.Mode {
 		case filemode.Dir:
-			sub, err := r.getTree(e.Hash)
+			sub, err := t.db.tree(e.Hash)
 			if err != nil {
 				return err
 			}
-			if err := r.walk(sub, p, out); err != nil {
+			if err := t.walk(sub, p, out); err != nil {
 				return err
 			}
 		case filemode.Submodule:
@@ -165,50 +154,39 @@ func (r *Repo) walk(t *object.Tree, base string, out map[string]plumbing.Hash) e
 	return nil
 }
 
-// MaxFileSize bounds the blobs ReadFile reads (8 MiB). The server only reads
-// files it may have written itself: a Kubernetes object is at most about
-// 1.5 MiB in etcd, and its SOPS-encrypted manifest (base64 of each value, a
-// MAC and the recipients) stays well under twice that. Anyone who can push to
-// the repository can put a larger blob where the server reads (a 2 GiB file
-// of zeros is 2 MB compressed); its size is read from the object header and
-// the blob is never inflated. The bound is on bytes: what callers parse out
-// of up to MaxFileSize bytes is theirs to bound.
-const MaxFileSize = 8 << 20
-
-// ErrFileTooLarge is returned (wrapped, with found true) by ReadFile for a
-// file larger than MaxFileSize. Such a file cannot be one the server wrote:
-// callers treat it as a foreign file, which is never decrypted, parsed or
-// deleted (see pkg/lifecycle/files).
-var ErrFileTooLarge = errors.New("file too large")
-
 // ReadFile returns the content of the file at path at Head. found is false
 // (with a nil error) when there is no file at path. A file larger than
 // MaxFileSize is not read: the error wraps ErrFileTooLarge, found is true.
 func (r *Repo) ReadFile(path string) (content []byte, found bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.tree.readFile(r.head, path)
+}
+
+// readFile is ReadFile at head.
+func (t *treeReader) readFile(head plumbing.Hash, path string) (content []byte, found bool, err error) {
 	if err := validatePath(path); err != nil {
 		return nil, false, err
 	}
-	t, err := r.headTree()
-	if err != nil || t == nil {
+	tree, err := t.headTree(head)
+	if err != nil || tree == nil {
 		return nil, false, err
 	}
-	e, err := r.lookup(t, path)
+	e, err := t.lookup(tree, path)
 	if err != nil || e == nil || e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
 		return nil, false, err
 	}
 	// The size comes from the object header (loose or packed, deltas
 	// included): go-git's EncodedObject would inflate a loose object whole
 	// before its size could be checked.
-	size, err := r.storage.EncodedObjectSize(e.Hash)
+	size, err := t.db.storage.EncodedObjectSize(e.Hash)
 	if err != nil {
 		return nil, false, fmt.Errorf("git: read blob %s: %w", e.Hash, err)
 	}
 	if size > MaxFileSize {
 		return nil, true, fmt.Errorf("git: %s is %d bytes, over the %d bytes read: %w", path, size, MaxFileSize, ErrFileTooLarge)
 	}
-	obj, err := r.storage.EncodedObject(plumbing.BlobObject, e.Hash)
+	obj, err := t.db.storage.EncodedObject(plumbing.BlobObject, e.Hash)
 	if err != nil {
 		return nil, false, fmt.Errorf("git: read blob %s: %w", e.Hash, err)
 	}
@@ -238,23 +216,21 @@ func (r *Repo) ReadFile(path string) (content []byte, found bool, err error) {
 func (r *Repo) FileHash(path string) (hash plumbing.Hash, found bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.tree.fileHash(r.head, path)
+}
+
+// fileHash is FileHash at head.
+func (t *treeReader) fileHash(head plumbing.Hash, path string) (hash plumbing.Hash, found bool, err error) {
 	if err := validatePath(path); err != nil {
 		return plumbing.ZeroHash, false, err
 	}
-	t, err := r.headTree()
-	if err != nil || t == nil {
+	tree, err := t.headTree(head)
+	if err != nil || tree == nil {
 		return plumbing.ZeroHash, false, err
 	}
-	e, err := r.lookup(t, path)
+	e, err := t.lookup(tree, path)
 	if err != nil || e == nil || e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
 		return plumbing.ZeroHash, false, err
 	}
 	return e.Hash, true, nil
-}
-
-// BlobHash returns the git blob hash of content (what `git hash-object`
-// prints), so callers can compare desired content with ListFiles output
-// without writing anything.
-func BlobHash(content []byte) plumbing.Hash {
-	return plumbing.ComputeHash(plumbing.BlobObject, content)
 }

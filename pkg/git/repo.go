@@ -13,19 +13,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
-	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
-	"github.com/go-git/go-git/v5/storage/filesystem"
-)
 
-// remoteName is the name of the single remote of every clone.
-const remoteName = "origin"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
+)
 
 // Signature identifies the author/committer of the commits we create.
 type Signature struct {
@@ -95,7 +88,7 @@ func (o *Options) setDefaults() error {
 	if err := plumbing.NewBranchReferenceName(o.Branch).Validate(); err != nil || strings.HasPrefix(o.Branch, "-") {
 		return fmt.Errorf("git: invalid branch name %q", o.Branch)
 	}
-	if _, err := parseRemoteURL(o.URL); err != nil {
+	if _, err := gitmodel.ParseRemoteURL(o.URL); err != nil {
 		return fmt.Errorf("git: %w", err)
 	}
 	if o.Author.Name == "" {
@@ -121,23 +114,34 @@ func (o *Options) setDefaults() error {
 
 // Repo is a long-lived local clone of one branch of one remote repository.
 // See the package documentation for the concurrency contract.
+//
+// Its jobs are split among its parts, each the one owner of its state:
+//   - remote: the remote branch (URL, auth, the refs that track it), its
+//     receive-pack sessions, pushes and access checks (remote.go);
+//   - db: the object database on disk, the trees decoded from it and its
+//     packfiles (store.go, packmerge.go);
+//   - tree: reading the tree of Head (read.go, blocked.go);
+//   - commits: building commits from change sets (tree.go);
+//   - the Repo itself: opening, cloning and fetching (bounded, download.go)
+//     and the branch tip, head (fetch.go, push.go).
 type Repo struct {
-	mu      sync.Mutex
-	opts    Options
-	storage *filesystem.Storage
-	repo    *gogit.Repository
+	// mu serializes the methods of a Repo: every method that reads or
+	// writes the clone holds it for its whole run (a fetch or a push,
+	// network included). It guards head, db, tree and the state they hold
+	// (the storage, the decoded trees, Head's tree), which have no lock of
+	// their own. remote, commits, retry and db's directory are fixed at
+	// Open and read without it (Dir, Branch, CheckPushAccess).
+	mu sync.Mutex
 
-	branchRef   plumbing.ReferenceName // refs/heads/<branch>, mirrors head
-	trackingRef plumbing.ReferenceName // refs/remotes/origin/<branch>
-	head        plumbing.Hash          // our view of the remote branch tip
-	secrets     []string               // values scrubbed from error messages
+	remote  remote
+	commits commitWriter
+	retry   retryPolicy
 
-	trees       map[plumbing.Hash]*object.Tree // decoded-tree cache, see getTree
-	treeEntries int                            // entries held by trees
-	// headTreeOf and headTreeHash remember the tree of the last head looked
-	// up: decoding the commit (its message lists every changed file) for each
-	// file read was a fifth of a live batch's time.
-	headTreeOf, headTreeHash plumbing.Hash
+	db   *objectDB
+	tree treeReader
+	// head is our view of the remote branch tip: the commit last fetched
+	// (loadHead) or pushed (pushed); zero while the branch does not exist.
+	head plumbing.Hash
 }
 
 // Open opens the clone in o.Dir and fetches, or clones into o.Dir when it
@@ -191,13 +195,8 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 
 func secretsOf(o Options) []string {
 	var s []string
-	if p, err := parseRemoteURL(o.URL); err == nil {
-		if p.hasPwd {
-			s = append(s, p.pass)
-		}
-		if p.kind == kindHTTP && p.user != "" {
-			s = append(s, p.user) // may be a token ("https://TOKEN@host/...")
-		}
+	if p, err := gitmodel.ParseRemoteURL(o.URL); err == nil {
+		s = append(s, p.Secrets()...) // its password, an http(s) user name (may be a token)
 	}
 	if ba, ok := o.Auth.(*githttp.BasicAuth); ok && ba != nil {
 		s = append(s, ba.Password)
@@ -279,110 +278,36 @@ func cloneInto(ctx context.Context, o Options, secrets []string) error {
 // openDir opens (initializing if needed) the bare repository in o.Dir and
 // makes its configuration match o. It does not touch the network.
 func openDir(o Options, secrets []string, create bool) (*Repo, error) {
-	st := newStorage(o.Dir)
-	repo, err := gogit.Open(st, nil)
-	if errors.Is(err, gogit.ErrRepositoryNotExists) {
-		if !create {
-			_ = st.Close()
-			return nil, fmt.Errorf("git: %s exists but is not a git repository", o.Dir)
-		}
-		repo, err = gogit.Init(st, nil)
-	}
+	db, err := openObjectDB(o.Dir, o.MaxPacks, create)
 	if err != nil {
-		_ = st.Close()
-		return nil, fmt.Errorf("git: open %s: %w", o.Dir, err)
+		return nil, err
 	}
 	r := &Repo{
-		opts:        o,
-		storage:     st,
-		repo:        repo,
-		branchRef:   plumbing.NewBranchReferenceName(o.Branch),
-		trackingRef: plumbing.NewRemoteReferenceName(remoteName, o.Branch),
-		secrets:     secrets,
+		remote:  newRemote(o, secrets),
+		commits: commitWriter{db: db, author: o.Author, sign: o.Sign},
+		retry:   retryPolicy{attempts: o.MaxPushAttempts, baseDelay: o.RetryBaseDelay, maxDelay: o.RetryMaxDelay},
+		db:      db,
+		tree:    treeReader{db: db},
 	}
-	if err := r.configure(); err != nil {
-		_ = st.Close()
+	if err := r.remote.configure(db); err != nil {
+		_ = db.storage.Close()
 		return nil, err
 	}
 	return r, nil
-}
-
-func newStorage(dir string) *filesystem.Storage {
-	// go-git's default object cache is 96 MiB; we read few objects twice
-	// (decoded trees have their own cache), so a small one keeps RSS down.
-	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(8*cache.MiByte), filesystem.Options{
-		// Only this Repo touches Dir: let go-git cache the pack list.
-		ExclusiveAccess: true,
-		// Keep a bounded number of pack files open between reads.
-		MaxOpenDescriptors: 32,
-	})
-}
-
-// reopenStorage drops every go-git cache about the object database (pack
-// list, pack indexes, open files), e.g. after packfiles were deleted.
-func (r *Repo) reopenStorage() error {
-	old := r.storage
-	st := newStorage(r.opts.Dir)
-	repo, err := gogit.Open(st, nil)
-	if err != nil {
-		_ = st.Close()
-		return fmt.Errorf("git: reopen %s: %w", r.opts.Dir, err)
-	}
-	r.storage, r.repo, r.trees, r.treeEntries = st, repo, nil, 0
-	// The swap is done: failing to close the old storage's files must not
-	// make the caller (a commit already in the clone) report a failure.
-	_ = old.Close()
-	return nil
-}
-
-var zeroTime time.Time
-
-// configure makes the repository config match the options (idempotent).
-func (r *Repo) configure() error {
-	cfg, err := r.repo.Config()
-	if err != nil {
-		return fmt.Errorf("git: read config: %w", err)
-	}
-	cfg.Core.IsBare = true
-	// No delta search when go-git encodes packs for this clone (its
-	// Remote.Push and RepackObjects read config.Pack.Window): deltas cost far
-	// more CPU than they save for freshly written small YAML files (10k
-	// files: 3.9s -> 1.0s). Our own push path writes delta-less packs anyway.
-	cfg.Pack.Window = 0
-	cfg.Remotes[remoteName] = &config.RemoteConfig{
-		Name:  remoteName,
-		URLs:  []string{r.opts.URL},
-		Fetch: []config.RefSpec{r.fetchSpec()},
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("git: invalid config: %w", redactErr(err, r.secrets))
-	}
-	if err := r.repo.SetConfig(cfg); err != nil {
-		return fmt.Errorf("git: write config: %w", err)
-	}
-	if err := r.storage.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, r.branchRef)); err != nil {
-		return fmt.Errorf("git: set HEAD: %w", err)
-	}
-	return nil
 }
 
 // Close releases open file descriptors. The Repo must not be used after.
 func (r *Repo) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.storage == nil {
-		return nil
-	}
-	err := r.storage.Close()
-	r.storage = nil
-	return err
+	return r.db.close()
 }
 
 // Dir returns the absolute clone directory.
-func (r *Repo) Dir() string { return r.opts.Dir }
+func (r *Repo) Dir() string { return r.db.dir }
 
 // Branch returns the branch name.
-func (r *Repo) Branch() string { return r.opts.Branch }
+func (r *Repo) Branch() string { return r.remote.branch }
 
 // Head returns our view of the branch tip: the commit last fetched or pushed.
 // It is the zero hash while the branch does not exist on the remote.
@@ -390,94 +315,4 @@ func (r *Repo) Head() plumbing.Hash {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.head
-}
-
-// Fetch updates Head from the remote branch. A missing remote branch (or an
-// empty remote) is not an error: Head becomes zero.
-func (r *Repo) Fetch(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.fetch(ctx)
-}
-
-func (r *Repo) fetch(ctx context.Context) error {
-	if r.storage == nil {
-		return errors.New("git: repository is closed")
-	}
-	if err := checkRemote(ctx, r.opts.URL); err != nil {
-		return fmt.Errorf("git: %w", err)
-	}
-	remote, err := r.repo.Remote(remoteName)
-	if err != nil {
-		return fmt.Errorf("git: %w", err)
-	}
-	if limit := MaxObjectSize(); limit > 0 {
-		// The same remote over the clone's storage, except that the pack
-		// it receives is scanned against the object size bound on its way
-		// (packscan.go).
-		remote = gogit.NewRemote(scanStorage{Storage: r.storage, limit: limit}, remote.Config())
-	}
-	// Only the branch: the remote's one refspec (configure) and no tags, so
-	// a repository's other branches and tags are never downloaded. Bounded
-	// by MaxFetchSize and MaxObjectSize.
-	ctx, dl := withDownload(ctx)
-	err = remote.FetchContext(ctx, &gogit.FetchOptions{
-		RemoteName: remoteName,
-		RefSpecs:   []config.RefSpec{r.fetchSpec()},
-		Auth:       r.opts.Auth,
-		Tags:       gogit.NoTags,
-	})
-	err = dl.check(err)
-	switch {
-	case err == nil:
-		// New objects arrived as a new packfile. Best effort, see
-		// maybeConsolidatePacks.
-		_ = r.maybeConsolidatePacks()
-		return r.loadHead()
-	case errors.Is(err, gogit.NoErrAlreadyUpToDate):
-		return r.loadHead()
-	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.Is(err, gogit.NoMatchingRefSpecError{}):
-		// The branch does not exist (yet) on the remote.
-		if err := r.storage.RemoveReference(r.trackingRef); err != nil {
-			return fmt.Errorf("git: %w", err)
-		}
-		return r.loadHead()
-	default:
-		// A fetch cut short leaves go-git's temporary pack behind.
-		r.removeTempPacks()
-		return fmt.Errorf("git: fetch %s branch %s: %w", Redact(r.opts.URL), r.opts.Branch, redactErr(err, r.secrets))
-	}
-}
-
-// fetchSpec is the one refspec fetched: the branch into its tracking ref.
-func (r *Repo) fetchSpec() config.RefSpec {
-	return config.RefSpec(fmt.Sprintf("+%s:%s", r.branchRef, r.trackingRef))
-}
-
-// loadHead sets r.head from the tracking ref and mirrors it into the local
-// branch ref (the push source).
-func (r *Repo) loadHead() error {
-	ref, err := r.storage.Reference(r.trackingRef)
-	switch {
-	case errors.Is(err, plumbing.ErrReferenceNotFound):
-		r.head = plumbing.ZeroHash
-	case err != nil:
-		return fmt.Errorf("git: read %s: %w", r.trackingRef, err)
-	default:
-		r.head = ref.Hash()
-	}
-	return r.setLocalBranch(r.head)
-}
-
-func (r *Repo) setLocalBranch(h plumbing.Hash) error {
-	var err error
-	if h.IsZero() {
-		err = r.storage.RemoveReference(r.branchRef)
-	} else {
-		err = r.storage.SetReference(plumbing.NewHashReference(r.branchRef, h))
-	}
-	if err != nil {
-		return fmt.Errorf("git: update %s: %w", r.branchRef, err)
-	}
-	return nil
 }

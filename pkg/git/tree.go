@@ -10,41 +10,18 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
-// treeBuilder applies a plan to a base tree, collecting the new objects in
-// memory so they can be written as a single packfile.
-type treeBuilder struct {
-	r       *Repo
-	objects *memory.Storage
-	order   []plumbing.Hash
-	seen    map[plumbing.Hash]bool
-	files   int // paths that differ from the base tree
-}
-
-func (b *treeBuilder) add(typ plumbing.ObjectType, data []byte) plumbing.Hash {
-	obj := &plumbing.MemoryObject{}
-	obj.SetType(typ)
-	_, _ = obj.Write(data)
-	h := obj.Hash()
-	if !b.seen[h] {
-		b.seen[h] = true
-		_, _ = b.objects.SetEncodedObject(obj)
-		b.order = append(b.order, h)
-	}
-	return h
-}
-
-func (b *treeBuilder) addEncoded(obj *plumbing.MemoryObject) plumbing.Hash {
-	h := obj.Hash()
-	if !b.seen[h] {
-		b.seen[h] = true
-		_, _ = b.objects.SetEncodedObject(obj)
-		b.order = append(b.order, h)
-	}
-	return h
+// commitWriter builds commits on a clone: each change set applied to the tree
+// of its parent (only the trees on changed paths re-encoded), the new objects
+// written into the object database as one pack and kept in memory for the
+// push. Its committer and signer are fixed at Open; the object database is
+// guarded by its Repo's lock.
+type commitWriter struct {
+	db     *objectDB
+	author Signature
+	sign   func(payload []byte) (string, error)
 }
 
 // builtCommit is a commit written to the clone, with the objects that are
@@ -56,15 +33,15 @@ type builtCommit struct {
 	order   []plumbing.Hash
 }
 
-// buildChain builds the commits of plans one on top of the other, starting at
+// chain builds the commits of plans one on top of the other, starting at
 // base, and returns the tip with every new object of the chain (nil when no
 // plan changes anything).
-func (r *Repo) buildChain(plans []*changePlan, commits []Commit, base plumbing.Hash) (*builtCommit, error) {
+func (w *commitWriter) chain(plans []*changePlan, commits []Commit, base plumbing.Hash) (*builtCommit, error) {
 	var chain *builtCommit
 	seen := map[plumbing.Hash]bool{}
 	tip := base
 	for i, plan := range plans {
-		b, err := r.buildCommit(plan, tip, commits[i].Message, commits[i].Author)
+		b, err := w.commit(plan, tip, commits[i].Message, commits[i].Author)
 		if err != nil {
 			return nil, err
 		}
@@ -99,13 +76,13 @@ func (r *Repo) buildChain(plans []*changePlan, commits []Commit, base plumbing.H
 	return chain, nil
 }
 
-// buildCommit applies plan to the tree of base and writes a commit. It
-// returns nil when the resulting tree equals the base tree.
-func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string, author *Signature) (*builtCommit, error) {
+// commit applies plan to the tree of base and writes a commit. It returns
+// nil when the resulting tree equals the base tree.
+func (w *commitWriter) commit(plan *changePlan, base plumbing.Hash, message string, author *Signature) (*builtCommit, error) {
 	var baseTree plumbing.Hash
 	var parents []plumbing.Hash
 	if !base.IsZero() {
-		c, err := object.GetCommit(r.storage, base)
+		c, err := object.GetCommit(w.db.storage, base)
 		if err != nil {
 			return nil, fmt.Errorf("git: read commit %s: %w", base, err)
 		}
@@ -113,7 +90,7 @@ func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string,
 		parents = []plumbing.Hash{base}
 	}
 
-	b := &treeBuilder{r: r, objects: memory.NewStorage(), seen: map[plumbing.Hash]bool{}}
+	b := &treeBuilder{db: w.db, objects: memory.NewStorage(), seen: map[plumbing.Hash]bool{}}
 	newTree, err := b.build(baseTree, plan.root, "")
 	if err != nil {
 		return nil, err
@@ -130,7 +107,7 @@ func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string,
 	}
 
 	now := time.Now()
-	committer := object.Signature{Name: r.opts.Author.Name, Email: r.opts.Author.Email, When: now}
+	committer := object.Signature{Name: w.author.Name, Email: w.author.Email, When: now}
 	authorSig := committer
 	if author != nil {
 		authorSig = object.Signature{Name: author.Name, Email: author.Email, When: now}
@@ -142,26 +119,10 @@ func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string,
 		TreeHash:     newTree,
 		ParentHashes: parents,
 	}
-	if r.opts.Sign != nil {
-		// The signature covers the commit as encoded without it (what git
-		// verify-commit checks).
-		payload := &plumbing.MemoryObject{}
-		if err := commit.EncodeWithoutSignature(payload); err != nil {
-			return nil, fmt.Errorf("git: encode commit: %w", err)
-		}
-		rd, err := payload.Reader()
-		if err != nil {
+	if w.sign != nil {
+		if err := w.signCommit(commit); err != nil {
 			return nil, err
 		}
-		data, err := io.ReadAll(rd)
-		if err != nil {
-			return nil, err
-		}
-		sig, err := r.opts.Sign(data)
-		if err != nil {
-			return nil, fmt.Errorf("git: sign commit: %w", err)
-		}
-		commit.PGPSignature = sig
 	}
 	obj := &plumbing.MemoryObject{}
 	if err := commit.Encode(obj); err != nil {
@@ -169,10 +130,33 @@ func (r *Repo) buildCommit(plan *changePlan, base plumbing.Hash, message string,
 	}
 	commitHash := b.addEncoded(obj)
 
-	if err := b.flush(); err != nil {
+	if err := w.db.store(b.objects, b.order); err != nil {
 		return nil, err
 	}
 	return &builtCommit{hash: commitHash, files: b.files, objects: b.objects, order: b.order}, nil
+}
+
+// signCommit signs commit: the signature covers the commit as encoded
+// without it (what git verify-commit checks).
+func (w *commitWriter) signCommit(commit *object.Commit) error {
+	payload := &plumbing.MemoryObject{}
+	if err := commit.EncodeWithoutSignature(payload); err != nil {
+		return fmt.Errorf("git: encode commit: %w", err)
+	}
+	rd, err := payload.Reader()
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return err
+	}
+	sig, err := w.sign(data)
+	if err != nil {
+		return fmt.Errorf("git: sign commit: %w", err)
+	}
+	commit.PGPSignature = sig
+	return nil
 }
 
 func ensureTrailingNewline(s string) string {
@@ -185,48 +169,132 @@ func ensureTrailingNewline(s string) string {
 // emptyTreeHash is the well-known hash of the empty tree.
 var emptyTreeHash = plumbing.NewHash("4b825dc642cb6eb9a060e54bf8d69288fbee4904")
 
+// treeBuilder applies a plan to a base tree, collecting the new objects in
+// memory so they can be written as a single packfile.
+type treeBuilder struct {
+	db      *objectDB
+	objects *memory.Storage
+	order   []plumbing.Hash
+	seen    map[plumbing.Hash]bool
+	files   int // paths that differ from the base tree
+}
+
+func (b *treeBuilder) addEncoded(obj *plumbing.MemoryObject) plumbing.Hash {
+	h := obj.Hash()
+	if !b.seen[h] {
+		b.seen[h] = true
+		_, _ = b.objects.SetEncodedObject(obj)
+		b.order = append(b.order, h)
+	}
+	return h
+}
+
+// treeEdit is one directory being rebuilt: the entries of its base tree and
+// the overrides on top of them (a nil override removes the entry).
+type treeEdit struct {
+	entries []object.TreeEntry
+	index   map[string]int // entries by name
+	over    map[string]*object.TreeEntry
+}
+
+// current is the entry called name with the overrides so far applied.
+func (e *treeEdit) current(name string) (object.TreeEntry, bool) {
+	if o, ok := e.over[name]; ok {
+		if o == nil {
+			return object.TreeEntry{}, false
+		}
+		return *o, true
+	}
+	if i, ok := e.index[name]; ok {
+		return e.entries[i], true
+	}
+	return object.TreeEntry{}, false
+}
+
+// changed reports whether the overrides change the base entries.
+func (e *treeEdit) changed() bool {
+	changed := false
+	for name, o := range e.over {
+		i, inBase := e.index[name]
+		if o == nil {
+			if inBase {
+				changed = true
+			}
+			continue
+		}
+		if !inBase || e.entries[i] != *o {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// result is the entries with the overrides applied, in git order.
+func (e *treeEdit) result() []object.TreeEntry {
+	out := make([]object.TreeEntry, 0, len(e.entries)+len(e.over))
+	for _, t := range e.entries {
+		if _, ok := e.over[t.Name]; !ok {
+			out = append(out, t)
+		}
+	}
+	for _, o := range e.over {
+		if o != nil {
+			out = append(out, *o)
+		}
+	}
+	sort.Sort(object.TreeEntrySorter(out))
+	return out
+}
+
 // build applies n to the tree base (zero: no tree) at dir ("" or "a/b/")
 // and returns the new tree hash, or zero when the directory ends up empty.
 // Unchanged directories return base without re-encoding.
 func (b *treeBuilder) build(base plumbing.Hash, n *dirNode, dir string) (plumbing.Hash, error) {
-	var entries []object.TreeEntry
+	ed := &treeEdit{over: make(map[string]*object.TreeEntry, len(n.files)+len(n.dirs))}
 	if !base.IsZero() {
-		t, err := b.r.getTree(base)
+		t, err := b.db.tree(base)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		entries = t.Entries
+		ed.entries = t.Entries
 	}
-	index := make(map[string]int, len(entries))
-	for i := range entries {
-		index[entries[i].Name] = i
+	ed.index = make(map[string]int, len(ed.entries))
+	for i := range ed.entries {
+		ed.index[ed.entries[i].Name] = i
 	}
-	// Overrides on top of the base entries: a nil value removes the entry.
-	over := make(map[string]*object.TreeEntry, len(n.files)+len(n.dirs))
-	current := func(name string) (object.TreeEntry, bool) {
-		if e, ok := over[name]; ok {
-			if e == nil {
-				return object.TreeEntry{}, false
-			}
-			return *e, true
+	if err := b.applyFiles(ed, n.files, dir); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := b.applyDirs(ed, n.dirs, dir); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if !ed.changed() {
+		if len(ed.entries) == 0 {
+			return plumbing.ZeroHash, nil
 		}
-		if i, ok := index[name]; ok {
-			return entries[i], true
-		}
-		return object.TreeEntry{}, false
+		return base, nil
 	}
+	out := ed.result()
+	if len(out) == 0 {
+		return plumbing.ZeroHash, nil
+	}
+	return b.encodeTree(out)
+}
 
-	for name, op := range n.files {
-		e, exists := current(name)
+// applyFiles overrides the files of the directory ed at dir: deletes and
+// writes (an unchanged file keeps its entry, an executable its mode).
+func (b *treeBuilder) applyFiles(ed *treeEdit, files map[string]*fileOp, dir string) error {
+	for name, op := range files {
+		e, exists := ed.current(name)
 		if op.delete {
 			if exists && e.Mode != filemode.Dir && e.Mode != filemode.Submodule {
-				over[name] = nil
+				ed.over[name] = nil
 				b.files++
 			}
 			continue
 		}
 		if exists && (e.Mode == filemode.Dir || e.Mode == filemode.Submodule) {
-			return plumbing.ZeroHash, fmt.Errorf("git: %w: cannot write file %q: a directory exists there", ErrInvalidChange, dir+name)
+			return fmt.Errorf("git: %w: cannot write file %q: a directory exists there", ErrInvalidChange, dir+name)
 		}
 		mode := filemode.Regular
 		if exists && e.Mode == filemode.Executable {
@@ -236,68 +304,37 @@ func (b *treeBuilder) build(base plumbing.Hash, n *dirNode, dir string) (plumbin
 			continue
 		}
 		b.addEncoded(op.blob)
-		over[name] = &object.TreeEntry{Name: name, Mode: mode, Hash: op.hash}
+		ed.over[name] = &object.TreeEntry{Name: name, Mode: mode, Hash: op.hash}
 		b.files++
 	}
+	return nil
+}
 
-	for name, child := range n.dirs {
-		e, exists := current(name)
+// applyDirs rebuilds the subdirectories of ed (at dir) that have changes
+// below them, and overrides their entries.
+func (b *treeBuilder) applyDirs(ed *treeEdit, dirs map[string]*dirNode, dir string) error {
+	for name, child := range dirs {
+		e, exists := ed.current(name)
 		var childBase plumbing.Hash
 		if exists {
 			if e.Mode != filemode.Dir {
-				return plumbing.ZeroHash, fmt.Errorf("git: %w: cannot write below %q: it is a file", ErrInvalidChange, dir+name)
+				return fmt.Errorf("git: %w: cannot write below %q: it is a file", ErrInvalidChange, dir+name)
 			}
 			childBase = e.Hash
 		}
 		h, err := b.build(childBase, child, dir+name+"/")
 		if err != nil {
-			return plumbing.ZeroHash, err
+			return err
 		}
 		switch {
 		case h.IsZero() && exists:
-			over[name] = nil
+			ed.over[name] = nil
 		case h.IsZero():
 		case !exists || h != e.Hash:
-			over[name] = &object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
+			ed.over[name] = &object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
 		}
 	}
-
-	changed := false
-	for name, e := range over {
-		i, inBase := index[name]
-		if e == nil {
-			if inBase {
-				changed = true
-			}
-			continue
-		}
-		if !inBase || entries[i] != *e {
-			changed = true
-		}
-	}
-	if !changed {
-		if len(entries) == 0 {
-			return plumbing.ZeroHash, nil
-		}
-		return base, nil
-	}
-
-	out := make([]object.TreeEntry, 0, len(entries)+len(over))
-	for _, e := range entries {
-		if _, ok := over[e.Name]; !ok {
-			out = append(out, e)
-		}
-	}
-	for _, e := range over {
-		if e != nil {
-			out = append(out, *e)
-		}
-	}
-	if len(out) == 0 {
-		return plumbing.ZeroHash, nil
-	}
-	sort.Sort(object.TreeEntrySorter(out))
-	return b.encodeTree(out)
+	return nil
 }
 
 func (b *treeBuilder) encodeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
@@ -306,40 +343,4 @@ func (b *treeBuilder) encodeTree(entries []object.TreeEntry) (plumbing.Hash, err
 		return plumbing.ZeroHash, fmt.Errorf("git: encode tree: %w", err)
 	}
 	return b.addEncoded(obj), nil
-}
-
-// flush writes the collected objects into the clone as one packfile,
-// falling back to loose objects if the storage cannot take packs.
-func (b *treeBuilder) flush() error {
-	if len(b.order) == 0 {
-		return nil
-	}
-	st := b.r.storage
-	if len(b.order) >= indexOwnPackMin {
-		return b.r.writeIndexedPack(b.objects, b.order)
-	}
-	if pw, ok := storer.EncodedObjectStorer(st).(storer.PackfileWriter); ok {
-		w, err := pw.PackfileWriter()
-		if err != nil {
-			return fmt.Errorf("git: write pack: %w", err)
-		}
-		if err := writePack(w, b.objects, b.order); err != nil {
-			_ = w.Close()
-			return fmt.Errorf("git: write pack: %w", err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("git: write pack: %w", err)
-		}
-		return nil
-	}
-	for _, h := range b.order {
-		obj, err := b.objects.EncodedObject(plumbing.AnyObject, h)
-		if err != nil {
-			return err
-		}
-		if _, err := st.SetEncodedObject(obj); err != nil {
-			return fmt.Errorf("git: write object: %w", err)
-		}
-	}
-	return nil
 }

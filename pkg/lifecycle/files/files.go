@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/sops"
@@ -66,7 +66,7 @@ func Render(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstru
 		if err != nil {
 			return nil, false, false, err
 		}
-		return plain, found && h == git.BlobHash(plain), found, nil
+		return plain, found && h == gitmodel.BlobHash(plain), found, nil
 	}
 	existing, found, err := ReadExisting(tree, path)
 	if err != nil {
@@ -78,12 +78,12 @@ func Render(tree Tree, gvr schema.GroupVersionResource, obj *unstructured.Unstru
 
 // ReadExisting reads the file at path in tree for comparison with what the
 // server writes there. A file too large to be one the server wrote
-// (git.ErrFileTooLarge) is reported found with no content: it is never read,
+// (gitmodel.ErrFileTooLarge) is reported found with no content: it is never read,
 // decrypted or parsed, and the caller's content replaces it (a Secret is
 // encrypted afresh, as for a file that does not decrypt).
 func ReadExisting(tree Tree, path string) (content []byte, found bool, err error) {
 	content, found, err = tree.ReadFile(path)
-	if errors.Is(err, git.ErrFileTooLarge) {
+	if errors.Is(err, gitmodel.ErrFileTooLarge) {
 		return nil, true, nil
 	}
 	return content, found, err
@@ -285,12 +285,12 @@ func SOPSConfigFor(k *mirror.Keys) []byte { return sops.SOPSConfig(k.Recipients)
 // it differs from the one wanted (stale recipients, or anything else). Both
 // are compared by blob hash: nothing is read, so a huge file there costs
 // nothing and is replaced.
-func Bootstrap(tree Tree, t *mirror.Target) ([]git.Change, error) {
-	var changes []git.Change
+func Bootstrap(tree Tree, t *mirror.Target) ([]gitmodel.Change, error) {
+	var changes []gitmodel.Change
 	if _, found, err := tree.FileHash(Join(t.Path, Readme)); err != nil {
 		return nil, err
 	} else if !found {
-		changes = append(changes, git.Change{Path: Join(t.Path, Readme), Content: ReadmeFor(t.Key)})
+		changes = append(changes, gitmodel.Change{Path: Join(t.Path, Readme), Content: ReadmeFor(t.Key)})
 	}
 	if t.Keys != nil {
 		want := SOPSConfigFor(t.Keys)
@@ -298,8 +298,8 @@ func Bootstrap(tree Tree, t *mirror.Target) ([]git.Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !found || got != git.BlobHash(want) {
-			changes = append(changes, git.Change{Path: Join(t.Path, SOPSConfig), Content: want})
+		if !found || got != gitmodel.BlobHash(want) {
+			changes = append(changes, gitmodel.Change{Path: Join(t.Path, SOPSConfig), Content: want})
 		}
 	}
 	return changes, nil

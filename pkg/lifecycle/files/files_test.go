@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/sops"
@@ -26,7 +26,7 @@ type hugeTree struct{ reads int }
 
 func (h *hugeTree) ReadFile(path string) ([]byte, bool, error) {
 	h.reads++
-	return nil, true, fmt.Errorf("git: %s is 2147483648 bytes, over the %d bytes read: %w", path, git.MaxFileSize, git.ErrFileTooLarge)
+	return nil, true, fmt.Errorf("git: %s is 2147483648 bytes, over the %d bytes read: %w", path, gitmodel.MaxFileSize, gitmodel.ErrFileTooLarge)
 }
 
 func (h *hugeTree) FileHash(string) (plumbing.Hash, bool, error) {
@@ -72,7 +72,7 @@ func TestSecretOverHugeFile(t *testing.T) {
 	}
 
 	// Another read error still fails.
-	if _, _, err := ReadExisting(failingTree{}, "x"); err == nil || errors.Is(err, git.ErrFileTooLarge) {
+	if _, _, err := ReadExisting(failingTree{}, "x"); err == nil || errors.Is(err, gitmodel.ErrFileTooLarge) {
 		t.Fatalf("other errors: %v", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestBootstrapNeverReads(t *testing.T) {
 	if err != nil || tree.reads != 0 || len(changes) != 1 || changes[0].Path != "t/.sops.yaml" || string(changes[0].Content) != string(SOPSConfigFor(keys)) {
 		t.Fatalf("Bootstrap over a huge .sops.yaml: %d reads, %v, %v", tree.reads, changes, err)
 	}
-	same := sameTree{hash: git.BlobHash(SOPSConfigFor(keys))}
+	same := sameTree{hash: gitmodel.BlobHash(SOPSConfigFor(keys))}
 	if changes, err := Bootstrap(same, &mirror.Target{Key: "shop/t", Path: "t", Keys: keys}); err != nil || len(changes) != 0 {
 		t.Fatalf("Bootstrap over the wanted .sops.yaml: %v, %v", changes, err)
 	}

@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
@@ -369,7 +369,7 @@ func TestStateApply(t *testing.T) {
 	s := State{}.StartBootstrap("b1", "")
 	for i := 1; i <= 3; i++ {
 		s = s.Apply(mirror.Result{Op: mirror.OpBootstrap, Fingerprint: "b1", Running: true, Time: now})
-		s = s.Apply(mirror.Result{Op: mirror.OpBootstrap, Fingerprint: "b1", Err: fmt.Errorf("git: push main: %w", &git.RemoteRefusal{Msg: "pre-receive hook declined"}), Time: now})
+		s = s.Apply(mirror.Result{Op: mirror.OpBootstrap, Fingerprint: "b1", Err: fmt.Errorf("git: push main: %w", &gitmodel.RemoteRefusal{Msg: "pre-receive hook declined"}), Time: now})
 		if s.Bootstrap.Phase != PhaseFailed || s.Bootstrap.Failures != i || s.Bootstrap.Message != "Bootstrap of path / failed: the remote refused the push: pre-receive hook declined" {
 			t.Fatalf("failure %d: %+v", i, s.Bootstrap)
 		}

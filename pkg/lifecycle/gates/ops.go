@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
@@ -143,7 +143,7 @@ func (s State) Apply(r mirror.Result) State {
 			b.Phase, b.Started = PhaseRunning, r.Time
 		case r.Err != nil:
 			b.Phase, b.Reason, b.Finished = PhaseFailed, failureReason(r.Err, v1alpha1.ReasonBootstrapFailed), r.Time
-			b.Message = fmt.Sprintf("Bootstrap of path %s failed: %s", files.DisplayPath(b.Path), git.Describe(r.Err))
+			b.Message = fmt.Sprintf("Bootstrap of path %s failed: %s", files.DisplayPath(b.Path), gitmodel.Describe(r.Err))
 			b.Failures++
 		case r.Applied:
 			b.Phase, b.Reason, b.Commit, b.Failures, b.Finished = PhaseDone, v1alpha1.ReasonBootstrapApplied, r.Commit, 0, r.Time
@@ -180,7 +180,7 @@ func (s State) Apply(r mirror.Result) State {
 			if s.PushFailingSince.IsZero() {
 				s.PushFailingSince = r.Time
 			}
-			s.LastPushError = git.Describe(r.Err)
+			s.LastPushError = gitmodel.Describe(r.Err)
 			return s
 		}
 		s.PushFailingSince, s.LastPushError = time.Time{}, ""
@@ -203,7 +203,7 @@ func PushGrace(interval time.Duration) time.Duration {
 // its size bound (git.SetMaxObjectSize), says so (retrying will not help
 // until the limit or the repository changes), anything else is generic.
 func failureReason(err error, generic string) string {
-	if errors.Is(err, git.ErrFetchTooLarge) || errors.Is(err, git.ErrObjectTooLarge) {
+	if errors.Is(err, gitmodel.ErrFetchTooLarge) || errors.Is(err, gitmodel.ErrObjectTooLarge) {
 		return v1alpha1.ReasonRepositoryTooLarge
 	}
 	return generic
@@ -219,14 +219,14 @@ func (o Op) failedReason(generic string) string {
 }
 
 // describe is a snapshot failure as status may show it: the remote's part
-// described without what it sent (git.Describe), and the server's own reasons
-// (a listing that failed, a selection that narrowed) as they are.
+// described without what it sent (gitmodel.Describe), and the server's own
+// reasons (a listing that failed, a selection that narrowed) as they are.
 func describe(err error) string {
 	var local *mirror.LocalError
 	if errors.As(err, &local) {
 		return local.Error()
 	}
-	return git.Describe(err)
+	return gitmodel.Describe(err)
 }
 
 // bootstrapGate is the Bootstrapped gate for the configuration fp on worker

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
@@ -19,7 +19,7 @@ import (
 // waits at least TooLargeBackoff before it downloads again.
 func TestOperationFailureReasons(t *testing.T) {
 	// As the worker reports it: wrapped by the git engine's fetch error.
-	tooLarge := fmt.Errorf("git: fetch https://example.com/big.git branch main: %w", &git.FetchTooLargeError{Limit: 1 << 30})
+	tooLarge := fmt.Errorf("git: fetch https://example.com/big.git branch main: %w", &gitmodel.FetchTooLargeError{Limit: 1 << 30})
 	generic := errors.New("connection reset")
 	const tooLargeMsg = "the repository is larger than the server's limit (--max-fetch-size=1Gi)"
 

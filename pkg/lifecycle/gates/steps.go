@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
@@ -211,7 +211,7 @@ func (e *evaluation) streamLive() {
 		o = False(v1alpha1.ReasonDisconnected, "Source cluster is not answering: "+v.Source.Why)
 	case v.Live && failing && v.Now.Sub(st.PushFailingSince) >= grace:
 		o = False(v1alpha1.ReasonDisconnected,
-			fmt.Sprintf("Pushes to %s have failed for %s: %s; %d change(s) waiting", git.Redact(v.Credentials.Config.URL),
+			fmt.Sprintf("Pushes to %s have failed for %s: %s; %d change(s) waiting", gitmodel.Redact(v.Credentials.Config.URL),
 				v.Now.Sub(st.PushFailingSince).Round(time.Second), st.LastPushError, st.Pending))
 	case v.Live:
 		if failing {

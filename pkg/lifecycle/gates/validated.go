@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
@@ -42,7 +42,7 @@ func SameValidationInputs(a, b *v1alpha1.GitTarget) bool {
 		a.Spec.Path == b.Spec.Path && (a.DeletionTimestamp == nil) == (b.DeletionTimestamp == nil) && SameStanding(a, b)
 }
 
-// normalizedURLs memoizes git.NormalizeURL, a pure function: a conflict check
+// normalizedURLs memoizes gitmodel.NormalizeURL, a pure function: a conflict check
 // normalizes the provider URL of every other target, and URL parsing dominated
 // reconciles with a thousand targets. Bounded: cleared when it grows past
 // maxNormalizedURLs (providers are few; edits add entries).
@@ -67,7 +67,7 @@ func normalizeURL(u string) (string, error) {
 	if normalizedURLs.m == nil || len(normalizedURLs.m) >= maxNormalizedURLs {
 		normalizedURLs.m = map[string]normalized{}
 	}
-	url, err := git.NormalizeURL(u)
+	url, err := gitmodel.NormalizeURL(u)
 	normalizedURLs.m[u] = normalized{url, err}
 	return url, err
 }

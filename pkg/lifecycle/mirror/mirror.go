@@ -22,7 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/attribution"
+	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
@@ -135,7 +135,7 @@ type Change struct {
 	Last time.Time
 	// Author is who made the change, once a report named them (kept across
 	// a failed push: the report is used up).
-	Author *attribution.Author
+	Author *commitstyle.Author
 }
 
 // RenderID is the RenderID of the change's target.

@@ -23,7 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
@@ -87,7 +87,7 @@ type Learned struct {
 
 // Plan is a snapshot's decisions.
 type Plan struct {
-	Changes []git.Change
+	Changes []gitmodel.Change
 	Learned []Learned
 	Stats   v1alpha1.SnapshotStats
 	// Failed names objects that could not be written (at most MaxFailed of
@@ -261,7 +261,7 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 func (p *Plan) deleteIfHolds(tree Tree, t *mirror.Target, gvr schema.GroupVersionResource, path, ns, name string) {
 	b, found, err := tree.ReadFile(path)
 	if err != nil || !found {
-		return // a file too large to read (git.ErrFileTooLarge) is foreign: never deleted
+		return // a file too large to read (gitmodel.ErrFileTooLarge) is foreign: never deleted
 	}
 	fns, fname, ok := files.ObjectOf(b)
 	if !ok || fns != ns || (name != "" && fname != name) || (name == "" && render.Path(t.Path, gvr, fns, fname) != path) {
@@ -269,7 +269,7 @@ func (p *Plan) deleteIfHolds(tree Tree, t *mirror.Target, gvr schema.GroupVersio
 	}
 	p.Stats.Deleted++
 	p.Deleted = append(p.Deleted, path)
-	p.Changes = append(p.Changes, git.Change{Path: path, Delete: true})
+	p.Changes = append(p.Changes, gitmodel.Change{Path: path, Delete: true})
 	p.Learned = append(p.Learned, Learned{Path: path, Gone: true})
 }
 
@@ -291,7 +291,7 @@ func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResourc
 		return nil
 	}
 	if !unchanged {
-		blob = git.BlobHash(content)
+		blob = gitmodel.BlobHash(content)
 	}
 	p.Learned = append(p.Learned, Learned{Path: path, UID: string(obj.GetUID()), ResourceVersion: obj.GetResourceVersion(), Blob: blob})
 	switch {
@@ -300,11 +300,11 @@ func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResourc
 	case had:
 		p.Stats.Updated++
 		p.Updated = append(p.Updated, path)
-		p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
+		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Content: content})
 	default:
 		p.Stats.Created++
 		p.Created = append(p.Created, path)
-		p.Changes = append(p.Changes, git.Change{Path: path, Content: content})
+		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Content: content})
 	}
 	return nil
 }
@@ -370,7 +370,7 @@ func contentFor(gvr schema.GroupVersionResource, obj *unstructured.Unstructured,
 		return nil, false, err
 	}
 	if !render.IsSecret(gvr) {
-		return plain, had && git.BlobHash(plain) == blob, nil
+		return plain, had && gitmodel.BlobHash(plain) == blob, nil
 	}
 	return files.EncryptSecret(plain, old, had, keys)
 }

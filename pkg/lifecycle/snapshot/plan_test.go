@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
@@ -29,14 +29,14 @@ func (m memTree) ReadFile(p string) ([]byte, bool, error) {
 
 func (m memTree) FileHash(p string) (plumbing.Hash, bool, error) {
 	c, ok := m[p]
-	return git.BlobHash([]byte(c)), ok, nil
+	return gitmodel.BlobHash([]byte(c)), ok, nil
 }
 
 func (m memTree) ListFiles(dir string) (map[string]plumbing.Hash, error) {
 	out := map[string]plumbing.Hash{}
 	for p, c := range m {
 		if strings.HasPrefix(p, dir+"/") {
-			out[p] = git.BlobHash([]byte(c))
+			out[p] = gitmodel.BlobHash([]byte(c))
 		}
 	}
 	return out, nil

@@ -1,4 +1,4 @@
-package git
+package gitmodel
 
 import (
 	"context"
@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
-	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
 // Describe says why a remote could not be reached, and no more: the kind of
@@ -23,10 +20,7 @@ import (
 // internal API). The full error belongs in the server's log only.
 func Describe(err error) string {
 	// Classify by the original error; nothing of it is returned.
-	var red *redactedError
-	for errors.As(err, &red) && red.inner != nil && red.inner != err {
-		err = red.inner
-	}
+	err = unredacted(err)
 	// go-git wraps HTTP errors without an Unwrap method.
 	var unexpected *plumbing.UnexpectedError
 	if errors.As(err, &unexpected) && unexpected.Err != nil {
@@ -37,11 +31,11 @@ func Describe(err error) string {
 		objLarge *ObjectTooLargeError
 		refusal  *RemoteRefusal
 		dnsErr   *net.DNSError
-		httpErr  *githttp.Err
 		unknown  x509.UnknownAuthorityError
 		invalid  x509.CertificateInvalidError
 		host     x509.HostnameError
 	)
+	status, isHTTP := httpStatus(err)
 	switch {
 	case err == nil:
 		return ""
@@ -72,15 +66,15 @@ func Describe(err error) string {
 		return "authorization failed: the credentials may not access the repository"
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return "repository not found"
-	case errors.As(err, &httpErr) && httpErr.Response != nil:
-		return fmt.Sprintf("the remote answered HTTP %d", httpErr.Response.StatusCode)
+	case isHTTP:
+		return fmt.Sprintf("the remote answered HTTP %d", status)
 	case errors.As(err, &dnsErr):
 		return "the host name does not resolve"
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case inChain(err, connectionRefused):
 		return "connection refused"
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err):
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return "timed out"
-	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+	case inChain(err, hostUnreachable) || inChain(err, networkUnreachable):
 		return "no route to the host"
 	case errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) || strings.Contains(err.Error(), "x509:") || strings.Contains(err.Error(), "tls:"):
 		return "TLS handshake failed (certificate not trusted or not for this host)"
@@ -105,15 +99,11 @@ func isTimeout(err error) bool {
 }
 
 // FailureReason sorts a failed push into a bounded set, for metrics:
-// policy, too_large (past --max-fetch-size, see SetMaxFetchSize, or an object
-// past MaxObjectSize), credentials,
-// refused (the remote's Git said no, or the branch kept moving), unreachable,
-// other.
+// policy, too_large (past --max-fetch-size, or an object past the object size
+// bound), credentials, refused (the remote's Git said no, or the branch kept
+// moving), unreachable, other.
 func FailureReason(err error) string {
-	var red *redactedError
-	for errors.As(err, &red) && red.inner != nil && red.inner != err {
-		err = red.inner
-	}
+	err = unredacted(err)
 	var refusal *RemoteRefusal
 	var dnsErr *net.DNSError
 	switch {
@@ -125,8 +115,8 @@ func FailureReason(err error) string {
 		return "credentials"
 	case errors.As(err, &refusal), errors.Is(err, ErrPushRejected):
 		return "refused"
-	case errors.As(err, &dnsErr), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+	case errors.As(err, &dnsErr), inChain(err, connectionRefused), inChain(err, hostUnreachable),
+		inChain(err, networkUnreachable), errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return "unreachable"
 	}
 	return "other"

@@ -1,26 +1,9 @@
-package git
+package gitmodel
 
 import (
 	"errors"
 	"strings"
 )
-
-var (
-	// ErrPushRejected is returned (wrapped) by CommitAndPush when the remote
-	// branch kept moving and the bounded number of replay attempts ran out.
-	ErrPushRejected = errors.New("push rejected: remote branch moved")
-	// ErrInvalidChange is returned (wrapped) for an invalid change set: a bad
-	// path, or a change that would replace a directory by a file (or a file
-	// by a directory) in the tree it is applied to.
-	ErrInvalidChange = errors.New("invalid change")
-)
-
-// RemoteRefusal is the remote's own refusal of a push, from its Git protocol
-// report (a hook that declined, a protected branch). Only a Git server can
-// send it, so its words are safe to show (see Describe).
-type RemoteRefusal struct{ Msg string }
-
-func (e *RemoteRefusal) Error() string { return e.Msg }
 
 // minSecretLen is the shortest secret value that is scrubbed literally from
 // error messages; shorter values would mangle unrelated text.
@@ -29,7 +12,8 @@ const minSecretLen = 4
 // redactedError carries a scrubbed message. It deliberately has no Unwrap
 // method, so the original (possibly credential-bearing) error cannot be
 // reached and printed, but errors.Is still matches sentinels such as
-// transport.ErrAuthenticationRequired through the Is method.
+// transport.ErrAuthenticationRequired through the Is method, and Describe and
+// FailureReason classify by the original.
 type redactedError struct {
 	msg   string
 	inner error
@@ -39,9 +23,10 @@ func (e *redactedError) Error() string { return e.msg }
 
 func (e *redactedError) Is(target error) bool { return errors.Is(e.inner, target) }
 
-// redactErr scrubs URL user info (see Redact) and the given secret values
-// from err's message.
-func redactErr(err error, secrets []string) error {
+// RedactError returns err with URL user info (see Redact) and the given
+// secret values scrubbed from its message; nil for nil, err itself when it is
+// already such an error.
+func RedactError(err error, secrets []string) error {
 	if err == nil {
 		return nil
 	}
@@ -61,4 +46,14 @@ func scrub(msg string, secrets []string) string {
 		}
 	}
 	return msg
+}
+
+// unredacted returns the original error under the redacted ones of err: what
+// Describe and FailureReason classify (nothing of it is returned).
+func unredacted(err error) error {
+	var red *redactedError
+	for errors.As(err, &red) && red.inner != nil && red.inner != err {
+		err = red.inner
+	}
+	return err
 }

@@ -1,4 +1,4 @@
-package git
+package gitmodel
 
 import (
 	"errors"
@@ -11,27 +11,28 @@ import (
 	"strings"
 )
 
-// urlKind classifies a Git remote URL by transport.
-type urlKind int
+// RemoteKind classifies a Git remote URL by transport.
+type RemoteKind int
 
 const (
-	kindHTTP urlKind = iota + 1 // http:// and https://
-	kindSSH                     // ssh://, git+ssh://, ssh+git:// and scp-like user@host:path
-	kindGit                     // git:// (unauthenticated git daemon)
-	kindFile                    // file:// and local paths
+	KindHTTP RemoteKind = iota + 1 // http:// and https://
+	KindSSH                        // ssh://, git+ssh://, ssh+git:// and scp-like user@host:path
+	KindGit                        // git:// (unauthenticated git daemon)
+	KindFile                       // file:// and local paths
 )
 
-// parsedURL is the transport-relevant view of a remote URL.
-type parsedURL struct {
-	kind   urlKind
+// RemoteURL is the transport-relevant view of a remote URL (ParseRemoteURL).
+// Its credentials are not exported: Secrets returns them to be scrubbed.
+type RemoteURL struct {
+	Kind RemoteKind
+	User string // the user name of the URL's user info
+	Host string // lower-case, without brackets or port
+	Port string // empty when absent
+
 	scheme string // lower-case; "ssh" for scp-like URLs, "file" for local paths
-	user   string
 	pass   string
 	hasPwd bool
-	host   string // lower-case, without brackets or port
-	port   string // empty when absent
 	path   string // as given (leading "/" for non-local URLs)
-	scp    bool
 }
 
 // scpLike matches "[user@]host:path" where host contains no "/" (so local
@@ -39,62 +40,84 @@ type parsedURL struct {
 // IPv6 host is tried first: "[::1]:path" is not host "[" and path ":1]:path".
 var scpLike = regexp.MustCompile(`^(?:([^@/]+)@)?(\[[^\]]+\]|[^@/:]+):(.*)$`)
 
-func parseRemoteURL(raw string) (parsedURL, error) {
+// ParseRemoteURL parses a remote URL: https://, http://, ssh:// (and
+// git+ssh://, ssh+git://), scp-like [user@]host:path, git://, file:// or a
+// local path. Its errors never contain the URL's credentials.
+func ParseRemoteURL(raw string) (RemoteURL, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
-		return parsedURL{}, errors.New("empty repository URL")
+		return RemoteURL{}, errors.New("empty repository URL")
 	}
 	if strings.Contains(raw, "://") {
-		u, err := url.Parse(raw)
-		if err != nil {
-			// url.Error embeds the raw URL, which may contain credentials.
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
-			return parsedURL{}, fmt.Errorf("invalid repository URL %q: %w", Redact(raw), err)
-		}
-		p := parsedURL{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Hostname()), port: u.Port(), path: u.Path}
-		if u.User != nil {
-			p.user = u.User.Username()
-			p.pass, p.hasPwd = u.User.Password()
-		}
-		switch p.scheme {
-		case "http", "https":
-			p.kind = kindHTTP
-		case "ssh", "git+ssh", "ssh+git":
-			p.kind, p.scheme = kindSSH, "ssh"
-		case "git":
-			p.kind = kindGit
-		case "file":
-			p.kind = kindFile
-			if u.Host != "" && u.Host != "localhost" {
-				return parsedURL{}, fmt.Errorf("unsupported file URL %q: only local paths are supported", Redact(raw))
-			}
-			return p, nil
-		default:
-			return parsedURL{}, fmt.Errorf("unsupported repository URL scheme %q", u.Scheme)
-		}
-		if p.host == "" {
-			return parsedURL{}, fmt.Errorf("repository URL %q has no host", Redact(raw))
-		}
-		return p, nil
+		return parseSchemeURL(raw)
 	}
 	if m := scpLike.FindStringSubmatch(raw); m != nil && !isWindowsDrive(raw) {
 		user := m[1]
-		p := parsedURL{kind: kindSSH, scheme: "ssh", scp: true, user: user,
-			host: strings.ToLower(strings.Trim(m[2], "[]")), path: "/" + strings.TrimLeft(m[3], "/")}
+		p := RemoteURL{Kind: KindSSH, scheme: "ssh", User: user,
+			Host: strings.ToLower(strings.Trim(m[2], "[]")), path: "/" + strings.TrimLeft(m[3], "/")}
 		if i := strings.IndexByte(user, ':'); i >= 0 {
-			p.user, p.pass, p.hasPwd = user[:i], user[i+1:], true
+			p.User, p.pass, p.hasPwd = user[:i], user[i+1:], true
 		}
 		return p, nil
 	}
 	// Anything else is a local path (what go-git and git treat as file transport).
-	return parsedURL{kind: kindFile, scheme: "file", path: raw}, nil
+	return RemoteURL{Kind: KindFile, scheme: "file", path: raw}, nil
+}
+
+// parseSchemeURL parses a URL with a scheme ("scheme://...").
+func parseSchemeURL(raw string) (RemoteURL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error embeds the raw URL, which may contain credentials.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return RemoteURL{}, fmt.Errorf("invalid repository URL %q: %w", Redact(raw), err)
+	}
+	p := RemoteURL{scheme: strings.ToLower(u.Scheme), Host: strings.ToLower(u.Hostname()), Port: u.Port(), path: u.Path}
+	if u.User != nil {
+		p.User = u.User.Username()
+		p.pass, p.hasPwd = u.User.Password()
+	}
+	switch p.scheme {
+	case "http", "https":
+		p.Kind = KindHTTP
+	case "ssh", "git+ssh", "ssh+git":
+		p.Kind, p.scheme = KindSSH, "ssh"
+	case "git":
+		p.Kind = KindGit
+	case "file":
+		p.Kind = KindFile
+		if u.Host != "" && u.Host != "localhost" {
+			return RemoteURL{}, fmt.Errorf("unsupported file URL %q: only local paths are supported", Redact(raw))
+		}
+		return p, nil
+	default:
+		return RemoteURL{}, fmt.Errorf("unsupported repository URL scheme %q", u.Scheme)
+	}
+	if p.Host == "" {
+		return RemoteURL{}, fmt.Errorf("repository URL %q has no host", Redact(raw))
+	}
+	return p, nil
 }
 
 func isWindowsDrive(s string) bool {
 	return len(s) >= 2 && s[1] == ':' && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))
+}
+
+// Secrets returns the values of the URL that are secrets, to be scrubbed
+// from error messages: its password, and for http(s) its user name too (may
+// be a token: "https://TOKEN@host/...").
+func (u RemoteURL) Secrets() []string {
+	var s []string
+	if u.hasPwd {
+		s = append(s, u.pass)
+	}
+	if u.Kind == KindHTTP && u.User != "" {
+		s = append(s, u.User)
+	}
+	return s
 }
 
 var defaultPorts = map[string]string{"http": "80", "https": "443", "ssh": "22", "git": "9418"}
@@ -125,11 +148,11 @@ var defaultPorts = map[string]string{"http": "80", "https": "443", "ssh": "22", 
 // Known limitation: forges that use different paths for SSH and HTTPS
 // (e.g. Azure DevOps) do not normalize to the same identity.
 func NormalizeURL(raw string) (string, error) {
-	p, err := parseRemoteURL(raw)
+	p, err := ParseRemoteURL(raw)
 	if err != nil {
 		return "", err
 	}
-	if p.kind == kindFile {
+	if p.Kind == KindFile {
 		if p.path == "" {
 			return "", errors.New("empty local repository path")
 		}
@@ -145,12 +168,12 @@ func NormalizeURL(raw string) (string, error) {
 	if repoPath == "/" {
 		return "", fmt.Errorf("repository URL %q has no repository path", Redact(raw))
 	}
-	host := p.host
+	host := p.Host
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	if p.port != "" && p.port != defaultPorts[p.scheme] {
-		host = net.JoinHostPort(strings.Trim(host, "[]"), p.port)
+	if p.Port != "" && p.Port != defaultPorts[p.scheme] {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), p.Port)
 	}
 	return host + repoPath, nil
 }
@@ -163,14 +186,14 @@ func NormalizeURL(raw string) (string, error) {
 // An SSH user name alone (git@host:org/repo, ssh://git@host/org/repo) is not
 // a credential. Unparseable input is checked textually.
 func HasCredentials(raw string) bool {
-	p, err := parseRemoteURL(raw)
+	p, err := ParseRemoteURL(raw)
 	if err != nil {
 		return credInText.MatchString(raw)
 	}
 	if p.hasPwd {
 		return true
 	}
-	return p.kind == kindHTTP && p.user != ""
+	return p.Kind == KindHTTP && p.User != ""
 }
 
 var credInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#]+@`)
