@@ -35,6 +35,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&GitTargetGates{}, &GitTargetSnapshot{},
 		&WatchRule{}, &WatchRuleList{},
 		&ClusterWatchRule{}, &ClusterWatchRuleList{},
+		&ObjectRevision{}, &ObjectRevisionList{},
+		&GitRestore{}, &GitRestoreList{},
 	)
 	return nil
 }

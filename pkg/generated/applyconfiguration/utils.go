@@ -58,6 +58,14 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.GitProviderSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("GitProviderStatus"):
 		return &configbutlerv1alpha1.GitProviderStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitRestore"):
+		return &configbutlerv1alpha1.GitRestoreApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitRestoreSpec"):
+		return &configbutlerv1alpha1.GitRestoreSpecApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitRestoreStatus"):
+		return &configbutlerv1alpha1.GitRestoreStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GitRestoreTarget"):
+		return &configbutlerv1alpha1.GitRestoreTargetApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("GitTarget"):
 		return &configbutlerv1alpha1.GitTargetApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("GitTargetSpec"):
@@ -76,6 +84,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.PushPolicyApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ResourceRule"):
 		return &configbutlerv1alpha1.ResourceRuleApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("RestoredObject"):
+		return &configbutlerv1alpha1.RestoredObjectApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("RestoreSummary"):
+		return &configbutlerv1alpha1.RestoreSummaryApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SigningStatus"):
 		return &configbutlerv1alpha1.SigningStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SnapshotStats"):

@@ -40,6 +40,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&GitTargetGates{}, &GitTargetSnapshot{},
 		&WatchRule{}, &WatchRuleList{},
 		&ClusterWatchRule{}, &ClusterWatchRuleList{},
+		&ObjectRevision{}, &ObjectRevisionList{},
+		&GitRestore{}, &GitRestoreList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
@@ -56,11 +58,29 @@ func addFieldLabelConversions(scheme *runtime.Scheme) error {
 	for _, f := range GitTargetSelectableFields {
 		allowed[f] = true
 	}
-	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("GitTarget"),
+	if err := scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("GitTarget"),
 		func(label, value string) (string, string, error) {
 			if allowed[label] {
 				return label, value, nil
 			}
 			return "", "", fmt.Errorf("field label not supported: %s", label)
+		}); err != nil {
+		return err
+	}
+	revisionFields := map[string]bool{}
+	for _, f := range ObjectRevisionSelectableFields {
+		revisionFields[f] = true
+	}
+	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("ObjectRevision"),
+		func(label, value string) (string, string, error) {
+			if revisionFields[label] {
+				return label, value, nil
+			}
+			return "", "", fmt.Errorf("field label not supported: %s", label)
 		})
 }
+
+// ObjectRevisionSelectableFields are the field selectors objectrevisions
+// support: the object's kind, name and group, and the target (the Events
+// convention).
+var ObjectRevisionSelectableFields = []string{"metadata.name", "metadata.namespace", "object.kind", "object.name", "object.apiGroup", "target.name", "target.namespace"}

@@ -187,6 +187,56 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*GitRestore)(nil), (*configbutler.GitRestore)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_GitRestore_To_configbutler_GitRestore(a.(*GitRestore), b.(*configbutler.GitRestore), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.GitRestore)(nil), (*GitRestore)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_GitRestore_To_v1alpha1_GitRestore(a.(*configbutler.GitRestore), b.(*GitRestore), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*GitRestoreList)(nil), (*configbutler.GitRestoreList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_GitRestoreList_To_configbutler_GitRestoreList(a.(*GitRestoreList), b.(*configbutler.GitRestoreList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.GitRestoreList)(nil), (*GitRestoreList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_GitRestoreList_To_v1alpha1_GitRestoreList(a.(*configbutler.GitRestoreList), b.(*GitRestoreList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*GitRestoreSpec)(nil), (*configbutler.GitRestoreSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_GitRestoreSpec_To_configbutler_GitRestoreSpec(a.(*GitRestoreSpec), b.(*configbutler.GitRestoreSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.GitRestoreSpec)(nil), (*GitRestoreSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_GitRestoreSpec_To_v1alpha1_GitRestoreSpec(a.(*configbutler.GitRestoreSpec), b.(*GitRestoreSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*GitRestoreStatus)(nil), (*configbutler.GitRestoreStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_GitRestoreStatus_To_configbutler_GitRestoreStatus(a.(*GitRestoreStatus), b.(*configbutler.GitRestoreStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.GitRestoreStatus)(nil), (*GitRestoreStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_GitRestoreStatus_To_v1alpha1_GitRestoreStatus(a.(*configbutler.GitRestoreStatus), b.(*GitRestoreStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*GitRestoreTarget)(nil), (*configbutler.GitRestoreTarget)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_GitRestoreTarget_To_configbutler_GitRestoreTarget(a.(*GitRestoreTarget), b.(*configbutler.GitRestoreTarget), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.GitRestoreTarget)(nil), (*GitRestoreTarget)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_GitRestoreTarget_To_v1alpha1_GitRestoreTarget(a.(*configbutler.GitRestoreTarget), b.(*GitRestoreTarget), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*GitTarget)(nil), (*configbutler.GitTarget)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_GitTarget_To_configbutler_GitTarget(a.(*GitTarget), b.(*configbutler.GitTarget), scope)
 	}); err != nil {
@@ -277,6 +327,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*ObjectRevision)(nil), (*configbutler.ObjectRevision)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_ObjectRevision_To_configbutler_ObjectRevision(a.(*ObjectRevision), b.(*configbutler.ObjectRevision), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.ObjectRevision)(nil), (*ObjectRevision)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_ObjectRevision_To_v1alpha1_ObjectRevision(a.(*configbutler.ObjectRevision), b.(*ObjectRevision), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*ObjectRevisionList)(nil), (*configbutler.ObjectRevisionList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_ObjectRevisionList_To_configbutler_ObjectRevisionList(a.(*ObjectRevisionList), b.(*configbutler.ObjectRevisionList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.ObjectRevisionList)(nil), (*ObjectRevisionList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_ObjectRevisionList_To_v1alpha1_ObjectRevisionList(a.(*configbutler.ObjectRevisionList), b.(*ObjectRevisionList), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*PlaceClaim)(nil), (*configbutler.PlaceClaim)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_PlaceClaim_To_configbutler_PlaceClaim(a.(*PlaceClaim), b.(*configbutler.PlaceClaim), scope)
 	}); err != nil {
@@ -304,6 +374,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*configbutler.ResourceRule)(nil), (*ResourceRule)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_configbutler_ResourceRule_To_v1alpha1_ResourceRule(a.(*configbutler.ResourceRule), b.(*ResourceRule), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*RestoreSummary)(nil), (*configbutler.RestoreSummary)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RestoreSummary_To_configbutler_RestoreSummary(a.(*RestoreSummary), b.(*configbutler.RestoreSummary), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.RestoreSummary)(nil), (*RestoreSummary)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_RestoreSummary_To_v1alpha1_RestoreSummary(a.(*configbutler.RestoreSummary), b.(*RestoreSummary), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*RestoredObject)(nil), (*configbutler.RestoredObject)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RestoredObject_To_configbutler_RestoredObject(a.(*RestoredObject), b.(*configbutler.RestoredObject), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.RestoredObject)(nil), (*RestoredObject)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_RestoredObject_To_v1alpha1_RestoredObject(a.(*configbutler.RestoredObject), b.(*RestoredObject), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*RevisionAuthor)(nil), (*configbutler.RevisionAuthor)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RevisionAuthor_To_configbutler_RevisionAuthor(a.(*RevisionAuthor), b.(*configbutler.RevisionAuthor), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.RevisionAuthor)(nil), (*RevisionAuthor)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_RevisionAuthor_To_v1alpha1_RevisionAuthor(a.(*configbutler.RevisionAuthor), b.(*RevisionAuthor), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*RevisionObject)(nil), (*configbutler.RevisionObject)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RevisionObject_To_configbutler_RevisionObject(a.(*RevisionObject), b.(*configbutler.RevisionObject), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.RevisionObject)(nil), (*RevisionObject)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_RevisionObject_To_v1alpha1_RevisionObject(a.(*configbutler.RevisionObject), b.(*RevisionObject), scope)
 	}); err != nil {
 		return err
 	}
@@ -728,6 +838,120 @@ func Convert_configbutler_GitProviderStatus_To_v1alpha1_GitProviderStatus(in *co
 	return autoConvert_configbutler_GitProviderStatus_To_v1alpha1_GitProviderStatus(in, out, s)
 }
 
+func autoConvert_v1alpha1_GitRestore_To_configbutler_GitRestore(in *GitRestore, out *configbutler.GitRestore, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_GitRestoreSpec_To_configbutler_GitRestoreSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_GitRestoreStatus_To_configbutler_GitRestoreStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_GitRestore_To_configbutler_GitRestore is an autogenerated conversion function.
+func Convert_v1alpha1_GitRestore_To_configbutler_GitRestore(in *GitRestore, out *configbutler.GitRestore, s conversion.Scope) error {
+	return autoConvert_v1alpha1_GitRestore_To_configbutler_GitRestore(in, out, s)
+}
+
+func autoConvert_configbutler_GitRestore_To_v1alpha1_GitRestore(in *configbutler.GitRestore, out *GitRestore, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_configbutler_GitRestoreSpec_To_v1alpha1_GitRestoreSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_configbutler_GitRestoreStatus_To_v1alpha1_GitRestoreStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_configbutler_GitRestore_To_v1alpha1_GitRestore is an autogenerated conversion function.
+func Convert_configbutler_GitRestore_To_v1alpha1_GitRestore(in *configbutler.GitRestore, out *GitRestore, s conversion.Scope) error {
+	return autoConvert_configbutler_GitRestore_To_v1alpha1_GitRestore(in, out, s)
+}
+
+func autoConvert_v1alpha1_GitRestoreList_To_configbutler_GitRestoreList(in *GitRestoreList, out *configbutler.GitRestoreList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]configbutler.GitRestore)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_GitRestoreList_To_configbutler_GitRestoreList is an autogenerated conversion function.
+func Convert_v1alpha1_GitRestoreList_To_configbutler_GitRestoreList(in *GitRestoreList, out *configbutler.GitRestoreList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_GitRestoreList_To_configbutler_GitRestoreList(in, out, s)
+}
+
+func autoConvert_configbutler_GitRestoreList_To_v1alpha1_GitRestoreList(in *configbutler.GitRestoreList, out *GitRestoreList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]GitRestore)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_configbutler_GitRestoreList_To_v1alpha1_GitRestoreList is an autogenerated conversion function.
+func Convert_configbutler_GitRestoreList_To_v1alpha1_GitRestoreList(in *configbutler.GitRestoreList, out *GitRestoreList, s conversion.Scope) error {
+	return autoConvert_configbutler_GitRestoreList_To_v1alpha1_GitRestoreList(in, out, s)
+}
+
+func autoConvert_v1alpha1_GitRestoreSpec_To_configbutler_GitRestoreSpec(in *GitRestoreSpec, out *configbutler.GitRestoreSpec, s conversion.Scope) error {
+	*out = *(*configbutler.GitRestoreSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_GitRestoreSpec_To_configbutler_GitRestoreSpec is an autogenerated conversion function.
+func Convert_v1alpha1_GitRestoreSpec_To_configbutler_GitRestoreSpec(in *GitRestoreSpec, out *configbutler.GitRestoreSpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_GitRestoreSpec_To_configbutler_GitRestoreSpec(in, out, s)
+}
+
+func autoConvert_configbutler_GitRestoreSpec_To_v1alpha1_GitRestoreSpec(in *configbutler.GitRestoreSpec, out *GitRestoreSpec, s conversion.Scope) error {
+	*out = *(*GitRestoreSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_GitRestoreSpec_To_v1alpha1_GitRestoreSpec is an autogenerated conversion function.
+func Convert_configbutler_GitRestoreSpec_To_v1alpha1_GitRestoreSpec(in *configbutler.GitRestoreSpec, out *GitRestoreSpec, s conversion.Scope) error {
+	return autoConvert_configbutler_GitRestoreSpec_To_v1alpha1_GitRestoreSpec(in, out, s)
+}
+
+func autoConvert_v1alpha1_GitRestoreStatus_To_configbutler_GitRestoreStatus(in *GitRestoreStatus, out *configbutler.GitRestoreStatus, s conversion.Scope) error {
+	*out = *(*configbutler.GitRestoreStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_GitRestoreStatus_To_configbutler_GitRestoreStatus is an autogenerated conversion function.
+func Convert_v1alpha1_GitRestoreStatus_To_configbutler_GitRestoreStatus(in *GitRestoreStatus, out *configbutler.GitRestoreStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_GitRestoreStatus_To_configbutler_GitRestoreStatus(in, out, s)
+}
+
+func autoConvert_configbutler_GitRestoreStatus_To_v1alpha1_GitRestoreStatus(in *configbutler.GitRestoreStatus, out *GitRestoreStatus, s conversion.Scope) error {
+	*out = *(*GitRestoreStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_GitRestoreStatus_To_v1alpha1_GitRestoreStatus is an autogenerated conversion function.
+func Convert_configbutler_GitRestoreStatus_To_v1alpha1_GitRestoreStatus(in *configbutler.GitRestoreStatus, out *GitRestoreStatus, s conversion.Scope) error {
+	return autoConvert_configbutler_GitRestoreStatus_To_v1alpha1_GitRestoreStatus(in, out, s)
+}
+
+func autoConvert_v1alpha1_GitRestoreTarget_To_configbutler_GitRestoreTarget(in *GitRestoreTarget, out *configbutler.GitRestoreTarget, s conversion.Scope) error {
+	*out = *(*configbutler.GitRestoreTarget)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_GitRestoreTarget_To_configbutler_GitRestoreTarget is an autogenerated conversion function.
+func Convert_v1alpha1_GitRestoreTarget_To_configbutler_GitRestoreTarget(in *GitRestoreTarget, out *configbutler.GitRestoreTarget, s conversion.Scope) error {
+	return autoConvert_v1alpha1_GitRestoreTarget_To_configbutler_GitRestoreTarget(in, out, s)
+}
+
+func autoConvert_configbutler_GitRestoreTarget_To_v1alpha1_GitRestoreTarget(in *configbutler.GitRestoreTarget, out *GitRestoreTarget, s conversion.Scope) error {
+	*out = *(*GitRestoreTarget)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_GitRestoreTarget_To_v1alpha1_GitRestoreTarget is an autogenerated conversion function.
+func Convert_configbutler_GitRestoreTarget_To_v1alpha1_GitRestoreTarget(in *configbutler.GitRestoreTarget, out *GitRestoreTarget, s conversion.Scope) error {
+	return autoConvert_configbutler_GitRestoreTarget_To_v1alpha1_GitRestoreTarget(in, out, s)
+}
+
 func autoConvert_v1alpha1_GitTarget_To_configbutler_GitTarget(in *GitTarget, out *configbutler.GitTarget, s conversion.Scope) error {
 	out.ObjectMeta = in.ObjectMeta
 	if err := Convert_v1alpha1_GitTargetSpec_To_configbutler_GitTargetSpec(&in.Spec, &out.Spec, s); err != nil {
@@ -956,6 +1180,84 @@ func Convert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedObject
 	return autoConvert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedObjectReference(in, out, s)
 }
 
+func autoConvert_v1alpha1_ObjectRevision_To_configbutler_ObjectRevision(in *ObjectRevision, out *configbutler.ObjectRevision, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_RevisionObject_To_configbutler_RevisionObject(&in.Object, &out.Object, s); err != nil {
+		return err
+	}
+	out.Operation = in.Operation
+	if err := Convert_v1alpha1_RevisionAuthor_To_configbutler_RevisionAuthor(&in.Author, &out.Author, s); err != nil {
+		return err
+	}
+	out.Commit = in.Commit
+	out.PreviousCommit = in.PreviousCommit
+	out.Time = in.Time
+	if err := Convert_v1alpha1_NamespacedObjectReference_To_configbutler_NamespacedObjectReference(&in.Target, &out.Target, s); err != nil {
+		return err
+	}
+	out.Repository = in.Repository
+	out.Branch = in.Branch
+	out.Path = in.Path
+	out.Content = in.Content
+	out.Diff = in.Diff
+	return nil
+}
+
+// Convert_v1alpha1_ObjectRevision_To_configbutler_ObjectRevision is an autogenerated conversion function.
+func Convert_v1alpha1_ObjectRevision_To_configbutler_ObjectRevision(in *ObjectRevision, out *configbutler.ObjectRevision, s conversion.Scope) error {
+	return autoConvert_v1alpha1_ObjectRevision_To_configbutler_ObjectRevision(in, out, s)
+}
+
+func autoConvert_configbutler_ObjectRevision_To_v1alpha1_ObjectRevision(in *configbutler.ObjectRevision, out *ObjectRevision, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_configbutler_RevisionObject_To_v1alpha1_RevisionObject(&in.Object, &out.Object, s); err != nil {
+		return err
+	}
+	out.Operation = in.Operation
+	if err := Convert_configbutler_RevisionAuthor_To_v1alpha1_RevisionAuthor(&in.Author, &out.Author, s); err != nil {
+		return err
+	}
+	out.Commit = in.Commit
+	out.PreviousCommit = in.PreviousCommit
+	out.Time = in.Time
+	if err := Convert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedObjectReference(&in.Target, &out.Target, s); err != nil {
+		return err
+	}
+	out.Repository = in.Repository
+	out.Branch = in.Branch
+	out.Path = in.Path
+	out.Content = in.Content
+	out.Diff = in.Diff
+	return nil
+}
+
+// Convert_configbutler_ObjectRevision_To_v1alpha1_ObjectRevision is an autogenerated conversion function.
+func Convert_configbutler_ObjectRevision_To_v1alpha1_ObjectRevision(in *configbutler.ObjectRevision, out *ObjectRevision, s conversion.Scope) error {
+	return autoConvert_configbutler_ObjectRevision_To_v1alpha1_ObjectRevision(in, out, s)
+}
+
+func autoConvert_v1alpha1_ObjectRevisionList_To_configbutler_ObjectRevisionList(in *ObjectRevisionList, out *configbutler.ObjectRevisionList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]configbutler.ObjectRevision)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_ObjectRevisionList_To_configbutler_ObjectRevisionList is an autogenerated conversion function.
+func Convert_v1alpha1_ObjectRevisionList_To_configbutler_ObjectRevisionList(in *ObjectRevisionList, out *configbutler.ObjectRevisionList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_ObjectRevisionList_To_configbutler_ObjectRevisionList(in, out, s)
+}
+
+func autoConvert_configbutler_ObjectRevisionList_To_v1alpha1_ObjectRevisionList(in *configbutler.ObjectRevisionList, out *ObjectRevisionList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]ObjectRevision)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_configbutler_ObjectRevisionList_To_v1alpha1_ObjectRevisionList is an autogenerated conversion function.
+func Convert_configbutler_ObjectRevisionList_To_v1alpha1_ObjectRevisionList(in *configbutler.ObjectRevisionList, out *ObjectRevisionList, s conversion.Scope) error {
+	return autoConvert_configbutler_ObjectRevisionList_To_v1alpha1_ObjectRevisionList(in, out, s)
+}
+
 func autoConvert_v1alpha1_PlaceClaim_To_configbutler_PlaceClaim(in *PlaceClaim, out *configbutler.PlaceClaim, s conversion.Scope) error {
 	*out = *(*configbutler.PlaceClaim)(unsafe.Pointer(in))
 	return nil
@@ -1014,6 +1316,86 @@ func autoConvert_configbutler_ResourceRule_To_v1alpha1_ResourceRule(in *configbu
 // Convert_configbutler_ResourceRule_To_v1alpha1_ResourceRule is an autogenerated conversion function.
 func Convert_configbutler_ResourceRule_To_v1alpha1_ResourceRule(in *configbutler.ResourceRule, out *ResourceRule, s conversion.Scope) error {
 	return autoConvert_configbutler_ResourceRule_To_v1alpha1_ResourceRule(in, out, s)
+}
+
+func autoConvert_v1alpha1_RestoreSummary_To_configbutler_RestoreSummary(in *RestoreSummary, out *configbutler.RestoreSummary, s conversion.Scope) error {
+	*out = *(*configbutler.RestoreSummary)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_RestoreSummary_To_configbutler_RestoreSummary is an autogenerated conversion function.
+func Convert_v1alpha1_RestoreSummary_To_configbutler_RestoreSummary(in *RestoreSummary, out *configbutler.RestoreSummary, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RestoreSummary_To_configbutler_RestoreSummary(in, out, s)
+}
+
+func autoConvert_configbutler_RestoreSummary_To_v1alpha1_RestoreSummary(in *configbutler.RestoreSummary, out *RestoreSummary, s conversion.Scope) error {
+	*out = *(*RestoreSummary)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_RestoreSummary_To_v1alpha1_RestoreSummary is an autogenerated conversion function.
+func Convert_configbutler_RestoreSummary_To_v1alpha1_RestoreSummary(in *configbutler.RestoreSummary, out *RestoreSummary, s conversion.Scope) error {
+	return autoConvert_configbutler_RestoreSummary_To_v1alpha1_RestoreSummary(in, out, s)
+}
+
+func autoConvert_v1alpha1_RestoredObject_To_configbutler_RestoredObject(in *RestoredObject, out *configbutler.RestoredObject, s conversion.Scope) error {
+	*out = *(*configbutler.RestoredObject)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_RestoredObject_To_configbutler_RestoredObject is an autogenerated conversion function.
+func Convert_v1alpha1_RestoredObject_To_configbutler_RestoredObject(in *RestoredObject, out *configbutler.RestoredObject, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RestoredObject_To_configbutler_RestoredObject(in, out, s)
+}
+
+func autoConvert_configbutler_RestoredObject_To_v1alpha1_RestoredObject(in *configbutler.RestoredObject, out *RestoredObject, s conversion.Scope) error {
+	*out = *(*RestoredObject)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_RestoredObject_To_v1alpha1_RestoredObject is an autogenerated conversion function.
+func Convert_configbutler_RestoredObject_To_v1alpha1_RestoredObject(in *configbutler.RestoredObject, out *RestoredObject, s conversion.Scope) error {
+	return autoConvert_configbutler_RestoredObject_To_v1alpha1_RestoredObject(in, out, s)
+}
+
+func autoConvert_v1alpha1_RevisionAuthor_To_configbutler_RevisionAuthor(in *RevisionAuthor, out *configbutler.RevisionAuthor, s conversion.Scope) error {
+	*out = *(*configbutler.RevisionAuthor)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_RevisionAuthor_To_configbutler_RevisionAuthor is an autogenerated conversion function.
+func Convert_v1alpha1_RevisionAuthor_To_configbutler_RevisionAuthor(in *RevisionAuthor, out *configbutler.RevisionAuthor, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RevisionAuthor_To_configbutler_RevisionAuthor(in, out, s)
+}
+
+func autoConvert_configbutler_RevisionAuthor_To_v1alpha1_RevisionAuthor(in *configbutler.RevisionAuthor, out *RevisionAuthor, s conversion.Scope) error {
+	*out = *(*RevisionAuthor)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_RevisionAuthor_To_v1alpha1_RevisionAuthor is an autogenerated conversion function.
+func Convert_configbutler_RevisionAuthor_To_v1alpha1_RevisionAuthor(in *configbutler.RevisionAuthor, out *RevisionAuthor, s conversion.Scope) error {
+	return autoConvert_configbutler_RevisionAuthor_To_v1alpha1_RevisionAuthor(in, out, s)
+}
+
+func autoConvert_v1alpha1_RevisionObject_To_configbutler_RevisionObject(in *RevisionObject, out *configbutler.RevisionObject, s conversion.Scope) error {
+	*out = *(*configbutler.RevisionObject)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_RevisionObject_To_configbutler_RevisionObject is an autogenerated conversion function.
+func Convert_v1alpha1_RevisionObject_To_configbutler_RevisionObject(in *RevisionObject, out *configbutler.RevisionObject, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RevisionObject_To_configbutler_RevisionObject(in, out, s)
+}
+
+func autoConvert_configbutler_RevisionObject_To_v1alpha1_RevisionObject(in *configbutler.RevisionObject, out *RevisionObject, s conversion.Scope) error {
+	*out = *(*RevisionObject)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_RevisionObject_To_v1alpha1_RevisionObject is an autogenerated conversion function.
+func Convert_configbutler_RevisionObject_To_v1alpha1_RevisionObject(in *configbutler.RevisionObject, out *RevisionObject, s conversion.Scope) error {
+	return autoConvert_configbutler_RevisionObject_To_v1alpha1_RevisionObject(in, out, s)
 }
 
 func autoConvert_v1alpha1_SigningStatus_To_configbutler_SigningStatus(in *SigningStatus, out *configbutler.SigningStatus, s conversion.Scope) error {

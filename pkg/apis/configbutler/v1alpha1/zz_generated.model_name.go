@@ -97,6 +97,31 @@ func (in GitProviderStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GitRestore) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.GitRestore"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GitRestoreList) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.GitRestoreList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GitRestoreSpec) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.GitRestoreSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GitRestoreStatus) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.GitRestoreStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GitRestoreTarget) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.GitRestoreTarget"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in GitTarget) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.GitTarget"
 }
@@ -142,6 +167,16 @@ func (in NamespacedObjectReference) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ObjectRevision) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.ObjectRevision"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ObjectRevisionList) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.ObjectRevisionList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in PlaceClaim) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.PlaceClaim"
 }
@@ -154,6 +189,26 @@ func (in PushPolicy) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ResourceRule) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.ResourceRule"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RestoreSummary) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.RestoreSummary"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RestoredObject) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.RestoredObject"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RevisionAuthor) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.RevisionAuthor"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RevisionObject) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.RevisionObject"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

@@ -59,6 +59,16 @@ var schemaYAML = typed.YAMLObject(`types:
     elementType:
       namedType: __untyped_deduced_
     elementRelationship: separable
+- name: com.github.configbutler.gitops-reverser.pkg.apis.configbutler.v1alpha1.GitRestore
+  scalar: untyped
+  list:
+    elementType:
+      namedType: __untyped_atomic_
+    elementRelationship: atomic
+  map:
+    elementType:
+      namedType: __untyped_deduced_
+    elementRelationship: separable
 - name: com.github.configbutler.gitops-reverser.pkg.apis.configbutler.v1alpha1.GitTarget
   scalar: untyped
   list:

@@ -57,6 +57,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Configbutler().V1alpha1().ClusterWatchRules().Informer()}, nil
 	case v1alpha1.SchemeGroupVersion.WithResource("gitproviders"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Configbutler().V1alpha1().GitProviders().Informer()}, nil
+	case v1alpha1.SchemeGroupVersion.WithResource("gitrestores"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Configbutler().V1alpha1().GitRestores().Informer()}, nil
 	case v1alpha1.SchemeGroupVersion.WithResource("gittargets"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Configbutler().V1alpha1().GitTargets().Informer()}, nil
 	case v1alpha1.SchemeGroupVersion.WithResource("watchrules"):

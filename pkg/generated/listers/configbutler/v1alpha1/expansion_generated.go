@@ -30,6 +30,14 @@ type GitProviderListerExpansion interface{}
 // GitProviderNamespaceLister.
 type GitProviderNamespaceListerExpansion interface{}
 
+// GitRestoreListerExpansion allows custom methods to be added to
+// GitRestoreLister.
+type GitRestoreListerExpansion interface{}
+
+// GitRestoreNamespaceListerExpansion allows custom methods to be added to
+// GitRestoreNamespaceLister.
+type GitRestoreNamespaceListerExpansion interface{}
+
 // GitTargetListerExpansion allows custom methods to be added to
 // GitTargetLister.
 type GitTargetListerExpansion interface{}
@@ -37,6 +45,14 @@ type GitTargetListerExpansion interface{}
 // GitTargetNamespaceListerExpansion allows custom methods to be added to
 // GitTargetNamespaceLister.
 type GitTargetNamespaceListerExpansion interface{}
+
+// ObjectRevisionListerExpansion allows custom methods to be added to
+// ObjectRevisionLister.
+type ObjectRevisionListerExpansion interface{}
+
+// ObjectRevisionNamespaceListerExpansion allows custom methods to be added to
+// ObjectRevisionNamespaceLister.
+type ObjectRevisionNamespaceListerExpansion interface{}
 
 // WatchRuleListerExpansion allows custom methods to be added to
 // WatchRuleLister.

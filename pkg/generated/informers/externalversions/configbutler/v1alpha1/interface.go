@@ -28,6 +28,8 @@ type Interface interface {
 	ClusterWatchRules() TypedClusterWatchRuleInformer
 	// GitProviders returns a GitProviderInformer.
 	GitProviders() TypedGitProviderInformer
+	// GitRestores returns a GitRestoreInformer.
+	GitRestores() TypedGitRestoreInformer
 	// GitTargets returns a GitTargetInformer.
 	GitTargets() TypedGitTargetInformer
 	// WatchRules returns a WatchRuleInformer.
@@ -53,6 +55,11 @@ func (v *version) ClusterWatchRules() TypedClusterWatchRuleInformer {
 // GitProviders returns a TypedGitProviderInformer.
 func (v *version) GitProviders() TypedGitProviderInformer {
 	return &gitProviderInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// GitRestores returns a TypedGitRestoreInformer.
+func (v *version) GitRestores() TypedGitRestoreInformer {
+	return &gitRestoreInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
 // GitTargets returns a TypedGitTargetInformer.

@@ -30,7 +30,9 @@ type ConfigbutlerV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	ClusterWatchRulesGetter
 	GitProvidersGetter
+	GitRestoresGetter
 	GitTargetsGetter
+	ObjectRevisionsGetter
 	WatchRulesGetter
 }
 
@@ -47,8 +49,16 @@ func (c *ConfigbutlerV1alpha1Client) GitProviders(namespace string) GitProviderI
 	return newGitProviders(c, namespace)
 }
 
+func (c *ConfigbutlerV1alpha1Client) GitRestores(namespace string) GitRestoreInterface {
+	return newGitRestores(c, namespace)
+}
+
 func (c *ConfigbutlerV1alpha1Client) GitTargets(namespace string) GitTargetInterface {
 	return newGitTargets(c, namespace)
+}
+
+func (c *ConfigbutlerV1alpha1Client) ObjectRevisions(namespace string) ObjectRevisionInterface {
+	return newObjectRevisions(c, namespace)
 }
 
 func (c *ConfigbutlerV1alpha1Client) WatchRules(namespace string) WatchRuleInterface {

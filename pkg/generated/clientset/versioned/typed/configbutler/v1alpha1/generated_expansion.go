@@ -22,6 +22,10 @@ type ClusterWatchRuleExpansion interface{}
 
 type GitProviderExpansion interface{}
 
+type GitRestoreExpansion interface{}
+
 type GitTargetExpansion interface{}
+
+type ObjectRevisionExpansion interface{}
 
 type WatchRuleExpansion interface{}

@@ -36,8 +36,16 @@ func (c *FakeConfigbutlerV1alpha1) GitProviders(namespace string) v1alpha1.GitPr
 	return newFakeGitProviders(c, namespace)
 }
 
+func (c *FakeConfigbutlerV1alpha1) GitRestores(namespace string) v1alpha1.GitRestoreInterface {
+	return newFakeGitRestores(c, namespace)
+}
+
 func (c *FakeConfigbutlerV1alpha1) GitTargets(namespace string) v1alpha1.GitTargetInterface {
 	return newFakeGitTargets(c, namespace)
+}
+
+func (c *FakeConfigbutlerV1alpha1) ObjectRevisions(namespace string) v1alpha1.ObjectRevisionInterface {
+	return newFakeObjectRevisions(c, namespace)
 }
 
 func (c *FakeConfigbutlerV1alpha1) WatchRules(namespace string) v1alpha1.WatchRuleInterface {
