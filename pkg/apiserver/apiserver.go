@@ -24,8 +24,10 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/registry"
 	cwrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/clusterwatchrule/storage"
 	gpstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gitprovider/storage"
+	grstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gitrestore/storage"
 	"github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget"
 	gtstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/gittarget/storage"
+	"github.com/configbutler/gitops-reverser/pkg/registry/configbutler/objectrevision"
 	wrstorage "github.com/configbutler/gitops-reverser/pkg/registry/configbutler/watchrule/storage"
 	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
@@ -67,6 +69,11 @@ type ExtraConfig struct {
 	// NoIdentity records no status.authorizedBy (standalone mode: its users
 	// are not cluster users).
 	NoIdentity bool
+	// Revisions serves ObjectRevisions from Git (nil: objectrevisions is not
+	// served); RestorePlanner answers dry-run GitRestores (nil: no plan).
+	// Both are wired by pkg/cmd/server (pkg/recovery).
+	Revisions      objectrevision.Source
+	RestorePlanner grstorage.Planner
 }
 
 type completedConfig struct {
@@ -91,6 +98,7 @@ type StatusWriters struct {
 	GitTargets        *registry.StatusWriter
 	WatchRules        *registry.StatusWriter
 	ClusterWatchRules *registry.StatusWriter
+	GitRestores       *registry.StatusWriter
 }
 
 // Server is a running configbutler.ai API server.
@@ -107,12 +115,14 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 	optsGetter := c.GenericConfig.RESTOptionsGetter
 
-	var wProvider, wTarget, wRule, wClusterRule registry.Writes
+	var wProvider, wTarget, wRule, wClusterRule, wRestore registry.Writes
 	if a := c.ExtraConfig.Tenancy; a != nil {
 		wProvider.Admit, wTarget.Admit, wRule.Admit, wClusterRule.Admit = a.GitProvider, a.GitTarget, a.WatchRule, a.ClusterWatchRule
+		wRestore.Admit = a.GitRestore
 	}
 	if c.ExtraConfig.NoIdentity {
 		wProvider.NoIdentity, wTarget.NoIdentity, wRule.NoIdentity, wClusterRule.NoIdentity = true, true, true, true
+		wRestore.NoIdentity = true
 	}
 	providers, err := gpstorage.NewStorage(Scheme, optsGetter, wProvider)
 	if err != nil {
@@ -127,6 +137,10 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	clusterRules, err := cwrstorage.NewStorage(Scheme, optsGetter, wClusterRule)
+	if err != nil {
+		return nil, err
+	}
+	restores, err := grstorage.NewStorage(Scheme, optsGetter, wRestore, c.ExtraConfig.RestorePlanner)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +184,11 @@ func (c CompletedConfig) New() (*Server, error) {
 		"watchrules/status":        rules.Status,
 		"clusterwatchrules":        clusterRules.Main,
 		"clusterwatchrules/status": clusterRules.Status,
+		"gitrestores":              restores.Main,
+		"gitrestores/status":       restores.Status,
+	}
+	if src := c.ExtraConfig.Revisions; src != nil {
+		apiGroupInfo.VersionedResourcesStorageMap["v1alpha1"]["objectrevisions"] = objectrevision.NewREST(src, c.GenericConfig.Authorization.Authorizer)
 	}
 	if err := generic.InstallAPIGroup(&apiGroupInfo); err != nil {
 		return nil, fmt.Errorf("installing %s: %w", configbutler.GroupName, err)
@@ -181,6 +200,7 @@ func (c CompletedConfig) New() (*Server, error) {
 			GitTargets:        targets.StatusWriter,
 			WatchRules:        rules.StatusWriter,
 			ClusterWatchRules: clusterRules.StatusWriter,
+			GitRestores:       restores.StatusWriter,
 		},
 	}, nil
 }

@@ -243,6 +243,26 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 	return a.authorize(ctx, obj, checks)
 }
 
+// GitRestore: restoring from a GitTarget's branch reads what that target
+// mirrored: the user must be allowed to get the GitTarget. (The writes
+// themselves are made as the user, so RBAC decides each of them; a restore of
+// one revision needs nothing more here: the revision is read as the user.)
+func (a *Admission) GitRestore(ctx context.Context, obj, _ runtime.Object) error {
+	if a.Authorizer == nil {
+		return nil
+	}
+	r := obj.(*configbutler.GitRestore)
+	t := r.Spec.Target
+	if t == nil {
+		return nil
+	}
+	ns := t.Namespace
+	if ns == "" {
+		ns = r.Namespace
+	}
+	return a.authorize(ctx, obj, []Check{{Verb: "get", Group: "configbutler.ai", Resource: "gittargets", Name: t.Name, Namespace: ns, Namespaced: true, Field: "spec.target"}})
+}
+
 func resourceOf(obj runtime.Object) schema.GroupResource {
 	switch obj.(type) {
 	case *configbutler.GitProvider:
@@ -253,6 +273,8 @@ func resourceOf(obj runtime.Object) schema.GroupResource {
 		return configbutler.Resource("watchrules")
 	case *configbutler.ClusterWatchRule:
 		return configbutler.Resource("clusterwatchrules")
+	case *configbutler.GitRestore:
+		return configbutler.Resource("gitrestores")
 	}
 	return schema.GroupResource{}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle"
 	"github.com/configbutler/gitops-reverser/pkg/ownership"
+	"github.com/configbutler/gitops-reverser/pkg/recovery"
 )
 
 // addLifecycle starts the lifecycle once the server serves: it watches our API
@@ -51,6 +52,12 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 			return err
 		}
 		go c.Run(ctx)
+		if o.recovery != nil {
+			o.recovery.SetBackend(c)
+			runner := &recovery.Runner{Restores: o.restores, Client: client, Writer: server.StatusWriters.GitRestores, Prefers: c.Prefers}
+			go runner.Run(ctx)
+			go func() { <-ctx.Done(); o.recovery.Close() }()
+		}
 		return nil
 	})
 	return nil

@@ -31,6 +31,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	generatedopenapi "github.com/configbutler/gitops-reverser/pkg/generated/openapi"
 	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/recovery"
 )
 
 // DefaultAttributionReporter is the user kube-apiserver's audit webhook
@@ -89,6 +90,10 @@ type Options struct {
 
 	// source is the source cluster's clients, set by Config.
 	source *sourceCluster
+	// recovery and restores serve history and restores (addRecovery; nil
+	// without the lifecycle or a source cluster).
+	recovery *recovery.Service
+	restores *recovery.Restores
 }
 
 // NewOptions returns the default options.
@@ -309,6 +314,9 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{Tenancy: adm, NoIdentity: o.Standalone}}, nil
+	extra := apiserver.ExtraConfig{Tenancy: adm, NoIdentity: o.Standalone}
+	if err := o.addRecovery(&extra, src); err != nil {
+		return nil, err
+	}
+	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: extra}, nil
 }
-

@@ -27,6 +27,8 @@ type sourceCluster struct {
 	discovery discovery.DiscoveryInterface
 	// resources is discovery, cached, shared by admission and the lifecycle.
 	resources *clusterapi.Resources
+	// config reaches the source cluster (restores impersonate users over it).
+	config *rest.Config
 }
 
 func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
@@ -51,6 +53,7 @@ func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
 		return nil, err
 	}
 	s.resources = clusterapi.New(s.discovery)
+	s.config = cfg
 	return &s, nil
 }
 
