@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 )
 
 // Reading a clone's objects by hash, for the history of a branch
@@ -42,12 +44,12 @@ type CommitInfo struct {
 // ObjectReader reads objects of a clone by hash. It is safe for concurrent
 // use (reads are serialized by its own lock).
 type ObjectReader struct {
-	mu          sync.Mutex
-	dir         string
-	cacheSize   int64
-	st          *filesystem.Storage
-	trees       map[plumbing.Hash]*object.Tree
-	treeEntries int
+	mu        sync.Mutex
+	dir       string
+	cacheSize int64
+	st        *filesystem.Storage
+	trees     map[plumbing.Hash]gitmodel.TreeData
+	treeBytes int
 }
 
 // DefaultReaderCache is the object cache of an ObjectReader opened with a
@@ -87,7 +89,7 @@ func (o *ObjectReader) Close() error {
 		return nil
 	}
 	err := o.st.Close()
-	o.st, o.trees, o.treeEntries = nil, nil, 0
+	o.st, o.trees, o.treeBytes = nil, nil, 0
 	return err
 }
 
@@ -126,33 +128,48 @@ func (o *ObjectReader) Commit(h plumbing.Hash) (CommitInfo, error) {
 	}, nil
 }
 
-// readerTreeEntries bounds an ObjectReader's cache of decoded trees (about
-// 4 MiB): a walk back through the history reads each tree of a commit
-// twice, as the commit's and then as its parent's, in a row.
-const readerTreeEntries = 50_000
+// readerTreeBytes bounds an ObjectReader's cache of trees: a walk back
+// through the history reads each tree of a commit twice, as the commit's and
+// then as its parent's, in a row (a directory of 10,000 files is a tree of
+// about 450 KiB).
+const readerTreeBytes = 8 << 20
 
-// Tree returns the entries of the tree h, in Git's order. Trees are cached
-// (bounded by their entries): callers must not modify the slice.
-func (o *ObjectReader) Tree(h plumbing.Hash) ([]object.TreeEntry, error) {
+// Tree returns the content of the tree h (entries in Git's order, read with
+// TreeData.Next). Trees are cached (bounded by their size): callers must not
+// modify the data.
+func (o *ObjectReader) Tree(h plumbing.Hash) (gitmodel.TreeData, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if t, ok := o.trees[h]; ok {
-		return t.Entries, nil
+		return t, nil
 	}
-	var t *object.Tree
-	err := o.retry(func(st *filesystem.Storage) (err error) {
-		t, err = object.GetTree(st, h)
-		return err
+	var t gitmodel.TreeData
+	err := o.retry(func(st *filesystem.Storage) error {
+		obj, err := st.EncodedObject(plumbing.TreeObject, h)
+		if err != nil {
+			return err
+		}
+		rd, err := obj.Reader()
+		if err != nil {
+			return err
+		}
+		defer rd.Close()
+		buf := make([]byte, obj.Size())
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return err
+		}
+		t = buf
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("git: read tree %s: %w", h, err)
 	}
-	if o.trees == nil || o.treeEntries+len(t.Entries) > readerTreeEntries {
-		o.trees, o.treeEntries = make(map[plumbing.Hash]*object.Tree), 0
+	if o.trees == nil || o.treeBytes+len(t) > readerTreeBytes {
+		o.trees, o.treeBytes = make(map[plumbing.Hash]gitmodel.TreeData), 0
 	}
 	o.trees[h] = t
-	o.treeEntries += len(t.Entries)
-	return t.Entries, nil
+	o.treeBytes += len(t)
+	return t, nil
 }
 
 // ReadBlob returns the content of the blob h, with ReadFile's bound: a blob

@@ -21,7 +21,14 @@ import (
 // namespaces of 100 ConfigMaps.
 const benchFiles = 10_000
 
+// benchWide puts all files in one directory (one namespace of 10,000
+// ConfigMaps): every commit changes a tree of 10,000 entries.
+var benchWide = false
+
 func benchPath(i int) string {
+	if benchWide {
+		return fmt.Sprintf("clusters/prod/v1/configmaps/ns-00/cm-%04d.yaml", i)
+	}
 	return fmt.Sprintf("clusters/prod/v1/configmaps/ns-%02d/cm-%04d.yaml", i/100, i)
 }
 
@@ -138,6 +145,27 @@ func percentiles(n int, fn func(i int)) (p50, p99 time.Duration) {
 	}
 	slices.Sort(d)
 	return d[n/2], d[n*99/100]
+}
+
+// BenchmarkHistoryWideDirectory: building the index of 10,000 commits each
+// changing one file of a directory of 10,000 (the trees compared per commit
+// are 450 KiB each).
+func BenchmarkHistoryWideDirectory(b *testing.B) {
+	benchWide = true
+	defer func() { benchWide = false }()
+	repo := benchRepo(b, 10_000)
+	for b.Loop() {
+		start, cpu := time.Now(), cpuTime()
+		w := git.OpenObjectReader(repo.Dir(), DefaultWalkCache)
+		idx := NewIndex()
+		if _, err := idx.Update(context.Background(), w, repo.Head()); err != nil {
+			b.Fatal(err)
+		}
+		_ = w.Close()
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "wall-ms")
+		b.ReportMetric(float64((cpuTime() - cpu).Milliseconds()), "cpu-ms")
+		b.ReportMetric(float64(idx.Stats().Entries), "entries")
+	}
 }
 
 // BenchmarkHistory: building the index of a branch of 10,000 files with

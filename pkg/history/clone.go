@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -62,11 +63,16 @@ func (s *Store) acquire(ctx context.Context, key BranchKey) (*clone, error) {
 	c.users++
 	c.lastUsed = time.Now()
 	s.mu.Unlock()
+	wait := time.NewTimer(s.o.WaitOpen)
+	defer wait.Stop()
 	select {
 	case <-c.ready:
 	case <-ctx.Done():
 		s.release(c)
 		return nil, ctx.Err()
+	case <-wait.C:
+		s.release(c)
+		return nil, fmt.Errorf("%w (waited %s)", ErrOpening, s.o.WaitOpen)
 	}
 	if c.err != nil {
 		s.release(c)

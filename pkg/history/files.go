@@ -6,7 +6,8 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
+
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 )
 
 // File is one file of a commit's tree.
@@ -79,14 +80,18 @@ func walkFiles(ctx context.Context, c *clone, h plumbing.Hash, dir string, fn fu
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	entries, err := c.obj.Tree(h)
+	tree, err := c.obj.Tree(h)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		path := join(dir, e.Name)
+	var e gitmodel.TreeEntry
+	for off, done, err := tree.Next(0, &e); !done; off, done, err = tree.Next(off, &e) {
+		if err != nil {
+			return err
+		}
+		path := join(dir, string(e.Name))
 		switch {
-		case e.Mode == filemode.Dir:
+		case e.IsDir():
 			if within != "" && !strings.HasPrefix(within+"/", path+"/") && !strings.HasPrefix(path+"/", within+"/") {
 				continue // neither on the way to within nor below it
 			}

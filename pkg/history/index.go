@@ -45,8 +45,9 @@ type data struct {
 	sorted  []uint32   // path ids by path
 	byHash  []uint32   // commit ids by hash
 
-	viewMu sync.Mutex         // guards views (extended by queries)
+	viewMu sync.Mutex         // guards views and files (extended by queries)
 	views  map[string]*nsView // per prefix, see List
+	files  fileView
 }
 
 // commitRec is one commit: commits are in first-parent order, oldest first,

@@ -51,7 +51,7 @@ func (x *Index) List(o ListOptions) (Page, error) {
 // scanned down from end.
 func (d *data) pick(o ListOptions, end uint32, n int) []uint32 {
 	prefix := strings.Trim(o.Prefix, "/")
-	if prefix == "" && o.Filter == nil && o.Namespaces == nil {
+	if prefix == "" && o.Filter == nil && o.Namespaces == nil && o.FileNames == nil {
 		var ids []uint32
 		for id := end; id > 0 && len(ids) < n; id-- {
 			ids = append(ids, id-1)
@@ -60,9 +60,14 @@ func (d *data) pick(o ListOptions, end uint32, n int) []uint32 {
 	}
 	var paths []uint32
 	total := 0
-	cands := d.pathRange(prefix)
-	if o.Namespaces != nil {
+	var cands []uint32
+	switch {
+	case o.FileNames != nil:
+		cands = d.fileNamePaths(prefix, o.Namespaces, o.FileNames)
+	case o.Namespaces != nil:
 		cands = d.namespacePaths(prefix, o.Namespaces)
+	default:
+		cands = d.pathRange(prefix)
 	}
 	for _, pid := range cands {
 		if o.Filter == nil || o.Filter(d.paths[pid]) {
@@ -139,6 +144,49 @@ func (d *data) namespacePaths(prefix string, namespaces []string) []uint32 {
 		if !slices.Contains(namespaces[:i], ns) {
 			out = append(out, v.byNS[ns]...)
 		}
+	}
+	return out
+}
+
+// fileView is the paths by file name (their last segment).
+type fileView struct {
+	seen   int // path ids below seen are in byName
+	byName map[string][]uint32
+}
+
+// fileNamePaths returns the ids of the paths under prefix named one of
+// names, of the namespaces when namespaces is not nil (see namespacePaths).
+func (d *data) fileNamePaths(prefix string, namespaces, names []string) []uint32 {
+	d.viewMu.Lock()
+	v := &d.files
+	if v.byName == nil {
+		v.byName = map[string][]uint32{}
+	}
+	for ; v.seen < len(d.paths); v.seen++ {
+		p := d.paths[v.seen]
+		name := p[strings.LastIndexByte(p, '/')+1:]
+		v.byName[name] = append(v.byName[name], uint32(v.seen))
+	}
+	var cands []uint32
+	for i, n := range names {
+		if !slices.Contains(names[:i], n) {
+			cands = append(cands, v.byName[n]...)
+		}
+	}
+	d.viewMu.Unlock()
+	var out []uint32
+	for _, pid := range cands {
+		p := d.paths[pid]
+		if prefix != "" && !strings.HasPrefix(p, prefix+"/") {
+			continue
+		}
+		if namespaces != nil {
+			o, ok := ParsePath(prefix, p)
+			if !ok || !slices.Contains(namespaces, o.Namespace) {
+				continue
+			}
+		}
+		out = append(out, pid)
 	}
 	return out
 }

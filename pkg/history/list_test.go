@@ -133,6 +133,56 @@ func TestListPagination(t *testing.T) {
 	}
 }
 
+// TestListByFileName: FileNames selects one object's files (with the
+// prefix and namespaces), is the same as a filter on the file name, and
+// sees paths added after its view was built.
+func TestListByFileName(t *testing.T) {
+	u, idx, sync := paginationRepo(t)
+	named := func(names ...string) func(string) bool {
+		return func(p string) bool {
+			for _, n := range names {
+				if strings.HasSuffix(p, "/"+n) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		o     ListOptions
+		names []string
+	}{
+		{"one name", ListOptions{Prefix: "clusters/prod"}, []string{"obj1.yaml"}},
+		{"two names, a repeat", ListOptions{Prefix: "clusters/prod"}, []string{"obj1.yaml", "obj3.yaml", "obj1.yaml"}},
+		{"with a namespace", ListOptions{Prefix: "clusters/prod", Namespaces: []string{"team-b"}}, []string{"obj1.yaml", "obj2.yaml"}},
+		{"no prefix", ListOptions{}, []string{"obj0.yaml"}},
+		{"another prefix", ListOptions{Prefix: "clusters/other"}, []string{"obj0.yaml"}},
+		{"no such file", ListOptions{Prefix: "clusters/prod"}, []string{"nothing.yaml"}},
+		{"paged", ListOptions{Prefix: "clusters/prod", Limit: 1}, []string{"obj2.yaml", "obj4.yaml"}},
+	} {
+		byFilter := c.o
+		byFilter.Filter = named(c.names...)
+		byName := c.o
+		byName.FileNames = c.names
+		want := listAll(t, idx, byFilter)
+		if diff := cmp.Diff(want, listAll(t, idx, byName)); diff != "" {
+			t.Errorf("%s (-filter +file names):\n%s", c.name, diff)
+		}
+		if c.name == "one name" && len(want) == 0 {
+			t.Fatal("the fixture has no obj1.yaml")
+		}
+	}
+	u.write("clusters/prod/v1/configmaps/team-a/obj1.yaml", "later\n")
+	u.write("clusters/prod/v1/configmaps/team-c/obj1.yaml", "new namespace\n")
+	u.commit("later")
+	sync()
+	want := listAll(t, idx, ListOptions{Prefix: "clusters/prod", Filter: named("obj1.yaml")})
+	if diff := cmp.Diff(want, listAll(t, idx, ListOptions{Prefix: "clusters/prod", FileNames: []string{"obj1.yaml"}})); diff != "" || !strings.Contains(strings.Join(want, " "), "team-c") {
+		t.Errorf("after a commit (-filter +file names):\n%s", diff)
+	}
+}
+
 // TestPersistence: a saved index loads to the same content without a walk;
 // a corrupt, truncated or other-version file is refused.
 func TestPersistence(t *testing.T) {

@@ -74,6 +74,11 @@ type ListOptions struct {
 	// cluster-scoped objects. The index keeps, per Prefix asked, the
 	// namespace of each path (parsed once), so this costs what it selects.
 	Namespaces []string
+	// FileNames, when not nil, keeps only the paths whose last segment is
+	// one of these (an object's file names): the index keeps the paths by
+	// file name, so listing one object's revisions costs what that object
+	// has, not what its directory has.
+	FileNames []string
 	// Filter, when set, selects paths further (called once per distinct
 	// path selected so far, so it must be cheap and must not call the
 	// index).

@@ -45,6 +45,7 @@ const (
 	DefaultFetchTimeout = time.Minute
 	DefaultSaveEvery    = time.Minute
 	DefaultWalkCache    = 32 << 20
+	DefaultWaitOpen     = 10 * time.Second
 )
 
 // StoreOptions configure a Store.
@@ -70,6 +71,13 @@ type StoreOptions struct {
 	// SaveEvery: an index that moved is saved at most this often while its
 	// clone is open, and when it is closed (DefaultSaveEvery).
 	SaveEvery time.Duration
+	// WaitOpen bounds how long a query waits for a clone being opened;
+	// after it the query fails with ErrOpening and the open goes on
+	// (DefaultWaitOpen). A long history takes minutes to clone and index
+	// the first time, longer than a client waits for one response: the
+	// client is told to retry (503 with Retry-After, which client-go and
+	// kubectl follow), never left hanging until a proxy times out.
+	WaitOpen time.Duration
 	// WalkCache is the object cache, in bytes, of the reader a walk of the
 	// history uses (DefaultWalkCache; see git.OpenObjectReader): more makes
 	// the first index of a long history faster, for more memory while it
@@ -91,6 +99,7 @@ func (o *StoreOptions) setDefaults() error {
 	def(&o.OpenTimeout, DefaultOpenTimeout)
 	def(&o.FetchTimeout, DefaultFetchTimeout)
 	def(&o.SaveEvery, DefaultSaveEvery)
+	def(&o.WaitOpen, DefaultWaitOpen)
 	if o.MaxOpening <= 0 {
 		o.MaxOpening = DefaultMaxOpening
 	}
@@ -102,6 +111,10 @@ func (o *StoreOptions) setDefaults() error {
 
 // ErrClosed is returned by a Store's queries after Close.
 var ErrClosed = errors.New("history: store is closed")
+
+// ErrOpening is returned (wrapped) by a query that waited WaitOpen for its
+// clone to be cloned and indexed: retry it later.
+var ErrOpening = errors.New("history: the branch is still being cloned and indexed")
 
 // Store keeps one read-only clone and revision index per BranchKey. Its
 // methods are safe for concurrent use: queries answer from the index as it

@@ -278,3 +278,30 @@ func TestStoreIdleAndFailures(t *testing.T) {
 		t.Errorf("canceled query: %v", err)
 	}
 }
+
+// TestStoreQueryWaitsBoundedForAnOpen: a query of a branch still being
+// cloned and indexed fails with ErrOpening after WaitOpen, the open goes
+// on, and a query after it answers.
+func TestStoreQueryWaitsBoundedForAnOpen(t *testing.T) {
+	u := newUpstream(t)
+	u.write(cmA, "0\n")
+	u.commit("c0")
+	slow := make(chan struct{})
+	s, _ := testStore(t, t.TempDir(), StoreOptions{WaitOpen: 50 * time.Millisecond, Resolve: func(ctx context.Context, key BranchKey) (Remote, error) {
+		<-slow // the clone is slow to come
+		return Remote{}, nil
+	}})
+	ctx := context.Background()
+	start := time.Now()
+	if _, err := s.Revisions(ctx, keyOf(u), cmA); !errors.Is(err, ErrOpening) {
+		t.Fatalf("a query during the open: %v, want ErrOpening", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("the query waited %s", waited)
+	}
+	close(slow)
+	eventually(t, "the open to finish", func() bool {
+		revs, err := s.Revisions(ctx, keyOf(u), cmA)
+		return err == nil && len(revs) == 1
+	})
+}

@@ -3,19 +3,18 @@ package history
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 )
 
 // Objects is what the index reads of a clone (a *git.ObjectReader).
 type Objects interface {
 	Commit(h plumbing.Hash) (git.CommitInfo, error)
-	Tree(h plumbing.Hash) ([]object.TreeEntry, error)
+	Tree(h plumbing.Hash) (gitmodel.TreeData, error)
 }
 
 // walkedCommit is one commit of a walk and the files it changed, in tree
@@ -118,18 +117,18 @@ func (w *walker) walk(ctx context.Context, tip, stop plumbing.Hash, counted func
 // diffTrees appends the files that differ between the trees a (the commit's)
 // and b (its parent's; zero for the empty tree).
 func (w *walker) diffTrees(a, b plumbing.Hash, out *[]change) error {
-	ea, err := w.entries(a)
+	ta, err := w.tree(a)
 	if err != nil {
 		return err
 	}
-	eb, err := w.entries(b)
+	tb, err := w.tree(b)
 	if err != nil {
 		return err
 	}
-	return w.diffEntries("", ea, eb, out)
+	return w.diffEntries("", ta, tb, out)
 }
 
-func (w *walker) entries(h plumbing.Hash) ([]object.TreeEntry, error) {
+func (w *walker) tree(h plumbing.Hash) (gitmodel.TreeData, error) {
 	if h.IsZero() {
 		return nil, nil
 	}
@@ -137,43 +136,65 @@ func (w *walker) entries(h plumbing.Hash) ([]object.TreeEntry, error) {
 }
 
 // diffEntries merges two trees' entries (both in Git's order) under dir.
-func (w *walker) diffEntries(dir string, a, b []object.TreeEntry, out *[]change) error {
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
+// Entries equal on both sides (most of a wide directory) cost a comparison
+// of bytes and nothing else.
+func (w *walker) diffEntries(dir string, a, b gitmodel.TreeData, out *[]change) error {
+	var ea, eb gitmodel.TreeEntry
+	var doneA, doneB bool
+	var err error
+	i, j := a.SkipEqual(0, b, 0)
+	// i, j: the entries after ea and eb.
+	if i, doneA, err = a.Next(i, &ea); err != nil {
+		return err
+	}
+	if j, doneB, err = b.Next(j, &eb); err != nil {
+		return err
+	}
+	for !doneA || !doneB {
 		var c int
 		switch {
-		case i == len(a):
+		case doneA:
 			c = 1
-		case j == len(b):
+		case doneB:
 			c = -1
 		default:
-			c = compareEntries(&a[i], &b[j])
+			c = gitmodel.CompareEntries(&ea, &eb)
 		}
-		var err error
+		advanceA, advanceB := c <= 0, c >= 0
 		switch {
 		case c < 0:
-			err = w.all(dir, &a[i], opCreate, out)
-			i++
+			err = w.all(dir, &ea, opCreate, out)
 		case c > 0:
-			err = w.all(dir, &b[j], opDelete, out)
-			j++
+			err = w.all(dir, &eb, opDelete, out)
 		default:
-			err = w.both(dir, &a[i], &b[j], out)
-			i, j = i+1, j+1
+			err = w.both(dir, &ea, &eb, out)
 		}
 		if err != nil {
 			return err
+		}
+		if advanceA && advanceB {
+			i, j = a.SkipEqual(i, b, j)
+		}
+		if advanceA {
+			if i, doneA, err = a.Next(i, &ea); err != nil {
+				return err
+			}
+		}
+		if advanceB {
+			if j, doneB, err = b.Next(j, &eb); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // both handles an entry present, under the same name and kind, on both sides.
-func (w *walker) both(dir string, ea, eb *object.TreeEntry, out *[]change) error {
+func (w *walker) both(dir string, ea, eb *gitmodel.TreeEntry, out *[]change) error {
 	if ea.Hash == eb.Hash {
 		return nil // equal subtree or content: skipped by hash
 	}
-	if ea.Mode == filemode.Dir {
+	if ea.IsDir() {
 		sa, err := w.obj.Tree(ea.Hash)
 		if err != nil {
 			return err
@@ -182,7 +203,7 @@ func (w *walker) both(dir string, ea, eb *object.TreeEntry, out *[]change) error
 		if err != nil {
 			return err
 		}
-		return w.diffEntries(join(dir, ea.Name), sa, sb, out)
+		return w.diffEntries(join(dir, string(ea.Name)), sa, sb, out)
 	}
 	switch {
 	case ea.Mode == filemode.Submodule && eb.Mode == filemode.Submodule:
@@ -192,12 +213,12 @@ func (w *walker) both(dir string, ea, eb *object.TreeEntry, out *[]change) error
 	case eb.Mode == filemode.Submodule:
 		return w.all(dir, ea, opCreate, out)
 	}
-	*out = append(*out, change{path: w.str(join(dir, ea.Name)), op: opUpdate, blob: ea.Hash})
+	*out = append(*out, change{path: w.str(join(dir, string(ea.Name))), op: opUpdate, blob: ea.Hash})
 	return nil
 }
 
 // all records every file at or under e as op (a created or deleted subtree).
-func (w *walker) all(dir string, e *object.TreeEntry, op uint8, out *[]change) error {
+func (w *walker) all(dir string, e *gitmodel.TreeEntry, op uint8, out *[]change) error {
 	switch e.Mode {
 	case filemode.Submodule:
 		return nil
@@ -206,15 +227,19 @@ func (w *walker) all(dir string, e *object.TreeEntry, op uint8, out *[]change) e
 		if err != nil {
 			return err
 		}
-		p := join(dir, e.Name)
-		for k := range sub {
-			if err := w.all(p, &sub[k], op, out); err != nil {
+		p := join(dir, string(e.Name))
+		var se gitmodel.TreeEntry
+		for k, done, err := sub.Next(0, &se); !done; k, done, err = sub.Next(k, &se) {
+			if err != nil {
+				return err
+			}
+			if err := w.all(p, &se, op, out); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	*out = append(*out, change{path: w.str(join(dir, e.Name)), op: op, blob: e.Hash})
+	*out = append(*out, change{path: w.str(join(dir, string(e.Name))), op: op, blob: e.Hash})
 	return nil
 }
 
@@ -223,35 +248,4 @@ func join(dir, name string) string {
 		return name
 	}
 	return dir + "/" + name
-}
-
-// compareEntries orders tree entries as Git does: by name, a directory's
-// name followed by '/'. A file and a directory of one name are different
-// entries.
-func compareEntries(a, b *object.TreeEntry) int {
-	an, bn := a.Name, b.Name
-	n := min(len(an), len(bn))
-	if c := strings.Compare(an[:n], bn[:n]); c != 0 {
-		return c
-	}
-	ca, cb := nextByte(a, n), nextByte(b, n)
-	switch {
-	case ca < cb:
-		return -1
-	case ca > cb:
-		return 1
-	}
-	return 0
-}
-
-// nextByte is the byte at i of an entry's sort name (name, plus '/' for a
-// directory), -1 past its end.
-func nextByte(e *object.TreeEntry, i int) int {
-	if i < len(e.Name) {
-		return int(e.Name[i])
-	}
-	if i == len(e.Name) && e.Mode == filemode.Dir {
-		return '/'
-	}
-	return -1
 }

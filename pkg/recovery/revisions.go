@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -97,7 +98,7 @@ func (s *Service) List(ctx context.Context, ns string, q objectrevision.Query) (
 		if t.Namespace == ns {
 			namespaces = append(namespaces, "") // cluster-scoped objects it mirrored
 		}
-		opts := history.ListOptions{Prefix: t.Spec.Path, Namespaces: namespaces, Filter: s.filter(k, t.Spec.Path, q), Limit: int(q.Limit)}
+		opts := history.ListOptions{Prefix: t.Spec.Path, Namespaces: namespaces, FileNames: fileNames(q.Name), Filter: s.filter(k, t.Spec.Path, q), Limit: int(q.Limit)}
 		if len(targets) == 1 {
 			opts.Continue = q.Continue
 		}
@@ -156,6 +157,15 @@ func (s *Service) filter(k kinds, base string, q objectrevision.Query) func(path
 		}
 		return true
 	}
+}
+
+// fileNames are the names of the files an object called name is written
+// to (nil for no name: every file).
+func fileNames(name string) []string {
+	if name == "" {
+		return nil
+	}
+	return []string{render.FileStem(name, render.Ext) + render.Ext, render.FileStem(name, render.SecretExt) + render.SecretExt}
 }
 
 // Get returns the revision called name in ns, with its content and diff.
@@ -240,6 +250,10 @@ func (s *Service) toAPI(k kinds, t *v1alpha1.GitTarget, key history.BranchKey, r
 	}, true
 }
 
+// retryOpening is the Retry-After, in seconds, of a query whose branch is
+// still being cloned and indexed.
+const retryOpening = 5
+
 // historyError maps history's errors to API errors.
 func historyError(err error) error {
 	switch {
@@ -249,6 +263,11 @@ func historyError(err error) error {
 		return err
 	case err == history.ErrExpired:
 		return apierrors.NewResourceExpired(err.Error())
+	case errors.Is(err, history.ErrOpening):
+		// 503 with Retry-After: client-go (and so kubectl) retries.
+		se := apierrors.NewServiceUnavailable("the history of this branch is still being read from Git (cloned and indexed the first time it is asked for); retry shortly")
+		se.ErrStatus.Details = &metav1.StatusDetails{RetryAfterSeconds: retryOpening}
+		return se
 	}
 	return apierrors.NewServiceUnavailable(fmt.Sprintf("reading the history from Git: %v", err))
 }
