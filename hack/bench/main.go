@@ -20,6 +20,11 @@
 //     a loop.
 //  7. Filter: what selectors, exclusions, derived filtering and field
 //     cleaning cost per live event, against a rule without them.
+//  8. History: one object's revisions listed through kube-apiserver in a
+//     branch of 10,000 files after 10,000 and 20,000 commits, against `git
+//     log -- <file>`.
+//  9. Restore: a namespace of 1,000 ConfigMaps brought back by a GitRestore,
+//     against `kubectl apply --server-side` of the same files.
 //
 // It prints a table (figure, ours, baseline, ratio) and writes JSON and pprof
 // profiles under .bench/. It never runs in `make test`.
@@ -70,7 +75,7 @@ func main() {
 		}
 		return nil
 	})
-	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,snapshot,growth,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
+	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,history,restore,snapshot,growth,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
@@ -127,6 +132,10 @@ func run(o options) error {
 			err = e.benchReviews(ctx)
 		case "filter":
 			err = e.benchFilter(ctx)
+		case "history":
+			err = e.benchHistory(ctx)
+		case "restore":
+			err = e.benchRestore(ctx)
 		case "snapshot":
 			err = e.benchSnapshot(ctx)
 		case "growth":

@@ -76,11 +76,12 @@ func NewClient(cfg *rest.Config, id *v1alpha1.AuthorizedIdentity) (Client, error
 	}
 	c := rest.CopyConfig(cfg)
 	c.Impersonate = impersonation(id)
-	if c.QPS == 0 {
-		// The default 5 QPS would make a restore of thousands of objects
-		// take minutes; kube-apiserver's priority and fairness still applies.
-		c.QPS, c.Burst = 100, 200
-	}
+	// No client-side rate limit (and not the server's own limiter, which
+	// CopyConfig shares): a restore writes at most Workers requests at a
+	// time, as the user, and kube-apiserver's priority and fairness judges
+	// them as that user's, as it judges kubectl's. 100 QPS made a restore
+	// of 1,000 objects take 8 s where `kubectl apply` takes 3 (make bench).
+	c.RateLimiter, c.QPS, c.Burst = nil, -1, 0
 	d, err := dynamic.NewForConfig(c)
 	if err != nil {
 		return nil, fmt.Errorf("source cluster client: %w", err)
