@@ -227,7 +227,7 @@ func TestChartPassesServerDryRun(t *testing.T) {
 		"defaults":         nil,
 		"required":         {"--set", "antiAffinity=required", "--set", "replicas=3"},
 		"external etcd":    {"--set", "etcd.bundled.enabled=false", "--set", "etcd.external.endpoints={https://etcd-0.example:2379}", "--set", "etcd.external.tls.secretName=etcd-client"},
-		"no dns, no disks": {"--set", "etcd.bundled.resolve=env", "--set", "etcd.bundled.persistence.enabled=false", "--set", "antiAffinity=none", "--set", "goMemLimit=400MiB"},
+		"no dns, no disks": {"--set", "etcd.bundled.resolve=env", "--set", "etcd.bundled.clientService.clusterIP=10.96.0.53", "--set", "etcd.bundled.persistence.enabled=false", "--set", "antiAffinity=none", "--set", "goMemLimit=400MiB"},
 		"servicemonitor":   {"--set", "serviceMonitor.enabled=true", "--set", "rbac.userRoles=false"},
 	} {
 		out, err := render(set...)

@@ -58,7 +58,9 @@ func setup(t *testing.T, prefix, preferred string) (ns, repo string) {
 	t.Helper()
 	for i := 0; ; i++ {
 		ns = fmt.Sprintf("%s-%d", prefix, i)
-		key := fmt.Sprintf("127.0.0.1:%d/%s#main", st.Ports.Git, ns)
+		// A branch worker's key (mirror.BranchKey.String): repository,
+		// branch and the provider it writes with.
+		key := fmt.Sprintf("127.0.0.1:%d/%[2]s#main via %[2]s/origin", st.Ports.Git, ns)
 		if ownership.PreferredOf([]string{"r1", "r2", "r3"}, key) == preferred {
 			break
 		}
