@@ -90,7 +90,7 @@ func (e *env) setupGitProvider(ctx context.Context, ns, name, repo, interval str
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1alpha1.GitProviderSpec{
 			URL:             e.st.Git.URL(repo),
-			SecretRef:       &v1alpha1.LocalObjectReference{Name: "git-credentials"},
+			SecretRef:       &v1alpha1.LocalSecretReference{Name: "git-credentials"},
 			AllowedBranches: []string{"*"},
 		},
 	}

@@ -114,7 +114,7 @@ func (p *growthPhase) snapshotAt(ctx context.Context, n int, name string) (growt
 		return growthRun{}, err
 	}
 	wr := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: growthNamespace},
-		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: name},
+		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: name},
 			Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
 	if _, err := p.cbDirect.ConfigbutlerV1alpha1().WatchRules(growthNamespace).Create(ctx, wr, metav1.CreateOptions{}); err != nil {
 		return growthRun{}, err

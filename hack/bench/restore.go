@@ -100,7 +100,7 @@ func (p *restorePhase) setup(ctx context.Context) error {
 		return err
 	}
 	wr := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "configmaps", Namespace: restNamespace},
-		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: "mirror"},
+		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: "mirror"},
 			Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
 	if _, err := p.cbDirect.ConfigbutlerV1alpha1().WatchRules(restNamespace).Create(ctx, wr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err

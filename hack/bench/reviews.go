@@ -140,7 +140,7 @@ func (p *reviewsPhase) recordRules(ctx context.Context) error {
 	}
 	if err := parallel(n, 8, func(i int) error {
 		r := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: p.users[i], Namespace: ns},
-			Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: reviewsTarget},
+			Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: reviewsTarget},
 				Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
 		_, err := as(p.users[i]).ConfigbutlerV1alpha1().WatchRules(ns).Create(ctx, r, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {

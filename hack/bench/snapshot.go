@@ -95,7 +95,7 @@ func (p *snapshotPhase) snapshot(ctx context.Context) error {
 		return err
 	}
 	wr := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "configmaps", Namespace: snapNamespace},
-		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: snapTarget},
+		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: snapTarget},
 			Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
 	if _, err := p.cbDirect.ConfigbutlerV1alpha1().WatchRules(snapNamespace).Create(ctx, wr, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err

@@ -52,7 +52,7 @@ func (e *env) benchTenancy(ctx context.Context) error {
 		start := time.Now()
 		err := parallel(n, 16, func(i int) error {
 			r := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%04d", prefix, i), Namespace: ns},
-				Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: "none"},
+				Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: "none"},
 					Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
 			_, err := c.ConfigbutlerV1alpha1().WatchRules(ns).Create(ctx, r, metav1.CreateOptions{})
 			return err
@@ -71,7 +71,7 @@ func (e *env) benchTenancy(ctx context.Context) error {
 		Ours: reviewed.Seconds(), Baseline: admin.Seconds(), BaselineName: "system:masters, no review"}, 0, 0)
 	// A forbidden rule is refused with 403, storing nothing.
 	bad := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "forbidden", Namespace: ns},
-		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: "none"},
+		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: "none"},
 			Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"secrets"}}}}}
 	if _, err := tenant.ConfigbutlerV1alpha1().WatchRules(ns).Create(ctx, bad, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
 		return fmt.Errorf("a tenant's rule for secrets: %v, want 403", err)

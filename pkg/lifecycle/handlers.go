@@ -207,7 +207,7 @@ func (h handlers) secretChanged(obj interface{}) {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	ts, _ := h.listers.targets.GitTargets(ns).List(labels.Everything())
 	for _, t := range ts {
-		if e := t.Spec.Encryption; e != nil && e.SecretRef.Name == name {
+		if e := t.Spec.Encryption; e.On() && e.SecretRef.Name == name {
 			h.enqueue(ns + "/" + t.Name)
 		}
 	}

@@ -48,7 +48,7 @@ func (c *Controller) TargetRemote(ctx context.Context, ns, name string) (*Remote
 		return nil, creds.Err
 	}
 	r := &Remote{Key: key, URL: creds.Config.URL, Auth: creds.Config.Auth, Path: t.Spec.Path}
-	if enc := t.Spec.Encryption; enc != nil {
+	if enc := t.Spec.Encryption; enc.On() {
 		if err := c.source.mayUse(ctx, t.Status.AuthorizedBy, "GitTarget "+ns+"/"+name, tenancy.SecretGet(ns, enc.SecretRef.Name, "")); err != nil {
 			return nil, err
 		}

@@ -101,7 +101,7 @@ func (s *source) createKeySecret(ctx context.Context, t *v1alpha1.GitTarget) *ga
 // credentials Secret, used for target t: both the provider's and the target's
 // users must still be allowed to get the Secret.
 func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider, t *v1alpha1.GitTarget) *gates.Credentials {
-	cfg := mirror.WorkerConfig{URL: p.Spec.URL, Interval: p.Spec.Push.Interval.Duration, MaxChanges: int(p.Spec.Push.MaxChanges)}
+	cfg := mirror.WorkerConfig{URL: p.Spec.URL, Interval: p.Spec.Push.Interval.Duration, MaxChanges: int(p.Spec.Push.MaxChanges), PushAt: p.Spec.Push.PushAt()}
 	if cfg.Interval <= 0 {
 		cfg.Interval = v1alpha1.DefaultPushInterval
 	}

@@ -145,6 +145,17 @@ var DefaultDrops = []Drop{
 	{Groups: []string{""}, Kinds: []string{"Namespace"}, Path: mustPath("spec.finalizers")},
 	// Written by the endpoints controller.
 	{Path: mustPath("metadata.annotations[endpoints.kubernetes.io/last-change-trigger-time]")},
+	// Neighbours' bookkeeping on the objects they manage (docs/mirroring.md):
+	// Argo CD's tracking, Flux's owner labels and the checksums older Flux
+	// wrote. Helm's ownership (meta.helm.sh/* and managed-by) stays: Helm
+	// refuses to manage a restored object without it.
+	{Path: mustPath("metadata.annotations[argocd.argoproj.io/tracking-id]")},
+	{Path: mustPath("metadata.annotations[argocd.argoproj.io/installation-id]")},
+	{Path: mustPath("metadata.labels[kustomize.toolkit.fluxcd.io/*]")},
+	{Path: mustPath("metadata.labels[helm.toolkit.fluxcd.io/*]")},
+	{Path: mustPath("metadata.annotations[kustomize.toolkit.fluxcd.io/checksum]")},
+	{Path: mustPath("metadata.annotations[fluxcd.io/sync-checksum]")},
+	{Path: mustPath("metadata.labels[fluxcd.io/sync-gc-mark]")},
 }
 
 // Cleaner drops fields from objects before they are rendered.

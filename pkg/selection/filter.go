@@ -67,6 +67,8 @@ type Clause struct {
 	// system namespaces, ...): only when the rule opted in. A rule naming
 	// configmaps does not name kube-root-ca.crt.
 	KeepGenerated bool
+	// Ops are the operations the rule mirrors (0: all).
+	Ops Ops
 
 	// shared, set by Rule.Select, memoizes the digest of the fields the
 	// rule's clauses share (all but KeepOwned and KeepGenerated), for all of
@@ -105,6 +107,11 @@ func (c Clause) key() string {
 	} else {
 		shared = c.sharedDigest(exclusionsDigest(c.Exclude))
 	}
+	if ops := c.opsKey(); ops != OpsAll {
+		// Only when narrowed: selections of rules without operations keep
+		// the fingerprints they had before operations existed.
+		return fmt.Sprintf("%s|%t|%t|%d", shared, c.KeepOwned, c.KeepGenerated, ops)
+	}
 	return fmt.Sprintf("%s|%t|%t", shared, c.KeepOwned, c.KeepGenerated)
 }
 
@@ -142,6 +149,14 @@ func exclusionsDigest(ex []Exclusion) string {
 	h := sha256.New()
 	writeStrings(h, sums)
 	return string(h.Sum(nil))
+}
+
+// opsKey is the clause's operations, all spelled one way.
+func (c Clause) opsKey() Ops {
+	if c.Ops == 0 {
+		return OpsAll
+	}
+	return c.Ops
 }
 
 func (c Clause) takes(gvr schema.GroupVersionResource, u *unstructured.Unstructured) bool {
@@ -183,7 +198,7 @@ func (c Clause) String() string {
 		ex = append(ex, e.String())
 	}
 	sort.Strings(ex)
-	fmt.Fprintf(&b, " exclude=%s owned=%v generated=%v", strings.Join(ex, ";"), c.KeepOwned, c.KeepGenerated)
+	fmt.Fprintf(&b, " exclude=%s owned=%v generated=%v ops=%d", strings.Join(ex, ";"), c.KeepOwned, c.KeepGenerated, c.opsKey())
 	return b.String()
 }
 
@@ -233,8 +248,9 @@ const (
 //     kubernetes.io/bootstrapping=rbac-defaults), automanaged APIServices,
 //     the built-in flow control objects (annotation
 //     apf.kubernetes.io/autoupdate-spec=true), the system-* PriorityClasses,
-//     ServiceAccount token Secrets, and the age key Secrets this server
-//     generates.
+//     ServiceAccount token Secrets, Helm's release records (Secrets of type
+//     helm.sh/release.v1, ConfigMaps sh.helm.release.v1.* labelled
+//     owner=helm), and the age key Secrets this server generates.
 func Derived(gvr schema.GroupVersionResource, u *unstructured.Unstructured) (DerivedKind, string) {
 	if ref := metav1.GetControllerOfNoCopy(u); ref != nil {
 		return Owned, "owned by " + ref.Kind + " " + ref.Name
@@ -260,6 +276,10 @@ func generated(gvr schema.GroupVersionResource, u *unstructured.Unstructured) st
 		return "the API server's Service"
 	case gvr.Group == "" && gvr.Resource == "secrets" && typeOf(u) == "kubernetes.io/service-account-token":
 		return "a ServiceAccount token"
+	case gvr.Group == "" && gvr.Resource == "secrets" && typeOf(u) == "helm.sh/release.v1":
+		return "a Helm release record (rewritten on every upgrade)"
+	case gvr.Group == "" && gvr.Resource == "configmaps" && u.GetLabels()["owner"] == "helm" && strings.HasPrefix(name, "sh.helm.release.v1."):
+		return "a Helm release record (rewritten on every upgrade)"
 	case gvr.Group == "" && gvr.Resource == "secrets" && u.GetAnnotations()["configbutler.ai/age-recipient"] != "" &&
 		u.GetLabels()["app.kubernetes.io/managed-by"] == "gitops-reverser":
 		return "an age key gitops-reverser generated (it cannot decrypt itself: back it up elsewhere)"

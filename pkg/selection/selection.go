@@ -167,6 +167,8 @@ type Rule struct {
 	Exclude            []Exclusion
 	// IncludeDerived keeps derived types and objects (see Derived).
 	IncludeDerived bool
+	// Ops are the operations mirrored (0: all).
+	Ops Ops
 }
 
 // RulesOf returns the rules of a WatchRule. Selectors that do not parse
@@ -175,8 +177,8 @@ func RulesOf(wr *v1alpha1.WatchRule) []Rule {
 	out := make([]Rule, len(wr.Spec.Rules))
 	ex := ExclusionsOf(wr.Spec.Exclude)
 	for i, r := range wr.Spec.Rules {
-		out[i] = Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace,
-			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived}
+		out[i] = Rule{APIGroups: v1alpha1.GroupsOf(r.APIGroups), APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace,
+			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived, Ops: OpsOf(r.Operations)}
 	}
 	return out
 }
@@ -187,8 +189,8 @@ func ClusterRulesOf(cr *v1alpha1.ClusterWatchRule) []Rule {
 	out := make([]Rule, len(cr.Spec.Rules))
 	ex := ExclusionsOf(cr.Spec.Exclude)
 	for i, r := range cr.Spec.Rules {
-		out[i] = Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Cluster: true, Scope: r.Scope,
-			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived}
+		out[i] = Rule{APIGroups: v1alpha1.GroupsOf(r.APIGroups), APIVersions: r.APIVersions, Resources: r.Resources, Cluster: true, Scope: r.Scope,
+			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived, Ops: OpsOf(r.Operations)}
 		if r.NamespaceSelector != nil {
 			out[i].NamespaceSelector = selectorOf(r.NamespaceSelector)
 		}
@@ -272,7 +274,7 @@ func (rule Rule) Select(resources []APIResource) Selection {
 		}
 		sel.add(r, rule.Namespace, rule.Cluster && r.Namespaced)
 		c := Clause{Namespace: rule.Namespace, Labels: rule.Labels, Exclude: rule.Exclude,
-			KeepOwned: rule.IncludeDerived || slices.Contains(rule.Resources, r.GVR.Resource), KeepGenerated: rule.IncludeDerived}
+			KeepOwned: rule.IncludeDerived || slices.Contains(rule.Resources, r.GVR.Resource), KeepGenerated: rule.IncludeDerived, Ops: rule.Ops}
 		if rule.NamespaceSelector != nil && r.Namespaced {
 			c.Namespaces = rule.SelectedNamespaces
 			if c.Namespaces == nil {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -251,6 +252,23 @@ func Stale(encryptedYAML []byte) bool {
 		return v, nil
 	})
 	return stale
+}
+
+// EncryptedTo reports whether a SOPS file's data key is wrapped for exactly
+// recipients (in any order): when a target's recipients change (a public key
+// added to spec.encryption.age), a file that still decrypts to the current
+// plaintext is encrypted again, so every reader named now can open it and no
+// one removed still can.
+func EncryptedTo(encryptedYAML []byte, recipients []string) bool {
+	_, md, err := parseSOPSFile(encryptedYAML)
+	if err != nil {
+		return false
+	}
+	have := make([]string, 0, len(md.ageKeys))
+	for _, k := range md.ageKeys {
+		have = append(have, k.recipient)
+	}
+	return slices.Equal(normalizeRecipients(have), normalizeRecipients(recipients))
 }
 
 // Normalize returns plaintextYAML in the layout Decrypt returns, applying the

@@ -62,7 +62,7 @@ type Func func(ctx context.Context, obj, old runtime.Object) error
 func WatchRuleRules(wr *configbutler.WatchRule) []selection.Rule {
 	out := make([]selection.Rule, len(wr.Spec.Rules))
 	for i, r := range wr.Spec.Rules {
-		out[i] = selection.Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace,
+		out[i] = selection.Rule{APIGroups: configbutler.GroupsOf(r.APIGroups), APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace,
 			IncludeDerived: r.IncludeDerived}
 	}
 	return out
@@ -74,7 +74,7 @@ func ClusterWatchRuleRules(cr *configbutler.ClusterWatchRule) []selection.Rule {
 	for i, r := range cr.Spec.Rules {
 		// A namespaceSelector does not narrow the checks: it can match any
 		// namespace later, so the user must read them all.
-		out[i] = selection.Rule{APIGroups: r.APIGroups, APIVersions: r.APIVersions, Resources: r.Resources,
+		out[i] = selection.Rule{APIGroups: configbutler.GroupsOf(r.APIGroups), APIVersions: r.APIVersions, Resources: r.Resources,
 			Cluster: true, Scope: v1alpha1.ResourceScope(r.Scope), IncludeDerived: r.IncludeDerived}
 	}
 	return out
@@ -206,10 +206,10 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 	}
 	t := obj.(*configbutler.GitTarget)
 	var checks []Check
-	if e := t.Spec.Encryption; e != nil {
+	if e := t.Spec.Encryption; e.On() {
 		fld := "spec.encryption.secretRef.name"
 		check := SecretGet(t.Namespace, e.SecretRef.Name, fld)
-		if e.GenerateWhenMissing && a.SecretExists != nil {
+		if e.Generates() && a.SecretExists != nil {
 			exists, err := a.SecretExists(ctx, t.Namespace, e.SecretRef.Name)
 			if err == nil && !exists {
 				check = SecretCreate(t.Namespace, fld+" (missing; generateWhenMissing)")

@@ -158,14 +158,14 @@ func TestAdmission(t *testing.T) {
 	target := func(name, secret string, generate bool) *configbutler.GitTarget {
 		t := &configbutler.GitTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: name}}
 		if secret != "" {
-			t.Spec.Encryption = &configbutler.EncryptionSpec{Provider: "sops", SecretRef: configbutler.LocalObjectReference{Name: secret}, GenerateWhenMissing: generate}
+			t.Spec.Encryption = &configbutler.EncryptionSpec{Provider: "sops", SecretRef: configbutler.LocalSecretReference{Name: secret}, GenerateWhenMissing: generate}
 		}
 		return t
 	}
 	provider := func(name, url, secret string) *configbutler.GitProvider {
 		p := &configbutler.GitProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: name}, Spec: configbutler.GitProviderSpec{URL: url}}
 		if secret != "" {
-			p.Spec.SecretRef = &configbutler.LocalObjectReference{Name: secret}
+			p.Spec.SecretRef = &configbutler.LocalSecretReference{Name: secret}
 		}
 		return p
 	}

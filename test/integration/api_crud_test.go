@@ -42,7 +42,7 @@ func TestCRUDAllKinds(t *testing.T) {
 
 	wr, err := c.WatchRules(ns).Create(ctx, &v1alpha1.WatchRule{
 		ObjectMeta: metav1.ObjectMeta{Name: "w"},
-		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: "t"},
+		Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: "t"},
 			Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps", "secrets"}}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -50,7 +50,7 @@ func TestCRUDAllKinds(t *testing.T) {
 	}
 	cwr, err := c.ClusterWatchRules().Create(ctx, &v1alpha1.ClusterWatchRule{
 		ObjectMeta: metav1.ObjectMeta{Name: "cw-" + ns},
-		Spec: v1alpha1.ClusterWatchRuleSpec{TargetRef: v1alpha1.NamespacedObjectReference{Name: "t", Namespace: ns},
+		Spec: v1alpha1.ClusterWatchRuleSpec{TargetRef: v1alpha1.NamespacedTargetReference{Name: "t", Namespace: ns},
 			Rules: []v1alpha1.ClusterResourceRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles"}, Scope: v1alpha1.ClusterScope}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
@@ -126,13 +126,13 @@ func TestServerSideApply(t *testing.T) {
 		},
 		"watchrule": func() error {
 			_, err := c.WatchRules(ns).Apply(ctx, acv1alpha1.WatchRule("w", ns).WithSpec(acv1alpha1.WatchRuleSpec().
-				WithTargetRef(acv1alpha1.LocalObjectReference().WithName("ssa")).
+				WithTargetRef(acv1alpha1.LocalTargetReference().WithName("ssa")).
 				WithRules(acv1alpha1.ResourceRule().WithAPIGroups("").WithResources("configmaps"))), metav1.ApplyOptions{FieldManager: "it"})
 			return err
 		},
 		"clusterwatchrule": func() error {
 			_, err := c.ClusterWatchRules().Apply(ctx, acv1alpha1.ClusterWatchRule("ssa-"+ns).WithSpec(acv1alpha1.ClusterWatchRuleSpec().
-				WithTargetRef(acv1alpha1.NamespacedObjectReference().WithName("ssa").WithNamespace(ns)).
+				WithTargetRef(acv1alpha1.NamespacedTargetReference().WithName("ssa").WithNamespace(ns)).
 				WithRules(acv1alpha1.ClusterResourceRule().WithAPIGroups("").WithResources("namespaces").WithScope(v1alpha1.ClusterScope))), metav1.ApplyOptions{FieldManager: "it"})
 			return err
 		},

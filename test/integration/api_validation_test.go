@@ -41,7 +41,7 @@ func TestValidationErrorsCarryFieldPaths(t *testing.T) {
 		{"spec.branch", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Branch = "feat..x" })},
 		{"spec.branch", mutTarget(func(t *v1alpha1.GitTarget) { t.Spec.Branch = "" })},
 		{"spec.encryption.provider", mutTarget(func(t *v1alpha1.GitTarget) {
-			t.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "pgp", SecretRef: v1alpha1.LocalObjectReference{Name: "k"}}
+			t.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "pgp", SecretRef: v1alpha1.LocalSecretReference{Name: "k"}}
 		})},
 		{"spec.url", func() error {
 			p := provider(ns, "bad")
@@ -57,12 +57,12 @@ func TestValidationErrorsCarryFieldPaths(t *testing.T) {
 		}},
 		{"spec.rules", func() error {
 			_, err := c.WatchRules(ns).Create(ctx, &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad"},
-				Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: "t"}}}, metav1.CreateOptions{})
+				Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: "t"}}}, metav1.CreateOptions{})
 			return err
 		}},
 		{"spec.rules", func() error {
 			_, err := c.ClusterWatchRules().Create(ctx, &v1alpha1.ClusterWatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad-" + ns},
-				Spec: v1alpha1.ClusterWatchRuleSpec{TargetRef: v1alpha1.NamespacedObjectReference{Name: "t", Namespace: ns}}}, metav1.CreateOptions{})
+				Spec: v1alpha1.ClusterWatchRuleSpec{TargetRef: v1alpha1.NamespacedTargetReference{Name: "t", Namespace: ns}}}, metav1.CreateOptions{})
 			return err
 		}},
 	}
@@ -97,7 +97,7 @@ func TestValidationErrorsCarryFieldPaths(t *testing.T) {
 			}
 		})},
 		tc{"spec.rules", func() error {
-			r := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad"}, Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalObjectReference{Name: "t"}}}
+			r := &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad"}, Spec: v1alpha1.WatchRuleSpec{TargetRef: v1alpha1.LocalTargetReference{Name: "t"}}}
 			for range 65 {
 				r.Spec.Rules = append(r.Spec.Rules, wildcard[0])
 			}
@@ -110,7 +110,7 @@ func TestValidationErrorsCarryFieldPaths(t *testing.T) {
 				names[i] = fmt.Sprintf("n%d-*", i)
 			}
 			_, err := c.WatchRules(ns).Create(ctx, &v1alpha1.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad"}, Spec: v1alpha1.WatchRuleSpec{
-				TargetRef: v1alpha1.LocalObjectReference{Name: "t"}, Rules: wildcard, Exclude: []v1alpha1.Exclusion{{Names: names}}}}, metav1.CreateOptions{})
+				TargetRef: v1alpha1.LocalTargetReference{Name: "t"}, Rules: wildcard, Exclude: []v1alpha1.Exclusion{{Names: names}}}}, metav1.CreateOptions{})
 			return err
 		}},
 		tc{"spec.rules[0].namespaceSelector.matchExpressions", func() error {
@@ -119,7 +119,7 @@ func TestValidationErrorsCarryFieldPaths(t *testing.T) {
 				exprs[i] = metav1.LabelSelectorRequirement{Key: fmt.Sprintf("k%d", i), Operator: metav1.LabelSelectorOpExists}
 			}
 			_, err := c.ClusterWatchRules().Create(ctx, &v1alpha1.ClusterWatchRule{ObjectMeta: metav1.ObjectMeta{Name: "bad-" + ns},
-				Spec: v1alpha1.ClusterWatchRuleSpec{TargetRef: v1alpha1.NamespacedObjectReference{Name: "t", Namespace: ns}, Rules: []v1alpha1.ClusterResourceRule{{
+				Spec: v1alpha1.ClusterWatchRuleSpec{TargetRef: v1alpha1.NamespacedTargetReference{Name: "t", Namespace: ns}, Rules: []v1alpha1.ClusterResourceRule{{
 					APIGroups: []string{""}, Resources: []string{"configmaps"}, Scope: v1alpha1.NamespacedScope,
 					NamespaceSelector: &metav1.LabelSelector{MatchExpressions: exprs}}}}}, metav1.CreateOptions{})
 			return err

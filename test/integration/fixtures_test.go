@@ -11,7 +11,7 @@ func provider(ns, name string) *v1alpha1.GitProvider {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1alpha1.GitProviderSpec{
 			URL:             "https://git.example.com/org/repo.git",
-			SecretRef:       &v1alpha1.LocalObjectReference{Name: "git-creds"},
+			SecretRef:       &v1alpha1.LocalSecretReference{Name: "git-creds"},
 			AllowedBranches: []string{"main", "env/*"},
 		},
 	}

@@ -27,7 +27,7 @@ type GitProviderSpec struct {
 	// SecretRef names a Secret in the provider's namespace holding the credentials:
 	// `username` and `password` (a token goes in password) for HTTP(S), or
 	// `ssh-privatekey` and `known_hosts` for SSH.
-	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
 	// AllowedBranches are glob patterns (path.Match syntax, e.g. "main", "env/*")
 	// of the branches GitTargets may write to. At least one is required.
 	AllowedBranches []string `json:"allowedBranches"`
@@ -71,11 +71,23 @@ type PushPolicy struct {
 	Interval metav1.Duration `json:"interval,omitempty"`
 	// MaxChanges caps the number of changed files per commit. Defaults to 500.
 	MaxChanges int32 `json:"maxChanges,omitempty"`
+	// MaxCommits (the seed system's spelling): a push is due as soon as this
+	// many changes wait.
+	MaxCommits *int32 `json:"maxCommits,omitempty"`
 }
 
 // LocalObjectReference names an object in the same namespace.
 type LocalObjectReference struct {
 	// Name of the referent.
+	Name string `json:"name"`
+}
+
+// LocalSecretReference names a Secret in the same namespace.
+type LocalSecretReference struct {
+	// Group ("") and Kind (Secret) of the referent.
+	Group string `json:"group,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+	// Name of the Secret.
 	Name string `json:"name"`
 }
 

@@ -67,12 +67,32 @@ type IgnoreFields struct {
 // EncryptionSpec configures Secret encryption.
 type EncryptionSpec struct {
 	// Provider is the encryption format. Only "sops" (SOPS with age recipients) is supported.
-	Provider string `json:"provider"`
+	Provider string `json:"provider,omitempty"`
 	// SecretRef names the Secret, in the target's namespace of the source cluster, whose
 	// keys ending in ".agekey" hold the age identities (the convention Flux decrypts with).
-	SecretRef LocalObjectReference `json:"secretRef"`
+	SecretRef LocalSecretReference `json:"secretRef,omitempty"`
 	// GenerateWhenMissing creates the Secret with a new age identity when it does not exist.
 	// An existing Secret is never overwritten.
+	GenerateWhenMissing bool `json:"generateWhenMissing,omitempty"`
+	// Age is the seed system's spelling, with more recipients.
+	Age *AgeEncryption `json:"age,omitempty"`
+}
+
+// AgeEncryption configures the age recipients of SOPS encryption.
+type AgeEncryption struct {
+	// Enabled turns encryption on.
+	Enabled bool `json:"enabled,omitempty"`
+	// Recipients are who can decrypt the Secrets written.
+	Recipients AgeRecipients `json:"recipients,omitempty"`
+}
+
+// AgeRecipients are the age recipients every Secret is encrypted to.
+type AgeRecipients struct {
+	// PublicKeys are more age recipients (age1...).
+	PublicKeys []string `json:"publicKeys,omitempty"`
+	// ExtractFromSecret: the identities of secretRef are recipients (always).
+	ExtractFromSecret bool `json:"extractFromSecret,omitempty"`
+	// GenerateWhenMissing is generateWhenMissing, in this spelling.
 	GenerateWhenMissing bool `json:"generateWhenMissing,omitempty"`
 }
 

@@ -22,7 +22,7 @@ type WatchRule struct {
 // WatchRuleSpec selects namespaced resources of the rule's namespace.
 type WatchRuleSpec struct {
 	// TargetRef names the GitTarget, in this namespace, to write to.
-	TargetRef LocalObjectReference `json:"targetRef"`
+	TargetRef LocalTargetReference `json:"targetRef"`
 	// Rules select resource types. At least one is required.
 	Rules []ResourceRule `json:"rules"`
 	// Exclude leaves objects out of what the rules select.
@@ -31,8 +31,11 @@ type WatchRuleSpec struct {
 
 // ResourceRule selects resource types by group, version and plural name; "*" matches all.
 type ResourceRule struct {
-	// APIGroups, "" for the core group, "*" for all.
-	APIGroups []string `json:"apiGroups"`
+	// Operations are the changes mirrored: CREATE, UPDATE, DELETE, "*"
+	// (empty: all).
+	Operations []OperationType `json:"operations,omitempty"`
+	// APIGroups, "" for the core group, "*" (or none listed) for all.
+	APIGroups []string `json:"apiGroups,omitempty"`
 	// APIVersions, "*" for all; empty means the preferred version.
 	APIVersions []string `json:"apiVersions,omitempty"`
 	// Resources: plural resource names, "*" for all.
@@ -88,7 +91,7 @@ type ClusterWatchRule struct {
 // ClusterWatchRuleSpec selects resources across the cluster.
 type ClusterWatchRuleSpec struct {
 	// TargetRef names the GitTarget to write to.
-	TargetRef NamespacedObjectReference `json:"targetRef"`
+	TargetRef NamespacedTargetReference `json:"targetRef"`
 	// Rules select resource types. At least one is required.
 	Rules []ClusterResourceRule `json:"rules"`
 	// Exclude leaves objects out of what the rules select.
@@ -116,6 +119,16 @@ type Exclusion struct {
 	Names []string `json:"names,omitempty"`
 }
 
+// OperationType is a kind of change to an object.
+type OperationType string
+
+const (
+	OperationCreate OperationType = "CREATE"
+	OperationUpdate OperationType = "UPDATE"
+	OperationDelete OperationType = "DELETE"
+	OperationAll    OperationType = "*"
+)
+
 // ResourceScope is Cluster or Namespaced.
 type ResourceScope string
 
@@ -128,8 +141,11 @@ const (
 
 // ClusterResourceRule selects resource types and the scope they must have.
 type ClusterResourceRule struct {
-	// APIGroups, "" for the core group, "*" for all.
-	APIGroups []string `json:"apiGroups"`
+	// Operations are the changes mirrored: CREATE, UPDATE, DELETE, "*"
+	// (empty: all).
+	Operations []OperationType `json:"operations,omitempty"`
+	// APIGroups, "" for the core group, "*" (or none listed) for all.
+	APIGroups []string `json:"apiGroups,omitempty"`
 	// APIVersions, "*" for all; empty means the preferred version.
 	APIVersions []string `json:"apiVersions,omitempty"`
 	// Resources: plural resource names, "*" for all.

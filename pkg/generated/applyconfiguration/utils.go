@@ -32,6 +32,10 @@ import (
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
 	// Group=configbutler.ai, Version=v1alpha1
+	case v1alpha1.SchemeGroupVersion.WithKind("AgeEncryption"):
+		return &configbutlerv1alpha1.AgeEncryptionApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("AgeRecipients"):
+		return &configbutlerv1alpha1.AgeRecipientsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("AuthorizedIdentity"):
 		return &configbutlerv1alpha1.AuthorizedIdentityApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BootstrapStatus"):
@@ -76,8 +80,12 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.IgnoreFieldsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("LocalObjectReference"):
 		return &configbutlerv1alpha1.LocalObjectReferenceApplyConfiguration{}
-	case v1alpha1.SchemeGroupVersion.WithKind("NamespacedObjectReference"):
-		return &configbutlerv1alpha1.NamespacedObjectReferenceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("LocalSecretReference"):
+		return &configbutlerv1alpha1.LocalSecretReferenceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("LocalTargetReference"):
+		return &configbutlerv1alpha1.LocalTargetReferenceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("NamespacedTargetReference"):
+		return &configbutlerv1alpha1.NamespacedTargetReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PlaceClaim"):
 		return &configbutlerv1alpha1.PlaceClaimApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PushPolicy"):

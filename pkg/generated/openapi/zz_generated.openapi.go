@@ -33,6 +33,8 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
+		v1alpha1.AgeEncryption{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_AgeEncryption(ref),
+		v1alpha1.AgeRecipients{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_AgeRecipients(ref),
 		v1alpha1.AuthorizedIdentity{}.OpenAPIModelName():        schema_pkg_apis_configbutler_v1alpha1_AuthorizedIdentity(ref),
 		v1alpha1.BootstrapStatus{}.OpenAPIModelName():           schema_pkg_apis_configbutler_v1alpha1_BootstrapStatus(ref),
 		v1alpha1.ClusterResourceRule{}.OpenAPIModelName():       schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref),
@@ -61,7 +63,10 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.GitTargetStatus{}.OpenAPIModelName():           schema_pkg_apis_configbutler_v1alpha1_GitTargetStatus(ref),
 		v1alpha1.IgnoreFields{}.OpenAPIModelName():              schema_pkg_apis_configbutler_v1alpha1_IgnoreFields(ref),
 		v1alpha1.LocalObjectReference{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_LocalObjectReference(ref),
+		v1alpha1.LocalSecretReference{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_LocalSecretReference(ref),
+		v1alpha1.LocalTargetReference{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_LocalTargetReference(ref),
 		v1alpha1.NamespacedObjectReference{}.OpenAPIModelName(): schema_pkg_apis_configbutler_v1alpha1_NamespacedObjectReference(ref),
+		v1alpha1.NamespacedTargetReference{}.OpenAPIModelName(): schema_pkg_apis_configbutler_v1alpha1_NamespacedTargetReference(ref),
 		v1alpha1.ObjectRevision{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_ObjectRevision(ref),
 		v1alpha1.ObjectRevisionList{}.OpenAPIModelName():        schema_pkg_apis_configbutler_v1alpha1_ObjectRevisionList(ref),
 		v1alpha1.PlaceClaim{}.OpenAPIModelName():                schema_pkg_apis_configbutler_v1alpha1_PlaceClaim(ref),
@@ -135,6 +140,81 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		runtime.TypeMeta{}.OpenAPIModelName():                   schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
 		runtime.Unknown{}.OpenAPIModelName():                    schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
 		version.Info{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_version_Info(ref),
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_AgeEncryption(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AgeEncryption configures the age recipients of SOPS encryption.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"enabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Enabled turns encryption on (default false: Secrets are not written).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"recipients": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Recipients are who can decrypt the Secrets written.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1alpha1.AgeRecipients{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha1.AgeRecipients{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_AgeRecipients(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AgeRecipients are the age recipients every Secret is encrypted to.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"publicKeys": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "PublicKeys are more age recipients (age1...), at most 32: every Secret is encrypted to them too, so their holders decrypt the repository with the sops CLI without the cluster. Changing them re-encrypts the Secrets already written.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"extractFromSecret": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ExtractFromSecret: the identities of secretRef are recipients. The server always encrypts to them (it must read what it wrote), so this is accepted for compatibility and changes nothing.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"generateWhenMissing": {
+						SchemaProps: spec.SchemaProps{
+							Description: "GenerateWhenMissing is generateWhenMissing, in this spelling.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
 	}
 }
 
@@ -260,6 +340,25 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 				Description: "ClusterResourceRule selects resource types and the scope they must have.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
+					"operations": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Operations are the changes mirrored: CREATE, UPDATE, DELETE, or \"*\" (empty: all). Without DELETE a deleted object's file stays in Git (an archive); without UPDATE only an object's first version is written; without CREATE a new object is written once it changes. Snapshots keep to them too.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
 					"apiGroups": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -267,7 +366,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "APIGroups, \"\" for the core group, \"*\" for all. At most 32.",
+							Description: "APIGroups, \"\" for the core group, \"*\" (or none listed) for all. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -345,7 +444,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref common.Refere
 						},
 					},
 				},
-				Required: []string{"apiGroups", "resources", "scope"},
+				Required: []string{"resources", "scope"},
 			},
 		},
 		Dependencies: []string{
@@ -464,7 +563,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref common.Refer
 						SchemaProps: spec.SchemaProps{
 							Description: "TargetRef names the GitTarget to write to.",
 							Default:     map[string]interface{}{},
-							Ref:         ref(v1alpha1.NamespacedObjectReference{}.OpenAPIModelName()),
+							Ref:         ref(v1alpha1.NamespacedTargetReference{}.OpenAPIModelName()),
 						},
 					},
 					"rules": {
@@ -508,7 +607,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref common.Refer
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.ClusterResourceRule{}.OpenAPIModelName(), v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.NamespacedObjectReference{}.OpenAPIModelName()},
+			v1alpha1.ClusterResourceRule{}.OpenAPIModelName(), v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.NamespacedTargetReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -575,17 +674,16 @@ func schema_pkg_apis_configbutler_v1alpha1_EncryptionSpec(ref common.ReferenceCa
 				Properties: map[string]spec.Schema{
 					"provider": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Provider is the encryption format. Only \"sops\" (SOPS with age recipients) is supported.",
-							Default:     "",
+							Description: "Provider is the encryption format: \"sops\" (SOPS with age recipients), the default and the only one.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
 					},
 					"secretRef": {
 						SchemaProps: spec.SchemaProps{
-							Description: "SecretRef names the Secret, in the target's namespace of the source cluster, whose keys ending in \".agekey\" hold the age identities (the convention Flux decrypts with), at most 16 in all.",
+							Description: "SecretRef names the Secret, in the target's namespace of the source cluster, whose keys ending in \".agekey\" hold the age identities (the convention Flux decrypts with), at most 16 in all. Every Secret is encrypted to them: the server reads what it wrote with them (to write only what changed, and to restore). Required while encryption is on.",
 							Default:     map[string]interface{}{},
-							Ref:         ref(v1alpha1.LocalObjectReference{}.OpenAPIModelName()),
+							Ref:         ref(v1alpha1.LocalSecretReference{}.OpenAPIModelName()),
 						},
 					},
 					"generateWhenMissing": {
@@ -595,12 +693,17 @@ func schema_pkg_apis_configbutler_v1alpha1_EncryptionSpec(ref common.ReferenceCa
 							Format:      "",
 						},
 					},
+					"age": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Age is the spelling of gitops-reverser v0.16-v0.17, with more recipients. Without it, encryption is on; with it, on when enabled.",
+							Ref:         ref(v1alpha1.AgeEncryption{}.OpenAPIModelName()),
+						},
+					},
 				},
-				Required: []string{"provider", "secretRef"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.LocalObjectReference{}.OpenAPIModelName()},
+			v1alpha1.AgeEncryption{}.OpenAPIModelName(), v1alpha1.LocalSecretReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -892,7 +995,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderSpec(ref common.ReferenceC
 					"secretRef": {
 						SchemaProps: spec.SchemaProps{
 							Description: "SecretRef names a Secret in the provider's namespace holding the credentials: `username` and `password` (a token goes in password) for HTTP(S), or `ssh-privatekey` and `known_hosts` for SSH.",
-							Ref:         ref(v1alpha1.LocalObjectReference{}.OpenAPIModelName()),
+							Ref:         ref(v1alpha1.LocalSecretReference{}.OpenAPIModelName()),
 						},
 					},
 					"allowedBranches": {
@@ -932,7 +1035,7 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderSpec(ref common.ReferenceC
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.CommitSpec{}.OpenAPIModelName(), v1alpha1.LocalObjectReference{}.OpenAPIModelName(), v1alpha1.PushPolicy{}.OpenAPIModelName()},
+			v1alpha1.CommitSpec{}.OpenAPIModelName(), v1alpha1.LocalSecretReference{}.OpenAPIModelName(), v1alpha1.PushPolicy{}.OpenAPIModelName()},
 	}
 }
 
@@ -1812,6 +1915,78 @@ func schema_pkg_apis_configbutler_v1alpha1_LocalObjectReference(ref common.Refer
 	}
 }
 
+func schema_pkg_apis_configbutler_v1alpha1_LocalSecretReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "LocalSecretReference names a Secret in the same namespace.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"group": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Group of the referent: \"\" (the core group), the default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind of the referent: Secret, the default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the Secret.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_LocalTargetReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "LocalTargetReference names a GitTarget in the same namespace.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"group": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Group of the referent: configbutler.ai, the default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind of the referent: GitTarget, the default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the GitTarget.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
 func schema_pkg_apis_configbutler_v1alpha1_NamespacedObjectReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1830,6 +2005,50 @@ func schema_pkg_apis_configbutler_v1alpha1_NamespacedObjectReference(ref common.
 					"namespace": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Namespace of the referent.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name", "namespace"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_NamespacedTargetReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NamespacedTargetReference names a GitTarget in a namespace.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"group": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Group of the referent: configbutler.ai, the default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind of the referent: GitTarget, the default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the GitTarget.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace of the GitTarget.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
@@ -2072,7 +2291,14 @@ func schema_pkg_apis_configbutler_v1alpha1_PushPolicy(ref common.ReferenceCallba
 					},
 					"maxChanges": {
 						SchemaProps: spec.SchemaProps{
-							Description: "MaxChanges caps the number of changed files per commit: between 1 and 10000, defaults to 500.",
+							Description: "MaxChanges caps the number of changed files per commit: between 1 and 10000, defaults to 500. As many changes waiting make a push due before the interval ends.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxCommits": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxCommits is the spelling of gitops-reverser v0.16-v0.17: a push is due as soon as this many changes wait, before the interval ends (between 1 and 10000; at most maxChanges take effect). The changes are committed as always, one commit per author, so a push may hold fewer commits than this.",
 							Type:        []string{"integer"},
 							Format:      "int32",
 						},
@@ -2092,6 +2318,25 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 				Description: "ResourceRule selects resource types by group, version and plural name; \"*\" matches all.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
+					"operations": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Operations are the changes mirrored: CREATE, UPDATE, DELETE, or \"*\" (empty: all). Without DELETE a deleted object's file stays in Git (an archive); without UPDATE only an object's first version is written; without CREATE a new object is written once it changes. Snapshots keep to them too.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
 					"apiGroups": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -2099,7 +2344,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "APIGroups, \"\" for the core group, \"*\" for all. At most 32.",
+							Description: "APIGroups, \"\" for the core group, \"*\" (or none listed) for all. At most 32.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -2163,7 +2408,7 @@ func schema_pkg_apis_configbutler_v1alpha1_ResourceRule(ref common.ReferenceCall
 						},
 					},
 				},
-				Required: []string{"apiGroups", "resources"},
+				Required: []string{"resources"},
 			},
 		},
 		Dependencies: []string{
@@ -2694,7 +2939,7 @@ func schema_pkg_apis_configbutler_v1alpha1_WatchRuleSpec(ref common.ReferenceCal
 						SchemaProps: spec.SchemaProps{
 							Description: "TargetRef names the GitTarget, in this namespace, to write to.",
 							Default:     map[string]interface{}{},
-							Ref:         ref(v1alpha1.LocalObjectReference{}.OpenAPIModelName()),
+							Ref:         ref(v1alpha1.LocalTargetReference{}.OpenAPIModelName()),
 						},
 					},
 					"rules": {
@@ -2738,7 +2983,7 @@ func schema_pkg_apis_configbutler_v1alpha1_WatchRuleSpec(ref common.ReferenceCal
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.LocalObjectReference{}.OpenAPIModelName(), v1alpha1.ResourceRule{}.OpenAPIModelName()},
+			v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.LocalTargetReference{}.OpenAPIModelName(), v1alpha1.ResourceRule{}.OpenAPIModelName()},
 	}
 }
 

@@ -90,13 +90,15 @@ func ReadExisting(tree Tree, path string) (content []byte, found bool, err error
 }
 
 // EncryptSecret encrypts a rendered Secret unless existing already decrypts to
-// it and leaves nothing in plaintext that encryption now covers (a file from
-// before annotation values were encrypted is encrypted again: sops.Stale).
+// it, is encrypted to exactly keys.Recipients (a recipient added or removed
+// re-encrypts it: sops.EncryptedTo) and leaves nothing in plaintext that
+// encryption now covers (a file from before annotation values were encrypted
+// is encrypted again: sops.Stale).
 func EncryptSecret(plain, existing []byte, found bool, keys *mirror.Keys) ([]byte, bool, error) {
 	if keys == nil {
 		return nil, false, ErrSecretWithoutEncryption
 	}
-	if found && !sops.Stale(existing) {
+	if found && !sops.Stale(existing) && sops.EncryptedTo(existing, keys.Recipients) {
 		if dec, err := sops.Decrypt(existing, keys.Identities); err == nil {
 			if norm, err := sops.Normalize(plain); err == nil && bytes.Equal(dec, norm) {
 				return existing, true, nil

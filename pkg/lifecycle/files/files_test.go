@@ -267,3 +267,44 @@ func TestSecretOverUnparseableFile(t *testing.T) {
 		t.Fatalf("the new file decrypts to %q, %v", dec, err)
 	}
 }
+
+// TestSecretReencryptedForNewRecipients: a Secret whose file decrypts to the
+// same plaintext is kept only while it is encrypted to exactly the target's
+// recipients. Adding a reader's public key (spec.encryption.age.recipients)
+// encrypts it again, so the added key alone decrypts it; removing the key
+// encrypts it again without it.
+func TestSecretReencryptedForNewRecipients(t *testing.T) {
+	plain := []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ns\ndata:\n  k: dg==\n")
+	server := testKeys(t)
+	first, kept, err := EncryptSecret(plain, nil, false, server)
+	if err != nil || kept {
+		t.Fatalf("first encryption: kept=%v err=%v", kept, err)
+	}
+	if again, kept, err := EncryptSecret(plain, first, true, server); err != nil || !kept || !bytes.Equal(again, first) {
+		t.Fatalf("same recipients: kept=%v err=%v, want the file kept", kept, err)
+	}
+
+	reader, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wider := &mirror.Keys{Identities: server.Identities, Recipients: append([]string{reader.Recipient().String()}, server.Recipients...)}
+	second, kept, err := EncryptSecret(plain, first, true, wider)
+	if err != nil || kept {
+		t.Fatalf("a recipient added: kept=%v err=%v, want it encrypted again", kept, err)
+	}
+	if _, err := sops.Decrypt(first, []age.Identity{reader}); err == nil {
+		t.Fatal("the reader decrypts the file written before it was a recipient")
+	}
+	if got, err := sops.Decrypt(second, []age.Identity{reader}); err != nil || !strings.Contains(string(got), "k: dg==") {
+		t.Fatalf("the added reader alone: %q, %v", got, err)
+	}
+
+	third, kept, err := EncryptSecret(plain, second, true, server)
+	if err != nil || kept {
+		t.Fatalf("a recipient removed: kept=%v err=%v, want it encrypted again", kept, err)
+	}
+	if _, err := sops.Decrypt(third, []age.Identity{reader}); err == nil {
+		t.Fatal("a removed reader still decrypts the file")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -39,7 +40,7 @@ func encryption(t *v1alpha1.GitTarget, s *KeySecret) (o Outcome, keys *mirror.Ke
 		return False(v1alpha1.ReasonMissingSecret, fmt.Sprintf("Encryption secret %s is missing and could not be created: %v", ref, s.CreateErr)), nil, false
 	case s.Err != nil:
 		return False(v1alpha1.ReasonMissingSecret, fmt.Sprintf("Cannot read encryption secret %s: %v", ref, s.Err)), nil, false
-	case !s.Found && !enc.GenerateWhenMissing:
+	case !s.Found && !enc.Generates():
 		return False(v1alpha1.ReasonSecretCreateDisabled, fmt.Sprintf("Encryption secret %s is missing and generateWhenMissing is false", ref)), nil, false
 	case !s.Found:
 		return Outcome{}, nil, true
@@ -53,6 +54,9 @@ func encryption(t *v1alpha1.GitTarget, s *KeySecret) (o Outcome, keys *mirror.Ke
 		// ParseIdentities names the key and line, never the key material.
 		return False(v1alpha1.ReasonInvalidConfig, fmt.Sprintf("Encryption secret %s is invalid: %v", ref, err)), nil, false
 	}
+	// The server's own identities, and the public keys of whoever else is
+	// to read the Secrets without the cluster (validated at admission).
+	recipients = slices.Compact(slices.Sorted(slices.Values(append(recipients, enc.PublicKeys()...))))
 	return True(v1alpha1.ReasonOK, MsgEncryptionOK), &mirror.Keys{Recipients: recipients, Identities: ids, Hash: sops.RecipientsHash(recipients)}, false
 }
 

@@ -12,7 +12,7 @@ import (
 
 func encTarget(generate bool) *v1alpha1.GitTarget {
 	t := target("sut", "t", "p", "main", "", 0)
-	t.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalObjectReference{Name: "sops-age-key"}, GenerateWhenMissing: generate}
+	t.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalSecretReference{Name: "sops-age-key"}, GenerateWhenMissing: generate}
 	return t
 }
 

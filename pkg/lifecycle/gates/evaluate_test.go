@@ -91,7 +91,7 @@ func TestEvaluate(t *testing.T) {
 	id, _ := age.GenerateX25519Identity()
 	encrypted := func(generate bool) *v1alpha1.GitTarget {
 		tg := plain()
-		tg.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalObjectReference{Name: "key"}, GenerateWhenMissing: generate}
+		tg.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalSecretReference{Name: "key"}, GenerateWhenMissing: generate}
 		return tg
 	}
 	snapFP := bootFP + "|" + cmSel.Fingerprint() + "|" + CleanerOf(nil).Hash()
@@ -267,7 +267,7 @@ func (netError) Temporary() bool { return false }
 // State.Apply. Reports of a superseded configuration are ignored.
 func TestEvaluateToReady(t *testing.T) {
 	tg := plain()
-	tg.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalObjectReference{Name: "key"}, GenerateWhenMissing: true}
+	tg.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalSecretReference{Name: "key"}, GenerateWhenMissing: true}
 	id, _ := age.GenerateX25519Identity()
 	v := view(tg)
 	var asked []Need

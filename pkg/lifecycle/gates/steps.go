@@ -96,7 +96,7 @@ func (e *evaluation) owned() bool {
 func (e *evaluation) encryption() bool {
 	v, t := e.v, e.v.Target
 	switch enc := t.Spec.Encryption; {
-	case enc == nil:
+	case !enc.On():
 		e.d.Gates[v1alpha1.ConditionEncryptionConfigured] = True(v1alpha1.ReasonNotRequired, MsgEncryptionNotNeeded)
 	case !v.Source.Kube:
 		e.d.Effects = append(e.d.Effects, Release{})

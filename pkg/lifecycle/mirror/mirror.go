@@ -97,7 +97,19 @@ type WorkerConfig struct {
 	CommitID   string
 	Interval   time.Duration
 	MaxChanges int
-	Commit     CommitStyle
+	// PushAt is how many waiting changes make a push due before Interval
+	// ends (0: MaxChanges; see v1alpha1.PushPolicy.PushAt).
+	PushAt int
+	Commit CommitStyle
+}
+
+// DueAt is how many waiting changes make a push due before the interval
+// ends: PushAt, at most MaxChanges.
+func (c WorkerConfig) DueAt() int {
+	if c.PushAt > 0 && c.PushAt < c.MaxChanges {
+		return c.PushAt
+	}
+	return c.MaxChanges
 }
 
 // CommitStyle is how live commits are written (GitProvider.spec.commit).

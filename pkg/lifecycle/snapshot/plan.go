@@ -27,6 +27,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
 // Tree is the branch as the plan reads it (*git.Repo is one).
@@ -227,6 +228,10 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 				p.Stats.Unchanged++ // this very version is in the tree: no render
 				return nil
 			}
+			if !opAllowed(ts, obj, had) {
+				p.Stats.Unchanged++ // the rules leave this create or update out
+				return nil
+			}
 			return p.write(tree, t, gvr, obj, path, blob, had)
 		})
 		if err != nil {
@@ -245,7 +250,7 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 			if !ok || !ts.Matches(ns) || (render.IsSecret(gvr) && t.Keys == nil) {
 				continue
 			}
-			p.deleteIfHolds(tree, t, gvr, path, ns, name)
+			p.deleteIfHolds(tree, t, ts, path, ns, name)
 		}
 		if progress != nil {
 			progress(p.Stats)
@@ -258,7 +263,8 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 // the object its path names (conservative deletion, see the package comment).
 // A shortened file name (name "") names its object inside the file: the file
 // goes when that object's path is this one.
-func (p *Plan) deleteIfHolds(tree Tree, t *mirror.Target, gvr schema.GroupVersionResource, path, ns, name string) {
+func (p *Plan) deleteIfHolds(tree Tree, t *mirror.Target, ts *selection.TypeSelection, path, ns, name string) {
+	gvr := ts.Resource.GVR
 	b, found, err := tree.ReadFile(path)
 	if err != nil || !found {
 		return // a file too large to read (gitmodel.ErrFileTooLarge) is foreign: never deleted
@@ -266,6 +272,9 @@ func (p *Plan) deleteIfHolds(tree Tree, t *mirror.Target, gvr schema.GroupVersio
 	fns, fname, ok := files.ObjectOf(b)
 	if !ok || fns != ns || (name != "" && fname != name) || (name == "" && render.Path(t.Path, gvr, fns, fname) != path) {
 		return
+	}
+	if !deleteAllowed(ts, b) {
+		return // the rules that took the object leave its deletion out: the file stays
 	}
 	p.Stats.Deleted++
 	p.Deleted = append(p.Deleted, path)
@@ -339,11 +348,11 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 		blob, had := existing[path]
 		if ev.Delete || !ts.MatchesObject(obj) {
 			if had {
-				p.deleteIfHolds(tree, t, gvr, path, ns, name)
+				p.deleteIfHolds(tree, t, ts, path, ns, name)
 			}
 			continue
 		}
-		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) {
+		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) || !opAllowed(ts, obj, had) {
 			p.Stats.Unchanged++
 			continue
 		}

@@ -191,7 +191,7 @@ func (fd *feeder) consume(ctx context.Context, f *feed, w watch.Interface) (stri
 					continue
 				}
 				pos = u.GetResourceVersion()
-				fd.deliver(f, u, ev.Type == watch.Deleted)
+				fd.deliver(f, u, ev.Type)
 			}
 		}
 	}
@@ -200,7 +200,8 @@ func (fd *feeder) consume(ctx context.Context, f *feed, w watch.Interface) (stri
 // deliver routes one event and advances the feed's position, under one lock:
 // whoever reads the position afterwards knows every event up to it reached
 // the targets' sinks or buffers.
-func (fd *feeder) deliver(f *feed, u *unstructured.Unstructured, del bool) {
+func (fd *feeder) deliver(f *feed, u *unstructured.Unstructured, event watch.EventType) {
+	del := event == watch.Deleted
 	render.StripForCache(u)
 	key := u.GetNamespace() + "/" + u.GetName()
 	r := fd.reg
@@ -221,7 +222,7 @@ func (fd *feeder) deliver(f *feed, u *unstructured.Unstructured, del bool) {
 		f.light[key] = lightOf(u)
 	}
 	f.pos, f.last = u.GetResourceVersion(), time.Now()
-	r.routeLocked(f.gvr, old, known, u, del)
+	r.routeLocked(f.gvr, old, known, u, opOf(del, event == watch.Added))
 }
 
 // learn records what a snapshot's LIST saw of an object the feed knows nothing

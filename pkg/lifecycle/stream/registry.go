@@ -110,7 +110,19 @@ func (r *registry) live(targetKey string) bool {
 func (r *registry) route(gvr schema.GroupVersionResource, old, obj *unstructured.Unstructured, del bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.routeLocked(gvr, old, true, obj, del)
+	r.routeLocked(gvr, old, true, obj, opOf(del, old == nil))
+}
+
+// opOf is the operation of an event: a delete, a create (the object is new),
+// or an update.
+func opOf(del, created bool) selection.Ops {
+	switch {
+	case del:
+		return selection.OpDelete
+	case created:
+		return selection.OpCreate
+	}
+	return selection.OpUpdate
 }
 
 // routeLocked hands one event to every target that selects it.
@@ -123,7 +135,12 @@ func (r *registry) route(gvr schema.GroupVersionResource, old, obj *unstructured
 // seen the object yet), a change to an object not taken is passed on as a
 // delete too: the file, if there is one, must go, and deleting a file that is
 // not there writes nothing.
-func (r *registry) routeLocked(gvr schema.GroupVersionResource, old *unstructured.Unstructured, oldKnown bool, u *unstructured.Unstructured, del bool) {
+//
+// The rules' operations (op is the event's) decide last: a change the rules
+// that take the object leave out is not passed on (leaving the selection is
+// a delete, for the rules that took the object before).
+func (r *registry) routeLocked(gvr schema.GroupVersionResource, old *unstructured.Unstructured, oldKnown bool, u *unstructured.Unstructured, op selection.Ops) {
+	del := op == selection.OpDelete
 	for _, t := range r.targets {
 		ts, ok := t.cfg.Selection[gvr]
 		if !ok || !ts.Matches(u.GetNamespace()) {
@@ -135,6 +152,11 @@ func (r *registry) routeLocked(gvr schema.GroupVersionResource, old *unstructure
 				continue // never taken: no file to touch
 			}
 			takeDel = true // it left the selection
+			if oldKnown && !ts.Allows(old, selection.OpDelete) || !oldKnown && !ts.AnyAllows(selection.OpDelete) {
+				continue
+			}
+		} else if !ts.Allows(u, op) {
+			continue
 		}
 		if !t.live {
 			t.buffer[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = bufferedEvent{gvr: gvr, obj: u, del: takeDel}

@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
@@ -219,7 +220,7 @@ func TestResumedFeedRoutesUnknownObjects(t *testing.T) {
 		for k := range pending {
 			delete(pending, k)
 		}
-		r.feeder.deliver(f, u, false)
+		r.feeder.deliver(f, u, watch.Modified)
 		c := pending[path]
 		switch {
 		case want == "none" && c != nil:

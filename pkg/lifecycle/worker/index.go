@@ -58,7 +58,7 @@ type indexEntry struct {
 
 // indexVersion changes whenever rendering or encryption would write different
 // bytes for the same object version: an index of another version is dropped.
-const indexVersion = "gitops-reverser-index v3 render=goyaml-v2-ordered drops=v1 sops=annotations names=encoded"
+const indexVersion = "gitops-reverser-index v3 render=goyaml-v2-ordered drops=v2 sops=annotations names=encoded"
 
 const indexSaveEvery = 10 * time.Second
 

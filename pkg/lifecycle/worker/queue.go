@@ -67,7 +67,7 @@ func (q *queue) enqueue(changes []*mirror.Change) (wake bool) {
 		q.pending[c.Path] = c
 	}
 	q.openWindowLocked()
-	return (wasEmpty && len(q.pending) > 0) || len(q.pending) >= q.settings.get().MaxChanges
+	return (wasEmpty && len(q.pending) > 0) || len(q.pending) >= q.settings.get().DueAt()
 }
 
 // openWindowLocked starts the batch window when changes wait and none is open.
@@ -85,7 +85,7 @@ func (q *queue) nextFlush() time.Duration {
 		return time.Hour
 	}
 	cfg := q.settings.get()
-	return time.Until(flushDue(len(q.pending), cfg.MaxChanges, q.firstPending, cfg.Interval, q.heldDue, q.retryAt, time.Now()))
+	return time.Until(flushDue(len(q.pending), cfg.DueAt(), q.firstPending, cfg.Interval, q.heldDue, q.retryAt, time.Now()))
 }
 
 // flushDue is when n pending changes are due: when their window (opened at
@@ -123,7 +123,7 @@ func (q *queue) take(final bool) (batch map[string]*mirror.Change, maxChanges in
 	if len(q.pending) == 0 {
 		return nil, cfg.MaxChanges
 	}
-	if final || windowDue(len(q.pending), cfg.MaxChanges, q.firstPending, cfg.Interval, time.Now()) {
+	if final || windowDue(len(q.pending), cfg.DueAt(), q.firstPending, cfg.Interval, time.Now()) {
 		batch = q.pending
 		q.pending = map[string]*mirror.Change{}
 		q.firstPending = time.Time{}

@@ -28,5 +28,30 @@ var Funcs = func(_ runtimeserializer.CodecFactory) []interface{} {
 				r.Kind = "GitProvider"
 			}
 		},
+		func(r *configbutler.LocalTargetReference, c randfill.Continue) {
+			c.FillNoCustom(r)
+			r.Group, r.Kind = orDefault(r.Group, "configbutler.ai"), orDefault(r.Kind, "GitTarget")
+		},
+		func(r *configbutler.NamespacedTargetReference, c randfill.Continue) {
+			c.FillNoCustom(r)
+			r.Group, r.Kind = orDefault(r.Group, "configbutler.ai"), orDefault(r.Kind, "GitTarget")
+		},
+		func(r *configbutler.LocalSecretReference, c randfill.Continue) {
+			c.FillNoCustom(r)
+			if r.Name != "" {
+				r.Kind = orDefault(r.Kind, "Secret")
+			}
+		},
+		func(e *configbutler.EncryptionSpec, c randfill.Continue) {
+			c.FillNoCustom(e)
+			e.Provider = orDefault(e.Provider, "sops")
+		},
 	}
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
 }

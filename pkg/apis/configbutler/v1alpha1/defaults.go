@@ -36,3 +36,35 @@ func SetDefaults_GitProviderReference(obj *GitProviderReference) {
 		obj.Kind = "GitProvider"
 	}
 }
+
+// SetDefaults_LocalTargetReference defaults a rule's target group and kind
+// (as gitops-reverser v0.16-v0.17's CRDs did).
+func SetDefaults_LocalTargetReference(obj *LocalTargetReference) {
+	obj.Group, obj.Kind = orDefault(obj.Group, GroupName), orDefault(obj.Kind, "GitTarget")
+}
+
+// SetDefaults_NamespacedTargetReference defaults a cluster rule's target
+// group and kind.
+func SetDefaults_NamespacedTargetReference(obj *NamespacedTargetReference) {
+	obj.Group, obj.Kind = orDefault(obj.Group, GroupName), orDefault(obj.Kind, "GitTarget")
+}
+
+// SetDefaults_LocalSecretReference defaults a named Secret reference's kind
+// (an empty one, of encryption turned off, stays empty).
+func SetDefaults_LocalSecretReference(obj *LocalSecretReference) {
+	if obj.Name != "" {
+		obj.Kind = orDefault(obj.Kind, "Secret")
+	}
+}
+
+// SetDefaults_EncryptionSpec defaults the provider to sops, the only one.
+func SetDefaults_EncryptionSpec(obj *EncryptionSpec) {
+	obj.Provider = orDefault(obj.Provider, EncryptionProviderSOPS)
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}

@@ -31,7 +31,7 @@ type GitProviderSpec struct {
 	// `username` and `password` (a token goes in password) for HTTP(S), or
 	// `ssh-privatekey` and `known_hosts` for SSH.
 	// +optional
-	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
 	// AllowedBranches are glob patterns (path.Match syntax, e.g. "main", "env/*")
 	// of the branches GitTargets may write to. At least one is required, at
 	// most 32, each at most 255 characters.
@@ -89,14 +89,34 @@ type PushPolicy struct {
 	// +optional
 	Interval metav1.Duration `json:"interval,omitempty"`
 	// MaxChanges caps the number of changed files per commit: between 1 and
-	// 10000, defaults to 500.
+	// 10000, defaults to 500. As many changes waiting make a push due before
+	// the interval ends.
 	// +optional
 	MaxChanges int32 `json:"maxChanges,omitempty"`
+	// MaxCommits is the spelling of gitops-reverser v0.16-v0.17: a push is
+	// due as soon as this many changes wait, before the interval ends
+	// (between 1 and 10000; at most maxChanges take effect). The changes are
+	// committed as always, one commit per author, so a push may hold fewer
+	// commits than this.
+	// +optional
+	MaxCommits *int32 `json:"maxCommits,omitempty"`
 }
 
 // LocalObjectReference names an object in the same namespace.
 type LocalObjectReference struct {
 	// Name of the referent.
+	Name string `json:"name"`
+}
+
+// LocalSecretReference names a Secret in the same namespace.
+type LocalSecretReference struct {
+	// Group of the referent: "" (the core group), the default.
+	// +optional
+	Group string `json:"group,omitempty"`
+	// Kind of the referent: Secret, the default.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// Name of the Secret.
 	Name string `json:"name"`
 }
 

@@ -85,14 +85,52 @@ type IgnoreFields struct {
 
 // EncryptionSpec configures Secret encryption.
 type EncryptionSpec struct {
-	// Provider is the encryption format. Only "sops" (SOPS with age recipients) is supported.
-	Provider string `json:"provider"`
+	// Provider is the encryption format: "sops" (SOPS with age recipients),
+	// the default and the only one.
+	// +optional
+	Provider string `json:"provider,omitempty"`
 	// SecretRef names the Secret, in the target's namespace of the source cluster, whose
 	// keys ending in ".agekey" hold the age identities (the convention Flux decrypts with),
-	// at most 16 in all.
-	SecretRef LocalObjectReference `json:"secretRef"`
+	// at most 16 in all. Every Secret is encrypted to them: the server reads
+	// what it wrote with them (to write only what changed, and to restore).
+	// Required while encryption is on.
+	// +optional
+	SecretRef LocalSecretReference `json:"secretRef,omitempty"`
 	// GenerateWhenMissing creates the Secret with a new age identity when it does not exist.
 	// An existing Secret is never overwritten.
+	// +optional
+	GenerateWhenMissing bool `json:"generateWhenMissing,omitempty"`
+	// Age is the spelling of gitops-reverser v0.16-v0.17, with more
+	// recipients. Without it, encryption is on; with it, on when enabled.
+	// +optional
+	Age *AgeEncryption `json:"age,omitempty"`
+}
+
+// AgeEncryption configures the age recipients of SOPS encryption.
+type AgeEncryption struct {
+	// Enabled turns encryption on (default false: Secrets are not written).
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// Recipients are who can decrypt the Secrets written.
+	// +optional
+	Recipients AgeRecipients `json:"recipients,omitempty"`
+}
+
+// AgeRecipients are the age recipients every Secret is encrypted to.
+type AgeRecipients struct {
+	// PublicKeys are more age recipients (age1...), at most 32: every Secret
+	// is encrypted to them too, so their holders decrypt the repository with
+	// the sops CLI without the cluster. Changing them re-encrypts the
+	// Secrets already written.
+	// +optional
+	// +listType=atomic
+	PublicKeys []string `json:"publicKeys,omitempty"`
+	// ExtractFromSecret: the identities of secretRef are recipients. The
+	// server always encrypts to them (it must read what it wrote), so this
+	// is accepted for compatibility and changes nothing.
+	// +optional
+	ExtractFromSecret bool `json:"extractFromSecret,omitempty"`
+	// GenerateWhenMissing is generateWhenMissing, in this spelling.
 	// +optional
 	GenerateWhenMissing bool `json:"generateWhenMissing,omitempty"`
 }

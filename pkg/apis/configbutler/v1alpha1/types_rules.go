@@ -25,7 +25,7 @@ type WatchRule struct {
 // WatchRuleSpec selects namespaced resources of the rule's namespace.
 type WatchRuleSpec struct {
 	// TargetRef names the GitTarget, in this namespace, to write to.
-	TargetRef LocalObjectReference `json:"targetRef"`
+	TargetRef LocalTargetReference `json:"targetRef"`
 	// Rules select resource types. At least one is required, at most 64.
 	// +listType=atomic
 	Rules []ResourceRule `json:"rules"`
@@ -37,9 +37,19 @@ type WatchRuleSpec struct {
 
 // ResourceRule selects resource types by group, version and plural name; "*" matches all.
 type ResourceRule struct {
-	// APIGroups, "" for the core group, "*" for all. At most 32.
+	// Operations are the changes mirrored: CREATE, UPDATE, DELETE, or "*"
+	// (empty: all). Without DELETE a deleted object's file stays in Git
+	// (an archive); without UPDATE only an object's first version is
+	// written; without CREATE a new object is written once it changes.
+	// Snapshots keep to them too.
+	// +optional
 	// +listType=atomic
-	APIGroups []string `json:"apiGroups"`
+	Operations []OperationType `json:"operations,omitempty"`
+	// APIGroups, "" for the core group, "*" (or none listed) for all. At
+	// most 32.
+	// +optional
+	// +listType=atomic
+	APIGroups []string `json:"apiGroups,omitempty"`
 	// APIVersions, "*" for all; empty means the preferred version. At most 32.
 	// +optional
 	// +listType=atomic
@@ -111,7 +121,7 @@ type ClusterWatchRule struct {
 // ClusterWatchRuleSpec selects resources across the cluster.
 type ClusterWatchRuleSpec struct {
 	// TargetRef names the GitTarget to write to.
-	TargetRef NamespacedObjectReference `json:"targetRef"`
+	TargetRef NamespacedTargetReference `json:"targetRef"`
 	// Rules select resource types. At least one is required, at most 64.
 	// +listType=atomic
 	Rules []ClusterResourceRule `json:"rules"`
@@ -153,6 +163,20 @@ type Exclusion struct {
 	Names []string `json:"names,omitempty"`
 }
 
+// OperationType is a kind of change to an object.
+type OperationType string
+
+const (
+	// OperationCreate: an object appears.
+	OperationCreate OperationType = "CREATE"
+	// OperationUpdate: an object changes.
+	OperationUpdate OperationType = "UPDATE"
+	// OperationDelete: an object goes.
+	OperationDelete OperationType = "DELETE"
+	// OperationAll: every change.
+	OperationAll OperationType = "*"
+)
+
 // ResourceScope is Cluster or Namespaced.
 type ResourceScope string
 
@@ -165,9 +189,19 @@ const (
 
 // ClusterResourceRule selects resource types and the scope they must have.
 type ClusterResourceRule struct {
-	// APIGroups, "" for the core group, "*" for all. At most 32.
+	// Operations are the changes mirrored: CREATE, UPDATE, DELETE, or "*"
+	// (empty: all). Without DELETE a deleted object's file stays in Git
+	// (an archive); without UPDATE only an object's first version is
+	// written; without CREATE a new object is written once it changes.
+	// Snapshots keep to them too.
+	// +optional
 	// +listType=atomic
-	APIGroups []string `json:"apiGroups"`
+	Operations []OperationType `json:"operations,omitempty"`
+	// APIGroups, "" for the core group, "*" (or none listed) for all. At
+	// most 32.
+	// +optional
+	// +listType=atomic
+	APIGroups []string `json:"apiGroups,omitempty"`
 	// APIVersions, "*" for all; empty means the preferred version. At most 32.
 	// +optional
 	// +listType=atomic

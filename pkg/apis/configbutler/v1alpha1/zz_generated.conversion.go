@@ -37,6 +37,26 @@ func init() {
 // RegisterConversions adds conversion functions to the given scheme.
 // Public to allow building arbitrary schemes.
 func RegisterConversions(s *runtime.Scheme) error {
+	if err := s.AddGeneratedConversionFunc((*AgeEncryption)(nil), (*configbutler.AgeEncryption)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_AgeEncryption_To_configbutler_AgeEncryption(a.(*AgeEncryption), b.(*configbutler.AgeEncryption), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.AgeEncryption)(nil), (*AgeEncryption)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_AgeEncryption_To_v1alpha1_AgeEncryption(a.(*configbutler.AgeEncryption), b.(*AgeEncryption), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*AgeRecipients)(nil), (*configbutler.AgeRecipients)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_AgeRecipients_To_configbutler_AgeRecipients(a.(*AgeRecipients), b.(*configbutler.AgeRecipients), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.AgeRecipients)(nil), (*AgeRecipients)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_AgeRecipients_To_v1alpha1_AgeRecipients(a.(*configbutler.AgeRecipients), b.(*AgeRecipients), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*AuthorizedIdentity)(nil), (*configbutler.AuthorizedIdentity)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_AuthorizedIdentity_To_configbutler_AuthorizedIdentity(a.(*AuthorizedIdentity), b.(*configbutler.AuthorizedIdentity), scope)
 	}); err != nil {
@@ -317,6 +337,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*LocalSecretReference)(nil), (*configbutler.LocalSecretReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_LocalSecretReference_To_configbutler_LocalSecretReference(a.(*LocalSecretReference), b.(*configbutler.LocalSecretReference), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.LocalSecretReference)(nil), (*LocalSecretReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_LocalSecretReference_To_v1alpha1_LocalSecretReference(a.(*configbutler.LocalSecretReference), b.(*LocalSecretReference), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*LocalTargetReference)(nil), (*configbutler.LocalTargetReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_LocalTargetReference_To_configbutler_LocalTargetReference(a.(*LocalTargetReference), b.(*configbutler.LocalTargetReference), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.LocalTargetReference)(nil), (*LocalTargetReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_LocalTargetReference_To_v1alpha1_LocalTargetReference(a.(*configbutler.LocalTargetReference), b.(*LocalTargetReference), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*NamespacedObjectReference)(nil), (*configbutler.NamespacedObjectReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_NamespacedObjectReference_To_configbutler_NamespacedObjectReference(a.(*NamespacedObjectReference), b.(*configbutler.NamespacedObjectReference), scope)
 	}); err != nil {
@@ -324,6 +364,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*configbutler.NamespacedObjectReference)(nil), (*NamespacedObjectReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedObjectReference(a.(*configbutler.NamespacedObjectReference), b.(*NamespacedObjectReference), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*NamespacedTargetReference)(nil), (*configbutler.NamespacedTargetReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_NamespacedTargetReference_To_configbutler_NamespacedTargetReference(a.(*NamespacedTargetReference), b.(*configbutler.NamespacedTargetReference), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*configbutler.NamespacedTargetReference)(nil), (*NamespacedTargetReference)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_configbutler_NamespacedTargetReference_To_v1alpha1_NamespacedTargetReference(a.(*configbutler.NamespacedTargetReference), b.(*NamespacedTargetReference), scope)
 	}); err != nil {
 		return err
 	}
@@ -508,6 +558,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 		return err
 	}
 	return nil
+}
+
+func autoConvert_v1alpha1_AgeEncryption_To_configbutler_AgeEncryption(in *AgeEncryption, out *configbutler.AgeEncryption, s conversion.Scope) error {
+	*out = *(*configbutler.AgeEncryption)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_AgeEncryption_To_configbutler_AgeEncryption is an autogenerated conversion function.
+func Convert_v1alpha1_AgeEncryption_To_configbutler_AgeEncryption(in *AgeEncryption, out *configbutler.AgeEncryption, s conversion.Scope) error {
+	return autoConvert_v1alpha1_AgeEncryption_To_configbutler_AgeEncryption(in, out, s)
+}
+
+func autoConvert_configbutler_AgeEncryption_To_v1alpha1_AgeEncryption(in *configbutler.AgeEncryption, out *AgeEncryption, s conversion.Scope) error {
+	*out = *(*AgeEncryption)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_AgeEncryption_To_v1alpha1_AgeEncryption is an autogenerated conversion function.
+func Convert_configbutler_AgeEncryption_To_v1alpha1_AgeEncryption(in *configbutler.AgeEncryption, out *AgeEncryption, s conversion.Scope) error {
+	return autoConvert_configbutler_AgeEncryption_To_v1alpha1_AgeEncryption(in, out, s)
+}
+
+func autoConvert_v1alpha1_AgeRecipients_To_configbutler_AgeRecipients(in *AgeRecipients, out *configbutler.AgeRecipients, s conversion.Scope) error {
+	*out = *(*configbutler.AgeRecipients)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_AgeRecipients_To_configbutler_AgeRecipients is an autogenerated conversion function.
+func Convert_v1alpha1_AgeRecipients_To_configbutler_AgeRecipients(in *AgeRecipients, out *configbutler.AgeRecipients, s conversion.Scope) error {
+	return autoConvert_v1alpha1_AgeRecipients_To_configbutler_AgeRecipients(in, out, s)
+}
+
+func autoConvert_configbutler_AgeRecipients_To_v1alpha1_AgeRecipients(in *configbutler.AgeRecipients, out *AgeRecipients, s conversion.Scope) error {
+	*out = *(*AgeRecipients)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_AgeRecipients_To_v1alpha1_AgeRecipients is an autogenerated conversion function.
+func Convert_configbutler_AgeRecipients_To_v1alpha1_AgeRecipients(in *configbutler.AgeRecipients, out *AgeRecipients, s conversion.Scope) error {
+	return autoConvert_configbutler_AgeRecipients_To_v1alpha1_AgeRecipients(in, out, s)
 }
 
 func autoConvert_v1alpha1_AuthorizedIdentity_To_configbutler_AuthorizedIdentity(in *AuthorizedIdentity, out *configbutler.AuthorizedIdentity, s conversion.Scope) error {
@@ -1160,6 +1250,46 @@ func Convert_configbutler_LocalObjectReference_To_v1alpha1_LocalObjectReference(
 	return autoConvert_configbutler_LocalObjectReference_To_v1alpha1_LocalObjectReference(in, out, s)
 }
 
+func autoConvert_v1alpha1_LocalSecretReference_To_configbutler_LocalSecretReference(in *LocalSecretReference, out *configbutler.LocalSecretReference, s conversion.Scope) error {
+	*out = *(*configbutler.LocalSecretReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_LocalSecretReference_To_configbutler_LocalSecretReference is an autogenerated conversion function.
+func Convert_v1alpha1_LocalSecretReference_To_configbutler_LocalSecretReference(in *LocalSecretReference, out *configbutler.LocalSecretReference, s conversion.Scope) error {
+	return autoConvert_v1alpha1_LocalSecretReference_To_configbutler_LocalSecretReference(in, out, s)
+}
+
+func autoConvert_configbutler_LocalSecretReference_To_v1alpha1_LocalSecretReference(in *configbutler.LocalSecretReference, out *LocalSecretReference, s conversion.Scope) error {
+	*out = *(*LocalSecretReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_LocalSecretReference_To_v1alpha1_LocalSecretReference is an autogenerated conversion function.
+func Convert_configbutler_LocalSecretReference_To_v1alpha1_LocalSecretReference(in *configbutler.LocalSecretReference, out *LocalSecretReference, s conversion.Scope) error {
+	return autoConvert_configbutler_LocalSecretReference_To_v1alpha1_LocalSecretReference(in, out, s)
+}
+
+func autoConvert_v1alpha1_LocalTargetReference_To_configbutler_LocalTargetReference(in *LocalTargetReference, out *configbutler.LocalTargetReference, s conversion.Scope) error {
+	*out = *(*configbutler.LocalTargetReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_LocalTargetReference_To_configbutler_LocalTargetReference is an autogenerated conversion function.
+func Convert_v1alpha1_LocalTargetReference_To_configbutler_LocalTargetReference(in *LocalTargetReference, out *configbutler.LocalTargetReference, s conversion.Scope) error {
+	return autoConvert_v1alpha1_LocalTargetReference_To_configbutler_LocalTargetReference(in, out, s)
+}
+
+func autoConvert_configbutler_LocalTargetReference_To_v1alpha1_LocalTargetReference(in *configbutler.LocalTargetReference, out *LocalTargetReference, s conversion.Scope) error {
+	*out = *(*LocalTargetReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_LocalTargetReference_To_v1alpha1_LocalTargetReference is an autogenerated conversion function.
+func Convert_configbutler_LocalTargetReference_To_v1alpha1_LocalTargetReference(in *configbutler.LocalTargetReference, out *LocalTargetReference, s conversion.Scope) error {
+	return autoConvert_configbutler_LocalTargetReference_To_v1alpha1_LocalTargetReference(in, out, s)
+}
+
 func autoConvert_v1alpha1_NamespacedObjectReference_To_configbutler_NamespacedObjectReference(in *NamespacedObjectReference, out *configbutler.NamespacedObjectReference, s conversion.Scope) error {
 	*out = *(*configbutler.NamespacedObjectReference)(unsafe.Pointer(in))
 	return nil
@@ -1178,6 +1308,26 @@ func autoConvert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedOb
 // Convert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedObjectReference is an autogenerated conversion function.
 func Convert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedObjectReference(in *configbutler.NamespacedObjectReference, out *NamespacedObjectReference, s conversion.Scope) error {
 	return autoConvert_configbutler_NamespacedObjectReference_To_v1alpha1_NamespacedObjectReference(in, out, s)
+}
+
+func autoConvert_v1alpha1_NamespacedTargetReference_To_configbutler_NamespacedTargetReference(in *NamespacedTargetReference, out *configbutler.NamespacedTargetReference, s conversion.Scope) error {
+	*out = *(*configbutler.NamespacedTargetReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_NamespacedTargetReference_To_configbutler_NamespacedTargetReference is an autogenerated conversion function.
+func Convert_v1alpha1_NamespacedTargetReference_To_configbutler_NamespacedTargetReference(in *NamespacedTargetReference, out *configbutler.NamespacedTargetReference, s conversion.Scope) error {
+	return autoConvert_v1alpha1_NamespacedTargetReference_To_configbutler_NamespacedTargetReference(in, out, s)
+}
+
+func autoConvert_configbutler_NamespacedTargetReference_To_v1alpha1_NamespacedTargetReference(in *configbutler.NamespacedTargetReference, out *NamespacedTargetReference, s conversion.Scope) error {
+	*out = *(*NamespacedTargetReference)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_configbutler_NamespacedTargetReference_To_v1alpha1_NamespacedTargetReference is an autogenerated conversion function.
+func Convert_configbutler_NamespacedTargetReference_To_v1alpha1_NamespacedTargetReference(in *configbutler.NamespacedTargetReference, out *NamespacedTargetReference, s conversion.Scope) error {
+	return autoConvert_configbutler_NamespacedTargetReference_To_v1alpha1_NamespacedTargetReference(in, out, s)
 }
 
 func autoConvert_v1alpha1_ObjectRevision_To_configbutler_ObjectRevision(in *ObjectRevision, out *configbutler.ObjectRevision, s conversion.Scope) error {

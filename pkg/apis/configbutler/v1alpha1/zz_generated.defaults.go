@@ -29,14 +29,32 @@ import (
 // Public to allow building arbitrary schemes.
 // All generated defaulters are covering - they call all nested defaulters.
 func RegisterDefaults(scheme *runtime.Scheme) error {
+	scheme.AddTypeDefaultingFunc(&ClusterWatchRule{}, func(obj interface{}) { SetObjectDefaults_ClusterWatchRule(obj.(*ClusterWatchRule)) })
+	scheme.AddTypeDefaultingFunc(&ClusterWatchRuleList{}, func(obj interface{}) { SetObjectDefaults_ClusterWatchRuleList(obj.(*ClusterWatchRuleList)) })
 	scheme.AddTypeDefaultingFunc(&GitProvider{}, func(obj interface{}) { SetObjectDefaults_GitProvider(obj.(*GitProvider)) })
 	scheme.AddTypeDefaultingFunc(&GitProviderList{}, func(obj interface{}) { SetObjectDefaults_GitProviderList(obj.(*GitProviderList)) })
 	scheme.AddTypeDefaultingFunc(&GitTarget{}, func(obj interface{}) { SetObjectDefaults_GitTarget(obj.(*GitTarget)) })
 	scheme.AddTypeDefaultingFunc(&GitTargetList{}, func(obj interface{}) { SetObjectDefaults_GitTargetList(obj.(*GitTargetList)) })
+	scheme.AddTypeDefaultingFunc(&WatchRule{}, func(obj interface{}) { SetObjectDefaults_WatchRule(obj.(*WatchRule)) })
+	scheme.AddTypeDefaultingFunc(&WatchRuleList{}, func(obj interface{}) { SetObjectDefaults_WatchRuleList(obj.(*WatchRuleList)) })
 	return nil
 }
 
+func SetObjectDefaults_ClusterWatchRule(in *ClusterWatchRule) {
+	SetDefaults_NamespacedTargetReference(&in.Spec.TargetRef)
+}
+
+func SetObjectDefaults_ClusterWatchRuleList(in *ClusterWatchRuleList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_ClusterWatchRule(a)
+	}
+}
+
 func SetObjectDefaults_GitProvider(in *GitProvider) {
+	if in.Spec.SecretRef != nil {
+		SetDefaults_LocalSecretReference(in.Spec.SecretRef)
+	}
 	SetDefaults_PushPolicy(&in.Spec.Push)
 }
 
@@ -49,11 +67,26 @@ func SetObjectDefaults_GitProviderList(in *GitProviderList) {
 
 func SetObjectDefaults_GitTarget(in *GitTarget) {
 	SetDefaults_GitProviderReference(&in.Spec.ProviderRef)
+	if in.Spec.Encryption != nil {
+		SetDefaults_EncryptionSpec(in.Spec.Encryption)
+		SetDefaults_LocalSecretReference(&in.Spec.Encryption.SecretRef)
+	}
 }
 
 func SetObjectDefaults_GitTargetList(in *GitTargetList) {
 	for i := range in.Items {
 		a := &in.Items[i]
 		SetObjectDefaults_GitTarget(a)
+	}
+}
+
+func SetObjectDefaults_WatchRule(in *WatchRule) {
+	SetDefaults_LocalTargetReference(&in.Spec.TargetRef)
+}
+
+func SetObjectDefaults_WatchRuleList(in *WatchRuleList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_WatchRule(a)
 	}
 }

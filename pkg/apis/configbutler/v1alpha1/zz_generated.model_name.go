@@ -22,6 +22,16 @@ limitations under the License.
 package v1alpha1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AgeEncryption) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.AgeEncryption"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AgeRecipients) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.AgeRecipients"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in AuthorizedIdentity) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.AuthorizedIdentity"
 }
@@ -162,8 +172,23 @@ func (in LocalObjectReference) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in LocalSecretReference) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.LocalSecretReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in LocalTargetReference) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.LocalTargetReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in NamespacedObjectReference) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.NamespacedObjectReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NamespacedTargetReference) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.NamespacedTargetReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

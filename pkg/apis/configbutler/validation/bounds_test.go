@@ -58,7 +58,7 @@ func checkBounds(t *testing.T, bounds []bound) {
 
 func watchRule(mutate func(r *configbutler.WatchRule)) field.ErrorList {
 	r := &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns"}, Spec: configbutler.WatchRuleSpec{
-		TargetRef: configbutler.LocalObjectReference{Name: "t"},
+		TargetRef: configbutler.LocalTargetReference{Name: "t"},
 		Rules:     []configbutler.ResourceRule{{APIGroups: []string{"*"}, Resources: []string{"*"}}}}}
 	mutate(r)
 	return ValidateWatchRule(r)
@@ -66,7 +66,7 @@ func watchRule(mutate func(r *configbutler.WatchRule)) field.ErrorList {
 
 func clusterWatchRule(mutate func(r *configbutler.ClusterWatchRule)) field.ErrorList {
 	r := &configbutler.ClusterWatchRule{ObjectMeta: metav1.ObjectMeta{Name: "r"}, Spec: configbutler.ClusterWatchRuleSpec{
-		TargetRef: configbutler.NamespacedObjectReference{Name: "t", Namespace: "ns"},
+		TargetRef: configbutler.NamespacedTargetReference{Name: "t", Namespace: "ns"},
 		Rules:     []configbutler.ClusterResourceRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Scope: configbutler.NamespacedScope}}}}
 	mutate(r)
 	return ValidateClusterWatchRule(r)

@@ -38,7 +38,7 @@ func ValidateGitProviderSpec(s *configbutler.GitProviderSpec, fld *field.Path) f
 		allErrs = append(allErrs, ValidateRepoURL(s.URL, fld.Child("url"))...)
 	}
 	if s.SecretRef != nil {
-		allErrs = append(allErrs, validateLocalRef(s.SecretRef.Name, fld.Child("secretRef", "name"))...)
+		allErrs = append(allErrs, validateSecretRef(*s.SecretRef, fld.Child("secretRef"))...)
 	}
 	if len(s.AllowedBranches) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("allowedBranches"), "at least one branch pattern is required"))
@@ -70,6 +70,7 @@ func ValidateGitProviderSpec(s *configbutler.GitProviderSpec, fld *field.Path) f
 	if s.Push.MaxChanges < 1 || s.Push.MaxChanges > maxPushChanges {
 		allErrs = append(allErrs, field.Invalid(fld.Child("push", "maxChanges"), s.Push.MaxChanges, fmt.Sprintf("must be between 1 and %d", maxPushChanges)))
 	}
+	allErrs = append(allErrs, validateMaxCommits(s.Push.MaxCommits, fld.Child("push", "maxCommits"))...)
 	if s.Commit != nil {
 		allErrs = append(allErrs, validateCommit(s.Commit, fld.Child("commit"))...)
 	}

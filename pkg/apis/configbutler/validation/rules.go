@@ -28,6 +28,7 @@ func ValidateWatchRuleUpdate(r, old *configbutler.WatchRule) field.ErrorList {
 // ValidateWatchRuleSpec validates a namespaced rule set.
 func ValidateWatchRuleSpec(s *configbutler.WatchRuleSpec, fld *field.Path) field.ErrorList {
 	allErrs := validateLocalRef(s.TargetRef.Name, fld.Child("targetRef", "name"))
+	allErrs = append(allErrs, validateTargetRef(s.TargetRef.Group, s.TargetRef.Kind, fld.Child("targetRef"))...)
 	if len(s.Rules) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("rules"), "at least one rule is required"))
 	}
@@ -37,6 +38,7 @@ func ValidateWatchRuleSpec(s *configbutler.WatchRuleSpec, fld *field.Path) field
 		for i, r := range s.Rules {
 			rf := fld.Child("rules").Index(i)
 			allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
+			allErrs = append(allErrs, validateOperations(r.Operations, rf.Child("operations"))...)
 			allErrs = append(allErrs, validateSelector(r.LabelSelector, rf.Child("labelSelector"))...)
 		}
 	}
@@ -130,6 +132,7 @@ func ValidateClusterWatchRuleUpdate(r, old *configbutler.ClusterWatchRule) field
 // ValidateClusterWatchRuleSpec validates a cluster rule set.
 func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *field.Path) field.ErrorList {
 	allErrs := validateLocalRef(s.TargetRef.Name, fld.Child("targetRef", "name"))
+	allErrs = append(allErrs, validateTargetRef(s.TargetRef.Group, s.TargetRef.Kind, fld.Child("targetRef"))...)
 	nsFld := fld.Child("targetRef", "namespace")
 	if s.TargetRef.Namespace == "" {
 		allErrs = append(allErrs, field.Required(nsFld, "namespace of the GitTarget is required"))
@@ -147,6 +150,7 @@ func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *fie
 	for i, r := range s.Rules {
 		rf := fld.Child("rules").Index(i)
 		allErrs = append(allErrs, validateRule(r.APIGroups, r.APIVersions, r.Resources, rf)...)
+		allErrs = append(allErrs, validateOperations(r.Operations, rf.Child("operations"))...)
 		allErrs = append(allErrs, validateSelector(r.LabelSelector, rf.Child("labelSelector"))...)
 		allErrs = append(allErrs, validateSelector(r.NamespaceSelector, rf.Child("namespaceSelector"))...)
 		if r.NamespaceSelector != nil && r.Scope == configbutler.ClusterScope {
@@ -163,8 +167,8 @@ func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *fie
 	return append(allErrs, validateExclusions(s.Exclude, fld.Child("exclude"))...)
 }
 
-// validateRule: groups and resources are required; at most maxListEntries
-// groups, versions and resources, each well formed.
+// validateRule: resources are required (no groups means all groups); at
+// most maxListEntries groups, versions and resources, each well formed.
 func validateRule(groups, versions, resources []string, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	allErrs = append(allErrs, tooMany(fld.Child("apiGroups"), len(groups), maxListEntries)...)
@@ -172,9 +176,6 @@ func validateRule(groups, versions, resources []string, fld *field.Path) field.E
 	allErrs = append(allErrs, tooMany(fld.Child("resources"), len(resources), maxListEntries)...)
 	if allErrs != nil {
 		return allErrs
-	}
-	if len(groups) == 0 {
-		allErrs = append(allErrs, field.Required(fld.Child("apiGroups"), `at least one API group is required ("" for core, "*" for all)`))
 	}
 	for i, g := range groups {
 		if g == "" || g == "*" {

@@ -13,7 +13,7 @@ import (
 func TestSelectorsExclusionsAndIgnoreFields(t *testing.T) {
 	wr := func(mutate func(*configbutler.WatchRule)) *configbutler.WatchRule {
 		r := &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns"}, Spec: configbutler.WatchRuleSpec{
-			TargetRef: configbutler.LocalObjectReference{Name: "t"},
+			TargetRef: configbutler.LocalTargetReference{Name: "t"},
 			Rules:     []configbutler.ResourceRule{{APIGroups: []string{"*"}, Resources: []string{"*"}}}}}
 		mutate(r)
 		return r
@@ -41,7 +41,7 @@ func TestSelectorsExclusionsAndIgnoreFields(t *testing.T) {
 
 	cr := func(scope configbutler.ResourceScope) *configbutler.ClusterWatchRule {
 		return &configbutler.ClusterWatchRule{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: configbutler.ClusterWatchRuleSpec{
-			TargetRef: configbutler.NamespacedObjectReference{Name: "t", Namespace: "ns"},
+			TargetRef: configbutler.NamespacedTargetReference{Name: "t", Namespace: "ns"},
 			Rules: []configbutler.ClusterResourceRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Scope: scope,
 				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mirror": "yes"}}}}}}
 	}

@@ -49,11 +49,7 @@ func ValidateGitTargetSpec(s *configbutler.GitTargetSpec, fld *field.Path) field
 	}
 	allErrs = append(allErrs, ValidateTargetPath(s.Path, fld.Child("path"))...)
 	if e := s.Encryption; e != nil {
-		efld := fld.Child("encryption")
-		if e.Provider != v1alpha1.EncryptionProviderSOPS {
-			allErrs = append(allErrs, field.NotSupported(efld.Child("provider"), e.Provider, []string{v1alpha1.EncryptionProviderSOPS}))
-		}
-		allErrs = append(allErrs, validateLocalRef(e.SecretRef.Name, efld.Child("secretRef", "name"))...)
+		allErrs = append(allErrs, validateEncryption(e, fld.Child("encryption"))...)
 	}
 	return append(allErrs, validateIgnoreFields(s.IgnoreFields, fld.Child("ignoreFields"))...)
 }

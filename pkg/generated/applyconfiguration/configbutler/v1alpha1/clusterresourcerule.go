@@ -28,7 +28,14 @@ import (
 //
 // ClusterResourceRule selects resource types and the scope they must have.
 type ClusterResourceRuleApplyConfiguration struct {
-	// APIGroups, "" for the core group, "*" for all. At most 32.
+	// Operations are the changes mirrored: CREATE, UPDATE, DELETE, or "*"
+	// (empty: all). Without DELETE a deleted object's file stays in Git
+	// (an archive); without UPDATE only an object's first version is
+	// written; without CREATE a new object is written once it changes.
+	// Snapshots keep to them too.
+	Operations []configbutlerv1alpha1.OperationType `json:"operations,omitempty"`
+	// APIGroups, "" for the core group, "*" (or none listed) for all. At
+	// most 32.
 	APIGroups []string `json:"apiGroups,omitempty"`
 	// APIVersions, "*" for all; empty means the preferred version. At most 32.
 	APIVersions []string `json:"apiVersions,omitempty"`
@@ -57,6 +64,16 @@ type ClusterResourceRuleApplyConfiguration struct {
 // apply.
 func ClusterResourceRule() *ClusterResourceRuleApplyConfiguration {
 	return &ClusterResourceRuleApplyConfiguration{}
+}
+
+// WithOperations adds the given value to the Operations field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Operations field.
+func (b *ClusterResourceRuleApplyConfiguration) WithOperations(values ...configbutlerv1alpha1.OperationType) *ClusterResourceRuleApplyConfiguration {
+	for i := range values {
+		b.Operations = append(b.Operations, values[i])
+	}
+	return b
 }
 
 // WithAPIGroups adds the given value to the APIGroups field in the declarative configuration

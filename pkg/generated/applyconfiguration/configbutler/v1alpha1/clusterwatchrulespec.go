@@ -24,7 +24,7 @@ package v1alpha1
 // ClusterWatchRuleSpec selects resources across the cluster.
 type ClusterWatchRuleSpecApplyConfiguration struct {
 	// TargetRef names the GitTarget to write to.
-	TargetRef *NamespacedObjectReferenceApplyConfiguration `json:"targetRef,omitempty"`
+	TargetRef *NamespacedTargetReferenceApplyConfiguration `json:"targetRef,omitempty"`
 	// Rules select resource types. At least one is required, at most 64.
 	Rules []ClusterResourceRuleApplyConfiguration `json:"rules,omitempty"`
 	// Exclude leaves objects out of what the rules select. At most 64.
@@ -40,7 +40,7 @@ func ClusterWatchRuleSpec() *ClusterWatchRuleSpecApplyConfiguration {
 // WithTargetRef sets the TargetRef field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the TargetRef field is set to the value of the last call.
-func (b *ClusterWatchRuleSpecApplyConfiguration) WithTargetRef(value *NamespacedObjectReferenceApplyConfiguration) *ClusterWatchRuleSpecApplyConfiguration {
+func (b *ClusterWatchRuleSpecApplyConfiguration) WithTargetRef(value *NamespacedTargetReferenceApplyConfiguration) *ClusterWatchRuleSpecApplyConfiguration {
 	b.TargetRef = value
 	return b
 }

@@ -23,15 +23,21 @@ package v1alpha1
 //
 // EncryptionSpec configures Secret encryption.
 type EncryptionSpecApplyConfiguration struct {
-	// Provider is the encryption format. Only "sops" (SOPS with age recipients) is supported.
+	// Provider is the encryption format: "sops" (SOPS with age recipients),
+	// the default and the only one.
 	Provider *string `json:"provider,omitempty"`
 	// SecretRef names the Secret, in the target's namespace of the source cluster, whose
 	// keys ending in ".agekey" hold the age identities (the convention Flux decrypts with),
-	// at most 16 in all.
-	SecretRef *LocalObjectReferenceApplyConfiguration `json:"secretRef,omitempty"`
+	// at most 16 in all. Every Secret is encrypted to them: the server reads
+	// what it wrote with them (to write only what changed, and to restore).
+	// Required while encryption is on.
+	SecretRef *LocalSecretReferenceApplyConfiguration `json:"secretRef,omitempty"`
 	// GenerateWhenMissing creates the Secret with a new age identity when it does not exist.
 	// An existing Secret is never overwritten.
 	GenerateWhenMissing *bool `json:"generateWhenMissing,omitempty"`
+	// Age is the spelling of gitops-reverser v0.16-v0.17, with more
+	// recipients. Without it, encryption is on; with it, on when enabled.
+	Age *AgeEncryptionApplyConfiguration `json:"age,omitempty"`
 }
 
 // EncryptionSpecApplyConfiguration constructs a declarative configuration of the EncryptionSpec type for use with
@@ -51,7 +57,7 @@ func (b *EncryptionSpecApplyConfiguration) WithProvider(value string) *Encryptio
 // WithSecretRef sets the SecretRef field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the SecretRef field is set to the value of the last call.
-func (b *EncryptionSpecApplyConfiguration) WithSecretRef(value *LocalObjectReferenceApplyConfiguration) *EncryptionSpecApplyConfiguration {
+func (b *EncryptionSpecApplyConfiguration) WithSecretRef(value *LocalSecretReferenceApplyConfiguration) *EncryptionSpecApplyConfiguration {
 	b.SecretRef = value
 	return b
 }
@@ -61,5 +67,13 @@ func (b *EncryptionSpecApplyConfiguration) WithSecretRef(value *LocalObjectRefer
 // If called multiple times, the GenerateWhenMissing field is set to the value of the last call.
 func (b *EncryptionSpecApplyConfiguration) WithGenerateWhenMissing(value bool) *EncryptionSpecApplyConfiguration {
 	b.GenerateWhenMissing = &value
+	return b
+}
+
+// WithAge sets the Age field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Age field is set to the value of the last call.
+func (b *EncryptionSpecApplyConfiguration) WithAge(value *AgeEncryptionApplyConfiguration) *EncryptionSpecApplyConfiguration {
+	b.Age = value
 	return b
 }

@@ -29,7 +29,7 @@ type GitProviderSpecApplyConfiguration struct {
 	// SecretRef names a Secret in the provider's namespace holding the credentials:
 	// `username` and `password` (a token goes in password) for HTTP(S), or
 	// `ssh-privatekey` and `known_hosts` for SSH.
-	SecretRef *LocalObjectReferenceApplyConfiguration `json:"secretRef,omitempty"`
+	SecretRef *LocalSecretReferenceApplyConfiguration `json:"secretRef,omitempty"`
 	// AllowedBranches are glob patterns (path.Match syntax, e.g. "main", "env/*")
 	// of the branches GitTargets may write to. At least one is required, at
 	// most 32, each at most 255 characters.
@@ -58,7 +58,7 @@ func (b *GitProviderSpecApplyConfiguration) WithURL(value string) *GitProviderSp
 // WithSecretRef sets the SecretRef field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the SecretRef field is set to the value of the last call.
-func (b *GitProviderSpecApplyConfiguration) WithSecretRef(value *LocalObjectReferenceApplyConfiguration) *GitProviderSpecApplyConfiguration {
+func (b *GitProviderSpecApplyConfiguration) WithSecretRef(value *LocalSecretReferenceApplyConfiguration) *GitProviderSpecApplyConfiguration {
 	b.SecretRef = value
 	return b
 }

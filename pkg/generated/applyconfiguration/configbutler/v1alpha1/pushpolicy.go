@@ -31,8 +31,15 @@ type PushPolicyApplyConfiguration struct {
 	// Between 1s and 1h; defaults to 5s.
 	Interval *v1.Duration `json:"interval,omitempty"`
 	// MaxChanges caps the number of changed files per commit: between 1 and
-	// 10000, defaults to 500.
+	// 10000, defaults to 500. As many changes waiting make a push due before
+	// the interval ends.
 	MaxChanges *int32 `json:"maxChanges,omitempty"`
+	// MaxCommits is the spelling of gitops-reverser v0.16-v0.17: a push is
+	// due as soon as this many changes wait, before the interval ends
+	// (between 1 and 10000; at most maxChanges take effect). The changes are
+	// committed as always, one commit per author, so a push may hold fewer
+	// commits than this.
+	MaxCommits *int32 `json:"maxCommits,omitempty"`
 }
 
 // PushPolicyApplyConfiguration constructs a declarative configuration of the PushPolicy type for use with
@@ -54,5 +61,13 @@ func (b *PushPolicyApplyConfiguration) WithInterval(value v1.Duration) *PushPoli
 // If called multiple times, the MaxChanges field is set to the value of the last call.
 func (b *PushPolicyApplyConfiguration) WithMaxChanges(value int32) *PushPolicyApplyConfiguration {
 	b.MaxChanges = &value
+	return b
+}
+
+// WithMaxCommits sets the MaxCommits field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the MaxCommits field is set to the value of the last call.
+func (b *PushPolicyApplyConfiguration) WithMaxCommits(value int32) *PushPolicyApplyConfiguration {
+	b.MaxCommits = &value
 	return b
 }

@@ -24,7 +24,7 @@ package v1alpha1
 // WatchRuleSpec selects namespaced resources of the rule's namespace.
 type WatchRuleSpecApplyConfiguration struct {
 	// TargetRef names the GitTarget, in this namespace, to write to.
-	TargetRef *LocalObjectReferenceApplyConfiguration `json:"targetRef,omitempty"`
+	TargetRef *LocalTargetReferenceApplyConfiguration `json:"targetRef,omitempty"`
 	// Rules select resource types. At least one is required, at most 64.
 	Rules []ResourceRuleApplyConfiguration `json:"rules,omitempty"`
 	// Exclude leaves objects out of what the rules select. At most 64.
@@ -40,7 +40,7 @@ func WatchRuleSpec() *WatchRuleSpecApplyConfiguration {
 // WithTargetRef sets the TargetRef field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the TargetRef field is set to the value of the last call.
-func (b *WatchRuleSpecApplyConfiguration) WithTargetRef(value *LocalObjectReferenceApplyConfiguration) *WatchRuleSpecApplyConfiguration {
+func (b *WatchRuleSpecApplyConfiguration) WithTargetRef(value *LocalTargetReferenceApplyConfiguration) *WatchRuleSpecApplyConfiguration {
 	b.TargetRef = value
 	return b
 }
