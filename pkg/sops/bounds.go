@@ -82,6 +82,12 @@ func checkShape(in []byte, maxNodes int) error {
 	return err
 }
 
+// CheckShape is the pre-scan, for other readers of the files this package
+// and the server's renderer write: nil when in is block YAML (flow only for
+// an empty collection) of at most maxNodes nodes, so that parsing it costs
+// in proportion to maxNodes; else an error wrapping ErrOutOfBounds.
+func CheckShape(in []byte, maxNodes int) error { return checkShape(in, maxNodes) }
+
 // countNodes is checkShape, returning the count.
 func countNodes(in []byte, maxNodes int) (int, error) {
 	var sc shapeScanner

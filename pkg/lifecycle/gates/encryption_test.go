@@ -2,6 +2,7 @@ package gates
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,5 +64,31 @@ func TestEncryption(t *testing.T) {
 				t.Errorf("keys %+v", keys)
 			}
 		})
+	}
+}
+
+// TestEncryptionPublicKeys: the public keys of spec.encryption.age are
+// recipients beside the server's identities (sorted, once each), and change
+// the recipients hash, so the Secrets in Git are encrypted to them again.
+func TestEncryptionPublicKeys(t *testing.T) {
+	server, _ := age.GenerateX25519Identity()
+	reader, _ := age.GenerateX25519Identity()
+	secret := &KeySecret{Found: true, Data: data(map[string]string{"identity.agekey": server.String()})}
+	plain := encTarget(false)
+	_, before, _ := encryption(plain, secret)
+	seed := encTarget(false)
+	seed.Spec.Encryption.Age = &v1alpha1.AgeEncryption{Enabled: true, Recipients: v1alpha1.AgeRecipients{
+		PublicKeys: []string{reader.Recipient().String(), server.Recipient().String()}}}
+	o, after, _ := encryption(seed, secret)
+	if o.Reason != "OK" || after == nil {
+		t.Fatalf("with public keys: %+v", o)
+	}
+	want := []string{server.Recipient().String(), reader.Recipient().String()}
+	slices.Sort(want)
+	if !slices.Equal(after.Recipients, want) {
+		t.Errorf("recipients %v, want %v", after.Recipients, want)
+	}
+	if before.Hash == after.Hash {
+		t.Error("adding a public key left the recipients hash as it was")
 	}
 }

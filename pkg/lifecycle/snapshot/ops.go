@@ -5,6 +5,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/configbutler/gitops-reverser/pkg/selection"
+	"github.com/configbutler/gitops-reverser/pkg/sops"
 )
 
 // A snapshot keeps to the rules' operations as the stream does: a file is
@@ -20,6 +21,11 @@ func opAllowed(ts *selection.TypeSelection, obj *unstructured.Unstructured, had 
 	return ts.Allows(obj, selection.OpCreate)
 }
 
+// maxDeleteNodes bounds the YAML parsed to decide a delete: a file from the
+// repository may be anything, and a manifest the server wrote is block YAML
+// of far fewer nodes (one per line or so).
+const maxDeleteNodes = 50_000
+
 // deleteAllowed reports whether the object a file holds (its last mirrored
 // state: its labels decide which rules took it) may be deleted. Only read
 // when some rule of the type leaves deletions out.
@@ -28,6 +34,9 @@ func deleteAllowed(ts *selection.TypeSelection, file []byte) bool {
 		return true
 	}
 	var m map[string]any
+	if sops.CheckShape(file, maxDeleteNodes) != nil {
+		return false // not shaped like a file we write: kept, as a foreign file is
+	}
 	if err := yaml.Unmarshal(file, &m); err != nil {
 		return false // unreadable: kept, as a foreign file is
 	}

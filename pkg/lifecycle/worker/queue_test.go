@@ -292,3 +292,25 @@ func TestRemoveTarget(t *testing.T) {
 		t.Error("the worker is not empty after its last target left")
 	}
 }
+
+// TestMaxCommitsMakesABatchDueSooner: with PushAt (spec.push.maxCommits)
+// below MaxChanges, that many waiting changes wake the worker and are taken
+// before the window ends; a PushAt above MaxChanges changes nothing.
+func TestMaxCommitsMakesABatchDueSooner(t *testing.T) {
+	for _, tc := range []struct {
+		pushAt, maxChanges, due int
+	}{{2, 5, 2}, {0, 5, 5}, {9, 5, 5}} {
+		ts := newTargetSet()
+		ts.add("demo/t")
+		q := newQueue(ts, &settings{cfg: mirror.WorkerConfig{MaxChanges: tc.maxChanges, PushAt: tc.pushAt, Interval: time.Hour}}, time.Minute)
+		for i := range tc.due {
+			wake := q.enqueue([]*mirror.Change{liveChange("demo/t", "demo", string(rune('a'+i)))})
+			if want := i == 0 || i == tc.due-1; wake != want {
+				t.Errorf("pushAt %d maxChanges %d: change %d woke %v, want %v", tc.pushAt, tc.maxChanges, i+1, wake, want)
+			}
+			if batch, _ := q.take(false); (len(batch) > 0) != (i == tc.due-1) {
+				t.Errorf("pushAt %d maxChanges %d: after %d changes a batch of %d taken", tc.pushAt, tc.maxChanges, i+1, len(batch))
+			}
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package snapshot
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+	"github.com/configbutler/gitops-reverser/pkg/render"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
+)
+
+// TestPlanKeepsToOperations: a snapshot mirrors only the operations its
+// rules list (rules[].operations), as the stream does: without DELETE a gone
+// object's file stays (an archive), without UPDATE a changed object's file
+// keeps its first version, without CREATE no file is made. An object taken
+// by two rules gets the union (the labels of the file decide which rules took
+// a gone object). A file not shaped like one the server writes is foreign and
+// never deleted.
+func TestPlanKeepsToOperations(t *testing.T) {
+	old := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: demo\n%sdata:\n  k: old\n"
+	file := func(name, labels string) string {
+		return strings.ReplaceAll(strings.Replace(old, "%s", name, 1), "%s", labels)
+	}
+	tree := func() memTree {
+		return memTree{
+			"base/v1/configmaps/demo/changed.yaml":   file("changed", ""),
+			"base/v1/configmaps/demo/gone.yaml":      file("gone", ""),
+			"base/v1/configmaps/demo/gone-kept.yaml": file("gone-kept", "  labels:\n    keep: \"yes\"\n"),
+			"base/v1/configmaps/demo/gone-flow.yaml": "{apiVersion: v1, kind: ConfigMap, metadata: {name: gone-flow, namespace: demo}}\n",
+		}
+	}
+	live := []*unstructured.Unstructured{cm("demo", "changed", "new"), cm("demo", "created", "v")}
+	keep, _ := labels.Parse("keep=yes")
+	ops := func(o ...selection.Ops) []selection.Clause {
+		var cs []selection.Clause
+		for _, op := range o {
+			cs = append(cs, selection.Clause{Namespace: "demo", Ops: op})
+		}
+		return cs
+	}
+	cases := []struct {
+		name    string
+		clauses []selection.Clause
+		want    v1alpha1.SnapshotStats
+		created []string
+		updated []string
+		deleted []string
+	}{
+		{name: "all", clauses: ops(selection.OpsAll), want: v1alpha1.SnapshotStats{Created: 1, Updated: 1, Deleted: 2},
+			created: []string{"created"}, updated: []string{"changed"}, deleted: []string{"gone", "gone-kept"}},
+		{name: "create and update: an archive", clauses: ops(selection.OpCreate | selection.OpUpdate), want: v1alpha1.SnapshotStats{Created: 1, Updated: 1},
+			created: []string{"created"}, updated: []string{"changed"}},
+		{name: "create only: first versions", clauses: ops(selection.OpCreate), want: v1alpha1.SnapshotStats{Created: 1, Unchanged: 1},
+			created: []string{"created"}},
+		{name: "update and delete", clauses: ops(selection.OpUpdate | selection.OpDelete), want: v1alpha1.SnapshotStats{Updated: 1, Unchanged: 1, Deleted: 2},
+			updated: []string{"changed"}, deleted: []string{"gone", "gone-kept"}},
+		{name: "a second rule with DELETE for labelled objects", want: v1alpha1.SnapshotStats{Created: 1, Updated: 1, Deleted: 1},
+			clauses: []selection.Clause{{Namespace: "demo", Ops: selection.OpCreate | selection.OpUpdate}, {Namespace: "demo", Labels: keep, Ops: selection.OpDelete}},
+			created: []string{"created"}, updated: []string{"changed"}, deleted: []string{"gone-kept"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sel := selection.Selection{cmGVR: &selection.TypeSelection{
+				Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo"), Clauses: tc.clauses,
+			}}
+			tgt := &mirror.Target{Key: "demo/t", Path: "base", Selection: sel}
+			p, err := Compute(context.Background(), tgt, tree(), nil, objects(map[schema.GroupVersionResource][]*unstructured.Unstructured{cmGVR: live}), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Stats != tc.want {
+				t.Errorf("stats %+v, want %+v", p.Stats, tc.want)
+			}
+			for _, c := range []struct {
+				got  []string
+				want []string
+			}{{p.Created, tc.created}, {p.Updated, tc.updated}, {p.Deleted, tc.deleted}} {
+				var want []string
+				for _, n := range c.want {
+					want = append(want, render.Path("base", cmGVR, "demo", n))
+				}
+				if strings.Join(sortedCopy(c.got), ",") != strings.Join(sortedCopy(want), ",") {
+					t.Errorf("paths %v, want %v", c.got, want)
+				}
+			}
+		})
+	}
+}
+
+func sortedCopy(s []string) []string {
+	return sets.List(sets.New(s...))
+}
