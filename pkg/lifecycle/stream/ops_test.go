@@ -73,4 +73,3 @@ func outcome(c *mirror.Change) string {
 	}
 	return "write"
 }
-

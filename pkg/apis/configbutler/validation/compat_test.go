@@ -59,15 +59,21 @@ func TestSeedSpellings(t *testing.T) {
 		return s.Encryption.Age
 	}
 	valid := map[string]field.ErrorList{
-		"maxCommits":             provider(func(s *configbutler.GitProviderSpec) { s.Push.MaxCommits = int32p(10) }),
-		"secretRef kind Secret":  provider(func(s *configbutler.GitProviderSpec) { s.SecretRef.Kind = "Secret" }),
-		"the seed's age block":   target(func(s *configbutler.GitTargetSpec) { seedAge(s) }),
-		"public keys":            target(func(s *configbutler.GitTargetSpec) { seedAge(s).Recipients.PublicKeys = []string{key} }),
-		"provider defaulted":     target(func(s *configbutler.GitTargetSpec) { s.Encryption.Provider = "" }),
-		"age off, no secretRef":  target(func(s *configbutler.GitTargetSpec) { s.Encryption = &configbutler.EncryptionSpec{Age: &configbutler.AgeEncryption{}} }),
-		"no apiGroups: all":      rule(func(*configbutler.WatchRuleSpec) {}),
-		"targetRef kind":         rule(func(s *configbutler.WatchRuleSpec) { s.TargetRef.Kind, s.TargetRef.Group = "GitTarget", "configbutler.ai" }),
-		"operations":             rule(func(s *configbutler.WatchRuleSpec) { s.Rules[0].Operations = []configbutler.OperationType{"CREATE", "UPDATE"} }),
+		"maxCommits":            provider(func(s *configbutler.GitProviderSpec) { s.Push.MaxCommits = int32p(10) }),
+		"secretRef kind Secret": provider(func(s *configbutler.GitProviderSpec) { s.SecretRef.Kind = "Secret" }),
+		"the seed's age block":  target(func(s *configbutler.GitTargetSpec) { seedAge(s) }),
+		"public keys":           target(func(s *configbutler.GitTargetSpec) { seedAge(s).Recipients.PublicKeys = []string{key} }),
+		"provider defaulted":    target(func(s *configbutler.GitTargetSpec) { s.Encryption.Provider = "" }),
+		"age off, no secretRef": target(func(s *configbutler.GitTargetSpec) {
+			s.Encryption = &configbutler.EncryptionSpec{Age: &configbutler.AgeEncryption{}}
+		}),
+		"no apiGroups: all": rule(func(*configbutler.WatchRuleSpec) {}),
+		"targetRef kind": rule(func(s *configbutler.WatchRuleSpec) {
+			s.TargetRef.Kind, s.TargetRef.Group = "GitTarget", "configbutler.ai"
+		}),
+		"operations": rule(func(s *configbutler.WatchRuleSpec) {
+			s.Rules[0].Operations = []configbutler.OperationType{"CREATE", "UPDATE"}
+		}),
 		"cluster rule operation": clusterRule(func(s *configbutler.ClusterWatchRuleSpec) { s.Rules[0].Operations = []configbutler.OperationType{"*"} }),
 	}
 	for name, errs := range valid {
@@ -95,9 +101,13 @@ func TestSeedSpellings(t *testing.T) {
 		{"targetRef kind", rule(func(s *configbutler.WatchRuleSpec) { s.TargetRef.Kind = "GitProvider" }), "spec.targetRef.kind"},
 		{"targetRef group", rule(func(s *configbutler.WatchRuleSpec) { s.TargetRef.Group = "example.com" }), "spec.targetRef.group"},
 		{"an operation", rule(func(s *configbutler.WatchRuleSpec) { s.Rules[0].Operations = []configbutler.OperationType{"PATCH"} }), "spec.rules[0].operations[0]"},
-		{"an operation twice", rule(func(s *configbutler.WatchRuleSpec) { s.Rules[0].Operations = []configbutler.OperationType{"DELETE", "DELETE"} }), "spec.rules[0].operations[1]"},
+		{"an operation twice", rule(func(s *configbutler.WatchRuleSpec) {
+			s.Rules[0].Operations = []configbutler.OperationType{"DELETE", "DELETE"}
+		}), "spec.rules[0].operations[1]"},
 		{"cluster targetRef kind", clusterRule(func(s *configbutler.ClusterWatchRuleSpec) { s.TargetRef.Kind = "Secret" }), "spec.targetRef.kind"},
-		{"cluster operation", clusterRule(func(s *configbutler.ClusterWatchRuleSpec) { s.Rules[0].Operations = []configbutler.OperationType{"create"} }), "spec.rules[0].operations[0]"},
+		{"cluster operation", clusterRule(func(s *configbutler.ClusterWatchRuleSpec) {
+			s.Rules[0].Operations = []configbutler.OperationType{"create"}
+		}), "spec.rules[0].operations[0]"},
 	} {
 		t.Run(c.name, func(t *testing.T) { expectError(t, c.errs, c.path) })
 	}
