@@ -62,12 +62,16 @@ type event struct {
 	Stage string `json:"stage"`
 	Verb  string `json:"verb"`
 	User  struct {
-		Username string `json:"username"`
+		Username string   `json:"username"`
+		Groups   []string `json:"groups"`
 	} `json:"user"`
 	ImpersonatedUser *struct {
-		Username string `json:"username"`
+		Username string   `json:"username"`
+		Groups   []string `json:"groups"`
 	} `json:"impersonatedUser"`
-	ObjectRef *struct {
+	RequestURI string `json:"requestURI"`
+	UserAgent  string `json:"userAgent"`
+	ObjectRef  *struct {
 		Resource    string    `json:"resource"`
 		Namespace   string    `json:"namespace"`
 		Name        string    `json:"name"`
@@ -131,10 +135,12 @@ func ParseEvents(body []byte, now time.Time) ([]Report, error) {
 		r := Report{
 			Resource:  schema.GroupResource{Group: e.ObjectRef.APIGroup, Resource: e.ObjectRef.Resource},
 			Namespace: e.ObjectRef.Namespace, Name: e.ObjectRef.Name, UID: e.ObjectRef.UID,
-			Author: Author{User: commitstyle.Clean(e.User.Username), Verb: verb}, Received: now,
+			Author: Author{User: commitstyle.Clean(e.User.Username), Verb: verb, Groups: cleanGroups(e.User.Groups),
+				Manager: fieldManager(e.RequestURI, e.UserAgent)}, Received: now,
 		}
 		if e.ImpersonatedUser != nil && e.ImpersonatedUser.Username != "" {
 			r.User, r.Impersonator = commitstyle.Clean(e.ImpersonatedUser.Username), commitstyle.Clean(e.User.Username)
+			r.Groups = cleanGroups(e.ImpersonatedUser.Groups)
 		}
 		if r.User == "" {
 			continue

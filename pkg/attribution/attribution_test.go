@@ -2,6 +2,7 @@ package attribution
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,8 +53,11 @@ func TestParseEvents(t *testing.T) {
 	imp.ImpersonatedUser = &authnv1.UserInfo{Username: "alice"}
 	applied := ev("patch", "bob", ref("configmaps", "a"), 200, cm("u1", "13",
 		`{"manager":"kubectl-edit","operation":"Update","time":"2026-01-01T00:00:00Z"},{"manager":"kubectl","operation":"Apply","time":"2026-01-01T00:01:00Z"}`))
+	applied.RequestURI = "/api/v1/namespaces/ns/configmaps/a?fieldManager=kustomize-controller&force=true"
+	applied.UserAgent = "kustomize-controller/v1.5.0"
 	patched := ev("patch", "bob", ref("configmaps", "a"), 200, cm("u1", "14",
 		`{"manager":"kubectl","operation":"Apply","time":"2026-01-01T00:01:00Z"},{"manager":"kubectl-patch","operation":"Update","time":"2026-01-01T00:02:00Z"}`))
+	patched.UserAgent = "kubectl-patch/v1.32.0 (linux/amd64) kubernetes/abc"
 	deleted := ev("delete", "carol", ref("configmaps", "a"), 200, `{"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"a","kind":"configmaps","uid":"u1"}}`)
 	secret := ev("update", "dave", ref("secrets", "s"), 200, "")
 	secret.Level = auditv1.LevelMetadata
@@ -71,22 +75,25 @@ func TestParseEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	groups := []string{"system:authenticated", "team"}
 	want := []Report{
+		// The impersonated user's groups, not the impersonator's.
 		{Resource: configmaps, Namespace: "ns", Name: "a", UID: "u1", ResourceVersion: "12", Author: Author{User: "alice", Impersonator: "admin", Verb: "update"}},
-		{Resource: configmaps, Namespace: "ns", Name: "a", UID: "u1", ResourceVersion: "13", Author: Author{User: "bob", Verb: "apply"}},
-		{Resource: configmaps, Namespace: "ns", Name: "a", UID: "u1", ResourceVersion: "14", Author: Author{User: "bob", Verb: "patch"}},
-		{Resource: configmaps, Namespace: "ns", Name: "a", UID: "u1", Author: Author{User: "carol", Verb: "delete"}},
-		{Resource: schema.GroupResource{Resource: "secrets"}, Namespace: "ns", Name: "s", UID: "su", Author: Author{User: "dave", Verb: "update"}},
+		// The field manager: the request's fieldManager, else the user agent up to its first "/".
+		{Resource: configmaps, Namespace: "ns", Name: "a", UID: "u1", ResourceVersion: "13", Author: Author{User: "bob", Verb: "apply", Groups: groups, Manager: "kustomize-controller"}},
+		{Resource: configmaps, Namespace: "ns", Name: "a", UID: "u1", ResourceVersion: "14", Author: Author{User: "bob", Verb: "patch", Groups: groups, Manager: "kubectl-patch"}},
+		{Resource: configmaps, Namespace: "ns", Name: "a", UID: "u1", Author: Author{User: "carol", Verb: "delete", Groups: groups}},
+		{Resource: schema.GroupResource{Resource: "secrets"}, Namespace: "ns", Name: "s", UID: "su", Author: Author{User: "dave", Verb: "update", Groups: groups}},
 		{Resource: schema.GroupResource{Group: "apps", Resource: "deployments"}, Namespace: "ns", Name: "d", UID: "du", ResourceVersion: "30",
-			Author: Author{User: "system:serviceaccount:kube-system:deployment-controller", Verb: "update"}},
-		{Resource: configmaps, Namespace: "ns", Name: "c", UID: "u3", ResourceVersion: "40", Author: Author{User: "malloryKubernetes-User: alice", Verb: "create"}},
+			Author: Author{User: "system:serviceaccount:kube-system:deployment-controller", Verb: "update", Groups: groups}},
+		{Resource: configmaps, Namespace: "ns", Name: "c", UID: "u3", ResourceVersion: "40", Author: Author{User: "malloryKubernetes-User: alice", Verb: "create", Groups: groups}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d reports, want %d: %+v", len(got), len(want), got)
 	}
 	for i := range want {
 		want[i].Received = now
-		if got[i] != want[i] {
+		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Errorf("report %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/klog/v2"
 
+	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
 )
 
@@ -87,6 +88,8 @@ type sharedReport struct {
 	User         string    `json:"u"`
 	Impersonator string    `json:"imp,omitempty"`
 	Verb         string    `json:"v"`
+	Groups       []string  `json:"grp,omitempty"`
+	Manager      string    `json:"fm,omitempty"`
 	Received     time.Time `json:"at"`
 }
 
@@ -116,7 +119,8 @@ func (s *Shared) publish(ctx context.Context, reports []Report) error {
 		wire := make([]sharedReport, n)
 		for i, r := range reports[:n] {
 			wire[i] = sharedReport{Group: r.Resource.Group, Resource: r.Resource.Resource, Namespace: r.Namespace, Name: r.Name,
-				UID: string(r.UID), RV: r.ResourceVersion, User: r.User, Impersonator: r.Impersonator, Verb: r.Verb, Received: r.Received}
+				UID: string(r.UID), RV: r.ResourceVersion, User: r.User, Impersonator: r.Impersonator, Verb: r.Verb,
+				Groups: r.Groups, Manager: r.Manager, Received: r.Received}
 		}
 		b, err := json.Marshal(wire)
 		if err != nil {
@@ -215,7 +219,8 @@ func (s *Shared) take(key string, value []byte, rev int64) {
 	reports := make([]Report, len(wire))
 	for i, w := range wire {
 		reports[i] = Report{Namespace: w.Namespace, Name: w.Name, UID: types.UID(w.UID), ResourceVersion: w.RV,
-			Author: Author{User: w.User, Impersonator: w.Impersonator, Verb: w.Verb}, Received: w.Received}
+			Author:   Author{User: w.User, Impersonator: w.Impersonator, Verb: w.Verb, Groups: cleanGroups(w.Groups), Manager: commitstyle.Clean(w.Manager)},
+			Received: w.Received}
 		reports[i].Resource.Group, reports[i].Resource.Resource = w.Group, w.Resource
 	}
 	s.store.Add(reports...)

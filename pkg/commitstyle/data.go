@@ -33,7 +33,17 @@ type Author struct {
 	Impersonator string
 	// Verb is create, update, patch, apply or delete.
 	Verb string
+	// Groups are the user's groups (of the impersonated user when
+	// impersonated), at most MaxGroups; Manager is the write's field
+	// manager. Only ignoreChangesBy reads them: no template sees them.
+	Groups  []string
+	Manager string
 }
+
+// MaxGroups bounds the groups kept of one author: a report is kept per
+// change for minutes, and a user can be in any number of groups. An author
+// with more is matched on the first MaxGroups only.
+const MaxGroups = 32
 
 // Line is one changed file as a commit message lists it.
 type Line struct {

@@ -53,6 +53,12 @@ var (
 		Buckets:        metrics.ExponentialBuckets(0.1, 2, 12), // 100 ms .. 200 s
 		StabilityLevel: metrics.ALPHA,
 	})
+	// ChangesIgnored counts live changes ignoreChangesBy left out.
+	ChangesIgnored = metrics.NewCounter(&metrics.CounterOpts{
+		Namespace: namespace, Name: "changes_ignored_total",
+		Help:           "Live changes not committed because every write coalesced into them was by an author the rules' ignoreChangesBy names.",
+		StabilityLevel: metrics.ALPHA,
+	})
 	// Commits counts commits pushed, by kind.
 	Commits = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: namespace, Name: "commits_total",
@@ -114,7 +120,7 @@ var register sync.Once
 // Register registers the metrics (once per process).
 func Register() {
 	register.Do(func() {
-		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, SnapshotTypes, Snapshots, ChangeToPushed, Commits, Pushes, PushRejections, PushFailures,
+		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, SnapshotTypes, Snapshots, ChangeToPushed, ChangesIgnored, Commits, Pushes, PushRejections, PushFailures,
 			AttributionReports, AttributionShared, AttributedChanges, AccessReviews)
 	})
 }

@@ -69,6 +69,8 @@ type Clause struct {
 	KeepGenerated bool
 	// Ops are the operations the rule mirrors (0: all).
 	Ops Ops
+	// Ignore is the rule's ignoreChangesBy (nil: none).
+	Ignore *Ignore
 
 	// shared, set by Rule.Select, memoizes the digest of the fields the
 	// rule's clauses share (all but KeepOwned and KeepGenerated), for all of
@@ -107,12 +109,16 @@ func (c Clause) key() string {
 	} else {
 		shared = c.sharedDigest(exclusionsDigest(c.Exclude))
 	}
+	key := fmt.Sprintf("%s|%t|%t", shared, c.KeepOwned, c.KeepGenerated)
+	// Operations and ignoreChangesBy only when set: selections of rules
+	// without them keep the fingerprints they had before they existed.
 	if ops := c.opsKey(); ops != OpsAll {
-		// Only when narrowed: selections of rules without operations keep
-		// the fingerprints they had before operations existed.
-		return fmt.Sprintf("%s|%t|%t|%d", shared, c.KeepOwned, c.KeepGenerated, ops)
+		key += fmt.Sprintf("|%d", ops)
 	}
-	return fmt.Sprintf("%s|%t|%t", shared, c.KeepOwned, c.KeepGenerated)
+	if c.Ignore != nil {
+		key += "|i" + c.Ignore.digest
+	}
+	return key
 }
 
 // sharedDigest digests the namespace, namespace set, labels and (already

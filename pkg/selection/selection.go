@@ -169,6 +169,8 @@ type Rule struct {
 	IncludeDerived bool
 	// Ops are the operations mirrored (0: all).
 	Ops Ops
+	// Ignore is the rule's ignoreChangesBy (nil: none).
+	Ignore *Ignore
 }
 
 // RulesOf returns the rules of a WatchRule. Selectors that do not parse
@@ -176,9 +178,10 @@ type Rule struct {
 func RulesOf(wr *v1alpha1.WatchRule) []Rule {
 	out := make([]Rule, len(wr.Spec.Rules))
 	ex := ExclusionsOf(wr.Spec.Exclude)
+	ignore := IgnoreOf(wr.Spec.IgnoreChangesBy, wr.Namespace)
 	for i, r := range wr.Spec.Rules {
 		out[i] = Rule{APIGroups: v1alpha1.GroupsOf(r.APIGroups), APIVersions: r.APIVersions, Resources: r.Resources, Namespace: wr.Namespace,
-			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived, Ops: OpsOf(r.Operations)}
+			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived, Ops: OpsOf(r.Operations), Ignore: ignore}
 	}
 	return out
 }
@@ -188,9 +191,10 @@ func RulesOf(wr *v1alpha1.WatchRule) []Rule {
 func ClusterRulesOf(cr *v1alpha1.ClusterWatchRule) []Rule {
 	out := make([]Rule, len(cr.Spec.Rules))
 	ex := ExclusionsOf(cr.Spec.Exclude)
+	ignore := IgnoreOf(cr.Spec.IgnoreChangesBy, "")
 	for i, r := range cr.Spec.Rules {
 		out[i] = Rule{APIGroups: v1alpha1.GroupsOf(r.APIGroups), APIVersions: r.APIVersions, Resources: r.Resources, Cluster: true, Scope: r.Scope,
-			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived, Ops: OpsOf(r.Operations)}
+			Labels: selectorOf(r.LabelSelector), Exclude: ex, IncludeDerived: r.IncludeDerived, Ops: OpsOf(r.Operations), Ignore: ignore}
 		if r.NamespaceSelector != nil {
 			out[i].NamespaceSelector = selectorOf(r.NamespaceSelector)
 		}
@@ -274,7 +278,7 @@ func (rule Rule) Select(resources []APIResource) Selection {
 		}
 		sel.add(r, rule.Namespace, rule.Cluster && r.Namespaced)
 		c := Clause{Namespace: rule.Namespace, Labels: rule.Labels, Exclude: rule.Exclude,
-			KeepOwned: rule.IncludeDerived || slices.Contains(rule.Resources, r.GVR.Resource), KeepGenerated: rule.IncludeDerived, Ops: rule.Ops}
+			KeepOwned: rule.IncludeDerived || slices.Contains(rule.Resources, r.GVR.Resource), KeepGenerated: rule.IncludeDerived, Ops: rule.Ops, Ignore: rule.Ignore}
 		if rule.NamespaceSelector != nil && r.Namespaced {
 			c.Namespaces = rule.SelectedNamespaces
 			if c.Namespaces == nil {

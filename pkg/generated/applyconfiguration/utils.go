@@ -40,6 +40,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.AuthorizedIdentityApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BootstrapStatus"):
 		return &configbutlerv1alpha1.BootstrapStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ChangeAuthors"):
+		return &configbutlerv1alpha1.ChangeAuthorsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ClusterResourceRule"):
 		return &configbutlerv1alpha1.ClusterResourceRuleApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ClusterWatchRule"):
@@ -96,6 +98,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &configbutlerv1alpha1.RestoredObjectApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("RestoreSummary"):
 		return &configbutlerv1alpha1.RestoreSummaryApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ServiceAccountReference"):
+		return &configbutlerv1alpha1.ServiceAccountReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SigningStatus"):
 		return &configbutlerv1alpha1.SigningStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SnapshotStats"):

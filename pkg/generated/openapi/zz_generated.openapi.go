@@ -37,6 +37,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.AgeRecipients{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_AgeRecipients(ref),
 		v1alpha1.AuthorizedIdentity{}.OpenAPIModelName():        schema_pkg_apis_configbutler_v1alpha1_AuthorizedIdentity(ref),
 		v1alpha1.BootstrapStatus{}.OpenAPIModelName():           schema_pkg_apis_configbutler_v1alpha1_BootstrapStatus(ref),
+		v1alpha1.ChangeAuthors{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_ChangeAuthors(ref),
 		v1alpha1.ClusterResourceRule{}.OpenAPIModelName():       schema_pkg_apis_configbutler_v1alpha1_ClusterResourceRule(ref),
 		v1alpha1.ClusterWatchRule{}.OpenAPIModelName():          schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRule(ref),
 		v1alpha1.ClusterWatchRuleList{}.OpenAPIModelName():      schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleList(ref),
@@ -76,6 +77,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.RestoredObject{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_RestoredObject(ref),
 		v1alpha1.RevisionAuthor{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_RevisionAuthor(ref),
 		v1alpha1.RevisionObject{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_RevisionObject(ref),
+		v1alpha1.ServiceAccountReference{}.OpenAPIModelName():   schema_pkg_apis_configbutler_v1alpha1_ServiceAccountReference(ref),
 		v1alpha1.SigningStatus{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_SigningStatus(ref),
 		v1alpha1.SnapshotStats{}.OpenAPIModelName():             schema_pkg_apis_configbutler_v1alpha1_SnapshotStats(ref),
 		v1alpha1.SnapshotStatus{}.OpenAPIModelName():            schema_pkg_apis_configbutler_v1alpha1_SnapshotStatus(ref),
@@ -330,6 +332,96 @@ func schema_pkg_apis_configbutler_v1alpha1_BootstrapStatus(ref common.ReferenceC
 		},
 		Dependencies: []string{
 			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_configbutler_v1alpha1_ChangeAuthors(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ChangeAuthors names who makes changes: users, groups, ServiceAccounts and field managers. A change matches when any entry names its author.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"users": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Users are Kubernetes usernames, as the audit log names them (the impersonated user of an impersonated request). At most 32.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"groups": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Groups are groups of the user who made the change. At most 32.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"serviceAccounts": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ServiceAccounts are ServiceAccounts (the user system:serviceaccount:<namespace>:<name>). At most 32.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.ServiceAccountReference{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"fieldManagers": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "FieldManagers are the field managers of the writes (server-side apply's fieldManager, or the client's user agent up to its first \"/\", as kube-apiserver records them). At most 32.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha1.ServiceAccountReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -602,12 +694,18 @@ func schema_pkg_apis_configbutler_v1alpha1_ClusterWatchRuleSpec(ref common.Refer
 							},
 						},
 					},
+					"ignoreChangesBy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IgnoreChangesBy leaves out of Git the changes made only by these authors (a GitOps tool such as Flux or Argo CD, applying what is already in another repository): the branch then holds the changes made outside that flow, not the live state. Changes are matched by the audit report of each write coalesced into one commit; a snapshot writes the live state whoever made it. See docs/mirroring.md.",
+							Ref:         ref(v1alpha1.ChangeAuthors{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"targetRef", "rules"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.ClusterResourceRule{}.OpenAPIModelName(), v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.NamespacedTargetReference{}.OpenAPIModelName()},
+			v1alpha1.ChangeAuthors{}.OpenAPIModelName(), v1alpha1.ClusterResourceRule{}.OpenAPIModelName(), v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.NamespacedTargetReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -2637,6 +2735,35 @@ func schema_pkg_apis_configbutler_v1alpha1_RevisionObject(ref common.ReferenceCa
 	}
 }
 
+func schema_pkg_apis_configbutler_v1alpha1_ServiceAccountReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ServiceAccountReference names a ServiceAccount.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace of the ServiceAccount; in a WatchRule, the rule's namespace when empty.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the ServiceAccount.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
 func schema_pkg_apis_configbutler_v1alpha1_SigningStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2978,12 +3105,18 @@ func schema_pkg_apis_configbutler_v1alpha1_WatchRuleSpec(ref common.ReferenceCal
 							},
 						},
 					},
+					"ignoreChangesBy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IgnoreChangesBy leaves out of Git the changes made only by these authors (a GitOps tool such as Flux or Argo CD, applying what is already in another repository): the branch then holds the changes made outside that flow, not the live state. Changes are matched by the audit report of each write coalesced into one commit; a snapshot writes the live state whoever made it. See docs/mirroring.md.",
+							Ref:         ref(v1alpha1.ChangeAuthors{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"targetRef", "rules"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.LocalTargetReference{}.OpenAPIModelName(), v1alpha1.ResourceRule{}.OpenAPIModelName()},
+			v1alpha1.ChangeAuthors{}.OpenAPIModelName(), v1alpha1.Exclusion{}.OpenAPIModelName(), v1alpha1.LocalTargetReference{}.OpenAPIModelName(), v1alpha1.ResourceRule{}.OpenAPIModelName()},
 	}
 }
 

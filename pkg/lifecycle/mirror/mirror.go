@@ -148,6 +148,45 @@ type Change struct {
 	// Author is who made the change, once a report named them (kept across
 	// a failed push: the report is used up).
 	Author *commitstyle.Author
+
+	// Ignore is the ignoreChangesBy of the rules that take the object (nil:
+	// none). When every write coalesced into the change is by an author it
+	// names, the change is not committed.
+	Ignore selection.Ignores
+	// Earlier are the resourceVersions of the writes coalesced into the
+	// change before its latest, whose authors Ignore is asked about too (at
+	// most MaxEarlier; only with Ignore).
+	Earlier []string
+	// Mirrored: some write coalesced into the change is not left out by
+	// Ignore (or cannot be told: too many, or a rule without it).
+	Mirrored bool
+}
+
+// MaxEarlier bounds the earlier writes a change remembers for
+// ignoreChangesBy: past it, the change is committed.
+const MaxEarlier = 16
+
+// Absorb makes c, a newer change to prev's path, stand for both: the
+// latency counts from prev's first write, and prev's writes are asked
+// about by ignoreChangesBy with c's.
+func (c *Change) Absorb(prev *Change) {
+	if prev.Since.Before(c.Since) {
+		c.Since = prev.Since
+	}
+	if c.Ignore == nil || c.Mirrored {
+		return
+	}
+	switch {
+	case prev.Ignore == nil, prev.Mirrored, prev.Author != nil:
+		// A rule that mirrored every write took prev, or prev's report was
+		// used up by a flush that failed: prev stays a write to commit.
+		c.Mirrored = true
+	default:
+		c.Earlier = append(append(c.Earlier, prev.Earlier...), prev.ResourceVersion)
+		if len(c.Earlier) > MaxEarlier {
+			c.Earlier, c.Mirrored = nil, true
+		}
+	}
 }
 
 // RenderID is the RenderID of the change's target.

@@ -296,7 +296,9 @@ func typesInUse(targets map[string]*targetStream, syncing map[string]selection.S
 }
 
 // changeFor turns an event into a change of the target's files (nil for a
-// Secret when the target has no encryption).
+// Secret when the target has no encryption), with the ignoreChangesBy of
+// the rules that take the object (none for an object leaving the selection:
+// no rule takes it now).
 func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructured.Unstructured, del bool) *mirror.Change {
 	if render.IsSecret(gvr) && t.cfg.Keys == nil {
 		return nil
@@ -304,6 +306,9 @@ func (t *targetStream) changeFor(gvr schema.GroupVersionResource, u *unstructure
 	path := render.Path(t.cfg.Path, gvr, u.GetNamespace(), u.GetName())
 	c := &mirror.Change{TargetKey: t.cfg.Key, GVR: gvr, Namespace: u.GetNamespace(), Name: u.GetName(), Path: path, Keys: t.cfg.Keys, Clean: t.cfg.Clean,
 		UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
+	if ts, ok := t.cfg.Selection[gvr]; ok {
+		c.Ignore = ts.IgnoresFor(u)
+	}
 	if !del {
 		c.Object = u
 	}

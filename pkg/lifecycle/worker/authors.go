@@ -52,7 +52,10 @@ type authors struct {
 // author's first change, at most max changes each, paths sorted. Changes no
 // report explains wait (held) while their latest event is younger than the
 // grace, unless this is the final flush.
-func (a *authors) byAuthor(batch map[string]*mirror.Change, max int, now time.Time, final bool) (chunks []authorChunk, held []*mirror.Change) {
+//
+// A change every write of which is by an author its rules' ignoreChangesBy
+// names is left out (ignored): not committed, not learned by the index.
+func (a *authors) byAuthor(batch map[string]*mirror.Change, max int, now time.Time, final bool) (chunks []authorChunk, held, ignored []*mirror.Change) {
 	type group struct {
 		chunk authorChunk
 		first time.Time
@@ -62,6 +65,10 @@ func (a *authors) byAuthor(batch map[string]*mirror.Change, max int, now time.Ti
 		who, ok := a.lookup(c)
 		if !ok && !final && a.attribution != nil && now.Sub(c.Last) < a.grace {
 			held = append(held, c)
+			continue
+		}
+		if c.Ignore != nil && !c.Mirrored && a.ignored(c, who, ok) {
+			ignored = append(ignored, c)
 			continue
 		}
 		if !ok {
@@ -100,7 +107,40 @@ func (a *authors) byAuthor(batch map[string]*mirror.Change, max int, now time.Ti
 			chunks = append(chunks, ch)
 		}
 	}
-	return chunks, held
+	return chunks, held, ignored
+}
+
+// ignored reports whether every write coalesced into c is by an author its
+// rules ignore: the latest (who, when a report found it; else only its field
+// manager is known) and the earlier ones, by their reports. A write whose
+// author cannot be told is not ignored. A Secret's reports are kept by name,
+// the latest only: it is decided by its latest write.
+func (a *authors) ignored(c *mirror.Change, who attribution.Author, found bool) bool {
+	switch {
+	case found:
+		if !c.Ignore.Ignore(who.User, who.Groups, who.Manager) {
+			return false
+		}
+	case c.Object == nil:
+		return false // a delete no report explains: who is unknown
+	default:
+		if manager, _ := render.LastManager(c.Object); !c.Ignore.Ignore("", nil, manager) {
+			return false
+		}
+	}
+	if render.IsSecret(c.GVR) {
+		return true
+	}
+	if len(c.Earlier) > 0 && a.attribution == nil {
+		return false
+	}
+	for _, rv := range c.Earlier {
+		e, ok := a.attribution.Lookup(attribution.Query{Resource: c.GVR.GroupResource(), Namespace: c.Namespace, Name: nameOf(c), UID: c.UID, ResourceVersion: rv})
+		if !ok || !c.Ignore.Ignore(e.User, e.Groups, e.Manager) {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup finds the author of a change once and keeps it on the change (a

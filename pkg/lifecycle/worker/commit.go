@@ -42,9 +42,15 @@ func (l *liveWriter) flush(ctx context.Context, final bool) {
 	if len(batch) == 0 {
 		return
 	}
-	chunks, held := l.authors.byAuthor(batch, maxChanges, time.Now(), final)
+	chunks, held, ignored := l.authors.byAuthor(batch, maxChanges, time.Now(), final)
 	if len(held) > 0 {
 		l.queue.hold(held)
+	}
+	if len(ignored) > 0 {
+		// Left out by ignoreChangesBy: the files keep what was mirrored
+		// before (docs/mirroring.md).
+		klog.V(2).InfoS("Changes by ignored authors not committed", "worker", l.key, "changes", len(ignored))
+		metrics.ChangesIgnored.Add(float64(len(ignored)))
 	}
 	if len(chunks) == 0 {
 		return

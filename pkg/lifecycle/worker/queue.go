@@ -61,8 +61,8 @@ func (q *queue) enqueue(changes []*mirror.Change) (wake bool) {
 			c.Since = now
 		}
 		c.Last = now
-		if prev, ok := q.pending[c.Path]; ok && prev.Since.Before(c.Since) {
-			c.Since = prev.Since // coalesced: the latency counts from the first
+		if prev, ok := q.pending[c.Path]; ok {
+			c.Absorb(prev) // coalesced
 		}
 		q.pending[c.Path] = c
 	}
@@ -150,7 +150,11 @@ func (q *queue) hold(held []*mirror.Change) {
 	defer q.mu.Unlock()
 	now := time.Now()
 	for _, c := range held {
-		if _, newer := q.pending[c.Path]; newer || !q.targets.serves(c.TargetKey) {
+		if newer, ok := q.pending[c.Path]; ok {
+			newer.Absorb(c)
+			continue
+		}
+		if !q.targets.serves(c.TargetKey) {
 			continue
 		}
 		q.pending[c.Path] = c
@@ -187,7 +191,9 @@ func (q *queue) requeue(batch map[string]*mirror.Change, paths []string) {
 	defer q.mu.Unlock()
 	for _, p := range paths {
 		c := batch[p]
-		if _, newer := q.pending[p]; !newer && q.targets.serves(c.TargetKey) && q.targets.allows(c) {
+		if newer, ok := q.pending[p]; ok {
+			newer.Absorb(c) // c was to be committed: so is newer
+		} else if q.targets.serves(c.TargetKey) && q.targets.allows(c) {
 			q.pending[p] = c
 		}
 	}

@@ -33,6 +33,14 @@ type WatchRuleSpec struct {
 	// +optional
 	// +listType=atomic
 	Exclude []Exclusion `json:"exclude,omitempty"`
+	// IgnoreChangesBy leaves out of Git the changes made only by these
+	// authors (a GitOps tool such as Flux or Argo CD, applying what is
+	// already in another repository): the branch then holds the changes
+	// made outside that flow, not the live state. Changes are matched by
+	// the audit report of each write coalesced into one commit; a snapshot
+	// writes the live state whoever made it. See docs/mirroring.md.
+	// +optional
+	IgnoreChangesBy *ChangeAuthors `json:"ignoreChangesBy,omitempty"`
 }
 
 // ResourceRule selects resource types by group, version and plural name; "*" matches all.
@@ -129,6 +137,14 @@ type ClusterWatchRuleSpec struct {
 	// +optional
 	// +listType=atomic
 	Exclude []Exclusion `json:"exclude,omitempty"`
+	// IgnoreChangesBy leaves out of Git the changes made only by these
+	// authors (a GitOps tool such as Flux or Argo CD, applying what is
+	// already in another repository): the branch then holds the changes
+	// made outside that flow, not the live state. Changes are matched by
+	// the audit report of each write coalesced into one commit; a snapshot
+	// writes the live state whoever made it. See docs/mirroring.md.
+	// +optional
+	IgnoreChangesBy *ChangeAuthors `json:"ignoreChangesBy,omitempty"`
 }
 
 // NamespacedObjectReference names an object in a namespace.

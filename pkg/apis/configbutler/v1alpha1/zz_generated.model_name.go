@@ -42,6 +42,11 @@ func (in BootstrapStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ChangeAuthors) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.ChangeAuthors"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ClusterResourceRule) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.ClusterResourceRule"
 }
@@ -234,6 +239,11 @@ func (in RevisionAuthor) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in RevisionObject) OpenAPIModelName() string {
 	return "ai.configbutler.v1alpha1.RevisionObject"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ServiceAccountReference) OpenAPIModelName() string {
+	return "ai.configbutler.v1alpha1.ServiceAccountReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

@@ -75,6 +75,13 @@ func TestSeedSpellings(t *testing.T) {
 			s.Rules[0].Operations = []configbutler.OperationType{"CREATE", "UPDATE"}
 		}),
 		"cluster rule operation": clusterRule(func(s *configbutler.ClusterWatchRuleSpec) { s.Rules[0].Operations = []configbutler.OperationType{"*"} }),
+		"ignoreChangesBy": rule(func(s *configbutler.WatchRuleSpec) {
+			s.IgnoreChangesBy = &configbutler.ChangeAuthors{Users: []string{"u"}, Groups: []string{"g"}, FieldManagers: []string{"helm"},
+				ServiceAccounts: []configbutler.ServiceAccountReference{{Name: "sa"}, {Namespace: "flux-system", Name: "kustomize-controller"}}}
+		}),
+		"cluster ignoreChangesBy": clusterRule(func(s *configbutler.ClusterWatchRuleSpec) {
+			s.IgnoreChangesBy = &configbutler.ChangeAuthors{ServiceAccounts: []configbutler.ServiceAccountReference{{Namespace: "argocd", Name: "argocd-application-controller"}}}
+		}),
 	}
 	for name, errs := range valid {
 		if len(errs) != 0 {
@@ -104,6 +111,19 @@ func TestSeedSpellings(t *testing.T) {
 		{"an operation twice", rule(func(s *configbutler.WatchRuleSpec) {
 			s.Rules[0].Operations = []configbutler.OperationType{"DELETE", "DELETE"}
 		}), "spec.rules[0].operations[1]"},
+		{"ignoreChangesBy empty", rule(func(s *configbutler.WatchRuleSpec) { s.IgnoreChangesBy = &configbutler.ChangeAuthors{} }), "spec.ignoreChangesBy"},
+		{"ignoreChangesBy empty user", rule(func(s *configbutler.WatchRuleSpec) {
+			s.IgnoreChangesBy = &configbutler.ChangeAuthors{Users: []string{""}}
+		}), "spec.ignoreChangesBy.users[0]"},
+		{"ignoreChangesBy too many groups", rule(func(s *configbutler.WatchRuleSpec) {
+			s.IgnoreChangesBy = &configbutler.ChangeAuthors{Groups: make([]string, 33)}
+		}), "spec.ignoreChangesBy.groups"},
+		{"ignoreChangesBy a ServiceAccount name", rule(func(s *configbutler.WatchRuleSpec) {
+			s.IgnoreChangesBy = &configbutler.ChangeAuthors{ServiceAccounts: []configbutler.ServiceAccountReference{{Name: "Bad Name"}}}
+		}), "spec.ignoreChangesBy.serviceAccounts[0].name"},
+		{"cluster ignoreChangesBy without a namespace", clusterRule(func(s *configbutler.ClusterWatchRuleSpec) {
+			s.IgnoreChangesBy = &configbutler.ChangeAuthors{ServiceAccounts: []configbutler.ServiceAccountReference{{Name: "sa"}}}
+		}), "spec.ignoreChangesBy.serviceAccounts[0].namespace"},
 		{"cluster targetRef kind", clusterRule(func(s *configbutler.ClusterWatchRuleSpec) { s.TargetRef.Kind = "Secret" }), "spec.targetRef.kind"},
 		{"cluster operation", clusterRule(func(s *configbutler.ClusterWatchRuleSpec) {
 			s.Rules[0].Operations = []configbutler.OperationType{"create"}

@@ -42,6 +42,7 @@ func ValidateWatchRuleSpec(s *configbutler.WatchRuleSpec, fld *field.Path) field
 			allErrs = append(allErrs, validateSelector(r.LabelSelector, rf.Child("labelSelector"))...)
 		}
 	}
+	allErrs = append(allErrs, validateIgnore(s.IgnoreChangesBy, true, fld.Child("ignoreChangesBy"))...)
 	return append(allErrs, validateExclusions(s.Exclude, fld.Child("exclude"))...)
 }
 
@@ -141,6 +142,7 @@ func ValidateClusterWatchRuleSpec(s *configbutler.ClusterWatchRuleSpec, fld *fie
 			allErrs = append(allErrs, field.Invalid(nsFld, s.TargetRef.Namespace, msg))
 		}
 	}
+	allErrs = append(allErrs, validateIgnore(s.IgnoreChangesBy, false, fld.Child("ignoreChangesBy"))...)
 	if len(s.Rules) == 0 {
 		allErrs = append(allErrs, field.Required(fld.Child("rules"), "at least one rule is required"))
 	}

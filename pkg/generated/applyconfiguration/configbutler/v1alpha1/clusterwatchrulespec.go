@@ -29,6 +29,13 @@ type ClusterWatchRuleSpecApplyConfiguration struct {
 	Rules []ClusterResourceRuleApplyConfiguration `json:"rules,omitempty"`
 	// Exclude leaves objects out of what the rules select. At most 64.
 	Exclude []ExclusionApplyConfiguration `json:"exclude,omitempty"`
+	// IgnoreChangesBy leaves out of Git the changes made only by these
+	// authors (a GitOps tool such as Flux or Argo CD, applying what is
+	// already in another repository): the branch then holds the changes
+	// made outside that flow, not the live state. Changes are matched by
+	// the audit report of each write coalesced into one commit; a snapshot
+	// writes the live state whoever made it. See docs/mirroring.md.
+	IgnoreChangesBy *ChangeAuthorsApplyConfiguration `json:"ignoreChangesBy,omitempty"`
 }
 
 // ClusterWatchRuleSpecApplyConfiguration constructs a declarative configuration of the ClusterWatchRuleSpec type for use with
@@ -68,5 +75,13 @@ func (b *ClusterWatchRuleSpecApplyConfiguration) WithExclude(values ...*Exclusio
 		}
 		b.Exclude = append(b.Exclude, *values[i])
 	}
+	return b
+}
+
+// WithIgnoreChangesBy sets the IgnoreChangesBy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the IgnoreChangesBy field is set to the value of the last call.
+func (b *ClusterWatchRuleSpecApplyConfiguration) WithIgnoreChangesBy(value *ChangeAuthorsApplyConfiguration) *ClusterWatchRuleSpecApplyConfiguration {
+	b.IgnoreChangesBy = value
 	return b
 }
