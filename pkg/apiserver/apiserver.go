@@ -239,7 +239,7 @@ func targetsOf(ctx context.Context, targets *registry.Store, ns, provider string
 	}
 	var out []string
 	for _, t := range l.(*configbutler.GitTargetList).Items {
-		if t.Spec.ProviderRef.Name == provider && t.DeletionTimestamp == nil {
+		if t.Spec.ProviderRef.Name == provider && !t.Spec.ProviderRef.IsFlux() && t.DeletionTimestamp == nil {
 			out = append(out, t.Name)
 		}
 	}

@@ -26,7 +26,9 @@ const ReasonForbidden = "Forbidden"
 // target's provider, with the identity recorded on each (pkg/tenancy).
 func chainOf(ruleRef string, ruleID *v1alpha1.AuthorizedIdentity, t *v1alpha1.GitTarget, p *v1alpha1.GitProvider) []tenancy.Link {
 	links := []tenancy.Link{{Ref: ruleRef, Identity: ruleID}, {Ref: "GitTarget " + t.Namespace + "/" + t.Name, Identity: t.Status.AuthorizedBy}}
-	if p != nil {
+	// A Flux GitRepository records no user: it is used for the target's,
+	// already on the chain.
+	if p != nil && !isFluxProvider(p) {
 		links = append(links, tenancy.Link{Ref: "GitProvider " + p.Namespace + "/" + p.Name, Identity: p.Status.AuthorizedBy})
 	}
 	return links
@@ -63,7 +65,7 @@ func (s *shared) targetSelection(ctx context.Context, t *v1alpha1.GitTarget) (se
 		return nil, err
 	}
 	wrs, cwrs := s.listers.rulesFor(t)
-	p := s.listers.provider(t.Namespace, t.Spec.ProviderRef.Name)
+	p, _ := s.listers.provider(t.Namespace, t.Spec.ProviderRef)
 	var sels []selection.Selection
 	add := func(ref string, rules []selection.Rule, id *v1alpha1.AuthorizedIdentity) {
 		sel, _, err := s.ruleSelection(ctx, resources, rules, chainOf(ref, id, t, p))

@@ -163,6 +163,9 @@ func (c *Controller) Run(ctx context.Context) {
 	defer c.queues.providers.ShutDown()
 	defer c.queues.rules.ShutDown()
 
+	if f := c.listers.flux; f != nil {
+		defer close(f.stop)
+	}
 	c.factory.Start(ctx.Done())
 	if c.metadata != nil {
 		c.metadata.Start(ctx.Done())

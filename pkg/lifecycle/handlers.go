@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -23,14 +24,24 @@ type listers struct {
 	crules    cblisters.ClusterWatchRuleLister
 	// targetIndex finds overlapping targets (overlapIndex; nil: none).
 	targetIndex cache.Indexer
+	// flux finds Flux GitRepositories (nil without a source cluster).
+	flux *fluxRepos
 }
 
-func (l listers) provider(ns, name string) *v1alpha1.GitProvider {
-	p, err := l.providers.GitProviders(ns).Get(name)
-	if err != nil {
-		return nil
+// provider finds what a providerRef names (see gates.ProviderLookup).
+func (l listers) provider(ns string, ref v1alpha1.GitProviderReference) (*v1alpha1.GitProvider, string) {
+	if ref.IsFlux() {
+		repo, why := l.flux.get(ns, ref.Name)
+		if repo == nil {
+			return nil, why
+		}
+		return providerFromFlux(repo), ""
 	}
-	return p
+	p, err := l.providers.GitProviders(ns).Get(ref.Name)
+	if err != nil {
+		return nil, fmt.Sprintf("Referenced GitProvider '%s/%s' not found", ns, ref.Name)
+	}
+	return p, ""
 }
 
 // rulesFor returns the WatchRules and ClusterWatchRules that point at a target.
@@ -188,7 +199,7 @@ func (h handlers) providerChanged(old, obj interface{}) {
 	}
 	ts, _ := h.listers.targets.GitTargets(np.Namespace).List(labels.Everything())
 	for _, t := range ts {
-		if t.Spec.ProviderRef.Name == np.Name {
+		if t.Spec.ProviderRef.Name == np.Name && !t.Spec.ProviderRef.IsFlux() {
 			h.enqueue(t.Namespace + "/" + t.Name)
 		}
 	}
@@ -217,10 +228,28 @@ func (h handlers) secretChanged(obj interface{}) {
 		if signing || p.Spec.SecretRef != nil && p.Spec.SecretRef.Name == name {
 			h.queues.providers.Add(ns + "/" + p.Name)
 			for _, t := range ts {
-				if t.Spec.ProviderRef.Name == p.Name {
+				if t.Spec.ProviderRef.Name == p.Name && !t.Spec.ProviderRef.IsFlux() {
 					h.enqueue(ns + "/" + t.Name)
 				}
 			}
+		}
+	}
+	for _, t := range ts {
+		if !t.Spec.ProviderRef.IsFlux() {
+			continue
+		}
+		if p, _ := h.listers.provider(ns, t.Spec.ProviderRef); p != nil && p.Spec.SecretRef != nil && p.Spec.SecretRef.Name == name {
+			h.enqueue(ns + "/" + t.Name)
+		}
+	}
+}
+
+// fluxChanged reconciles the targets pushing through a Flux GitRepository.
+func (s *shared) fluxChanged(ns, name string) {
+	ts, _ := s.listers.targets.GitTargets(ns).List(labels.Everything())
+	for _, t := range ts {
+		if t.Spec.ProviderRef.IsFlux() && t.Spec.ProviderRef.Name == name {
+			s.enqueue(ns + "/" + t.Name)
 		}
 	}
 }

@@ -72,7 +72,7 @@ func (r *ruleReconciler) ready(ctx context.Context, ref string, id *v1alpha1.Aut
 	if len(selectAll(resources, rules)) == 0 {
 		return gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
 	}
-	p := r.listers.provider(t.Namespace, t.Spec.ProviderRef.Name)
+	p, _ := r.listers.provider(t.Namespace, t.Spec.ProviderRef)
 	sel, denied, err := r.ruleSelection(ctx, resources, rules, chainOf(ref, id, t, p))
 	if len(denied) > 0 || err != nil {
 		msg := tenancy.Summary(denied)

@@ -109,10 +109,18 @@ func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider, t *v1
 		cfg.MaxChanges = v1alpha1.DefaultPushMaxChanges
 	}
 	var data map[string][]byte
+	if isFluxProvider(p) {
+		// Used for the target's user, who must still get the GitRepository.
+		if err := s.mayUse(ctx, t.Status.AuthorizedBy, "GitTarget "+t.Namespace+"/"+t.Name, tenancy.GitRepositoryGet(p.Namespace, p.Name, "")); err != nil {
+			return &gates.Credentials{Config: cfg, Err: err}
+		}
+	}
 	if p.Spec.SecretRef != nil {
 		get := tenancy.SecretGet(p.Namespace, p.Spec.SecretRef.Name, "")
-		if err := s.mayUse(ctx, p.Status.AuthorizedBy, "GitProvider "+p.Namespace+"/"+p.Name, get); err != nil {
-			return &gates.Credentials{Config: cfg, Err: err}
+		if !isFluxProvider(p) { // a GitRepository records no user: the target's is reviewed below
+			if err := s.mayUse(ctx, p.Status.AuthorizedBy, "GitProvider "+p.Namespace+"/"+p.Name, get); err != nil {
+				return &gates.Credentials{Config: cfg, Err: err}
+			}
 		}
 		if err := s.mayUse(ctx, t.Status.AuthorizedBy, "GitTarget "+t.Namespace+"/"+t.Name, get); err != nil {
 			return &gates.Credentials{Config: cfg, Err: err}
@@ -148,6 +156,9 @@ func (s *source) credentials(ctx context.Context, p *v1alpha1.GitProvider, t *v1
 func providerAuth(p *v1alpha1.GitProvider, data map[string][]byte) (transport.AuthMethod, error) {
 	if p.Spec.SecretRef == nil && !strings.HasPrefix(p.Spec.URL, "ssh://") && strings.Contains(p.Spec.URL, "://") {
 		return nil, nil
+	}
+	if isFluxProvider(p) {
+		return git.AuthFromFluxSecret(p.Spec.URL, data)
 	}
 	return git.AuthFromSecret(p.Spec.URL, data)
 }

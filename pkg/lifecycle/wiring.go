@@ -150,6 +150,9 @@ func (c *Controller) watchSourceCluster() {
 		must(mf.ForResource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Informer().AddEventHandler(w.handler("serviceaccounts")))
 	}
 	c.metadata = mf
+	if opts.Dynamic != nil {
+		s.listers.flux = &fluxRepos{dyn: opts.Dynamic, resources: s.source.resources.Get, changed: s.fluxChanged, stop: make(chan struct{})}
+	}
 }
 
 // newRecorder records Events on our objects through the source cluster's

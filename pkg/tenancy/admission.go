@@ -45,6 +45,9 @@ type Admission struct {
 	// ProviderSecrets names the Secrets a GitProvider writes with (none when
 	// the provider does not exist).
 	ProviderSecrets func(ctx context.Context, ns, provider string) (ProviderSecrets, error)
+	// FluxSecret names the credentials Secret of a Flux GitRepository in the
+	// source cluster ("" for none, or when it does not exist).
+	FluxSecret func(ctx context.Context, ns, name string) (string, error)
 }
 
 // ProviderSecrets are the Secrets a GitProvider writes with ("" for none).
@@ -217,7 +220,13 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 		}
 		checks = append(checks, check)
 	}
-	if a.ProviderSecrets != nil {
+	if ref := t.Spec.ProviderRef; ref.IsFlux() {
+		cs, err := a.fluxChecks(ctx, t.Namespace, ref.Name)
+		if err != nil {
+			return err
+		}
+		checks = append(checks, cs...)
+	} else if a.ProviderSecrets != nil {
 		secrets, err := a.ProviderSecrets(ctx, t.Namespace, t.Spec.ProviderRef.Name)
 		if err != nil {
 			return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot read GitProvider %s/%s: %v", t.Namespace, t.Spec.ProviderRef.Name, err))
@@ -241,6 +250,25 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 		checks = append(checks, cs...)
 	}
 	return a.authorize(ctx, obj, checks)
+}
+
+// fluxChecks: a target pushing through a Flux GitRepository uses its URL and
+// credentials, so its user must get the GitRepository and its Secret (one
+// that does not exist yet is checked when the server uses it).
+func (a *Admission) fluxChecks(ctx context.Context, ns, name string) ([]Check, error) {
+	fld := fmt.Sprintf("spec.providerRef.name (Flux GitRepository %s/%s", ns, name)
+	checks := []Check{GitRepositoryGet(ns, name, fld+")")}
+	if a.FluxSecret == nil {
+		return checks, nil
+	}
+	secret, err := a.FluxSecret(ctx, ns, name)
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cannot read Flux GitRepository %s/%s: %v", ns, name, err))
+	}
+	if secret != "" {
+		checks = append(checks, SecretGet(ns, secret, fld+" pushes with it)"))
+	}
+	return checks, nil
 }
 
 // GitRestore: restoring from a GitTarget's branch reads what that target

@@ -124,6 +124,12 @@ func TargetUpdate(ns, name, field string) Check {
 	return Check{Verb: "update", Group: "configbutler.ai", Resource: "gittargets", Name: name, Namespace: ns, Namespaced: true, Field: field}
 }
 
+// GitRepositoryGet is get of one Flux GitRepository: a target pushing
+// through one uses its URL and credentials.
+func GitRepositoryGet(ns, name, field string) Check {
+	return Check{Verb: "get", Group: "source.toolkit.fluxcd.io", Resource: "gitrepositories", Name: name, Namespace: ns, Namespaced: true, Field: field}
+}
+
 // SecretCreate is create of Secrets in a namespace.
 func SecretCreate(ns, field string) Check {
 	return Check{Verb: "create", Resource: "secrets", Namespace: ns, Namespaced: true, Field: field}

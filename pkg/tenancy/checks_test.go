@@ -133,6 +133,12 @@ func admission(az authorizer.UnconditionalAuthorizer) *Admission {
 			}
 			return ProviderSecrets{}, nil
 		},
+		FluxSecret: func(_ context.Context, _, name string) (string, error) {
+			if name == "flux-system" {
+				return "flux-creds", nil
+			}
+			return "", nil
+		},
 		TargetsOf: func(_ context.Context, _, provider string) ([]string, error) {
 			if provider == "shared" {
 				return []string{"shared"}, nil
@@ -147,6 +153,8 @@ func admission(az authorizer.UnconditionalAuthorizer) *Admission {
 func TestAdmission(t *testing.T) {
 	az := rbac{
 		"tenant": allow("create secrets in namespace t1", "get secrets own-key in namespace t1", "get secrets own-creds in namespace t1"),
+		"flux-user": allow("get gitrepositories.source.toolkit.fluxcd.io flux-system in namespace t1", "get secrets flux-creds in namespace t1",
+			"get gitrepositories.source.toolkit.fluxcd.io public in namespace t1"),
 		"reader": allow("list configmaps in namespace t1", "watch configmaps in namespace t1", "get secrets own-creds in namespace t1"),
 		"admin":  allow("*"),
 	}
@@ -160,6 +168,11 @@ func TestAdmission(t *testing.T) {
 		if secret != "" {
 			t.Spec.Encryption = &configbutler.EncryptionSpec{Provider: "sops", SecretRef: configbutler.LocalSecretReference{Name: secret}, GenerateWhenMissing: generate}
 		}
+		return t
+	}
+	fluxTarget := func(repo string) *configbutler.GitTarget {
+		t := target("t", "", false)
+		t.Spec.ProviderRef = configbutler.GitProviderReference{Group: "source.toolkit.fluxcd.io", Kind: "GitRepository", Name: repo}
 		return t
 	}
 	provider := func(name, url, secret string) *configbutler.GitProvider {
@@ -219,6 +232,12 @@ func TestAdmission(t *testing.T) {
 			[]string{"create secrets in namespace t1 (spec.encryption.secretRef.name (missing; generateWhenMissing))"}},
 		{"tenant: taking over the target an admin's rule writes to", "tenant", func(ctx context.Context) error { return a.GitTarget(ctx, target("shared", "", false), nil) },
 			[]string{"list configmaps in namespace t1 (spec: WatchRule t1/admins spec.rules[0] writes through it)"}},
+		{"tenant: a target pushing through a Flux GitRepository", "tenant", func(ctx context.Context) error {
+			return a.GitTarget(ctx, fluxTarget("flux-system"), nil)
+		}, []string{"may not get gitrepositories.source.toolkit.fluxcd.io flux-system in namespace t1 (spec.providerRef.name (Flux GitRepository t1/flux-system))",
+			"may not get secrets flux-creds in namespace t1 (spec.providerRef.name (Flux GitRepository t1/flux-system pushes with it))"}},
+		{"flux-user: a GitRepository and its Secret", "flux-user", func(ctx context.Context) error { return a.GitTarget(ctx, fluxTarget("flux-system"), nil) }, nil},
+		{"flux-user: a GitRepository without a Secret", "flux-user", func(ctx context.Context) error { return a.GitTarget(ctx, fluxTarget("public"), nil) }, nil},
 		{"admin: everything", "admin", func(ctx context.Context) error { return a.GitTarget(ctx, target("shared", "team-key", true), nil) }, nil},
 	}
 	for _, tc := range cases {

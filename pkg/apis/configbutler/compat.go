@@ -21,3 +21,8 @@ func GroupsOf(apiGroups []string) []string {
 	}
 	return apiGroups
 }
+
+// IsFlux reports whether the reference names a Flux GitRepository.
+func (r GitProviderReference) IsFlux() bool {
+	return r.Group == "source.toolkit.fluxcd.io" && r.Kind == "GitRepository"
+}

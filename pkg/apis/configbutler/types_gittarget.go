@@ -41,14 +41,11 @@ type GitTargetSpec struct {
 	IgnoreFields []IgnoreFields `json:"ignoreFields,omitempty"`
 }
 
-// GitProviderReference points at a GitProvider.
+// GitProviderReference points at a GitProvider or a Flux GitRepository.
 type GitProviderReference struct {
-	// Group of the referent. Defaults to configbutler.ai.
 	Group string `json:"group,omitempty"`
-	// Kind of the referent. Defaults to GitProvider.
-	Kind string `json:"kind,omitempty"`
-	// Name of the GitProvider.
-	Name string `json:"name"`
+	Kind  string `json:"kind,omitempty"`
+	Name  string `json:"name"`
 }
 
 // IgnoreFields names fields to leave out of the files of some kinds.

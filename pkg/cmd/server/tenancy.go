@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -85,7 +86,37 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 			return err == nil, err
 		}
 	}
+	if src.dynamic != nil {
+		a.FluxSecret = fluxSecret(src)
+	}
 	return a, nil
+}
+
+// fluxSecret reads the secretRef of a Flux GitRepository, in the version
+// the cluster prefers ("" when the kind is not served or the object does
+// not exist: the lifecycle says so in Validated).
+func fluxSecret(src *sourceCluster) func(ctx context.Context, ns, name string) (string, error) {
+	return func(ctx context.Context, ns, name string) (string, error) {
+		resources, err := src.resources.Get()
+		if err != nil {
+			return "", err
+		}
+		for _, r := range resources {
+			if r.GVR.Group != "source.toolkit.fluxcd.io" || r.GVR.Resource != "gitrepositories" || !r.Preferred {
+				continue
+			}
+			u, err := src.dynamic.Resource(r.GVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			secret, _, _ := unstructured.NestedString(u.Object, "spec", "secretRef", "name")
+			return secret, nil
+		}
+		return "", nil
+	}
 }
 
 // reviewer reviews the users recorded on our objects, with

@@ -1043,26 +1043,26 @@ func schema_pkg_apis_configbutler_v1alpha1_GitProviderReference(ref common.Refer
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "GitProviderReference points at a GitProvider.",
+				Description: "GitProviderReference points at what a target pushes through: a GitProvider, or a Flux GitRepository (group source.toolkit.fluxcd.io, kind GitRepository), whose spec.url and spec.secretRef are used as a provider's (the target's branch still decides where it writes).",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"group": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Group of the referent. Defaults to configbutler.ai.",
+							Description: "Group of the referent: configbutler.ai (the default) or source.toolkit.fluxcd.io.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
 					},
 					"kind": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Kind of the referent. Defaults to GitProvider.",
+							Description: "Kind of the referent: GitProvider (the default) or GitRepository.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
 					},
 					"name": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Name of the GitProvider.",
+							Description: "Name of the referent, in the target's namespace.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",

@@ -1,6 +1,7 @@
 package gates
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -81,13 +82,13 @@ func target(ns, name, prov, branch, path string, age int) *v1alpha1.GitTarget {
 }
 
 func lookup(ps ...*v1alpha1.GitProvider) ProviderLookup {
-	return func(ns, name string) *v1alpha1.GitProvider {
+	return func(ns string, ref v1alpha1.GitProviderReference) (*v1alpha1.GitProvider, string) {
 		for _, p := range ps {
-			if p.Namespace == ns && p.Name == name {
-				return p
+			if p.Namespace == ns && p.Name == ref.Name && (p.Kind == v1alpha1.KindGitRepository) == ref.IsFlux() {
+				return p, ""
 			}
 		}
-		return nil
+		return nil, fmt.Sprintf("Referenced GitProvider '%s/%s' not found", ns, ref.Name)
 	}
 }
 
@@ -159,5 +160,32 @@ func TestPathsOverlap(t *testing.T) {
 		if got := PathsOverlap(tc.a, tc.b); got != tc.want {
 			t.Errorf("PathsOverlap(%q, %q) = %v", tc.a, tc.b, got)
 		}
+	}
+}
+
+// TestFluxProviderIsAnotherProvider: a GitProvider and a Flux GitRepository
+// of one name are two providers: their targets get two branch keys (two
+// workers, each with its own credentials), and a missing GitRepository is
+// named as such.
+func TestFluxProviderIsAnotherProvider(t *testing.T) {
+	ours := &v1alpha1.GitProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "repo"}, Spec: v1alpha1.GitProviderSpec{URL: "https://git.example.com/x.git", AllowedBranches: []string{"*"}}}
+	flux := ours.DeepCopy()
+	flux.Kind = v1alpha1.KindGitRepository
+	providers := lookup(ours, flux)
+	t1 := target("a", "t1", "repo", "main", "one", 0)
+	t2 := target("a", "t2", "repo", "main", "two", 1)
+	t2.Spec.ProviderRef.Group, t2.Spec.ProviderRef.Kind = v1alpha1.FluxSourceGroup, v1alpha1.KindGitRepository
+	_, k1, ok1 := BranchKeyFor(t1, providers)
+	_, k2, ok2 := BranchKeyFor(t2, providers)
+	if !ok1 || !ok2 || k1 == k2 || k1.Provider != "a/repo" || k2.Provider != "a/GitRepository/repo" {
+		t.Errorf("keys %+v and %+v", k1, k2)
+	}
+	missing := target("a", "t3", "gone", "main", "three", 2)
+	missing.Spec.ProviderRef = t2.Spec.ProviderRef
+	missing.Spec.ProviderRef.Name = "gone"
+	if o, _ := Validated(missing, func(ns string, ref v1alpha1.GitProviderReference) (*v1alpha1.GitProvider, string) {
+		return nil, "Referenced Flux GitRepository 'a/gone' not found"
+	}, nil); o.Reason != v1alpha1.ReasonProviderNotFound || o.Message != "Referenced Flux GitRepository 'a/gone' not found" {
+		t.Errorf("missing GitRepository: %+v", o)
 	}
 }

@@ -12,8 +12,20 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
-// ProviderLookup finds a GitProvider by namespace and name (nil when absent).
-type ProviderLookup func(namespace, name string) *v1alpha1.GitProvider
+// ProviderLookup finds what a target's providerRef names in namespace: a
+// GitProvider, or the provider a Flux GitRepository stands for (its Kind
+// says GitRepository). When there is none it says why, for Validated.
+type ProviderLookup func(namespace string, ref v1alpha1.GitProviderReference) (*v1alpha1.GitProvider, string)
+
+// ProviderID names a provider among all of a namespace's: a GitProvider by
+// its name, a Flux GitRepository's by its kind and name (a GitProvider and a
+// GitRepository of one name are two providers, with two workers).
+func ProviderID(p *v1alpha1.GitProvider) string {
+	if p.Kind == v1alpha1.KindGitRepository {
+		return p.Namespace + "/" + v1alpha1.KindGitRepository + "/" + p.Name
+	}
+	return p.Namespace + "/" + p.Name
+}
 
 // Resolved is what a target passing validation writes to.
 type Resolved struct {
@@ -23,7 +35,7 @@ type Resolved struct {
 
 // BranchKeyFor resolves a target's provider and branch key, without judging.
 func BranchKeyFor(t *v1alpha1.GitTarget, providers ProviderLookup) (*v1alpha1.GitProvider, mirror.BranchKey, bool) {
-	p := providers(t.Namespace, t.Spec.ProviderRef.Name)
+	p, _ := providers(t.Namespace, t.Spec.ProviderRef)
 	if p == nil {
 		return nil, mirror.BranchKey{}, false
 	}
@@ -31,7 +43,7 @@ func BranchKeyFor(t *v1alpha1.GitTarget, providers ProviderLookup) (*v1alpha1.Gi
 	if err != nil {
 		return p, mirror.BranchKey{}, false
 	}
-	return p, mirror.BranchKey{Repo: repo, Branch: t.Spec.Branch, Provider: p.Namespace + "/" + p.Name}, true
+	return p, mirror.BranchKey{Repo: repo, Branch: t.Spec.Branch, Provider: ProviderID(p)}, true
 }
 
 // SameValidationInputs reports whether two versions of a target agree on all
@@ -105,10 +117,9 @@ func PathsOverlap(a, b string) bool {
 // allowed, and no target that ranks before t (see claims.go) writes the same
 // repository and branch at an equal or nested path.
 func Validated(t *v1alpha1.GitTarget, providers ProviderLookup, all []*v1alpha1.GitTarget) (Outcome, *Resolved) {
-	p := providers(t.Namespace, t.Spec.ProviderRef.Name)
+	p, why := providers(t.Namespace, t.Spec.ProviderRef)
 	if p == nil {
-		return False(v1alpha1.ReasonProviderNotFound,
-			fmt.Sprintf("Referenced GitProvider '%s/%s' not found", t.Namespace, t.Spec.ProviderRef.Name)), nil
+		return False(v1alpha1.ReasonProviderNotFound, why), nil
 	}
 	if !branchAllowed(t.Spec.Branch, p.Spec.AllowedBranches) {
 		return False(v1alpha1.ReasonBranchNotAllowed,

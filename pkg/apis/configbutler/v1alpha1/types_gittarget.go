@@ -50,16 +50,31 @@ type GitTargetSpec struct {
 	IgnoreFields []IgnoreFields `json:"ignoreFields,omitempty"`
 }
 
-// GitProviderReference points at a GitProvider.
+// GitProviderReference points at what a target pushes through: a
+// GitProvider, or a Flux GitRepository (group source.toolkit.fluxcd.io,
+// kind GitRepository), whose spec.url and spec.secretRef are used as a
+// provider's (the target's branch still decides where it writes).
 type GitProviderReference struct {
-	// Group of the referent. Defaults to configbutler.ai.
+	// Group of the referent: configbutler.ai (the default) or
+	// source.toolkit.fluxcd.io.
 	// +optional
 	Group string `json:"group,omitempty"`
-	// Kind of the referent. Defaults to GitProvider.
+	// Kind of the referent: GitProvider (the default) or GitRepository.
 	// +optional
 	Kind string `json:"kind,omitempty"`
-	// Name of the GitProvider.
+	// Name of the referent, in the target's namespace.
 	Name string `json:"name"`
+}
+
+// The Flux GitRepository a target may push through.
+const (
+	FluxSourceGroup   = "source.toolkit.fluxcd.io"
+	KindGitRepository = "GitRepository"
+)
+
+// IsFlux reports whether the reference names a Flux GitRepository.
+func (r GitProviderReference) IsFlux() bool {
+	return r.Group == FluxSourceGroup && r.Kind == KindGitRepository
 }
 
 // IgnoreFields names fields to leave out of the files of some kinds.

@@ -36,11 +36,18 @@ func ValidateGitTargetSpec(s *configbutler.GitTargetSpec, fld *field.Path) field
 	var allErrs field.ErrorList
 	ref := fld.Child("providerRef")
 	allErrs = append(allErrs, validateLocalRef(s.ProviderRef.Name, ref.Child("name"))...)
-	if s.ProviderRef.Group != v1alpha1.GroupName {
-		allErrs = append(allErrs, field.NotSupported(ref.Child("group"), s.ProviderRef.Group, []string{v1alpha1.GroupName}))
-	}
-	if s.ProviderRef.Kind != "GitProvider" {
-		allErrs = append(allErrs, field.NotSupported(ref.Child("kind"), s.ProviderRef.Kind, []string{"GitProvider"}))
+	// Ours, or a Flux GitRepository: each group with its kind.
+	switch s.ProviderRef.Group {
+	case v1alpha1.GroupName:
+		if s.ProviderRef.Kind != "GitProvider" {
+			allErrs = append(allErrs, field.NotSupported(ref.Child("kind"), s.ProviderRef.Kind, []string{"GitProvider"}))
+		}
+	case v1alpha1.FluxSourceGroup:
+		if s.ProviderRef.Kind != v1alpha1.KindGitRepository {
+			allErrs = append(allErrs, field.NotSupported(ref.Child("kind"), s.ProviderRef.Kind, []string{v1alpha1.KindGitRepository}))
+		}
+	default:
+		allErrs = append(allErrs, field.NotSupported(ref.Child("group"), s.ProviderRef.Group, []string{v1alpha1.GroupName, v1alpha1.FluxSourceGroup}))
 	}
 	if len(s.Branch) > maxBranchLength {
 		allErrs = append(allErrs, field.TooLong(fld.Child("branch"), "", maxBranchLength))

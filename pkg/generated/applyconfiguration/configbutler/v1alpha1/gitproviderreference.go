@@ -21,13 +21,17 @@ package v1alpha1
 // GitProviderReferenceApplyConfiguration represents a declarative configuration of the GitProviderReference type for use
 // with apply.
 //
-// GitProviderReference points at a GitProvider.
+// GitProviderReference points at what a target pushes through: a
+// GitProvider, or a Flux GitRepository (group source.toolkit.fluxcd.io,
+// kind GitRepository), whose spec.url and spec.secretRef are used as a
+// provider's (the target's branch still decides where it writes).
 type GitProviderReferenceApplyConfiguration struct {
-	// Group of the referent. Defaults to configbutler.ai.
+	// Group of the referent: configbutler.ai (the default) or
+	// source.toolkit.fluxcd.io.
 	Group *string `json:"group,omitempty"`
-	// Kind of the referent. Defaults to GitProvider.
+	// Kind of the referent: GitProvider (the default) or GitRepository.
 	Kind *string `json:"kind,omitempty"`
-	// Name of the GitProvider.
+	// Name of the referent, in the target's namespace.
 	Name *string `json:"name,omitempty"`
 }
 
