@@ -8,6 +8,11 @@
 #   etcd                     go.etcd.io/etcd/server/v3 (hack/tools/go.mod)
 #   sops                     github.com/getsops/sops/v3 v3.13.3 (hack/tools/sops/go.mod)
 #   helm                     helm.sh/helm/v3 v3.22.0 (hack/tools/helm/go.mod)
+#   flux-crds                the GitRepository CRD of Flux's source-controller
+#                            v1.8.0, as released (github.com/fluxcd/source-controller,
+#                            Apache-2.0), from the Go module proxy: the e2e tests
+#                            install it to push through a GitRepository (no Flux
+#                            controller runs). Into bin/flux/.
 # Usage: hack/tools/install.sh [tool...|node]   (default: all but the node group)
 set -euo pipefail
 
@@ -19,6 +24,7 @@ mkdir -p "$bin"
 KUBE_VERSION=v1.37.2
 SOPS_VERSION=v3.13.3
 HELM_VERSION=v3.22.0
+FLUX_SOURCE_VERSION=v1.8.0
 ETCD_VERSION=$(cd "$here" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -37,6 +43,24 @@ build() {
   mv "$bin/$name.tmp" "$bin/$name"
   echo "$pin" >"$stamp"
   log "built $name $pin in $((SECONDS - start))s"
+}
+
+# flux_crds copies Flux's GitRepository CRD out of the source-controller
+# module (downloaded, not built: only its YAML is used).
+flux_crds() {
+  local out="$bin/flux/gitrepositories.yaml" stamp="$bin/.flux-crds.version"
+  if [[ -f "$out" && -f "$stamp" && "$(cat "$stamp")" == "$FLUX_SOURCE_VERSION" ]]; then
+    log "flux-crds $FLUX_SOURCE_VERSION: already there"
+    return
+  fi
+  local dir
+  dir=$(cd "$here" && go mod download -json "github.com/fluxcd/source-controller@$FLUX_SOURCE_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -n "$dir" ]] || { log "flux-crds: downloading github.com/fluxcd/source-controller@$FLUX_SOURCE_VERSION failed"; exit 1; }
+  mkdir -p "$bin/flux"
+  install -m 0644 "$dir/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml" "$out"
+  echo "$FLUX_SOURCE_VERSION" >"$stamp"
+  log "flux-crds $FLUX_SOURCE_VERSION: copied"
 }
 
 kube_ldflags() {
@@ -69,7 +93,7 @@ helm_ldflags() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kube-controller-manager kubectl sops helm)
+[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kube-controller-manager kubectl sops helm flux-crds)
 expanded=()
 for t in "${tools[@]}"; do
   if [[ $t == node ]]; then expanded+=(kube-scheduler kube-proxy kubelet); else expanded+=("$t"); fi
@@ -83,6 +107,7 @@ for t in "${expanded[@]}"; do
     etcd) build etcd "$ETCD_VERSION" "$here" go.etcd.io/etcd/server/v3 ;;
     sops) build sops "$SOPS_VERSION" "$here/sops" github.com/getsops/sops/v3/cmd/sops ;;
     helm) build helm "$HELM_VERSION" "$here/helm" helm.sh/helm/v3/cmd/helm "$(helm_ldflags)" ;;
+    flux-crds) flux_crds ;;
     *) log "unknown tool $t"; exit 2 ;;
   esac
 done
