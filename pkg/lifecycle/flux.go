@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,15 +34,28 @@ import (
 type fluxRepos struct {
 	dyn       dynamic.Interface
 	resources func() ([]selection.APIResource, error)
+	// refresh re-reads discovery (clusterapi.Resources.Refresh; nil: never).
+	refresh func(force bool) bool
 	// changed is told the namespace and name of a GitRepository that
-	// changed (its targets are reconciled again).
+	// changed (its targets are reconciled again); "", "" for all of them.
 	changed func(ns, name string)
 	// stop ends the informer: closed when the controller's Run ends.
 	stop chan struct{}
 
 	mu  sync.Mutex
 	inf cache.SharedIndexInformer
+	// retry is the delay of the next look at discovery while targets name
+	// a GitRepository the cluster does not serve; one is pending at most.
+	retry        time.Duration
+	retryPending bool
 }
+
+// Looks at discovery while the kind is not served: from 2 s, doubling, up to
+// a minute (then the targets' periodic re-check goes on).
+const (
+	fluxRetryFirst = 2 * time.Second
+	fluxRetryMax   = time.Minute
+)
 
 // fluxGVR finds the version of gitrepositories the cluster prefers (false:
 // the kind is not served: no Flux CRD).
@@ -86,9 +100,18 @@ func (f *fluxRepos) informer() (cache.SharedIndexInformer, string) {
 		return nil, fmt.Sprintf("Flux GitRepositories cannot be looked up: %v", err)
 	}
 	gvr, ok := fluxGVR(resources)
+	if !ok && f.refresh != nil && f.refresh(false) {
+		// Discovery may be up to its MaxAge old: Flux's CRDs may have been
+		// installed since (read again at most every two seconds).
+		if resources, err = f.resources(); err == nil {
+			gvr, ok = fluxGVR(resources)
+		}
+	}
 	if !ok {
+		f.retryLocked()
 		return nil, fmt.Sprintf("The cluster serves no Flux GitRepository (%s): install Flux's source-controller CRDs, or use a GitProvider", v1alpha1.FluxSourceGroup)
 	}
+	f.retry, f.retryPending = 0, false
 	f.inf = dynamicinformer.NewFilteredDynamicInformer(f.dyn, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
 	must(f.inf.AddEventHandler(onEvents(func(old, obj interface{}) {
 		if obj == nil {
@@ -100,7 +123,37 @@ func (f *fluxRepos) informer() (cache.SharedIndexInformer, string) {
 	})))
 	klog.InfoS("Watching Flux GitRepositories: a GitTarget pushes through one", "resource", gvr.String())
 	go f.inf.Run(f.stop)
+	go func(inf cache.SharedIndexInformer) {
+		// Targets that looked while the GitRepositories were being listed
+		// (or named one that does not exist) look again.
+		if cache.WaitForCacheSync(f.stop, inf.HasSynced) {
+			f.changed("", "")
+		}
+	}(f.inf)
 	return f.inf, ""
+}
+
+// retryLocked looks again later, once at a time (a CRD installed after the
+// last discovery read is then seen without waiting for the periodic
+// re-check), from fluxRetryFirst doubling; past fluxRetryMax it stops.
+func (f *fluxRepos) retryLocked() {
+	if f.retryPending {
+		return
+	}
+	if f.retry == 0 {
+		f.retry = fluxRetryFirst
+	}
+	if f.retry > fluxRetryMax {
+		return
+	}
+	f.retryPending = true
+	delay := f.retry
+	time.AfterFunc(delay, func() {
+		f.mu.Lock()
+		f.retryPending, f.retry = false, 2*delay
+		f.mu.Unlock()
+		f.changed("", "")
+	})
 }
 
 // providerFromFlux is the provider a GitRepository stands for: its URL and

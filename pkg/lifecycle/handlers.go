@@ -244,12 +244,13 @@ func (h handlers) secretChanged(obj interface{}) {
 	}
 }
 
-// fluxChanged reconciles the targets pushing through a Flux GitRepository.
+// fluxChanged reconciles the targets pushing through a Flux GitRepository
+// (all of them for name "").
 func (s *shared) fluxChanged(ns, name string) {
 	ts, _ := s.listers.targets.GitTargets(ns).List(labels.Everything())
 	for _, t := range ts {
-		if t.Spec.ProviderRef.IsFlux() && t.Spec.ProviderRef.Name == name {
-			s.enqueue(ns + "/" + t.Name)
+		if t.Spec.ProviderRef.IsFlux() && (name == "" || t.Spec.ProviderRef.Name == name) {
+			s.enqueue(t.Namespace + "/" + t.Name)
 		}
 	}
 }

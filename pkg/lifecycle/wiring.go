@@ -151,7 +151,7 @@ func (c *Controller) watchSourceCluster() {
 	}
 	c.metadata = mf
 	if opts.Dynamic != nil {
-		s.listers.flux = &fluxRepos{dyn: opts.Dynamic, resources: s.source.resources.Get, changed: s.fluxChanged, stop: make(chan struct{})}
+		s.listers.flux = &fluxRepos{dyn: opts.Dynamic, resources: s.source.resources.Get, refresh: s.source.resources.Refresh, changed: s.fluxChanged, stop: make(chan struct{})}
 	}
 }
 
