@@ -276,13 +276,31 @@ func (h handlers) ruleChanged(old, obj interface{}) {
 		}
 		switch r := o.(type) {
 		case *v1alpha1.WatchRule:
-			h.enqueueRule(watchRuleKey(r.Namespace, r.Name))
-			h.enqueue(r.Namespace + "/" + r.Spec.TargetRef.Name)
+			h.recheck(watchRuleKey(r.Namespace, r.Name), r.Namespace+"/"+r.Spec.TargetRef.Name)
 		case *v1alpha1.ClusterWatchRule:
-			h.enqueueRule(clusterRuleKey(r.Name))
-			h.enqueue(r.Spec.TargetRef.Namespace + "/" + r.Spec.TargetRef.Name)
+			h.recheck(clusterRuleKey(r.Name), r.Spec.TargetRef.Namespace+"/"+r.Spec.TargetRef.Name)
 		}
 	}
+}
+
+// discoveryRecheck is when a changed rule and its target are looked at again,
+// with discovery read again: past its two-second rate limit.
+const discoveryRecheck = 2500 * time.Millisecond
+
+// recheck reconciles a changed rule and its target now, and once more after
+// discoveryRecheck with discovery read again: a rule created within two
+// seconds of another discovery read (its CRD established a moment before)
+// would otherwise miss the type until the periodic re-check, a minute on.
+func (h handlers) recheck(ruleKey, targetKey string) {
+	h.enqueueRule(ruleKey)
+	h.enqueue(targetKey)
+	time.AfterFunc(discoveryRecheck, func() {
+		// Whether or not this read finds a change: another reader may have
+		// found it first without telling this rule.
+		h.source.resources.Refresh(false)
+		h.enqueueRule(ruleKey)
+		h.enqueue(targetKey)
+	})
 }
 
 // sameRuleInputs reports whether an update of a rule kept everything its
