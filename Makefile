@@ -17,7 +17,7 @@ all: build
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/gitops-reverser-apiserver ./cmd/apiserver
 
-## tools: kube-apiserver, kubectl (v1.37.2), etcd, sops (v3.13.3), helm, Flux's GitRepository CRD into bin/, each once
+## tools: kube-apiserver, kubectl (v1.37.2), etcd, sops (v3.13.3), helm, promtool, Flux's GitRepository CRD into bin/, each once
 tools:
 	hack/tools/install.sh
 

@@ -8,6 +8,12 @@
 #   etcd                     go.etcd.io/etcd/server/v3 (hack/tools/go.mod)
 #   sops                     github.com/getsops/sops/v3 v3.13.3 (hack/tools/sops/go.mod)
 #   helm                     helm.sh/helm/v3 v3.22.0 (hack/tools/helm/go.mod)
+#   etcd-<arch>              that etcd for linux/<arch> (amd64, arm64) into
+#                            bin/linux_<arch>/: the other platform of the etcd
+#                            image (hack/image.sh builds it when needed)
+#   promtool                 github.com/prometheus/prometheus v0.314.0 (Prometheus
+#                            3.14.0; hack/tools/promtool/go.mod), without the
+#                            service discovery plugins rule checks do not use
 #   flux-crds                the GitRepository CRD of Flux's source-controller
 #                            v1.8.0, as released (github.com/fluxcd/source-controller,
 #                            Apache-2.0), from the Go module proxy: the e2e tests
@@ -25,13 +31,14 @@ KUBE_VERSION=v1.37.2
 SOPS_VERSION=v3.13.3
 HELM_VERSION=v3.22.0
 FLUX_SOURCE_VERSION=v1.8.0
+PROMTOOL_VERSION=v0.314.0
 ETCD_VERSION=$(cd "$here" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
-# build <name> <pin> <module dir> <package> [ldflags]
+# build <name> <pin> <module dir> <package> [ldflags] [tags]
 build() {
-  local name=$1 pin=$2 dir=$3 pkg=$4 ldflags=${5:-}
+  local name=$1 pin=$2 dir=$3 pkg=$4 ldflags=${5:-} tags=${6:-}
   local stamp="$bin/.$name.version"
   if [[ -x "$bin/$name" && -f "$stamp" && "$(cat "$stamp")" == "$pin" ]]; then
     log "$name $pin: already built"
@@ -39,10 +46,33 @@ build() {
   fi
   log "building $name $pin (first build takes minutes)..."
   local start=$SECONDS
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$name.tmp" "$pkg")
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "-s -w $ldflags" -o "$bin/$name.tmp" "$pkg")
   mv "$bin/$name.tmp" "$bin/$name"
   echo "$pin" >"$stamp"
   log "built $name $pin in $((SECONDS - start))s"
+}
+
+# cross <name> <pin> <module dir> <package> <arch>: a linux/<arch> build into
+# bin/linux_<arch>/<name>, skipped when already built at its pin.
+cross() {
+  local name=$1 pin=$2 dir=$3 pkg=$4 arch=$5
+  local out="$bin/linux_$arch"
+  local stamp="$out/.$name.version"
+  if [[ -x "$out/$name" && -f "$stamp" && "$(cat "$stamp")" == "$pin" ]]; then
+    log "$name $pin linux/$arch: already built"
+    return
+  fi
+  log "building $name $pin for linux/$arch..."
+  mkdir -p "$out"
+  (cd "$dir" && CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$out/$name.tmp" "$pkg")
+  mv "$out/$name.tmp" "$out/$name"
+  echo "$pin" >"$stamp"
+}
+
+# What Prometheus's release build stamps into promtool --version.
+promtool_ldflags() {
+  local p=github.com/prometheus/common/version
+  echo "-X $p.Version=3.14.0 -X $p.Revision=d7598b7141418fa35be2b5ec5d0fefb634199610 -X $p.Branch=HEAD -X $p.BuildUser=hack/tools -X $p.BuildDate=19700101-00:00:00"
 }
 
 # flux_crds copies Flux's GitRepository CRD out of the source-controller
@@ -93,7 +123,7 @@ helm_ldflags() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kube-controller-manager kubectl sops helm flux-crds)
+[[ ${#tools[@]} -gt 0 ]] || tools=(etcd kube-apiserver kube-controller-manager kubectl sops helm promtool flux-crds)
 expanded=()
 for t in "${tools[@]}"; do
   if [[ $t == node ]]; then expanded+=(kube-scheduler kube-proxy kubelet); else expanded+=("$t"); fi
@@ -105,8 +135,10 @@ for t in "${expanded[@]}"; do
     kube-controller-manager) build kube-controller-manager "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kube-controller-manager "$(kube_ldflags)" ;;
     kubectl) build kubectl "$KUBE_VERSION" "$here" k8s.io/kubernetes/cmd/kubectl "$(kube_ldflags)" ;;
     etcd) build etcd "$ETCD_VERSION" "$here" go.etcd.io/etcd/server/v3 ;;
+    etcd-amd64|etcd-arm64) cross etcd "$ETCD_VERSION" "$here" go.etcd.io/etcd/server/v3 "${t#etcd-}" ;;
     sops) build sops "$SOPS_VERSION" "$here/sops" github.com/getsops/sops/v3/cmd/sops ;;
     helm) build helm "$HELM_VERSION" "$here/helm" helm.sh/helm/v3/cmd/helm "$(helm_ldflags)" ;;
+    promtool) build promtool "$PROMTOOL_VERSION" "$here/promtool" github.com/prometheus/prometheus/cmd/promtool "$(promtool_ldflags)" remove_all_sd ;;
     flux-crds) flux_crds ;;
     *) log "unknown tool $t"; exit 2 ;;
   esac

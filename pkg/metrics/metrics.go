@@ -122,6 +122,25 @@ func Register() {
 	register.Do(func() {
 		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, SnapshotTypes, Snapshots, ChangeToPushed, ChangesIgnored, Commits, Pushes, PushRejections, PushFailures,
 			AttributionReports, AttributionShared, AttributedChanges, AccessReviews)
+		// Every series of a bounded label set is served from the start, at 0:
+		// a rate() or increase() over a series that appears only with its
+		// first failure misses that failure, and alerts on it never fire.
+		for vec, values := range map[*metrics.CounterVec][]string{
+			SnapshotObjects:    {"created", "updated", "deleted", "unchanged", "skipped", "failed"},
+			SnapshotTypes:      {"listed", "replayed"},
+			Snapshots:          {"ok", "failed"},
+			Commits:            {"bootstrap", "snapshot", "live"},
+			Pushes:             {"ok", "failed"},
+			PushFailures:       {"unreachable", "credentials", "refused", "policy", "too_large", "other"},
+			AttributionReports: {"accepted", "refused", "invalid"},
+			AttributionShared:  {"written", "failed", "received"},
+			AttributedChanges:  {"reported", "field_manager"},
+			AccessReviews:      {"allowed", "denied", "error"},
+		} {
+			for _, v := range values {
+				vec.WithLabelValues(v)
+			}
+		}
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -364,4 +365,39 @@ subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: reader}]
 		}
 		return nil
 	})
+}
+
+// TestMonitoredMetricsAreServed: every metric the shipped alerts and
+// dashboard name (charts/gitops-reverser/files) is served by /metrics, with
+// a target mirroring (an alert on a series nobody exports never fires).
+func TestMonitoredMetricsAreServed(t *testing.T) {
+	newMirror(t, "monitored", false, "")
+	fams, code := scrape(t, st.AdminKubeconfig)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	named := map[string]bool{}
+	for _, f := range []string{"prometheus-rules.yaml", "dashboard.json"} {
+		b, err := os.ReadFile(filepath.Join(root, "charts", "gitops-reverser", "files", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range regexp.MustCompile(`gitopsreverser_[a-z_]+`).FindAllString(string(b), -1) {
+			named[n] = true
+		}
+	}
+	if len(named) < 10 {
+		t.Fatalf("the alerts and dashboard name %d metrics", len(named))
+	}
+	for n := range named {
+		base := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if f, ok := fams[strings.TrimSuffix(n, suffix)]; ok && strings.HasSuffix(n, suffix) && f.GetType() == dto.MetricType_HISTOGRAM {
+				base = strings.TrimSuffix(n, suffix)
+			}
+		}
+		if f, ok := fams[base]; !ok || len(f.GetMetric()) == 0 {
+			t.Errorf("%s is named by the alerts or the dashboard but not served", n)
+		}
+	}
 }
