@@ -211,3 +211,14 @@ func dumpState(t *testing.T, n *node.Node) {
 		t.Logf("%s tail:\n%s", f, b)
 	}
 }
+
+// checkRestrictedEnforced proves the namespace's Pod Security label is
+// enforced: a pod that breaks the restricted profile (no securityContext) is
+// refused, even in a server-side dry run.
+func checkRestrictedEnforced(t *testing.T, n *node.Node, ns string) {
+	t.Helper()
+	out, err := n.Kubectl("run", "not-restricted", "-n", ns, "--image=registry.k8s.io/pause:3.10", "--restart=Never", "--dry-run=server")
+	if err == nil || !strings.Contains(out, "violates PodSecurity \"restricted") {
+		t.Fatalf("a pod breaking the restricted profile was not refused in %s: %v\n%s", ns, err, out)
+	}
+}

@@ -140,6 +140,10 @@ func TestInstallOnANode(t *testing.T) {
 	}
 
 	must(t, n, "create", "namespace", ns)
+	// The Pod Security restricted profile, enforced: every pod of the chart
+	// must meet it, or its ReplicaSet and StatefulSet cannot create it.
+	must(t, n, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/enforce-version=latest")
+	checkRestrictedEnforced(t, n, ns)
 	if out, err := n.KubectlStdin(deployCerts("secret"), "apply", "-f", "-"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
