@@ -3,9 +3,12 @@
 # _output/images, built without Docker by hack/image (reproducible: the same
 # commit and tools give the same digests; SOURCE_DATE_EPOCH sets every time,
 # default 0):
-#   gitops-reverser-apiserver.tar  the static server binary (+ CA bundle), user 65532
-#   etcd.tar                       bin/etcd, the version every test runs on
+#   gitops-reverser-apiserver.tar  the static server binary (+ CA bundle), user 65532,
+#                                  for linux/amd64 and linux/arm64 (an image index)
+#   etcd.tar                       etcd at the version every test runs on (bin/etcd),
+#                                  for linux/amd64 and linux/arm64 (an image index)
 #   pause.tar                      the pod sandbox image of the one-node test cluster
+#                                  (this machine's platform only)
 # Load one with `ctr -n k8s.io images import FILE` or `docker load -i FILE`.
 # Prints "<reference> <digest> <file>" per image, and writes them to
 # _output/images/digests.
@@ -23,9 +26,22 @@ ETCD_VERSION=$(cat bin/.etcd.version)
 VERSION=${VERSION:-$TAG}
 PKG=github.com/configbutler/gitops-reverser
 
-# Static binaries; -trimpath and a fixed version string keep them reproducible.
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X $PKG/pkg/cmd/server.Version=$VERSION" -o "$work/gitops-reverser-apiserver" ./cmd/apiserver
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/pause" ./hack/pause
+# Static binaries; -trimpath, no VCS stamp and a fixed version string keep
+# them reproducible (a dirty tree must not change the digest).
+host=$(go env GOARCH)
+server_platforms=() etcd_platforms=()
+for arch in amd64 arm64; do
+  CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -buildvcs=false \
+    -ldflags "-s -w -X $PKG/pkg/cmd/server.Version=$VERSION" -o "$work/linux_$arch/gitops-reverser-apiserver" ./cmd/apiserver
+  server_platforms+=(-platform "$arch=$work/linux_$arch/gitops-reverser-apiserver")
+  if [[ $arch == "$host" ]]; then
+    etcd_platforms+=(-platform "$arch=bin/etcd")
+  else
+    hack/tools/install.sh "etcd-$arch"
+    etcd_platforms+=(-platform "$arch=bin/linux_$arch/etcd")
+  fi
+done
+CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$work/pause" ./hack/pause
 go build -o "$work/image" ./hack/image
 
 ca=/etc/ssl/certs/ca-certificates.crt
@@ -33,8 +49,8 @@ ca_args=()
 [[ -f $ca ]] && ca_args=(-ca-certs "$ca")
 
 {
-  "$work/image" -binary "$work/gitops-reverser-apiserver" -path /usr/local/bin/gitops-reverser-apiserver \
+  "$work/image" "${server_platforms[@]}" -path /usr/local/bin/gitops-reverser-apiserver \
     -ref "$REPO:$TAG" -out "$out/gitops-reverser-apiserver.tar" "${ca_args[@]}"
-  "$work/image" -binary bin/etcd -path /usr/local/bin/etcd -ref "$ETCD_REPO:$ETCD_VERSION" -out "$out/etcd.tar"
+  "$work/image" "${etcd_platforms[@]}" -path /usr/local/bin/etcd -ref "$ETCD_REPO:$ETCD_VERSION" -out "$out/etcd.tar"
   "$work/image" -binary "$work/pause" -path /pause -user 65535:65535 -ref registry.k8s.io/pause:3.10 -out "$out/pause.tar"
 } | tee "$out/digests"

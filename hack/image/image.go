@@ -180,15 +180,9 @@ func WriteFile(out string, o Options) (string, error) {
 }
 
 // WriteLayout writes img as an OCI image layout (oci-layout, index.json,
-// blobs/sha256/*) in a tar stream. The index names the image twice: the OCI
-// annotation holds the tag, containerd's holds the whole reference, which is
-// the name `ctr images import` gives it.
+// blobs/sha256/*) in a tar stream, index.json naming it by ref.
 func WriteLayout(w io.Writer, img v1.Image, ref string, epoch time.Time) error {
 	manifest, err := img.RawManifest()
-	if err != nil {
-		return err
-	}
-	config, err := img.RawConfigFile()
 	if err != nil {
 		return err
 	}
@@ -200,81 +194,13 @@ func WriteLayout(w io.Writer, img v1.Image, ref string, epoch time.Time) error {
 	if err != nil {
 		return err
 	}
-	tag := ref
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		tag = ref[i+1:]
-	}
-	index := map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     types.OCIImageIndex,
-		"manifests": []any{map[string]any{
-			"mediaType": mt,
-			"digest":    digest.String(),
-			"size":      len(manifest),
-			"annotations": map[string]string{
-				"io.containerd.image.name":          ref,
-				"org.opencontainers.image.ref.name": tag,
-			},
-		}},
-	}
-	indexJSON, err := json.Marshal(index)
+	indexJSON, err := json.Marshal(outerIndex(mt, digest.String(), len(manifest), ref))
 	if err != nil {
 		return err
 	}
-	blobs := map[string][]byte{
-		"blobs/sha256/" + digest.Hex: manifest,
-	}
-	configName, err := img.ConfigName()
-	if err != nil {
+	blobs := map[string][]byte{}
+	if err := imageBlobs(img, blobs); err != nil {
 		return err
 	}
-	blobs["blobs/sha256/"+configName.Hex] = config
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		d, err := l.Digest()
-		if err != nil {
-			return err
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return err
-		}
-		blobs["blobs/sha256/"+d.Hex] = b
-	}
-	entries := []file{
-		{name: "blobs", mode: 0o755},
-		{name: "blobs/sha256", mode: 0o755},
-		{name: "index.json", mode: 0o644, data: indexJSON},
-		{name: "oci-layout", mode: 0o644, data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-	}
-	names := make([]string, 0, len(blobs))
-	for n := range blobs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		entries = append(entries, file{name: n, mode: 0o644, data: blobs[n]})
-	}
-	tw := tar.NewWriter(w)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: epoch, Format: tar.FormatPAX, Typeflag: tar.TypeReg, Size: int64(len(e.data))}
-		if e.data == nil {
-			h.Typeflag, h.Name, h.Size = tar.TypeDir, e.name+"/", 0
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if _, err := tw.Write(e.data); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
+	return writeLayoutTar(w, indexJSON, blobs, epoch)
 }

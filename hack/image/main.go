@@ -16,8 +16,12 @@
 //
 //	image -binary bin/x -path /usr/local/bin/x -ref ghcr.io/o/x:v1 -out x.tar
 //	      [-user 65532:65532] [-ca-certs /etc/ssl/certs/ca-certificates.crt] [-- args...]
+//	image -platform amd64=out/amd64/x -platform arm64=out/arm64/x -path ... -ref ... -out ...
 //
-// It prints "<ref> <manifest digest> <out>".
+// With -platform (repeated, arch=binary) it writes a multi-platform image:
+// an OCI image index of one image per architecture (index.go).
+//
+// It prints "<ref> <digest> <out>": the manifest's, or the index's.
 package main
 
 import (
@@ -41,6 +45,15 @@ func main() {
 	flag.StringVar(&o.Arch, "arch", runtime.GOARCH, "the image architecture")
 	flag.StringVar(&epoch, "epoch", os.Getenv("SOURCE_DATE_EPOCH"), "the time of every file and of the image, in Unix seconds (default 0)")
 	out := flag.String("out", "", "the OCI layout tarball to write")
+	platforms := map[string]string{}
+	flag.Func("platform", "arch=binary: one platform of a multi-platform image (repeated)", func(v string) error {
+		arch, bin, ok := strings.Cut(v, "=")
+		if !ok || arch == "" || bin == "" {
+			return fmt.Errorf("want arch=binary, got %q", v)
+		}
+		platforms[arch] = bin
+		return nil
+	})
 	flag.Parse()
 	o.Args = flag.Args()
 	if epoch != "" {
@@ -52,10 +65,14 @@ func main() {
 	} else {
 		o.Epoch = time.Unix(0, 0).UTC()
 	}
-	if o.Binary == "" || o.Path == "" || o.Ref == "" || *out == "" {
-		fail(fmt.Errorf("-binary, -path, -ref and -out are required"))
+	if (o.Binary == "") == (len(platforms) == 0) || o.Path == "" || o.Ref == "" || *out == "" {
+		fail(fmt.Errorf("-binary or -platform (not both), -path, -ref and -out are required"))
 	}
-	digest, err := WriteFile(*out, o)
+	write := func() (string, error) { return WriteFile(*out, o) }
+	if len(platforms) > 0 {
+		write = func() (string, error) { return WriteIndexFile(*out, o, platforms) }
+	}
+	digest, err := write()
 	if err != nil {
 		fail(err)
 	}

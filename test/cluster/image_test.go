@@ -3,6 +3,9 @@
 package cluster
 
 import (
+	"archive/tar"
+	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,10 +55,68 @@ func TestImagesReproducible(t *testing.T) {
 	if _, ok := a["ghcr.io/configbutler/gitops-reverser-etcd:"+version]; !ok {
 		t.Errorf("no etcd image at the tested version %s: %v", version, a)
 	}
+	for _, f := range []string{"gitops-reverser-apiserver.tar", "etcd.tar"} {
+		if got := platformsOf(t, filepath.Join(root, "_output", "images", f)); strings.Join(got, ",") != "linux/amd64,linux/arm64" {
+			t.Errorf("%s holds %v, want linux/amd64 and linux/arm64", f, got)
+		}
+	}
 	values, _ := os.ReadFile(filepath.Join(root, "charts", "gitops-reverser", "values.yaml"))
 	if !strings.Contains(string(values), "tag: "+version) {
 		t.Errorf("charts/gitops-reverser/values.yaml does not default the bundled etcd to %s", version)
 	}
+}
+
+// platformsOf reads an OCI layout tarball whose index.json names an image
+// index, and returns the platforms that index holds (os/arch, in order).
+func platformsOf(t *testing.T, tarball string) []string {
+	t.Helper()
+	f, err := os.Open(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(tr); err == nil {
+			files[h.Name] = b
+		}
+	}
+	type index struct {
+		MediaType string `json:"mediaType"`
+		Manifests []struct {
+			MediaType string `json:"mediaType"`
+			Digest    string `json:"digest"`
+			Platform  *struct {
+				OS           string `json:"os"`
+				Architecture string `json:"architecture"`
+			} `json:"platform"`
+		} `json:"manifests"`
+	}
+	var outer, inner index
+	if err := json.Unmarshal(files["index.json"], &outer); err != nil || len(outer.Manifests) != 1 {
+		t.Fatalf("%s: index.json %s (%v)", tarball, files["index.json"], err)
+	}
+	if outer.Manifests[0].MediaType != "application/vnd.oci.image.index.v1+json" {
+		return nil // one platform's manifest
+	}
+	if err := json.Unmarshal(files["blobs/sha256/"+strings.TrimPrefix(outer.Manifests[0].Digest, "sha256:")], &inner); err != nil {
+		t.Fatalf("%s: the image index: %v", tarball, err)
+	}
+	var out []string
+	for _, m := range inner.Manifests {
+		if m.Platform != nil {
+			out = append(out, m.Platform.OS+"/"+m.Platform.Architecture)
+		}
+	}
+	return out
 }
 
 func digestsByRef(s string) map[string]string {
