@@ -55,7 +55,7 @@ func TestIndexLayout(t *testing.T) {
 			t.Errorf("manifest %d: platform %+v, want linux/%s", i, m.Platform, want)
 		}
 		var manifest struct {
-			Config struct{ Digest string } `json:"config"`
+			Config struct{ Digest string }   `json:"config"`
 			Layers []struct{ Digest string } `json:"layers"`
 		}
 		mustJSON(t, blob(t, files, m.Digest), &manifest)
