@@ -274,6 +274,8 @@ func checkUpgradeKeepsEtcdCerts(t *testing.T, root string, n *node.Node) {
 		t.Fatalf("the etcd Secrets and the pods' checksum annotations:\n%s", before)
 	}
 	start := time.Now()
+	// --reuse-values, as users upgrade: values the new chart added are
+	// absent from the reused ones, and its templates must bear that.
 	helm(t, root, n, "upgrade", release, filepath.Join(root, "charts", "gitops-reverser"), "-n", ns, "--reuse-values", "--wait", "--timeout=2m")
 	if after := state(); after != before {
 		t.Fatalf("helm upgrade changed the etcd certificates:\nbefore:\n%s\nafter:\n%s", before, after)

@@ -58,8 +58,9 @@ func progress(t *testing.T, format string, args ...any) {
 // in-cluster Service, discovery and OpenAPI (kubectl explain), the example
 // mirrored into a Git remote (its Secret encrypted), the bundled etcd private
 // (mutual TLS: a pod without the client certificate can neither read nor
-// write it; checkEtcdPrivate), and a server pod deleted mid-stream without
-// losing a change made meanwhile.
+// write it; checkEtcdPrivate), a server pod deleted mid-stream without
+// losing a change made meanwhile, the upgrade from the previous chart, and a
+// rolling restart during changes (each in Git exactly once).
 func TestInstallOnANode(t *testing.T) {
 	root := repoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -151,7 +152,9 @@ func TestInstallOnANode(t *testing.T) {
 	tag := chartAppVersion(t, root)
 	progress(t, "helm install (images %s)", strings.Join(digests, ", "))
 	start = time.Now()
-	helm(t, root, n, "install", release, filepath.Join(root, "charts", "gitops-reverser"), "-n", ns, "--wait", "--timeout=5m",
+	// The previous chart first: the current one comes as an upgrade, as it
+	// does for a user (checkUpgradeKeepsEtcdCerts).
+	helm(t, root, n, "install", release, chartPath(root, previousChart), "-n", ns, "--wait", "--timeout=5m",
 		"--set", "replicas=2",
 		"--set", "image.tag="+tag,
 		// Imported, never pulled: no registry is reachable.
@@ -300,9 +303,11 @@ func TestInstallOnANode(t *testing.T) {
 	}
 	progress(t, "branch worker now on %s", newOwner)
 
-	// helm upgrade keeps the etcd certificates the chart made (lookup), so
-	// nothing restarts.
+	// helm upgrade from the previous chart to this one keeps the etcd
+	// certificates the chart made (lookup), so nothing restarts; then every
+	// server pod is restarted, one after the other, while changes are made.
 	checkUpgradeKeepsEtcdCerts(t, root, n)
+	checkRollingRestartLosesNothing(t, n, git, repo)
 }
 
 type testWriter struct{ t *testing.T }
