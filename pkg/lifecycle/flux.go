@@ -77,7 +77,7 @@ func (f *fluxRepos) get(ns, name string) (*unstructured.Unstructured, string) {
 	if inf == nil {
 		return nil, why
 	}
-	if !inf.HasSynced() {
+	if !inf.HasSynced() && !waitSynced(inf, fluxSyncWait) {
 		return nil, fmt.Sprintf("Referenced Flux GitRepository '%s/%s' not read yet: the GitRepositories are being listed", ns, name)
 	}
 	obj, ok, err := inf.GetStore().GetByKey(ns + "/" + name)
@@ -114,6 +114,9 @@ func (f *fluxRepos) informer() (cache.SharedIndexInformer, string) {
 	f.retry, f.retryPending = 0, false
 	f.inf = dynamicinformer.NewFilteredDynamicInformer(f.dyn, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
 	must(f.inf.AddEventHandler(onEvents(func(old, obj interface{}) {
+		if o, n := asObject(old), asObject(obj); o != nil && n != nil && o.GetGeneration() == n.GetGeneration() {
+			return // status only (Flux writes it after each fetch): no spec change
+		}
 		if obj == nil {
 			obj = old
 		}
@@ -154,6 +157,28 @@ func (f *fluxRepos) retryLocked() {
 		f.mu.Unlock()
 		f.changed("", "")
 	})
+}
+
+// fluxSyncWait is how long a first lookup waits for the GitRepositories to be
+// listed: a target is not failed (and its worker released) at every start
+// for a list that takes a moment.
+const fluxSyncWait = 5 * time.Second
+
+// waitSynced waits up to d for inf's first list.
+func waitSynced(inf cache.SharedIndexInformer, d time.Duration) bool {
+	stop := make(chan struct{})
+	t := time.AfterFunc(d, func() { close(stop) })
+	defer t.Stop()
+	return cache.WaitForCacheSync(stop, inf.HasSynced)
+}
+
+// asObject is an informer's object as metadata (nil for none).
+func asObject(obj interface{}) metav1.Object {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	o, _ := obj.(metav1.Object)
+	return o
 }
 
 // providerFromFlux is the provider a GitRepository stands for: its URL and

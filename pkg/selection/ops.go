@@ -61,14 +61,28 @@ func (s *TypeSelection) Allows(u *unstructured.Unstructured, op Ops) bool {
 	return false
 }
 
-// AnyAllows reports whether some clause of the type mirrors op, whatever the
-// object: for a change to an object whose state is not known.
-func (s *TypeSelection) AnyAllows(op Ops) bool {
+// MayDelete reports whether the file of a gone object, read back (u: its
+// last mirrored state), may be removed: a rule that mirrors deletes takes it,
+// as Allows decides for a live delete. A file lacks the owner references the
+// renderer drops, so a rule that leaves owned objects out cannot tell from it
+// whether it took the object: it counts only when no rule that leaves
+// deletes out and keeps owned objects takes the file (which may be the
+// archive of an owned object: a rule naming jobs under a wildcard).
+func (s *TypeSelection) MayDelete(u *unstructured.Unstructured) bool {
+	if !s.Matches(u.GetNamespace()) {
+		return false
+	}
 	if len(s.Clauses) == 0 {
 		return true
 	}
+	archivedOwned := false
 	for _, c := range s.Clauses {
-		if c.Ops.Has(op) {
+		if !c.Ops.Has(OpDelete) && c.KeepOwned && c.takes(s.Resource.GVR, u) {
+			archivedOwned = true
+		}
+	}
+	for _, c := range s.Clauses {
+		if c.Ops.Has(OpDelete) && (c.KeepOwned || !archivedOwned) && c.takes(s.Resource.GVR, u) {
 			return true
 		}
 	}

@@ -63,12 +63,35 @@ func TestAllowsUnitesTheRulesThatTakeAnObject(t *testing.T) {
 	if !ts.Narrowed(OpDelete) {
 		t.Error("Narrowed(delete) = false with a rule without DELETE")
 	}
-	if !ts.AnyAllows(OpDelete) {
-		t.Error("AnyAllows(delete) = false though the audited rule mirrors deletes")
+	if ts.MayDelete(plain) || !ts.MayDelete(tagged) {
+		t.Errorf("MayDelete from the file: plain %v (want false), tagged %v (want true)", ts.MayDelete(plain), ts.MayDelete(tagged))
 	}
 	all := Resolve(clusterResources, []*v1alpha1.WatchRule{wr("shop", v1alpha1.ResourceRule{APIGroups: []string{""}, Resources: []string{"configmaps"}})}, nil)
 	if ts := all[gvr("", "v1", "configmaps")]; ts.Narrowed(OpDelete) || !ts.Allows(plain, OpDelete) {
 		t.Error("a rule without operations does not mirror every operation")
+	}
+}
+
+// TestMayDeleteAnOwnedArchive: a file lacks its object's owner references,
+// so a wildcard rule with every operation (which leaves owned objects out)
+// does not delete the archive a rule naming the type without DELETE keeps
+// (a Job of a CronJob); without such a rule it does.
+func TestMayDeleteAnOwnedArchive(t *testing.T) {
+	jobs := gvr("batch", "v1", "jobs")
+	job := object("batch/v1", "Job", "shop", "nightly-1")
+	wildcard := v1alpha1.ResourceRule{APIGroups: []string{"*"}, Resources: []string{"*"}}
+	archive := v1alpha1.ResourceRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Operations: []v1alpha1.OperationType{"CREATE", "UPDATE"}}
+	resources := append([]APIResource{res("batch", "v1", "jobs", true, true)}, clusterResources...)
+	both := Resolve(resources, []*v1alpha1.WatchRule{wr("shop", wildcard, archive)}, nil)[jobs]
+	if both == nil {
+		t.Fatal("jobs not selected")
+	}
+	if both.MayDelete(job) {
+		t.Error("the wildcard deletes the file a jobs rule without DELETE archives")
+	}
+	alone := Resolve(resources, []*v1alpha1.WatchRule{wr("shop", wildcard)}, nil)[jobs]
+	if !alone.MayDelete(job) {
+		t.Error("the wildcard alone keeps a Job's file")
 	}
 }
 

@@ -21,6 +21,15 @@ func opAllowed(ts *selection.TypeSelection, obj *unstructured.Unstructured, had 
 	return ts.Allows(obj, selection.OpCreate)
 }
 
+// replayAllowed is opAllowed for an event replayed after a restart: an
+// object with no file may have been created, or changed, while the server
+// was down (the event does not say), and the live stream writes it in
+// either case once it changes; so it is written when the rules mirror
+// creates or updates.
+func replayAllowed(ts *selection.TypeSelection, obj *unstructured.Unstructured, had bool) bool {
+	return opAllowed(ts, obj, had) || !had && ts.Allows(obj, selection.OpUpdate)
+}
+
 // maxDeleteNodes bounds the YAML parsed to decide a delete: a file from the
 // repository may be anything, and a manifest the server wrote is block YAML
 // of far fewer nodes (one per line or so).
@@ -40,5 +49,5 @@ func deleteAllowed(ts *selection.TypeSelection, file []byte) bool {
 	if err := yaml.Unmarshal(file, &m); err != nil {
 		return false // unreadable: kept, as a foreign file is
 	}
-	return ts.Allows(&unstructured.Unstructured{Object: m}, selection.OpDelete)
+	return ts.MayDelete(&unstructured.Unstructured{Object: m})
 }

@@ -97,3 +97,36 @@ func TestPlanKeepsToOperations(t *testing.T) {
 func sortedCopy(s []string) []string {
 	return sets.List(sets.New(s...))
 }
+
+// TestReplayKeepsToOperations: after a restart, a replayed object with no
+// file is written under a rule that mirrors updates but not creates (the
+// event does not say whether it was created or changed while the server was
+// down; live, its first change writes it), and not under one that mirrors
+// neither; a replayed delete keeps the file of a rule without DELETE.
+func TestReplayKeepsToOperations(t *testing.T) {
+	old, _ := render.Render(cm("demo", "gone", "v"))
+	for _, tc := range []struct {
+		ops     selection.Ops
+		written bool
+		deleted bool
+	}{
+		{selection.OpUpdate, true, false},
+		{selection.OpDelete, false, true},
+		{selection.OpsAll, true, true},
+	} {
+		sel := selection.Selection{cmGVR: &selection.TypeSelection{
+			Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo"), Clauses: []selection.Clause{{Namespace: "demo", Ops: tc.ops}},
+		}}
+		tgt := &mirror.Target{Key: "demo/t", Path: "base", Selection: sel}
+		tree := memTree{"base/v1/configmaps/demo/gone.yaml": string(old)}
+		events := []Event{{Object: cm("demo", "born", "v")}, {Object: cm("demo", "gone", "v"), Delete: true}}
+		replay := func(context.Context, schema.GroupVersionResource) ([]Event, string, error) { return events, "200", nil }
+		p, err := ComputeFrom(context.Background(), tgt, tree, nil, Source{Replay: replay, Resumed: map[schema.GroupVersionResource]bool{cmGVR: true}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if written, deleted := len(p.Created) == 1, len(p.Deleted) == 1; written != tc.written || deleted != tc.deleted {
+			t.Errorf("ops %b: written %v deleted %v, want %v %v", tc.ops, written, deleted, tc.written, tc.deleted)
+		}
+	}
+}

@@ -352,7 +352,7 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 			}
 			continue
 		}
-		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) || !opAllowed(ts, obj, had) {
+		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) || !replayAllowed(ts, obj, had) {
 			p.Stats.Unchanged++
 			continue
 		}

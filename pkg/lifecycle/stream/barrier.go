@@ -281,6 +281,7 @@ func (b *barrier) goLive(targetKey string, cuts map[schema.GroupVersionResource]
 	var changes []*mirror.Change
 	for _, ev := range unseen(t.buffer, cuts) {
 		if c := t.changeFor(ev.gvr, ev.obj, ev.del); c != nil {
+			c.Mirrored = c.Mirrored || ev.coalesced && c.Ignore != nil
 			changes = append(changes, c)
 		}
 	}

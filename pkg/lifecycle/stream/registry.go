@@ -95,6 +95,8 @@ type bufferedEvent struct {
 	gvr schema.GroupVersionResource
 	obj *unstructured.Unstructured
 	del bool
+	// coalesced: the event replaced an earlier one of the object.
+	coalesced bool
 }
 
 // live reports whether a target's events flow to its worker.
@@ -152,14 +154,21 @@ func (r *registry) routeLocked(gvr schema.GroupVersionResource, old *unstructure
 				continue // never taken: no file to touch
 			}
 			takeDel = true // it left the selection
-			if oldKnown && !ts.Allows(old, selection.OpDelete) || !oldKnown && !ts.AnyAllows(selection.OpDelete) {
+			// Whose rules took it before is known from the old state; with
+			// none known, only when every rule mirrors deletes (else the file
+			// may be an archive a rule without DELETE keeps).
+			if oldKnown && !ts.Allows(old, selection.OpDelete) || !oldKnown && ts.Narrowed(selection.OpDelete) {
 				continue
 			}
 		} else if !ts.Allows(u, op) {
 			continue
 		}
 		if !t.live {
-			t.buffer[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = bufferedEvent{gvr: gvr, obj: u, del: takeDel}
+			key := gvr.String() + "/" + u.GetNamespace() + "/" + u.GetName()
+			prev, replaced := t.buffer[key]
+			// An event it replaces is a write the change stands for too:
+			// ignoreChangesBy cannot ask about it any more, so it is committed.
+			t.buffer[key] = bufferedEvent{gvr: gvr, obj: u, del: takeDel, coalesced: replaced || prev.coalesced}
 			continue
 		}
 		if floor, ok := t.floor[gvr]; ok {

@@ -113,8 +113,8 @@ func (a *authors) byAuthor(batch map[string]*mirror.Change, max int, now time.Ti
 // ignored reports whether every write coalesced into c is by an author its
 // rules ignore: the latest (who, when a report found it; else only its field
 // manager is known) and the earlier ones, by their reports. A write whose
-// author cannot be told is not ignored. A Secret's reports are kept by name,
-// the latest only: it is decided by its latest write.
+// author cannot be told is not ignored, nor are a Secret's earlier writes
+// (its reports are kept by name, the latest only).
 func (a *authors) ignored(c *mirror.Change, who attribution.Author, found bool) bool {
 	switch {
 	case found:
@@ -129,7 +129,9 @@ func (a *authors) ignored(c *mirror.Change, who attribution.Author, found bool) 
 		}
 	}
 	if render.IsSecret(c.GVR) {
-		return true
+		// A Secret's reports are kept by name, the latest only: earlier
+		// writes cannot be told, so with any the change is committed.
+		return len(c.Earlier) == 0
 	}
 	if len(c.Earlier) > 0 && a.attribution == nil {
 		return false
