@@ -4,6 +4,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/files"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 	"github.com/configbutler/gitops-reverser/pkg/sops"
 )
@@ -50,4 +53,42 @@ func deleteAllowed(ts *selection.TypeSelection, file []byte) bool {
 		return false // unreadable: kept, as a foreign file is
 	}
 	return ts.MayDelete(&unstructured.Unstructured{Object: m})
+}
+
+// reencryptKept plans a Secret's file the rules keep as it is (they leave
+// updates out) encrypted again when it is not encrypted to the target's
+// recipients now: its content stays as mirrored, its readers change (a key
+// added opens it, a key removed does not). It reports whether it did.
+func (p *Plan) reencryptKept(tree Tree, t *mirror.Target, path string) (bool, error) {
+	if t.Keys == nil {
+		return false, nil
+	}
+	old, found, err := files.ReadExisting(tree, path)
+	if err != nil || !found || old == nil || sops.EncryptedTo(old, t.Keys.Recipients) {
+		return false, err
+	}
+	plain, err := sops.Decrypt(old, t.Keys.Identities)
+	if err != nil {
+		return false, nil // not one the server can read: left as it is
+	}
+	enc, err := sops.Encrypt(plain, t.Keys.Recipients)
+	if err != nil {
+		return false, nil
+	}
+	p.Stats.Updated++
+	p.Updated = append(p.Updated, path)
+	p.Changes = append(p.Changes, gitmodel.Change{Path: path, Content: enc})
+	return true, nil
+}
+
+// leftOut plans an object whose write the rules leave out: unchanged, or,
+// for a Secret's file, encrypted again to the recipients of now.
+func (p *Plan) leftOut(tree Tree, t *mirror.Target, path string, secret, had bool) error {
+	if secret && had {
+		if done, err := p.reencryptKept(tree, t, path); done || err != nil {
+			return err
+		}
+	}
+	p.Stats.Unchanged++
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -14,6 +15,7 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
+	"github.com/configbutler/gitops-reverser/pkg/sops"
 )
 
 // TestPlanKeepsToOperations: a snapshot mirrors only the operations its
@@ -128,5 +130,52 @@ func TestReplayKeepsToOperations(t *testing.T) {
 		if written, deleted := len(p.Created) == 1, len(p.Deleted) == 1; written != tc.written || deleted != tc.deleted {
 			t.Errorf("ops %b: written %v deleted %v, want %v %v", tc.ops, written, deleted, tc.written, tc.deleted)
 		}
+	}
+}
+
+// TestKeptSecretReencrypted: a Secret under a rule that leaves updates out
+// keeps its content when the object changes, but is encrypted again when
+// the target's recipients change: a key added opens the file, and the
+// content is still the one mirrored.
+func TestKeptSecretReencrypted(t *testing.T) {
+	server, _ := age.GenerateX25519Identity()
+	reader, _ := age.GenerateX25519Identity()
+	secret := func(v string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]interface{}{
+			"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+			"metadata": map[string]interface{}{"name": "db", "namespace": "demo"},
+			"data":     map[string]interface{}{"k": v},
+		}}
+	}
+	plain, _ := render.Render(secret("b2xk")) // "old"
+	first, err := sops.Encrypt(plain, []string{server.Recipient().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := render.Path("base", secGVR, "demo", "db")
+	sel := selection.Selection{secGVR: &selection.TypeSelection{
+		Resource: selection.APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("demo"),
+		Clauses: []selection.Clause{{Namespace: "demo", Ops: selection.OpCreate}},
+	}}
+	plan := func(recipients ...string) *Plan {
+		keys := &mirror.Keys{Recipients: recipients, Identities: []age.Identity{server}}
+		tgt := &mirror.Target{Key: "demo/t", Path: "base", Keys: keys, Selection: sel}
+		p, err := Compute(context.Background(), tgt, memTree{path: string(first)}, nil,
+			objects(map[schema.GroupVersionResource][]*unstructured.Unstructured{secGVR: {secret("bmV3")}}), nil) // "new"
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := plan(server.Recipient().String()); len(p.Changes) != 0 {
+		t.Fatalf("same recipients, an update the rules leave out: %d changes", len(p.Changes))
+	}
+	p := plan(server.Recipient().String(), reader.Recipient().String())
+	if len(p.Changes) != 1 || p.Stats.Updated != 1 {
+		t.Fatalf("a recipient added: %+v", p.Stats)
+	}
+	got, err := sops.Decrypt(p.Changes[0].Content, []age.Identity{reader})
+	if err != nil || !strings.Contains(string(got), "k: b2xk") {
+		t.Errorf("the added reader decrypts %q (%v), want the content as mirrored", got, err)
 	}
 }

@@ -228,9 +228,8 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 				p.Stats.Unchanged++ // this very version is in the tree: no render
 				return nil
 			}
-			if !opAllowed(ts, obj, had) {
-				p.Stats.Unchanged++ // the rules leave this create or update out
-				return nil
+			if !opAllowed(ts, obj, had) { // the rules leave this create or update out
+				return p.leftOut(tree, t, path, render.IsSecret(gvr), had)
 			}
 			return p.write(tree, t, gvr, obj, path, blob, had)
 		})
@@ -352,8 +351,14 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 			}
 			continue
 		}
-		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) || !replayAllowed(ts, obj, had) {
+		if had && index != nil && index.Current(path, obj, t.RenderID(), blob) {
 			p.Stats.Unchanged++
+			continue
+		}
+		if !replayAllowed(ts, obj, had) {
+			if err := p.leftOut(tree, t, path, render.IsSecret(gvr), had); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := p.write(tree, t, gvr, obj, path, blob, had); err != nil {
