@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
@@ -274,13 +275,22 @@ func (h handlers) ruleChanged(old, obj interface{}) {
 		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
 			o = d.Obj
 		}
+		// A rule the informer lists at start-up is not new: no second look.
+		again := old != nil || recent(o)
 		switch r := o.(type) {
 		case *v1alpha1.WatchRule:
-			h.recheck(watchRuleKey(r.Namespace, r.Name), r.Namespace+"/"+r.Spec.TargetRef.Name)
+			h.recheck(watchRuleKey(r.Namespace, r.Name), r.Namespace+"/"+r.Spec.TargetRef.Name, again)
 		case *v1alpha1.ClusterWatchRule:
-			h.recheck(clusterRuleKey(r.Name), r.Spec.TargetRef.Namespace+"/"+r.Spec.TargetRef.Name)
+			h.recheck(clusterRuleKey(r.Name), r.Spec.TargetRef.Namespace+"/"+r.Spec.TargetRef.Name, again)
 		}
 	}
+}
+
+// recent reports whether a rule was created in the last minute (a rule the
+// informer lists at start-up is older, and its CRD long established).
+func recent(o interface{}) bool {
+	m, ok := o.(metav1.Object)
+	return ok && time.Since(m.GetCreationTimestamp().Time) < time.Minute
 }
 
 // discoveryRecheck is when a changed rule and its target are looked at again,
@@ -291,9 +301,12 @@ const discoveryRecheck = 2500 * time.Millisecond
 // discoveryRecheck with discovery read again: a rule created within two
 // seconds of another discovery read (its CRD established a moment before)
 // would otherwise miss the type until the periodic re-check, a minute on.
-func (h handlers) recheck(ruleKey, targetKey string) {
+func (h handlers) recheck(ruleKey, targetKey string, again bool) {
 	h.enqueueRule(ruleKey)
 	h.enqueue(targetKey)
+	if !again {
+		return
+	}
 	time.AfterFunc(discoveryRecheck, func() {
 		// Whether or not this read finds a change: another reader may have
 		// found it first without telling this rule.
