@@ -156,27 +156,33 @@ func WriteFile(out string, o Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := writeTarball(out, func(w io.Writer) error { return WriteLayout(w, img, o.Ref, o.Epoch) }); err != nil {
 		return "", err
+	}
+	d, err := img.Digest()
+	return d.String(), err
+}
+
+// writeTarball writes a layout to out through a temporary file, renamed into
+// place once whole: a failed build leaves no half tarball behind.
+func writeTarball(out string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
 	}
 	tmp := out + ".tmp"
 	f, err := os.Create(tmp)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.Remove(tmp)
-	if err := WriteLayout(f, img, o.Ref, o.Epoch); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
-		return "", err
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return "", err
+		return err
 	}
-	d, err := img.Digest()
-	if err != nil {
-		return "", err
-	}
-	return d.String(), os.Rename(tmp, out)
+	return os.Rename(tmp, out)
 }
 
 // WriteLayout writes img as an OCI image layout (oci-layout, index.json,

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -58,27 +56,11 @@ func WriteIndexFile(out string, o Options, binaries map[string]string) (string, 
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", err
-	}
-	tmp := out + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp)
-	if err := WriteIndexLayout(f, idx, o.Ref, o.Epoch); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeTarball(out, func(w io.Writer) error { return WriteIndexLayout(w, idx, o.Ref, o.Epoch) }); err != nil {
 		return "", err
 	}
 	d, err := idx.Digest()
-	if err != nil {
-		return "", err
-	}
-	return d.String(), os.Rename(tmp, out)
+	return d.String(), err
 }
 
 // WriteIndexLayout writes idx as an OCI image layout whose index.json names
