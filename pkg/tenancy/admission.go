@@ -221,6 +221,12 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 		checks = append(checks, check)
 	}
 	if ref := t.Spec.ProviderRef; ref.IsFlux() {
+		// The GitRepository first, alone: a user who may not read it is not
+		// told the name of its Secret.
+		repo := GitRepositoryGet(t.Namespace, ref.Name, fmt.Sprintf("spec.providerRef.name (Flux GitRepository %s/%s)", t.Namespace, ref.Name))
+		if err := a.authorize(ctx, obj, []Check{repo}); err != nil {
+			return err
+		}
 		cs, err := a.fluxChecks(ctx, t.Namespace, ref.Name)
 		if err != nil {
 			return err
@@ -253,11 +259,12 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 }
 
 // fluxChecks: a target pushing through a Flux GitRepository uses its URL and
-// credentials, so its user must get the GitRepository and its Secret (one
-// that does not exist yet is checked when the server uses it).
+// credentials, so its user must get its Secret too (the GitRepository is
+// checked before, alone; a Secret not named yet is checked when the server
+// uses it).
 func (a *Admission) fluxChecks(ctx context.Context, ns, name string) ([]Check, error) {
 	fld := fmt.Sprintf("spec.providerRef.name (Flux GitRepository %s/%s", ns, name)
-	checks := []Check{GitRepositoryGet(ns, name, fld+")")}
+	var checks []Check
 	if a.FluxSecret == nil {
 		return checks, nil
 	}

@@ -152,7 +152,8 @@ func admission(az authorizer.UnconditionalAuthorizer) *Admission {
 // named with its field, what the user may not read, and admits what they may.
 func TestAdmission(t *testing.T) {
 	az := rbac{
-		"tenant": allow("create secrets in namespace t1", "get secrets own-key in namespace t1", "get secrets own-creds in namespace t1"),
+		"tenant":    allow("create secrets in namespace t1", "get secrets own-key in namespace t1", "get secrets own-creds in namespace t1"),
+		"repo-only": allow("get gitrepositories.source.toolkit.fluxcd.io flux-system in namespace t1"),
 		"flux-user": allow("get gitrepositories.source.toolkit.fluxcd.io flux-system in namespace t1", "get secrets flux-creds in namespace t1",
 			"get gitrepositories.source.toolkit.fluxcd.io public in namespace t1"),
 		"reader": allow("list configmaps in namespace t1", "watch configmaps in namespace t1", "get secrets own-creds in namespace t1"),
@@ -234,8 +235,9 @@ func TestAdmission(t *testing.T) {
 			[]string{"list configmaps in namespace t1 (spec: WatchRule t1/admins spec.rules[0] writes through it)"}},
 		{"tenant: a target pushing through a Flux GitRepository", "tenant", func(ctx context.Context) error {
 			return a.GitTarget(ctx, fluxTarget("flux-system"), nil)
-		}, []string{"may not get gitrepositories.source.toolkit.fluxcd.io flux-system in namespace t1 (spec.providerRef.name (Flux GitRepository t1/flux-system))",
-			"may not get secrets flux-creds in namespace t1 (spec.providerRef.name (Flux GitRepository t1/flux-system pushes with it))"}},
+		}, []string{"may not get gitrepositories.source.toolkit.fluxcd.io flux-system in namespace t1 (spec.providerRef.name (Flux GitRepository t1/flux-system))"}},
+		{"repo-only: the GitRepository but not its Secret", "repo-only", func(ctx context.Context) error { return a.GitTarget(ctx, fluxTarget("flux-system"), nil) },
+			[]string{"may not get secrets flux-creds in namespace t1 (spec.providerRef.name (Flux GitRepository t1/flux-system pushes with it))"}},
 		{"flux-user: a GitRepository and its Secret", "flux-user", func(ctx context.Context) error { return a.GitTarget(ctx, fluxTarget("flux-system"), nil) }, nil},
 		{"flux-user: a GitRepository without a Secret", "flux-user", func(ctx context.Context) error { return a.GitTarget(ctx, fluxTarget("public"), nil) }, nil},
 		{"admin: everything", "admin", func(ctx context.Context) error { return a.GitTarget(ctx, target("shared", "team-key", true), nil) }, nil},
@@ -260,6 +262,10 @@ func TestAdmission(t *testing.T) {
 		})
 	}
 
+	// Who may not read the GitRepository is not told the name of its Secret.
+	if err := a.GitTarget(asUser("tenant"), fluxTarget("flux-system"), nil); err == nil || strings.Contains(err.Error(), "flux-creds") {
+		t.Errorf("the denial names the GitRepository's Secret: %v", err)
+	}
 	// The authorizer cannot decide: refused (503), never admitted on a guess.
 	if err := a.WatchRule(asUser("broken"), wr("configmaps"), nil); !apierrors.IsServiceUnavailable(err) {
 		t.Errorf("failed review: %v, want 503", err)
