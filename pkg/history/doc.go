@@ -22,7 +22,7 @@
 // the current index at once and a background fetch refreshes it. Only the
 // first query of a clone waits (for its clone and index).
 //
-// Content reads a revision's file bounded like git.Repo.ReadFile;
-// UnifiedDiff formats a diff as `git diff -U3` does; ParsePath maps a file
-// back to the object it holds.
+// Content reads a revision's file bounded like git.Repo.ReadFile, with its
+// diff as `git diff -U3` prints it (gitmodel.UnifiedDiff); ParsePath maps a
+// file back to the object it holds.
 package history

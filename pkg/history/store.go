@@ -2,8 +2,6 @@ package history
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,6 +9,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 )
 
 // BranchKey identifies one read-only clone: the repository, the branch, and
@@ -149,29 +149,9 @@ func NewStore(o StoreOptions) (*Store, error) {
 	return s, nil
 }
 
-// CloneDirName is the directory of a key's clone under StoreOptions.Dir:
-// injective (the SHA-256 of the whole key, parts separated by NUL, which
-// none holds) with a readable, bounded part, as the branch workers name
-// theirs.
-func CloneDirName(k BranchKey) string {
-	sum := sha256.Sum256([]byte(k.URL + "\x00" + k.Branch + "\x00" + k.Name))
-	return readable(k.URL, 80) + "@" + readable(k.Branch, 40) + "-" + hex.EncodeToString(sum[:])[:32]
-}
-
-// readable keeps letters, digits, '.', '-' and '_' of s (others become '_'),
-// at most max bytes of them.
-func readable(s string, max int) string {
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' {
-			b = append(b, c)
-		} else {
-			b = append(b, '_')
-		}
-	}
-	return string(b)
-}
+// CloneDirName is the directory of a key's clone under StoreOptions.Dir, as
+// the branch workers name theirs (gitmodel.CloneDirName).
+func CloneDirName(k BranchKey) string { return gitmodel.CloneDirName(k.URL, k.Branch, k.Name) }
 
 // Revisions returns the revisions of the file at path on the key's branch,
 // newest first.
@@ -241,15 +221,15 @@ func (s *Store) ContentAndDiff(ctx context.Context, key BranchKey, rev Revision)
 	}
 	switch rev.Operation {
 	case Create:
-		return content, UnifiedDiff(nil, content, "/dev/null", "b/"+rev.Path), nil
+		return content, gitmodel.UnifiedDiff(nil, content, "/dev/null", "b/"+rev.Path), nil
 	case Delete:
-		return content, UnifiedDiff(content, nil, "a/"+rev.Path, "/dev/null"), nil
+		return content, gitmodel.UnifiedDiff(content, nil, "a/"+rev.Path, "/dev/null"), nil
 	}
 	before, err := c.blob(rev.PreviousBlob)
 	if err != nil {
 		return nil, "", err
 	}
-	return content, UnifiedDiff(before, content, "a/"+rev.Path, "b/"+rev.Path), nil
+	return content, gitmodel.UnifiedDiff(before, content, "a/"+rev.Path, "b/"+rev.Path), nil
 }
 
 func (c *clone) blob(h string) ([]byte, error) {

@@ -57,9 +57,10 @@ const (
 	fluxRetryMax   = time.Minute
 )
 
-// fluxGVR finds the version of gitrepositories the cluster prefers (false:
-// the kind is not served: no Flux CRD).
-func fluxGVR(resources []selection.APIResource) (schema.GroupVersionResource, bool) {
+// FluxGVR finds the version of gitrepositories the cluster prefers (false:
+// the kind is not served: no Flux CRD). Admission reads GitRepositories
+// through it too.
+func FluxGVR(resources []selection.APIResource) (schema.GroupVersionResource, bool) {
 	for _, r := range resources {
 		if r.GVR.Group == v1alpha1.FluxSourceGroup && r.GVR.Resource == "gitrepositories" && r.Preferred {
 			return r.GVR, true
@@ -99,12 +100,12 @@ func (f *fluxRepos) informer() (cache.SharedIndexInformer, string) {
 	if err != nil {
 		return nil, fmt.Sprintf("Flux GitRepositories cannot be looked up: %v", err)
 	}
-	gvr, ok := fluxGVR(resources)
+	gvr, ok := FluxGVR(resources)
 	if !ok && f.refresh != nil && f.refresh(false) {
 		// Discovery may be up to its MaxAge old: Flux's CRDs may have been
 		// installed since (read again at most every two seconds).
 		if resources, err = f.resources(); err == nil {
-			gvr, ok = fluxGVR(resources)
+			gvr, ok = FluxGVR(resources)
 		}
 	}
 	if !ok {
@@ -186,7 +187,7 @@ func asObject(obj interface{}) metav1.Object {
 // where it came from (isFluxProvider).
 func providerFromFlux(repo *unstructured.Unstructured) *v1alpha1.GitProvider {
 	url, _, _ := unstructured.NestedString(repo.Object, "spec", "url")
-	secret, _, _ := unstructured.NestedString(repo.Object, "spec", "secretRef", "name")
+	secret := FluxSecretName(repo)
 	p := &v1alpha1.GitProvider{
 		TypeMeta: metav1.TypeMeta{APIVersion: repo.GetAPIVersion(), Kind: v1alpha1.KindGitRepository},
 		ObjectMeta: metav1.ObjectMeta{Namespace: repo.GetNamespace(), Name: repo.GetName(), UID: repo.GetUID(),
@@ -198,6 +199,13 @@ func providerFromFlux(repo *unstructured.Unstructured) *v1alpha1.GitProvider {
 		p.Spec.SecretRef = &v1alpha1.LocalSecretReference{Name: secret, Kind: "Secret"}
 	}
 	return p
+}
+
+// FluxSecretName is the credentials Secret a GitRepository names ("" for
+// none).
+func FluxSecretName(repo *unstructured.Unstructured) string {
+	name, _, _ := unstructured.NestedString(repo.Object, "spec", "secretRef", "name")
+	return name
 }
 
 // isFluxProvider reports whether p stands for a Flux GitRepository.

@@ -37,10 +37,10 @@ func TestProviderFromFlux(t *testing.T) {
 	v1 := schema.GroupVersionResource{Group: "source.toolkit.fluxcd.io", Version: "v1", Resource: "gitrepositories"}
 	beta := v1
 	beta.Version = "v1beta2"
-	if gvr, ok := fluxGVR([]selection.APIResource{{GVR: beta}, {GVR: v1, Preferred: true}}); !ok || gvr != v1 {
-		t.Errorf("fluxGVR = %v, %v", gvr, ok)
+	if gvr, ok := FluxGVR([]selection.APIResource{{GVR: beta}, {GVR: v1, Preferred: true}}); !ok || gvr != v1 {
+		t.Errorf("FluxGVR = %v, %v", gvr, ok)
 	}
-	if _, ok := fluxGVR([]selection.APIResource{{GVR: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, Preferred: true}}); ok {
+	if _, ok := FluxGVR([]selection.APIResource{{GVR: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, Preferred: true}}); ok {
 		t.Error("a cluster without Flux serves GitRepositories")
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/render"
 )
 
@@ -16,13 +17,6 @@ const (
 	masked        = "***"
 	maskedChanged = "*** (changed)"
 )
-
-// diffContext is the lines of context around a change.
-const diffContext = 3
-
-// maxLCSCells bounds the line comparison of a diff: past it, the changed
-// middle of two files is shown as removed and added as a whole.
-const maxLCSCells = 4 << 20
 
 // objectDiff is a unified diff of an object now (nil: absent) against what
 // the restore makes of it (nil: deleted), each as the mirror renders it (so
@@ -115,134 +109,8 @@ func deepCopy(u *unstructured.Unstructured) *unstructured.Unstructured {
 	return u.DeepCopy()
 }
 
-// edit is one line of an edit script: ' ' kept, '-' removed, '+' added.
-type edit struct {
-	op   byte
-	line string
-}
-
 // unified is the unified diff of two texts split into lines (each ending in
-// "\n" but maybe the last); "" when they are equal.
+// "\n" but maybe the last), as git prints it; "" when they are equal.
 func unified(a, b []string, nameA, nameB string) string {
-	script := editScript(a, b)
-	var out strings.Builder
-	// ai, bi: lines of a and b before script[i].
-	ai, bi := make([]int, len(script)+1), make([]int, len(script)+1)
-	for i, e := range script {
-		ai[i+1], bi[i+1] = ai[i], bi[i]
-		if e.op != '+' {
-			ai[i+1]++
-		}
-		if e.op != '-' {
-			bi[i+1]++
-		}
-	}
-	for i := 0; i < len(script); {
-		if script[i].op == ' ' {
-			i++
-			continue
-		}
-		start := max(0, i-diffContext)
-		end := i // end of the hunk: past the last change plus context
-		for j := i; j < len(script); j++ {
-			if script[j].op != ' ' {
-				end = j + 1
-			} else if j-end >= 2*diffContext {
-				break
-			}
-		}
-		end = min(len(script), end+diffContext)
-		if out.Len() == 0 {
-			fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
-		}
-		fmt.Fprintf(&out, "@@ -%s +%s @@\n", hunkRange(ai[start], ai[end]-ai[start]), hunkRange(bi[start], bi[end]-bi[start]))
-		for _, e := range script[start:end] {
-			out.WriteByte(e.op)
-			out.WriteString(e.line)
-			if !strings.HasSuffix(e.line, "\n") {
-				out.WriteString("\n\\ No newline at end of file\n")
-			}
-		}
-		i = end
-	}
-	return out.String()
-}
-
-func hunkRange(start, n int) string {
-	if n == 0 {
-		return fmt.Sprintf("%d,0", start)
-	}
-	if n == 1 {
-		return fmt.Sprintf("%d", start+1)
-	}
-	return fmt.Sprintf("%d,%d", start+1, n)
-}
-
-// editScript is a shortest edit script from a to b: common ends kept, the
-// middle by longest common subsequence (or, when too large to compare,
-// replaced as a whole).
-func editScript(a, b []string) []edit {
-	p := 0
-	for p < len(a) && p < len(b) && a[p] == b[p] {
-		p++
-	}
-	s := 0
-	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
-		s++
-	}
-	var script []edit
-	for _, l := range a[:p] {
-		script = append(script, edit{' ', l})
-	}
-	ma, mb := a[p:len(a)-s], b[p:len(b)-s]
-	if len(ma)*len(mb) > maxLCSCells {
-		for _, l := range ma {
-			script = append(script, edit{'-', l})
-		}
-		for _, l := range mb {
-			script = append(script, edit{'+', l})
-		}
-	} else {
-		script = append(script, lcsScript(ma, mb)...)
-	}
-	for _, l := range a[len(a)-s:] {
-		script = append(script, edit{' ', l})
-	}
-	return script
-}
-
-// lcsScript is the edit script of a longest common subsequence of a and b,
-// removals before additions within a change.
-func lcsScript(a, b []string) []edit {
-	n, m := len(a), len(b)
-	// l[i][j]: length of an LCS of a[i:] and b[j:].
-	l := make([][]int32, n+1)
-	for i := range l {
-		l[i] = make([]int32, m+1)
-	}
-	for i := n - 1; i >= 0; i-- {
-		for j := m - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				l[i][j] = l[i+1][j+1] + 1
-			} else {
-				l[i][j] = max(l[i+1][j], l[i][j+1])
-			}
-		}
-	}
-	var script []edit
-	i, j := 0, 0
-	for i < n || j < m {
-		switch {
-		case i < n && j < m && a[i] == b[j]:
-			script = append(script, edit{' ', a[i]})
-			i, j = i+1, j+1
-		case j == m || (i < n && l[i+1][j] >= l[i][j+1]):
-			script = append(script, edit{'-', a[i]})
-			i++
-		default:
-			script = append(script, edit{'+', b[j]})
-			j++
-		}
-	}
-	return script
+	return gitmodel.UnifiedDiff([]byte(strings.Join(a, "")), []byte(strings.Join(b, "")), nameA, nameB)
 }

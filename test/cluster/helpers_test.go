@@ -222,3 +222,15 @@ func checkRestrictedEnforced(t *testing.T, n *node.Node, ns string) {
 		t.Fatalf("a pod breaking the restricted profile was not refused in %s: %v\n%s", ns, err, out)
 	}
 }
+
+// exampleReadyErr is nil once the example's GitTarget demo is Ready.
+func exampleReadyErr(n *node.Node) error {
+	out, err := n.Kubectl("get", "gittarget", "demo", "-n", exampleNS, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+	if err != nil {
+		return err
+	}
+	if out != "True" {
+		return fmt.Errorf("Ready=%q", out)
+	}
+	return nil
+}

@@ -200,16 +200,7 @@ func TestInstallOnANode(t *testing.T) {
 	// The example, pointed at the remote, and its credentials.
 	remote := git.URL("demo")
 	applyExample(t, root, n, remote, password)
-	eventually(t, 3*time.Minute, "GitTarget demo Ready", func() error {
-		out, err := n.Kubectl("get", "gittarget", "demo", "-n", exampleNS, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
-		if err != nil {
-			return err
-		}
-		if out != "True" {
-			return fmt.Errorf("Ready=%q", out)
-		}
-		return nil
-	})
+	eventually(t, 3*time.Minute, "GitTarget demo Ready", func() error { return exampleReadyErr(n) })
 	repo := filepath.Join(dir, "clone")
 	files := eventuallyFiles(t, git, repo, []string{
 		"clusters/local/v1/configmaps/demo/app-settings.yaml",

@@ -59,16 +59,7 @@ func checkRollingRestartLosesNothing(t *testing.T, n *node.Node, git *gitserver.
 	}
 	rolled := time.Since(start)
 	eventually(t, 3*time.Minute, "every pod Ready after the rolling restart", func() error { return checkPodsReadyErr(n) })
-	eventually(t, 3*time.Minute, "GitTarget demo Ready after the rolling restart", func() error {
-		out, err := n.Kubectl("get", "gittarget", "demo", "-n", exampleNS, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
-		if err != nil {
-			return err
-		}
-		if out != "True" {
-			return fmt.Errorf("Ready=%q", out)
-		}
-		return nil
-	})
+	eventually(t, 3*time.Minute, "GitTarget demo Ready after the rolling restart", func() error { return exampleReadyErr(n) })
 	ready := time.Since(start)
 	eventuallyFiles(t, git, repo, want)
 	inGit := time.Since(start)

@@ -178,12 +178,7 @@ func TestSeedManifestsApplyAsTheyAre(t *testing.T) {
 func TestBothSpellingsApply(t *testing.T) {
 	ns := newNamespace(t, "spell")
 	url := newRepo(t, ns)
-	apply(t, credentials(ns)+fmt.Sprintf(`---
-apiVersion: configbutler.ai/v1alpha1
-kind: GitProvider
-metadata: {name: origin, namespace: %[1]s}
-spec: {url: %[2]q, secretRef: {name: git-credentials}, allowedBranches: ["main"], push: {interval: 1s}}
-`, ns, url))
+	apply(t, credentials(ns)+"---\n"+originProvider(ns, url))
 	ours := fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
 kind: GitTarget
 metadata: {name: t, namespace: %s}

@@ -30,29 +30,35 @@ func newMirror(t *testing.T, prefix string, encrypted bool, extra string) *mirro
 	if encrypted {
 		enc = "  encryption: {provider: sops, secretRef: {name: sops-age-key}, generateWhenMissing: true}\n"
 	}
-	apply(t, credentials(m.ns)+fmt.Sprintf(`---
-apiVersion: configbutler.ai/v1alpha1
-kind: GitProvider
-metadata: {name: origin, namespace: %[1]s}
-spec: {url: %[2]q, secretRef: {name: git-credentials}, allowedBranches: ["main"], push: {interval: 1s}}
----
+	apply(t, credentials(m.ns)+"---\n"+originProvider(m.ns, url)+fmt.Sprintf(`---
 apiVersion: configbutler.ai/v1alpha1
 kind: GitTarget
 metadata: {name: mirror, namespace: %[1]s}
 spec:
   providerRef: {name: origin}
   branch: main
-  path: %[3]s
-%[4]s---
+  path: %[2]s
+%[3]s---
 apiVersion: configbutler.ai/v1alpha1
 kind: WatchRule
 metadata: {name: config, namespace: %[1]s}
 spec:
   targetRef: {name: mirror}
   rules: [{apiGroups: [""], resources: ["configmaps", "secrets"]}]
-%[5]s`, m.ns, url, m.path, enc, extra))
+%[4]s`, m.ns, m.path, enc, extra))
 	m.waitReady(t)
 	return m
+}
+
+// originProvider is the GitProvider "origin" of a test's namespace: the
+// stack's Git server at url, with credentials(ns), branch main, pushes
+// batched for a second.
+func originProvider(ns, url string) string {
+	return fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: origin, namespace: %s}
+spec: {url: %q, secretRef: {name: git-credentials}, allowedBranches: ["main"], push: {interval: 1s}}
+`, ns, url)
 }
 
 func (m *mirror) waitReady(t *testing.T) {

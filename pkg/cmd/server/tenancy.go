@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
 	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle"
 	"github.com/configbutler/gitops-reverser/pkg/tenancy"
 )
 
@@ -101,21 +101,18 @@ func fluxSecret(src *sourceCluster) func(ctx context.Context, ns, name string) (
 		if err != nil {
 			return "", err
 		}
-		for _, r := range resources {
-			if r.GVR.Group != "source.toolkit.fluxcd.io" || r.GVR.Resource != "gitrepositories" || !r.Preferred {
-				continue
-			}
-			u, err := src.dynamic.Resource(r.GVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return "", nil
-			}
-			if err != nil {
-				return "", err
-			}
-			secret, _, _ := unstructured.NestedString(u.Object, "spec", "secretRef", "name")
-			return secret, nil
+		gvr, ok := lifecycle.FluxGVR(resources)
+		if !ok {
+			return "", nil
 		}
-		return "", nil
+		u, err := src.dynamic.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return lifecycle.FluxSecretName(u), nil
 	}
 }
 

@@ -1,46 +1,20 @@
 package worker
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
 
 	"k8s.io/klog/v2"
 
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
-// cloneHashLen is the number of hex digits of the key's hash in a clone
-// directory's name (128 bits).
-const cloneHashLen = 32
-
-// CloneDirName is the directory of a worker's clone under the work dir. It
-// must be injective: two workers sharing a clone would share its files, its
-// index and its credentials. A sanitized name alone is not (env/prod and
-// env_prod both became env_prod), so the name is a readable part, bounded so
-// the whole stays far below 255 bytes, and the SHA-256 of the whole key.
-// The key's parts hold no NUL (URLs, branch names and object names cannot),
-// so NUL separates them unambiguously in what is hashed.
+// CloneDirName is the directory of a worker's clone under the work dir
+// (gitmodel.CloneDirName: injective over the whole key, provider included).
 func CloneDirName(k mirror.BranchKey) string {
-	sum := sha256.Sum256([]byte(k.Repo + "\x00" + k.Branch + "\x00" + k.Provider))
-	return readable(k.Repo, 80) + "@" + readable(k.Branch, 40) + "-" + hex.EncodeToString(sum[:])[:cloneHashLen]
-}
-
-// readable keeps letters, digits, '.', '-' and '_' of s (others become '_'),
-// at most max bytes of them.
-func readable(s string, max int) string {
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' {
-			b = append(b, c)
-		} else {
-			b = append(b, '_')
-		}
-	}
-	return string(b)
+	return gitmodel.CloneDirName(k.Repo, k.Branch, k.Provider)
 }
 
 // currentCloneDir matches the names CloneDirName makes.

@@ -1,4 +1,4 @@
-package history
+package gitmodel
 
 import (
 	"bytes"
