@@ -146,11 +146,13 @@ func TestPackageListDiff(t *testing.T) {
 }
 
 // TestNothingPointsOutside: no file of the repository (but CI's entry point,
-// which runs beside the shared folder) refers to ../shared: a clone is all a
-// newcomer has.
+// which runs beside the shared folder) refers to that folder beside the
+// clone: a clone is all a newcomer has. The pattern is built here, so this
+// file does not hold it either.
 func TestNothingPointsOutside(t *testing.T) {
 	root := repoRoot(t)
-	cmd := exec.Command("git", "grep", "-n", "-I", "--fixed-strings", "../shared", "--", ".", ":!.ci", ":!test/structure/structure_test.go")
+	outside := ".." + "/" + "shared"
+	cmd := exec.Command("git", "grep", "-n", "-I", "--fixed-strings", outside, "--", ".", ":!.ci")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err == nil && len(out) > 0 {
