@@ -152,6 +152,19 @@ func TestSeedManifestsApplyAsTheyAre(t *testing.T) {
 	if out := sopsDecrypt(t, team.String(), enc); !strings.Contains(out, "aHVudGVyMg==") {
 		t.Fatalf("sops -d with the team's key:\n%s", out)
 	}
+	// Every Secret the target wrote (the credentials too), with that key alone.
+	secrets := 0
+	for _, f := range filesOf(t, m.repo) {
+		if strings.HasPrefix(f, "clusters/seed/v1/secrets/") {
+			secrets++
+			if out := sopsDecrypt(t, team.String(), m.show(t, f)); !strings.Contains(out, "kind: Secret") {
+				t.Errorf("sops -d of %s with the team's key:\n%s", f, out)
+			}
+		}
+	}
+	if secrets < 2 {
+		t.Errorf("%d Secrets in Git, want the credentials and db", secrets)
+	}
 
 	// A second key later: the files already there are encrypted to it too.
 	second := ageIdentity(t)
