@@ -99,7 +99,7 @@ func checkPodsReadyErr(n *node.Node) error {
 		return err
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) < 3 { // two servers and etcd
+	if len(lines) < 3 { // two servers and at least one etcd member
 		return fmt.Errorf("pods: %q", out)
 	}
 	for _, l := range lines {
@@ -137,10 +137,16 @@ func applyExample(t *testing.T, root string, n *node.Node, remote, password stri
 // path is there, and returns every file of the tree.
 func eventuallyFiles(t *testing.T, git *gitserver.Server, dir string, want []string) []string {
 	t.Helper()
+	return eventuallyFilesIn(t, git, "demo", dir, want)
+}
+
+// eventuallyFilesIn is eventuallyFiles for the remote repository name.
+func eventuallyFilesIn(t *testing.T, git *gitserver.Server, name, dir string, want []string) []string {
+	t.Helper()
 	var files []string
 	eventually(t, 2*time.Minute, fmt.Sprintf("%d files in Git", len(want)), func() error {
 		os.RemoveAll(dir)
-		out, err := exec.Command("git", "clone", "-q", git.URLWithCredentials("demo"), dir).CombinedOutput()
+		out, err := exec.Command("git", "clone", "-q", git.URLWithCredentials(name), dir).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("git clone: %v: %s", err, out)
 		}
@@ -195,8 +201,9 @@ func dumpState(t *testing.T, n *node.Node) {
 		{"get", "pods", "-A", "-o", "wide"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"describe", "pods", "-n", ns},
+		{"get", "pv,pvc", "-A", "-o", "wide"},
 		{"logs", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser", "--tail=60", "--all-containers"},
-		{"logs", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser-etcd", "--tail=30"},
+		{"logs", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser-etcd", "--tail=30", "--prefix"},
 		{"get", "gittarget", "-A", "-o", "yaml"},
 	} {
 		out, err := n.Kubectl(args...)

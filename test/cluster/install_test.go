@@ -59,8 +59,9 @@ func progress(t *testing.T, format string, args ...any) {
 // mirrored into a Git remote (its Secret encrypted), the bundled etcd private
 // (mutual TLS: a pod without the client certificate can neither read nor
 // write it; checkEtcdPrivate), a server pod deleted mid-stream without
-// losing a change made meanwhile, the upgrade from the previous chart, and a
-// rolling restart during changes (each in Git exactly once).
+// losing a change made meanwhile, the upgrade from the previous chart, a
+// rolling restart during changes (each in Git exactly once), and a
+// three-member etcd losing its leader during changes (checkReplicatedEtcd).
 func TestInstallOnANode(t *testing.T) {
 	root := repoRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -299,6 +300,9 @@ func TestInstallOnANode(t *testing.T) {
 	// server pod is restarted, one after the other, while changes are made.
 	checkUpgradeKeepsEtcdCerts(t, root, n)
 	checkRollingRestartLosesNothing(t, n, git, repo)
+
+	// Installed again with three etcd members, one deleted during changes.
+	checkReplicatedEtcd(t, installed{root: root, dir: dir, tag: tag, caBundle: caBundle, password: password, n: n, git: git})
 }
 
 type testWriter struct{ t *testing.T }

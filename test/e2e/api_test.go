@@ -229,6 +229,9 @@ func TestChartPassesServerDryRun(t *testing.T) {
 		"external etcd":    {"--set", "etcd.bundled.enabled=false", "--set", "etcd.external.endpoints={https://etcd-0.example:2379}", "--set", "etcd.external.tls.secretName=etcd-client"},
 		"no dns, no disks": {"--set", "etcd.bundled.resolve=env", "--set", "etcd.bundled.clientService.clusterIP=10.96.0.53", "--set", "etcd.bundled.persistence.enabled=false", "--set", "antiAffinity=none", "--set", "goMemLimit=400MiB"},
 		"servicemonitor":   {"--set", "serviceMonitor.enabled=true", "--set", "rbac.userRoles=false"},
+		"three members":    {"--set", "etcd.bundled.replicas=3"},
+		"three members, no dns": {"--set", "etcd.bundled.replicas=3", "--set", "etcd.bundled.resolve=hosts",
+			"--set", "etcd.bundled.members.clusterIPs={10.96.0.60,10.96.0.61,10.96.0.62}"},
 	} {
 		out, err := render(set...)
 		if err != nil {
@@ -248,18 +251,61 @@ func TestChartPassesServerDryRun(t *testing.T) {
 		if name == "servicemonitor" && !strings.Contains(out, "kind: ServiceMonitor") {
 			t.Errorf("serviceMonitor.enabled=true rendered no ServiceMonitor")
 		}
+		if strings.HasPrefix(name, "three members") {
+			checkThreeMembers(t, out, name == "three members, no dns")
+		}
 		if name == "no dns, no disks" && (!strings.Contains(out, "$(GITOPS_REVERSER_ETCD_CLIENT_SERVICE_HOST)") || strings.Contains(out, "volumeClaimTemplates")) {
 			t.Errorf("resolve=env or persistence=false not rendered:\n%s", out)
 		}
 	}
 	for set, want := range map[string]string{
-		"antiAffinity=sometimes":                   "antiAffinity must be preferred, required or none",
-		"etcd.external.endpoints={https://e:2379}": "etcd.bundled.enabled=false",
-		"etcd.bundled.resolve=mdns":                "etcd.bundled.resolve must be dns or env",
-		"replicas=0":                               "replicas must be at least 1",
+		"antiAffinity=sometimes":                                         "antiAffinity must be preferred, required or none",
+		"etcd.external.endpoints={https://e:2379}":                       "etcd.bundled.enabled=false",
+		"etcd.bundled.resolve=mdns":                                      "etcd.bundled.resolve must be dns, env or hosts",
+		"etcd.bundled.replicas=2":                                        "etcd.bundled.replicas must be 1 or 3",
+		"etcd.bundled.replicas=3,etcd.bundled.persistence.enabled=false": "needs etcd.bundled.persistence.enabled=true",
+		"etcd.bundled.replicas=3,etcd.bundled.resolve=env,etcd.bundled.clientService.clusterIP=10.96.0.53": "cannot use etcd.bundled.resolve=env",
+		"etcd.bundled.replicas=3,etcd.bundled.resolve=hosts,etcd.bundled.members.clusterIPs={10.96.0.60}":  "1 given for 3 members",
+		"etcd.bundled.members.clusterIPs={10.96.0.60}":                                                     "only used with etcd.bundled.resolve=hosts",
+		"replicas=0": "replicas must be at least 1",
 	} {
 		if out, err := render("--set", set); err == nil || !strings.Contains(out, want) {
 			t.Errorf("--set %s: err %v, want an error saying %q:\n%.300s", set, err, want, out)
+		}
+	}
+}
+
+// checkThreeMembers: a three-member etcd renders as one: three replicas
+// started together, every member in --initial-cluster and in the server's
+// --etcd-servers, peers held to the chart's CA and etcd's own certificate, a
+// PodDisruptionBudget of one, and with resolve=hosts each member's fixed
+// address in every pod's /etc/hosts.
+func checkThreeMembers(t *testing.T, out string, hosts bool) {
+	t.Helper()
+	member := func(i int) string {
+		return fmt.Sprintf("gitops-reverser-etcd-%d.gitops-reverser-etcd.gitops-reverser.svc", i)
+	}
+	want := []string{
+		"replicas: 3", "podManagementPolicy: Parallel", "publishNotReadyAddresses: true",
+		"--initial-cluster=gitops-reverser-etcd-0=https://" + member(0) + ":2380,gitops-reverser-etcd-1=https://" + member(1) + ":2380,gitops-reverser-etcd-2=https://" + member(2) + ":2380",
+		"--etcd-servers=https://" + member(0) + ":2379,https://" + member(1) + ":2379,https://" + member(2) + ":2379",
+		"--peer-client-cert-auth", "--peer-cert-allowed-cn=gitops-reverser-etcd", "--peer-skip-client-san-verification",
+		"kind: PodDisruptionBudget\nmetadata:\n  name: gitops-reverser-etcd",
+	}
+	if hosts {
+		for i, ip := range []string{"10.96.0.60", "10.96.0.61", "10.96.0.62"} {
+			want = append(want, fmt.Sprintf("clusterIP: %s", ip), fmt.Sprintf("statefulset.kubernetes.io/pod-name: gitops-reverser-etcd-%d", i))
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("three members: the rendering lacks %q", w)
+		}
+	}
+	if hosts {
+		// Both the members and the server's pods name every member.
+		if got := strings.Count(out, `- ip: "10.96.0.61"`+"\n"+`        hostnames: ["`+member(1)+`"]`); got != 2 {
+			t.Errorf("resolve=hosts: member 1's address is in %d pod templates' hostAliases, want 2 (etcd and the server)", got)
 		}
 	}
 }

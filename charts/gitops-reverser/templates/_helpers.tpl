@@ -65,8 +65,8 @@ app.kubernetes.io/name: {{ include "gitops-reverser.etcd.name" . }}
 {{- end -}}
 
 {{/*
-The --etcd-servers of the server: the bundled etcd's member 0 or the external
-endpoints. The bundled etcd is https only (mutual TLS); its certificate names
+The --etcd-servers of the server: every member of the bundled etcd (by name,
+or the client Service's address with resolve=env) or the external endpoints. The bundled etcd is https only (mutual TLS); its certificate names
 both addresses (gitops-reverser.etcd.sans).
 */}}
 {{- define "gitops-reverser.etcdServers" -}}
@@ -75,10 +75,14 @@ both addresses (gitops-reverser.etcd.sans).
 {{- if eq .Values.etcd.bundled.resolve "env" -}}
 {{- /* kubelet expands $(VAR) from the service variables it injects. */ -}}
 {{- printf "https://$(%s_SERVICE_HOST):2379" (include "gitops-reverser.etcd.clientService" . | upper | replace "-" "_") -}}
-{{- else if eq .Values.etcd.bundled.resolve "dns" -}}
-{{- printf "https://%s-0.%s.%s.svc:2379" $etcd $etcd .Release.Namespace -}}
+{{- else if has .Values.etcd.bundled.resolve (list "dns" "hosts") -}}
+{{- $urls := list -}}
+{{- range include "gitops-reverser.etcd.memberHosts" . | fromJsonArray -}}
+{{- $urls = append $urls (printf "https://%s:2379" .) -}}
+{{- end -}}
+{{- join "," $urls -}}
 {{- else -}}
-{{- fail (printf "etcd.bundled.resolve must be dns or env, not %q" .Values.etcd.bundled.resolve) -}}
+{{- fail (printf "etcd.bundled.resolve must be dns, env or hosts, not %q" .Values.etcd.bundled.resolve) -}}
 {{- end -}}
 {{- else -}}
 {{- join "," .Values.etcd.external.endpoints -}}
@@ -233,4 +237,5 @@ and the pods' checksums agree.
 {{- if lt (int .Values.replicas) 1 -}}
 {{- fail "replicas must be at least 1" -}}
 {{- end -}}
+{{- include "gitops-reverser.etcd.validateMembers" . -}}
 {{- end -}}
