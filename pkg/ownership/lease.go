@@ -74,15 +74,56 @@ func (l *lease) id() string {
 // safeWindow is how long after the last renewal this replica still writes.
 func (l *lease) safeWindow() time.Duration { return l.ttl * 2 / 3 }
 
-// writeContext bounds a write by the fencing deadline: it is cancelled when the
-// term ends or the last renewal grows older than the safe window.
+// writeContext fences a write: it is cancelled when the term ends or, at any
+// moment, the last renewal is older than the safe window. Renewals during
+// the write move that point on, so a write that takes longer than the
+// window (the commit and push of a 100,000-file snapshot) runs to its end
+// while the lease is kept, and stops as soon as it is not.
 func (l *lease) writeContext(parent context.Context) (context.Context, context.CancelFunc) {
 	l.mu.Lock()
-	own, deadline := l.term.ctx, l.lastRenew.Add(l.safeWindow())
+	own := l.term.ctx
 	l.mu.Unlock()
-	ctx, cancel := context.WithDeadline(parent, deadline)
+	ctx, cancel := context.WithCancel(parent)
 	stop := context.AfterFunc(own, cancel)
-	return ctx, func() { stop(); cancel() }
+	w := &fence{lease: l, cancel: cancel}
+	w.check()
+	return ctx, func() { stop(); w.stop(); cancel() }
+}
+
+// fence cancels a write once its lease's last renewal is older than the safe
+// window: a timer set for that moment looks again when it fires, and is set
+// again for the new moment when a renewal came meanwhile.
+type fence struct {
+	lease  *lease
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+func (f *fence) check() {
+	f.lease.mu.Lock()
+	until := time.Until(f.lease.lastRenew.Add(f.lease.safeWindow()))
+	f.lease.mu.Unlock()
+	if until <= 0 {
+		f.cancel()
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.stopped {
+		f.timer = time.AfterFunc(until, f.check)
+	}
+}
+
+func (f *fence) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopped = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
 }
 
 // renewed records a renewal seen at now.

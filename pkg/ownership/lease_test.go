@@ -47,10 +47,40 @@ func TestLeaseFencing(t *testing.T) {
 	if l.stale(t0.Add(18 * time.Second)) {
 		t.Error("a renewal did not move the safe window")
 	}
-	ctx, cancel = l.writeContext(context.Background())
+}
+
+// TestWriteFence: a write runs while renewals keep coming, however long it
+// takes, and is cancelled once they stop for longer than the safe window;
+// one begun after the window has passed never runs.
+func TestWriteFence(t *testing.T) {
+	l := &lease{name: "r1", ttl: 300 * time.Millisecond, term: endedTerm(), began: func() {}, ended: func() {}}
+	l.publish(liveTerm(1), time.Now())
+	ctx, cancel := l.writeContext(context.Background())
 	defer cancel()
-	if d, ok := ctx.Deadline(); !ok || !d.Equal(t0.Add(18*time.Second)) {
-		t.Errorf("write deadline %v, %v; want the last renewal plus 10s", d, ok)
+	// Renewed every 50 ms for three safe windows (200 ms each): still live.
+	for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		l.renewed(time.Now())
+		if ctx.Err() != nil {
+			t.Fatal("a write was cancelled while its lease was renewed")
+		}
+	}
+	// No renewal any more: cancelled once the window has passed.
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write outlived its lease's last renewal")
+	}
+	late, cancelLate := l.writeContext(context.Background())
+	defer cancelLate()
+	if late.Err() == nil {
+		t.Error("a write begun after the safe window is live")
+	}
+	// A write that ends stops its fence: nothing fires on a finished write.
+	l.renewed(time.Now())
+	done, finish := l.writeContext(context.Background())
+	finish()
+	if done.Err() == nil {
+		t.Error("the release func did not cancel its context")
 	}
 }
 
