@@ -99,6 +99,14 @@ func (p *packWriter) writeObject(obj plumbing.EncodedObject) error {
 	if _, err := dst.Write(buf[:n]); err != nil {
 		return err
 	}
+	if d, ok := obj.(interface{ deflated() []byte }); ok {
+		// Compressed when it was planned (storedBlob): copied as it is.
+		_, err := dst.Write(d.deflated())
+		if p.entries != nil {
+			p.entries[len(p.entries)-1].crc = p.crc.Sum32()
+		}
+		return err
+	}
 	rd, err := obj.Reader()
 	if err != nil {
 		return err

@@ -13,10 +13,9 @@ import (
 type fileOp struct {
 	delete bool
 	hash   plumbing.Hash
-	// blob is the file's blob, built once from the change's content (the
-	// only copy the commit needs: a caller that drops its changes after
-	// handing them over holds a large snapshot's content once, not twice).
-	blob *plumbing.MemoryObject
+	// blob is the file's blob over the change's content, not a copy of it
+	// (contentBlob): a large snapshot's content is held once, not twice.
+	blob plumbing.EncodedObject
 }
 
 // dirNode is the change set restricted to one directory.
@@ -61,9 +60,11 @@ func newChangePlan(changes []Change) (*changePlan, error) {
 		}
 		op := &fileOp{delete: c.Delete}
 		if !c.Delete {
-			op.blob = &plumbing.MemoryObject{}
-			op.blob.SetType(plumbing.BlobObject)
-			_, _ = op.blob.Write(c.Content)
+			if c.Stored != nil {
+				op.blob = storedBlob{c.Stored}
+			} else {
+				op.blob = newContentBlob(c.Content)
+			}
 			op.hash = op.blob.Hash()
 		}
 		n.files[parts[len(parts)-1]] = op

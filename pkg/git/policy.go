@@ -223,7 +223,9 @@ func installTransports(p RemotePolicy) {
 	// go-git clones the client's *http.Transport when an endpoint carries
 	// TLS or proxy options (CABundle, InsecureSkipTLS, ClientCert, Proxy);
 	// none is ever set here, and the wrapper must stay: it bounds bodies.
-	c := githttp.NewClient(&http.Client{Transport: boundedTransport{rt: tr}})
+	hc := &http.Client{Transport: boundedTransport{rt: tr}}
+	setPushClient(hc)
+	c := githttp.NewClient(hc)
 	client.InstallProtocol("http", c)
 	client.InstallProtocol("https", c)
 	client.InstallProtocol("ssh", newSSHTransport())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func (r *Repo) CommitChainAndPush(ctx context.Context, commits []Commit) (Commit
 		res.Attempts++
 		res.Files = built.files
 
-		pushErr := r.remote.push(ctx, base, built)
+		pushErr := r.remote.push(ctx, base, built, filepath.Join(r.db.dir, "objects", "pack"))
 		if pushErr == nil {
 			if err := r.pushed(built.hash); err != nil {
 				return res, err

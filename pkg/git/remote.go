@@ -1,10 +1,12 @@
 package git
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -127,7 +129,11 @@ var errRemoteMoved = errors.New("remote branch moved")
 // Every object reachable from built.hash that is not in the pack is
 // reachable from base, which the remote branch points at (checked below,
 // and enforced by the server).
-func (rm *remote) push(ctx context.Context, base plumbing.Hash, built *builtCommit) (err error) {
+//
+// Over http(s) the pack is first written to a file in spool (the clone's
+// objects/pack, as tmp_pack_push_*: a crash's leftover is removed like any
+// half-written pack) and streamed from there (receivePackHTTP).
+func (rm *remote) push(ctx context.Context, base plumbing.Hash, built *builtCommit, spool string) (err error) {
 	ctx, dl := withDownload(ctx) // the advertisement and the report are bounded too
 	defer func() { err = redactErr(dl.check(err), rm.secrets) }()
 	sess, err := rm.receivePack(ctx)
@@ -159,6 +165,9 @@ func (rm *remote) push(ctx context.Context, base plumbing.Hash, built *builtComm
 
 	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
 	req.Commands = []*packp.Command{{Name: rm.branchRef, Old: base, New: built.hash}}
+	if isHTTP(rm.url) {
+		return rm.pushSpooled(ctx, req, built, spool)
+	}
 	rd, wr := io.Pipe()
 	req.Packfile = rd
 	done := make(chan error, 1)
@@ -187,4 +196,34 @@ func (rm *remote) push(ctx context.Context, base plumbing.Hash, built *builtComm
 		}
 	}
 	return nil
+}
+
+// pushSpooled writes the pack to a file in spool and sends it from there
+// (receivePackHTTP), then removes the file.
+func (rm *remote) pushSpooled(ctx context.Context, req *packp.ReferenceUpdateRequest, built *builtCommit, spool string) error {
+	f, err := os.CreateTemp(spool, "tmp_pack_push_")
+	if err != nil {
+		return fmt.Errorf("git: spool the pack: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err := writePack(bw, built.objects, built.order); err != nil {
+		return fmt.Errorf("git: spool the pack: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("git: spool the pack: %w", err)
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	report, err := rm.receivePackHTTP(ctx, req, f, size)
+	if err != nil && report != nil {
+		// The remote's own report: a Git server's refusal, safe to show.
+		return &RemoteRefusal{Msg: err.Error()}
+	}
+	return err
 }

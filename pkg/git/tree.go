@@ -179,7 +179,7 @@ type treeBuilder struct {
 	files   int // paths that differ from the base tree
 }
 
-func (b *treeBuilder) addEncoded(obj *plumbing.MemoryObject) plumbing.Hash {
+func (b *treeBuilder) addEncoded(obj plumbing.EncodedObject) plumbing.Hash {
 	h := obj.Hash()
 	if !b.seen[h] {
 		b.seen[h] = true

@@ -6,7 +6,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
-// Change is one entry of a change set: write Content at Path, or delete the
+// Change is one entry of a change set: write Content (or Stored) at Path, or delete the
 // file at Path when Delete is set. Paths are slash-separated and relative to
 // the repository root ("ns/kind/name.yaml"), and must be valid by
 // repopath.Validate: "", ".", "..", empty segments, a leading "/",
@@ -15,6 +15,9 @@ type Change struct {
 	Path    string
 	Content []byte
 	Delete  bool
+	// Stored, when set, is the content already compressed (StoreBlob), and
+	// Content is nil: what a snapshot holds for each file until its commit.
+	Stored *StoredBlob
 }
 
 // ErrInvalidChange is returned (wrapped) for an invalid change set: a bad

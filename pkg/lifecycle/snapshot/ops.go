@@ -77,7 +77,7 @@ func (p *Plan) reencryptKept(tree Tree, t *mirror.Target, path string) (bool, er
 	}
 	p.Stats.Updated++
 	p.Updated = append(p.Updated, path)
-	p.Changes = append(p.Changes, gitmodel.Change{Path: path, Content: enc})
+	p.Changes = append(p.Changes, gitmodel.Change{Path: path, Stored: gitmodel.StoreBlob(enc)})
 	return true, nil
 }
 

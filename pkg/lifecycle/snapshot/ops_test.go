@@ -174,7 +174,7 @@ func TestKeptSecretReencrypted(t *testing.T) {
 	if len(p.Changes) != 1 || p.Stats.Updated != 1 {
 		t.Fatalf("a recipient added: %+v", p.Stats)
 	}
-	got, err := sops.Decrypt(p.Changes[0].Content, []age.Identity{reader})
+	got, err := sops.Decrypt(must(p.Changes[0].Data()), []age.Identity{reader})
 	if err != nil || !strings.Contains(string(got), "k: b2xk") {
 		t.Errorf("the added reader decrypts %q (%v), want the content as mirrored", got, err)
 	}

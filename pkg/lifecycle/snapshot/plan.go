@@ -298,8 +298,11 @@ func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResourc
 		p.fail(gvr, obj, err)
 		return nil
 	}
+	// Held compressed until the commit (see gitmodel.StoredBlob).
+	var stored *gitmodel.StoredBlob
 	if !unchanged {
-		blob = gitmodel.BlobHash(content)
+		stored = gitmodel.StoreBlob(content)
+		blob = stored.Hash
 	}
 	p.Learned = append(p.Learned, Learned{Path: path, UID: string(obj.GetUID()), ResourceVersion: obj.GetResourceVersion(), Blob: blob})
 	switch {
@@ -308,11 +311,11 @@ func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResourc
 	case had:
 		p.Stats.Updated++
 		p.Updated = append(p.Updated, path)
-		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Content: content})
+		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Stored: stored})
 	default:
 		p.Stats.Created++
 		p.Created = append(p.Created, path)
-		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Content: content})
+		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Stored: stored})
 	}
 	return nil
 }

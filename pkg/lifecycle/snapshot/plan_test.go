@@ -131,7 +131,7 @@ func TestPlan(t *testing.T) {
 		if c.Delete {
 			got[c.Path] = "delete"
 		} else {
-			got[c.Path] = string(c.Content)
+			got[c.Path] = string(must(c.Data()))
 		}
 	}
 	if len(got) != 4 || got["base/v1/configmaps/demo/stale.yaml"] != "delete" ||
@@ -248,7 +248,7 @@ func TestReplayPlansOnlyWhatChanged(t *testing.T) {
 	changes := func(p *Plan) map[string]string {
 		out := map[string]string{}
 		for _, c := range p.Changes {
-			out[c.Path] = string(c.Content)
+			out[c.Path] = string(must(c.Data()))
 			if c.Delete {
 				out[c.Path] = "<delete>"
 			}
@@ -311,4 +311,13 @@ func TestPlanListsOnlySelectedNamespaces(t *testing.T) {
 	if p.Stats != full.Stats || len(p.Changes) != 1 || p.Changes[0].Path != full.Changes[0].Path {
 		t.Errorf("ListIn plan %+v %v, full %+v %v", p.Stats, p.Changes, full.Stats, full.Changes)
 	}
+}
+
+// must is b, failing the test binary on err (a planned change that cannot
+// be inflated is a broken plan).
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
