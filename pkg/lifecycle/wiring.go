@@ -129,7 +129,7 @@ func (c *Controller) watchOwnKinds() {
 func (c *Controller) watchSourceCluster() {
 	s, opts := c.shared, c.opts
 	h := handlers{s}
-	mf := metadatainformer.NewSharedInformerFactory(opts.Metadata, 0)
+	mf := metadatainformer.NewSharedInformerFactoryWithOptions(opts.Metadata, 0, metadatainformer.WithTransform(slimMetadata))
 	c.secrets = mf.ForResource(corev1.SchemeGroupVersion.WithResource("secrets")).Informer()
 	must(c.secrets.AddEventHandler(onEvents(func(old, obj interface{}) {
 		if obj == nil {

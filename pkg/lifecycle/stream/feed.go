@@ -47,41 +47,6 @@ type feed struct {
 	light map[string]*lightMeta
 }
 
-// lightMeta is what selection clauses read of an object besides its name and
-// namespace (its key): labels, annotations (without the last-applied
-// configuration), owners and a Secret's type. The maps are the event's own
-// (objects are never modified after they are delivered), so an object costs
-// its key, this struct and its metadata maps, not a copy of them.
-type lightMeta struct {
-	rv          string
-	labels      map[string]interface{}
-	annotations map[string]interface{}
-	owners      interface{}
-	typ         interface{}
-}
-
-// object rebuilds the metadata-only object clauses are evaluated on.
-func (l *lightMeta) object(u *unstructured.Unstructured) *unstructured.Unstructured {
-	md := map[string]interface{}{"name": u.GetName(), "resourceVersion": l.rv}
-	if ns := u.GetNamespace(); ns != "" {
-		md["namespace"] = ns
-	}
-	if l.labels != nil {
-		md["labels"] = l.labels
-	}
-	if l.annotations != nil {
-		md["annotations"] = l.annotations
-	}
-	if l.owners != nil {
-		md["ownerReferences"] = l.owners
-	}
-	out := map[string]interface{}{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": md}
-	if l.typ != nil {
-		out["type"] = l.typ
-	}
-	return &unstructured.Unstructured{Object: out}
-}
-
 // feeder runs the feeds: each one's watch, and what its events do. It has no
 // state of its own: a feed's position, epoch and light metadata are under
 // the registry's lock (see feed), since deliver advances the position and
@@ -239,36 +204,6 @@ func (fd *feeder) learn(gvr schema.GroupVersionResource, u *unstructured.Unstruc
 		return
 	}
 	f.light[key] = lightOf(u)
-}
-
-// lightOf keeps what selection clauses read of an object (see lightMeta).
-func lightOf(u *unstructured.Unstructured) *lightMeta {
-	l := &lightMeta{rv: u.GetResourceVersion()}
-	src, _ := u.Object["metadata"].(map[string]interface{})
-	if v, ok := src["labels"].(map[string]interface{}); ok && len(v) > 0 {
-		l.labels = v
-	}
-	if a, ok := src["annotations"].(map[string]interface{}); ok && len(a) > 0 {
-		if _, big := a["kubectl.kubernetes.io/last-applied-configuration"]; big {
-			kept := make(map[string]interface{}, len(a))
-			for k, v := range a {
-				if k != "kubectl.kubernetes.io/last-applied-configuration" {
-					kept[k] = v
-				}
-			}
-			a = kept
-		}
-		if len(a) > 0 {
-			l.annotations = a
-		}
-	}
-	if v, ok := src["ownerReferences"]; ok {
-		l.owners = v
-	}
-	if t, ok := u.Object["type"]; ok {
-		l.typ = t
-	}
-	return l
 }
 
 // opened records an open watch; the first one (since the start or a gap)

@@ -57,28 +57,75 @@ func (l *lister) listIn(ctx context.Context, gvr schema.GroupVersionResource, na
 	return low, nil
 }
 
-// listPages lists a type in one namespace ("": all) in pages.
+// listPages lists a type in one namespace ("": all) in pages. The next page
+// is read (and decoded) while this one is planned: on two cores the decode
+// of one page and the render of the one before overlap. At most three pages
+// are held (planned, waiting, being read), whatever the type's size.
 func (l *lister) listPages(ctx context.Context, gvr schema.GroupVersionResource, ns string, fn func(*unstructured.Unstructured) error) (string, error) {
-	var rv, cont string
-	for {
-		list, err := l.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
-		if err != nil {
-			return "", err
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan listed, 1)
+	go l.readPages(ctx, gvr, ns, pages)
+	defer func() {
+		cancel()
+		for range pages { // until the reader has stopped
+		}
+	}()
+	var rv string
+	for p := range pages {
+		if p.err != nil {
+			return "", p.err
 		}
 		if rv == "" {
-			rv = list.GetResourceVersion()
+			rv = p.list.GetResourceVersion()
 		}
-		for i := range list.Items {
-			u := &list.Items[i]
-			render.StripForCache(u)
+		for i := range p.list.Items {
+			u := &p.list.Items[i]
 			l.learn(gvr, u)
 			if err := fn(u); err != nil {
 				return "", err
 			}
 		}
-		list.Items = nil
+		if p.list.GetContinue() == "" {
+			return rv, nil // the last page
+		}
+	}
+	// The reader stopped before the last page (ctx ended): a partial list
+	// must never pass for the whole type, or its missing objects' files
+	// would be removed.
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return "", fmt.Errorf("the list of %s ended before its last page", gvr.Resource)
+}
+
+// listed is one page of a LIST, or why there is none.
+type listed struct {
+	list *unstructured.UnstructuredList
+	err  error
+}
+
+// readPages reads the pages of a LIST into out, stripped for the cache, until
+// the last page, an error (sent) or ctx's end; it closes out.
+func (l *lister) readPages(ctx context.Context, gvr schema.GroupVersionResource, ns string, out chan<- listed) {
+	defer close(out)
+	var cont string
+	for {
+		list, err := l.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
+		if err == nil {
+			for i := range list.Items {
+				render.StripForCache(&list.Items[i])
+			}
+		}
+		select {
+		case out <- listed{list: list, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
 		if cont = list.GetContinue(); cont == "" {
-			return rv, nil
+			return
 		}
 	}
 }

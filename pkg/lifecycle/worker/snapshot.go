@@ -207,13 +207,15 @@ func (s *snapshotter) snapshot(ctx context.Context, t *mirror.Target, src snapsh
 			metrics.Commits.WithLabelValues("snapshot").Inc()
 		}
 	}
+	rid := t.RenderID()
 	for _, l := range plan.Learned {
 		if l.Gone {
 			s.clone.index.recordVersion(l.Path, "", "", "", l.Blob)
 		} else {
-			s.clone.index.recordVersion(l.Path, l.UID, l.ResourceVersion, t.RenderID(), l.Blob)
+			s.clone.index.recordVersion(l.Path, l.UID, l.ResourceVersion, rid, l.Blob)
 		}
 	}
+	plan.Learned = nil
 	return res, nil
 }
 
