@@ -126,8 +126,13 @@ func (e *env) restartServerWith(ctx context.Context, args ...string) error {
 
 // waitTargetReady waits until the snapshot target is Ready.
 func (e *env) waitTargetReady(ctx context.Context, timeout time.Duration) error {
+	return e.waitTargetReadyIn(ctx, snapNamespace, snapTarget, timeout)
+}
+
+// waitTargetReadyIn waits until the target ns/name is Ready.
+func (e *env) waitTargetReadyIn(ctx context.Context, ns, name string, timeout time.Duration) error {
 	return poll(ctx, timeout, func() error {
-		t, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(snapNamespace).Get(ctx, snapTarget, metav1.GetOptions{})
+		t, err := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -136,7 +141,7 @@ func (e *env) waitTargetReady(ctx context.Context, timeout time.Duration) error 
 				return nil
 			}
 		}
-		return fmt.Errorf("%s/%s not Ready", snapNamespace, snapTarget)
+		return fmt.Errorf("%s/%s not Ready", ns, name)
 	})
 }
 

@@ -54,6 +54,9 @@ type options struct {
 	keep     bool
 	memLimit string
 	growth   []int
+	// The scale phase's size and its stream.
+	scaleObjects, scaleNamespaces, scaleRate int
+	scaleDuration                            time.Duration
 }
 
 func main() {
@@ -75,7 +78,11 @@ func main() {
 		}
 		return nil
 	})
-	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,history,restore,snapshot,growth,stream,stream-off,stream-admission", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
+	flag.IntVar(&o.scaleObjects, "scale-objects", 100000, "objects of the scale phase (ConfigMaps, Secrets, Deployments, Services)")
+	flag.IntVar(&o.scaleNamespaces, "scale-namespaces", 1000, "namespaces the scale phase spreads them over")
+	flag.IntVar(&o.scaleRate, "scale-rate", 100, "updates per second of the scale phase's stream")
+	flag.DurationVar(&o.scaleDuration, "scale-duration", 30*time.Second, "how long the scale phase's stream runs")
+	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,history,restore,snapshot,growth,stream,stream-off,stream-admission,scale", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
@@ -146,6 +153,8 @@ func run(o options) error {
 			err = e.benchStreamWithoutAttribution(ctx)
 		case "stream-admission":
 			err = e.benchStreamWithAdmissionWebhook(ctx)
+		case "scale":
+			err = e.benchScale(ctx)
 		default:
 			err = fmt.Errorf("unknown phase %q", phase)
 		}

@@ -115,7 +115,7 @@ func (p *streamPhase) run(ctx context.Context) error {
 	obsDone := make(chan struct{})
 	go func() {
 		defer close(obsDone)
-		p.tr.observe(obsCtx, bare, tip)
+		p.tr.observe(obsCtx, bare, tip, snapConfigMapIndex)
 	}()
 
 	file := "stream"
@@ -250,8 +250,7 @@ func (d *durations) all() []time.Duration {
 
 // observe polls the bare repository's main branch; for every new commit it
 // reads the ConfigMap files the commit changed and records their seq.
-func (tr *streamTracker) observe(ctx context.Context, bare, tip string) {
-	prefix := fmt.Sprintf("%s/v1/configmaps/%s/", snapPath, snapNamespace)
+func (tr *streamTracker) observe(ctx context.Context, bare, tip string, objectOf func(path string) (int, bool)) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -268,11 +267,10 @@ func (tr *streamTracker) observe(ctx context.Context, bare, tip string) {
 		for _, line := range strings.Split(gitOut(bare, "diff-tree", "-r", "--no-commit-id", tip, now), "\n") {
 			// :100644 100644 <old> <new> M\t<path>
 			f := strings.Fields(line)
-			if len(f) < 6 || !strings.HasPrefix(f[5], prefix) || f[4] == "D" {
+			if len(f) < 6 || f[4] == "D" {
 				continue
 			}
-			name := strings.TrimSuffix(strings.TrimPrefix(f[5], prefix), ".yaml")
-			if obj, err := strconv.Atoi(strings.TrimPrefix(name, "cm-")); err == nil {
+			if obj, ok := objectOf(f[5]); ok {
 				objs[f[3]] = obj
 			}
 		}
@@ -293,6 +291,17 @@ func (tr *streamTracker) observe(ctx context.Context, bare, tip string) {
 		}
 		tip = now
 	}
+}
+
+// snapConfigMapIndex is the object index of a snapshot phase ConfigMap's
+// file path.
+func snapConfigMapIndex(path string) (int, bool) {
+	name, ok := strings.CutPrefix(path, fmt.Sprintf("%s/v1/configmaps/%s/", snapPath, snapNamespace))
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSuffix(name, ".yaml"), "cm-"))
+	return i, err == nil
 }
 
 // catBlobs reads blobs with one `git cat-file --batch`.
