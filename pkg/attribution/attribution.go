@@ -208,6 +208,7 @@ type Store struct {
 	byUID     map[types.UID]entry // deletes
 	byName    map[nameKey]entry   // Secrets
 	received  int
+	names     interner
 }
 
 // DefaultTTL is how long a report is kept for a change to find it: far longer
@@ -234,7 +235,8 @@ func NewStore(ttl time.Duration) *Store {
 	return &Store{TTL: ttl, byVersion: map[versionKey]entry{}, byUID: map[types.UID]entry{}, byName: map[nameKey]entry{}}
 }
 
-// maxEntries bounds the store (about 200 bytes a report): when it is
+// maxEntries bounds the store (about 250 bytes a report, its author's
+// strings held once): when it is
 // exceeded, reports are dropped oldest first, by age thresholds, down to
 // nine tenths of it, so a flood of writes costs bounded memory and one O(n)
 // sweep per tenth of the bound, not one per report. A change whose report
@@ -257,7 +259,7 @@ func (s *Store) Add(reports ...Report) {
 	defer s.mu.Unlock()
 	for _, r := range reports {
 		s.received++
-		e := entry{Author: r.Author, at: r.Received}
+		e := entry{Author: s.names.author(r.Author), at: r.Received}
 		switch {
 		case isSecret(r.Resource):
 			s.byName[nameKey{r.Resource, r.Namespace, r.Name}] = e
