@@ -17,7 +17,6 @@ limitations under the License.
 package sops
 
 import (
-	"crypto/rand"
 	"crypto/sha512"
 	"crypto/subtle"
 	"errors"
@@ -67,8 +66,9 @@ var encryptedRe = regexp.MustCompile(EncryptedRegex)
 
 // Encrypt encrypts a Kubernetes Secret manifest (one YAML document whose root
 // is a mapping) into a SOPS file for the given age recipients. The values
-// under data, stringData and metadata.annotations are encrypted with a fresh
-// data key (see EncryptedRegex and the package documentation for the exact
+// under data, stringData and metadata.annotations are encrypted with a data
+// key shared with the files encrypted to the same recipients just before
+// (sharedDataKey; see EncryptedRegex and the package documentation for the exact
 // rule); everything else stays readable.
 // Recipients are trimmed, sorted and de-duplicated; X25519 ("age1...") and
 // hybrid post-quantum ("age1pq1...") recipients are accepted.
@@ -101,10 +101,11 @@ func encryptWith(plaintextYAML []byte, recipients []string, now time.Time, rule 
 		}
 	}
 
-	dataKey := make([]byte, dataKeySize)
-	defer clear(dataKey)
-	if _, err := rand.Read(dataKey); err != nil {
-		return nil, fmt.Errorf("generating data key: %w", err)
+	// A data key shared with the files encrypted to these recipients just
+	// before (see sharedDataKey), with its age stanzas.
+	dataKey, wrapped, err := sharedDataKey(recipients, parsedRecipients, now)
+	if err != nil {
+		return nil, err
 	}
 
 	crypt := cryptRule{encryptedRegex: rule}
@@ -130,12 +131,8 @@ func encryptWith(plaintextYAML []byte, recipients []string, now time.Time, rule 
 	if err != nil {
 		return nil, fmt.Errorf("encrypting MAC: %w", err)
 	}
-	ageKeys := make([]any, 0, len(parsedRecipients))
-	for i, r := range parsedRecipients {
-		enc, err := wrapDataKey(dataKey, r)
-		if err != nil {
-			return nil, fmt.Errorf("recipient %q: %w", recipients[i], err)
-		}
+	ageKeys := make([]any, 0, len(wrapped))
+	for i, enc := range wrapped {
 		// Key order as sops writes it (it sorts metadata keys by name).
 		ageKeys = append(ageKeys, yaml2.MapSlice{
 			{Key: "enc", Value: enc},
