@@ -3,10 +3,14 @@ package git_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	gitpkg "github.com/configbutler/gitops-reverser/pkg/git"
@@ -54,5 +58,44 @@ func TestPushStreamsThePackWithItsLength(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "objects", "pack")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPushRedirectIsNotFollowed: a remote that redirects the POST of a push
+// (to another port here: a 307 would resend the pack and the credentials)
+// fails the push with where it points, and nothing reaches that address.
+func TestPushRedirectIsNotFollowed(t *testing.T) {
+	rm := newRemote(t)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	origin, err := url.Parse(rm.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: origin.Scheme, Host: origin.Host})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-receive-pack") {
+			http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	r, err := gitpkg.Open(testCtx(t), gitpkg.Options{URL: front.URL + origin.Path, Branch: "main", Dir: filepath.Join(t.TempDir(), "c"), Auth: rm.auth(),
+		Author: gitpkg.Signature{Name: "Reverser Bot", Email: "bot@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = r.CommitAndPush(testCtx(t), []gitpkg.Change{put("a.yaml", "a\n")}, "redirected")
+	if err == nil || !strings.Contains(err.Error(), "redirected the push (HTTP 307) to "+other.URL) {
+		t.Fatalf("err = %v, want the redirect named", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d requests reached its target", n)
+	}
+	if strings.Contains(err.Error(), testPassword) {
+		t.Errorf("the error holds the password: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -131,8 +132,8 @@ var errRemoteMoved = errors.New("remote branch moved")
 // and enforced by the server).
 //
 // Over http(s) the pack is first written to a file in spool (the clone's
-// objects/pack, as tmp_pack_push_*: a crash's leftover is removed like any
-// half-written pack) and streamed from there (receivePackHTTP).
+// objects/pack, as tmp_pack_push_*; the next push removes one a crash left)
+// and streamed from there (receivePackHTTP).
 func (rm *remote) push(ctx context.Context, base plumbing.Hash, built *builtCommit, spool string) (err error) {
 	ctx, dl := withDownload(ctx) // the advertisement and the report are bounded too
 	defer func() { err = redactErr(dl.check(err), rm.secrets) }()
@@ -201,6 +202,13 @@ func (rm *remote) push(ctx context.Context, base plumbing.Hash, built *builtComm
 // pushSpooled writes the pack to a file in spool and sends it from there
 // (receivePackHTTP), then removes the file.
 func (rm *remote) pushSpooled(ctx context.Context, req *packp.ReferenceUpdateRequest, built *builtCommit, spool string) error {
+	// Left by a crash mid-push: the clone has one writer (its worker, under
+	// its lease), so any such file is not in use.
+	if old, _ := filepath.Glob(filepath.Join(spool, "tmp_pack_push_*")); len(old) > 0 {
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
+	}
 	f, err := os.CreateTemp(spool, "tmp_pack_push_")
 	if err != nil {
 		return fmt.Errorf("git: spool the pack: %w", err)
