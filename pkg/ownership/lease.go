@@ -84,6 +84,9 @@ func (l *lease) writeContext(parent context.Context) (context.Context, context.C
 	own := l.term.ctx
 	l.mu.Unlock()
 	ctx, cancel := context.WithCancel(parent)
+	if own.Err() != nil {
+		cancel() // the term has ended: not even briefly live
+	}
 	stop := context.AfterFunc(own, cancel)
 	w := &fence{lease: l, cancel: cancel}
 	w.check()

@@ -105,6 +105,14 @@ func TestLeaseLose(t *testing.T) {
 	if own.Err() == nil || l.id() != "" {
 		t.Errorf("after the loss: term ctx %v, id %q", own.Err(), l.id())
 	}
+	// A write begun after the loss, its last renewal still recent, is
+	// cancelled before writeContext returns.
+	l.renewed(time.Now())
+	if after, cancelAfter := l.writeContext(context.Background()); after.Err() == nil {
+		t.Error("a write begun after the term ended is live")
+	} else {
+		cancelAfter()
+	}
 	select { // a write context follows its term through context.AfterFunc
 	case <-write.Done():
 	case <-time.After(5 * time.Second):

@@ -53,7 +53,7 @@ func lightOf(u *unstructured.Unstructured) *lightMeta {
 	if v, ok := src["ownerReferences"]; ok {
 		l.owners = v
 	}
-	if t, ok := u.Object["type"]; ok {
+	if t, ok := u.Object["type"]; ok && t != nil {
 		l.hasType, l.typ = true, unique.Make(fmt.Sprint(t))
 	}
 	return l
