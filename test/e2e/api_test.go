@@ -275,6 +275,38 @@ func TestChartPassesServerDryRun(t *testing.T) {
 	}
 }
 
+// TestChartRefusesAnotherEtcdsClaims: a release installed again finds the
+// claims its etcd members left (a StatefulSet's claims outlive it); a member
+// count other than the one they were made for is refused before anything
+// is applied, since member 0 would start on the old cluster's data. helm
+// reads the claims with lookup, so this is a server dry run of helm itself.
+func TestChartRefusesAnotherEtcdsClaims(t *testing.T) {
+	helm := filepath.Join(root, "bin", "helm")
+	chart := filepath.Join(root, "charts", "gitops-reverser")
+	ns := newNamespace(t, "etcd-claims")
+	claim := func(i int) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data-gitops-reverser-etcd-%d, namespace: %s}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n", i, ns)
+	}
+	install := func(replicas string) (string, error) {
+		out, err := exec.Command(helm, "install", "gitops-reverser", chart, "-n", ns, "--dry-run=server", "--kubeconfig", st.AdminKubeconfig,
+			"--set", "etcd.bundled.replicas="+replicas).CombinedOutput()
+		return string(out), err
+	}
+	// One member's claim: three members are refused, one is fine.
+	apply(t, claim(0))
+	if out, err := install("3"); err == nil || !strings.Contains(out, "hold the data of an etcd with one member") {
+		t.Errorf("three members over a one-member etcd's claim: err %v\n%.400s", err, out)
+	}
+	if out, err := install("1"); err != nil {
+		t.Errorf("one member over its own claim: %v\n%.400s", err, out)
+	}
+	// Three members' claims: one member is refused.
+	apply(t, claim(1)+"---\n"+claim(2))
+	if out, err := install("1"); err == nil || !strings.Contains(out, "hold the data of an etcd with three members") {
+		t.Errorf("one member over a three-member etcd's claims: err %v\n%.400s", err, out)
+	}
+}
+
 // checkThreeMembers: a three-member etcd renders as one: three replicas
 // started together, every member in --initial-cluster and in the server's
 // --etcd-servers, peers held to the chart's CA and etcd's own certificate, a

@@ -6,7 +6,11 @@ that refuse a member count the chart cannot honour.
 
 {{/* The member count: etcd.bundled.replicas, 1 when absent (values reused from a chart before it). */}}
 {{- define "gitops-reverser.etcd.replicas" -}}
-{{- int (.Values.etcd.bundled.replicas | default 1) -}}
+{{- if hasKey .Values.etcd.bundled "replicas" -}}
+{{- int .Values.etcd.bundled.replicas -}}
+{{- else -}}
+1
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -76,10 +80,21 @@ hostAliases:
 {{- if and $ips (ne $b.resolve "hosts") -}}
 {{- fail "etcd.bundled.members.clusterIPs is only used with etcd.bundled.resolve=hosts" -}}
 {{- end -}}
-{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "gitops-reverser.etcd.fullname" .) -}}
+{{- $etcd := include "gitops-reverser.etcd.fullname" . -}}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace $etcd -}}
 {{- $had := int (dig "spec" "replicas" $n ($sts | default dict)) -}}
 {{- if ne $had $n -}}
 {{- fail (printf "etcd.bundled.replicas cannot change on an installed release (%d members now, %d asked): members added to a running etcd this way would start a second, empty cluster beside it. docs/install.md, \"Replicated storage\", says how to move to three members" $had $n) -}}
+{{- end -}}
+{{- /* A release uninstalled and installed again finds its members' claims
+     (a StatefulSet's claims outlive it): member 0 would start on the data
+     of the etcd it had, whatever --initial-cluster says. */ -}}
+{{- if and (not $sts) $b.persistence.enabled -}}
+{{- $claim0 := lookup "v1" "PersistentVolumeClaim" .Release.Namespace (printf "data-%s-0" $etcd) -}}
+{{- $claim1 := lookup "v1" "PersistentVolumeClaim" .Release.Namespace (printf "data-%s-1" $etcd) -}}
+{{- if or (and $claim0 (not $claim1) (gt $n 1)) (and $claim1 (eq $n 1)) -}}
+{{- fail (printf "etcd.bundled.replicas=%d: the claims of an earlier %s (data-%s-0%s) hold the data of an etcd with %s; its members would not form one cluster with the new ones. Delete those PersistentVolumeClaims to start empty, or install with the member count they were made for" $n $etcd $etcd (ternary ", -1, -2" "" (not (empty $claim1))) (ternary "three members" "one member" (not (empty $claim1)))) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
