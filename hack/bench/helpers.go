@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -42,6 +43,30 @@ func parallel(n, workers int, fn func(i int) error) error {
 	close(next)
 	wg.Wait()
 	return first
+}
+
+// paced calls send(k) for k = 1, 2, ... at start + (k-1)/rate, from workers
+// goroutines, until start+d, and returns once every call has returned.
+func paced(start time.Time, rate int, d time.Duration, workers int, send func(k int)) {
+	var seq atomic.Int64
+	end := start.Add(d)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(seq.Add(1))
+				at := start.Add(time.Duration(float64(k-1) / float64(rate) * float64(time.Second)))
+				if at.After(end) {
+					return
+				}
+				time.Sleep(time.Until(at))
+				send(k)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func poll(ctx context.Context, timeout time.Duration, fn func() error) error {

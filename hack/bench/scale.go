@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -241,48 +240,21 @@ func (p *scalePhase) stream(ctx context.Context) error {
 	}
 	tip := strings.TrimSpace(gitOut(p.bare, "rev-parse", "refs/heads/main"))
 	tr := &streamTracker{outstanding: map[int][]sent{}, pushedSeq: map[int]int{}}
-	obsCtx, stopObs := context.WithCancel(ctx)
-	obsDone := make(chan struct{})
-	go func() {
-		defer close(obsDone)
-		tr.observe(obsCtx, p.bare, tip, scaleConfigMapIndex)
-	}()
+	stopObs := tr.observing(ctx, p.bare, tip, scaleConfigMapIndex)
 	rate, dur := p.opts.scaleRate, p.opts.scaleDuration
 	configMaps := (p.n + 3) / 4
-	var seq atomic.Int64
 	var failed atomic.Int32
-	start := time.Now()
-	end := start.Add(dur)
 	prof := p.probe.startCPUProfile("scale-stream", 20)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := int(seq.Add(1))
-				at := start.Add(time.Duration(float64(k-1) / float64(rate) * float64(time.Second)))
-				if at.After(end) {
-					return
-				}
-				time.Sleep(time.Until(at))
-				i := 4 * ((k - 1) * 7919 % configMaps) // spread over namespaces
-				tr.sent(i, sent{seq: k, at: time.Now()})
-				patch := fmt.Sprintf(`{"data":{"seq":"%d"}}`, k)
-				if _, err := p.kube.CoreV1().ConfigMaps(scaleNamespace(i, p.namespaces)).Patch(ctx, scaleName(i), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	paced(time.Now(), rate, dur, 16, func(k int) {
+		i := 4 * ((k - 1) * 7919 % configMaps) // spread over namespaces
+		tr.sent(i, sent{seq: k, at: time.Now()})
+		patch := fmt.Sprintf(`{"data":{"seq":"%d"}}`, k)
+		if _, err := p.kube.CoreV1().ConfigMaps(scaleNamespace(i, p.namespaces)).Patch(ctx, scaleName(i), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			failed.Add(1)
+		}
+	})
 	prof()
-	deadline := time.Now().Add(60 * time.Second)
-	for tr.pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
 	stopObs()
-	<-obsDone
 	_, peak := rssKB(p.st.Server.Pid())
 	lost := tr.pending()
 	p.res.add(figure{Name: fmt.Sprintf("scale: stream at %d objects, %d/s for %s: change -> pushed p99", p.n, rate, dur), Unit: "s", Ours: percentile(tr.latencies, 99).Seconds()}, 0, 6)

@@ -111,12 +111,7 @@ func (p *streamPhase) run(ctx context.Context) error {
 	tip := strings.TrimSpace(gitOut(bare, "rev-parse", "refs/heads/main"))
 	commitsBefore := countCommits(bare)
 
-	obsCtx, stopObs := context.WithCancel(ctx)
-	obsDone := make(chan struct{})
-	go func() {
-		defer close(obsDone)
-		p.tr.observe(obsCtx, bare, tip, snapConfigMapIndex)
-	}()
+	stopObs := p.tr.observing(ctx, bare, tip, snapConfigMapIndex)
 
 	file := "stream"
 	if p.variant != "" {
@@ -126,13 +121,7 @@ func (p *streamPhase) run(ctx context.Context) error {
 	_, peak := rssKB(p.st.Server.Pid())
 	p.probe.heapProfile(ctx, file)
 
-	// Every update must reach Git: wait for the last ones (a batch window and more).
-	deadline := time.Now().Add(60 * time.Second)
-	for p.tr.pending() > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
 	stopObs()
-	<-obsDone
 	lost := p.tr.pending()
 	commits := countCommits(bare) - commitsBefore
 	p.writeCSV(file)
@@ -147,38 +136,22 @@ func (p *streamPhase) run(ctx context.Context) error {
 // of clients, while a CPU profile of our server named file is recorded. The
 // sequence number is global, so it orders every update of an object.
 func (p *streamPhase) load(ctx context.Context, file string) {
-	n, rate := p.opts.objects, p.opts.rate
-	var seq atomic.Int64
+	n := p.opts.objects
 	p.start = time.Now()
-	end := p.start.Add(p.opts.duration)
 	prof := p.probe.startCPUProfile(file, 20)
-	var wg sync.WaitGroup
-	for range 48 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := int(seq.Add(1))
-				at := p.start.Add(time.Duration(float64(k-1) / float64(rate) * float64(time.Second)))
-				if at.After(end) {
-					return
-				}
-				time.Sleep(time.Until(at))
-				obj := (k - 1) % n
-				patch := fmt.Sprintf(`{"data":{"seq":"%d"}}`, k)
-				s := sent{seq: k, at: time.Now()}
-				p.tr.sent(obj, s)
-				if _, err := p.kube.CoreV1().ConfigMaps(snapNamespace).Patch(ctx, cmName(obj), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-					p.failed.Add(1)
-					fmt.Fprintf(os.Stderr, "[bench] update %d: %v\n", k, err)
-					continue
-				}
-				p.writes.add(time.Since(s.at))
-				p.done.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	paced(p.start, p.opts.rate, p.opts.duration, 48, func(k int) {
+		obj := (k - 1) % n
+		patch := fmt.Sprintf(`{"data":{"seq":"%d"}}`, k)
+		s := sent{seq: k, at: time.Now()}
+		p.tr.sent(obj, s)
+		if _, err := p.kube.CoreV1().ConfigMaps(snapNamespace).Patch(ctx, cmName(obj), types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			p.failed.Add(1)
+			fmt.Fprintf(os.Stderr, "[bench] update %d: %v\n", k, err)
+			return
+		}
+		p.writes.add(time.Since(s.at))
+		p.done.Add(1)
+	})
 	p.elapsed = time.Since(p.start)
 	prof()
 }
@@ -246,6 +219,26 @@ func (d *durations) all() []time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]time.Duration(nil), d.d...)
+}
+
+// observing runs observe until the returned stop is called; stop first waits
+// (up to a minute: a batch window and more) for every update sent to be seen
+// in Git.
+func (tr *streamTracker) observing(ctx context.Context, bare, tip string, objectOf func(path string) (int, bool)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.observe(ctx, bare, tip, objectOf)
+	}()
+	return func() {
+		deadline := time.Now().Add(60 * time.Second)
+		for tr.pending() > 0 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		<-done
+	}
 }
 
 // observe polls the bare repository's main branch; for every new commit it

@@ -14,6 +14,7 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
 	gitpkg "github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/test/gitcli"
 	"github.com/configbutler/gitops-reverser/test/gitserver"
 )
 
@@ -63,33 +64,16 @@ func (rm *remote) git(t testing.TB, args ...string) string {
 	return runGit(t, rm.path, args...)
 }
 
-func gitEnv(home string) []string {
-	return append(os.Environ(),
-		"HOME="+home,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL="+os.DevNull,
-		"GIT_TERMINAL_PROMPT=0",
-		"GIT_AUTHOR_NAME=Human", "GIT_AUTHOR_EMAIL=human@example.com",
-		"GIT_COMMITTER_NAME=Human", "GIT_COMMITTER_EMAIL=human@example.com",
-	)
-}
+func gitEnv(home string) []string { return gitcli.Env(home) }
 
 func gitOut(t testing.TB, dir string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv(dir)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return gitcli.Out(dir, nil, args...)
 }
 
 func runGit(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	out, err := gitOut(t, dir, args...)
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(out)
+	return gitcli.Run(t, dir, nil, args...)
 }
 
 // clone clones the remote with the git CLI and returns the work tree.

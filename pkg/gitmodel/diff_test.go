@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/configbutler/gitops-reverser/test/gitcli"
 )
 
 func lines(from, to int, format string) string {
@@ -79,7 +81,7 @@ func TestUnifiedDiffMatchesGit(t *testing.T) {
 		}
 		cmd := exec.Command("git", args...)
 		cmd.Dir = dir
-		cmd.Env = gitEnv(dir)
+		cmd.Env = gitcli.Env(dir)
 		out, err := cmd.Output()
 		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 1) {
 			t.Fatalf("%s: git diff: %v", tc.name, err)
@@ -111,7 +113,7 @@ func TestUnifiedDiffLarge(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "p.diff"), []byte(d), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runGit(t, dir, nil, "apply", "p.diff")
+	gitcli.Run(t, dir, nil, "apply", "p.diff")
 	if got, _ := os.ReadFile(filepath.Join(dir, "f")); string(got) != b {
 		t.Error("the diff does not apply to give b")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/test/gitcli"
 )
 
 // benchFiles is the number of files of the benchmark's branch: 100
@@ -65,9 +66,9 @@ func writeFastImport(w *bufio.Writer, commits int) {
 func benchRepo(b *testing.B, commits int) *git.Repo {
 	b.Helper()
 	up := filepath.Join(b.TempDir(), "upstream.git")
-	runGit(b, filepath.Dir(up), nil, "init", "-q", "--bare", "-b", "main", up)
+	gitcli.Run(b, filepath.Dir(up), nil, "init", "-q", "--bare", "-b", "main", up)
 	cmd := exec.Command("git", "fast-import", "--quiet", "--done")
-	cmd.Dir, cmd.Env = up, gitEnv(up)
+	cmd.Dir, cmd.Env = up, gitcli.Env(up)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)

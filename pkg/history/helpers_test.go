@@ -3,38 +3,14 @@ package history
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/configbutler/gitops-reverser/pkg/git"
+	"github.com/configbutler/gitops-reverser/test/gitcli"
 )
-
-// gitEnv isolates the git CLI from the machine's configuration.
-func gitEnv(home string) []string {
-	return append(os.Environ(),
-		"HOME="+home,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL="+os.DevNull,
-		"GIT_TERMINAL_PROMPT=0",
-		"GIT_AUTHOR_NAME=Human", "GIT_AUTHOR_EMAIL=human@example.com",
-		"GIT_COMMITTER_NAME=Human", "GIT_COMMITTER_EMAIL=human@example.com",
-	)
-}
-
-func runGit(t testing.TB, dir string, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(gitEnv(dir), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // upstream is a repository with a work tree, committed to with the git CLI
 // and read by the code under test over file://.
@@ -55,7 +31,7 @@ func (u *upstream) url() string { return "file://" + u.dir }
 
 func (u *upstream) git(args ...string) string {
 	u.t.Helper()
-	return runGit(u.t, u.dir, nil, args...)
+	return gitcli.Run(u.t, u.dir, nil, args...)
 }
 
 func (u *upstream) write(path, content string) {
@@ -85,7 +61,7 @@ func (u *upstream) commitAs(name, email, message string) string {
 	u.tick++
 	date := time.Unix(1_700_000_000+int64(u.tick), 0).UTC().Format(time.RFC3339)
 	u.git("add", "-A")
-	runGit(u.t, u.dir, []string{
+	gitcli.Run(u.t, u.dir, []string{
 		"GIT_AUTHOR_NAME=" + name, "GIT_AUTHOR_EMAIL=" + email,
 		"GIT_AUTHOR_DATE=" + date, "GIT_COMMITTER_DATE=" + date,
 	}, "commit", "-q", "--allow-empty", "-m", message)
