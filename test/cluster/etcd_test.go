@@ -250,7 +250,7 @@ func etcdClient(t *testing.T, n *node.Node) *clientv3.Client {
 // chart finds its etcd certificates in the cluster and keeps them, so the
 // Secrets, the pods' checksum annotations and the pods stay as they are (an
 // upgrade never rotates by accident; etcd.bundled.tls.rotation does).
-func checkUpgradeKeepsEtcdCerts(t *testing.T, root string, n *node.Node) {
+func checkUpgradeKeepsEtcdCerts(t *testing.T, root string, n *node.Node, during func()) {
 	t.Helper()
 	state := func() string {
 		return must(t, n, "get", "secret/"+etcdName+"-tls", "secret/"+etcdClientKey, "statefulset/"+etcdName, "deployment/"+release, "-n", ns, "-o",
@@ -276,7 +276,14 @@ func checkUpgradeKeepsEtcdCerts(t *testing.T, root string, n *node.Node) {
 	start := time.Now()
 	// --reuse-values, as users upgrade: values the new chart added are
 	// absent from the reused ones, and its templates must bear that.
+	// Changes keep being made while helm upgrades (during).
+	upgraded := make(chan struct{})
+	go func() {
+		defer close(upgraded)
+		during()
+	}()
 	helm(t, root, n, "upgrade", release, filepath.Join(root, "charts", "gitops-reverser"), "-n", ns, "--reuse-values", "--wait", "--timeout=2m")
+	<-upgraded
 	if after := state(); after != before {
 		t.Fatalf("helm upgrade changed the etcd certificates:\nbefore:\n%s\nafter:\n%s", before, after)
 	}

@@ -298,7 +298,7 @@ func TestInstallOnANode(t *testing.T) {
 	// helm upgrade from the previous chart to this one keeps the etcd
 	// certificates the chart made (lookup), so nothing restarts; then every
 	// server pod is restarted, one after the other, while changes are made.
-	checkUpgradeKeepsEtcdCerts(t, root, n)
+	checkUpgradeDuringChanges(t, root, n, git, repo)
 	checkRollingRestartLosesNothing(t, n, git, repo)
 
 	// Installed again with three etcd members, one deleted during changes.

@@ -22,6 +22,45 @@ import (
 // when an upgrade path must be kept from a later release.
 const previousChart = "testdata/chart-3a41b91.tgz"
 
+// checkUpgradeDuringChanges upgrades to the current chart
+// (checkUpgradeKeepsEtcdCerts) while 10 ConfigMaps are created, and wants
+// each in Git exactly once and the target Ready, measuring how long after
+// the upgrade began.
+func checkUpgradeDuringChanges(t *testing.T, root string, n *node.Node, git *gitserver.Server, repo string) {
+	t.Helper()
+	start := time.Now()
+	var want []string
+	checkUpgradeKeepsEtcdCerts(t, root, n, func() {
+		for i := 0; i < 10; i++ {
+			name := fmt.Sprintf("upgrading-%d", i)
+			if _, err := n.Kubectl("create", "configmap", name, "-n", exampleNS, "--from-literal=i="+fmt.Sprint(i)); err != nil {
+				t.Errorf("create %s during the upgrade: %v", name, err)
+				continue
+			}
+			want = append(want, "clusters/local/v1/configmaps/demo/"+name+".yaml")
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+	eventually(t, 3*time.Minute, "GitTarget demo Ready after the upgrade", func() error { return exampleReadyErr(n) })
+	ready := time.Since(start)
+	eventuallyFiles(t, git, repo, want)
+	checkExactlyOnce(t, repo, want)
+	progress(t, "helm upgrade during %d creates: target Ready %.1fs, all in Git exactly once %.1fs after it began", len(want), ready.Seconds(), time.Since(start).Seconds())
+}
+
+// checkExactlyOnce wants each path added by one commit and touched by no other.
+func checkExactlyOnce(t *testing.T, repo string, paths []string) {
+	t.Helper()
+	for _, w := range paths {
+		if adds := commitsTouching(t, repo, w, "--diff-filter=A"); adds != 1 {
+			t.Errorf("%s added by %d commits, want 1", w, adds)
+		}
+		if all := commitsTouching(t, repo, w); all != 1 {
+			t.Errorf("%s touched by %d commits, want 1 (nothing committed twice)", w, all)
+		}
+	}
+}
+
 // checkRollingRestartLosesNothing restarts every server pod (a rolling
 // restart, as an upgrade that changes the pod template does) while
 // ConfigMaps are created, and wants each in Git exactly once: added by one
@@ -63,14 +102,7 @@ func checkRollingRestartLosesNothing(t *testing.T, n *node.Node, git *gitserver.
 	ready := time.Since(start)
 	eventuallyFiles(t, git, repo, want)
 	inGit := time.Since(start)
-	for _, w := range want {
-		if adds := commitsTouching(t, repo, w, "--diff-filter=A"); adds != 1 {
-			t.Errorf("%s added by %d commits, want 1", w, adds)
-		}
-		if all := commitsTouching(t, repo, w); all != 1 {
-			t.Errorf("%s touched by %d commits, want 1 (nothing committed twice)", w, all)
-		}
-	}
+	checkExactlyOnce(t, repo, want)
 	progress(t, "rolling restart during %d creates: rollout done %.1fs, target Ready %.1fs, all in Git exactly once %.1fs after it began",
 		len(want), rolled.Seconds(), ready.Seconds(), inGit.Seconds())
 }
