@@ -2,7 +2,6 @@ package git
 
 import (
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"io"
 
@@ -44,15 +43,13 @@ var errReadOnlyBlob = errors.New("git: a change's blob is read-only")
 // (writeObject), and Reader inflates it for anyone who reads the content.
 type storedBlob struct{ sb *gitmodel.StoredBlob }
 
-func (b storedBlob) Hash() plumbing.Hash         { return b.sb.Hash }
-func (b storedBlob) Type() plumbing.ObjectType   { return plumbing.BlobObject }
-func (b storedBlob) SetType(plumbing.ObjectType) {}
-func (b storedBlob) Size() int64                 { return b.sb.Size }
-func (b storedBlob) SetSize(int64)               {}
-func (b storedBlob) Reader() (io.ReadCloser, error) {
-	return zlib.NewReader(bytes.NewReader(b.sb.Deflated))
-}
+func (b storedBlob) Hash() plumbing.Hash             { return b.sb.Hash }
+func (b storedBlob) Type() plumbing.ObjectType       { return plumbing.BlobObject }
+func (b storedBlob) SetType(plumbing.ObjectType)     {}
+func (b storedBlob) Size() int64                     { return b.sb.Size }
+func (b storedBlob) SetSize(int64)                   {}
+func (b storedBlob) Reader() (io.ReadCloser, error)  { return b.sb.Open() }
 func (b storedBlob) Writer() (io.WriteCloser, error) { return nil, errReadOnlyBlob }
 
 // deflated is the object's content as a pack entry's zlib stream.
-func (b storedBlob) deflated() []byte { return b.sb.Deflated }
+func (b storedBlob) deflated() (io.Reader, error) { return b.sb.Deflated() }

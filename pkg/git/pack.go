@@ -31,6 +31,8 @@ type packWriter struct {
 	out *packSink
 	bw  *bufio.Writer
 	zw  *zlib.Writer // created by the first writeObject
+	// copyBuf copies spooled zlib streams (storedBlob) into the pack.
+	copyBuf []byte
 
 	// With entries non-nil, writeObject records each entry as an index
 	// lists it (name, offset, CRC-32 of its bytes): see packDir.writeIndexed.
@@ -99,9 +101,15 @@ func (p *packWriter) writeObject(obj plumbing.EncodedObject) error {
 	if _, err := dst.Write(buf[:n]); err != nil {
 		return err
 	}
-	if d, ok := obj.(interface{ deflated() []byte }); ok {
+	if d, ok := obj.(interface{ deflated() (io.Reader, error) }); ok {
 		// Compressed when it was planned (storedBlob): copied as it is.
-		_, err := dst.Write(d.deflated())
+		src, err := d.deflated()
+		if err == nil {
+			if p.copyBuf == nil {
+				p.copyBuf = make([]byte, 32<<10)
+			}
+			_, err = io.CopyBuffer(dst, src, p.copyBuf)
+		}
 		if p.entries != nil {
 			p.entries[len(p.entries)-1].crc = p.crc.Sum32()
 		}

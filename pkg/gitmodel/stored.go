@@ -12,13 +12,18 @@ import (
 // StoredBlob is a file's content compressed as a git pack stores an object
 // (a zlib stream at BestSpeed, the level of our pack writer), with the
 // blob's hash and size. A snapshot holds every file it writes until its one
-// commit: compressed, 100,000 rendered manifests take a fraction of the
-// room, and the pack copies the stream as it is instead of compressing each
-// file again (once for the clone's pack, once for the push).
+// commit: compressed, and in a BlobSpool on disk rather than in memory, so a
+// snapshot of 100,000 objects keeps some 80 bytes per file in memory, and
+// the pack copies the stream as it is instead of compressing each file again
+// (once for the clone's pack, once for the push).
 type StoredBlob struct {
-	Hash     plumbing.Hash
-	Size     int64
-	Deflated []byte
+	Hash plumbing.Hash
+	Size int64
+	// deflated is the zlib stream when it is held in memory (StoreBlob);
+	// otherwise it is n bytes at off in spool.
+	deflated []byte
+	spool    *BlobSpool
+	off, n   int64
 }
 
 // zlibWriters are reused: a new BestSpeed writer allocates its whole window
@@ -28,16 +33,43 @@ var zlibWriters = sync.Pool{New: func() any {
 	return w
 }}
 
-// StoreBlob compresses content into a StoredBlob. content is not kept.
-func StoreBlob(content []byte) *StoredBlob {
-	var buf bytes.Buffer
-	buf.Grow(len(content)/2 + 64)
+// deflate compresses content into buf, as a pack entry's zlib stream.
+func deflate(buf *bytes.Buffer, content []byte) {
 	zw := zlibWriters.Get().(*zlib.Writer)
-	zw.Reset(&buf)
+	zw.Reset(buf)
 	_, _ = zw.Write(content) // a bytes.Buffer does not fail
 	_ = zw.Close()
 	zlibWriters.Put(zw)
-	return &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), Deflated: bytes.Clone(buf.Bytes())}
+}
+
+// StoreBlob compresses content into a StoredBlob held in memory. content is
+// not kept.
+func StoreBlob(content []byte) *StoredBlob {
+	var buf bytes.Buffer
+	buf.Grow(len(content)/2 + 64)
+	deflate(&buf, content)
+	d := bytes.Clone(buf.Bytes())
+	return &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), deflated: d, n: int64(len(d))}
+}
+
+// Deflated returns a reader of the blob's zlib stream (DeflatedLen bytes).
+func (b *StoredBlob) Deflated() (io.Reader, error) {
+	if b.spool == nil {
+		return bytes.NewReader(b.deflated), nil
+	}
+	return b.spool.section(b.off, b.n)
+}
+
+// DeflatedLen is the length of the blob's zlib stream.
+func (b *StoredBlob) DeflatedLen() int64 { return b.n }
+
+// Open returns a reader of the blob's content.
+func (b *StoredBlob) Open() (io.ReadCloser, error) {
+	d, err := b.Deflated()
+	if err != nil {
+		return nil, err
+	}
+	return zlib.NewReader(d)
 }
 
 // Data is the change's content: Content, or Stored inflated.
@@ -45,7 +77,7 @@ func (c Change) Data() ([]byte, error) {
 	if c.Stored == nil {
 		return c.Content, nil
 	}
-	zr, err := zlib.NewReader(bytes.NewReader(c.Stored.Deflated))
+	zr, err := c.Stored.Open()
 	if err != nil {
 		return nil, err
 	}

@@ -2,30 +2,96 @@ package gitmodel
 
 import (
 	"bytes"
-	"compress/zlib"
+	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
 
-// TestStoreBlob: a stored blob inflates to its content, with the content's
+var storedContents = [][]byte{nil, []byte("x"), []byte(strings.Repeat("apiVersion: v1\nkind: ConfigMap\n", 40))}
+
+// checkStored: a stored blob inflates to its content, with the content's
 // blob hash and size, and is smaller than a manifest it holds.
+func checkStored(t *testing.T, sb *StoredBlob, content []byte) {
+	t.Helper()
+	zr, err := sb.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Errorf("inflated %q (%v), want %q", got, err, content)
+	}
+	if sb.Hash != BlobHash(content) || sb.Size != int64(len(content)) {
+		t.Errorf("hash %s size %d, want %s %d", sb.Hash, sb.Size, BlobHash(content), len(content))
+	}
+	if len(content) > 1000 && sb.DeflatedLen() > int64(len(content)/4) {
+		t.Errorf("%d bytes stored as %d", len(content), sb.DeflatedLen())
+	}
+	d, err := sb.Deflated()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := io.ReadAll(d); int64(len(raw)) != sb.DeflatedLen() {
+		t.Errorf("zlib stream of %d bytes, DeflatedLen %d", len(raw), sb.DeflatedLen())
+	}
+}
+
 func TestStoreBlob(t *testing.T) {
-	for _, content := range [][]byte{nil, []byte("x"), []byte(strings.Repeat("apiVersion: v1\nkind: ConfigMap\n", 40))} {
-		sb := StoreBlob(content)
-		zr, err := zlib.NewReader(bytes.NewReader(sb.Deflated))
+	for _, content := range storedContents {
+		checkStored(t, StoreBlob(content), content)
+	}
+}
+
+// TestBlobSpool: blobs stored in a spool read back as stored, in any order
+// and while more are stored after them; the spool's file is gone from its
+// directory from the start; a closed spool's blobs fail to read instead of
+// reading something else.
+func TestBlobSpool(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewBlobSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepathGlob(dir); len(left) != 0 {
+		t.Errorf("spool left files in its directory: %v", left)
+	}
+	var stored []*StoredBlob
+	var contents [][]byte
+	for i := 0; i < 300; i++ {
+		c := append([]byte(strings.Repeat("data: ", i)), storedContents[i%len(storedContents)]...)
+		sb, err := s.Store(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := io.ReadAll(zr)
-		if err != nil || !bytes.Equal(got, content) {
-			t.Errorf("inflated %q (%v), want %q", got, err, content)
-		}
-		if sb.Hash != BlobHash(content) || sb.Size != int64(len(content)) {
-			t.Errorf("hash %s size %d, want %s %d", sb.Hash, sb.Size, BlobHash(content), len(content))
-		}
-		if len(content) > 1000 && len(sb.Deflated) > len(content)/4 {
-			t.Errorf("%d bytes stored as %d", len(content), len(sb.Deflated))
+		stored, contents = append(stored, sb), append(contents, c)
+		if i%50 == 0 { // a read between stores flushes what is buffered
+			checkStored(t, stored[i/2], contents[i/2])
 		}
 	}
+	for i := len(stored) - 1; i >= 0; i-- {
+		checkStored(t, stored[i], contents[i])
+	}
+	if s.Size() == 0 {
+		t.Error("spool holds no bytes")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stored[0].Open(); !errors.Is(err, ErrSpoolClosed) {
+		t.Errorf("read after close: %v, want ErrSpoolClosed", err)
+	}
+	if _, err := s.Store([]byte("x")); !errors.Is(err, ErrSpoolClosed) {
+		t.Errorf("store after close: %v, want ErrSpoolClosed", err)
+	}
+}
+
+func filepathGlob(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, err
 }

@@ -75,9 +75,13 @@ func (p *Plan) reencryptKept(tree Tree, t *mirror.Target, path string) (bool, er
 	if err != nil {
 		return false, nil
 	}
+	stored, err := p.store(enc)
+	if err != nil {
+		return false, err
+	}
 	p.Stats.Updated++
 	p.Updated = append(p.Updated, path)
-	p.Changes = append(p.Changes, gitmodel.Change{Path: path, Stored: gitmodel.StoreBlob(enc)})
+	p.Changes = append(p.Changes, gitmodel.Change{Path: path, Stored: stored})
 	return true, nil
 }
 

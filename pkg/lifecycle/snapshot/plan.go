@@ -69,6 +69,10 @@ type Source struct {
 	Listed map[schema.GroupVersionResource]map[string]plumbing.Hash
 	// ListedAt is the commit Listed was read at (the caller checks it).
 	ListedAt plumbing.Hash
+	// Spool (optional) holds the planned files until the commit, on disk;
+	// without it they are held in memory. The caller closes it after the
+	// commit.
+	Spool *gitmodel.BlobSpool
 }
 
 // ErrNotResumable from a Replay: the type cannot be replayed after all; the
@@ -100,6 +104,17 @@ type Plan struct {
 	// Replayed are the types read by replay.
 	Replayed                  []schema.GroupVersionResource
 	Created, Updated, Deleted []string
+
+	spool *gitmodel.BlobSpool
+}
+
+// store holds a planned file's content until the commit: in the spool when
+// there is one.
+func (p *Plan) store(content []byte) (*gitmodel.StoredBlob, error) {
+	if p.spool == nil {
+		return gitmodel.StoreBlob(content), nil
+	}
+	return p.spool.Store(content)
 }
 
 // Failure is an object (or the file of one) a snapshot could not write, and
@@ -182,7 +197,7 @@ func Compute(ctx context.Context, t *mirror.Target, tree Tree, index Index, list
 
 // ComputeFrom plans the snapshot of t, reading each type from src.
 func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, src Source, progress func(v1alpha1.SnapshotStats)) (*Plan, error) {
-	p := &Plan{ListRVs: map[schema.GroupVersionResource]string{}}
+	p := &Plan{ListRVs: map[schema.GroupVersionResource]string{}, spool: src.Spool}
 	for _, gvr := range t.Selection.GVRs() {
 		ts := t.Selection[gvr]
 		existing, ok := src.Listed[gvr]
@@ -301,7 +316,9 @@ func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResourc
 	// Held compressed until the commit (see gitmodel.StoredBlob).
 	var stored *gitmodel.StoredBlob
 	if !unchanged {
-		stored = gitmodel.StoreBlob(content)
+		if stored, err = p.store(content); err != nil {
+			return err // the local disk: the snapshot fails and is retried
+		}
 		blob = stored.Hash
 	}
 	p.Learned = append(p.Learned, Learned{Path: path, UID: string(obj.GetUID()), ResourceVersion: obj.GetResourceVersion(), Blob: blob})

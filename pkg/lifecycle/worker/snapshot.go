@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
@@ -171,6 +172,13 @@ func (s *snapshotter) snapshot(ctx context.Context, t *mirror.Target, src snapsh
 	if src.Listed != nil && src.ListedAt != repo.Head() {
 		src.Listed = nil // read at another tip: walk again
 	}
+	// The planned files wait for the commit on disk, not in memory.
+	spool, err := gitmodel.NewBlobSpool(repo.Dir())
+	if err != nil {
+		return nil, &mirror.LocalError{Err: err}
+	}
+	defer spool.Close()
+	src.Spool = spool
 	start := time.Now()
 	plan, err := snapshot.ComputeFrom(ctx, t, repo, s.clone.index, src, progress)
 	if err != nil {
