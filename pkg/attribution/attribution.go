@@ -184,29 +184,29 @@ type Query struct {
 	Deleted         bool
 }
 
-type versionKey struct {
-	uid types.UID
-	rv  string
-}
-
 type nameKey struct {
 	gr       schema.GroupResource
 	ns, name string
 }
 
+// entry is a kept report: its author, held once per distinct author, and
+// when it came (Unix nanoseconds).
 type entry struct {
-	Author
-	at time.Time
+	author *Author
+	at     int64
 }
+
+func (e entry) older(now time.Time, age time.Duration) bool { return now.UnixNano()-e.at > int64(age) }
 
 // Store holds reports until their changes are committed, or for TTL.
 type Store struct {
 	TTL time.Duration
 
 	mu        sync.Mutex
-	byVersion map[versionKey]entry
-	byUID     map[types.UID]entry // deletes
-	byName    map[nameKey]entry   // Secrets
+	byVersion map[compactKey]entry
+	otherKeys map[versionKey]entry // versions in other forms (keys.go)
+	byUID     map[types.UID]entry  // deletes
+	byName    map[nameKey]entry    // Secrets
 	received  int
 	names     interner
 }
@@ -232,7 +232,7 @@ func (s *Store) ExpireEvery(done <-chan struct{}, interval time.Duration) {
 
 // NewStore returns an empty store keeping reports for ttl.
 func NewStore(ttl time.Duration) *Store {
-	return &Store{TTL: ttl, byVersion: map[versionKey]entry{}, byUID: map[types.UID]entry{}, byName: map[nameKey]entry{}}
+	return &Store{TTL: ttl, byVersion: map[compactKey]entry{}, otherKeys: map[versionKey]entry{}, byUID: map[types.UID]entry{}, byName: map[nameKey]entry{}}
 }
 
 // maxEntries bounds the store (about 250 bytes a report, its author's
@@ -249,7 +249,9 @@ func (s *Store) evictAges() []time.Duration {
 	return []time.Duration{s.TTL / 2, s.TTL / 8, s.TTL / 32, 10 * time.Second, time.Second, -1}
 }
 
-func (s *Store) size() int { return len(s.byVersion) + len(s.byUID) + len(s.byName) }
+func (s *Store) size() int {
+	return len(s.byVersion) + len(s.otherKeys) + len(s.byUID) + len(s.byName)
+}
 
 func isSecret(gr schema.GroupResource) bool { return gr.Group == "" && gr.Resource == "secrets" }
 
@@ -259,7 +261,7 @@ func (s *Store) Add(reports ...Report) {
 	defer s.mu.Unlock()
 	for _, r := range reports {
 		s.received++
-		e := entry{Author: s.names.author(r.Author), at: r.Received}
+		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano()}
 		switch {
 		case isSecret(r.Resource):
 			s.byName[nameKey{r.Resource, r.Namespace, r.Name}] = e
@@ -269,9 +271,12 @@ func (s *Store) Add(reports ...Report) {
 			// The first report of a version is the write that made it: a
 			// later no-op write (an apply that changed nothing) returns the
 			// same version and must not take it over.
-			k := versionKey{r.UID, r.ResourceVersion}
-			if _, made := s.byVersion[k]; !made {
-				s.byVersion[k] = e
+			if k, ok := compactVersion(r.UID, r.ResourceVersion); ok {
+				if _, made := s.byVersion[k]; !made {
+					s.byVersion[k] = e
+				}
+			} else if _, made := s.otherKeys[versionKey{r.UID, r.ResourceVersion}]; !made {
+				s.otherKeys[versionKey{r.UID, r.ResourceVersion}] = e
 			}
 		}
 	}
@@ -298,20 +303,35 @@ func (s *Store) Lookup(q Query) (Author, bool) {
 		if ok {
 			delete(s.byName, k)
 		}
-		return e.Author, ok
+		return e.get(ok)
 	case q.Deleted:
 		e, ok := s.byUID[q.UID]
 		if ok {
 			delete(s.byUID, q.UID)
 		}
-		return e.Author, ok
+		return e.get(ok)
+	}
+	if k, compact := compactVersion(q.UID, q.ResourceVersion); compact {
+		e, ok := s.byVersion[k]
+		if ok {
+			delete(s.byVersion, k)
+		}
+		return e.get(ok)
 	}
 	k := versionKey{q.UID, q.ResourceVersion}
-	e, ok := s.byVersion[k]
+	e, ok := s.otherKeys[k]
 	if ok {
-		delete(s.byVersion, k)
+		delete(s.otherKeys, k)
 	}
-	return e.Author, ok
+	return e.get(ok)
+}
+
+// get is the entry's author (a copy: the interned one is shared), if found.
+func (e entry) get(found bool) (Author, bool) {
+	if !found {
+		return Author{}, false
+	}
+	return *e.author, true
 }
 
 // Expire forgets reports older than the TTL (writes nobody mirrors).
@@ -322,19 +342,16 @@ func (s *Store) Expire(now time.Time) {
 }
 
 func (s *Store) expireLocked(now time.Time, ttl time.Duration) {
-	for k, e := range s.byVersion {
-		if now.Sub(e.at) > ttl {
-			delete(s.byVersion, k)
-		}
-	}
-	for k, e := range s.byUID {
-		if now.Sub(e.at) > ttl {
-			delete(s.byUID, k)
-		}
-	}
-	for k, e := range s.byName {
-		if now.Sub(e.at) > ttl {
-			delete(s.byName, k)
+	expire(s.byVersion, now, ttl)
+	expire(s.otherKeys, now, ttl)
+	expire(s.byUID, now, ttl)
+	expire(s.byName, now, ttl)
+}
+
+func expire[K comparable](m map[K]entry, now time.Time, ttl time.Duration) {
+	for k, e := range m {
+		if e.older(now, ttl) {
+			delete(m, k)
 		}
 	}
 }
