@@ -125,7 +125,7 @@ type Controller struct {
 	*shared
 	factory   externalversions.SharedInformerFactory
 	secrets   cache.SharedIndexInformer
-	metadata  metadatainformer.SharedInformerFactory // Secrets; RBAC with tenancy
+	metadata  []metadatainformer.SharedInformerFactory // namespaces; Secrets; RBAC with tenancy
 	synced    []cache.InformerSynced
 	targets   *targetReconciler
 	providers *providerReconciler
@@ -167,8 +167,8 @@ func (c *Controller) Run(ctx context.Context) {
 		defer close(f.stop)
 	}
 	c.factory.Start(ctx.Done())
-	if c.metadata != nil {
-		c.metadata.Start(ctx.Done())
+	for _, f := range c.metadata {
+		f.Start(ctx.Done())
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return

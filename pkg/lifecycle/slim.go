@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"unique"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -18,5 +20,21 @@ func slimMetadata(obj interface{}) (interface{}, error) {
 	return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 		Labels: m.Labels, DeletionTimestamp: m.DeletionTimestamp,
+	}}, nil
+}
+
+// keysOnly keeps of an object's metadata its key, uid and resourceVersion:
+// all the handlers of Secrets, RBAC objects and ServiceAccounts read (which
+// object changed). A cluster of 25,000 Secrets is 25,000 of them cached for
+// as long as the server runs, so their labels are not kept either, and the
+// namespace's name is held once for all its objects.
+func keysOnly(obj interface{}) (interface{}, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Name: m.Name, Namespace: unique.Make(m.Namespace).Value(), UID: m.UID, ResourceVersion: m.ResourceVersion,
+		DeletionTimestamp: m.DeletionTimestamp,
 	}}, nil
 }

@@ -122,15 +122,17 @@ func (c *Controller) watchOwnKinds() {
 }
 
 // watchSourceCluster starts the metadata informers on the source cluster:
-// Secrets (an age key or credentials Secret appeared: by metadata only, never
+// Secrets (an age key or credentials Secret appeared: by key only, never
 // caching every Secret's data; gates read the one they need), namespaces
 // (their labels: namespaceSelectors are live) and, with tenancy, RBAC and
 // ServiceAccounts (which object changed is all a re-review needs to know).
 func (c *Controller) watchSourceCluster() {
 	s, opts := c.shared, c.opts
 	h := handlers{s}
+	// Namespaces keep their labels; the others only which object it is.
 	mf := metadatainformer.NewSharedInformerFactoryWithOptions(opts.Metadata, 0, metadatainformer.WithTransform(slimMetadata))
-	c.secrets = mf.ForResource(corev1.SchemeGroupVersion.WithResource("secrets")).Informer()
+	kf := metadatainformer.NewSharedInformerFactoryWithOptions(opts.Metadata, 0, metadatainformer.WithTransform(keysOnly))
+	c.secrets = kf.ForResource(corev1.SchemeGroupVersion.WithResource("secrets")).Informer()
 	must(c.secrets.AddEventHandler(onEvents(func(old, obj interface{}) {
 		if obj == nil {
 			obj = old
@@ -144,12 +146,12 @@ func (c *Controller) watchSourceCluster() {
 	if opts.Reviewer != nil {
 		w := newRBACWatch(opts.Reviewer.Invalidate, s.enqueueAll)
 		for _, res := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
-			must(mf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(w.handler(res)))
+			must(kf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(w.handler(res)))
 		}
 		// A deleted ServiceAccount's recorded user may do nothing any more.
-		must(mf.ForResource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Informer().AddEventHandler(w.handler("serviceaccounts")))
+		must(kf.ForResource(corev1.SchemeGroupVersion.WithResource("serviceaccounts")).Informer().AddEventHandler(w.handler("serviceaccounts")))
 	}
-	c.metadata = mf
+	c.metadata = []metadatainformer.SharedInformerFactory{mf, kf}
 	if opts.Dynamic != nil {
 		s.listers.flux = &fluxRepos{dyn: opts.Dynamic, resources: s.source.resources.Get, refresh: s.source.resources.Refresh, changed: s.fluxChanged, stop: make(chan struct{})}
 	}

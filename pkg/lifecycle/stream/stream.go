@@ -105,7 +105,8 @@ func (r *Router) BeginBuffer(ctx context.Context, cfg *mirror.Target, sink mirro
 
 // List calls fn for every object of a type, from a LIST of it (in pages, all
 // as of the first page's resourceVersion, which it returns). Objects must not
-// be modified.
+// be modified, nor kept once fn returns: each is let go then, so a page of
+// large objects is not held whole until its last one is planned.
 func (r *Router) List(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
 	return r.lister.list(ctx, gvr, fn)
 }
