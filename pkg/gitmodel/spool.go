@@ -10,34 +10,54 @@ import (
 	"sync"
 )
 
-// BlobSpool keeps a plan's compressed files on disk until its commit, so a
-// snapshot's memory does not grow with the bytes it writes: at 100,000
-// objects the compressed files were the largest thing the server held (over
-// 80 MB, most of it encrypted Secrets, whose ciphertext does not compress).
-// The file is unlinked as soon as it is made: it is the spool's alone, and a
-// crash leaves nothing behind to clean up.
+// BlobSpool keeps a plan's compressed files until its commit: the first
+// MemoryBytes of them in memory, the rest in a file on disk, so a snapshot's
+// memory does not grow with the bytes it writes. At 100,000 objects the
+// compressed files were the largest thing the server held (over 80 MB, most
+// of it encrypted Secrets, whose ciphertext does not compress); a snapshot of
+// a few thousand objects never touches the disk (reading each file back is a
+// system call, twice: for the clone's pack and for the push).
+//
+// The file is made on the first spill and unlinked at once: it is the
+// spool's alone, and a crash leaves nothing behind to clean up.
 type BlobSpool struct {
-	mu      sync.Mutex
-	f       *os.File
-	w       *bufio.Writer
-	end     int64 // bytes stored (written to w)
-	flushed int64 // bytes written through to f
-	buf     bytes.Buffer
-	closed  bool
+	dir      string
+	memLimit int64
+
+	mu       sync.Mutex
+	inMemory int64 // bytes held in memory
+	f        *os.File
+	w        *bufio.Writer
+	end      int64 // bytes written to the file (through w)
+	flushed  int64 // bytes through to f
+	buf      bytes.Buffer
+	closed   bool
 }
 
-// NewBlobSpool makes a spool in dir (the clone's own directory: the same
-// disk the commit's pack goes to).
-func NewBlobSpool(dir string) (*BlobSpool, error) {
-	f, err := os.CreateTemp(dir, "tmp_spool_")
+// MemoryBytes is how much of a plan's compressed files a spool holds in
+// memory before it spills to disk (8 MiB: some 10,000 small manifests).
+const MemoryBytes = 8 << 20
+
+// NewBlobSpool makes a spool that spills to dir (the clone's own directory:
+// the same disk the commit's pack goes to).
+func NewBlobSpool(dir string) *BlobSpool { return newBlobSpool(dir, MemoryBytes) }
+
+func newBlobSpool(dir string, memLimit int64) *BlobSpool {
+	return &BlobSpool{dir: dir, memLimit: memLimit}
+}
+
+// spillLocked opens the spool's file.
+func (s *BlobSpool) spillLocked() error {
+	f, err := os.CreateTemp(s.dir, "tmp_spool_")
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	if err := os.Remove(f.Name()); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
-	return &BlobSpool{f: f, w: bufio.NewWriterSize(f, 256<<10)}, nil
+	s.f, s.w = f, bufio.NewWriterSize(f, 256<<10)
+	return nil
 }
 
 // ErrSpoolClosed: the spool was closed before its blob was read.
@@ -52,7 +72,17 @@ func (s *BlobSpool) Store(content []byte) (*StoredBlob, error) {
 	}
 	s.buf.Reset()
 	deflate(&s.buf, content)
-	n, err := s.w.Write(s.buf.Bytes())
+	d := s.buf.Bytes()
+	if s.f == nil && s.inMemory+int64(len(d)) <= s.memLimit {
+		s.inMemory += int64(len(d))
+		return &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), deflated: bytes.Clone(d), n: int64(len(d))}, nil
+	}
+	if s.f == nil {
+		if err := s.spillLocked(); err != nil {
+			return nil, err
+		}
+	}
+	n, err := s.w.Write(d)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -81,11 +111,11 @@ func (s *BlobSpool) section(off, n int64) (io.Reader, error) {
 	return io.NewSectionReader(s.f, off, n), nil
 }
 
-// Size is the bytes the spool holds.
-func (s *BlobSpool) Size() int64 {
+// Size is the bytes the spool holds in memory and on disk.
+func (s *BlobSpool) Size() (inMemory, onDisk int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.end
+	return s.inMemory, s.end
 }
 
 // Close releases the spool's file; its blobs cannot be read after it.
@@ -96,5 +126,8 @@ func (s *BlobSpool) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.f == nil {
+		return nil
+	}
 	return s.f.Close()
 }

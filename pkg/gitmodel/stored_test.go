@@ -45,18 +45,13 @@ func TestStoreBlob(t *testing.T) {
 }
 
 // TestBlobSpool: blobs stored in a spool read back as stored, in any order
-// and while more are stored after them; the spool's file is gone from its
-// directory from the start; a closed spool's blobs fail to read instead of
-// reading something else.
+// and while more are stored after them, whether held in memory (the first
+// memLimit bytes) or spilled to its file; the file is gone from its
+// directory from the start; once the spool is closed, a spilled blob fails
+// to read instead of reading something else.
 func TestBlobSpool(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewBlobSpool(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if left, _ := filepathGlob(dir); len(left) != 0 {
-		t.Errorf("spool left files in its directory: %v", left)
-	}
+	s := newBlobSpool(dir, 4096)
 	var stored []*StoredBlob
 	var contents [][]byte
 	for i := 0; i < 300; i++ {
@@ -70,21 +65,45 @@ func TestBlobSpool(t *testing.T) {
 			checkStored(t, stored[i/2], contents[i/2])
 		}
 	}
+	if left, _ := filepathGlob(dir); len(left) != 0 {
+		t.Errorf("spool left files in its directory: %v", left)
+	}
 	for i := len(stored) - 1; i >= 0; i-- {
 		checkStored(t, stored[i], contents[i])
 	}
-	if s.Size() == 0 {
-		t.Error("spool holds no bytes")
+	inMemory, onDisk := s.Size()
+	if inMemory == 0 || inMemory > 4096 || onDisk == 0 {
+		t.Errorf("%d bytes in memory, %d on disk; want at most 4096 in memory and the rest on disk", inMemory, onDisk)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stored[0].Open(); !errors.Is(err, ErrSpoolClosed) {
-		t.Errorf("read after close: %v, want ErrSpoolClosed", err)
+	if _, err := stored[0].Open(); err != nil {
+		t.Errorf("a blob held in memory, read after close: %v", err)
+	}
+	if _, err := stored[len(stored)-1].Open(); !errors.Is(err, ErrSpoolClosed) {
+		t.Errorf("a spilled blob, read after close: %v, want ErrSpoolClosed", err)
 	}
 	if _, err := s.Store([]byte("x")); !errors.Is(err, ErrSpoolClosed) {
 		t.Errorf("store after close: %v, want ErrSpoolClosed", err)
 	}
+}
+
+// TestBlobSpoolInMemory: a plan within the memory budget makes no file.
+func TestBlobSpoolInMemory(t *testing.T) {
+	dir := t.TempDir()
+	s := NewBlobSpool(dir)
+	for _, c := range storedContents {
+		sb, err := s.Store(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStored(t, sb, c)
+	}
+	if inMemory, onDisk := s.Size(); inMemory == 0 || onDisk != 0 || s.f != nil {
+		t.Errorf("%d bytes in memory, %d on disk, file %v; want all in memory, no file", inMemory, onDisk, s.f)
+	}
+	s.Close()
 }
 
 func filepathGlob(dir string) ([]string, error) {

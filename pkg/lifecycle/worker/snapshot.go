@@ -172,11 +172,8 @@ func (s *snapshotter) snapshot(ctx context.Context, t *mirror.Target, src snapsh
 	if src.Listed != nil && src.ListedAt != repo.Head() {
 		src.Listed = nil // read at another tip: walk again
 	}
-	// The planned files wait for the commit on disk, not in memory.
-	spool, err := gitmodel.NewBlobSpool(repo.Dir())
-	if err != nil {
-		return nil, &mirror.LocalError{Err: err}
-	}
+	// The planned files wait for the commit on disk past the first few MiB.
+	spool := gitmodel.NewBlobSpool(repo.Dir())
 	defer spool.Close()
 	src.Spool = spool
 	start := time.Now()
