@@ -72,6 +72,11 @@ func (s *BlobSpool) Store(content []byte) (*StoredBlob, error) {
 	}
 	s.buf.Reset()
 	deflate(&s.buf, content)
+	defer func() {
+		if s.buf.Cap() > 1<<20 {
+			s.buf = bytes.Buffer{} // one large file does not stay held
+		}
+	}()
 	d := s.buf.Bytes()
 	if s.f == nil && s.inMemory+int64(len(d)) <= s.memLimit {
 		s.inMemory += int64(len(d))
@@ -82,15 +87,11 @@ func (s *BlobSpool) Store(content []byte) (*StoredBlob, error) {
 			return nil, err
 		}
 	}
-	n, err := s.w.Write(d)
-	if err != nil {
+	if _, err := s.w.Write(d); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	b := &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), spool: s, off: s.end, n: int64(n)}
-	s.end += int64(n)
-	if s.buf.Cap() > 1<<20 {
-		s.buf = bytes.Buffer{} // one large file does not stay held
-	}
+	b := &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), spool: s, off: s.end, n: int64(len(d))}
+	s.end += int64(len(d))
 	return b, nil
 }
 
@@ -118,7 +119,8 @@ func (s *BlobSpool) Size() (inMemory, onDisk int64) {
 	return s.inMemory, s.end
 }
 
-// Close releases the spool's file; its blobs cannot be read after it.
+// Close releases the spool's file; the blobs spilled to it cannot be read
+// after it (those held in memory can).
 func (s *BlobSpool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
