@@ -39,6 +39,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -92,6 +93,10 @@ type Options struct {
 	Dynamic   dynamic.Interface
 	Metadata  metadata.Interface
 	Discovery discovery.DiscoveryInterface
+	// RawSource (optional) reads the source cluster's LIST pages as bytes:
+	// snapshots decode each page once instead of the dynamic client's three
+	// times.
+	RawSource rest.Interface
 	Writers   Writers
 	// WorkDir holds the branch workers' clones.
 	WorkDir string

@@ -24,6 +24,7 @@ import (
 type sourceCluster struct {
 	kube      kubernetes.Interface
 	dynamic   dynamic.Interface
+	raw       rest.Interface // LIST pages as bytes
 	metadata  metadata.Interface
 	discovery discovery.DiscoveryInterface
 	// resources is discovery, cached, shared by admission and the lifecycle.
@@ -45,6 +46,11 @@ func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
 		return nil, fmt.Errorf("source cluster client: %w", err)
 	}
 	if s.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return nil, err
+	}
+	// The dynamic client's configuration (JSON, no group version): LIST
+	// pages read as bytes for snapshots (stream.rawPages).
+	if s.raw, err = rest.UnversionedRESTClientFor(dynamic.ConfigFor(cfg)); err != nil {
 		return nil, err
 	}
 	if s.metadata, err = metadata.NewForConfig(cfg); err != nil {

@@ -186,7 +186,7 @@ func TestGapEffectOf(t *testing.T) {
 // resumes what the narrowed selection keeps; Positions are read once live;
 // Unregister forgets the ceiling.
 func TestBarrierRestrictWhileSyncing(t *testing.T) {
-	r := New(nil, nil, nil)
+	r := New(nil, nil, nil, nil)
 	stopped := map[schema.GroupVersionResource]bool{}
 	testFeed := func(gvr schema.GroupVersionResource) *feed {
 		f := &feed{gvr: gvr, cancel: func() { stopped[gvr] = true }, opened: make(chan struct{}), light: map[string]*lightMeta{}}

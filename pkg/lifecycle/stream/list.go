@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/render"
@@ -29,7 +30,10 @@ const maxNamespaceLists = 20
 // sees it tells the feeds (learn, which takes the registry's lock), so that
 // routing knows the objects' labels before their next event.
 type lister struct {
-	dyn   dynamic.Interface
+	dyn dynamic.Interface
+	// raw (optional) reads LIST pages as bytes (rawPages); without it they
+	// are read through dyn.
+	raw   rest.Interface
 	learn func(schema.GroupVersionResource, *unstructured.Unstructured)
 }
 
@@ -113,7 +117,7 @@ func (l *lister) readPages(ctx context.Context, gvr schema.GroupVersionResource,
 	defer close(out)
 	var cont string
 	for {
-		list, err := l.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
+		list, err := l.page(ctx, gvr, ns, cont)
 		if err == nil {
 			for i := range list.Items {
 				render.StripForCache(&list.Items[i])
@@ -131,6 +135,14 @@ func (l *lister) readPages(ctx context.Context, gvr schema.GroupVersionResource,
 			return
 		}
 	}
+}
+
+// page reads one page of a LIST, continuing at cont.
+func (l *lister) page(ctx context.Context, gvr schema.GroupVersionResource, ns, cont string) (*unstructured.UnstructuredList, error) {
+	if l.raw != nil {
+		return rawPages{l.raw}.page(ctx, gvr, ns, listPage, cont)
+	}
+	return l.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{Limit: listPage, Continue: cont})
 }
 
 // catchUp reads the events of a type from a resume point the shared feed had

@@ -22,10 +22,15 @@ var configMaps = schema.GroupVersionResource{Version: "v1", Resource: "configmap
 
 // pagedLister lists from an HTTP server that serves a LIST of configmaps in
 // pages of two, with continue tokens, and refuses page failAt (0: none);
-// calls counts the LISTs.
-func pagedLister(t *testing.T, pages, failAt int, calls *atomic.Int32) *lister {
+// calls counts the LISTs. raw: the pages are read as bytes (rawPages), as
+// the server does, else through the dynamic client.
+func pagedLister(t *testing.T, raw bool, pages, failAt int, calls *atomic.Int32) *lister {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
+		if r.URL.Path != "/api/v1/configmaps" || r.URL.Query().Get("limit") != strconv.Itoa(listPage) {
+			http.Error(w, "not the LIST asked for: "+r.URL.String(), http.StatusNotFound)
+			return
+		}
 		page := 1
 		if c := r.URL.Query().Get("continue"); c != "" {
 			page, _ = strconv.Atoi(c)
@@ -47,11 +52,18 @@ func pagedLister(t *testing.T, pages, failAt int, calls *atomic.Int32) *lister {
 		fmt.Fprintf(w, `{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"%d","continue":%q},"items":[%s]}`, 100+page, next, strings.Join(items, ","))
 	}))
 	t.Cleanup(srv.Close)
-	dyn, err := dynamic.NewForConfig(&rest.Config{Host: srv.URL})
+	cfg := &rest.Config{Host: srv.URL}
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &lister{dyn: dyn, learn: func(schema.GroupVersionResource, *unstructured.Unstructured) {}}
+	l := &lister{dyn: dyn, learn: func(schema.GroupVersionResource, *unstructured.Unstructured) {}}
+	if raw {
+		if l.raw, err = rest.UnversionedRESTClientFor(dynamic.ConfigFor(cfg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
 }
 
 // TestListPages: pages read ahead are planned in order, stripped, at the
@@ -71,39 +83,41 @@ func TestListPages(t *testing.T) {
 		{name: "a page refused", pages: 4, failAt: 3, wantSeen: 4, wantErr: "page refused"},
 		{name: "the plan fails", pages: 50, stopAt: "p2-1", wantSeen: 4, wantErr: "plan failed"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var calls atomic.Int32
-			l := pagedLister(t, tc.pages, tc.failAt, &calls)
-			var seen []string
-			rv, err := l.listPages(context.Background(), configMaps, "", func(u *unstructured.Unstructured) error {
-				if _, ok := u.Object["status"]; ok {
-					t.Errorf("%s reached the plan with its status (not stripped)", u.GetName())
+		for _, raw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/raw=%v", tc.name, raw), func(t *testing.T) {
+				var calls atomic.Int32
+				l := pagedLister(t, raw, tc.pages, tc.failAt, &calls)
+				var seen []string
+				rv, err := l.listPages(context.Background(), configMaps, "", func(u *unstructured.Unstructured) error {
+					if _, ok := u.Object["status"]; ok {
+						t.Errorf("%s reached the plan with its status (not stripped)", u.GetName())
+					}
+					seen = append(seen, u.GetName())
+					if u.GetName() == tc.stopAt {
+						return errors.New("plan failed")
+					}
+					return nil
+				})
+				if len(seen) != tc.wantSeen {
+					t.Errorf("planned %v, want %d objects", seen, tc.wantSeen)
 				}
-				seen = append(seen, u.GetName())
-				if u.GetName() == tc.stopAt {
-					return errors.New("plan failed")
+				for i, name := range seen {
+					if want := fmt.Sprintf("p%d-%d", i/2+1, i%2); name != want {
+						t.Fatalf("object %d is %s, want %s (in order)", i, name, want)
+					}
 				}
-				return nil
+				switch {
+				case tc.wantErr == "" && (err != nil || rv != "101"):
+					t.Errorf("rv %q, err %v; want 101", rv, err)
+				case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || rv != ""):
+					t.Errorf("rv %q, err %v; want the error %q", rv, err, tc.wantErr)
+				}
+				// Reading ahead stops: at most the failing page and two more.
+				if n := int(calls.Load()); n > tc.wantSeen/2+3 {
+					t.Errorf("%d LISTs for %d planned objects: the reader did not stop", n, len(seen))
+				}
 			})
-			if len(seen) != tc.wantSeen {
-				t.Errorf("planned %v, want %d objects", seen, tc.wantSeen)
-			}
-			for i, name := range seen {
-				if want := fmt.Sprintf("p%d-%d", i/2+1, i%2); name != want {
-					t.Fatalf("object %d is %s, want %s (in order)", i, name, want)
-				}
-			}
-			switch {
-			case tc.wantErr == "" && (err != nil || rv != "101"):
-				t.Errorf("rv %q, err %v; want 101", rv, err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || rv != ""):
-				t.Errorf("rv %q, err %v; want the error %q", rv, err, tc.wantErr)
-			}
-			// Reading ahead stops: at most the failing page and two more.
-			if n := int(calls.Load()); n > tc.wantSeen/2+3 {
-				t.Errorf("%d LISTs for %d planned objects: the reader did not stop", n, len(seen))
-			}
-		})
+		}
 	}
 }
 
@@ -111,7 +125,7 @@ func TestListPages(t *testing.T) {
 // fails, whatever was planned so far.
 func TestListPagesCancelled(t *testing.T) {
 	var calls atomic.Int32
-	l := pagedLister(t, 10, 0, &calls)
+	l := pagedLister(t, true, 10, 0, &calls)
 	ctx, cancel := context.WithCancel(context.Background())
 	rv, err := l.listPages(ctx, configMaps, "", func(u *unstructured.Unstructured) error {
 		if u.GetName() == "p2-0" {

@@ -45,7 +45,7 @@ func TestStreamKeepsToOperations(t *testing.T) {
 				Rules: []v1alpha1.ResourceRule{{Operations: tc.ops, Resources: []string{"configmaps"},
 					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mirror": "yes"}}}}}}
 			sel := selection.Resolve([]selection.APIResource{{GVR: cmGVR, Namespaced: true, Preferred: true}}, []*v1alpha1.WatchRule{wrule}, nil)
-			r := New(nil, nil, nil)
+			r := New(nil, nil, nil, nil)
 			f := &feed{gvr: cmGVR, light: map[string]*lightMeta{}}
 			r.reg.feeds[cmGVR] = f
 			pending := sink{}
@@ -85,7 +85,7 @@ func TestBufferedWritesAreNotIgnored(t *testing.T) {
 		Rules:           []v1alpha1.ResourceRule{{Resources: []string{"configmaps"}}},
 		IgnoreChangesBy: &v1alpha1.ChangeAuthors{Users: []string{"flux"}}}}
 	sel := selection.Resolve([]selection.APIResource{{GVR: cmGVR, Namespaced: true, Preferred: true}}, []*v1alpha1.WatchRule{wrule}, nil)
-	r := New(nil, nil, nil)
+	r := New(nil, nil, nil, nil)
 	pending := sink{}
 	r.reg.targets["demo/t"] = &targetStream{cfg: &mirror.Target{Key: "demo/t", Path: "p", Selection: sel}, sink: pending, buffer: map[string]bufferedEvent{}}
 	obj := func(name, rv string) *unstructured.Unstructured {

@@ -50,7 +50,7 @@ func TestTypesInUse(t *testing.T) {
 // registered changes nothing and leaves no ceiling behind (its next
 // BeginBuffer sets one afresh).
 func TestRestrictUnknownTarget(t *testing.T) {
-	r := New(nil, nil, nil)
+	r := New(nil, nil, nil, nil)
 	if r.Restrict("a/t", in(cmType, "a")) {
 		t.Error("an unknown target reported as narrowed")
 	}

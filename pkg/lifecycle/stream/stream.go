@@ -50,6 +50,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
@@ -72,14 +73,16 @@ type Router struct {
 
 // New returns a router over the source cluster; report (optional) learns when
 // the cluster stops or starts answering and when a target must resync.
-func New(dyn dynamic.Interface, disc discovery.DiscoveryInterface, report mirror.Reporter) *Router {
+// raw (optional) reads the snapshots' LIST pages as bytes, each decoded once
+// (see rawPages); without it they are read through dyn.
+func New(dyn dynamic.Interface, raw rest.Interface, disc discovery.DiscoveryInterface, report mirror.Reporter) *Router {
 	if report == nil {
 		report = func(mirror.Result) {}
 	}
 	conn := &connectivity{discovery: disc, report: report, connected: true}
 	reg := newRegistry()
 	fd := &feeder{dyn: dyn, reg: reg, conn: conn, report: report}
-	ls := &lister{dyn: dyn, learn: fd.learn}
+	ls := &lister{dyn: dyn, raw: raw, learn: fd.learn}
 	return &Router{
 		reg: reg, feeder: fd, lister: ls, conn: conn,
 		barrier: &barrier{reg: reg, feeder: fd, lister: ls, conn: conn, report: report},

@@ -39,7 +39,7 @@ func cm(ns, name string, data map[string]interface{}) *unstructured.Unstructured
 func TestStreamBarrier(t *testing.T) {
 	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	secGVR := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
-	r := New(nil, nil, nil)
+	r := New(nil, nil, nil, nil)
 	pending := sink{}
 	tc := &mirror.Target{Key: "demo/t", Path: "base", Selection: selection.Selection{
 		cmGVR:  {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("demo")},
@@ -120,7 +120,7 @@ func TestRestrict(t *testing.T) {
 		cmGVR:  {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a", "b")},
 		secGVR: {Resource: selection.APIResource{GVR: secGVR, Namespaced: true}, Namespaces: sets.New("a")},
 	}
-	r := New(nil, nil, nil)
+	r := New(nil, nil, nil, nil)
 	pending := sink{}
 	tc := &mirror.Target{Key: "a/t", Path: "p", Keys: &mirror.Keys{}, Selection: both}
 	r.reg.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
@@ -159,7 +159,7 @@ func TestRouteFilters(t *testing.T) {
 		Rules: []v1alpha1.ResourceRule{{APIGroups: []string{"*"}, Resources: []string{"*"},
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mirror": "yes"}}}}}}
 	sel := selection.Resolve([]selection.APIResource{{GVR: cmGVR, Namespaced: true, Preferred: true}}, []*v1alpha1.WatchRule{wrule}, nil)
-	r := New(nil, nil, nil)
+	r := New(nil, nil, nil, nil)
 	pending := sink{}
 	tc := &mirror.Target{Key: "demo/t", Path: "p", Selection: sel}
 	r.reg.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, live: true}
@@ -201,7 +201,7 @@ func TestResumedFeedRoutesUnknownObjects(t *testing.T) {
 		Rules: []v1alpha1.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"mirror": "yes"}}}}}}
 	sel := selection.Resolve([]selection.APIResource{{GVR: cmGVR, Namespaced: true, Preferred: true}}, []*v1alpha1.WatchRule{wrule}, nil)
-	r := New(nil, nil, nil)
+	r := New(nil, nil, nil, nil)
 	f := &feed{gvr: cmGVR, light: map[string]*lightMeta{}}
 	r.reg.feeds[cmGVR] = f
 	pending := sink{}

@@ -1,0 +1,76 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/client-go/rest"
+)
+
+// rawPages reads a LIST's pages as bytes and decodes each once. The dynamic
+// client decodes a page three times (its items as raw messages, the whole
+// list into a map whose items it then drops, each item again), and decoding
+// was the largest part of a snapshot's CPU after rendering: at 10,000
+// ConfigMaps a third of the profile was the JSON scanner.
+type rawPages struct{ client rest.Interface }
+
+// page reads one page of gvr in ns ("": all namespaces).
+func (r rawPages) page(ctx context.Context, gvr schema.GroupVersionResource, ns string, limit int64, cont string) (*unstructured.UnstructuredList, error) {
+	req := r.client.Get().AbsPath(listPath(gvr, ns)).Param("limit", strconv.FormatInt(limit, 10))
+	if cont != "" {
+		req = req.Param("continue", cont)
+	}
+	b, err := req.Do(ctx).Raw()
+	if err != nil {
+		return nil, err
+	}
+	return decodeList(b)
+}
+
+// listPath is the URL path of a LIST of gvr in ns ("": all namespaces).
+func listPath(gvr schema.GroupVersionResource, ns string) string {
+	p := "/apis/" + gvr.Group + "/" + gvr.Version
+	if gvr.Group == "" {
+		p = "/api/" + gvr.Version
+	}
+	if ns != "" {
+		p += "/namespaces/" + ns
+	}
+	return p + "/" + gvr.Resource
+}
+
+// decodeList decodes a LIST's JSON in one pass into what the dynamic client
+// returns for it: the list's own fields, and its items as objects, each
+// given the list's apiVersion and item kind when it has neither (typed lists
+// leave them out).
+func decodeList(b []byte) (*unstructured.UnstructuredList, error) {
+	var obj map[string]interface{}
+	if err := utiljson.Unmarshal(b, &obj); err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, fmt.Errorf("the list is null")
+	}
+	items, _ := obj["items"].([]interface{})
+	delete(obj, "items")
+	list := &unstructured.UnstructuredList{Object: obj, Items: make([]unstructured.Unstructured, len(items))}
+	apiVersion, kind := list.GetAPIVersion(), strings.TrimSuffix(list.GetKind(), "List")
+	for i, it := range items {
+		m, ok := it.(map[string]interface{})
+		if !ok {
+			return nil, fmt.Errorf("item %d of the list is not an object", i)
+		}
+		u := &list.Items[i]
+		u.Object = m
+		if u.GetKind() == "" && u.GetAPIVersion() == "" {
+			u.SetKind(kind)
+			u.SetAPIVersion(apiVersion)
+		}
+	}
+	return list, nil
+}
