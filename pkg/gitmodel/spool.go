@@ -6,27 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 )
 
 // BlobSpool keeps a plan's compressed files until its commit: the first
-// MemoryBytes of them in memory, the rest in a file on disk, so a snapshot's
-// memory does not grow with the bytes it writes. At 100,000 objects the
-// compressed files were the largest thing the server held (over 80 MB, most
-// of it encrypted Secrets, whose ciphertext does not compress); a snapshot of
-// a few thousand objects never touches the disk (reading each file back is a
-// system call, twice: for the clone's pack and for the push).
-//
-// The file is made on the first spill and unlinked at once: it is the
-// spool's alone, and a crash leaves nothing behind to clean up.
+// MemoryBytes of them in memory, the rest in a spill file on disk, so a
+// snapshot's memory does not grow with the bytes it writes. At 100,000
+// objects the compressed files were the largest thing the server held (over
+// 80 MB, most of it encrypted Secrets, whose ciphertext does not compress);
+// a snapshot of a few thousand objects never touches the disk (reading each
+// file back is a system call, twice: for the clone's pack and for the push).
+// The spill file is opened on the first spill, by the function the spool was
+// made with (git.Repo.NewBlobSpool: a file in the clone, unlinked at once).
 type BlobSpool struct {
-	dir      string
+	open     func() (SpillFile, error)
 	memLimit int64
 
 	mu       sync.Mutex
 	inMemory int64 // bytes held in memory
-	f        *os.File
+	f        SpillFile
 	w        *bufio.Writer
 	end      int64 // bytes written to the file (through w)
 	flushed  int64 // bytes through to f
@@ -34,26 +32,31 @@ type BlobSpool struct {
 	closed   bool
 }
 
+// SpillFile is where a spool puts what does not fit in memory: written in
+// order, read back at offsets.
+type SpillFile interface {
+	io.Writer
+	io.ReaderAt
+	io.Closer
+}
+
 // MemoryBytes is how much of a plan's compressed files a spool holds in
-// memory before it spills to disk (8 MiB: some 10,000 small manifests).
+// memory before it spills (8 MiB: some 10,000 small manifests).
 const MemoryBytes = 8 << 20
 
-// NewBlobSpool makes a spool that spills to dir (the clone's own directory:
-// the same disk the commit's pack goes to).
-func NewBlobSpool(dir string) *BlobSpool { return newBlobSpool(dir, MemoryBytes) }
+// NewBlobSpool makes a spool that spills to the file open makes.
+func NewBlobSpool(open func() (SpillFile, error)) *BlobSpool {
+	return newBlobSpool(open, MemoryBytes)
+}
 
-func newBlobSpool(dir string, memLimit int64) *BlobSpool {
-	return &BlobSpool{dir: dir, memLimit: memLimit}
+func newBlobSpool(open func() (SpillFile, error), memLimit int64) *BlobSpool {
+	return &BlobSpool{open: open, memLimit: memLimit}
 }
 
 // spillLocked opens the spool's file.
 func (s *BlobSpool) spillLocked() error {
-	f, err := os.CreateTemp(s.dir, "tmp_spool_")
+	f, err := s.open()
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
 		return fmt.Errorf("spool: %w", err)
 	}
 	s.f, s.w = f, bufio.NewWriterSize(f, 256<<10)

@@ -10,7 +10,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
-	"github.com/configbutler/gitops-reverser/pkg/gitmodel"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/metrics"
@@ -173,7 +172,7 @@ func (s *snapshotter) snapshot(ctx context.Context, t *mirror.Target, src snapsh
 		src.Listed = nil // read at another tip: walk again
 	}
 	// The planned files wait for the commit on disk past the first few MiB.
-	spool := gitmodel.NewBlobSpool(repo.Dir())
+	spool := repo.NewBlobSpool()
 	defer spool.Close()
 	src.Spool = spool
 	start := time.Now()
