@@ -120,6 +120,13 @@ func rssKB(pid int) (cur, peak int64) {
 	return st["VmRSS"], st["VmHWM"]
 }
 
+// resetPeakRSS starts a process's peak resident set size (VmHWM) over from
+// its current size, so a phase's peak is its own and not the largest of the
+// phases before it on the same server.
+func resetPeakRSS(pid int) {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
 // procStatus reads the kB figures of /proc/<pid>/status (VmRSS, RssAnon, ...);
 // empty when the process is gone.
 func procStatus(pid int) map[string]int64 {

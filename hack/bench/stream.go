@@ -137,6 +137,7 @@ func (p *streamPhase) run(ctx context.Context) error {
 // sequence number is global, so it orders every update of an object.
 func (p *streamPhase) load(ctx context.Context, file string) {
 	n := p.opts.objects
+	resetPeakRSS(p.st.Server.Pid()) // the peak of this load, not of the phases before it
 	p.start = time.Now()
 	prof := p.probe.startCPUProfile(file, 20)
 	paced(p.start, p.opts.rate, p.opts.duration, 48, func(k int) {

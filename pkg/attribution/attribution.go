@@ -235,9 +235,8 @@ func NewStore(ttl time.Duration) *Store {
 	return &Store{TTL: ttl, byVersion: map[compactKey]entry{}, otherKeys: map[versionKey]entry{}, byUID: map[types.UID]entry{}, byName: map[nameKey]entry{}}
 }
 
-// maxEntries bounds the store (about 250 bytes a report, its author's
-// strings held once): when it is
-// exceeded, reports are dropped oldest first, by age thresholds, down to
+// maxEntries bounds the store (some 40 bytes a report in its map, see
+// keys.go; its author held once): when it is exceeded, reports are dropped oldest first, by age thresholds, down to
 // nine tenths of it, so a flood of writes costs bounded memory and one O(n)
 // sweep per tenth of the bound, not one per report. A change whose report
 // was dropped is authored by its field manager, as without reports.

@@ -69,9 +69,9 @@ type Source struct {
 	Listed map[schema.GroupVersionResource]map[string]plumbing.Hash
 	// ListedAt is the commit Listed was read at (the caller checks it).
 	ListedAt plumbing.Hash
-	// Spool (optional) holds the planned files until the commit, on disk;
-	// without it they are held in memory. The caller closes it after the
-	// commit.
+	// Spool (optional) holds the planned files until the commit, on disk
+	// past its memory budget; without it they are all held in memory. The
+	// caller closes it after the commit.
 	Spool *gitmodel.BlobSpool
 }
 
