@@ -124,7 +124,9 @@ func rssKB(pid int) (cur, peak int64) {
 // its current size, so a phase's peak is its own and not the largest of the
 // phases before it on the same server.
 func resetPeakRSS(pid int) {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		fmt.Fprintf(os.Stderr, "[bench] peak RSS not reset (%v): the next peak includes the phases before it\n", err)
+	}
 }
 
 // procStatus reads the kB figures of /proc/<pid>/status (VmRSS, RssAnon, ...);

@@ -52,4 +52,7 @@ func (b storedBlob) Reader() (io.ReadCloser, error)  { return b.sb.Open() }
 func (b storedBlob) Writer() (io.WriteCloser, error) { return nil, errReadOnlyBlob }
 
 // deflated is the object's content as a pack entry's zlib stream.
-func (b storedBlob) deflated() (io.Reader, error) { return b.sb.Deflated() }
+func (b storedBlob) deflated() (io.Reader, int64, error) {
+	r, err := b.sb.Deflated()
+	return r, b.sb.DeflatedLen(), err
+}

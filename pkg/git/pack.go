@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
+	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
@@ -101,14 +102,22 @@ func (p *packWriter) writeObject(obj plumbing.EncodedObject) error {
 	if _, err := dst.Write(buf[:n]); err != nil {
 		return err
 	}
-	if d, ok := obj.(interface{ deflated() (io.Reader, error) }); ok {
-		// Compressed when it was planned (storedBlob): copied as it is.
-		src, err := d.deflated()
+	if d, ok := obj.(interface {
+		deflated() (io.Reader, int64, error)
+	}); ok {
+		// Compressed when it was planned (storedBlob): copied as it is,
+		// exactly its length (a short read would make a pack whose
+		// checksum is right and whose object is cut).
+		src, n, err := d.deflated()
 		if err == nil {
 			if p.copyBuf == nil {
 				p.copyBuf = make([]byte, 32<<10)
 			}
-			_, err = io.CopyBuffer(dst, src, p.copyBuf)
+			var copied int64
+			copied, err = io.CopyBuffer(dst, io.LimitReader(src, n), p.copyBuf)
+			if err == nil && copied != n {
+				err = fmt.Errorf("git: a planned file's stream is %d bytes, %d read back", n, copied)
+			}
 		}
 		if p.entries != nil {
 			p.entries[len(p.entries)-1].crc = p.crc.Sum32()

@@ -15,8 +15,9 @@ type Change struct {
 	Path    string
 	Content []byte
 	Delete  bool
-	// Stored, when set, is the content already compressed (StoreBlob), and
-	// Content is nil: what a snapshot holds for each file until its commit.
+	// Stored, when set, is the content already compressed (StoreBlob or a
+	// BlobSpool), and Content is nil: what a snapshot holds for each file
+	// until its commit. A spilled one reads only until its spool is closed.
 	Stored *StoredBlob
 }
 

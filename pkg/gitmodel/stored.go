@@ -19,8 +19,9 @@ import (
 type StoredBlob struct {
 	Hash plumbing.Hash
 	Size int64
-	// deflated is the zlib stream when it is held in memory (StoreBlob);
-	// otherwise it is n bytes at off in spool.
+	// deflated is the zlib stream when it is held in memory (StoreBlob, or
+	// within a spool's memory budget); otherwise it is n bytes at off in
+	// spool's file.
 	deflated []byte
 	spool    *BlobSpool
 	off, n   int64

@@ -48,9 +48,12 @@ func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
 	if s.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
-	// The dynamic client's configuration (JSON, no group version): LIST
-	// pages read as bytes for snapshots (stream.rawPages).
-	if s.raw, err = rest.UnversionedRESTClientFor(dynamic.ConfigFor(cfg)); err != nil {
+	// LIST pages read as bytes for snapshots (stream.rawPages): the dynamic
+	// client's configuration, JSON only (it would accept CBOR where that
+	// feature gate is on, and the pages are decoded as JSON).
+	rawCfg := dynamic.ConfigFor(cfg)
+	rawCfg.ContentType, rawCfg.AcceptContentTypes = "application/json", "application/json"
+	if s.raw, err = rest.UnversionedRESTClientFor(rawCfg); err != nil {
 		return nil, err
 	}
 	if s.metadata, err = metadata.NewForConfig(cfg); err != nil {

@@ -25,7 +25,14 @@ func (r rawPages) page(ctx context.Context, gvr schema.GroupVersionResource, ns 
 	if cont != "" {
 		req = req.Param("continue", cont)
 	}
-	b, err := req.Do(ctx).Raw()
+	// Error before Raw, as the dynamic client does: Error decodes the
+	// server's Status (403 names the user, 410 says Expired); Raw alone
+	// gives a generic error.
+	res := req.Do(ctx)
+	if err := res.Error(); err != nil {
+		return nil, err
+	}
+	b, err := res.Raw()
 	if err != nil {
 		return nil, err
 	}
@@ -47,16 +54,20 @@ func listPath(gvr schema.GroupVersionResource, ns string) string {
 // decodeList decodes a LIST's JSON in one pass into what the dynamic client
 // returns for it: the list's own fields, and its items as objects, each
 // given the list's apiVersion and item kind when it has neither (typed lists
-// leave them out).
+// leave them out). What is not a list is an error, never an empty page: an
+// empty last page would make the snapshot delete every file of the type.
 func decodeList(b []byte) (*unstructured.UnstructuredList, error) {
 	var obj map[string]interface{}
 	if err := utiljson.Unmarshal(b, &obj); err != nil {
 		return nil, err
 	}
-	if obj == nil {
-		return nil, fmt.Errorf("the list is null")
+	if kind, _ := obj["kind"].(string); !strings.HasSuffix(kind, "List") {
+		return nil, fmt.Errorf("the answer to a LIST is not a list (kind %q)", kind)
 	}
-	items, _ := obj["items"].([]interface{})
+	items, ok := obj["items"].([]interface{})
+	if !ok && obj["items"] != nil {
+		return nil, fmt.Errorf("the list's items are not an array")
+	}
 	delete(obj, "items")
 	list := &unstructured.UnstructuredList{Object: obj, Items: make([]unstructured.Unstructured, len(items))}
 	apiVersion, kind := list.GetAPIVersion(), strings.TrimSuffix(list.GetKind(), "List")
