@@ -4,20 +4,19 @@ import (
 	"strings"
 
 	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
+	"github.com/configbutler/gitops-reverser/pkg/intern"
 )
-
-// maxInterned bounds the interner: past it, it starts over (the reports
-// already kept hold their strings either way).
-const maxInterned = 4096
 
 // interner holds each distinct author's strings once. A burst of writes
 // comes from a handful of authors, yet each decoded report brought its own
 // copies of the user, verb, field manager and groups: the 100,000 reports of
-// the scale bench's creates held 44 MB, about 440 bytes each.
+// the scale bench's creates held 44 MB, about 440 bytes each. Its tables are
+// bounded (intern.DefaultMax each); the reports already kept hold their
+// strings when one starts over.
 type interner struct {
-	strs    map[string]string
-	groups  map[string][]string
-	authors map[authorKey]*commitstyle.Author
+	strs    intern.Table[string, string]
+	groups  intern.Table[string, []string]
+	authors intern.Table[authorKey, *commitstyle.Author]
 }
 
 // authorKey is an author's fields, each apart (no separator to forge), the
@@ -28,14 +27,7 @@ func (in *interner) str(s string) string {
 	if s == "" {
 		return ""
 	}
-	if held, ok := in.strs[s]; ok {
-		return held
-	}
-	if in.strs == nil || len(in.strs) >= maxInterned {
-		in.strs = map[string]string{}
-	}
-	in.strs[s] = s
-	return s
+	return in.strs.Get(s, func() string { return s })
 }
 
 func (in *interner) group(g []string) []string {
@@ -43,18 +35,13 @@ func (in *interner) group(g []string) []string {
 		return nil
 	}
 	key := strings.Join(g, "\n") // group names are cleaned: no newlines
-	if held, ok := in.groups[key]; ok {
-		return held
-	}
-	if in.groups == nil || len(in.groups) >= maxInterned {
-		in.groups = map[string][]string{}
-	}
-	out := make([]string, len(g))
-	for i, s := range g {
-		out[i] = in.str(s)
-	}
-	in.groups[key] = out
-	return out
+	return in.groups.Get(key, func() []string {
+		out := make([]string, len(g))
+		for i, s := range g {
+			out[i] = in.str(s)
+		}
+		return out
+	})
 }
 
 // author is a, held once: every report of one author points at the same
@@ -62,14 +49,8 @@ func (in *interner) group(g []string) []string {
 // once too.
 func (in *interner) author(a commitstyle.Author) *commitstyle.Author {
 	key := authorKey{a.User, a.Impersonator, a.Verb, a.Manager, strings.Join(a.Groups, "\n")}
-	if held, ok := in.authors[key]; ok {
-		return held
-	}
-	if in.authors == nil || len(in.authors) >= maxInterned {
-		in.authors = map[authorKey]*commitstyle.Author{}
-	}
-	held := &commitstyle.Author{User: in.str(a.User), Impersonator: in.str(a.Impersonator), Verb: in.str(a.Verb),
-		Groups: in.group(a.Groups), Manager: in.str(a.Manager)}
-	in.authors[key] = held
-	return held
+	return in.authors.Get(key, func() *commitstyle.Author {
+		return &commitstyle.Author{User: in.str(a.User), Impersonator: in.str(a.Impersonator), Verb: in.str(a.Verb),
+			Groups: in.group(a.Groups), Manager: in.str(a.Manager)}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/configbutler/gitops-reverser/pkg/commitstyle"
+	"github.com/configbutler/gitops-reverser/pkg/intern"
 )
 
 // decoded is an author as a decoded report brings it: fresh copies of
@@ -59,12 +60,12 @@ func TestStoreHoldsAnAuthorOnce(t *testing.T) {
 // and keeps working.
 func TestInternerStartsOver(t *testing.T) {
 	var in interner
-	for i := 0; i < 3*maxInterned; i++ {
+	for i := 0; i < 3*intern.DefaultMax; i++ {
 		if got := in.str(fmt.Sprint(i)); got != fmt.Sprint(i) {
 			t.Fatalf("str(%d) = %q", i, got)
 		}
 	}
-	if len(in.strs) > maxInterned {
-		t.Errorf("%d strings held, bound %d", len(in.strs), maxInterned)
+	if in.strs.Len() > intern.DefaultMax {
+		t.Errorf("%d strings held, bound %d", in.strs.Len(), intern.DefaultMax)
 	}
 }

@@ -83,7 +83,7 @@ func (s *BlobSpool) Store(content []byte) (*StoredBlob, error) {
 	d := s.buf.Bytes()
 	if s.f == nil && s.inMemory+int64(len(d)) <= s.memLimit {
 		s.inMemory += int64(len(d))
-		return &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), deflated: bytes.Clone(d), n: int64(len(d))}, nil
+		return heldBlob(content, d), nil
 	}
 	if s.f == nil {
 		if err := s.spillLocked(); err != nil {

@@ -49,8 +49,12 @@ func StoreBlob(content []byte) *StoredBlob {
 	var buf bytes.Buffer
 	buf.Grow(len(content)/2 + 64)
 	deflate(&buf, content)
-	d := bytes.Clone(buf.Bytes())
-	return &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), deflated: d, n: int64(len(d))}
+	return heldBlob(content, buf.Bytes())
+}
+
+// heldBlob is content's StoredBlob holding a copy of its zlib stream d.
+func heldBlob(content, d []byte) *StoredBlob {
+	return &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), deflated: bytes.Clone(d), n: int64(len(d))}
 }
 
 // Deflated returns a reader of the blob's zlib stream (DeflatedLen bytes).

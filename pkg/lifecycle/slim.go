@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/configbutler/gitops-reverser/pkg/intern"
 )
 
 // slimMetadata keeps of a namespace's metadata what its informer's readers
@@ -28,38 +30,25 @@ func slimMetadata(obj interface{}) (interface{}, error) {
 // as long as the server runs, so their labels are not kept either, and the
 // namespace's name is held once for all its objects.
 func keysOnly(obj interface{}) (interface{}, error) {
-	m, ok := obj.(*metav1.PartialObjectMetadata)
-	if !ok {
-		return obj, nil
+	out, err := slimMetadata(obj)
+	if m, ok := out.(*metav1.PartialObjectMetadata); ok {
+		m.Labels = nil
+		m.Namespace = namespaceName(m.Namespace)
 	}
-	return &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
-		Name: m.Name, Namespace: namespaceName(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion,
-		DeletionTimestamp: m.DeletionTimestamp,
-	}}, nil
+	return out, err
 }
-
-// maxNamespaceNames bounds namespaceNames: past it, it starts over (the
-// objects cached already keep their strings).
-const maxNamespaceNames = 100_000
 
 // namespaceNames holds each namespace's name once for the keysOnly caches
-// (the informers call their transforms from their own goroutines).
-var namespaceNames struct {
+// (the informers call their transforms from their own goroutines, hence the
+// lock), up to 100,000 names.
+var namespaceNames = struct {
 	sync.Mutex
-	m map[string]string
-}
+	intern.Table[string, string]
+}{Table: intern.Table[string, string]{Max: 100_000}}
 
 // namespaceName returns ns, held once.
 func namespaceName(ns string) string {
 	namespaceNames.Lock()
 	defer namespaceNames.Unlock()
-	if held, ok := namespaceNames.m[ns]; ok {
-		return held
-	}
-	if namespaceNames.m == nil || len(namespaceNames.m) >= maxNamespaceNames {
-		namespaceNames.m = map[string]string{}
-	}
-	held := strings.Clone(ns)
-	namespaceNames.m[held] = held
-	return held
+	return namespaceNames.Get(ns, func() string { return strings.Clone(ns) })
 }
