@@ -102,8 +102,8 @@ func (p *serverProbe) memNote(ctx context.Context, what string) {
 		}
 	}
 	mib := func(v float64) float64 { return v / (1 << 20) }
-	p.res.note("memory, %s: RSS %.0f MiB anonymous + %.0f MiB files (the binary); Go heap in use %.0f MiB, next GC at %.0f MiB, idle %.0f MiB of which %.0f returned to the OS; stacks %.0f MiB; runtime total %.0f MiB",
-		what, float64(anon)/1024, float64(file)/1024, mib(stat["heap_inuse_bytes"]), mib(stat["next_gc_bytes"]),
+	p.res.note("memory, %s: RSS %.0f MiB anonymous + %.0f MiB files (the binary: %s); Go heap in use %.0f MiB, next GC at %.0f MiB, idle %.0f MiB of which %.0f returned to the OS; stacks %.0f MiB; runtime total %.0f MiB",
+		what, float64(anon)/1024, float64(file)/1024, binaryPages(p.st.Server.Pid()), mib(stat["heap_inuse_bytes"]), mib(stat["next_gc_bytes"]),
 		mib(stat["heap_idle_bytes"]), mib(stat["heap_released_bytes"]), mib(stat["stack_inuse_bytes"]), mib(stat["sys_bytes"]))
 }
 
@@ -123,4 +123,33 @@ func (p *serverProbe) metricSum(ctx context.Context, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// binaryPages says how much of the process's executable is resident, by
+// mapping: code (r-x), read-only data and the function tables (r--), and
+// initialised data (rw-), from /proc/<pid>/smaps.
+func binaryPages(pid int) string {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return "unknown"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return "unknown"
+	}
+	var parts []string
+	perms := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 6 && strings.Contains(f[0], "-") && f[5] == exe:
+			perms = f[1][:3]
+		case len(f) >= 2 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			perms = "" // another mapping
+		case perms != "" && len(f) == 3 && f[0] == "Rss:":
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			parts = append(parts, fmt.Sprintf("%s %.0f MiB", perms, float64(kb)/1024))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -130,3 +130,18 @@ spec:
 		t.Error("the defaults alone drop the target's fields")
 	}
 }
+
+// Targets that ignore no fields of their own share the one default cleaner
+// (1,000 copies of the defaults were some 3.5 MB of an idle server).
+func TestCleanerWithoutExtraIsShared(t *testing.T) {
+	if NewCleaner(nil) != NewCleaner([]Drop{}) || NewCleaner(nil) != defaultCleaner {
+		t.Error("a cleaner without extra drops is a new copy of the defaults")
+	}
+	p, err := ParseFieldPath("spec.replicas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := NewCleaner([]Drop{{Path: p}}); c == defaultCleaner || c.Hash() == defaultCleaner.Hash() {
+		t.Error("a cleaner with extra drops is the default one")
+	}
+}

@@ -232,7 +232,7 @@ func Render(obj *unstructured.Unstructured) ([]byte, error) {
 	return RenderWith(obj, defaultCleaner)
 }
 
-var defaultCleaner = NewCleaner(nil)
+var defaultCleaner = newCleaner(nil)
 
 // RenderWith is Render with the fields c drops left out too (nil: the
 // defaults).

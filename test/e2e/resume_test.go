@@ -98,6 +98,21 @@ spec:
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
+	// lastReplayed is how many types the last snapshot of a target replayed,
+	// from the server's log.
+	lastReplayed := func(name string) (string, error) {
+		log, err := os.ReadFile(filepath.Join(st.LogDir(), "gitops-reverser-apiserver.log"))
+		if err != nil {
+			return "", err
+		}
+		re := regexp.MustCompile(`"Snapshot completed" target="` + regexp.QuoteMeta(ns+"/"+name) + `".* replayed=(\d+)`)
+		m := re.FindAllStringSubmatch(string(log), -1)
+		if len(m) == 0 {
+			return "", fmt.Errorf("no snapshot log line of %s", name)
+		}
+		return m[len(m)-1][1], nil
+	}
+
 	// restart stops the server, runs whileDown, removes the lister's index
 	// (it lists everything), starts the server and waits until both
 	// targets have snapshotted since; it returns how many types each
@@ -125,17 +140,12 @@ spec:
 					return fmt.Errorf("%s: %v", name, err)
 				}
 			}
-			log, err := os.ReadFile(filepath.Join(st.LogDir(), "gitops-reverser-apiserver.log"))
-			if err != nil {
-				return err
-			}
 			for _, name := range []string{"resumer", "lister"} {
-				re := regexp.MustCompile(`"Snapshot completed" target="` + regexp.QuoteMeta(ns+"/"+name) + `".* replayed=(\d+)`)
-				m := re.FindAllStringSubmatch(string(log), -1)
-				if len(m) == 0 {
-					return fmt.Errorf("no snapshot log line of %s", name)
+				n, err := lastReplayed(name)
+				if err != nil {
+					return err
 				}
-				replayed[name] = m[len(m)-1][1]
+				replayed[name] = n
 			}
 			return nil
 		})
@@ -193,7 +203,20 @@ spec:
 		compactEtcd(t)
 	})
 	if replayed["resumer"] != "0" {
-		t.Errorf("the resumer replayed %s types from an expired version, want 0 (a LIST)", replayed["resumer"])
+		// kube-apiserver answers a watch from an expired version with an
+		// open watch whose first event is the 410. When that event comes
+		// later than the replay's quiet wait (a loaded machine), the first
+		// snapshot replays (nothing: the watch delivered nothing) and the
+		// feed's gap, seen at GoLive, brings a new snapshot that lists. That
+		// one must come.
+		t.Logf("the first snapshot after the restart replayed %s types before the watch reported its version expired; waiting for the snapshot that lists", replayed["resumer"])
+		eventually(t, 60*time.Second, "the resumer lists after its version expired", func() error {
+			n, err := lastReplayed("resumer")
+			if err == nil && n != "0" {
+				err = fmt.Errorf("the resumer's last snapshot replayed %s types from an expired version, want 0 (a LIST)", n)
+			}
+			return err
+		})
 	}
 	same("round 2", map[string]bool{cmFile("keep"): false, cmFile("edit"): true, cmFile("born"): true, gadget: false})
 	if !strings.Contains(show(t, ns+"-a", "clusters/resumer/"+cmFile("edit")), "v: \"3\"") {
