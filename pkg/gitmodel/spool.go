@@ -2,7 +2,6 @@ package gitmodel
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +27,6 @@ type BlobSpool struct {
 	w        *bufio.Writer
 	end      int64 // bytes written to the file (through w)
 	flushed  int64 // bytes through to f
-	buf      bytes.Buffer
 	closed   bool
 }
 
@@ -68,22 +66,21 @@ var ErrSpoolClosed = errors.New("spool: closed")
 
 // Store compresses content into the spool. content is not kept.
 func (s *BlobSpool) Store(content []byte) (*StoredBlob, error) {
+	return s.Put(Compress(content))
+}
+
+// Put keeps a file compressed by Compress: in memory within the spool's
+// budget, in its file past it. c.Deflated is not kept.
+func (s *BlobSpool) Put(c Compressed) (*StoredBlob, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrSpoolClosed
 	}
-	s.buf.Reset()
-	deflate(&s.buf, content)
-	defer func() {
-		if s.buf.Cap() > 1<<20 {
-			s.buf = bytes.Buffer{} // one large file does not stay held
-		}
-	}()
-	d := s.buf.Bytes()
+	d := c.Deflated
 	if s.f == nil && s.inMemory+int64(len(d)) <= s.memLimit {
 		s.inMemory += int64(len(d))
-		return heldBlob(content, d), nil
+		return Hold(c), nil
 	}
 	if s.f == nil {
 		if err := s.spillLocked(); err != nil {
@@ -93,7 +90,7 @@ func (s *BlobSpool) Store(content []byte) (*StoredBlob, error) {
 	if _, err := s.w.Write(d); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	b := &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), spool: s, off: s.end, n: int64(len(d))}
+	b := &StoredBlob{Hash: c.Hash, Size: c.Size, spool: s, off: s.end, n: int64(len(d))}
 	s.end += int64(len(d))
 	return b, nil
 }

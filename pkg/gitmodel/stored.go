@@ -43,18 +43,35 @@ func deflate(buf *bytes.Buffer, content []byte) {
 	zlibWriters.Put(zw)
 }
 
-// StoreBlob compresses content into a StoredBlob held in memory. content is
-// not kept.
-func StoreBlob(content []byte) *StoredBlob {
+// Compressed is a file's content as a pack stores it (its zlib stream),
+// with its blob's hash and size: what a StoredBlob is made of. It is the
+// CPU-heavy half of storing a file, so a snapshot does it for several files
+// at once (Compress is safe to call from several goroutines) and stores the
+// results in order (BlobSpool.Put).
+type Compressed struct {
+	Hash     plumbing.Hash
+	Size     int64
+	Deflated []byte
+}
+
+// Compress compresses content. content is not kept.
+func Compress(content []byte) Compressed {
 	var buf bytes.Buffer
 	buf.Grow(len(content)/2 + 64)
 	deflate(&buf, content)
-	return heldBlob(content, buf.Bytes())
+	return Compressed{Hash: BlobHash(content), Size: int64(len(content)), Deflated: buf.Bytes()}
 }
 
-// heldBlob is content's StoredBlob holding a copy of its zlib stream d.
-func heldBlob(content, d []byte) *StoredBlob {
-	return &StoredBlob{Hash: BlobHash(content), Size: int64(len(content)), deflated: bytes.Clone(d), n: int64(len(d))}
+// StoreBlob compresses content into a StoredBlob held in memory. content is
+// not kept.
+func StoreBlob(content []byte) *StoredBlob {
+	return Hold(Compress(content))
+}
+
+// Hold is the StoredBlob holding c in memory, in a slice of its own size
+// (c's may have room to spare, which would stay held with it).
+func Hold(c Compressed) *StoredBlob {
+	return &StoredBlob{Hash: c.Hash, Size: c.Size, deflated: bytes.Clone(c.Deflated), n: int64(len(c.Deflated))}
 }
 
 // Deflated returns a reader of the blob's zlib stream (DeflatedLen bytes).

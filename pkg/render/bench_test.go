@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	goyaml "go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -36,6 +37,18 @@ func BenchmarkRenderJSONRoundTrip(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if _, err := yaml.Marshal(Sanitize(o).Object); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRenderGoYAML is Render with go-yaml writing every object: what
+// the emitter (emit.go) is measured against.
+func BenchmarkRenderGoYAML(b *testing.B) {
+	o := benchObj()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := goyaml.Marshal(ordered(defaultCleaner.clean(o.Object, "", o.GetKind()), true)); err != nil {
 			b.Fatal(err)
 		}
 	}

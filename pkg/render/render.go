@@ -241,7 +241,13 @@ func RenderWith(obj *unstructured.Unstructured, c *Cleaner) ([]byte, error) {
 		c = defaultCleaner
 	}
 	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
-	b, err := goyaml.Marshal(ordered(c.clean(obj.Object, gv.Group, obj.GetKind()), true))
+	v := ordered(c.clean(obj.Object, gv.Group, obj.GetKind()), true)
+	if m, ok := v.(goyaml.MapSlice); ok {
+		if b, ok := emitYAML(m); ok {
+			return b, nil // go-yaml's bytes, without go-yaml (emit.go)
+		}
+	}
+	b, err := goyaml.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 	}

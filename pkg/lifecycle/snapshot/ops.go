@@ -75,7 +75,7 @@ func (p *Plan) reencryptKept(tree Tree, t *mirror.Target, path string) (bool, er
 	if err != nil {
 		return false, nil
 	}
-	stored, err := p.store(enc)
+	stored, err := p.put(gitmodel.Compress(enc))
 	if err != nil {
 		return false, err
 	}

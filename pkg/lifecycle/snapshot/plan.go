@@ -106,15 +106,16 @@ type Plan struct {
 	Created, Updated, Deleted []string
 
 	spool *gitmodel.BlobSpool
+	// pending are the files written but not yet rendered (see writes.go).
+	pending []pendingWrite
 }
 
-// store holds a planned file's content until the commit: in the spool when
-// there is one.
-func (p *Plan) store(content []byte) (*gitmodel.StoredBlob, error) {
+// put holds a planned file until the commit: in the spool when there is one.
+func (p *Plan) put(c gitmodel.Compressed) (*gitmodel.StoredBlob, error) {
 	if p.spool == nil {
-		return gitmodel.StoreBlob(content), nil
+		return gitmodel.Hold(c), nil
 	}
-	return p.spool.Store(content)
+	return p.spool.Put(c)
 }
 
 // Failure is an object (or the file of one) a snapshot could not write, and
@@ -251,6 +252,9 @@ func ComputeFrom(ctx context.Context, t *mirror.Target, tree Tree, index Index, 
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", gvr.String(), err)
 		}
+		if err := p.flushWrites(); err != nil {
+			return nil, err
+		}
 		p.ListRVs[gvr] = rv
 		stale := make([]string, 0)
 		for path := range existing {
@@ -297,9 +301,9 @@ func (p *Plan) deleteIfHolds(tree Tree, t *mirror.Target, ts *selection.TypeSele
 }
 
 // write plans the file of an object the target takes: rendered and compared
-// with the blob already there (had), a create, an update or unchanged. An
-// object that cannot be rendered is counted and named, not written; only a
-// failure to read the tree fails the plan.
+// with the blob already there (had), a create, an update or unchanged. The
+// rendering waits in the plan's batch (see writes.go) and is recorded when
+// the batch is flushed; only a failure to read the tree fails here.
 func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, path string, blob plumbing.Hash, had bool) error {
 	var old []byte
 	if had && render.IsSecret(gvr) {
@@ -308,31 +312,44 @@ func (p *Plan) write(tree Tree, t *mirror.Target, gvr schema.GroupVersionResourc
 			return err
 		}
 	}
-	content, unchanged, err := contentFor(gvr, obj, t.Keys, t.Clean, old, blob, had)
-	if err != nil {
-		p.fail(gvr, obj, err)
+	// The lister clears its page's slot once this returns: keep the object's map.
+	w := pendingWrite{gvr: gvr, obj: &unstructured.Unstructured{Object: obj.Object}, path: path, blob: blob, had: had, old: old, keys: t.Keys, clean: t.Clean}
+	p.pending = append(p.pending, w)
+	if len(p.pending) >= writeBatch {
+		return p.flushWrites()
+	}
+	return nil
+}
+
+// record records a rendered file: not written (it could not be rendered:
+// counted and named), unchanged, a create or an update.
+func (p *Plan) record(w *pendingWrite) error {
+	if w.err != nil {
+		p.fail(w.gvr, w.obj, w.err)
 		return nil
 	}
+	blob := w.blob
 	// Held compressed until the commit (see gitmodel.StoredBlob).
 	var stored *gitmodel.StoredBlob
-	if !unchanged {
-		if stored, err = p.store(content); err != nil {
+	if !w.unchanged {
+		var err error
+		if stored, err = p.put(w.compressed); err != nil {
 			return err // the local disk: the snapshot fails and is retried
 		}
 		blob = stored.Hash
 	}
-	p.Learned = append(p.Learned, Learned{Path: path, UID: string(obj.GetUID()), ResourceVersion: obj.GetResourceVersion(), Blob: blob})
+	p.Learned = append(p.Learned, Learned{Path: w.path, UID: string(w.obj.GetUID()), ResourceVersion: w.obj.GetResourceVersion(), Blob: blob})
 	switch {
-	case unchanged:
+	case w.unchanged:
 		p.Stats.Unchanged++
-	case had:
+	case w.had:
 		p.Stats.Updated++
-		p.Updated = append(p.Updated, path)
-		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Stored: stored})
+		p.Updated = append(p.Updated, w.path)
+		p.Changes = append(p.Changes, gitmodel.Change{Path: w.path, Stored: stored})
 	default:
 		p.Stats.Created++
-		p.Created = append(p.Created, path)
-		p.Changes = append(p.Changes, gitmodel.Change{Path: path, Stored: stored})
+		p.Created = append(p.Created, w.path)
+		p.Changes = append(p.Changes, gitmodel.Change{Path: w.path, Stored: stored})
 	}
 	return nil
 }
@@ -393,7 +410,7 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 			p.Stats.Unchanged++
 		}
 	}
-	return nil
+	return p.flushWrites()
 }
 
 // contentFor renders an object, comparing with the blob already there by hash

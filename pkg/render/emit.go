@@ -1,0 +1,296 @@
+package render
+
+import (
+	"strconv"
+
+	goyaml "go.yaml.in/yaml/v2"
+)
+
+// emitYAML writes ordered's output (a mapping at the top) byte for byte as
+// go-yaml v2 does, for the values it knows how go-yaml writes; ok is false
+// when it meets one it does not (then go-yaml writes the object).
+//
+// Why: go-yaml's reflection and event machinery were a third of a
+// snapshot's CPU (some 40 µs for a ConfigMap of 1 KiB). What is written
+// here is a small part of YAML: block mappings and sequences, "{}" and "[]",
+// integers, booleans, null, and strings of printable ASCII, plain, single-
+// or double-quoted exactly as go-yaml's emitter chooses and folds them
+// (libyaml's analyze_scalar, select_scalar_style and write_*_scalar, with
+// go-yaml's defaults: indent 2, width 80). Anything else (a float, a line
+// break, a tab, a byte outside ASCII, a string go-yaml would escape or fold
+// in double quotes, a key over 128 bytes) makes the whole object go to
+// go-yaml. TestEmitMatchesGoYAML and FuzzEmit hold the two to the same bytes.
+func emitYAML(m goyaml.MapSlice) ([]byte, bool) {
+	e := emitter{buf: make([]byte, 0, 1024)}
+	if len(m) == 0 {
+		return []byte("{}\n"), true
+	}
+	if !e.mapping(m, 0) {
+		return nil, false
+	}
+	return e.buf, true
+}
+
+// emitter is the output and its current column.
+type emitter struct {
+	buf []byte
+	col int
+}
+
+// bestWidth is go-yaml's line width: a scalar is folded at a space past it.
+const bestWidth = 80
+
+func (e *emitter) put(s string) {
+	e.buf = append(e.buf, s...)
+	e.col += len(s)
+}
+
+func (e *emitter) newline() {
+	e.buf = append(e.buf, '\n')
+	e.col = 0
+}
+
+func (e *emitter) indent(n int) {
+	for e.col < n {
+		e.buf = append(e.buf, ' ')
+		e.col++
+	}
+}
+
+// mapping writes m's entries with their keys at column indent; the cursor is
+// there already for the first.
+func (e *emitter) mapping(m goyaml.MapSlice, indent int) bool {
+	for i, item := range m {
+		if i > 0 {
+			e.indent(indent)
+		}
+		k, ok := item.Key.(string)
+		if !ok || !e.key(k) {
+			return false
+		}
+		e.put(":")
+		if !e.value(item.Value, indent, true) {
+			return false
+		}
+	}
+	return true
+}
+
+// sequence writes s's items with their dashes at column indent; the cursor
+// is there already for the first.
+func (e *emitter) sequence(s []interface{}, indent int) bool {
+	for i, item := range s {
+		if i > 0 {
+			e.indent(indent)
+		}
+		e.put("-")
+		if !e.value(item, indent, false) {
+			return false
+		}
+	}
+	return true
+}
+
+// value writes v after a key's ":" or an item's "-" at column indent, and
+// ends its line. A sequence in a mapping is not indented; one in a sequence
+// is, like a mapping.
+func (e *emitter) value(v interface{}, indent int, inMapping bool) bool {
+	switch t := v.(type) {
+	case goyaml.MapSlice:
+		if len(t) == 0 {
+			e.put(" {}")
+			e.newline()
+			return true
+		}
+		if inMapping {
+			e.newline()
+			e.indent(indent + 2)
+		} else {
+			e.put(" ")
+		}
+		return e.mapping(t, indent+2)
+	case []interface{}:
+		if len(t) == 0 {
+			e.put(" []")
+			e.newline()
+			return true
+		}
+		if inMapping {
+			e.newline()
+			e.indent(indent)
+			return e.sequence(t, indent)
+		}
+		e.put(" ")
+		return e.sequence(t, indent+2)
+	}
+	if !e.scalar(v, indent+2) {
+		return false
+	}
+	e.newline()
+	return true
+}
+
+// scalar writes a scalar value after a space; a folded line goes on at
+// column indent.
+func (e *emitter) scalar(v interface{}, indent int) bool {
+	var s string
+	switch t := v.(type) {
+	case nil:
+		s = "null"
+	case bool:
+		s = strconv.FormatBool(t)
+	case int64:
+		s = strconv.FormatInt(t, 10)
+	case int:
+		s = strconv.Itoa(t)
+	case uint64:
+		s = strconv.FormatUint(t, 10)
+	case string:
+		return e.str(t, " ", indent, true)
+	default:
+		return false
+	}
+	e.put(" ")
+	e.put(s)
+	return true
+}
+
+// key writes a mapping key (a simple key: never folded).
+func (e *emitter) key(k string) bool {
+	if len(k) > 128 {
+		return false // go-yaml writes a complex key ("? ")
+	}
+	return e.str(k, "", 0, false)
+}
+
+// str writes lead and a string in the style go-yaml picks for it, folded at
+// spaces past the line width when breaks are allowed (values, not keys).
+func (e *emitter) str(s, lead string, indent int, breaks bool) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false // escapes, line breaks, tabs, UTF-8: go-yaml's
+		}
+	}
+	switch {
+	case !plainResolvable(s):
+		return e.doubleQuoted(s, lead, breaks)
+	case blockPlainAllowed(s):
+		e.put(lead)
+		e.fold(s, indent, breaks, false)
+	default:
+		e.put(lead)
+		e.put("'")
+		e.fold(s, indent, breaks, true)
+		e.put("'")
+	}
+	return true
+}
+
+// fold writes s (after its opening quote, if quoted), breaking the line at
+// a single space past the line width as go-yaml's write_plain_scalar and
+// write_single_quoted_scalar do, and doubling single quotes when quoted.
+func (e *emitter) fold(s string, indent int, breaks, quoted bool) {
+	spaces := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' {
+			next := i+1 < len(s) && s[i+1] == ' '
+			if breaks && !spaces && e.col > bestWidth && !next && (!quoted || (i > 0 && i < len(s)-1)) {
+				e.newline()
+				e.indent(indent)
+			} else {
+				e.buf = append(e.buf, ' ')
+				e.col++
+			}
+			spaces = true
+			continue
+		}
+		if quoted && c == '\'' {
+			e.buf = append(e.buf, '\'')
+			e.col++
+		}
+		e.buf = append(e.buf, c)
+		e.col++
+		spaces = false
+	}
+}
+
+// doubleQuoted writes lead and s in double quotes when go-yaml would write
+// it as it is: nothing to escape, and no space where the line could fold.
+func (e *emitter) doubleQuoted(s, lead string, breaks bool) bool {
+	start := e.col + len(lead) + 1 // the column of s[0]
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' || (breaks && s[i] == ' ' && start+i > bestWidth) {
+			return false
+		}
+	}
+	e.put(lead)
+	e.put(`"`)
+	e.put(s)
+	e.put(`"`)
+	return true
+}
+
+// plainResolvable reports whether go-yaml's encoder lets s be written
+// without double quotes: s does not read back as anything but a string
+// (resolve and isBase60Float). Strings that could be numbers or
+// timestamps are asked of go-yaml itself.
+func plainResolvable(s string) bool {
+	if s == "" {
+		return false // null
+	}
+	switch c := s[0]; {
+	case c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9'):
+		b, err := goyaml.Marshal(s)
+		return err == nil && len(b) > 0 && b[0] != '"'
+	case c == '~' || c == 'y' || c == 'Y' || c == 'n' || c == 'N' || c == 't' || c == 'T' || c == 'f' || c == 'F' || c == 'o' || c == 'O':
+		return !resolvesInMap[s]
+	}
+	return true
+}
+
+// resolvesInMap are the plain words go-yaml reads as booleans or null (its
+// resolve table, for the first characters above).
+var resolvesInMap = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true,
+	"true": true, "True": true, "TRUE": true,
+	"on": true, "On": true, "ON": true,
+	"n": true, "N": true, "no": true, "No": true, "NO": true,
+	"false": true, "False": true, "FALSE": true,
+	"off": true, "Off": true, "OFF": true,
+	"~": true, "null": true, "Null": true, "NULL": true,
+}
+
+// blockPlainAllowed is libyaml's analyze_scalar for a non-empty string of
+// printable ASCII in block context: no leading or trailing space, no
+// document marker, no indicator where it would be read as one.
+func blockPlainAllowed(s string) bool {
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	if len(s) >= 3 && (s[:3] == "---" || s[:3] == "...") {
+		return false
+	}
+	followedBySpace := func(i int) bool { return i+1 >= len(s) || s[i+1] == ' ' }
+	switch s[0] {
+	case '#', ',', '[', ']', '{', '}', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`':
+		return false
+	case '?', ':', '-':
+		if followedBySpace(0) {
+			return false
+		}
+	}
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case ':':
+			if followedBySpace(i) {
+				return false
+			}
+		case '#':
+			if s[i-1] == ' ' {
+				return false
+			}
+		}
+	}
+	return true
+}
