@@ -2,7 +2,6 @@ package git
 
 import (
 	"bufio"
-	"compress/zlib"
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	zlib "github.com/klauspost/compress/zlib"
 )
 
 // packHeaderSize and packTrailerSize are the sizes of a version 2 packfile's
@@ -26,7 +26,8 @@ const (
 // build (written to the clone and sent in the push) and the consolidation of
 // small packs (packDir.merge) both go through it. Everything but the trailer is
 // written through one 1 MiB buffer and hashed on the way; objects are
-// deflated at zlib.BestSpeed by one reused zlib stream.
+// deflated at zlib.BestSpeed by one reused zlib stream (klauspost/compress:
+// see gitmodel.zlibWriters).
 type packWriter struct {
 	w   io.Writer
 	out *packSink

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	kzlib "github.com/klauspost/compress/zlib"
 )
 
 // StoredBlob is a file's content compressed as a git pack stores an object
@@ -29,14 +30,17 @@ type StoredBlob struct {
 
 // zlibWriters are reused: a new BestSpeed writer allocates its whole window
 // and tables (hundreds of KiB) for a file of a few hundred bytes.
+// They are klauspost/compress's: the same zlib streams (any reader reads
+// them), about a quarter faster than the standard library's at BestSpeed
+// and a little smaller; compressing was a fifth of a snapshot's CPU.
 var zlibWriters = sync.Pool{New: func() any {
-	w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed)
+	w, _ := kzlib.NewWriterLevel(nil, kzlib.BestSpeed)
 	return w
 }}
 
 // deflate compresses content into buf, as a pack entry's zlib stream.
 func deflate(buf *bytes.Buffer, content []byte) {
-	zw := zlibWriters.Get().(*zlib.Writer)
+	zw := zlibWriters.Get().(*kzlib.Writer)
 	zw.Reset(buf)
 	_, _ = zw.Write(content) // a bytes.Buffer does not fail
 	_ = zw.Close()
