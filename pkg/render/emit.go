@@ -2,6 +2,7 @@ package render
 
 import (
 	"strconv"
+	"strings"
 
 	goyaml "go.yaml.in/yaml/v2"
 )
@@ -14,12 +15,13 @@ import (
 // snapshot's CPU (some 40 µs for a ConfigMap of 1 KiB). What is written
 // here is a small part of YAML: block mappings and sequences, "{}" and "[]",
 // integers, booleans, null, and strings of printable ASCII, plain, single-
-// or double-quoted exactly as go-yaml's emitter chooses and folds them
-// (libyaml's analyze_scalar, select_scalar_style and write_*_scalar, with
-// go-yaml's defaults: indent 2, width 80). Anything else (a float, a line
-// break, a tab, a byte outside ASCII, a string go-yaml would escape or fold
-// in double quotes, a key over 128 bytes) makes the whole object go to
-// go-yaml. TestEmitMatchesGoYAML and FuzzEmit hold the two to the same bytes.
+// or double-quoted exactly as go-yaml's emitter chooses and folds them, or
+// in literal blocks when they have several lines (libyaml's
+// analyze_scalar, select_scalar_style and write_*_scalar, with go-yaml's
+// defaults: indent 2, width 80). Anything else (a float, a tab, a byte
+// outside ASCII, a string go-yaml would escape or fold in double quotes, a
+// literal block with hints, a key over 128 bytes) makes the whole object go
+// to go-yaml. TestEmitMatchesGoYAML and FuzzEmit hold the two to the same bytes.
 func emitYAML(m goyaml.MapSlice) ([]byte, bool) {
 	e := emitter{buf: make([]byte, 0, 1024)}
 	if len(m) == 0 {
@@ -166,12 +168,19 @@ func (e *emitter) key(k string) bool {
 // str writes lead and a string in the style go-yaml picks for it, folded at
 // spaces past the line width when breaks are allowed (values, not keys).
 func (e *emitter) str(s, lead string, indent int, breaks bool) bool {
+	lines := false
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false // escapes, line breaks, tabs, UTF-8: go-yaml's
+		if s[i] == '\n' {
+			lines = true
+		} else if s[i] < 0x20 || s[i] > 0x7e {
+			return false // escapes, tabs, carriage returns, UTF-8: go-yaml's
 		}
 	}
 	switch {
+	case lines && !breaks:
+		return false // a key: double-quoted, with escapes
+	case lines:
+		return e.literal(s, lead, indent)
 	case !plainResolvable(s):
 		return e.doubleQuoted(s, lead, breaks)
 	case blockPlainAllowed(s):
@@ -182,6 +191,33 @@ func (e *emitter) str(s, lead string, indent int, breaks bool) bool {
 		e.put("'")
 		e.fold(s, indent, breaks, true)
 		e.put("'")
+	}
+	return true
+}
+
+// literal writes a string of several lines as go-yaml does, in a literal
+// block ("|", or "|-" without a final line break), its lines at column
+// indent; the caller ends its last line. Those go-yaml writes otherwise are
+// left to it: a space before a line break or at the end (double-quoted), a
+// first line that starts with a space or is empty (an indentation hint),
+// line breaks at the end kept ("|+").
+func (e *emitter) literal(s, lead string, indent int) bool {
+	if s[0] == ' ' || s[0] == '\n' || s[len(s)-1] == ' ' || strings.Contains(s, " \n") || strings.HasSuffix(s, "\n\n") {
+		return false
+	}
+	e.put(lead)
+	if strings.HasSuffix(s, "\n") {
+		e.put("|")
+		s = s[:len(s)-1]
+	} else {
+		e.put("|-")
+	}
+	for line := range strings.SplitSeq(s, "\n") {
+		e.newline()
+		if line != "" {
+			e.indent(indent)
+			e.put(line)
+		}
 	}
 	return true
 }

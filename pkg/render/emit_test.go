@@ -34,6 +34,13 @@ func randomString(r *rand.Rand) string {
 
 func randomYAMLValue(r *rand.Rand, depth int) interface{} {
 	switch k := r.IntN(12); {
+	case k == 0:
+		// several lines: a literal block, or what go-yaml writes otherwise
+		lines := make([]string, 1+r.IntN(4))
+		for i := range lines {
+			lines[i] = randomString(r)
+		}
+		return strings.Join(lines, "\n")
 	case k < 5:
 		return randomString(r)
 	case k == 5:
@@ -114,6 +121,15 @@ func TestEmitWritesManifests(t *testing.T) {
 		"apiVersion": "v1", "kind": "ConfigMap",
 		"metadata": map[string]interface{}{"name": "cm-00001", "namespace": "bench", "labels": map[string]interface{}{"app": "x", "n": "1"}},
 		"data":     map[string]interface{}{"payload": strings.Repeat("object 1 version 0 ", 54)[:1024], "seq": "0", "list": []interface{}{"a b " + strings.Repeat("c", 100), int64(3), map[string]interface{}{}}},
+	}}, &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]interface{}{"name": "kube-root-ca.crt", "namespace": "default"},
+		"data": map[string]interface{}{
+			"ca.crt":     "-----BEGIN CERTIFICATE-----\nMIIC/jCCAeagAwIBAgIBADANBgkqhkiG9w0BAQsFADAVMRMwEQYDVQQDEwprdWJl\n-----END CERTIFICATE-----\n",
+			"nginx.conf": "server {\n  listen 80;\n\n  location / {\n    root /usr/share/nginx/html;\n  }\n}",
+			"script.sh":  "#!/bin/sh\nset -e\necho 'done: #1'\n",
+		},
+		"spec": map[string]interface{}{"list": []interface{}{"one\ntwo\n", []interface{}{"x\n\ny"}}},
 	}})
 	for _, u := range objs {
 		m := ordered(defaultCleaner.clean(u.Object, "", u.GetKind()), true).(goyaml.MapSlice)
@@ -145,6 +161,7 @@ func check(t *testing.T, m goyaml.MapSlice, written func(bool)) {
 func FuzzEmit(f *testing.F) {
 	for _, w := range words {
 		f.Add(w, w, 0)
+		f.Add(w, "a\n"+w+"\nb", 1)
 	}
 	f.Fuzz(func(t *testing.T, k, v string, shape int) {
 		var m goyaml.MapSlice
