@@ -277,12 +277,22 @@ func plainResolvable(s string) bool {
 	}
 	switch c := s[0]; {
 	case c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9'):
+		if strings.IndexFunc(s, notInNumbers) >= 0 {
+			return true // no number, timestamp or .inf/.nan has that character
+		}
 		b, err := goyaml.Marshal(s)
 		return err == nil && len(b) > 0 && b[0] != '"'
 	case c == '~' || c == 'y' || c == 'Y' || c == 'n' || c == 'N' || c == 't' || c == 'T' || c == 'f' || c == 'F' || c == 'o' || c == 'O':
 		return !resolvesInMap[s]
 	}
 	return true
+}
+
+// notInNumbers reports a character none of the non-strings go-yaml reads a
+// plain scalar starting with a digit, a sign or a dot as can hold: integers
+// (decimal, 0x, 0o, 0b, with "_"), floats, base 60, timestamps, .inf, .nan.
+func notInNumbers(r rune) bool {
+	return !strings.ContainsRune("0123456789+-._: abcdefABCDEFxXoOtTzZiInN", r)
 }
 
 // resolvesInMap are the plain words go-yaml reads as booleans or null (its
