@@ -31,6 +31,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/configbutler/gitops-reverser/pkg/yamlemit"
 )
 
 const (
@@ -241,13 +243,9 @@ func RenderWith(obj *unstructured.Unstructured, c *Cleaner) ([]byte, error) {
 		c = defaultCleaner
 	}
 	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
-	v := ordered(c.clean(obj.Object, gv.Group, obj.GetKind()), true)
-	if m, ok := v.(goyaml.MapSlice); ok {
-		if b, ok := emitYAML(m); ok {
-			return b, nil // go-yaml's bytes, without go-yaml (emit.go)
-		}
-	}
-	b, err := goyaml.Marshal(v)
+	// A map's ordered form is a MapSlice: go-yaml's bytes, mostly without
+	// go-yaml (pkg/yamlemit).
+	b, err := yamlemit.Marshal(ordered(c.clean(obj.Object, gv.Group, obj.GetKind()), true).(goyaml.MapSlice))
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 	}

@@ -1,4 +1,21 @@
-package render
+// Package yamlemit writes YAML byte for byte as go-yaml v2 (go.yaml.in/yaml/v2)
+// writes it, without go-yaml for the values it knows how go-yaml writes.
+//
+// Why: go-yaml's reflection and event machinery were a third of a
+// snapshot's CPU (some 40 µs for a ConfigMap of 1 KiB), and every file we
+// write is go-yaml's bytes (pkg/render's manifests, pkg/sops's encrypted
+// files): they must stay the same bytes, or every mirrored file would
+// change once. What is written here is a small part of YAML: block mappings
+// and sequences, "{}" and "[]", integers, booleans, null, and strings of
+// printable ASCII, plain, single- or double-quoted exactly as go-yaml's
+// emitter chooses and folds them, or in literal blocks when they have
+// several lines (libyaml's analyze_scalar, select_scalar_style and
+// write_*_scalar, with go-yaml's defaults: indent 2, width 80). Anything else
+// (a float, a tab, a byte outside ASCII, a string go-yaml would escape or
+// fold in double quotes, a literal block with hints, a key over 128 bytes)
+// makes the whole document go to go-yaml. TestEmitMatchesGoYAML and FuzzEmit
+// hold the two to the same bytes.
+package yamlemit
 
 import (
 	"strconv"
@@ -7,22 +24,18 @@ import (
 	goyaml "go.yaml.in/yaml/v2"
 )
 
-// emitYAML writes ordered's output (a mapping at the top) byte for byte as
-// go-yaml v2 does, for the values it knows how go-yaml writes; ok is false
-// when it meets one it does not (then go-yaml writes the object).
-//
-// Why: go-yaml's reflection and event machinery were a third of a
-// snapshot's CPU (some 40 µs for a ConfigMap of 1 KiB). What is written
-// here is a small part of YAML: block mappings and sequences, "{}" and "[]",
-// integers, booleans, null, and strings of printable ASCII, plain, single-
-// or double-quoted exactly as go-yaml's emitter chooses and folds them, or
-// in literal blocks when they have several lines (libyaml's
-// analyze_scalar, select_scalar_style and write_*_scalar, with go-yaml's
-// defaults: indent 2, width 80). Anything else (a float, a tab, a byte
-// outside ASCII, a string go-yaml would escape or fold in double quotes, a
-// literal block with hints, a key over 128 bytes) makes the whole object go
-// to go-yaml. TestEmitMatchesGoYAML and FuzzEmit hold the two to the same bytes.
-func emitYAML(m goyaml.MapSlice) ([]byte, bool) {
+// Marshal is goyaml.Marshal(m): the emitter's bytes when it knows every
+// value of m, go-yaml's otherwise.
+func Marshal(m goyaml.MapSlice) ([]byte, error) {
+	if b, ok := Emit(m); ok {
+		return b, nil
+	}
+	return goyaml.Marshal(m)
+}
+
+// Emit writes m (a mapping at the top of a document) as go-yaml does; ok is
+// false when it meets a value it does not know how go-yaml writes.
+func Emit(m goyaml.MapSlice) ([]byte, bool) {
 	e := emitter{buf: make([]byte, 0, 1024)}
 	if len(m) == 0 {
 		return []byte("{}\n"), true
