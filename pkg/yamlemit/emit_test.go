@@ -13,7 +13,7 @@ import (
 // numbers, quotes, spaces that fold) and what it escapes or writes in
 // other styles (tabs, line breaks, UTF-8), which the emitter leaves to it.
 var words = []string{
-	"a", "web", "nginx:1.25", "app.kubernetes.io/name", "object 1 version 0 ", " ", "  ", ":", ": ", "#", " #x", "-", "- ", "--- ",
+	"", "a", "web", "nginx:1.25", "app.kubernetes.io/name", "object 1 version 0 ", " ", "  ", ":", ": ", "#", " #x", "-", "- ", "--- ",
 	"...", "?", "? ", "'", `"`, `\`, "~", "<<", "<", "@", "|", ">", ",", "[", "{", "}", "*", "&", "!", "%", "`",
 	"y", "Y", "yes", "no", "On", "off", "true", "False", "null", "NULL", "0", "7", "-1", "+3", "0x1F", "0o17", "0b101", "1e3",
 	"1_000", ".5", ".inf", "-.Inf", ".nan", "1:20", "2001-12-14", "2001-12-14t21:59:43.10-05:00", "12:30:00", "1.0", "-", "x-y",
