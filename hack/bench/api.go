@@ -145,6 +145,13 @@ func (p *apiPhase) ramp(ctx context.Context) error {
 	p.probe.heapProfile(ctx, "api-idle")
 	p.probe.memNote(ctx, fmt.Sprintf("%d targets Ready and idle", n))
 	p.res.add(figure{Name: fmt.Sprintf("RSS, %d targets Ready and idle", n), Unit: "MiB", Ours: float64(cur) / 1024}, 0, 120)
+
+	// A minute later: the branch worker has let go of its clone's caches
+	// (worker.DefaultIdleCaches), and the runtime has collected since.
+	time.Sleep(time.Minute)
+	later, _ := rssKB(p.st.Server.Pid())
+	p.probe.memNote(ctx, fmt.Sprintf("%d targets idle for a minute more", n))
+	p.res.add(figure{Name: fmt.Sprintf("RSS, %d targets idle for a minute more", n), Unit: "MiB", Ours: float64(later) / 1024}, 0, 0)
 	return nil
 }
 

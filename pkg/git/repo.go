@@ -303,6 +303,27 @@ func (r *Repo) Close() error {
 	return r.db.close()
 }
 
+// DropCaches lets go of what the clone keeps in memory between reads (the
+// decoded trees, go-git's object cache and pack indexes); the next read
+// loads what it needs from disk again. An idle worker calls it: those caches
+// are some 10 MB a clone that no idle branch needs.
+func (r *Repo) DropCaches() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.db.closed() {
+		return errClosed
+	}
+	return r.db.reopen()
+}
+
+// CachedTreeEntries is how many tree entries the clone holds decoded: what
+// DropCaches lets go of, besides go-git's own caches.
+func (r *Repo) CachedTreeEntries() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.db.treeEntries
+}
+
 // Dir returns the absolute clone directory.
 func (r *Repo) Dir() string { return r.db.dir }
 

@@ -78,6 +78,17 @@ func (c *clone) synced(ctx context.Context) (*git.Repo, error) {
 // stale notes that the worker goes idle: the next task fetches again.
 func (c *clone) stale() { c.fresh = false }
 
+// dropCaches lets go of the open clone's caches (git.Repo.DropCaches); the
+// rendered-file index stays (the idle checkpoints move its resume points).
+func (c *clone) dropCaches() {
+	if c.repo == nil {
+		return
+	}
+	if err := c.repo.DropCaches(); err != nil {
+		klog.InfoS("Dropping the clone's caches failed", "worker", c.key, "err", err)
+	}
+}
+
 // saveIndex saves the index when it changed; a failure costs renders later,
 // never correctness, so it is only logged.
 func (c *clone) saveIndex() {

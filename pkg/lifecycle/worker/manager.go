@@ -85,7 +85,15 @@ type Options struct {
 	// one up to AttributionGrace.
 	Attribution      Attributor
 	AttributionGrace time.Duration
+	// IdleCaches is how long a worker with nothing to do keeps its clone's
+	// caches (default DefaultIdleCaches; negative: always).
+	IdleCaches time.Duration
 }
+
+// DefaultIdleCaches is how long an idle worker keeps its clone's caches:
+// long enough to serve a burst of changes, short enough that an idle server
+// with many branches does not hold some 10 MB per branch.
+const DefaultIdleCaches = 30 * time.Second
 
 // Manager owns one BranchWorker per (repository, branch). EnsureWorker takes
 // its lock only to look up or create a worker; all git work runs on the
@@ -100,6 +108,9 @@ type Manager struct {
 
 // NewManager returns a manager with no workers.
 func NewManager(opts Options) *Manager {
+	if opts.IdleCaches == 0 {
+		opts.IdleCaches = DefaultIdleCaches
+	}
 	if opts.Fence == nil {
 		opts.Fence = func(ctx context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
 	}

@@ -159,15 +159,20 @@ func (w *BranchWorker) stop() {
 }
 
 // loop is the worker goroutine: tasks first, in order, then the live batch
-// when it is due; idle, it moves the resume points on and saves the index.
+// when it is due; idle, it moves the resume points on and saves the index,
+// and after IdleCaches with nothing to do lets go of the clone's caches.
 func (w *BranchWorker) loop(ctx context.Context) {
 	defer close(w.done)
 	defer w.clone.close()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var checkpointed time.Time // when the resume points were last moved on
+	busy := time.Now()         // when the worker last had something to do
+	cached := true             // the clone's caches may hold something
 	for {
-		w.runTasks(ctx)
+		if w.runTasks(ctx) {
+			busy, cached = time.Now(), true
+		}
 		if ctx.Err() != nil {
 			w.finish()
 			return
@@ -175,7 +180,11 @@ func (w *BranchWorker) loop(ctx context.Context) {
 		wait := w.queue.nextFlush()
 		if wait <= 0 {
 			w.live.flush(ctx, false)
+			busy, cached = time.Now(), true
 			continue
+		}
+		if !w.queue.idle() {
+			busy = time.Now() // changes wait for their batch
 		}
 		if time.Since(checkpointed) >= indexSaveEvery {
 			// Idle or between batches: move the resume points on.
@@ -183,7 +192,14 @@ func (w *BranchWorker) loop(ctx context.Context) {
 			w.snapshots.checkpoint()
 			w.clone.index.saveIfDue()
 		}
+		if idle := w.m.opts.IdleCaches; cached && idle > 0 && time.Since(busy) >= idle {
+			w.clone.dropCaches()
+			cached = false
+		}
 		wait = min(wait, indexSaveEvery)
+		if idle := w.m.opts.IdleCaches; cached && idle > 0 {
+			wait = max(min(wait, idle-time.Since(busy)), time.Millisecond)
+		}
 		w.clone.stale()
 		timer.Reset(wait)
 		select {
@@ -202,13 +218,14 @@ func (w *BranchWorker) loop(ctx context.Context) {
 
 // runTasks runs the queued tasks, in order, until none is left or the worker
 // stops (a task taken after the stop is dropped).
-func (w *BranchWorker) runTasks(ctx context.Context) {
+func (w *BranchWorker) runTasks(ctx context.Context) (ran bool) {
 	for {
 		t, ok := w.tasks.next()
 		if !ok || ctx.Err() != nil {
-			return
+			return ran
 		}
 		t.run(ctx)
+		ran = true
 	}
 }
 
