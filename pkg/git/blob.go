@@ -39,7 +39,7 @@ func (b *contentBlob) Writer() (io.WriteCloser, error) { return nil, errReadOnly
 var errReadOnlyBlob = errors.New("git: a change's blob is read-only")
 
 // storedBlob is a blob over content a caller already compressed
-// (gitmodel.StoreBlob): the pack writer copies its zlib stream as it is
+// (gitmodel.Hold): the pack writer copies its zlib stream as it is
 // (writeObject), and Reader inflates it for anyone who reads the content.
 type storedBlob struct{ sb *gitmodel.StoredBlob }
 

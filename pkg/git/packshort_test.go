@@ -21,7 +21,7 @@ func (shortBlob) deflated() (io.Reader, int64, error) {
 // checksum would be right.
 func TestPackRefusesAShortPlannedFile(t *testing.T) {
 	p := newPackWriter(io.Discard)
-	err := p.writeObject(shortBlob{storedBlob{gitmodel.StoreBlob([]byte("0123456789"))}})
+	err := p.writeObject(shortBlob{storedBlob{gitmodel.Hold(gitmodel.Compress([]byte("0123456789")))}})
 	if err == nil || !strings.Contains(err.Error(), "10 bytes, 5 read back") {
 		t.Errorf("writeObject: %v, want the short read named", err)
 	}

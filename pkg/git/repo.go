@@ -305,8 +305,9 @@ func (r *Repo) Close() error {
 
 // DropCaches lets go of what the clone keeps in memory between reads (the
 // decoded trees, go-git's object cache and pack indexes); the next read
-// loads what it needs from disk again. An idle worker calls it: those caches
-// are some 10 MB a clone that no idle branch needs.
+// loads what it needs from disk again. An idle worker calls it: no idle
+// branch needs those caches (about 9 MB for the bench's clone of 1,000
+// target directories).
 func (r *Repo) DropCaches() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -13,7 +13,7 @@ import (
 )
 
 // TestStoredChangesCommit: changes whose content is stored compressed
-// (gitmodel.StoreBlob, as a snapshot plans them) commit to the same blobs as
+// (gitmodel.Compress and Hold, as a snapshot plans them) commit to the same blobs as
 // plain ones, in a small commit (go-git's pack writer reads them) and a
 // large one (our indexed pack writer copies their zlib streams): the remote
 // and the clone pass git fsck --strict, and every file reads back.
@@ -23,7 +23,7 @@ func TestStoredChangesCommit(t *testing.T) {
 	r := openRepo(t, rm, "main", dir)
 	content := func(i int) string { return strings.Repeat(fmt.Sprintf("key-%d: value\n", i), 20) }
 	stored := func(path string, i int) gitpkg.Change {
-		return gitpkg.Change{Path: path, Stored: gitmodel.StoreBlob([]byte(content(i)))}
+		return gitpkg.Change{Path: path, Stored: gitmodel.Hold(gitmodel.Compress([]byte(content(i))))}
 	}
 	commit(t, r, "small", stored("a/0.yaml", 0), stored("a/1.yaml", 1), put("plain.yaml", content(2)))
 	var many []gitpkg.Change
@@ -60,7 +60,7 @@ func TestSpooledChangesCommit(t *testing.T) {
 	want := map[string]string{}
 	for i := 0; i < 600; i++ {
 		c := content(i)
-		sb, err := spool.Store(c)
+		sb, err := spool.Put(gitmodel.Compress(c))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,7 @@ type Change struct {
 	Path    string
 	Content []byte
 	Delete  bool
-	// Stored, when set, is the content already compressed (StoreBlob or a
+	// Stored, when set, is the content already compressed (Hold or a
 	// BlobSpool), and Content is nil: what a snapshot holds for each file
 	// until its commit. A spilled one reads only until its spool is closed.
 	Stored *StoredBlob

@@ -64,11 +64,6 @@ func (s *BlobSpool) spillLocked() error {
 // ErrSpoolClosed: the spool was closed before its blob was read.
 var ErrSpoolClosed = errors.New("spool: closed")
 
-// Store compresses content into the spool. content is not kept.
-func (s *BlobSpool) Store(content []byte) (*StoredBlob, error) {
-	return s.Put(Compress(content))
-}
-
 // Put keeps a file compressed by Compress: in memory within the spool's
 // budget, in its file past it. c.Deflated is not kept.
 func (s *BlobSpool) Put(c Compressed) (*StoredBlob, error) {

@@ -20,7 +20,7 @@ import (
 type StoredBlob struct {
 	Hash plumbing.Hash
 	Size int64
-	// deflated is the zlib stream when it is held in memory (StoreBlob, or
+	// deflated is the zlib stream when it is held in memory (Hold, or
 	// within a spool's memory budget); otherwise it is n bytes at off in
 	// spool's file.
 	deflated []byte
@@ -64,12 +64,6 @@ func Compress(content []byte) Compressed {
 	buf.Grow(len(content)/2 + 64)
 	deflate(&buf, content)
 	return Compressed{Hash: BlobHash(content), Size: int64(len(content)), Deflated: buf.Bytes()}
-}
-
-// StoreBlob compresses content into a StoredBlob held in memory. content is
-// not kept.
-func StoreBlob(content []byte) *StoredBlob {
-	return Hold(Compress(content))
 }
 
 // Hold is the StoredBlob holding c in memory, in a slice of its own size

@@ -39,7 +39,7 @@ func checkStored(t *testing.T, sb *StoredBlob, content []byte) {
 
 func TestStoreBlob(t *testing.T) {
 	for _, content := range storedContents {
-		checkStored(t, StoreBlob(content), content)
+		checkStored(t, Hold(Compress(content)), content)
 	}
 }
 
@@ -61,7 +61,7 @@ func TestBlobSpool(t *testing.T) {
 	var contents [][]byte
 	for i := 0; i < 300; i++ {
 		c := append([]byte(strings.Repeat("data: ", i)), storedContents[i%len(storedContents)]...)
-		sb, err := s.Store(c)
+		sb, err := s.Put(Compress(c))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestBlobSpool(t *testing.T) {
 	if _, err := stored[len(stored)-1].Open(); !errors.Is(err, ErrSpoolClosed) {
 		t.Errorf("a spilled blob, read after close: %v, want ErrSpoolClosed", err)
 	}
-	if _, err := s.Store([]byte("x")); !errors.Is(err, ErrSpoolClosed) {
+	if _, err := s.Put(Compress([]byte("x"))); !errors.Is(err, ErrSpoolClosed) {
 		t.Errorf("store after close: %v, want ErrSpoolClosed", err)
 	}
 }
@@ -95,7 +95,7 @@ func TestBlobSpool(t *testing.T) {
 func TestBlobSpoolInMemory(t *testing.T) {
 	s := NewBlobSpool(func() (SpillFile, error) { return nil, errors.New("no spill expected") })
 	for _, c := range storedContents {
-		sb, err := s.Store(c)
+		sb, err := s.Put(Compress(c))
 		if err != nil {
 			t.Fatal(err)
 		}

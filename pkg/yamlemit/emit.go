@@ -113,9 +113,7 @@ func (e *emitter) value(v interface{}, indent int, inMapping bool) bool {
 	switch t := v.(type) {
 	case goyaml.MapSlice:
 		if len(t) == 0 {
-			e.put(" {}")
-			e.newline()
-			return true
+			return e.flowEmpty("{}")
 		}
 		if inMapping {
 			e.newline()
@@ -126,9 +124,7 @@ func (e *emitter) value(v interface{}, indent int, inMapping bool) bool {
 		return e.mapping(t, indent+2)
 	case []interface{}:
 		if len(t) == 0 {
-			e.put(" []")
-			e.newline()
-			return true
+			return e.flowEmpty("[]")
 		}
 		if inMapping {
 			e.newline()
@@ -141,6 +137,15 @@ func (e *emitter) value(v interface{}, indent int, inMapping bool) bool {
 	if !e.scalar(v, indent+2) {
 		return false
 	}
+	e.newline()
+	return true
+}
+
+// flowEmpty writes an empty mapping or sequence as go-yaml does, in flow
+// style ("{}", "[]"), and ends the line.
+func (e *emitter) flowEmpty(s string) bool {
+	e.put(" ")
+	e.put(s)
 	e.newline()
 	return true
 }

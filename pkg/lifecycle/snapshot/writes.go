@@ -78,12 +78,6 @@ func (p *Plan) flushWrites() error {
 // renderAll renders every file of batch on up to workers goroutines.
 func renderAll(batch []pendingWrite, workers int) {
 	workers = max(1, min(workers, len(batch)))
-	if workers == 1 {
-		for i := range batch {
-			batch[i].render()
-		}
-		return
-	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {

@@ -92,7 +92,8 @@ type Options struct {
 
 // DefaultIdleCaches is how long an idle worker keeps its clone's caches:
 // long enough to serve a burst of changes, short enough that an idle server
-// with many branches does not hold some 10 MB per branch.
+// with many branches does not hold them for each (about 9 MB for the
+// bench's clone of 1,000 target directories).
 const DefaultIdleCaches = 30 * time.Second
 
 // Manager owns one BranchWorker per (repository, branch). EnsureWorker takes
