@@ -150,6 +150,7 @@ func (p *apiPhase) ramp(ctx context.Context) error {
 	// (worker.DefaultIdleCaches), and the runtime has collected since.
 	time.Sleep(time.Minute)
 	later, _ := rssKB(p.st.Server.Pid())
+	p.probe.heapProfile(ctx, "api-idle-later")
 	p.probe.memNote(ctx, fmt.Sprintf("%d targets idle for a minute more", n))
 	p.res.add(figure{Name: fmt.Sprintf("RSS, %d targets idle for a minute more", n), Unit: "MiB", Ours: float64(later) / 1024}, 0, 0)
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/apiserver"
 	"github.com/configbutler/gitops-reverser/pkg/attribution"
+	"github.com/configbutler/gitops-reverser/pkg/idlememory"
 	"github.com/configbutler/gitops-reverser/pkg/ownership"
 )
 
@@ -32,6 +33,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A quiet server gives back what its last burst of work needed.
+	go idlememory.New(idlememory.Default).Run(ctx)
 	var own *ownership.Manager
 	var client *clientv3.Client // the storage etcd, for ownership and shared reports
 	if o.Lifecycle {

@@ -1,0 +1,58 @@
+// Package idlememory gives the heap's free pages back to the operating system
+// once the server has gone quiet after a burst of work.
+//
+// Go's collector sizes the heap at twice what is live, and its background
+// scavenger keeps about that much resident: after a burst (a thousand targets
+// coming up, a snapshot of a large cluster) an idle server holds tens of MiB
+// it no longer uses until the next burst. A server that has been quiet for a
+// while gives them back, once: the decision is Policy.Release (pure), the
+// sampling and the release are Releaser's.
+package idlememory
+
+import "time"
+
+// Sample is one look at the runtime's heap.
+type Sample struct {
+	// Allocated is every byte allocated since the process started.
+	Allocated uint64
+	// Retained is the heap backed by memory: objects (live or not yet
+	// collected), free space in their spans, and free spans not yet given
+	// back.
+	Retained uint64
+	// Live is the heap the last collection found reachable.
+	Live uint64
+}
+
+// Policy says when a quiet server gives memory back.
+type Policy struct {
+	// Every is how often the runtime is sampled.
+	Every time.Duration
+	// QuietRate is the allocation rate (bytes a second, over Every) under
+	// which the server counts as quiet: an idle server's watches, leases
+	// and scrapes allocate well under it.
+	QuietRate uint64
+	// MinRelease is the least worth a forced collection: the release
+	// costs one full mark of the live heap.
+	MinRelease uint64
+}
+
+// Default samples every 10 s; quiet is under 1 MiB/s; releases of 16 MiB
+// and more.
+var Default = Policy{Every: 10 * time.Second, QuietRate: 1 << 20, MinRelease: 16 << 20}
+
+// Release decides whether to give memory back now: cur was sampled elapsed
+// after prev, floor is what stayed retained after the last release (0 if
+// none). The server must have been quiet since prev, and hold at least
+// MinRelease more than both what is live and that floor, so a heap that
+// keeps some fragmentation after a release is not collected again and
+// again for nothing.
+func (p Policy) Release(prev, cur Sample, elapsed time.Duration, floor uint64) bool {
+	if elapsed <= 0 || cur.Allocated < prev.Allocated {
+		return false
+	}
+	if float64(cur.Allocated-prev.Allocated)/elapsed.Seconds() >= float64(p.QuietRate) {
+		return false
+	}
+	base := max(cur.Live, floor)
+	return cur.Retained > base && cur.Retained-base >= p.MinRelease
+}
