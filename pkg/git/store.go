@@ -25,6 +25,7 @@ import (
 type objectDB struct {
 	dir     string
 	storage *filesystem.Storage // nil once closed
+	objects cache.Object        // go-git's object cache under storage
 	repo    *gogit.Repository
 	// maxPacks is Options.MaxPacks: the packfiles kept before the small ones
 	// are merged (negative: never).
@@ -37,7 +38,7 @@ type objectDB struct {
 // openObjectDB opens the bare repository in dir, initializing it when create
 // is set and there is none.
 func openObjectDB(dir string, maxPacks int, create bool) (*objectDB, error) {
-	st := newStorage(dir)
+	st, objects := newStorage(dir)
 	repo, err := gogit.Open(st, nil)
 	if errors.Is(err, gogit.ErrRepositoryNotExists) {
 		if !create {
@@ -50,19 +51,29 @@ func openObjectDB(dir string, maxPacks int, create bool) (*objectDB, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("git: open %s: %w", dir, err)
 	}
-	return &objectDB{dir: dir, storage: st, repo: repo, maxPacks: maxPacks}, nil
+	return &objectDB{dir: dir, storage: st, objects: objects, repo: repo, maxPacks: maxPacks}, nil
 }
 
-func newStorage(dir string) *filesystem.Storage {
+func newStorage(dir string) (*filesystem.Storage, cache.Object) {
 	// go-git's default object cache is 96 MiB; we read few objects twice
 	// (decoded trees have their own cache), so a small one keeps RSS down.
-	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRU(8*cache.MiByte), filesystem.Options{
+	objects := cache.NewObjectLRU(8 * cache.MiByte)
+	return filesystem.NewStorageWithOptions(osfs.New(dir), objects, filesystem.Options{
 		// Only this Repo touches Dir: let go-git cache the pack list.
 		ExclusiveAccess: true,
 		// Keep a bounded number of pack files open between reads.
 		MaxOpenDescriptors: 32,
-	})
+		// Larger objects are streamed from their pack and never cached:
+		// they are the trees of large directories, decoded once into the
+		// tree cache and replaced by every commit to them. Cached, the
+		// stale versions of a 10,000-file directory (460 KiB each) filled
+		// the 8 MiB during a stream of changes.
+		LargeObjectThreshold: largeObject,
+	}), objects
 }
+
+// largeObject is the size above which go-git does not cache an object.
+const largeObject = 64 << 10
 
 // errClosed is the error of any use of a closed Repo.
 var errClosed = errors.New("git: repository is closed")
@@ -84,13 +95,13 @@ func (db *objectDB) close() error {
 // decoded trees.
 func (db *objectDB) reopen() error {
 	old := db.storage
-	st := newStorage(db.dir)
+	st, objects := newStorage(db.dir)
 	repo, err := gogit.Open(st, nil)
 	if err != nil {
 		_ = st.Close()
 		return fmt.Errorf("git: reopen %s: %w", db.dir, err)
 	}
-	db.storage, db.repo, db.trees, db.treeEntries = st, repo, nil, 0
+	db.storage, db.objects, db.repo, db.trees, db.treeEntries = st, objects, repo, nil, 0
 	// The swap is done: failing to close the old storage's files must not
 	// make the caller (a commit already in the clone) report a failure.
 	_ = old.Close()
@@ -119,6 +130,18 @@ func (db *objectDB) tree(h plumbing.Hash) (*object.Tree, error) {
 	db.trees[h] = t
 	db.treeEntries += len(t.Entries)
 	return t, nil
+}
+
+// forgetTree drops tree h from the cache: a commit replaced it, and the live
+// changes only ever build on the newest version. Without it, a stream of
+// commits to one directory of 10,000 files filled the cache with its stale
+// versions (some 20 MB) before the bound emptied it. Dropping a tree still in
+// use costs one decode.
+func (db *objectDB) forgetTree(h plumbing.Hash) {
+	if t, ok := db.trees[h]; ok {
+		db.treeEntries -= len(t.Entries)
+		delete(db.trees, h)
+	}
 }
 
 // store writes the objects (in order) into the clone as one packfile,

@@ -274,6 +274,9 @@ func (b *treeBuilder) build(base plumbing.Hash, n *dirNode, dir string) (plumbin
 		}
 		return base, nil
 	}
+	if !base.IsZero() {
+		b.db.forgetTree(base)
+	}
 	out := ed.result()
 	if len(out) == 0 {
 		return plumbing.ZeroHash, nil

@@ -66,7 +66,17 @@ func TestIdleWorkerDropsClonesCaches(t *testing.T) {
 				}
 			}
 			mirrorOne("first")
-			mirrorOne("second") // commits on top of a tree read back: decoded and cached
+			mirrorOne("second")
+			// A read of the files decodes the trees into the cache (commits
+			// leave only the trees they did not replace).
+			read := make(chan error, 1)
+			w.Submit("read", func(context.Context) {
+				_, err := w.clone.repo.ListFiles("base/v1/configmaps/demo")
+				read <- err
+			})
+			if err := <-read; err != nil {
+				t.Fatal(err)
+			}
 			if tc.dropped {
 				// Each probe is work: probe less often than IdleCaches.
 				deadline := time.Now().Add(10 * time.Second)
