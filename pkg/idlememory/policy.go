@@ -5,7 +5,7 @@
 // scavenger keeps about that much resident: after a burst (a thousand targets
 // coming up, a snapshot of a large cluster) an idle server holds tens of MiB
 // it no longer uses until the next burst. A server that has been quiet for a
-// while gives them back, once: the decision is Policy.Release (pure), the
+// while gives them back, once per burst: the decision is Policy.Step (pure), the
 // sampling and the release are Releaser's.
 package idlememory
 
@@ -40,19 +40,22 @@ type Policy struct {
 // and more.
 var Default = Policy{Every: 10 * time.Second, QuietRate: 1 << 20, MinRelease: 16 << 20}
 
-// Release decides whether to give memory back now: cur was sampled elapsed
-// after prev, floor is what stayed retained after the last release (0 if
-// none). The server must have been quiet since prev, and hold at least
-// MinRelease more than both what is live and that floor, so a heap that
-// keeps some fragmentation after a release is not collected again and
-// again for nothing.
-func (p Policy) Release(prev, cur Sample, elapsed time.Duration, floor uint64) bool {
+// Step decides, for cur sampled elapsed after prev, whether to give memory
+// back now, and whether the next quiet window may (armed). A window that
+// allocated QuietRate or more is a burst and arms the next release; a quiet
+// one releases when armed and at least MinRelease beyond the live heap is
+// held. One release per burst: a server that keeps allocating a little
+// collects on its own schedule, without a forced collection every few
+// windows.
+func (p Policy) Step(prev, cur Sample, elapsed time.Duration, armed bool) (release, armedAfter bool) {
 	if elapsed <= 0 || cur.Allocated < prev.Allocated {
-		return false
+		return false, armed
 	}
 	if float64(cur.Allocated-prev.Allocated)/elapsed.Seconds() >= float64(p.QuietRate) {
-		return false
+		return false, true
 	}
-	base := max(cur.Live, floor)
-	return cur.Retained > base && cur.Retained-base >= p.MinRelease
+	if armed && cur.Retained > cur.Live && cur.Retained-cur.Live >= p.MinRelease {
+		return true, false
+	}
+	return false, armed
 }

@@ -19,12 +19,13 @@ type Releaser struct {
 
 	prev   Sample
 	prevAt time.Time
-	floor  uint64
+	// armed: a burst was seen since the last release (start-up is one).
+	armed bool
 }
 
 // New is a Releaser of this process's memory.
 func New(p Policy) *Releaser {
-	return &Releaser{policy: p, read: readRuntime, release: debug.FreeOSMemory, now: time.Now}
+	return &Releaser{policy: p, read: readRuntime, release: debug.FreeOSMemory, now: time.Now, armed: true}
 }
 
 // Run samples until ctx is done.
@@ -48,17 +49,20 @@ func (r *Releaser) tick() bool {
 	first := r.prevAt.IsZero()
 	prev, elapsed := r.prev, at.Sub(r.prevAt)
 	r.prev, r.prevAt = cur, at
-	// Memory the scavenger gave back lowers the floor.
-	r.floor = min(r.floor, cur.Retained)
-	if first || !r.policy.Release(prev, cur, elapsed, r.floor) {
+	if first {
+		return false
+	}
+	var release bool
+	release, r.armed = r.policy.Step(prev, cur, elapsed, r.armed)
+	if !release {
 		return false
 	}
 	r.release()
 	after := r.read()
 	klog.V(2).InfoS("Quiet server gave memory back", "retainedBefore", cur.Retained, "retainedAfter", after.Retained, "live", after.Live)
-	// The release allocated nothing worth counting; the next quiet window
-	// starts now, from what stayed retained.
-	r.prev, r.prevAt, r.floor = after, r.now(), after.Retained
+	// The next window starts after the release, which allocated nothing
+	// worth counting.
+	r.prev, r.prevAt = after, r.now()
 	return true
 }
 
