@@ -53,6 +53,7 @@ type options struct {
 	phases   string
 	keep     bool
 	memLimit string
+	gogc     string
 	growth   []int
 	// The scale phase's size and its stream.
 	scaleObjects, scaleNamespaces, scaleRate int
@@ -84,6 +85,7 @@ func main() {
 	flag.DurationVar(&o.scaleDuration, "scale-duration", 30*time.Second, "how long the scale phase's stream runs")
 	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,history,restore,snapshot,growth,stream,stream-off,stream-admission,scale", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
+	flag.StringVar(&o.gogc, "server-gogc", "", "GOGC for our server (the collector's heap growth, percent); empty: Go's default, 100")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -111,7 +113,10 @@ func run(o options) error {
 	// before it joined the stack (and its controllers would share the 2 cores).
 	sopts := stack.Options{Dir: dir, RepoRoot: root, FastEtcd: true, Progress: os.Stderr, NoControllerManager: true}
 	if o.memLimit != "" {
-		sopts.ServerEnv = []string{"GOMEMLIMIT=" + o.memLimit}
+		sopts.ServerEnv = append(sopts.ServerEnv, "GOMEMLIMIT="+o.memLimit)
+	}
+	if o.gogc != "" {
+		sopts.ServerEnv = append(sopts.ServerEnv, "GOGC="+o.gogc)
 	}
 	st, err := stack.Start(ctx, sopts)
 	if err != nil {
@@ -166,8 +171,8 @@ func run(o options) error {
 
 	e.res.Machine = machine()
 	e.res.Command = "make bench"
-	if o.memLimit != "" {
-		e.res.note("our server ran with GOMEMLIMIT=%s", o.memLimit)
+	for _, env := range sopts.ServerEnv {
+		e.res.note("our server ran with %s", env)
 	}
 	e.res.Date = time.Now().UTC().Format(time.RFC3339)
 	e.res.print(os.Stdout)

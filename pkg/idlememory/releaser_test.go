@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,13 +36,8 @@ func TestReleaserTicks(t *testing.T) {
 		got = append(got, r.tick())
 	}
 	want := []bool{false, true, false, false, true}
-	if len(got) != len(want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("ticks %v, want %v", got, want)
-	}
-	for k := range want {
-		if got[k] != want[k] {
-			t.Fatalf("ticks %v, want %v", got, want)
-		}
 	}
 	if released != 2 {
 		t.Errorf("released %d times, want 2", released)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -227,7 +228,7 @@ func TestChartPassesServerDryRun(t *testing.T) {
 		"defaults":         nil,
 		"required":         {"--set", "antiAffinity=required", "--set", "replicas=3"},
 		"external etcd":    {"--set", "etcd.bundled.enabled=false", "--set", "etcd.external.endpoints={https://etcd-0.example:2379}", "--set", "etcd.external.tls.secretName=etcd-client"},
-		"no dns, no disks": {"--set", "etcd.bundled.resolve=env", "--set", "etcd.bundled.clientService.clusterIP=10.96.0.53", "--set", "etcd.bundled.persistence.enabled=false", "--set", "antiAffinity=none", "--set", "goMemLimit=400MiB"},
+		"no dns, no disks": {"--set", "etcd.bundled.resolve=env", "--set", "etcd.bundled.clientService.clusterIP=10.96.0.53", "--set", "etcd.bundled.persistence.enabled=false", "--set", "antiAffinity=none", "--set", "goMemLimit=400MiB", "--set", "goGC=50"},
 		"servicemonitor":   {"--set", "serviceMonitor.enabled=true", "--set", "rbac.userRoles=false"},
 		"three members":    {"--set", "etcd.bundled.replicas=3"},
 		"three members, no dns": {"--set", "etcd.bundled.replicas=3", "--set", "etcd.bundled.resolve=hosts",
@@ -256,6 +257,10 @@ func TestChartPassesServerDryRun(t *testing.T) {
 		}
 		if name == "no dns, no disks" && (!strings.Contains(out, "$(GITOPS_REVERSER_ETCD_CLIENT_SERVICE_HOST)") || strings.Contains(out, "volumeClaimTemplates")) {
 			t.Errorf("resolve=env or persistence=false not rendered:\n%s", out)
+		}
+		// GOGC is set only when asked for: Go's default otherwise.
+		if gogc := regexp.MustCompile(`- name: GOGC\s+value: "50"`).MatchString(out); gogc != (name == "no dns, no disks") {
+			t.Errorf("%s: GOGC rendered %v, want it only with goGC=50", name, gogc)
 		}
 	}
 	for set, want := range map[string]string{
