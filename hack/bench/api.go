@@ -147,7 +147,8 @@ func (p *apiPhase) ramp(ctx context.Context) error {
 	p.res.add(figure{Name: fmt.Sprintf("RSS, %d targets Ready and idle", n), Unit: "MiB", Ours: float64(cur) / 1024}, 0, 120)
 
 	// A minute later: the branch worker has let go of its clone's caches
-	// (worker.DefaultIdleCaches), and the runtime has collected since.
+	// (worker.DefaultIdleCaches), and the quiet server has given the heap's
+	// free pages back (pkg/idlememory).
 	time.Sleep(time.Minute)
 	later, _ := rssKB(p.st.Server.Pid())
 	p.probe.heapProfile(ctx, "api-idle-later")

@@ -25,7 +25,7 @@ import (
 type objectDB struct {
 	dir     string
 	storage *filesystem.Storage // nil once closed
-	objects cache.Object        // go-git's object cache under storage
+	objects cache.Object        // go-git's object cache under storage (tests look into it)
 	repo    *gogit.Repository
 	// maxPacks is Options.MaxPacks: the packfiles kept before the small ones
 	// are merged (negative: never).
@@ -64,7 +64,7 @@ func newStorage(dir string) (*filesystem.Storage, cache.Object) {
 		// Keep a bounded number of pack files open between reads.
 		MaxOpenDescriptors: 32,
 		// Larger objects are streamed from their pack and never cached:
-		// they are the trees of large directories, decoded once into the
+		// mostly the trees of large directories, decoded once into the
 		// tree cache and replaced by every commit to them. Cached, the
 		// stale versions of a 10,000-file directory (460 KiB each) filled
 		// the 8 MiB during a stream of changes.
