@@ -115,7 +115,7 @@ func details(st *v1alpha1.GitTargetStatus, d *Decision, s State, path string, no
 			}
 		}
 	}
-	if sn := s.Snapshot; sn.Phase == PhaseRunning || sn.Phase == PhaseDone {
+	if sn := s.Snapshot; (sn.Phase == PhaseRunning && RunningShown(sn.Started, now)) || sn.Phase == PhaseDone {
 		want := v1alpha1.SnapshotStatus{StartTime: ts(sn.Started), Stats: sn.Stats}
 		if st.Snapshot != nil {
 			want.LastCompletedTime, want.Duration, want.Commit = st.Snapshot.LastCompletedTime, st.Snapshot.Duration, st.Snapshot.Commit
@@ -146,6 +146,25 @@ func details(st *v1alpha1.GitTargetStatus, d *Decision, s State, path string, no
 		st.LastCommit, st.LastPushTime, changed = s.LastCommit, ts(s.LastPushTime), true
 	}
 	return changed
+}
+
+// RunningQuiet is how long a running snapshot goes without its detail block
+// (startTime, progress) in status. Most snapshots finish sooner, and their
+// block is written once, with the completion: one write fewer for every
+// target that comes up. Each write is a version of the target that the watch
+// cache keeps in its history, and 1,000 targets coming up together keep
+// thousands (docs/benchmarks.md, issue 28). The gate itself says Running from
+// the moment the snapshot is queued.
+const RunningQuiet = 2 * time.Second
+
+// RunningShown tells whether the block of a snapshot running since started is
+// written at now; RunningDue is how long until it is (0: it is).
+func RunningShown(started, now time.Time) bool { return RunningDue(started, now) == 0 }
+
+// RunningDue is how long until a snapshot running since started has its
+// block written.
+func RunningDue(started, now time.Time) time.Duration {
+	return max(0, started.Add(RunningQuiet).Sub(now))
 }
 
 func timeEq(a, b *metav1.Time) bool {
