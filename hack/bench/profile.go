@@ -84,7 +84,7 @@ func cpuTicks(pid int) int64 {
 
 // memNote notes what our server's resident memory is made of: mapped files
 // (the binary) and anonymous memory from /proc, and the Go runtime's view of
-// its heap from /metrics (in use, the GC's next goal, held but idle, given
+// its heap from /metrics (in use, the GC's next goal and GOGC, held but idle, given
 // back). It is what the RSS rows are explained with.
 func (p *serverProbe) memNote(ctx context.Context, what string) {
 	st := procStatus(p.st.Server.Pid())
@@ -100,10 +100,13 @@ func (p *serverProbe) memNote(ctx context.Context, what string) {
 		if len(f) == 2 && strings.HasPrefix(f[0], "go_memstats_") {
 			stat[strings.TrimPrefix(f[0], "go_memstats_")], _ = strconv.ParseFloat(f[1], 64)
 		}
+		if len(f) == 2 && f[0] == "go_gc_gogc_percent" {
+			stat["gogc"], _ = strconv.ParseFloat(f[1], 64)
+		}
 	}
 	mib := func(v float64) float64 { return v / (1 << 20) }
-	p.res.note("memory, %s: RSS %.0f MiB anonymous + %.0f MiB files (the binary: %s); Go heap in use %.0f MiB, next GC at %.0f MiB, idle %.0f MiB of which %.0f returned to the OS; stacks %.0f MiB; runtime total %.0f MiB",
-		what, float64(anon)/1024, float64(file)/1024, binaryPages(p.st.Server.Pid()), mib(stat["heap_inuse_bytes"]), mib(stat["next_gc_bytes"]),
+	p.res.note("memory, %s: RSS %.0f MiB anonymous + %.0f MiB files (the binary: %s); Go heap in use %.0f MiB, next GC at %.0f MiB (GOGC %.0f), idle %.0f MiB of which %.0f returned to the OS; stacks %.0f MiB; runtime total %.0f MiB",
+		what, float64(anon)/1024, float64(file)/1024, binaryPages(p.st.Server.Pid()), mib(stat["heap_inuse_bytes"]), mib(stat["next_gc_bytes"]), stat["gogc"],
 		mib(stat["heap_idle_bytes"]), mib(stat["heap_released_bytes"]), mib(stat["stack_inuse_bytes"]), mib(stat["sys_bytes"]))
 }
 
