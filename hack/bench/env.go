@@ -174,3 +174,21 @@ func (e *env) waitSnapshotOf(ctx context.Context, ns, name string, since time.Ti
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// removeTargets deletes the GitTargets of a phase's namespace once it has
+// measured, and waits until they are gone: a target left behind would come up
+// again on every restart of our server in the phases after it (the history
+// phase's clones 20,000 commits) and be counted in their times and memory.
+func (e *env) removeTargets(ctx context.Context, ns string) error {
+	targets := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns)
+	if err := targets.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		return fmt.Errorf("removing the GitTargets of %s: %w", ns, err)
+	}
+	return poll(ctx, 2*time.Minute, func() error {
+		l, err := targets.List(ctx, metav1.ListOptions{})
+		if err == nil && len(l.Items) > 0 {
+			err = fmt.Errorf("%d GitTarget(s) of %s still there", len(l.Items), ns)
+		}
+		return err
+	})
+}

@@ -110,7 +110,10 @@ func (p *historyPhase) run(ctx context.Context) error {
 	if err != nil || n != want {
 		return fmt.Errorf("after 10,000 more commits: %d revisions (%v), want %d", n, err, want)
 	}
-	return p.measure(ctx, 2*histFiles)
+	if err := p.measure(ctx, 2*histFiles); err != nil {
+		return err
+	}
+	return p.removeTargets(ctx, histNamespace)
 }
 
 // lastChanged is the ConfigMap commit i (>= histFiles/100) updates.
