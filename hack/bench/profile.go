@@ -84,8 +84,8 @@ func cpuTicks(pid int) int64 {
 
 // memNote notes what our server's resident memory is made of: mapped files
 // (the binary) and anonymous memory from /proc, and the Go runtime's view of
-// its heap from /metrics (in use, the GC's next goal and GOGC, held but idle, given
-// back). It is what the RSS rows are explained with.
+// its heap from /metrics (in use, the GC's next goal and GOGC, held but idle,
+// given back). It is what the RSS rows are explained with.
 func (p *serverProbe) memNote(ctx context.Context, what string) {
 	st := procStatus(p.st.Server.Pid())
 	anon, file := st["RssAnon"], st["RssFile"]

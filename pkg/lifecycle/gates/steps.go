@@ -190,7 +190,7 @@ func (e *evaluation) snapshotSynced() bool {
 	snap, start, requeue := snapshotGate(e.st.Snapshot, snapFP, v.Now)
 	e.d.requeueWithin(requeue)
 	if o := e.st.Snapshot; o.Phase == PhaseRunning && o.Fingerprint == snapFP {
-		e.d.requeueWithin(RunningDue(o.Started, v.Now)) // its block, if it runs that long
+		e.d.requeueWithin(runningDue(o.Started, v.Now)) // its block, if it runs that long
 	}
 	if start {
 		e.d.Effects = append(e.d.Effects, Restrict{Selection: e.target.Selection}, StartSnapshot{Target: e.target, Fingerprint: snapFP})
