@@ -179,8 +179,8 @@ func (e *env) waitSnapshotOf(ctx context.Context, ns, name string, since time.Ti
 // measured, and waits until they are gone: a target left behind would come up
 // again on every restart of our server in the phases after it (the history
 // phase's clones 20,000 commits) and be counted in their times and memory.
-func (e *env) removeTargets(ctx context.Context, ns string) error {
-	targets := e.cbDirect.ConfigbutlerV1alpha1().GitTargets(ns)
+func removeTargets(ctx context.Context, cb versioned.Interface, ns string) error {
+	targets := cb.ConfigbutlerV1alpha1().GitTargets(ns)
 	if err := targets.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		return fmt.Errorf("removing the GitTargets of %s: %w", ns, err)
 	}

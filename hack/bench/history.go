@@ -113,7 +113,7 @@ func (p *historyPhase) run(ctx context.Context) error {
 	if err := p.measure(ctx, 2*histFiles); err != nil {
 		return err
 	}
-	return p.removeTargets(ctx, histNamespace)
+	return removeTargets(ctx, p.cbDirect, histNamespace)
 }
 
 // lastChanged is the ConfigMap commit i (>= histFiles/100) updates.

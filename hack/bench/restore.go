@@ -87,7 +87,7 @@ func (p *restorePhase) run(ctx context.Context) error {
 		Ours: ours.Seconds(), Baseline: kubectl.Seconds(), BaselineName: "kubectl apply --server-side"}, 1.5, 0)
 	p.res.note("restore: the server's own time %s (status start to completion), %d created",
 		gr.Status.CompletionTime.Sub(gr.Status.StartTime.Time), gr.Status.Summary.Created)
-	return p.removeTargets(ctx, restNamespace)
+	return removeTargets(ctx, p.cbDirect, restNamespace)
 }
 
 // setup creates the namespace, a target mirroring its ConfigMaps, the

@@ -57,7 +57,7 @@ func (p *scalePhase) run(ctx context.Context) error {
 	// One target over the cluster: the one the snapshot and stream phases
 	// shared goes first (their 10,000 ConfigMaps stay, as any cluster's
 	// unmirrored objects do).
-	if err := p.removeTargets(ctx, snapNamespace); err != nil {
+	if err := removeTargets(ctx, p.cbDirect, snapNamespace); err != nil {
 		return err
 	}
 	if err := p.create(ctx); err != nil {
