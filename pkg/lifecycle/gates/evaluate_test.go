@@ -94,7 +94,7 @@ func TestEvaluate(t *testing.T) {
 		tg.Spec.Encryption = &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalSecretReference{Name: "key"}, GenerateWhenMissing: generate}
 		return tg
 	}
-	snapFP := bootFP + "|" + cmSel.Fingerprint() + "|" + CleanerOf(nil).Hash()
+	snapFP := plainSnapFP()
 	live := State{Worker: branch, Bootstrap: done(bootFP), Snapshot: Op{Phase: PhaseDone, Fingerprint: snapFP, Finished: now}, Streaming: true}
 	refused := &netError{errors.New("dial tcp: connection refused")}
 	cases := []struct {

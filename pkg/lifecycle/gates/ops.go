@@ -263,6 +263,9 @@ func snapshotGate(o Op, fp string, now time.Time) (g Outcome, start bool, requeu
 	case stepDone:
 		return True(v1alpha1.ReasonCompleted, MsgSnapshotCompleted), false, 0
 	case stepPending:
+		if o.Phase == PhaseRunning {
+			return running, false, runningDue(o.Started, now) // when its detail block is written
+		}
 		return running, false, 0
 	case stepBackoff:
 		return False(o.failedReason(v1alpha1.ReasonSnapshotFailed), o.Message), false, wait

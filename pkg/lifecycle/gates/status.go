@@ -115,7 +115,7 @@ func details(st *v1alpha1.GitTargetStatus, d *Decision, s State, path string, no
 			}
 		}
 	}
-	if sn := s.Snapshot; (sn.Phase == PhaseRunning && runningShown(sn.Started, now)) || sn.Phase == PhaseDone {
+	if sn := s.Snapshot; (sn.Phase == PhaseRunning && runningDue(sn.Started, now) == 0) || sn.Phase == PhaseDone {
 		want := v1alpha1.SnapshotStatus{StartTime: ts(sn.Started), Stats: sn.Stats}
 		if st.Snapshot != nil {
 			want.LastCompletedTime, want.Duration, want.Commit = st.Snapshot.LastCompletedTime, st.Snapshot.Duration, st.Snapshot.Commit
@@ -157,12 +157,8 @@ func details(st *v1alpha1.GitTargetStatus, d *Decision, s State, path string, no
 // the moment the snapshot is queued.
 const RunningQuiet = 2 * time.Second
 
-// runningShown tells whether the block of a snapshot running since started is
-// written at now; runningDue is how long until it is (0: it is).
-func runningShown(started, now time.Time) bool { return runningDue(started, now) == 0 }
-
 // runningDue is how long until a snapshot running since started has its
-// block written.
+// block written (0: it is).
 func runningDue(started, now time.Time) time.Duration {
 	return max(0, started.Add(RunningQuiet).Sub(now))
 }

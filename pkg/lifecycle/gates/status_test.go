@@ -7,15 +7,17 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 )
 
+// plainSnapFP is the snapshot fingerprint of plain() with ready() inputs.
+func plainSnapFP() string { return bootFP + "|" + cmSel.Fingerprint() + "|" + CleanerOf(nil).Hash() }
+
 // TestRunningSnapshotBlockWaits: a running snapshot's detail block is left out
 // of status for its first RunningQuiet, and the evaluation asks to look again
 // when it is due, so a short snapshot costs one status write, not two, and a
 // long one still shows its start and progress.
 func TestRunningSnapshotBlockWaits(t *testing.T) {
-	snapFP := bootFP + "|" + cmSel.Fingerprint() + "|" + CleanerOf(nil).Hash()
 	running := func(ran time.Duration) State {
 		return State{Worker: branch, Bootstrap: done(bootFP),
-			Snapshot: Op{Phase: PhaseRunning, Fingerprint: snapFP, Started: now.Add(-ran), Stats: v1alpha1.SnapshotStats{Created: 7}}}
+			Snapshot: Op{Phase: PhaseRunning, Fingerprint: plainSnapFP(), Started: now.Add(-ran), Stats: v1alpha1.SnapshotStats{Created: 7}}}
 	}
 	cases := []struct {
 		name        string
@@ -33,7 +35,7 @@ func TestRunningSnapshotBlockWaits(t *testing.T) {
 			return s
 		}(), block: true},
 		{name: "queued, not started", state: State{Worker: branch, Bootstrap: done(bootFP),
-			Snapshot: Op{Phase: PhaseQueued, Fingerprint: snapFP}}, block: false},
+			Snapshot: Op{Phase: PhaseQueued, Fingerprint: plainSnapFP()}}, block: false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -63,8 +65,7 @@ func TestRunningSnapshotBlockWaits(t *testing.T) {
 // TestRunningSnapshotAloneWritesNothing: once the gates are written, the
 // report that a snapshot started changes nothing for RunningQuiet.
 func TestRunningSnapshotAloneWritesNothing(t *testing.T) {
-	snapFP := bootFP + "|" + cmSel.Fingerprint() + "|" + CleanerOf(nil).Hash()
-	queued := State{Worker: branch, Bootstrap: done(bootFP), Snapshot: Op{Phase: PhaseQueued, Fingerprint: snapFP}}
+	queued := State{Worker: branch, Bootstrap: done(bootFP), Snapshot: Op{Phase: PhaseQueued, Fingerprint: plainSnapFP()}}
 	v := ready(view(plain()))
 	v.State = queued
 	d := Evaluate(v)

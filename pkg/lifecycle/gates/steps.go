@@ -189,9 +189,6 @@ func (e *evaluation) snapshotSynced() bool {
 	snapFP := e.bootFP + "|" + e.target.Selection.Fingerprint() + "|" + e.target.Clean.Hash()
 	snap, start, requeue := snapshotGate(e.st.Snapshot, snapFP, v.Now)
 	e.d.requeueWithin(requeue)
-	if o := e.st.Snapshot; o.Phase == PhaseRunning && o.Fingerprint == snapFP {
-		e.d.requeueWithin(runningDue(o.Started, v.Now)) // its block, if it runs that long
-	}
 	if start {
 		e.d.Effects = append(e.d.Effects, Restrict{Selection: e.target.Selection}, StartSnapshot{Target: e.target, Fingerprint: snapFP})
 	}
