@@ -85,7 +85,7 @@ func main() {
 	flag.DurationVar(&o.scaleDuration, "scale-duration", 30*time.Second, "how long the scale phase's stream runs")
 	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,history,restore,snapshot,growth,stream,stream-off,stream-admission,scale", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
-	flag.StringVar(&o.gogc, "server-gogc", "", "GOGC for our server (the collector's heap growth, percent); empty: Go's default, 100")
+	flag.StringVar(&o.gogc, "server-gogc", "", "GOGC for our server (the collector's heap growth, percent); empty: the server's default, 25 (pkg/idlememory)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
 	if err := run(o); err != nil {

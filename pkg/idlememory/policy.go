@@ -1,4 +1,6 @@
-// Package idlememory gives the heap's free pages back to the operating system
+// Package idlememory keeps the server's memory close to what it uses: it sets
+// the collector's growth (GCPercent: a quarter past the live heap unless GOGC
+// says otherwise) and gives the heap's free pages back to the operating system
 // once the server has gone quiet after a burst of work.
 //
 // Go's collector sizes the heap at twice what is live, and its background

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/configbutler/gitops-reverser/pkg/idlememory"
 )
 
 // scrape reads our server's /metrics directly, as the user of kubeconfig
@@ -145,6 +148,30 @@ func TestMetrics(t *testing.T) {
 	}
 	if _, code := scrape(t, st.ReaderKubeconfig); code != http.StatusForbidden {
 		t.Errorf("a user without RBAC on /metrics got %d, want 403", code)
+	}
+}
+
+// TestServerGCPercent: with GOGC unset the server runs its collector at
+// idlememory.DefaultGCPercent (the chart's goGC "" relies on it); a GOGC in
+// the environment, which the stack's server inherits, is Go's to apply.
+func TestServerGCPercent(t *testing.T) {
+	fams, code := scrape(t, st.AdminKubeconfig)
+	if code != http.StatusOK {
+		t.Fatalf("admin reading /metrics: %d", code)
+	}
+	if fams["go_gc_gogc_percent"] == nil {
+		t.Fatal("go_gc_gogc_percent not served")
+	}
+	want := float64(idlememory.DefaultGCPercent)
+	if env := os.Getenv("GOGC"); env != "" {
+		n, err := strconv.Atoi(env)
+		if err != nil {
+			t.Fatalf("GOGC=%q in the tests' environment", env)
+		}
+		want = float64(n)
+	}
+	if got := value(fams, "go_gc_gogc_percent"); got != want {
+		t.Errorf("the server's GOGC is %v, want %v", got, want)
 	}
 }
 
