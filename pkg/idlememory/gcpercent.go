@@ -11,15 +11,17 @@ import (
 // heap may grow a quarter past what is live before the collector runs, where
 // Go's own default lets it double.
 //
-// Why 25 (make bench, docs/benchmarks.md): a mirror's live heap is small (some
-// 45 MB for 1,000 targets or a 10,000-object stream) and most of what the
-// server holds at 100 is the collector's headroom and the fragmentation it
-// leaves. At 25, 1,000 idle targets took 139-146 MiB instead of 169-175, the
-// stream of 60,001 updates peaked at 140 instead of 172, and a snapshot of
-// 100,000 objects at 257 instead of 388; it costs about 30% more of the
-// server's CPU under a heavy stream and a quarter longer for that snapshot.
-// A memory limit is what an install runs out of; CPU shows up as latency the
-// stream's figures still meet. GOGC=100 restores Go's default.
+// Why 25 (make bench, docs/benchmarks.md, "sixth round"): a mirror's live
+// heap is small (some 45 MB for 1,000 targets or a 10,000-object stream) and
+// most of what the server holds at 100 is the collector's headroom and the
+// fragmentation it leaves. At 25, 1,000 idle targets took 139-151 MiB instead
+// of 169-175, the stream of 60,001 updates peaked at 140-156 instead of
+// 172-210, and a snapshot of 100,000 objects at 257-292 instead of 353-413
+// (the chart's limit is 512Mi). It costs about 30% more of the server's CPU
+// under a heavy stream, and at 100,000 objects a snapshot and a re-snapshot
+// about 1.5 times as long. A memory limit is what an install runs out of;
+// the CPU shows as latency, and the stream's figures still meet their goals.
+// GOGC=100 gives Go's default back.
 const DefaultGCPercent = 25
 
 // GCPercent decides the collector's setting from the GOGC environment

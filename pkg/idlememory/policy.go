@@ -3,8 +3,9 @@
 // says otherwise) and gives the heap's free pages back to the operating system
 // once the server has gone quiet after a burst of work.
 //
-// Go's collector sizes the heap at twice what is live, and its background
-// scavenger keeps about that much resident: after a burst (a thousand targets
+// The collector sizes the heap past what is live (by GOGC: Go's own default
+// doubles it), and its background scavenger keeps about that much resident,
+// and more where the burst left its spans fragmented: after a burst (a thousand targets
 // coming up, a snapshot of a large cluster) an idle server holds tens of MiB
 // it no longer uses until the next burst. A server that has been quiet for a
 // while gives them back, once per burst: the decision is Policy.Step (pure), the
