@@ -258,7 +258,7 @@ func TestChartPassesServerDryRun(t *testing.T) {
 		if name == "no dns, no disks" && (!strings.Contains(out, "$(GITOPS_REVERSER_ETCD_CLIENT_SERVICE_HOST)") || strings.Contains(out, "volumeClaimTemplates")) {
 			t.Errorf("resolve=env or persistence=false not rendered:\n%s", out)
 		}
-		// GOGC is set only when asked for: Go's default otherwise.
+		// GOGC is set only when asked for: the server's default otherwise.
 		if gogc := regexp.MustCompile(`- name: GOGC\s+value: "50"`).MatchString(out); gogc != (name == "no dns, no disks") {
 			t.Errorf("%s: GOGC rendered %v, want it only with goGC=50", name, gogc)
 		}
