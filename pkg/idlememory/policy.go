@@ -5,11 +5,11 @@
 //
 // The collector sizes the heap past what is live (by GOGC: Go's own default
 // doubles it), and its background scavenger keeps about that much resident,
-// and more where the burst left its spans fragmented: after a burst (a thousand targets
-// coming up, a snapshot of a large cluster) an idle server holds tens of MiB
-// it no longer uses until the next burst. A server that has been quiet for a
-// while gives them back, once per burst: the decision is Policy.Step (pure), the
-// sampling and the release are Releaser's.
+// and more where a burst left its spans fragmented: after a burst (a thousand
+// targets coming up, a snapshot of a large cluster) an idle server holds tens
+// of MiB it no longer uses until the next burst. A server that has been quiet
+// for a while gives them back, once per burst: the decision is Policy.Step
+// (pure), the sampling and the release are Releaser's.
 package idlememory
 
 import "time"

@@ -162,14 +162,16 @@ func TestServerGCPercent(t *testing.T) {
 	if fams["go_gc_gogc_percent"] == nil {
 		t.Fatal("go_gc_gogc_percent not served")
 	}
-	want := float64(idlememory.DefaultGCPercent)
-	if env := os.Getenv("GOGC"); env != "" {
+	env, set := os.LookupEnv("GOGC")
+	percent, apply := idlememory.GCPercent(env, set)
+	if !apply {
 		n, err := strconv.Atoi(env)
 		if err != nil {
 			t.Fatalf("GOGC=%q in the tests' environment", env)
 		}
-		want = float64(n)
+		percent = n
 	}
+	want := float64(percent)
 	if got := value(fams, "go_gc_gogc_percent"); got != want {
 		t.Errorf("the server's GOGC is %v, want %v", got, want)
 	}
