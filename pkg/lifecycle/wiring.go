@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
+	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
 	"github.com/configbutler/gitops-reverser/pkg/generated/informers/externalversions"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
@@ -73,6 +74,13 @@ func withDefaults(opts Options) Options {
 
 // startParts creates the event stream (with a source cluster) and the branch
 // workers' manager; both report to onResult, never call back.
+// streamScoped is an Attributor that can keep only the reports of writes
+// the stream can still route (attribution.Store): reports are looked up for
+// streamed changes only.
+type streamScoped interface {
+	SetWanted(attribution.Wanted)
+}
+
 func (c *Controller) startParts() {
 	s, opts := c.shared, c.opts
 	if opts.Dynamic != nil && opts.Discovery != nil {
@@ -81,6 +89,9 @@ func (c *Controller) startParts() {
 	wopts := worker.Options{WorkDir: opts.WorkDir, Report: c.onResult, Attribution: opts.Attribution, AttributionGrace: opts.AttributionGrace}
 	if s.router != nil {
 		wopts.Stream = s.router
+		if scoped, ok := opts.Attribution.(streamScoped); ok {
+			scoped.SetWanted(s.router.Streams)
+		}
 	}
 	if own := opts.Ownership; own != nil {
 		wopts.Replica, wopts.Fence = own.Name(), own.WriteContext

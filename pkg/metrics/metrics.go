@@ -91,6 +91,13 @@ var (
 		Help:           "Audit event batches posted to the attribution endpoint, by result: accepted, refused (not a configured reporter), invalid.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
+	// AttributionKept counts the reports a replica's store took in, by
+	// whether it kept them.
+	AttributionKept = metrics.NewCounterVec(&metrics.CounterOpts{
+		Namespace: namespace, Name: "attribution_reports_total",
+		Help:           "Writes reported to this replica's attribution store (its own batches and the other replicas'), by result: kept (a target streams the type in that namespace), unwanted (none does: the write is in any later snapshot, and its report is not kept).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
 	// AttributionShared counts reports shared between replicas through etcd:
 	// batches written (or failed) by the replica that received them, reports
 	// received from the others.
@@ -121,7 +128,7 @@ var register sync.Once
 func Register() {
 	register.Do(func() {
 		legacyregistry.MustRegister(SnapshotDuration, SnapshotObjects, SnapshotTypes, Snapshots, ChangeToPushed, ChangesIgnored, Commits, Pushes, PushRejections, PushFailures,
-			AttributionReports, AttributionShared, AttributedChanges, AccessReviews)
+			AttributionReports, AttributionKept, AttributionShared, AttributedChanges, AccessReviews)
 		// Every series of a bounded label set is served from the start, at 0:
 		// a rate() or increase() over a series that appears only with its
 		// first failure misses that failure, and alerts on it never fire.
@@ -133,6 +140,7 @@ func Register() {
 			Pushes:             {"ok", "failed"},
 			PushFailures:       {"unreachable", "credentials", "refused", "policy", "too_large", "other"},
 			AttributionReports: {"accepted", "refused", "invalid"},
+			AttributionKept:    {"kept", "unwanted"},
 			AttributionShared:  {"written", "failed", "received"},
 			AttributedChanges:  {"reported", "field_manager"},
 			AccessReviews:      {"allowed", "denied", "error"},

@@ -207,4 +207,25 @@ spec: {url: %q, secretRef: {name: git-credentials}, allowedBranches: ["main"], p
 	if strings.Contains(st.Server.TailLog(1<<20), "dave-secret-value") {
 		t.Error("the server log holds the Secret's value")
 	}
+
+	// Writes where no target streams are reported too, but their reports
+	// are not kept (any later snapshot holds them): a bulk import into a
+	// namespace nobody mirrors costs the store nothing.
+	before0, _ := scrape(t, st.AdminKubeconfig)
+	elsewhere := newNamespace(t, "authors-elsewhere")
+	for i := range 5 {
+		kubectl(t, "create", "configmap", fmt.Sprint("imported-", i), "-n", elsewhere, "--from-literal=k=v")
+	}
+	eventually(t, 30*time.Second, "the writes elsewhere reported and not kept", func() error {
+		now, _ := scrape(t, st.AdminKubeconfig)
+		d := value(now, "gitopsreverser_attribution_reports_total", "result", "unwanted") -
+			value(before0, "gitopsreverser_attribution_reports_total", "result", "unwanted")
+		if d < 5 {
+			return fmt.Errorf("%v reports counted unwanted, want at least the 5 creates", d)
+		}
+		return nil
+	})
+	if kept := value(before0, "gitopsreverser_attribution_reports_total", "result", "kept"); kept < 6 {
+		t.Errorf("%v reports kept before, want at least the 6 writes above", kept)
+	}
 }

@@ -193,6 +193,25 @@ func (r *registry) selectedLocked(gvr schema.GroupVersionResource, ns string) bo
 	return false
 }
 
+// streams reports whether a registered target (buffering or live) selects
+// any version of the type gr in namespace ns: whether a write there can
+// still be routed to a target (pkg/attribution keeps only the reports of
+// those). A target registers before its snapshot reads, and only events
+// after that read reach it, so a write made while no target selected its
+// place is never routed.
+func (r *registry) streams(gr schema.GroupResource, ns string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.targets {
+		for gvr, ts := range t.cfg.Selection {
+			if gvr.GroupResource() == gr && ts.Matches(ns) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // gappedLocked tells the targets of a type that its feed lost its position in
 // epoch, and returns those that must take a new snapshot (see gapEffectOf).
 func (r *registry) gappedLocked(gvr schema.GroupVersionResource, epoch int) (resync []string) {

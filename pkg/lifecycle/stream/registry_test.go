@@ -58,3 +58,37 @@ func TestRestrictUnknownTarget(t *testing.T) {
 		t.Errorf("ceilings %v", r.reg.ceilings)
 	}
 }
+
+// TestStreams: a write can reach a target exactly while a registered target
+// selects its type (any version) in its namespace, as narrowed by Restrict;
+// a cluster-scoped type is asked with no namespace; after Unregister nothing
+// is streamed.
+func TestStreams(t *testing.T) {
+	nsType := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	cms, secrets, namespaces := cmType.GroupResource(), secType.GroupResource(), nsType.GroupResource()
+	sel := selection.Merge(in(cmType, "a", "b"), in(secType, "a"))
+	sel[nsType] = &selection.TypeSelection{Resource: selection.APIResource{GVR: nsType}}
+	r := New(nil, nil, nil, nil)
+	if r.Streams(cms, "a") {
+		t.Fatal("streams with no target registered")
+	}
+	r.reg.targets["a/t"] = &targetStream{cfg: &mirror.Target{Key: "a/t", Selection: sel}, buffer: map[string]bufferedEvent{}}
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		for _, c := range []struct {
+			name string
+			gr   schema.GroupResource
+			ns   string
+		}{{"cm a", cms, "a"}, {"cm b", cms, "b"}, {"cm c", cms, "c"}, {"secret a", secrets, "a"}, {"secret b", secrets, "b"},
+			{"namespaces", namespaces, ""}, {"apps/configmaps a", schema.GroupResource{Group: "apps", Resource: "configmaps"}, "a"}} {
+			if got := r.Streams(c.gr, c.ns); got != want[c.name] {
+				t.Errorf("%s: Streams(%s, %q) = %v, want %v", when, c.gr, c.ns, got, want[c.name])
+			}
+		}
+	}
+	check("registered", map[string]bool{"cm a": true, "cm b": true, "secret a": true, "namespaces": true})
+	r.Restrict("a/t", in(cmType, "b"))
+	check("narrowed to configmaps in b", map[string]bool{"cm b": true})
+	r.Unregister("a/t")
+	check("unregistered", nil)
+}

@@ -1,0 +1,238 @@
+package attribution
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/configbutler/gitops-reverser/pkg/metrics"
+)
+
+// Query is a change to attribute.
+type Query struct {
+	Resource        schema.GroupResource
+	Namespace, Name string
+	UID             types.UID
+	ResourceVersion string
+	Deleted         bool
+}
+
+type nameKey struct {
+	gr       schema.GroupResource
+	ns, name string
+}
+
+// entry is a kept report: its author, held once per distinct author, and
+// when it came (Unix nanoseconds).
+type entry struct {
+	author *Author
+	at     int64
+}
+
+func (e entry) older(now time.Time, age time.Duration) bool { return now.UnixNano()-e.at > int64(age) }
+
+// Wanted reports whether some target streams a resource type in a namespace
+// ("" for cluster-scoped types) now: whether a change there can still reach
+// a branch worker live, the only place reports are looked up.
+type Wanted func(gr schema.GroupResource, namespace string) bool
+
+// Store holds reports until their changes are committed, or for TTL.
+//
+// Only reports a live change can still ask for are kept (SetWanted): a change
+// is streamed to a target only after that target registered with the stream
+// and took its snapshot (read after registering), so a write reported while no
+// target streamed its type and namespace is in every later snapshot and never
+// streamed. Its report would only be held for the TTL: after a bulk import
+// into a namespace nobody mirrors yet (the usual way a mirror starts), that
+// was 40 bytes and more for each of 100,000 objects, for ten minutes.
+type Store struct {
+	TTL time.Duration
+
+	mu        sync.Mutex
+	byVersion table[compactKey]
+	otherKeys table[versionKey] // versions in other forms (keys.go)
+	byUID     table[types.UID]  // deletes
+	byName    table[nameKey]    // Secrets
+	received  int
+	unwanted  int
+	names     interner
+
+	// wanted is asked outside mu: the stream answers under its own lock,
+	// which its sinks hold while they run.
+	wanted atomic.Pointer[Wanted]
+}
+
+// DefaultTTL is how long a report is kept for a change to find it: far longer
+// than any grace, so a report that arrives before its watch event (a watch
+// that lags behind the audit webhook) is still there.
+const DefaultTTL = 10 * time.Minute
+
+// ExpireEvery expires reports every interval until done is closed.
+func (s *Store) ExpireEvery(done <-chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			s.Expire(now)
+		}
+	}
+}
+
+// NewStore returns an empty store keeping every report for ttl.
+func NewStore(ttl time.Duration) *Store {
+	return &Store{TTL: ttl}
+}
+
+// SetWanted makes the store keep only the reports of writes wanted says some
+// target streams (nil: all of them). The stream sets it when it starts.
+func (s *Store) SetWanted(wanted Wanted) {
+	if wanted == nil {
+		s.wanted.Store(nil)
+		return
+	}
+	s.wanted.Store(&wanted)
+}
+
+// maxEntries bounds the store (some 40 bytes a report in its map, see
+// keys.go; its author held once): when it is exceeded, reports are dropped
+// oldest first, by age thresholds, down to nine tenths of it, so a flood of
+// writes costs bounded memory and one O(n) sweep per tenth of the bound, not
+// one per report. A change whose report was dropped is authored by its field
+// manager, as without reports.
+const maxEntries = 200_000
+
+// evictAges are the age thresholds tried, in order, until the store is small
+// enough (the last one empties it).
+func (s *Store) evictAges() []time.Duration {
+	return []time.Duration{s.TTL / 2, s.TTL / 8, s.TTL / 32, 10 * time.Second, time.Second, -1}
+}
+
+func (s *Store) size() int {
+	return s.byVersion.len() + s.otherKeys.len() + s.byUID.len() + s.byName.len()
+}
+
+func isSecret(gr schema.GroupResource) bool { return gr.Group == "" && gr.Resource == "secrets" }
+
+// scope is a type in a namespace, what Wanted is asked about.
+type scope struct {
+	gr schema.GroupResource
+	ns string
+}
+
+// Add keeps reports.
+func (s *Store) Add(reports ...Report) {
+	keep := s.keep(reports)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unwanted := s.unwanted
+	defer func() {
+		metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(s.unwanted - unwanted))
+		metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - (s.unwanted - unwanted)))
+	}()
+	for i, r := range reports {
+		s.received++
+		if keep != nil && !keep[i] {
+			s.unwanted++
+			continue
+		}
+		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano()}
+		switch {
+		case isSecret(r.Resource):
+			s.byName.put(nameKey{r.Resource, r.Namespace, r.Name}, e)
+		case r.Author.Verb == "delete" && r.UID != "":
+			s.byUID.put(r.UID, e)
+		case r.UID != "" && r.ResourceVersion != "":
+			// The first report of a version is the write that made it: a
+			// later no-op write (an apply that changed nothing) returns the
+			// same version and must not take it over.
+			if k, ok := compactVersion(r.UID, r.ResourceVersion); ok {
+				s.byVersion.putFirst(k, e)
+			} else {
+				s.otherKeys.putFirst(versionKey{r.UID, r.ResourceVersion}, e)
+			}
+		}
+	}
+	if s.size() > maxEntries {
+		now := time.Now()
+		for _, age := range s.evictAges() {
+			if s.size() <= maxEntries*9/10 {
+				break
+			}
+			s.expireLocked(now, age)
+		}
+	}
+}
+
+// keep says which reports are wanted (nil: all of them), asking Wanted once
+// per type and namespace of the batch: a batch of a thousand writes to one
+// namespace asks once.
+func (s *Store) keep(reports []Report) []bool {
+	w := s.wanted.Load()
+	if w == nil {
+		return nil
+	}
+	keep := make([]bool, len(reports))
+	asked := map[scope]bool{}
+	for i, r := range reports {
+		sc := scope{r.Resource, r.Namespace}
+		want, ok := asked[sc]
+		if !ok {
+			want = (*w)(r.Resource, r.Namespace)
+			asked[sc] = want
+		}
+		keep[i] = want
+	}
+	return keep
+}
+
+// Lookup returns the author of a change and whether a report explains it;
+// the report is used up.
+func (s *Store) Lookup(q Query) (Author, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case isSecret(q.Resource):
+		return s.byName.take(nameKey{q.Resource, q.Namespace, q.Name})
+	case q.Deleted:
+		return s.byUID.take(q.UID)
+	}
+	if k, compact := compactVersion(q.UID, q.ResourceVersion); compact {
+		return s.byVersion.take(k)
+	}
+	return s.otherKeys.take(versionKey{q.UID, q.ResourceVersion})
+}
+
+// Expire forgets reports older than the TTL (writes nobody mirrors).
+func (s *Store) Expire(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(now, s.TTL)
+}
+
+func (s *Store) expireLocked(now time.Time, ttl time.Duration) {
+	s.byVersion.expire(now, ttl)
+	s.otherKeys.expire(now, ttl)
+	s.byUID.expire(now, ttl)
+	s.byName.expire(now, ttl)
+}
+
+// Received counts the reports added.
+func (s *Store) Received() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received
+}
+
+// Unwanted counts the reports added but not kept: no target streamed their
+// type and namespace (SetWanted).
+func (s *Store) Unwanted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unwanted
+}

@@ -1,0 +1,72 @@
+package attribution
+
+import "time"
+
+// table is one of the store's maps, with the most entries it held since it
+// was last made (peak). A Go map keeps the buckets of its largest size after
+// its entries are deleted: after a burst of 100,000 reports, used up or
+// expired, the store would hold their buckets (some 5 MB) for as long as the
+// process lives. So when expiry leaves few entries against the peak
+// (shrinks), they move into a map of their own size.
+type table[K comparable] struct {
+	m    map[K]entry
+	peak int
+}
+
+func (t *table[K]) len() int { return len(t.m) }
+
+// put keeps e under k, over what was there.
+func (t *table[K]) put(k K, e entry) {
+	if t.m == nil {
+		t.m = map[K]entry{}
+	}
+	t.m[k] = e
+	t.peak = max(t.peak, len(t.m))
+}
+
+// putFirst keeps e under k unless k holds an entry already.
+func (t *table[K]) putFirst(k K, e entry) {
+	if _, ok := t.m[k]; !ok {
+		t.put(k, e)
+	}
+}
+
+// take returns k's author and forgets it.
+func (t *table[K]) take(k K) (Author, bool) {
+	e, ok := t.m[k]
+	if !ok {
+		return Author{}, false
+	}
+	delete(t.m, k)
+	return *e.author, true // a copy: the interned one is shared
+}
+
+// expire forgets the entries older than ttl, then moves the rest into a
+// smaller map when shrinks says so.
+func (t *table[K]) expire(now time.Time, ttl time.Duration) {
+	for k, e := range t.m {
+		if e.older(now, ttl) {
+			delete(t.m, k)
+		}
+	}
+	if !shrinks(len(t.m), t.peak) {
+		return
+	}
+	m := make(map[K]entry, len(t.m))
+	for k, e := range t.m {
+		m[k] = e
+	}
+	t.m, t.peak = m, len(m)
+}
+
+// minShrink is the peak under which a table is left as it is: a few
+// thousand entries' buckets are not worth a copy.
+const minShrink = 4096
+
+// shrinks decides whether a table holding n entries, after a peak of peak
+// since it was made, moves into a smaller map: when the peak was large and a
+// quarter of it or less is left, so a table that stays busy is not copied on
+// every expiry.
+func shrinks(n, peak int) bool {
+	return peak >= minShrink && n <= peak/4
+}

@@ -1,0 +1,68 @@
+package attribution
+
+import (
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// TestStoreKeepsOnlyWanted: with the stream's answer set, a report is kept
+// only when a target streams its type in its namespace (ConfigMaps in
+// "mirrored", and cluster-scoped Namespaces); the others are counted and
+// dropped, whatever their kind (a version, a delete, a Secret). Wanted is
+// asked once per type and namespace of a batch.
+func TestStoreKeepsOnlyWanted(t *testing.T) {
+	secrets := schema.GroupResource{Resource: "secrets"}
+	namespaces := schema.GroupResource{Resource: "namespaces"}
+	asked := 0
+	s := NewStore(time.Minute)
+	s.SetWanted(func(gr schema.GroupResource, ns string) bool {
+		asked++
+		return gr == configmaps && ns == "mirrored" || gr == namespaces && ns == ""
+	})
+	now := time.Now()
+	write := func(gr schema.GroupResource, ns, name, uid, rv, verb string) Report {
+		return Report{Resource: gr, Namespace: ns, Name: name, UID: types.UID(uid), ResourceVersion: rv,
+			Author: Author{User: "alice", Verb: verb}, Received: now}
+	}
+	const u1, u2, u3, u4 = "6f1c2a4e-0000-4000-8000-000000000001", "6f1c2a4e-0000-4000-8000-000000000002",
+		"6f1c2a4e-0000-4000-8000-000000000003", "6f1c2a4e-0000-4000-8000-000000000004"
+	s.Add(
+		write(configmaps, "mirrored", "a", u1, "10", "update"),
+		write(configmaps, "mirrored", "b", u2, "11", "create"),
+		write(configmaps, "elsewhere", "c", u3, "12", "create"),
+		write(configmaps, "elsewhere", "d", u4, "", "delete"),
+		write(secrets, "mirrored", "s", "", "", "update"),
+		write(namespaces, "", "mirrored", u4, "13", "update"),
+	)
+	if asked != 4 {
+		t.Errorf("Wanted asked %d times for 4 types and namespaces", asked)
+	}
+	if s.Received() != 6 || s.Unwanted() != 3 {
+		t.Errorf("received %d, unwanted %d; want 6 and 3", s.Received(), s.Unwanted())
+	}
+	for _, q := range []struct {
+		q    Query
+		kept bool
+	}{
+		{Query{Resource: configmaps, Namespace: "mirrored", Name: "a", UID: u1, ResourceVersion: "10"}, true},
+		{Query{Resource: configmaps, Namespace: "mirrored", Name: "b", UID: u2, ResourceVersion: "11"}, true},
+		{Query{Resource: namespaces, Name: "mirrored", UID: u4, ResourceVersion: "13"}, true},
+		{Query{Resource: configmaps, Namespace: "elsewhere", Name: "c", UID: u3, ResourceVersion: "12"}, false},
+		{Query{Resource: configmaps, Namespace: "elsewhere", Name: "d", UID: u4, Deleted: true}, false},
+		{Query{Resource: secrets, Namespace: "mirrored", Name: "s"}, false},
+	} {
+		if who, ok := s.Lookup(q.q); ok != q.kept || ok && who.User != "alice" {
+			t.Errorf("Lookup(%s %s/%s): %q, found %v; want found %v", q.q.Resource, q.q.Namespace, q.q.Name, who.User, ok, q.kept)
+		}
+	}
+
+	// Unset, every report is kept again.
+	s.SetWanted(nil)
+	s.Add(write(configmaps, "elsewhere", "c", u3, "12", "create"))
+	if _, ok := s.Lookup(Query{Resource: configmaps, Namespace: "elsewhere", Name: "c", UID: u3, ResourceVersion: "12"}); !ok {
+		t.Error("with no Wanted set, a report was dropped")
+	}
+}
