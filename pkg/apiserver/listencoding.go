@@ -32,8 +32,8 @@ import (
 // The output is byte for byte the plain serializer's (the list's envelope is
 // written by it, with the items spliced in; TestItemEncoderWritesWhatJSONDoes
 // holds both to it). Entries not used for cacheTTL are dropped, so the cache
-// holds about one encoding per GitTarget listed recently: 2.3 KiB each in the
-// bench.
+// holds about one encoding per GitTarget listed in the last half minute:
+// 2.3 KiB each in the bench, and nothing on a server nobody lists.
 type itemEncoder struct {
 	runtime.Serializer // the JSON serializer
 	cache              *itemCache
@@ -89,16 +89,26 @@ func (e itemEncoder) Encode(obj runtime.Object, w io.Writer) error {
 	return err
 }
 
-// cacheTTL is how long an unused entry is kept.
-const cacheTTL = 10 * time.Minute
+// cacheTTL is how long an unused entry is kept, and sweepEvery how often the
+// cache looks for them while it holds any. Why so short: the cache is for
+// clients that LIST again and again (a dashboard polling every few seconds,
+// the LIST after a watch broke); what a quiet server keeps of it is memory
+// for nothing, some 4 KiB a target (4 MiB of 1,000 targets' idle figure in
+// docs/benchmarks.md). A client that lists less often than this pays one
+// encode per LIST, as without the cache.
+const (
+	cacheTTL   = 30 * time.Second
+	sweepEvery = 10 * time.Second
+)
 
 type itemCache struct {
-	now func() time.Time
+	now        func() time.Time
+	ttl, every time.Duration
 
-	mu        sync.Mutex
-	items     map[types.UID]*cachedItem
-	lastSweep time.Time
-	encodes   int // misses, for tests
+	mu       sync.Mutex
+	items    map[types.UID]*cachedItem
+	sweeping bool // a sweeper runs (while items holds any)
+	encodes  int  // misses, for tests
 }
 
 type cachedItem struct {
@@ -113,7 +123,7 @@ type cachedItem struct {
 }
 
 func newItemCache() *itemCache {
-	return &itemCache{now: time.Now, items: map[types.UID]*cachedItem{}}
+	return &itemCache{now: time.Now, ttl: cacheTTL, every: sweepEvery, items: map[types.UID]*cachedItem{}}
 }
 
 // encode returns t's JSON as json.Marshal writes it (HTML escaped, like the
@@ -146,13 +156,38 @@ func (c *itemCache) encode(t *v1alpha1.GitTarget) ([]byte, error) {
 		observedGeneration: t.Status.ObservedGeneration, conditions: slices.Clone(t.Status.Conditions),
 		json: b, used: now,
 	}
-	if now.Sub(c.lastSweep) >= cacheTTL {
-		for uid, e := range c.items {
-			if now.Sub(e.used) >= cacheTTL {
-				delete(c.items, uid)
-			}
-		}
-		c.lastSweep = now
+	if !c.sweeping {
+		c.sweeping = true
+		go c.sweepWhileHeld()
 	}
 	return b, nil
+}
+
+// sweepWhileHeld sweeps every c.every until the cache is empty: an idle
+// server runs no sweeper, and a busy one one.
+func (c *itemCache) sweepWhileHeld() {
+	t := time.NewTicker(c.every)
+	defer t.Stop()
+	for range t.C {
+		if c.sweep(c.now()) == 0 {
+			return
+		}
+	}
+}
+
+// sweep drops the entries not used for c.ttl and returns how many are left.
+// Emptied, the cache starts a new map (a Go map keeps the buckets of its
+// largest size) and its sweeper ends.
+func (c *itemCache) sweep(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for uid, e := range c.items {
+		if now.Sub(e.used) >= c.ttl {
+			delete(c.items, uid)
+		}
+	}
+	if len(c.items) == 0 {
+		c.items, c.sweeping = map[types.UID]*cachedItem{}, false
+	}
+	return len(c.items)
 }

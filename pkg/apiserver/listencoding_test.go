@@ -162,11 +162,40 @@ func TestItemCacheDropsUnusedEntries(t *testing.T) {
 	if _, err := c.encode(&a); err != nil { // a is used, b is not
 		t.Fatal(err)
 	}
-	now = now.Add(cacheTTL/2 + time.Second)
-	if _, err := c.encode(&d); err != nil { // a miss sweeps
+	if _, err := c.encode(&d); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.items[b.UID]; ok || len(c.items) != 2 {
-		t.Fatalf("after the sweep the cache holds %d entries (b held: %v), want a and d", len(c.items), ok)
+	now = now.Add(cacheTTL/2 + time.Second)
+	if left := c.sweep(now); left != 2 {
+		t.Fatalf("after the sweep the cache holds %d entries, want a and d", left)
+	}
+	if _, ok := c.items[b.UID]; ok {
+		t.Fatal("b, unused for the TTL, is held")
+	}
+}
+
+// TestItemCacheEmptiesWhenNobodyLists: with nobody listing, the cache's own
+// sweeper drops every entry and ends; the next LIST starts it again.
+func TestItemCacheEmptiesWhenNobodyLists(t *testing.T) {
+	c := newItemCache()
+	c.ttl, c.every = 20*time.Millisecond, 5*time.Millisecond
+	a := servedTarget(1)
+	for round := range 2 {
+		if _, err := c.encode(&a); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c.mu.Lock()
+			n, sweeping := len(c.items), c.sweeping
+			c.mu.Unlock()
+			if n == 0 && !sweeping {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the cache still holds %d entries (sweeper running: %v) with nobody listing", round, n, sweeping)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }
