@@ -111,19 +111,33 @@ func (p *serverProbe) memNote(ctx context.Context, what string) {
 }
 
 // metricSum is the sum of every series of a counter (or a histogram's _sum or
-// _count) on our server's /metrics; -1 when it cannot be read.
-func (p *serverProbe) metricSum(ctx context.Context, name string) float64 {
+// _count) on our server's /metrics whose labels contain each of labels
+// (`resource="gittargets"`); -1 when it cannot be read.
+func (p *serverProbe) metricSum(ctx context.Context, name string, labels ...string) float64 {
 	b, err := rawClient(p.direct).Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return -1
 	}
+	return sumSeries(string(b), name, labels)
+}
+
+// sumSeries sums the series of name in a Prometheus text exposition whose
+// label set contains every one of labels.
+func sumSeries(exposition, name string, labels []string) float64 {
 	var sum float64
-	for _, l := range strings.Split(string(b), "\n") {
+next:
+	for _, l := range strings.Split(exposition, "\n") {
 		f := strings.Fields(l)
-		if len(f) == 2 && (f[0] == name || strings.HasPrefix(f[0], name+"{")) {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			sum += v
+		if len(f) != 2 || (f[0] != name && !strings.HasPrefix(f[0], name+"{")) {
+			continue
 		}
+		for _, want := range labels {
+			if !strings.Contains(f[0], want) {
+				continue next
+			}
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		sum += v
 	}
 	return sum
 }
