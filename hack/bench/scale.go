@@ -225,7 +225,11 @@ func (p *scalePhase) resnapshot(ctx context.Context) error {
 	if err := p.st.StartServer(ctx); err != nil {
 		return err
 	}
+	// From the server's readiness through its re-snapshot (and a little of
+	// the quiet after it): where a restart's time goes at this size.
+	prof := p.probe.startCPUProfile("scale-resnapshot", 5)
 	got, err := p.waitSnapshotOf(ctx, scaleHome, scaleTarget, restarted, 10*time.Minute)
+	prof()
 	if err != nil {
 		return err
 	}

@@ -117,11 +117,18 @@ func (p *streamPhase) run(ctx context.Context) error {
 	if p.variant != "" {
 		file += "-" + strings.ReplaceAll(p.variant, " ", "-")
 	}
+	kept, unwanted := p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="kept"`),
+		p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="unwanted"`)
+	reported := p.probe.metricSum(ctx, "gitopsreverser_attributed_changes_total", `by="reported"`)
 	p.load(ctx, file)
 	_, peak := rssKB(p.st.Server.Pid())
 	p.probe.heapProfile(ctx, file)
 
 	stopObs()
+	p.res.note("%s: attribution reports kept %.0f, not kept (no target streams them) %.0f; changes committed with their reported author %.0f",
+		file, p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="kept"`)-kept,
+		p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="unwanted"`)-unwanted,
+		p.probe.metricSum(ctx, "gitopsreverser_attributed_changes_total", `by="reported"`)-reported)
 	lost := p.tr.pending()
 	commits := countCommits(bare) - commitsBefore
 	p.writeCSV(file)
@@ -137,6 +144,7 @@ func (p *streamPhase) run(ctx context.Context) error {
 // sequence number is global, so it orders every update of an object.
 func (p *streamPhase) load(ctx context.Context, file string) {
 	n := p.opts.objects
+	p.probe.memNote(ctx, file+", before the load") // what the phases before it left
 	resetPeakRSS(p.st.Server.Pid()) // the peak of this load, not of the phases before it
 	p.start = time.Now()
 	prof := p.probe.startCPUProfile(file, 20)
