@@ -31,3 +31,24 @@ func TestTakeOnce(t *testing.T) {
 		t.Errorf("received %d reports, want 1", store.Received())
 	}
 }
+
+func TestBatchTime(t *testing.T) {
+	at := time.UnixMilli(1_796_000_000_123)
+	tests := []struct {
+		key  string
+		want time.Time
+		ok   bool
+	}{
+		{batchKey("r1-abcdef", at, 7), at, true},
+		{SharePrefix + "r1-abcdef/7", time.Time{}, false}, // an older version's key
+		{SharePrefix + "r1-abcdef/x-7", time.Time{}, false},
+		{SharePrefix + "r1-abcdef/-5-7", time.Time{}, false},
+		{"", time.Time{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := batchTime(tt.key)
+		if ok != tt.ok || !got.Equal(tt.want) {
+			t.Errorf("batchTime(%q) = %v, %v; want %v, %v", tt.key, got, ok, tt.want, tt.ok)
+		}
+	}
+}

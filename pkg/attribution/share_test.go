@@ -2,11 +2,13 @@ package attribution_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/configbutler/gitops-reverser/pkg/attribution"
 	"github.com/configbutler/gitops-reverser/pkg/cmd/server"
@@ -106,4 +108,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("%s: not within 10s", what)
+}
+
+// TestLateReplicaSkipsOldBatches: a replica starting now takes the batches
+// written in the last UnwantedTTL before it started, and those of an older
+// version (no time in their keys), but not older ones: the writes they report
+// are in its targets' snapshots.
+func TestLateReplicaSkipsOldBatches(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	etcd, err := server.StartEmbeddedEtcd(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer etcd.Close()
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	now := time.Now()
+	put := func(name, uid, user string) {
+		t.Helper()
+		value := `[{"r":"configmaps","ns":"ns","n":"` + uid + `","uid":"` + uid + `","rv":"7","u":"` + user + `","v":"update","at":"` + now.UTC().Format(time.RFC3339) + `"}]`
+		if _, err := client.Put(ctx, attribution.SharePrefix+"r9-abcdef/"+name, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).UnixMilli(), 10) }
+	put(ms(-5*time.Minute)+"-1", "old", "olga")
+	put(ms(-10*time.Second)+"-2", "recent", "rita")
+	put("3", "unnamed", "uma") // an older version's key
+
+	store := attribution.NewStore(time.Minute)
+	go attribution.NewShared(client, store, "r3").Run(ctx)
+	waitFor(t, "the late replica took the recent batches", func() bool { return store.Received() == 2 })
+	cm := schema.GroupResource{Resource: "configmaps"}
+	for uid, want := range map[string]bool{"old": false, "recent": true, "unnamed": true} {
+		if _, ok := store.Lookup(attribution.Query{Resource: cm, Namespace: "ns", Name: uid, UID: types.UID(uid), ResourceVersion: "7"}); ok != want {
+			t.Errorf("batch %s: found %v, want %v", uid, ok, want)
+		}
+	}
+	// Batches written from now on are taken whatever they say.
+	put(ms(-time.Hour)+"-4", "later", "lea")
+	waitFor(t, "a batch written after the start", func() bool { return store.Received() == 3 })
 }

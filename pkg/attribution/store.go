@@ -41,13 +41,14 @@ type Wanted func(gr schema.GroupResource, namespace string) bool
 
 // Store holds reports until their changes are committed, or for TTL.
 //
-// Only reports a live change can still ask for are kept (SetWanted): a change
-// is streamed to a target only after that target registered with the stream
-// and took its snapshot (read after registering), so a write reported while no
-// target streamed its type and namespace is in every later snapshot and never
-// streamed. Its report would only be held for the TTL: after a bulk import
-// into a namespace nobody mirrors yet (the usual way a mirror starts), that
-// was 40 bytes and more for each of 100,000 objects, for ten minutes.
+// A report no target can ask for is kept for UnwantedTTL only (SetWanted). A
+// change is streamed to a target only after that target registered with the
+// stream and took its snapshot, which holds every write its read saw; so a
+// write reported while no target streamed its type and namespace is, but for
+// a watch lagging behind the target's registration, in the target's snapshot
+// and never streamed. Kept for the TTL, such reports cost 40 bytes and more
+// for each of 100,000 objects of a bulk import into a namespace nobody
+// mirrors yet (the usual way a mirror starts), for ten minutes.
 type Store struct {
 	TTL time.Duration
 
@@ -56,9 +57,12 @@ type Store struct {
 	otherKeys table[versionKey] // versions in other forms (keys.go)
 	byUID     table[types.UID]  // deletes
 	byName    table[nameKey]    // Secrets
-	received  int
-	unwanted  int
-	names     interner
+	// unwanted holds the reports no target streamed when they came, every
+	// kind in one table, for UnwantedTTL.
+	unwanted table[unwantedKey]
+	received int
+	dropped  int
+	names    interner
 
 	// wanted is asked outside mu: the stream answers under its own lock,
 	// which its sinks hold while they run.
@@ -69,6 +73,19 @@ type Store struct {
 // than any grace, so a report that arrives before its watch event (a watch
 // that lags behind the audit webhook) is still there.
 const DefaultTTL = 10 * time.Minute
+
+// UnwantedTTL is how long a report no target streamed when it came is kept:
+// for a target that registered meanwhile and whose watch delivers the write
+// after its snapshot (a watch lagging by less than this).
+const UnwantedTTL = time.Minute
+
+// unwantedKey is any report's key in the unwanted table.
+type unwantedKey struct {
+	version compactKey
+	other   versionKey
+	uid     types.UID
+	name    nameKey
+}
 
 // ExpireEvery expires reports every interval until done is closed.
 func (s *Store) ExpireEvery(done <-chan struct{}, interval time.Duration) {
@@ -114,7 +131,7 @@ func (s *Store) evictAges() []time.Duration {
 }
 
 func (s *Store) size() int {
-	return s.byVersion.len() + s.otherKeys.len() + s.byUID.len() + s.byName.len()
+	return s.byVersion.len() + s.otherKeys.len() + s.byUID.len() + s.byName.len() + s.unwanted.len()
 }
 
 func isSecret(gr schema.GroupResource) bool { return gr.Group == "" && gr.Resource == "secrets" }
@@ -130,32 +147,31 @@ func (s *Store) Add(reports ...Report) {
 	keep := s.keep(reports)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	unwanted := s.unwanted
+	dropped := s.dropped
 	defer func() {
-		metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(s.unwanted - unwanted))
-		metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - (s.unwanted - unwanted)))
+		metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(s.dropped - dropped))
+		metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - (s.dropped - dropped)))
 	}()
 	for i, r := range reports {
 		s.received++
-		if keep != nil && !keep[i] {
-			s.unwanted++
-			continue
-		}
 		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano()}
+		k, ok := keyOf(r)
 		switch {
-		case isSecret(r.Resource):
-			s.byName.put(nameKey{r.Resource, r.Namespace, r.Name}, e)
-		case r.Author.Verb == "delete" && r.UID != "":
-			s.byUID.put(r.UID, e)
-		case r.UID != "" && r.ResourceVersion != "":
+		case !ok:
+		case keep != nil && !keep[i]:
+			s.dropped++
+			s.unwanted.put(k, e)
+		case k.name != nameKey{}:
+			s.byName.put(k.name, e)
+		case k.uid != "":
+			s.byUID.put(k.uid, e)
+		case k.version != compactKey{}:
 			// The first report of a version is the write that made it: a
 			// later no-op write (an apply that changed nothing) returns the
 			// same version and must not take it over.
-			if k, ok := compactVersion(r.UID, r.ResourceVersion); ok {
-				s.byVersion.putFirst(k, e)
-			} else {
-				s.otherKeys.putFirst(versionKey{r.UID, r.ResourceVersion}, e)
-			}
+			s.byVersion.putFirst(k.version, e)
+		default:
+			s.otherKeys.putFirst(k.other, e)
 		}
 	}
 	if s.size() > maxEntries {
@@ -191,21 +207,55 @@ func (s *Store) keep(reports []Report) []bool {
 	return keep
 }
 
+// keyOf is the key a report is kept under, and whether it has one: a
+// Secret's name, a delete's uid, else its version (compact when it can be).
+func keyOf(r Report) (unwantedKey, bool) {
+	var k unwantedKey
+	switch {
+	case isSecret(r.Resource):
+		k.name = nameKey{r.Resource, r.Namespace, r.Name}
+	case r.Author.Verb == "delete" && r.UID != "":
+		k.uid = r.UID
+	case r.UID != "" && r.ResourceVersion != "":
+		if c, ok := compactVersion(r.UID, r.ResourceVersion); ok {
+			k.version = c
+		} else {
+			k.other = versionKey{r.UID, r.ResourceVersion}
+		}
+	default:
+		return k, false
+	}
+	return k, true
+}
+
 // Lookup returns the author of a change and whether a report explains it;
 // the report is used up.
 func (s *Store) Lookup(q Query) (Author, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var k unwantedKey
+	var who Author
+	var ok bool
 	switch {
 	case isSecret(q.Resource):
-		return s.byName.take(nameKey{q.Resource, q.Namespace, q.Name})
+		k.name = nameKey{q.Resource, q.Namespace, q.Name}
+		who, ok = s.byName.take(k.name)
 	case q.Deleted:
-		return s.byUID.take(q.UID)
+		k.uid = q.UID
+		who, ok = s.byUID.take(k.uid)
+	default:
+		if c, compact := compactVersion(q.UID, q.ResourceVersion); compact {
+			k.version = c
+			who, ok = s.byVersion.take(c)
+		} else {
+			k.other = versionKey{q.UID, q.ResourceVersion}
+			who, ok = s.otherKeys.take(k.other)
+		}
 	}
-	if k, compact := compactVersion(q.UID, q.ResourceVersion); compact {
-		return s.byVersion.take(k)
+	if !ok {
+		who, ok = s.unwanted.take(k)
 	}
-	return s.otherKeys.take(versionKey{q.UID, q.ResourceVersion})
+	return who, ok
 }
 
 // Expire forgets reports older than the TTL (writes nobody mirrors).
@@ -220,6 +270,7 @@ func (s *Store) expireLocked(now time.Time, ttl time.Duration) {
 	s.otherKeys.expire(now, ttl)
 	s.byUID.expire(now, ttl)
 	s.byName.expire(now, ttl)
+	s.unwanted.expire(now, min(ttl, UnwantedTTL))
 }
 
 // Received counts the reports added.
@@ -229,10 +280,10 @@ func (s *Store) Received() int {
 	return s.received
 }
 
-// Unwanted counts the reports added but not kept: no target streamed their
-// type and namespace (SetWanted).
+// Unwanted counts the reports added while no target streamed their type and
+// namespace (SetWanted), kept for UnwantedTTL only.
 func (s *Store) Unwanted() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.unwanted
+	return s.dropped
 }

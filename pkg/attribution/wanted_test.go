@@ -9,15 +9,16 @@ import (
 )
 
 // TestStoreKeepsOnlyWanted: with the stream's answer set, a report is kept
-// only when a target streams its type in its namespace (ConfigMaps in
-// "mirrored", and cluster-scoped Namespaces); the others are counted and
-// dropped, whatever their kind (a version, a delete, a Secret). Wanted is
-// asked once per type and namespace of a batch.
+// for the TTL only when a target streams its type in its namespace
+// (ConfigMaps in "mirrored", and cluster-scoped Namespaces); the others,
+// whatever their kind (a version, a delete, a Secret), are counted and kept
+// for UnwantedTTL (a lagging watch still finds them), then forgotten. Wanted
+// is asked once per type and namespace of a batch.
 func TestStoreKeepsOnlyWanted(t *testing.T) {
 	secrets := schema.GroupResource{Resource: "secrets"}
 	namespaces := schema.GroupResource{Resource: "namespaces"}
 	asked := 0
-	s := NewStore(time.Minute)
+	s := NewStore(DefaultTTL)
 	s.SetWanted(func(gr schema.GroupResource, ns string) bool {
 		asked++
 		return gr == configmaps && ns == "mirrored" || gr == namespaces && ns == ""
@@ -43,6 +44,11 @@ func TestStoreKeepsOnlyWanted(t *testing.T) {
 	if s.Received() != 6 || s.Unwanted() != 3 {
 		t.Errorf("received %d, unwanted %d; want 6 and 3", s.Received(), s.Unwanted())
 	}
+	lagging := Query{Resource: configmaps, Namespace: "elsewhere", Name: "c", UID: u3, ResourceVersion: "12"}
+	if who, ok := s.Lookup(lagging); !ok || who.User != "alice" {
+		t.Errorf("within UnwantedTTL, an unwanted report is not found: %q, %v", who.User, ok)
+	}
+	s.Expire(now.Add(UnwantedTTL + time.Second))
 	for _, q := range []struct {
 		q    Query
 		kept bool
@@ -50,19 +56,19 @@ func TestStoreKeepsOnlyWanted(t *testing.T) {
 		{Query{Resource: configmaps, Namespace: "mirrored", Name: "a", UID: u1, ResourceVersion: "10"}, true},
 		{Query{Resource: configmaps, Namespace: "mirrored", Name: "b", UID: u2, ResourceVersion: "11"}, true},
 		{Query{Resource: namespaces, Name: "mirrored", UID: u4, ResourceVersion: "13"}, true},
-		{Query{Resource: configmaps, Namespace: "elsewhere", Name: "c", UID: u3, ResourceVersion: "12"}, false},
 		{Query{Resource: configmaps, Namespace: "elsewhere", Name: "d", UID: u4, Deleted: true}, false},
 		{Query{Resource: secrets, Namespace: "mirrored", Name: "s"}, false},
 	} {
 		if who, ok := s.Lookup(q.q); ok != q.kept || ok && who.User != "alice" {
-			t.Errorf("Lookup(%s %s/%s): %q, found %v; want found %v", q.q.Resource, q.q.Namespace, q.q.Name, who.User, ok, q.kept)
+			t.Errorf("after UnwantedTTL, Lookup(%s %s/%s): %q, found %v; want found %v", q.q.Resource, q.q.Namespace, q.q.Name, who.User, ok, q.kept)
 		}
 	}
 
-	// Unset, every report is kept again.
+	// Unset, every report is kept for the TTL again.
 	s.SetWanted(nil)
 	s.Add(write(configmaps, "elsewhere", "c", u3, "12", "create"))
-	if _, ok := s.Lookup(Query{Resource: configmaps, Namespace: "elsewhere", Name: "c", UID: u3, ResourceVersion: "12"}); !ok {
-		t.Error("with no Wanted set, a report was dropped")
+	s.Expire(now.Add(UnwantedTTL + time.Second))
+	if _, ok := s.Lookup(lagging); !ok {
+		t.Error("with no Wanted set, a report was forgotten before the TTL")
 	}
 }

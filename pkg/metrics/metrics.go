@@ -95,7 +95,7 @@ var (
 	// whether it kept them.
 	AttributionKept = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: namespace, Name: "attribution_reports_total",
-		Help:           "Writes reported to this replica's attribution store (its own batches and the other replicas'), by result: kept (a target streams the type in that namespace), unwanted (none does: the write is in any later snapshot, and its report is not kept).",
+		Help:           "Writes reported to this replica's attribution store (its own batches and the other replicas'), by result: kept (a target streams the type in that namespace), unwanted (none does: the write is in any later snapshot, and its report is kept for a minute only).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
 	// AttributionShared counts reports shared between replicas through etcd:

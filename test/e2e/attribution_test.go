@@ -209,8 +209,8 @@ spec: {url: %q, secretRef: {name: git-credentials}, allowedBranches: ["main"], p
 	}
 
 	// Writes where no target streams are reported too, but their reports
-	// are not kept (any later snapshot holds them): a bulk import into a
-	// namespace nobody mirrors costs the store nothing.
+	// are kept for a minute only (any later snapshot holds them): a bulk
+	// import into a namespace nobody mirrors costs the store little.
 	before0, _ := scrape(t, st.AdminKubeconfig)
 	elsewhere := newNamespace(t, "authors-elsewhere")
 	for i := range 5 {

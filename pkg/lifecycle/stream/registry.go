@@ -195,10 +195,11 @@ func (r *registry) selectedLocked(gvr schema.GroupVersionResource, ns string) bo
 
 // streams reports whether a registered target (buffering or live) selects
 // any version of the type gr in namespace ns: whether a write there can
-// still be routed to a target (pkg/attribution keeps only the reports of
-// those). A target registers before its snapshot reads, and only events
-// after that read reach it, so a write made while no target selected its
-// place is never routed.
+// still be routed to a target (pkg/attribution keeps the reports of the
+// others briefly). A target registers before its snapshot reads, and only
+// events after that read reach it, so a write made while no target selected
+// its place is not routed, unless its event reaches the feed after a replayed
+// snapshot's cut (a watch lagging behind the registration).
 func (r *registry) streams(gr schema.GroupResource, ns string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
