@@ -144,8 +144,9 @@ func (p *streamPhase) run(ctx context.Context) error {
 // sequence number is global, so it orders every update of an object.
 func (p *streamPhase) load(ctx context.Context, file string) {
 	n := p.opts.objects
-	p.probe.memNote(ctx, file+", before the load") // what the phases before it left
-	resetPeakRSS(p.st.Server.Pid()) // the peak of this load, not of the phases before it
+	// What the phases before it left, then the peak of this load alone.
+	p.probe.memNote(ctx, file+", before the load")
+	resetPeakRSS(p.st.Server.Pid())
 	p.start = time.Now()
 	prof := p.probe.startCPUProfile(file, 20)
 	paced(p.start, p.opts.rate, p.opts.duration, 48, func(k int) {
