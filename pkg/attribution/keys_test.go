@@ -63,8 +63,8 @@ func TestStoreKeysBothForms(t *testing.T) {
 	add("U-1", "12", "carol", time.Now())
 	add(u, "13", "old", old)
 	add("U-2", "13", "old", old)
-	if s.byVersion.len() != 2 || s.otherKeys.len() != 3 {
-		t.Fatalf("compact %d, other %d; want 2 and 3", s.byVersion.len(), s.otherKeys.len())
+	if s.kept.byVersion.len() != 2 || s.kept.otherKeys.len() != 3 {
+		t.Fatalf("compact %d, other %d; want 2 and 3", s.kept.byVersion.len(), s.kept.otherKeys.len())
 	}
 	look := func(uid, rv string) string {
 		a, ok := s.Lookup(Query{Resource: cm, Namespace: "ns", Name: "n", UID: types.UID(uid), ResourceVersion: rv})

@@ -47,7 +47,7 @@ type Shared struct {
 	instance string // this process: its own keys are skipped on the watch
 	seq      atomic.Int64
 	// started is when this process started sharing: of the batches written
-	// before it, only the last UnwantedTTL's are taken (see since).
+	// before it, only the last UnwantedTTL's are taken (skipOld).
 	started time.Time
 	// taken is the etcd revision of the newest key taken: a list after a
 	// broken watch (compaction) takes only what is newer, so a report used up

@@ -52,17 +52,13 @@ type Wanted func(gr schema.GroupResource, namespace string) bool
 type Store struct {
 	TTL time.Duration
 
-	mu        sync.Mutex
-	byVersion table[compactKey]
-	otherKeys table[versionKey] // versions in other forms (keys.go)
-	byUID     table[types.UID]  // deletes
-	byName    table[nameKey]    // Secrets
-	// unwanted holds the reports no target streamed when they came, every
-	// kind in one table, for UnwantedTTL.
-	unwanted table[unwantedKey]
-	received int
-	dropped  int
-	names    interner
+	mu sync.Mutex
+	// kept holds the reports a target streamed when they came, for TTL;
+	// unwanted the others, for UnwantedTTL.
+	kept, unwanted tables
+	received       int
+	unwantedN      int // reports added to unwanted
+	names          interner
 
 	// wanted is asked outside mu: the stream answers under its own lock,
 	// which its sinks hold while they run.
@@ -78,14 +74,6 @@ const DefaultTTL = 10 * time.Minute
 // for a target that registered meanwhile and whose watch delivers the write
 // after its snapshot (a watch lagging by less than this).
 const UnwantedTTL = time.Minute
-
-// unwantedKey is any report's key in the unwanted table.
-type unwantedKey struct {
-	version compactKey
-	other   versionKey
-	uid     types.UID
-	name    nameKey
-}
 
 // ExpireEvery expires reports every interval until done is closed.
 func (s *Store) ExpireEvery(done <-chan struct{}, interval time.Duration) {
@@ -130,11 +118,7 @@ func (s *Store) evictAges() []time.Duration {
 	return []time.Duration{s.TTL / 2, s.TTL / 8, s.TTL / 32, 10 * time.Second, time.Second, -1}
 }
 
-func (s *Store) size() int {
-	return s.byVersion.len() + s.otherKeys.len() + s.byUID.len() + s.byName.len() + s.unwanted.len()
-}
-
-func isSecret(gr schema.GroupResource) bool { return gr.Group == "" && gr.Resource == "secrets" }
+func (s *Store) size() int { return s.kept.len() + s.unwanted.len() }
 
 // scope is a type in a namespace, what Wanted is asked about.
 type scope struct {
@@ -147,32 +131,20 @@ func (s *Store) Add(reports ...Report) {
 	keep := s.keep(reports)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dropped := s.dropped
+	before := s.unwantedN
 	defer func() {
-		metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(s.dropped - dropped))
-		metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - (s.dropped - dropped)))
+		metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(s.unwantedN - before))
+		metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - (s.unwantedN - before)))
 	}()
 	for i, r := range reports {
 		s.received++
 		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano()}
-		k, ok := keyOf(r)
-		switch {
-		case !ok:
-		case keep != nil && !keep[i]:
-			s.dropped++
-			s.unwanted.put(k, e)
-		case k.name != nameKey{}:
-			s.byName.put(k.name, e)
-		case k.uid != "":
-			s.byUID.put(k.uid, e)
-		case k.version != compactKey{}:
-			// The first report of a version is the write that made it: a
-			// later no-op write (an apply that changed nothing) returns the
-			// same version and must not take it over.
-			s.byVersion.putFirst(k.version, e)
-		default:
-			s.otherKeys.putFirst(k.other, e)
+		if keep != nil && !keep[i] {
+			s.unwantedN++
+			s.unwanted.add(r, e)
+			continue
 		}
+		s.kept.add(r, e)
 	}
 	if s.size() > maxEntries {
 		now := time.Now()
@@ -207,55 +179,15 @@ func (s *Store) keep(reports []Report) []bool {
 	return keep
 }
 
-// keyOf is the key a report is kept under, and whether it has one: a
-// Secret's name, a delete's uid, else its version (compact when it can be).
-func keyOf(r Report) (unwantedKey, bool) {
-	var k unwantedKey
-	switch {
-	case isSecret(r.Resource):
-		k.name = nameKey{r.Resource, r.Namespace, r.Name}
-	case r.Author.Verb == "delete" && r.UID != "":
-		k.uid = r.UID
-	case r.UID != "" && r.ResourceVersion != "":
-		if c, ok := compactVersion(r.UID, r.ResourceVersion); ok {
-			k.version = c
-		} else {
-			k.other = versionKey{r.UID, r.ResourceVersion}
-		}
-	default:
-		return k, false
-	}
-	return k, true
-}
-
 // Lookup returns the author of a change and whether a report explains it;
 // the report is used up.
 func (s *Store) Lookup(q Query) (Author, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var k unwantedKey
-	var who Author
-	var ok bool
-	switch {
-	case isSecret(q.Resource):
-		k.name = nameKey{q.Resource, q.Namespace, q.Name}
-		who, ok = s.byName.take(k.name)
-	case q.Deleted:
-		k.uid = q.UID
-		who, ok = s.byUID.take(k.uid)
-	default:
-		if c, compact := compactVersion(q.UID, q.ResourceVersion); compact {
-			k.version = c
-			who, ok = s.byVersion.take(c)
-		} else {
-			k.other = versionKey{q.UID, q.ResourceVersion}
-			who, ok = s.otherKeys.take(k.other)
-		}
+	if who, ok := s.kept.take(q); ok {
+		return who, true
 	}
-	if !ok {
-		who, ok = s.unwanted.take(k)
-	}
-	return who, ok
+	return s.unwanted.take(q)
 }
 
 // Expire forgets reports older than the TTL (writes nobody mirrors).
@@ -266,10 +198,7 @@ func (s *Store) Expire(now time.Time) {
 }
 
 func (s *Store) expireLocked(now time.Time, ttl time.Duration) {
-	s.byVersion.expire(now, ttl)
-	s.otherKeys.expire(now, ttl)
-	s.byUID.expire(now, ttl)
-	s.byName.expire(now, ttl)
+	s.kept.expire(now, ttl)
 	s.unwanted.expire(now, min(ttl, UnwantedTTL))
 }
 
@@ -285,5 +214,5 @@ func (s *Store) Received() int {
 func (s *Store) Unwanted() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dropped
+	return s.unwantedN
 }

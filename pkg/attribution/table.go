@@ -1,6 +1,67 @@
 package attribution
 
-import "time"
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// tables are the maps reports are kept in, one per key a change is looked
+// up by: a Secret's name (reported at level Metadata, with no version), a
+// delete's uid, else the version written, compact when it can be (keys.go).
+type tables struct {
+	byVersion table[compactKey]
+	otherKeys table[versionKey]
+	byUID     table[types.UID]
+	byName    table[nameKey]
+}
+
+func isSecret(gr schema.GroupResource) bool { return gr.Group == "" && gr.Resource == "secrets" }
+
+// add keeps e for r's key (a report with none is not kept).
+func (t *tables) add(r Report, e entry) {
+	switch {
+	case isSecret(r.Resource):
+		t.byName.put(nameKey{r.Resource, r.Namespace, r.Name}, e)
+	case r.Author.Verb == "delete" && r.UID != "":
+		t.byUID.put(r.UID, e)
+	case r.UID != "" && r.ResourceVersion != "":
+		// The first report of a version is the write that made it: a later
+		// no-op write (an apply that changed nothing) returns the same
+		// version and must not take it over.
+		if k, ok := compactVersion(r.UID, r.ResourceVersion); ok {
+			t.byVersion.putFirst(k, e)
+		} else {
+			t.otherKeys.putFirst(versionKey{r.UID, r.ResourceVersion}, e)
+		}
+	}
+}
+
+// take returns the author of q's change and forgets it.
+func (t *tables) take(q Query) (Author, bool) {
+	switch {
+	case isSecret(q.Resource):
+		return t.byName.take(nameKey{q.Resource, q.Namespace, q.Name})
+	case q.Deleted:
+		return t.byUID.take(q.UID)
+	}
+	if k, compact := compactVersion(q.UID, q.ResourceVersion); compact {
+		return t.byVersion.take(k)
+	}
+	return t.otherKeys.take(versionKey{q.UID, q.ResourceVersion})
+}
+
+func (t *tables) expire(now time.Time, ttl time.Duration) {
+	t.byVersion.expire(now, ttl)
+	t.otherKeys.expire(now, ttl)
+	t.byUID.expire(now, ttl)
+	t.byName.expire(now, ttl)
+}
+
+func (t *tables) len() int {
+	return t.byVersion.len() + t.otherKeys.len() + t.byUID.len() + t.byName.len()
+}
 
 // table is one of the store's maps, with the most entries it held since it
 // was last made (peak). A Go map keeps the buckets of its largest size after
