@@ -21,16 +21,7 @@ import (
 func TestSharedReachesEveryReplica(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	etcd, err := server.StartEmbeddedEtcd(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer etcd.Close()
-	client, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := etcdClient(ctx, t)
 
 	storeA, storeB := attribution.NewStore(time.Minute), attribution.NewStore(time.Minute)
 	a := attribution.NewShared(client, storeA, "r1")
@@ -98,6 +89,23 @@ func TestSharedReachesEveryReplica(t *testing.T) {
 	}
 }
 
+// etcdClient starts an embedded etcd for the test and returns a client of it;
+// both end with the test.
+func etcdClient(ctx context.Context, t *testing.T) *clientv3.Client {
+	t.Helper()
+	etcd, err := server.StartEmbeddedEtcd(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(etcd.Close)
+	client, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -117,16 +125,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestLateReplicaSkipsOldBatches(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	etcd, err := server.StartEmbeddedEtcd(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer etcd.Close()
-	client, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.ClientURL}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := etcdClient(ctx, t)
 
 	now := time.Now()
 	put := func(name, uid, user string) {
