@@ -142,9 +142,10 @@ func (p *apiPhase) ramp(ctx context.Context) error {
 	// least 75 s, a decoded copy each: the bring-up's writes are what the idle
 	// heap holds beyond the targets themselves.
 	gt := []string{`group="configbutler.ai"`, `resource="gittargets"`}
-	events := p.probe.metricSum(ctx, "apiserver_watch_cache_events_received_total", gt...)
+	e, _ := p.probe.exposition(ctx)
+	events := sumSeries(e, "apiserver_watch_cache_events_received_total", gt)
 	p.res.note("GitTarget writes to bring %d targets to Ready: %.0f (%.1f per target); the watch cache's history holds %.0f events",
-		n, events, events/float64(n), p.probe.metricSum(ctx, "watch_cache_capacity", gt...))
+		n, events, events/float64(n), sumSeries(e, "watch_cache_capacity", gt))
 
 	// Idle memory: 1,000 Ready targets, nothing changing.
 	time.Sleep(10 * time.Second)

@@ -114,11 +114,17 @@ func (p *serverProbe) memNote(ctx context.Context, what string) {
 // _count) on our server's /metrics whose labels contain each of labels
 // (`resource="gittargets"`); -1 when it cannot be read.
 func (p *serverProbe) metricSum(ctx context.Context, name string, labels ...string) float64 {
-	b, err := rawClient(p.direct).Get().AbsPath("/metrics").DoRaw(ctx)
+	e, err := p.exposition(ctx)
 	if err != nil {
 		return -1
 	}
-	return sumSeries(string(b), name, labels)
+	return sumSeries(e, name, labels)
+}
+
+// exposition is our server's /metrics, read once for several sums.
+func (p *serverProbe) exposition(ctx context.Context) (string, error) {
+	b, err := rawClient(p.direct).Get().AbsPath("/metrics").DoRaw(ctx)
+	return string(b), err
 }
 
 // sumSeries sums the series of name in a Prometheus text exposition whose

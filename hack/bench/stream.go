@@ -117,18 +117,24 @@ func (p *streamPhase) run(ctx context.Context) error {
 	if p.variant != "" {
 		file += "-" + strings.ReplaceAll(p.variant, " ", "-")
 	}
-	kept, unwanted := p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="kept"`),
-		p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="unwanted"`)
-	reported := p.probe.metricSum(ctx, "gitopsreverser_attributed_changes_total", `by="reported"`)
+	// Attribution's counters, from one read of /metrics: reports kept,
+	// reports no target streamed, changes committed with their reported
+	// author.
+	attribution := func() (kept, unwanted, reported float64) {
+		e, _ := p.probe.exposition(ctx)
+		return sumSeries(e, "gitopsreverser_attribution_reports_total", []string{`result="kept"`}),
+			sumSeries(e, "gitopsreverser_attribution_reports_total", []string{`result="unwanted"`}),
+			sumSeries(e, "gitopsreverser_attributed_changes_total", []string{`by="reported"`})
+	}
+	kept0, unwanted0, reported0 := attribution()
 	p.load(ctx, file)
 	_, peak := rssKB(p.st.Server.Pid())
 	p.probe.heapProfile(ctx, file)
 
 	stopObs()
+	kept, unwanted, reported := attribution()
 	p.res.note("%s: attribution reports kept %.0f, not kept (no target streams them) %.0f; changes committed with their reported author %.0f",
-		file, p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="kept"`)-kept,
-		p.probe.metricSum(ctx, "gitopsreverser_attribution_reports_total", `result="unwanted"`)-unwanted,
-		p.probe.metricSum(ctx, "gitopsreverser_attributed_changes_total", `by="reported"`)-reported)
+		file, kept-kept0, unwanted-unwanted0, reported-reported0)
 	lost := p.tr.pending()
 	commits := countCommits(bare) - commitsBefore
 	p.writeCSV(file)

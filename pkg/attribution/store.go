@@ -131,21 +131,20 @@ func (s *Store) Add(reports ...Report) {
 	keep := s.keep(reports)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	before := s.unwantedN
-	defer func() {
-		metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(s.unwantedN - before))
-		metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - (s.unwantedN - before)))
-	}()
+	unwanted := 0
 	for i, r := range reports {
-		s.received++
 		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano()}
 		if keep != nil && !keep[i] {
-			s.unwantedN++
+			unwanted++
 			s.unwanted.add(r, e)
 			continue
 		}
 		s.kept.add(r, e)
 	}
+	s.received += len(reports)
+	s.unwantedN += unwanted
+	metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(unwanted))
+	metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - unwanted))
 	if s.size() > maxEntries {
 		now := time.Now()
 		for _, age := range s.evictAges() {
