@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,19 +26,24 @@ type nameKey struct {
 	ns, name string
 }
 
-// entry is a kept report: its author, held once per distinct author, and
-// when it came (Unix nanoseconds).
+// entry is a kept report: its author, held once per distinct author, when
+// it came (Unix nanoseconds), and how many lookups it answers before it is
+// used up (uses: one per target that streamed its place when it came, since
+// each target's worker looks its change up once).
 type entry struct {
 	author *Author
 	at     int64
+	uses   uint16
 }
 
 func (e entry) older(now time.Time, age time.Duration) bool { return now.UnixNano()-e.at > int64(age) }
 
-// Wanted reports whether some target streams a resource type in a namespace
-// ("" for cluster-scoped types) now: whether a change there can still reach
-// a branch worker live, the only place reports are looked up.
-type Wanted func(gr schema.GroupResource, namespace string) bool
+// Wanted reports how many targets stream a resource type in a namespace (""
+// for cluster-scoped types) now: how many branch workers a change there can
+// still reach live, the only place reports are looked up. Each of them looks
+// the report up once: two targets mirroring one object both commit its
+// author.
+type Wanted func(gr schema.GroupResource, namespace string) int
 
 // Store holds reports until their changes are committed, or for TTL.
 //
@@ -46,7 +52,7 @@ type Wanted func(gr schema.GroupResource, namespace string) bool
 // stream and took its snapshot, which holds every write its read saw; so a
 // write reported while no target streamed its type and namespace is, but for
 // a watch lagging behind the target's registration, in the target's snapshot
-// and never streamed. Kept for the TTL, such reports cost 40 bytes and more
+// and never streamed. Kept for the TTL, such reports cost 48 bytes and more
 // for each of 100,000 objects of a bulk import into a namespace nobody
 // mirrors yet (the usual way a mirror starts), for ten minutes.
 type Store struct {
@@ -104,7 +110,7 @@ func (s *Store) SetWanted(wanted Wanted) {
 	s.wanted.Store(&wanted)
 }
 
-// maxEntries bounds the store (some 40 bytes a report in its map, see
+// maxEntries bounds the store (some 48 bytes a report in its map, see
 // keys.go; its author held once): when it is exceeded, reports are dropped
 // oldest first, by age thresholds, down to nine tenths of it, so a flood of
 // writes costs bounded memory and one O(n) sweep per tenth of the bound, not
@@ -133,8 +139,11 @@ func (s *Store) Add(reports ...Report) {
 	defer s.mu.Unlock()
 	unwanted := 0
 	for i, r := range reports {
-		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano()}
-		if keep != nil && !keep[i] {
+		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano(), uses: 1}
+		if keep != nil {
+			e.uses = max(keep[i], 1)
+		}
+		if keep != nil && keep[i] == 0 {
 			unwanted++
 			s.unwanted.add(r, e)
 			continue
@@ -156,21 +165,21 @@ func (s *Store) Add(reports ...Report) {
 	}
 }
 
-// keep says which reports are wanted (nil: all of them), asking Wanted once
-// per type and namespace of the batch: a batch of a thousand writes to one
-// namespace asks once.
-func (s *Store) keep(reports []Report) []bool {
+// keep says how many targets want each report (nil: unknown, all are kept
+// for one lookup), asking Wanted once per type and namespace of the batch: a
+// batch of a thousand writes to one namespace asks once.
+func (s *Store) keep(reports []Report) []uint16 {
 	w := s.wanted.Load()
 	if w == nil {
 		return nil
 	}
-	keep := make([]bool, len(reports))
-	asked := map[scope]bool{}
+	keep := make([]uint16, len(reports))
+	asked := map[scope]uint16{}
 	for i, r := range reports {
 		sc := scope{r.Resource, r.Namespace}
 		want, ok := asked[sc]
 		if !ok {
-			want = (*w)(r.Resource, r.Namespace)
+			want = uint16(min(max((*w)(r.Resource, r.Namespace), 0), math.MaxUint16))
 			asked[sc] = want
 		}
 		keep[i] = want
@@ -179,7 +188,7 @@ func (s *Store) keep(reports []Report) []bool {
 }
 
 // Lookup returns the author of a change and whether a report explains it;
-// the report is used up.
+// the report is used up once every target that wanted it looked it up.
 func (s *Store) Lookup(q Query) (Author, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

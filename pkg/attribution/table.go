@@ -38,7 +38,7 @@ func (t *tables) add(r Report, e entry) {
 	}
 }
 
-// take returns the author of q's change and forgets it.
+// take returns the author of q's change and uses its report up once.
 func (t *tables) take(q Query) (Author, bool) {
 	switch {
 	case isSecret(q.Resource):
@@ -92,13 +92,19 @@ func (t *table[K]) putFirst(k K, e entry) {
 	}
 }
 
-// take returns k's author and forgets it.
+// take returns k's author and uses it up once (forgotten when no use is
+// left).
 func (t *table[K]) take(k K) (Author, bool) {
 	e, ok := t.m[k]
 	if !ok {
 		return Author{}, false
 	}
-	delete(t.m, k)
+	if e.uses > 1 {
+		e.uses--
+		t.m[k] = e
+	} else {
+		delete(t.m, k)
+	}
 	return *e.author, true // a copy: the interned one is shared
 }
 

@@ -19,9 +19,12 @@ func TestStoreKeepsOnlyWanted(t *testing.T) {
 	namespaces := schema.GroupResource{Resource: "namespaces"}
 	asked := 0
 	s := NewStore(DefaultTTL)
-	s.SetWanted(func(gr schema.GroupResource, ns string) bool {
+	s.SetWanted(func(gr schema.GroupResource, ns string) int {
 		asked++
-		return gr == configmaps && ns == "mirrored" || gr == namespaces && ns == ""
+		if gr == configmaps && ns == "mirrored" || gr == namespaces && ns == "" {
+			return 1
+		}
+		return 0
 	})
 	now := time.Now()
 	write := func(gr schema.GroupResource, ns, name, uid, rv, verb string) Report {
@@ -70,5 +73,45 @@ func TestStoreKeepsOnlyWanted(t *testing.T) {
 	s.Expire(now.Add(UnwantedTTL + time.Second))
 	if _, ok := s.Lookup(lagging); !ok {
 		t.Error("with no Wanted set, a report was forgotten before the TTL")
+	}
+}
+
+// TestReportServesEveryTarget: a report is found once by each target that
+// streamed its place when it came (two targets mirroring one object both
+// commit its author), then it is used up; a kind kept by name (a Secret) or
+// by uid (a delete) likewise.
+func TestReportServesEveryTarget(t *testing.T) {
+	secrets := schema.GroupResource{Resource: "secrets"}
+	targets := 2
+	s := NewStore(DefaultTTL)
+	s.SetWanted(func(schema.GroupResource, string) int { return targets })
+	now := time.Now()
+	const u1, u2 = "6f1c2a4e-0000-4000-8000-000000000001", "6f1c2a4e-0000-4000-8000-000000000002"
+	s.Add(
+		Report{Resource: configmaps, Namespace: "a", Name: "x", UID: u1, ResourceVersion: "10", Author: Author{User: "alice", Verb: "update"}, Received: now},
+		Report{Resource: secrets, Namespace: "a", Name: "s", Author: Author{User: "bob", Verb: "update"}, Received: now},
+		Report{Resource: configmaps, Namespace: "a", Name: "y", UID: u2, Author: Author{User: "carol", Verb: "delete"}, Received: now},
+	)
+	targets = 1
+	s.Add(Report{Resource: configmaps, Namespace: "a", Name: "z", UID: u2, ResourceVersion: "11", Author: Author{User: "dave", Verb: "update"}, Received: now})
+	for _, c := range []struct {
+		q     Query
+		user  string
+		finds int
+	}{
+		{Query{Resource: configmaps, Namespace: "a", Name: "x", UID: u1, ResourceVersion: "10"}, "alice", 2},
+		{Query{Resource: secrets, Namespace: "a", Name: "s"}, "bob", 2},
+		{Query{Resource: configmaps, Namespace: "a", Name: "y", UID: u2, Deleted: true}, "carol", 2},
+		{Query{Resource: configmaps, Namespace: "a", Name: "z", UID: u2, ResourceVersion: "11"}, "dave", 1},
+	} {
+		for i := range c.finds + 1 {
+			who, ok := s.Lookup(c.q)
+			if want := i < c.finds; ok != want || ok && who.User != c.user {
+				t.Errorf("%s lookup %d: %q, found %v; want found %v", c.q.Name, i+1, who.User, ok, want)
+			}
+		}
+	}
+	if n := s.size(); n != 0 {
+		t.Errorf("%d reports left after every target used them", n)
 	}
 }

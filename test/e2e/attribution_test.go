@@ -229,3 +229,51 @@ spec: {url: %q, secretRef: {name: git-credentials}, allowedBranches: ["main"], p
 		t.Errorf("%v reports kept before, want at least the 6 writes above", kept)
 	}
 }
+
+// TestTwoTargetsNameTheSameAuthor: two targets mirroring one object (here
+// into two repositories) each commit its change as the user who made it; the
+// report is not used up by the first target's lookup.
+func TestTwoTargetsNameTheSameAuthor(t *testing.T) {
+	m := newMirror(t, "twoauthors", false, "")
+	copyRepo := m.repo + "-copy"
+	apply(t, usersRole(m.ns, "alice")+"---\n"+fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: GitProvider
+metadata: {name: copy, namespace: %[1]s}
+spec: {url: %[2]q, secretRef: {name: git-credentials}, allowedBranches: ["main"], push: {interval: 1s}}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: copy, namespace: %[1]s}
+spec: {providerRef: {name: copy}, branch: main, path: copy}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: copy, namespace: %[1]s}
+spec:
+  targetRef: {name: copy}
+  rules: [{apiGroups: [""], resources: ["configmaps"]}]
+`, m.ns, newRepo(t, copyRepo)))
+	if out, err := st.Kubectl("wait", "--for=condition=Ready", "gittarget/copy", "-n", m.ns, "--timeout=90s"); err != nil {
+		t.Fatalf("kubectl wait Ready: %v\n%s", err, out)
+	}
+	if out, err := as("alice", "create", "configmap", "shared", "-n", m.ns, "--from-literal=k=alice"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, r := range []struct{ repo, file string }{
+		{m.repo, m.file("configmaps", "shared")},
+		{copyRepo, fmt.Sprintf("copy/v1/configmaps/%s/shared.yaml", m.ns)},
+	} {
+		eventually(t, 30*time.Second, r.repo+" holds the ConfigMap", func() error {
+			out, err := exec.Command("git", "--git-dir", st.Git.RepoPath(r.repo), "log", "-1", "--format=%an", "main", "--", r.file).CombinedOutput()
+			switch {
+			case err != nil:
+				return fmt.Errorf("git log: %v: %s", err, out)
+			case len(out) == 0:
+				return fmt.Errorf("not yet")
+			case string(out) != "alice\n":
+				t.Fatalf("%s: %s committed by %q, want alice", r.repo, r.file, strings.TrimSpace(string(out)))
+			}
+			return nil
+		})
+	}
+}

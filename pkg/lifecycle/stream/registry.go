@@ -193,24 +193,27 @@ func (r *registry) selectedLocked(gvr schema.GroupVersionResource, ns string) bo
 	return false
 }
 
-// streams reports whether a registered target (buffering or live) selects
-// any version of the type gr in namespace ns: whether a write there can
-// still be routed to a target (pkg/attribution keeps the reports of the
-// others briefly). A target registers before its snapshot reads, and only
-// events after that read reach it, so a write made while no target selected
-// its place is not routed, unless its event reaches the feed after a replayed
-// snapshot's cut (a watch lagging behind the registration).
-func (r *registry) streams(gr schema.GroupResource, ns string) bool {
+// streams counts the registered targets (buffering or live) that select any
+// version of the type gr in namespace ns: how many targets a write there can
+// still be routed to (pkg/attribution keeps a report for that many lookups,
+// and those no target selects briefly). A target registers before its
+// snapshot reads, and only events after that read reach it, so a write made
+// while no target selected its place is not routed, unless its event reaches
+// the feed after a replayed snapshot's cut (a watch lagging behind the
+// registration).
+func (r *registry) streams(gr schema.GroupResource, ns string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	n := 0
 	for _, t := range r.targets {
 		for gvr, ts := range t.cfg.Selection {
 			if gvr.GroupResource() == gr && ts.Matches(ns) {
-				return true
+				n++
+				break // one target, whatever the versions it selects
 			}
 		}
 	}
-	return false
+	return n
 }
 
 // gappedLocked tells the targets of a type that its feed lost its position in

@@ -59,21 +59,22 @@ func TestRestrictUnknownTarget(t *testing.T) {
 	}
 }
 
-// TestStreams: a write can reach a target exactly while a registered target
-// selects its type (any version) in its namespace, as narrowed by Restrict;
-// a cluster-scoped type is asked with no namespace; after Unregister nothing
-// is streamed.
+// TestStreams: a write can reach each registered target that selects its
+// type (any version) in its namespace, as narrowed by Restrict: Streams
+// counts them; a cluster-scoped type is asked with no namespace; after
+// Unregister nothing is streamed.
 func TestStreams(t *testing.T) {
 	nsType := schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	cmV2 := schema.GroupVersionResource{Version: "v2", Resource: "configmaps"}
 	cms, secrets, namespaces := cmType.GroupResource(), secType.GroupResource(), nsType.GroupResource()
 	sel := selection.Merge(in(cmType, "a", "b"), in(secType, "a"))
 	sel[nsType] = &selection.TypeSelection{Resource: selection.APIResource{GVR: nsType}}
 	r := New(nil, nil, nil, nil)
-	if r.Streams(cms, "a") {
+	if r.Streams(cms, "a") != 0 {
 		t.Fatal("streams with no target registered")
 	}
 	r.reg.targets["a/t"] = &targetStream{cfg: &mirror.Target{Key: "a/t", Selection: sel}, buffer: map[string]bufferedEvent{}}
-	check := func(when string, want map[string]bool) {
+	check := func(when string, want map[string]int) {
 		t.Helper()
 		for _, c := range []struct {
 			name string
@@ -82,13 +83,17 @@ func TestStreams(t *testing.T) {
 		}{{"cm a", cms, "a"}, {"cm b", cms, "b"}, {"cm c", cms, "c"}, {"secret a", secrets, "a"}, {"secret b", secrets, "b"},
 			{"namespaces", namespaces, ""}, {"apps/configmaps a", schema.GroupResource{Group: "apps", Resource: "configmaps"}, "a"}} {
 			if got := r.Streams(c.gr, c.ns); got != want[c.name] {
-				t.Errorf("%s: Streams(%s, %q) = %v, want %v", when, c.gr, c.ns, got, want[c.name])
+				t.Errorf("%s: Streams(%s, %q) = %d, want %d", when, c.gr, c.ns, got, want[c.name])
 			}
 		}
 	}
-	check("registered", map[string]bool{"cm a": true, "cm b": true, "secret a": true, "namespaces": true})
+	check("registered", map[string]int{"cm a": 1, "cm b": 1, "secret a": 1, "namespaces": 1})
+	// A second target selecting ConfigMaps in b in two versions counts once.
+	r.reg.targets["b/t"] = &targetStream{cfg: &mirror.Target{Key: "b/t", Selection: selection.Merge(in(cmType, "b"), in(cmV2, "b"))}, buffer: map[string]bufferedEvent{}}
+	check("two targets", map[string]int{"cm a": 1, "cm b": 2, "secret a": 1, "namespaces": 1})
+	r.Unregister("b/t")
 	r.Restrict("a/t", in(cmType, "b"))
-	check("narrowed to configmaps in b", map[string]bool{"cm b": true})
+	check("narrowed to configmaps in b", map[string]int{"cm b": 1})
 	r.Unregister("a/t")
 	check("unregistered", nil)
 }

@@ -95,10 +95,10 @@ func (r *Router) Connected() (bool, string) { return r.conn.state() }
 // Live reports whether a target's events flow to its worker.
 func (r *Router) Live(targetKey string) bool { return r.reg.live(targetKey) }
 
-// Streams reports whether a write to the type gr in namespace ns ("" for a
-// cluster-scoped type) made now can reach a target: some target registered
-// now selects it.
-func (r *Router) Streams(gr schema.GroupResource, ns string) bool { return r.reg.streams(gr, ns) }
+// Streams counts the targets a write to the type gr in namespace ns ("" for
+// a cluster-scoped type) made now can reach: those registered now that select
+// it.
+func (r *Router) Streams(gr schema.GroupResource, ns string) int { return r.reg.streams(gr, ns) }
 
 // BeginBuffer registers a target (or re-registers it with a new selection):
 // its events are buffered from now until GoLive, and it returns once the feed
