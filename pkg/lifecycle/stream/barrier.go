@@ -15,12 +15,17 @@ import (
 )
 
 // Replay waits for a resumed feed to go quiet (no event for replayQuiet) before
-// it takes the events since the resume point, at most replayMaxWait. The wait
-// only decides how fresh the snapshot is, never whether it is right: an event
-// still on its way arrives after the cut and GoLive applies it.
+// it takes the events since the resume point, at most replayMaxWait once the
+// feed has delivered through the target's own resume point. A feed behind it
+// (started at an older one, for another target) is followed while it
+// delivers, up to replayBacklogMaxWait: cut before it, the snapshot would
+// hold none of the target's changes. The wait only decides how fresh the
+// snapshot is, never whether it is right: an event still on its way arrives
+// after the cut and GoLive applies it.
 var (
-	replayQuiet   = 100 * time.Millisecond
-	replayMaxWait = time.Second
+	replayQuiet          = 100 * time.Millisecond
+	replayMaxWait        = time.Second
+	replayBacklogMaxWait = 30 * time.Second
 )
 
 // openTimeout bounds how long a target waits for the watches of its types.
@@ -106,6 +111,10 @@ func (b *barrier) settle(cfg *mirror.Target, ts *targetStream, opened bool, resu
 	}
 	r.forgetLocked(cfg.Key) // when it was unregistered meanwhile
 	resumed, ts.catchUp = resumePlan(ts.cfg.Selection, resume, ts.from, ts.gapped)
+	ts.resume = map[schema.GroupVersionResource]string{}
+	for gvr := range resumed {
+		ts.resume[gvr] = resume[gvr]
+	}
 	r.gcFeedsLocked()
 	return resumed, true
 }
@@ -182,9 +191,9 @@ func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) bool {
 func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.GroupVersionResource) ([]snapshot.Event, string, error) {
 	r := b.reg
 	r.mu.Lock()
-	var from, until string
+	var from, until, resumeAt string
 	if t, ok := r.targets[targetKey]; ok {
-		from, until = t.catchUp[gvr], t.from[gvr]
+		from, until, resumeAt = t.catchUp[gvr], t.from[gvr], t.resume[gvr]
 	}
 	r.mu.Unlock()
 	var early map[string]snapshot.Event
@@ -195,7 +204,7 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 			return nil, "", snapshot.ErrNotResumable
 		}
 	}
-	deadline := time.Now().Add(replayMaxWait)
+	started := time.Now()
 	for {
 		r.mu.Lock()
 		t, ok := r.targets[targetKey]
@@ -212,8 +221,13 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 			r.mu.Unlock()
 			return nil, "", b.reopened(ctx, t)
 		}
-		if now := time.Now(); quiet(f.pos, f.last, t.registered, now) || now.After(deadline) {
-			out, cut := takeBuffered(t.buffer, gvr, early), f.pos
+		if now := time.Now(); quiet(f.pos, f.last, t.registered, now) || waited(now.Sub(started), f.pos, resumeAt) {
+			out, cut := takeBuffered(t.buffer, gvr, early, resumeAt), f.pos
+			if !rvAtLeast(cut, resumeAt) {
+				cut = resumeAt // the branch holds the type through its resume point
+			}
+			klog.V(2).InfoS("Replay took the feed's events", "target", targetKey, "resource", gvr.String(), "events", len(out), "cut", cut,
+				"resumedAt", resumeAt, "waited", now.Sub(started), "sinceLastEvent", now.Sub(f.last))
 			r.mu.Unlock()
 			return out, cut, nil
 		}
@@ -246,17 +260,32 @@ func quiet(pos string, last, registered, now time.Time) bool {
 	return pos != "" && now.Sub(last) >= replayQuiet && now.Sub(registered) >= replayQuiet
 }
 
+// waited reports whether Replay has waited long enough for a feed at pos,
+// after waiting for so long, for a target resumed at resumeAt: replayMaxWait
+// once the feed is through resumeAt, replayBacklogMaxWait while it is behind.
+func waited(so time.Duration, pos, resumeAt string) bool {
+	if resumeAt != "" && !rvAtLeast(pos, resumeAt) {
+		return so >= replayBacklogMaxWait
+	}
+	return so >= replayMaxWait
+}
+
 // takeBuffered removes the buffered events of gvr from buffer and returns
-// them, with the catch-up's events (early, keyed namespace/name) of the
+// those newer than the target's resume point (after; the branch holds the
+// older ones: a feed started at another target's older resume point delivers
+// them), with the catch-up's events (early, keyed namespace/name) of the
 // objects the buffer has none of: the feed's are newer.
-func takeBuffered(buffer map[string]bufferedEvent, gvr schema.GroupVersionResource, early map[string]snapshot.Event) []snapshot.Event {
+func takeBuffered(buffer map[string]bufferedEvent, gvr schema.GroupVersionResource, early map[string]snapshot.Event, after string) []snapshot.Event {
 	var out []snapshot.Event
 	taken := map[string]bool{}
 	for k, ev := range buffer {
-		if ev.gvr == gvr {
+		if ev.gvr != gvr {
+			continue
+		}
+		delete(buffer, k)
+		taken[ev.obj.GetNamespace()+"/"+ev.obj.GetName()] = true
+		if after == "" || newerThan(ev.obj.GetResourceVersion(), after) {
 			out = append(out, snapshot.Event{Object: ev.obj, Delete: ev.del})
-			delete(buffer, k)
-			taken[ev.obj.GetNamespace()+"/"+ev.obj.GetName()] = true
 		}
 	}
 	for k, ev := range early {

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
@@ -110,8 +112,38 @@ func TestTakeBuffered(t *testing.T) {
 		"a/both":   {Object: at("a", "both", "80")},
 		"a/caught": {Object: at("a", "caught", "81")},
 	}
+	if got := names(takeBuffered(buffer, cmType, early, "")); got != "both@120 caught@81 fed@121-" {
+		t.Errorf("took %v, want both@120 caught@81 fed@121-", got)
+	}
+	if len(buffer) != 1 || buffer["sec/a/other"].obj == nil {
+		t.Errorf("left in the buffer: %v, want only the other type's", buffer)
+	}
+	if len(early) != 2 {
+		t.Error("takeBuffered modified the catch-up's events")
+	}
+
+	// A feed started at an older resume point (another target's) delivers
+	// states the branch holds: those at or before this target's are
+	// dropped, from the buffer too.
+	buffer = map[string]bufferedEvent{
+		"cm/a/old":    {gvr: cmType, obj: at("a", "old", "40")},
+		"cm/a/at":     {gvr: cmType, obj: at("a", "at", "50"), del: true},
+		"cm/a/after":  {gvr: cmType, obj: at("a", "after", "51")},
+		"cm/a/gone":   {gvr: cmType, obj: at("a", "gone", "52"), del: true},
+		"sec/a/other": {gvr: secType, obj: at("a", "other", "30")},
+	}
+	if got := names(takeBuffered(buffer, cmType, nil, "50")); got != "after@51 gone@52-" {
+		t.Errorf("after the resume point 50: took %v, want after@51 gone@52-", got)
+	}
+	if len(buffer) != 1 {
+		t.Errorf("left in the buffer: %v, want only the other type's", buffer)
+	}
+}
+
+// names lists events as name@resourceVersion, "-" marking deletes, sorted.
+func names(events []snapshot.Event) string {
 	var got []string
-	for _, ev := range takeBuffered(buffer, cmType, early) {
+	for _, ev := range events {
 		s := ev.Object.GetName() + "@" + ev.Object.GetResourceVersion()
 		if ev.Delete {
 			s += "-"
@@ -119,14 +151,30 @@ func TestTakeBuffered(t *testing.T) {
 		got = append(got, s)
 	}
 	sort.Strings(got)
-	if want := "both@120 caught@81 fed@121-"; strings.Join(got, " ") != want {
-		t.Errorf("took %v, want %s", got, want)
-	}
-	if len(buffer) != 1 || buffer["sec/a/other"].obj == nil {
-		t.Errorf("left in the buffer: %v, want only the other type's", buffer)
-	}
-	if len(early) != 2 {
-		t.Error("takeBuffered modified the catch-up's events")
+	return strings.Join(got, " ")
+}
+
+// TestWaited: Replay's deadline is short once the feed is through the
+// target's resume point (or it has none), long while the feed delivers a
+// backlog from an older one.
+func TestWaited(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		so            time.Duration
+		pos, resumeAt string
+		want          bool
+	}{
+		{name: "through the resume point, within the wait", so: replayMaxWait / 2, pos: "60", resumeAt: "50"},
+		{name: "through the resume point, past the wait", so: replayMaxWait, pos: "60", resumeAt: "50", want: true},
+		{name: "at the resume point, past the wait", so: replayMaxWait, pos: "50", resumeAt: "50", want: true},
+		{name: "no resume point, past the wait", so: replayMaxWait, pos: "60", want: true},
+		{name: "behind the resume point, past the short wait", so: 2 * replayMaxWait, pos: "40", resumeAt: "50"},
+		{name: "behind the resume point, past the long wait", so: replayBacklogMaxWait, pos: "40", resumeAt: "50", want: true},
+		{name: "no position yet", so: 2 * replayMaxWait, pos: "", resumeAt: "50"},
+	} {
+		if got := waited(tc.so, tc.pos, tc.resumeAt); got != tc.want {
+			t.Errorf("%s: waited = %v", tc.name, got)
+		}
 	}
 }
 
@@ -252,5 +300,105 @@ func TestBarrierRestrictWhileSyncing(t *testing.T) {
 	r.Unregister(cfg.Key)
 	if _, ok := r.reg.ceilings[cfg.Key]; ok || !stopped[cmType] {
 		t.Error("an unregistered target keeps its ceiling or its feed")
+	}
+}
+
+// TestBacklogAfterTheCutIsNotLost: a resumed feed whose backlog (the writes
+// made while the server was down) arrives only after Replay took its cut, as
+// on a loaded machine where the quiet wait ends first, loses nothing: the
+// events buffered before GoLive are applied by it, those after it are routed
+// live, and Replay's early cut only moves them from the snapshot's commit to
+// the next ones.
+func TestBacklogAfterTheCutIsNotLost(t *testing.T) {
+	defer func(q time.Duration) { replayQuiet = q }(replayQuiet)
+	replayQuiet = time.Millisecond
+	r := New(nil, nil, nil, nil)
+	f := &feed{gvr: cmType, cancel: func() {}, opened: make(chan struct{}), light: map[string]*lightMeta{}}
+	r.reg.feeds[cmType] = f
+	cfg := &mirror.Target{Key: "a/t", Path: "p", Selection: in(cmType, "a")}
+	pending := sink{}
+	done := make(chan map[schema.GroupVersionResource]bool)
+	go func() {
+		resumed, err := r.BeginBuffer(context.Background(), cfg, pending, map[schema.GroupVersionResource]string{cmType: "50"})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resumed
+	}()
+	r.feeder.opened(f, "50") // the watch resumed at 50, nothing delivered yet
+	if resumed := <-done; !resumed[cmType] {
+		t.Fatalf("resumed %v, want configmaps", resumed)
+	}
+	time.Sleep(5 * time.Millisecond) // quiet: the backlog is late
+	events, cut, err := r.Replay(context.Background(), cfg.Key, cmType)
+	if err != nil || len(events) != 0 || cut != "50" {
+		t.Fatalf("Replay = %d events, cut %q, %v; want none, cut at the resume point", len(events), cut, err)
+	}
+	r.feeder.deliver(f, at("a", "changed-while-down", "55"), watch.Modified)
+	r.GoLive(cfg.Key, map[schema.GroupVersionResource]string{cmType: cut})
+	r.feeder.deliver(f, at("a", "also-while-down", "56"), watch.Modified)
+	for _, name := range []string{"changed-while-down", "also-while-down"} {
+		if c := pending["p/v1/configmaps/a/"+name+".yaml"]; c == nil || c.Object == nil {
+			t.Errorf("%s: not passed on after the cut", name)
+		}
+	}
+}
+
+// TestReplayFollowsAnOlderBacklog: a feed started at another target's older
+// resume point delivers what that target missed; a target resumed later
+// (at 200) is not cut before its own resume point, however long the backlog
+// takes (it would get none of its changes), takes none of the states its
+// branch holds, and its first change after the cut reaches it all the same.
+// The failure the bench saw: at 30,000 objects a backlog of 27,000 creates
+// outlasted the 1 s wait, and the 100 changes came after the cut.
+func TestReplayFollowsAnOlderBacklog(t *testing.T) {
+	defer func(q, w time.Duration) { replayQuiet, replayMaxWait = q, w }(replayQuiet, replayMaxWait)
+	replayQuiet, replayMaxWait = time.Hour, time.Nanosecond // only the resume point ends the wait
+	r := New(nil, nil, nil, nil)
+	f := &feed{gvr: cmType, cancel: func() {}, opened: make(chan struct{}), light: map[string]*lightMeta{}}
+	r.reg.feeds[cmType] = f
+	r.feeder.opened(f, "10") // started at the other target's resume point
+	cfg := &mirror.Target{Key: "a/t", Path: "p", Selection: in(cmType, "a")}
+	pending := sink{}
+	resumed, err := r.BeginBuffer(context.Background(), cfg, pending, map[schema.GroupVersionResource]string{cmType: "200"})
+	if err != nil || !resumed[cmType] {
+		t.Fatalf("BeginBuffer: resumed %v, %v", resumed, err)
+	}
+	deliver := func(from, to int) {
+		for rv := from; rv <= to; rv++ {
+			r.feeder.deliver(f, at("a", fmt.Sprint("o", rv%7), fmt.Sprint(rv)), watch.Modified)
+		}
+	}
+	deliver(11, 150)
+	type replayed struct {
+		events []snapshot.Event
+		cut    string
+		err    error
+	}
+	done := make(chan replayed, 1)
+	go func() {
+		events, cut, err := r.Replay(context.Background(), cfg.Key, cmType)
+		done <- replayed{events, cut, err}
+	}()
+	select {
+	case got := <-done:
+		t.Fatalf("Replay returned (cut %s) while the feed was behind the target's resume point 200", got.cut)
+	case <-time.After(50 * time.Millisecond):
+	}
+	deliver(151, 201) // the rest of the backlog, then the target's change
+	got := <-done
+	if got.err != nil || !rvAtLeast(got.cut, "200") {
+		t.Fatalf("Replay: cut %s, %v; want at or after 200", got.cut, got.err)
+	}
+	for _, ev := range got.events {
+		if !newerThan(ev.Object.GetResourceVersion(), "200") {
+			t.Errorf("replayed %s@%s, a state the branch holds", ev.Object.GetName(), ev.Object.GetResourceVersion())
+		}
+	}
+	r.GoLive(cfg.Key, map[schema.GroupVersionResource]string{cmType: got.cut})
+	inReplay := len(got.events) == 1 && got.events[0].Object.GetResourceVersion() == "201"
+	c := pending["p/v1/configmaps/a/o5.yaml"] // 201 % 7
+	if inReplay == (c != nil && c.Object.GetResourceVersion() == "201") {
+		t.Errorf("the change at 201: replayed %v, passed on at GoLive %v; want exactly one", inReplay, c != nil)
 	}
 }

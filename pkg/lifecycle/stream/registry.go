@@ -89,6 +89,9 @@ type targetStream struct {
 	// catchUp holds the resume points of types whose feed was past them
 	// when the target registered.
 	catchUp map[schema.GroupVersionResource]string
+	// resume holds the resume point of each type the snapshot may replay:
+	// the branch holds the type through it.
+	resume map[schema.GroupVersionResource]string
 }
 
 type bufferedEvent struct {
