@@ -17,6 +17,27 @@ type interner struct {
 	strs    intern.Table[string, string]
 	groups  intern.Table[string, []string]
 	authors intern.Table[authorKey, *commitstyle.Author]
+	placed  intern.Table[placedKey, *placed]
+}
+
+// placed is an author in a namespace, what a kept report points at: the
+// namespace decides whose reports go first when the store is full (evict.go),
+// and a tenant's burst comes from few authors in few namespaces, so it costs
+// the report nothing.
+type placed struct {
+	author *commitstyle.Author
+	ns     string
+}
+
+type placedKey struct {
+	author *commitstyle.Author
+	ns     string
+}
+
+// place is a, written in namespace ns, held once.
+func (in *interner) place(a commitstyle.Author, ns string) *placed {
+	held := in.author(a)
+	return in.placed.Get(placedKey{held, ns}, func() *placed { return &placed{author: held, ns: in.str(ns)} })
 }
 
 // authorKey is an author's fields, each apart (no separator to forge), the

@@ -26,14 +26,14 @@ type nameKey struct {
 	ns, name string
 }
 
-// entry is a kept report: its author, held once per distinct author, when
-// it came (Unix nanoseconds), and how many lookups it answers before it is
-// used up (uses: one per target that streamed its place when it came, since
-// each target's worker looks its change up once).
+// entry is a kept report: its author and namespace, held once per distinct
+// pair, when it came (Unix nanoseconds), and how many lookups it answers
+// before it is used up (uses: one per target that streamed its place when it
+// came, since each target's worker looks its change up once).
 type entry struct {
-	author *Author
-	at     int64
-	uses   uint16
+	by   *placed
+	at   int64
+	uses uint16
 }
 
 func (e entry) older(now time.Time, age time.Duration) bool { return now.UnixNano()-e.at > int64(age) }
@@ -112,10 +112,11 @@ func (s *Store) SetWanted(wanted Wanted) {
 
 // maxEntries bounds the store (some 48 bytes a report in its map, see
 // keys.go; its author held once): when it is exceeded, reports are dropped
-// oldest first, by age thresholds, down to nine tenths of it, so a flood of
-// writes costs bounded memory and one O(n) sweep per tenth of the bound, not
-// one per report. A change whose report was dropped is authored by its field
-// manager, as without reports.
+// down to nine tenths of it (evictLocked: from the namespaces holding the
+// most, oldest first by age thresholds), so a flood of writes costs bounded
+// memory and a few O(n) sweeps per tenth of the bound, not one per report. A
+// change whose report was dropped is authored by its field manager, as
+// without reports.
 const maxEntries = 200_000
 
 // evictAges are the age thresholds tried, in order, until the store is small
@@ -139,7 +140,7 @@ func (s *Store) Add(reports ...Report) {
 	defer s.mu.Unlock()
 	unwanted := 0
 	for i, r := range reports {
-		e := entry{author: s.names.author(r.Author), at: r.Received.UnixNano(), uses: 1}
+		e := entry{by: s.names.place(r.Author, r.Namespace), at: r.Received.UnixNano(), uses: 1}
 		if keep != nil {
 			e.uses = max(keep[i], 1)
 		}
@@ -155,13 +156,7 @@ func (s *Store) Add(reports ...Report) {
 	metrics.AttributionKept.WithLabelValues("unwanted").Add(float64(unwanted))
 	metrics.AttributionKept.WithLabelValues("kept").Add(float64(len(reports) - unwanted))
 	if s.size() > maxEntries {
-		now := time.Now()
-		for _, age := range s.evictAges() {
-			if s.size() <= maxEntries*9/10 {
-				break
-			}
-			s.expireLocked(now, age)
-		}
+		s.evictLocked(time.Now())
 	}
 }
 

@@ -105,7 +105,7 @@ func (t *table[K]) take(k K) (Author, bool) {
 	} else {
 		delete(t.m, k)
 	}
-	return *e.author, true // a copy: the interned one is shared
+	return *e.by.author, true // a copy: the interned one is shared
 }
 
 // expire forgets the entries older than ttl, then moves the rest into a

@@ -31,14 +31,14 @@ func TestShrinks(t *testing.T) {
 // TestTableGivesBucketsBack: a table that held 200,000 reports and then
 // expired all but a few holds their buckets no more, and keeps the few.
 func TestTableGivesBucketsBack(t *testing.T) {
-	author := &Author{User: "alice"}
+	by := &placed{author: &Author{User: "alice"}, ns: "a"}
 	now := time.Now()
 	var tb table[compactKey]
 	for i := range 200_000 {
-		tb.put(compactKey{rv: uint64(i)}, entry{author: author, at: now.Add(-time.Hour).UnixNano()})
+		tb.put(compactKey{rv: uint64(i)}, entry{by: by, at: now.Add(-time.Hour).UnixNano()})
 	}
 	for i := range 10 {
-		tb.put(compactKey{rv: uint64(1_000_000 + i)}, entry{author: author, at: now.UnixNano()})
+		tb.put(compactKey{rv: uint64(1_000_000 + i)}, entry{by: by, at: now.UnixNano()})
 	}
 	before := heapInUse()
 	tb.expire(now, time.Minute)
