@@ -299,6 +299,7 @@ func TestInstallOnANode(t *testing.T) {
 	// certificates the chart made (lookup), so nothing restarts; then every
 	// server pod is restarted, one after the other, while changes are made.
 	checkUpgradeDuringChanges(t, root, n, git, repo)
+	checkMemoryLimit(t, n)
 	checkRollingRestartLosesNothing(t, n, git, repo)
 
 	// Installed again with three etcd members, one deleted during changes.

@@ -119,3 +119,23 @@ func commitsTouching(t *testing.T, repo, path string, args ...string) int {
 
 // chartPath is where a chart path the test names lives.
 func chartPath(root, rel string) string { return filepath.Join(root, "test", "cluster", rel) }
+
+// checkMemoryLimit: every server pod of the current chart set Go's memory
+// limit to nine tenths of its container's (the chart's default 512Mi), as
+// its start-up log says: a GOMEMLIMIT equal to the container's limit would
+// leave the binary's resident pages no room.
+func checkMemoryLimit(t *testing.T, n *node.Node) {
+	t.Helper()
+	want := fmt.Sprintf("GOMEMLIMIT=%d", int64(512<<20)/10*9)
+	pods := strings.Fields(must(t, n, "get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser", "-o", "jsonpath={.items[*].metadata.name}"))
+	if len(pods) == 0 {
+		t.Fatal("no server pods")
+	}
+	for _, pod := range pods {
+		logs := must(t, n, "logs", "-n", ns, pod, "-c", "apiserver")
+		if !strings.Contains(logs, "Go memory limit set from the container's") || !strings.Contains(logs, want) {
+			t.Errorf("%s: no %s in its log", pod, want)
+		}
+	}
+	progress(t, "Go memory limit %s on %d pods", want, len(pods))
+}

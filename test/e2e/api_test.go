@@ -262,6 +262,14 @@ func TestChartPassesServerDryRun(t *testing.T) {
 		if gogc := regexp.MustCompile(`- name: GOGC\s+value: "50"`).MatchString(out); gogc != (name == "no dns, no disks") {
 			t.Errorf("%s: GOGC rendered %v, want it only with goGC=50", name, gogc)
 		}
+		// GOMEMLIMIT likewise; the container's limit always goes to the
+		// server, which takes nine tenths of it when GOMEMLIMIT is unset.
+		if gomem := strings.Contains(out, "- name: GOMEMLIMIT"); gomem != (name == "no dns, no disks") {
+			t.Errorf("%s: GOMEMLIMIT rendered %v, want it only with goMemLimit=400MiB", name, gomem)
+		}
+		if !regexp.MustCompile(`- name: GITOPS_REVERSER_MEMORY_LIMIT\s+valueFrom:\s+resourceFieldRef:\s+containerName: apiserver\s+resource: limits.memory`).MatchString(out) {
+			t.Errorf("%s: the container's memory limit is not passed to the server", name)
+		}
 	}
 	for set, want := range map[string]string{
 		"antiAffinity=sometimes":                                         "antiAffinity must be preferred, required or none",

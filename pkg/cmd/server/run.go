@@ -22,8 +22,10 @@ import (
 // until ctx is done. It reads top-down: storage, configuration, ownership of
 // branch workers, the server, then what runs inside it.
 func (o *Options) Run(ctx context.Context) error {
-	// The collector's growth first, so the start-up's heap is sized by it.
+	// The collector's growth and limit first, so the start-up's heap is
+	// sized by them.
 	idlememory.ApplyGCPercent()
+	idlememory.ApplyMemoryLimit()
 	if o.embeddedEtcd() {
 		stop, err := o.startEmbeddedEtcd(ctx)
 		if err != nil {
