@@ -17,7 +17,7 @@ type interner struct {
 	strs    intern.Table[string, string]
 	groups  intern.Table[string, []string]
 	authors intern.Table[authorKey, *commitstyle.Author]
-	placed  intern.Table[placedKey, *placed]
+	placed  intern.Table[placed, *placed]
 }
 
 // placed is an author in a namespace, what a kept report points at: the
@@ -29,15 +29,11 @@ type placed struct {
 	ns     string
 }
 
-type placedKey struct {
-	author *commitstyle.Author
-	ns     string
-}
-
-// place is a, written in namespace ns, held once.
+// place is a, written in namespace ns, held once (its own key: the namespace
+// interned first, so the table holds no string of the report's).
 func (in *interner) place(a commitstyle.Author, ns string) *placed {
-	held := in.author(a)
-	return in.placed.Get(placedKey{held, ns}, func() *placed { return &placed{author: held, ns: in.str(ns)} })
+	p := placed{author: in.author(a), ns: in.str(ns)}
+	return in.placed.Get(p, func() *placed { return &p })
 }
 
 // authorKey is an author's fields, each apart (no separator to forge), the
