@@ -75,7 +75,10 @@ type Ownership interface {
 	Preferred(key string) bool
 	// WriteContext bounds a write by the ownership lease.
 	WriteContext(ctx context.Context) (context.Context, context.CancelFunc)
+	// OnChange: the replica set changed (every status may move);
+	// OnLockChange: only a branch lock came or went (targets may move).
 	OnChange(func())
+	OnLockChange(func())
 	OnLost(func())
 }
 

@@ -96,7 +96,11 @@ func (c *Controller) startParts() {
 	if own := opts.Ownership; own != nil {
 		wopts.Replica, wopts.Fence = own.Name(), own.WriteContext
 		wopts.Released = func(k mirror.BranchKey) { own.Release(context.Background(), k.String()) }
+		// Membership decides which replica writes every status; a branch
+		// lock only which replica may take a target's branch: a lock coming
+		// or going re-evaluates the targets, not every GitProvider's remote.
 		own.OnChange(s.enqueueAll)
+		own.OnLockChange(s.enqueueAllTargets)
 		own.OnLost(c.ownershipLost)
 	}
 	s.workers = worker.NewManager(wopts)

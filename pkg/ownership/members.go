@@ -114,15 +114,16 @@ func PreferredOf(names []string, key string) string {
 // set by New and only read. changed runs without mu: after every read of the
 // set, and after watched events that changed it or a branch lock.
 type roster struct {
-	client  *clientv3.Client
-	changed func()
+	client       *clientv3.Client
+	changed      func() // the replica set changed (or was read)
+	locksChanged func() // only a branch lock came or went
 
 	mu      sync.Mutex
 	members members
 }
 
-func newRoster(client *clientv3.Client, changed func()) *roster {
-	return &roster{client: client, changed: changed, members: newMembers()}
+func newRoster(client *clientv3.Client, changed, locksChanged func()) *roster {
+	return &roster{client: client, changed: changed, locksChanged: locksChanged, members: newMembers()}
 }
 
 // preferred is the rendezvous choice for key among the live replicas and self.
@@ -197,14 +198,15 @@ func (r *roster) sync(kvs []*mvccpb.KeyValue, now time.Time) {
 }
 
 // apply applies watched changes under /gitops-reverser/ seen at now, and
-// notifies when the replica set changed or a branch lock came or went.
+// notifies: changed when the replica set changed, else locksChanged when a
+// branch lock came or went.
 func (r *roster) apply(events []*clientv3.Event, now time.Time) {
-	changed := false
+	changed, locks := false, false
 	r.mu.Lock()
 	for _, ev := range events {
 		name, ok := strings.CutPrefix(string(ev.Kv.Key), replicasPrefix)
 		if !ok || name == "" {
-			changed = true // a branch lock came or went
+			locks = true
 			continue
 		}
 		next := make(map[string]Member, len(r.members.byName)+1)
@@ -224,7 +226,10 @@ func (r *roster) apply(events []*clientv3.Event, now time.Time) {
 		}
 	}
 	r.mu.Unlock()
-	if changed {
+	switch {
+	case changed:
 		r.changed()
+	case locks:
+		r.locksChanged()
 	}
 }

@@ -120,45 +120,53 @@ func TestMembersAndPreferred(t *testing.T) {
 	check([]string{"r1", "r2"})
 }
 
-// TestOnChange: callbacks run on the first read, on every change of the
-// replica set and when a branch lock comes or goes, once per watch response;
-// not on events that change nothing.
+// TestOnChange: the OnChange callbacks run on the first read and on every
+// change of the replica set, once per watch response; the OnLockChange ones
+// when only a branch lock comes or goes (a tenant's targets coming and going
+// must not re-check what depends on membership only); neither on events that
+// change nothing.
 func TestOnChange(t *testing.T) {
 	m := newTestManager("r1")
-	var a, b int
+	var a, b, locks int
 	m.OnChange(func() { a++ })
 	m.OnChange(func() { b++ })
+	m.OnLockChange(func() { locks++ })
 	at := t0
 	for _, step := range []struct {
-		name   string
-		do     func()
-		notify bool
+		name         string
+		do           func()
+		notify, lock bool
 	}{
-		{"first read, empty", func() { m.roster.sync(nil, at) }, true},
-		{"first read again, unchanged", func() { m.roster.sync(nil, at) }, true},
-		{"a replica joins", func() { m.roster.apply([]*clientv3.Event{put("r2", "l2")}, at) }, true},
-		{"the same registration again", func() { m.roster.apply([]*clientv3.Event{put("r2", "l2")}, at) }, false},
-		{"a replica moves to a new lease", func() { m.roster.apply([]*clientv3.Event{put("r2", "l5")}, at) }, true},
-		{"an unknown replica is deleted", func() { m.roster.apply([]*clientv3.Event{del("r9")}, at) }, false},
+		{"first read, empty", func() { m.roster.sync(nil, at) }, true, false},
+		{"first read again, unchanged", func() { m.roster.sync(nil, at) }, true, false},
+		{"a replica joins", func() { m.roster.apply([]*clientv3.Event{put("r2", "l2")}, at) }, true, false},
+		{"the same registration again", func() { m.roster.apply([]*clientv3.Event{put("r2", "l2")}, at) }, false, false},
+		{"a replica moves to a new lease", func() { m.roster.apply([]*clientv3.Event{put("r2", "l5")}, at) }, true, false},
+		{"an unknown replica is deleted", func() { m.roster.apply([]*clientv3.Event{del("r9")}, at) }, false, false},
 		{"an unreadable registration", func() {
 			m.roster.apply([]*clientv3.Event{{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(replicasPrefix + "r3"), Value: []byte("{")}}}, at)
-		}, false},
-		{"a branch lock is taken", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.PUT)}, at) }, true},
-		{"a branch lock is released", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.DELETE)}, at) }, true},
-		{"two replicas join in one response", func() { m.roster.apply([]*clientv3.Event{put("r3", "l3"), put("r4", "l4")}, at) }, true},
-		{"no-op events in one response", func() { m.roster.apply([]*clientv3.Event{put("r3", "l3"), del("r9")}, at) }, false},
-		{"an empty response", func() { m.roster.apply(nil, at) }, false},
-		{"a replica leaves", func() { m.roster.apply([]*clientv3.Event{del("r2")}, at) }, true},
-		{"a read that matches the watch", func() { m.roster.sync([]*mvccpb.KeyValue{replicaKV("r3", "l3"), replicaKV("r4", "l4")}, at) }, true},
+		}, false, false},
+		{"a branch lock is taken", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.PUT)}, at) }, false, true},
+		{"a branch lock is released", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.DELETE)}, at) }, false, true},
+		{"a lock and a join in one response", func() { m.roster.apply([]*clientv3.Event{lockEvent(mvccpb.PUT), put("r5", "l5")}, at) }, true, false},
+		{"two replicas join in one response", func() { m.roster.apply([]*clientv3.Event{put("r3", "l3"), put("r4", "l4")}, at) }, true, false},
+		{"no-op events in one response", func() { m.roster.apply([]*clientv3.Event{put("r3", "l3"), del("r9")}, at) }, false, false},
+		{"an empty response", func() { m.roster.apply(nil, at) }, false, false},
+		{"a replica leaves", func() { m.roster.apply([]*clientv3.Event{del("r2")}, at) }, true, false},
+		{"another leaves", func() { m.roster.apply([]*clientv3.Event{del("r5")}, at) }, true, false},
+		{"a read that matches the watch", func() { m.roster.sync([]*mvccpb.KeyValue{replicaKV("r3", "l3"), replicaKV("r4", "l4")}, at) }, true, false},
 	} {
-		beforeA, beforeB := a, b
+		beforeA, beforeB, beforeLocks := a, b, locks
 		step.do()
-		want := 0
+		want, wantLocks := 0, 0
 		if step.notify {
 			want = 1
 		}
-		if a-beforeA != want || b-beforeB != want {
-			t.Errorf("%s: callbacks ran %d and %d times, want %d", step.name, a-beforeA, b-beforeB, want)
+		if step.lock {
+			wantLocks = 1
+		}
+		if a-beforeA != want || b-beforeB != want || locks-beforeLocks != wantLocks {
+			t.Errorf("%s: OnChange callbacks ran %d and %d times (want %d), OnLockChange %d (want %d)", step.name, a-beforeA, b-beforeB, want, locks-beforeLocks, wantLocks)
 		}
 		at = at.Add(time.Second)
 	}

@@ -2,19 +2,27 @@ package ownership
 
 import "sync"
 
-// callbacks are the functions registered through OnChange and OnLost. mu
-// guards both lists and nothing else; the callbacks run without it, in the
-// order they were registered, so they may call back into the Manager.
+// callbacks are the functions registered through OnChange, OnLockChange and
+// OnLost. mu guards the lists and nothing else; the callbacks run without
+// it, in the order they were registered, so they may call back into the
+// Manager.
 type callbacks struct {
-	mu       sync.Mutex
-	onChange []func()
-	onLost   []func()
+	mu           sync.Mutex
+	onChange     []func()
+	onLockChange []func()
+	onLost       []func()
 }
 
 func (c *callbacks) addChange(f func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.onChange = append(c.onChange, f)
+}
+
+func (c *callbacks) addLockChange(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onLockChange = append(c.onLockChange, f)
 }
 
 func (c *callbacks) addLost(f func()) {
@@ -24,9 +32,15 @@ func (c *callbacks) addLost(f func()) {
 }
 
 // changed runs the OnChange callbacks.
-func (c *callbacks) changed() {
+func (c *callbacks) changed() { c.run(&c.onChange) }
+
+// locksChanged runs the OnLockChange callbacks.
+func (c *callbacks) locksChanged() { c.run(&c.onLockChange) }
+
+// run runs the callbacks of one list, outside mu.
+func (c *callbacks) run(list *[]func()) {
 	c.mu.Lock()
-	fs := append([]func(){}, c.onChange...)
+	fs := append([]func(){}, *list...)
 	c.mu.Unlock()
 	for _, f := range fs {
 		f()
@@ -34,11 +48,4 @@ func (c *callbacks) changed() {
 }
 
 // lost runs the OnLost callbacks.
-func (c *callbacks) lost() {
-	c.mu.Lock()
-	fs := append([]func(){}, c.onLost...)
-	c.mu.Unlock()
-	for _, f := range fs {
-		f()
-	}
-}
+func (c *callbacks) lost() { c.run(&c.onLost) }

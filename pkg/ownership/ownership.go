@@ -38,7 +38,7 @@ const (
 //     fencing of writes;
 //   - roster (members.go): the live replicas and the rendezvous preference;
 //   - locks (locks.go): the branch locks this replica holds;
-//   - calls (notify.go): the OnChange and OnLost callbacks.
+//   - calls (notify.go): the OnChange, OnLockChange and OnLost callbacks.
 //
 // When a term of the lease begins, the OnChange callbacks run; when it ends,
 // the branch locks are forgotten and the OnLost callbacks run.
@@ -56,7 +56,7 @@ func New(client *clientv3.Client, name string, ttl time.Duration) *Manager {
 	l := &lease{client: client, name: name, ttl: ttl, term: endedTerm(), began: calls.changed}
 	locks := newBranchLocks(client, name, l.writeContext)
 	l.ended = func() { locks.clear(); calls.lost() }
-	return &Manager{name: name, lease: l, roster: newRoster(client, calls.changed), locks: locks, calls: calls}
+	return &Manager{name: name, lease: l, roster: newRoster(client, calls.changed, calls.locksChanged), locks: locks, calls: calls}
 }
 
 // Run keeps this replica's lease and membership until ctx ends, then revokes
@@ -69,8 +69,17 @@ func (m *Manager) Run(ctx context.Context) {
 // Name is this replica's name.
 func (m *Manager) Name() string { return m.name }
 
-// OnChange registers a callback for membership and ownership changes.
+// OnChange registers a callback for membership changes (a replica joins,
+// leaves or moves to a new lease) and for this replica's new terms: what
+// decides which replica is preferred for anything.
 func (m *Manager) OnChange(f func()) { m.calls.addChange(f) }
+
+// OnLockChange registers a callback for a branch lock of any replica coming
+// or going (a branch worker started or stopped) when the replica set did not
+// change (then OnChange runs, not this). Only what waits for a branch lock
+// depends on it: a tenant creating targets on new branches in a loop must
+// not make the server re-check everything else (every GitProvider's remote).
+func (m *Manager) OnLockChange(f func()) { m.calls.addLockChange(f) }
 
 // OnLost registers a callback run when this replica loses its lease: it must
 // stop everything that writes, at once.
