@@ -261,14 +261,13 @@ func checkUpgradeKeepsEtcdCerts(t *testing.T, root string, n *node.Node, during 
 	}
 	// The etcd pods not being deleted (the one the test deleted may linger).
 	pods := func() string {
-		out := must(t, n, "get", "pods", "-n", ns, "-o", `jsonpath={range .items[*]}{.metadata.name} {.metadata.uid} {.metadata.deletionTimestamp}{"\n"}{end}`)
-		var live []string
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) == 2 && strings.HasPrefix(f[0], etcdName+"-") {
-				live = append(live, l)
+		var etcd []string
+		for _, p := range livePods(t, n) {
+			if strings.HasPrefix(p, etcdName+"-") {
+				etcd = append(etcd, p)
 			}
 		}
-		return strings.Join(live, ", ")
+		return strings.Join(etcd, ", ")
 	}
 	before, podsBefore := state(), pods()
 	// Two Secrets with a certificate (base64 "-----" is "LS0t"), two pod

@@ -241,3 +241,18 @@ func exampleReadyErr(n *node.Node) error {
 	}
 	return nil
 }
+
+// livePods lists the pods of ns not being deleted (a deleted or replaced pod
+// may linger, terminating), as "name uid", matching the kubectl get args.
+func livePods(t *testing.T, n *node.Node, args ...string) []string {
+	t.Helper()
+	out := must(t, n, append(append([]string{"get", "pods", "-n", ns}, args...),
+		"-o", `jsonpath={range .items[*]}{.metadata.name} {.metadata.uid} {.metadata.deletionTimestamp}{"\n"}{end}`)...)
+	var live []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			live = append(live, l)
+		}
+	}
+	return live
+}

@@ -127,14 +127,10 @@ func chartPath(root, rel string) string { return filepath.Join(root, "test", "cl
 func checkMemoryLimit(t *testing.T, n *node.Node) {
 	t.Helper()
 	want := fmt.Sprintf("GOMEMLIMIT=%d", int64(512<<20)/10*9)
-	// The pods of the chart before the upgrade may still be terminating:
-	// one line per pod, its name and its deletion time if any.
+	// The pods of the chart before the upgrade may still be terminating.
 	var pods []string
-	for _, line := range strings.Split(must(t, n, "get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=gitops-reverser",
-		"-o", `jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}`), "\n") {
-		if f := strings.Fields(line); len(f) == 1 {
-			pods = append(pods, f[0])
-		}
+	for _, p := range livePods(t, n, "-l", "app.kubernetes.io/name=gitops-reverser") {
+		pods = append(pods, strings.Fields(p)[0])
 	}
 	if len(pods) == 0 {
 		t.Fatal("no server pods")

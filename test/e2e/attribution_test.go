@@ -236,11 +236,7 @@ spec: {url: %q, secretRef: {name: git-credentials}, allowedBranches: ["main"], p
 func TestTwoTargetsNameTheSameAuthor(t *testing.T) {
 	m := newMirror(t, "twoauthors", false, "")
 	copyRepo := m.repo + "-copy"
-	apply(t, usersRole(m.ns, "alice")+"---\n"+fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
-kind: GitProvider
-metadata: {name: copy, namespace: %[1]s}
-spec: {url: %[2]q, secretRef: {name: git-credentials}, allowedBranches: ["main"], push: {interval: 1s}}
----
+	apply(t, usersRole(m.ns, "alice")+"---\n"+gitProvider(m.ns, "copy", newRepo(t, copyRepo))+fmt.Sprintf(`---
 apiVersion: configbutler.ai/v1alpha1
 kind: GitTarget
 metadata: {name: copy, namespace: %[1]s}
@@ -252,7 +248,7 @@ metadata: {name: copy, namespace: %[1]s}
 spec:
   targetRef: {name: copy}
   rules: [{apiGroups: [""], resources: ["configmaps"]}]
-`, m.ns, newRepo(t, copyRepo)))
+`, m.ns))
 	if out, err := st.Kubectl("wait", "--for=condition=Ready", "gittarget/copy", "-n", m.ns, "--timeout=90s"); err != nil {
 		t.Fatalf("kubectl wait Ready: %v\n%s", err, out)
 	}

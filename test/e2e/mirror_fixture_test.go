@@ -53,12 +53,15 @@ spec:
 // originProvider is the GitProvider "origin" of a test's namespace: the
 // stack's Git server at url, with credentials(ns), branch main, pushes
 // batched for a second.
-func originProvider(ns, url string) string {
+func originProvider(ns, url string) string { return gitProvider(ns, "origin", url) }
+
+// gitProvider is a GitProvider name of ns, as originProvider's.
+func gitProvider(ns, name, url string) string {
 	return fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
 kind: GitProvider
-metadata: {name: origin, namespace: %s}
+metadata: {name: %s, namespace: %s}
 spec: {url: %q, secretRef: {name: git-credentials}, allowedBranches: ["main"], push: {interval: 1s}}
-`, ns, url)
+`, name, ns, url)
 }
 
 func (m *mirror) waitReady(t *testing.T) {
