@@ -201,7 +201,7 @@ func disconnected(v *View, d Decision, why string) Decision {
 			d.Gates[g] = Outcome{c.Status, c.Reason, c.Message}
 		}
 	}
-	d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonDisconnected, "Source cluster is not answering: "+why)
+	d.Gates[v1alpha1.ConditionEventStreamLive] = False(v1alpha1.ReasonDisconnected, "Not streaming from the source cluster: "+why)
 	return d
 }
 

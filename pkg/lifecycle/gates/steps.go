@@ -208,7 +208,7 @@ func (e *evaluation) streamLive() {
 	var o Outcome
 	switch {
 	case !v.Source.Connected:
-		o = False(v1alpha1.ReasonDisconnected, "Source cluster is not answering: "+v.Source.Why)
+		o = False(v1alpha1.ReasonDisconnected, "Not streaming from the source cluster: "+v.Source.Why)
 	case v.Live && failing && v.Now.Sub(st.PushFailingSince) >= grace:
 		o = False(v1alpha1.ReasonDisconnected,
 			fmt.Sprintf("Pushes to %s have failed for %s: %s; %d change(s) waiting", gitmodel.Redact(v.Credentials.Config.URL),

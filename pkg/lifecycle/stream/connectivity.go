@@ -15,35 +15,48 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 )
 
-// connectivity tracks whether the source cluster answers: a feed whose watch
-// cannot reach it, or another reader of the cluster (ReportUnreachable),
-// marks it disconnected, and a probe polls until it answers again. It
-// depends on no feed or target, so it has a lock of its own: marking the
-// cluster disconnected never waits for routing, nor routing for it. No code
-// holds this lock while taking the registry's, or the other way round.
+// reopenSettle is how long a reopened watch must stay open without an error
+// (or deliver an event first) before its feed counts as streaming again. A
+// watch whose position expired opens and then fails at once with 410: the
+// target then takes a new snapshot, and it must not be reported live in
+// between.
+const reopenSettle = time.Second
+
+// connectivity tracks whether the source cluster answers and the feeds
+// stream (see link): a feed whose watch cannot reach it, or another reader
+// of the cluster (ReportUnreachable), marks it disconnected; a probe polls
+// until it answers again, and each failed feed counts again once its watch
+// has reopened. It depends on no feed or target, so it has a lock of its
+// own: marking the cluster disconnected never waits for routing, nor routing
+// for it. No code holds this lock while taking the registry's, or the other
+// way round.
 type connectivity struct {
 	discovery discovery.DiscoveryInterface
-	report    mirror.Reporter // told when the cluster stops or starts answering
+	report    mirror.Reporter // told when the stream goes down or comes up
 
-	mu        sync.Mutex // guards the fields below
-	connected bool
-	lastError string
-	probing   bool // a probe runs; at most one does
-	stopped   bool // the stream stopped: no probe starts, a running one ends
+	mu      sync.Mutex // guards the fields below
+	link    link
+	probing bool // a probe runs; at most one does
+	stopped bool // the stream stopped: no probe starts, a running one ends
 }
 
-// state reports whether the source cluster answers, and the last error.
+// newConnectivity starts connected: nothing has failed yet.
+func newConnectivity(disc discovery.DiscoveryInterface, report mirror.Reporter) *connectivity {
+	return &connectivity{discovery: disc, report: report, link: link{answered: true}}
+}
+
+// state reports whether the stream is up, and why not.
 func (c *connectivity) state() (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.connected, c.lastError
+	return c.link.up(), c.link.why()
 }
 
-// why is the last error ("" when none since the cluster last answered).
+// why is the reason the stream is not up ("" when it is).
 func (c *connectivity) why() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lastError
+	return c.link.why()
 }
 
 // stop ends the probing for good.
@@ -53,37 +66,54 @@ func (c *connectivity) stop() {
 	c.stopped = true
 }
 
-// watchError marks the source cluster disconnected when a watch cannot reach it,
-// and probes until it answers again.
+// watchError marks the source cluster disconnected when a watch cannot reach
+// it, and probes until it answers again; the feed counts again once its
+// watch reopens (watchOpened).
 func (c *connectivity) watchError(gvr schema.GroupVersionResource, err error) {
 	if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 		return // a watch closing or expiring is routine: the feed reopens it
 	}
 	klog.InfoS("Watch of the source cluster failed", "resource", gvr.String(), "err", err)
-	c.markDisconnected(fmt.Sprintf("watch of %s failed: %v", gvr.String(), err))
+	why := fmt.Sprintf("watch of %s failed: %v", gvr.String(), err)
+	c.change(func(l link) link { return l.failed(gvr, why) }, true)
 }
 
-// markDisconnected records why the cluster did not answer, reports the change
-// (once, not per failure) and starts a probe unless one runs.
+// watchOpened: gvr's feed streams again (or stopped for good).
+func (c *connectivity) watchOpened(gvr schema.GroupVersionResource) {
+	c.change(func(l link) link { return l.reopened(gvr) }, false)
+}
+
+// markDisconnected records why the cluster did not answer and probes until
+// it does.
 func (c *connectivity) markDisconnected(why string) {
+	c.change(func(l link) link { return l.unreachable(why) }, true)
+}
+
+// change applies a transition, reports the stream going down or coming up
+// (once, not per failure) and starts a probe when asked and none runs.
+func (c *connectivity) change(next func(link) link, probe bool) {
 	c.mu.Lock()
-	wasConnected := c.connected
-	c.connected = false
-	c.lastError = why
-	startProbe := !c.probing && !c.stopped
+	was := c.link.up()
+	c.link = next(c.link)
+	now, why := c.link.up(), c.link.why()
+	startProbe := probe && !c.probing && !c.stopped
 	c.probing = c.probing || startProbe
 	c.mu.Unlock()
-	if wasConnected {
+	switch {
+	case was && !now:
 		c.report(mirror.Result{Op: mirror.OpSource, Err: errors.New(why), Time: time.Now()})
+	case !was && now:
+		klog.InfoS("Source cluster answers again and every watch is open")
+		c.report(mirror.Result{Op: mirror.OpSource, Time: time.Now()})
 	}
 	if startProbe {
 		go c.probe()
 	}
 }
 
-// probe polls the source cluster until it answers, then marks it connected.
-// The feeds reopen their watches where they stopped, so changes made meanwhile
-// arrive as events.
+// probe polls the source cluster until it answers. The feeds reopen their
+// watches where they stopped, so changes made meanwhile arrive as events;
+// the stream is up when they have (watchOpened).
 func (c *connectivity) probe() {
 	for {
 		time.Sleep(time.Second)
@@ -97,12 +127,9 @@ func (c *connectivity) probe() {
 			continue
 		}
 		c.mu.Lock()
-		c.connected = true
-		c.lastError = ""
 		c.probing = false
 		c.mu.Unlock()
-		klog.InfoS("Source cluster answers again")
-		c.report(mirror.Result{Op: mirror.OpSource, Time: time.Now()})
+		c.change(link.probed, false)
 		return
 	}
 }

@@ -73,6 +73,9 @@ func (fd *feeder) startLocked(gvr schema.GroupVersionResource, from string) *fee
 // closes is reopened where it stopped; one whose position expired (410)
 // restarts at the current resourceVersion and is reported as a gap.
 func (fd *feeder) run(ctx context.Context, f *feed, from string) {
+	// A feed that stops counts as open: a type no target selects any more
+	// does not hold the stream down.
+	defer fd.conn.watchOpened(f.gvr)
 	rv := from
 	delay := 200 * time.Millisecond
 	for ctx.Err() == nil {
@@ -108,7 +111,15 @@ func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 		}
 		delay = 200 * time.Millisecond
 		fd.opened(f, rv)
-		next, err := fd.consume(ctx, f, w)
+		// Streaming once the watch delivers, or stays open without an
+		// error for reopenSettle (an expired position fails at once).
+		settled := time.AfterFunc(reopenSettle, func() { fd.conn.watchOpened(f.gvr) })
+		next, err := fd.consume(ctx, f, w, func() {
+			if settled.Stop() {
+				fd.conn.watchOpened(f.gvr)
+			}
+		})
+		settled.Stop()
 		w.Stop()
 		switch {
 		case ctx.Err() != nil:
@@ -127,11 +138,13 @@ func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 }
 
 // consume delivers a watch's events until it closes; it returns the position
-// reached and the error that closed it (nil: closed normally).
-func (fd *feeder) consume(ctx context.Context, f *feed, w watch.Interface) (string, error) {
+// reached and the error that closed it (nil: closed normally). streaming is
+// called at the first event that is not an error.
+func (fd *feeder) consume(ctx context.Context, f *feed, w watch.Interface, streaming func()) (string, error) {
 	fd.reg.mu.Lock()
 	pos := f.pos
 	fd.reg.mu.Unlock()
+	first := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -139,6 +152,10 @@ func (fd *feeder) consume(ctx context.Context, f *feed, w watch.Interface) (stri
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				return pos, nil
+			}
+			if first && ev.Type != watch.Error {
+				first = false
+				streaming()
 			}
 			switch ev.Type {
 			case watch.Error:

@@ -79,7 +79,7 @@ func New(dyn dynamic.Interface, raw rest.Interface, disc discovery.DiscoveryInte
 	if report == nil {
 		report = func(mirror.Result) {}
 	}
-	conn := &connectivity{discovery: disc, report: report, connected: true}
+	conn := newConnectivity(disc, report)
 	reg := newRegistry()
 	fd := &feeder{dyn: dyn, reg: reg, conn: conn, report: report}
 	ls := &lister{dyn: dyn, raw: raw, learn: fd.learn}

@@ -1,0 +1,117 @@
+package stream
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
+)
+
+// TestStreamUpOnlyOnceTheWatchReopened: after a watch could not reach the
+// cluster, the stream is not up when the cluster answers a probe, nor when a
+// watch opens and fails at once (its position expired, 410), but only once
+// a watch of the type stays open. The stream goes down and comes up once
+// each in the reports.
+func TestStreamUpOnlyOnceTheWatchReopened(t *testing.T) {
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{gvr: "ConfigMapList"})
+	dyn.PrependReactor("list", "configmaps", func(clienttesting.Action) (bool, runtime.Object, error) {
+		l := &unstructured.UnstructuredList{Object: map[string]interface{}{"apiVersion": "v1", "kind": "ConfigMapList"}}
+		l.SetResourceVersion("50")
+		return true, l, nil
+	})
+	release := make(chan struct{})
+	var mu sync.Mutex
+	watches := 0
+	dyn.PrependWatchReactor("configmaps", func(clienttesting.Action) (bool, watch.Interface, error) {
+		mu.Lock()
+		watches++
+		n := watches
+		mu.Unlock()
+		switch n {
+		case 1:
+			return true, nil, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+		case 2: // opens, then its position is gone
+			w := watch.NewFakeWithChanSize(1, false)
+			w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old resource version"})
+			return true, w, nil
+		default:
+			<-release
+			return true, watch.NewFake(), nil
+		}
+	})
+	var reports []string
+	var rmu sync.Mutex
+	report := func(r mirror.Result) {
+		if r.Op != mirror.OpSource {
+			return
+		}
+		rmu.Lock()
+		defer rmu.Unlock()
+		if r.Err != nil {
+			reports = append(reports, "down")
+		} else {
+			reports = append(reports, "up")
+		}
+	}
+	conn := newConnectivity(&fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, report)
+	defer conn.stop()
+	fd := &feeder{dyn: dyn, reg: newRegistry(), conn: conn, report: func(mirror.Result) {}}
+	fd.reg.mu.Lock()
+	f := fd.startLocked(gvr, "10")
+	fd.reg.mu.Unlock()
+	defer f.cancel()
+
+	// The first watch fails, the second opens and fails with 410, the third
+	// is held; the probe answers within a second or two.
+	waitFor(t, 10*time.Second, "the third watch", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return watches >= 3
+	})
+	waitFor(t, 10*time.Second, "the probe answered", func() bool {
+		up, why := conn.state()
+		return up || strings.HasPrefix(why, "the cluster answers")
+	})
+	// Longer than reopenSettle: the watch that failed with 410 must not
+	// have counted.
+	time.Sleep(reopenSettle + 500*time.Millisecond)
+	if up, why := conn.state(); up {
+		t.Fatalf("the stream is up while no watch of %s is open", gvr.Resource)
+	} else if !strings.Contains(why, "connection refused") {
+		t.Errorf("why = %q, want the watch's last error", why)
+	}
+	close(release)
+	waitFor(t, 10*time.Second, "the stream up once the watch stays open", func() bool {
+		up, _ := conn.state()
+		return up
+	})
+	rmu.Lock()
+	defer rmu.Unlock()
+	if got := strings.Join(reports, ","); got != "down,up" {
+		t.Errorf("reports %s, want down,up", got)
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
