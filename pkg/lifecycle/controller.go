@@ -100,6 +100,11 @@ type Options struct {
 	// snapshots decode each page once instead of the dynamic client's three
 	// times.
 	RawSource rest.Interface
+	// ProtoSource (optional) is a core/v1 client that reads ConfigMaps' and
+	// Secrets' LIST pages as protobuf (cheaper for kube-apiserver to encode
+	// and for us to decode); other types, and pages holding fields this
+	// build does not know, are read through RawSource.
+	ProtoSource rest.Interface
 	Writers   Writers
 	// WorkDir holds the branch workers' clones.
 	WorkDir string

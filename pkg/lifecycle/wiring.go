@@ -84,7 +84,7 @@ type streamScoped interface {
 func (c *Controller) startParts() {
 	s, opts := c.shared, c.opts
 	if opts.Dynamic != nil && opts.Discovery != nil {
-		s.router = stream.New(opts.Dynamic, opts.RawSource, opts.Discovery, c.onResult)
+		s.router = stream.New(opts.Dynamic, opts.RawSource, opts.Discovery, c.onResult).WithProtobuf(opts.ProtoSource)
 	}
 	wopts := worker.Options{WorkDir: opts.WorkDir, Report: c.onResult, Attribution: opts.Attribution, AttributionGrace: opts.AttributionGrace}
 	if s.router != nil {

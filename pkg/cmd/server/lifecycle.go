@@ -25,7 +25,7 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 			WatchRules:        server.StatusWriters.WatchRules,
 			ClusterWatchRules: server.StatusWriters.ClusterWatchRules,
 		},
-		Kube: src.kube, Dynamic: src.dynamic, RawSource: src.raw, Metadata: src.metadata, Discovery: src.discovery,
+		Kube: src.kube, Dynamic: src.dynamic, RawSource: src.raw, ProtoSource: src.protoCore, Metadata: src.metadata, Discovery: src.discovery,
 		Resources:       src.resources,
 		Reviewer:        o.reviewer(src),
 		RecheckInterval: o.RecheckInterval,

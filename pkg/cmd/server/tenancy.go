@@ -25,6 +25,7 @@ type sourceCluster struct {
 	kube      kubernetes.Interface
 	dynamic   dynamic.Interface
 	raw       rest.Interface // LIST pages as bytes
+	protoCore rest.Interface // core/v1 LIST pages as protobuf
 	metadata  metadata.Interface
 	discovery discovery.DiscoveryInterface
 	// resources is discovery, cached, shared by admission and the lifecycle.
@@ -56,6 +57,17 @@ func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
 	if s.raw, err = rest.UnversionedRESTClientFor(rawCfg); err != nil {
 		return nil, err
 	}
+	// ConfigMaps' and Secrets' LIST pages as protobuf (stream.protoPages):
+	// a core/v1 client whose codecs also decode protobuf errors (a 410
+	// must stay a 410).
+	protoCfg := rest.CopyConfig(cfg)
+	protoCfg.ContentType = "application/vnd.kubernetes.protobuf"
+	protoCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	protoKube, err := kubernetes.NewForConfig(protoCfg)
+	if err != nil {
+		return nil, err
+	}
+	s.protoCore = protoKube.CoreV1().RESTClient()
 	if s.metadata, err = metadata.NewForConfig(cfg); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/render"
@@ -33,7 +35,9 @@ type lister struct {
 	dyn dynamic.Interface
 	// raw (optional) reads LIST pages as bytes (rawPages); without it they
 	// are read through dyn.
-	raw   rest.Interface
+	raw rest.Interface
+	// proto (optional) reads the pages of the types protoPages knows.
+	proto rest.Interface
 	learn func(schema.GroupVersionResource, *unstructured.Unstructured)
 }
 
@@ -139,6 +143,15 @@ func (l *lister) readPages(ctx context.Context, gvr schema.GroupVersionResource,
 
 // page reads one page of a LIST, continuing at cont.
 func (l *lister) page(ctx context.Context, gvr schema.GroupVersionResource, ns, cont string) (*unstructured.UnstructuredList, error) {
+	if l.proto != nil && protoServed(gvr) {
+		list, err := protoPages{l.proto}.page(ctx, gvr, ns, listPage, cont)
+		if !errors.Is(err, errNotExact) {
+			return list, err
+		}
+		// Fields this build does not know: this page as JSON, which keeps
+		// them (a continue token is the same in either encoding).
+		klog.V(2).InfoS("LIST page read again as JSON", "resource", gvr.String(), "reason", err)
+	}
 	if l.raw != nil {
 		return rawPages{l.raw}.page(ctx, gvr, ns, listPage, cont)
 	}

@@ -89,6 +89,14 @@ func New(dyn dynamic.Interface, raw rest.Interface, disc discovery.DiscoveryInte
 	}
 }
 
+// WithProtobuf makes snapshots read the LIST pages of ConfigMaps and Secrets
+// through client (core/v1, protobuf; see protoPages); nil leaves them JSON.
+// It is set before the router is used.
+func (r *Router) WithProtobuf(client rest.Interface) *Router {
+	r.lister.proto = client
+	return r
+}
+
 // Connected reports whether the source cluster answers, and the last error.
 func (r *Router) Connected() (bool, string) { return r.conn.state() }
 
