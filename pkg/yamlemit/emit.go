@@ -298,10 +298,26 @@ func plainResolvable(s string) bool {
 		if strings.IndexFunc(s, notInNumbers) >= 0 {
 			return true // no number, timestamp or .inf/.nan has that character
 		}
+		if allDigits(s) {
+			// An integer (or, with a leading 0 that is no octal, a float
+			// by yamlStyleFloat), never a string: asking go-yaml costs 16
+			// µs, and such values ("0", "8080") are in most objects.
+			return false
+		}
 		b, err := goyaml.Marshal(s)
 		return err == nil && len(b) > 0 && b[0] != '"'
 	case c == '~' || c == 'y' || c == 'Y' || c == 'n' || c == 'N' || c == 't' || c == 'T' || c == 'f' || c == 'F' || c == 'o' || c == 'O':
 		return !resolvesInMap[s]
+	}
+	return true
+}
+
+// allDigits reports whether s is ASCII decimal digits only.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
 	}
 	return true
 }
