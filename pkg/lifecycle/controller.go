@@ -105,7 +105,7 @@ type Options struct {
 	// and for us to decode); other types, and pages holding fields this
 	// build does not know, are read through RawSource.
 	ProtoSource rest.Interface
-	Writers   Writers
+	Writers     Writers
 	// WorkDir holds the branch workers' clones.
 	WorkDir string
 	// Concurrency is the number of reconciles run at once (default 4).

@@ -106,8 +106,8 @@ func TestProtoMapsAreJSON(t *testing.T) {
 				t.Fatalf("seed %d: protobuf: %v", seed, err)
 			}
 			for name, get := range map[string]func(*unstructured.UnstructuredList) string{
-				"resourceVersion":    (*unstructured.UnstructuredList).GetResourceVersion,
-				"continue":           (*unstructured.UnstructuredList).GetContinue,
+				"resourceVersion": (*unstructured.UnstructuredList).GetResourceVersion,
+				"continue":        (*unstructured.UnstructuredList).GetContinue,
 				"remainingItemCount": func(l *unstructured.UnstructuredList) string {
 					if n := l.GetRemainingItemCount(); n != nil {
 						return fmt.Sprint(*n)
