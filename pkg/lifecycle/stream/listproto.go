@@ -57,7 +57,7 @@ func (p protoPages) page(ctx context.Context, gvr schema.GroupVersionResource, n
 		return nil, errNotExact
 	}
 	req := p.client.Get().AbsPath(listPath(gvr, ns)).Param("limit", strconv.FormatInt(limit, 10)).
-		SetHeader("Accept", "application/vnd.kubernetes.protobuf")
+		SetHeader("Accept", "application/vnd.kubernetes.protobuf, application/json")
 	if cont != "" {
 		req = req.Param("continue", cont)
 	}
@@ -68,6 +68,10 @@ func (p protoPages) page(ctx context.Context, gvr schema.GroupVersionResource, n
 	b, err := res.Raw()
 	if err != nil {
 		return nil, err
+	}
+	if !bytes.HasPrefix(b, protobufMagic) {
+		// A server (or a proxy before it) that answers JSON only.
+		return decodeList(b)
 	}
 	return decodeProtoList(b, t.kind, t.item)
 }

@@ -363,3 +363,29 @@ func BenchmarkListPage(b *testing.B) {
 		}
 	})
 }
+
+// TestProtoPagesAcceptJSON: a server that answers a protobuf LIST in JSON
+// (one that serves no protobuf, or a proxy) is read as JSON.
+func TestProtoPagesAcceptJSON(t *testing.T) {
+	l := &corev1.ConfigMapList{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMapList"}, ListMeta: metav1.ListMeta{ResourceVersion: "7"},
+		Items: []corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns"}, Data: map[string]string{"k": "v"}}}}
+	_, js := served(t, l)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept"), "application/json") {
+			http.Error(w, "406: JSON only", http.StatusNotAcceptable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(js)
+	}))
+	defer srv.Close()
+	cfg := &rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/vnd.kubernetes.protobuf"}}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := protoPages{kube.CoreV1().RESTClient()}.page(context.Background(), configMaps, "", listPage, "")
+	if err != nil || len(got.Items) != 1 || got.Items[0].GetName() != "a" || got.GetResourceVersion() != "7" {
+		t.Fatalf("%v %+v", err, got)
+	}
+}
