@@ -24,14 +24,30 @@ const ReasonForbidden = "Forbidden"
 
 // chainOf is the way of a rule's data into Git: the rule, its target and the
 // target's provider, with the identity recorded on each (pkg/tenancy).
-func chainOf(ruleRef string, ruleID *v1alpha1.AuthorizedIdentity, t *v1alpha1.GitTarget, p *v1alpha1.GitProvider) []tenancy.Link {
-	links := []tenancy.Link{{Ref: ruleRef, Identity: ruleID}, {Ref: "GitTarget " + t.Namespace + "/" + t.Name, Identity: t.Status.AuthorizedBy}}
+func chainOf(rule tenancy.Link, t *v1alpha1.GitTarget, p *v1alpha1.GitProvider) []tenancy.Link {
+	links := []tenancy.Link{rule, {Ref: "GitTarget " + t.Namespace + "/" + t.Name, Identity: t.Status.AuthorizedBy}}
 	// A Flux GitRepository records no user: it is used for the target's,
 	// already on the chain.
 	if p != nil && !isFluxProvider(p) {
 		links = append(links, tenancy.Link{Ref: "GitProvider " + p.Namespace + "/" + p.Name, Identity: p.Status.AuthorizedBy})
 	}
 	return links
+}
+
+// watchRuleLink is a WatchRule on its way into Git.
+func watchRuleLink(r *v1alpha1.WatchRule) tenancy.Link {
+	return tenancy.Link{Ref: "WatchRule " + r.Namespace + "/" + r.Name, Identity: r.Status.AuthorizedBy}
+}
+
+// clusterWatchRuleLink is a ClusterWatchRule on its way into Git. Its user
+// must still be allowed to update the GitTarget it points at, as at
+// admission: it writes into another namespace's repository with that
+// target's credentials, and losing that permission must stop it, not only
+// losing the right to read what it selects.
+func clusterWatchRuleLink(r *v1alpha1.ClusterWatchRule) tenancy.Link {
+	ref := r.Spec.TargetRef
+	return tenancy.Link{Ref: "ClusterWatchRule " + r.Name, Identity: r.Status.AuthorizedBy,
+		Requires: []tenancy.Check{tenancy.TargetUpdate(ref.Namespace, ref.Name, "spec.targetRef")}}
 }
 
 // ruleSelection is what one rule object mirrors into target t: what its rules
@@ -67,18 +83,18 @@ func (s *shared) targetSelection(ctx context.Context, t *v1alpha1.GitTarget) (se
 	wrs, cwrs := s.listers.rulesFor(t)
 	p, _ := s.listers.provider(t.Namespace, t.Spec.ProviderRef)
 	var sels []selection.Selection
-	add := func(ref string, rules []selection.Rule, id *v1alpha1.AuthorizedIdentity) {
-		sel, _, err := s.ruleSelection(ctx, resources, rules, chainOf(ref, id, t, p))
+	add := func(rule tenancy.Link, rules []selection.Rule) {
+		sel, _, err := s.ruleSelection(ctx, resources, rules, chainOf(rule, t, p))
 		if err != nil {
-			klog.InfoS("Reviewing a rule's users failed; what could not be reviewed is not mirrored", "rule", ref, "err", err)
+			klog.InfoS("Reviewing a rule's users failed; what could not be reviewed is not mirrored", "rule", rule.Ref, "err", err)
 		}
 		sels = append(sels, sel)
 	}
 	for _, r := range wrs {
-		add("WatchRule "+r.Namespace+"/"+r.Name, selection.RulesOf(r), r.Status.AuthorizedBy)
+		add(watchRuleLink(r), selection.RulesOf(r))
 	}
 	for _, r := range cwrs {
-		add("ClusterWatchRule "+r.Name, s.resolveNamespaces(selection.ClusterRulesOf(r)), r.Status.AuthorizedBy)
+		add(clusterWatchRuleLink(r), s.resolveNamespaces(selection.ClusterRulesOf(r)))
 	}
 	return selection.Merge(sels...), nil
 }

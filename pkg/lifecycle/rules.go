@@ -28,8 +28,8 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 		targetNS, target string
 		rules            []selection.Rule
 		writer           StatusWriter
-		ns, name, ref    string
-		id               *v1alpha1.AuthorizedIdentity
+		ns, name         string
+		link             tenancy.Link
 	)
 	switch kind {
 	case "WatchRule":
@@ -39,7 +39,7 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 			return nil
 		}
 		gen, targetNS, target, rules, writer = wr.Generation, wr.Namespace, wr.Spec.TargetRef.Name, selection.RulesOf(wr), r.opts.Writers.WatchRules
-		ref, id = "WatchRule "+ns+"/"+name, wr.Status.AuthorizedBy
+		link = watchRuleLink(wr)
 	case "ClusterWatchRule":
 		name = rest
 		cr, err := r.listers.crules.Get(name)
@@ -47,7 +47,7 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 			return nil
 		}
 		gen, targetNS, target, rules, writer = cr.Generation, cr.Spec.TargetRef.Namespace, cr.Spec.TargetRef.Name, r.resolveNamespaces(selection.ClusterRulesOf(cr)), r.opts.Writers.ClusterWatchRules
-		ref, id = "ClusterWatchRule "+name, cr.Status.AuthorizedBy
+		link = clusterWatchRuleLink(cr)
 	default:
 		return nil
 	}
@@ -55,12 +55,12 @@ func (r *ruleReconciler) sync(ctx context.Context, key string) error {
 		// Recorded users lose permissions without an event of ours: look again.
 		r.queues.rules.AddAfter(key, r.opts.RecheckInterval)
 	}
-	return writeReady(ctx, r.shared, writer, ns, name, gen, r.ready(ctx, ref, id, rules, targetNS, target), nil)
+	return writeReady(ctx, r.shared, writer, ns, name, gen, r.ready(ctx, link, rules, targetNS, target), nil)
 }
 
 // ready is a rule's Ready: its target exists, its rules select at least one
 // type, and every recorded user on its way into Git may read what it selects.
-func (r *ruleReconciler) ready(ctx context.Context, ref string, id *v1alpha1.AuthorizedIdentity, rules []selection.Rule, targetNS, target string) gates.Outcome {
+func (r *ruleReconciler) ready(ctx context.Context, rule tenancy.Link, rules []selection.Rule, targetNS, target string) gates.Outcome {
 	t, err := r.listers.targets.GitTargets(targetNS).Get(target)
 	if err != nil {
 		return gates.False(ReasonTargetNotFound, fmt.Sprintf("GitTarget '%s/%s' not found", targetNS, target))
@@ -73,7 +73,7 @@ func (r *ruleReconciler) ready(ctx context.Context, ref string, id *v1alpha1.Aut
 		return gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
 	}
 	p, _ := r.listers.provider(t.Namespace, t.Spec.ProviderRef)
-	sel, denied, err := r.ruleSelection(ctx, resources, rules, chainOf(ref, id, t, p))
+	sel, denied, err := r.ruleSelection(ctx, resources, rules, chainOf(rule, t, p))
 	if len(denied) > 0 || err != nil {
 		msg := tenancy.Summary(denied)
 		if err != nil {

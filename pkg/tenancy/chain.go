@@ -18,6 +18,10 @@ type Link struct {
 	// Ref names the object ("WatchRule t1/config").
 	Ref      string
 	Identity *v1alpha1.AuthorizedIdentity
+	// Requires are permissions the identity needs for the link to carry
+	// anything at all (a ClusterWatchRule's user must still be allowed to
+	// update the GitTarget it writes through, as at admission).
+	Requires []Check
 }
 
 // Denial is a permission one link's identity lacks.
@@ -50,8 +54,10 @@ func Summary(ds []Denial) string {
 
 // Filter returns the part of sel that every link's identity may list and
 // watch, and the denials. A type keeps the namespaces allowed to all; it is
-// dropped when none is. A review that fails with no verdict to fall back on
-// is returned as an error, with what was decided so far.
+// dropped when none is. A link whose identity lacks one of its Requires
+// carries nothing: the selection is empty. A review that fails with no
+// verdict to fall back on is returned as an error, with what was decided so
+// far.
 func Filter(ctx context.Context, r *Reviewer, sel selection.Selection, links []Link) (selection.Selection, []Denial, error) {
 	out := selection.Selection{}
 	var denials []Denial
@@ -71,6 +77,22 @@ func Filter(ctx context.Context, r *Reviewer, sel selection.Selection, links []L
 			}
 		}
 		return ok
+	}
+	required := true
+	for _, l := range links {
+		for _, c := range l.Requires {
+			yes, err := r.Allowed(ctx, l.Identity, c)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if !yes {
+				required = false
+				denials = append(denials, Denial{Link: l, Check: c})
+			}
+		}
+	}
+	if !required {
+		return out, denials, firstErr
 	}
 	for _, gvr := range sel.GVRs() {
 		ts := sel[gvr]

@@ -377,3 +377,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFilterRequires: a link whose user lacks a permission it requires (a
+// ClusterWatchRule's user, update of the GitTarget it writes through)
+// carries nothing, whatever that user may read; with it, the usual filter.
+func TestFilterRequires(t *testing.T) {
+	reads := []string{"list configmaps in namespace a", "watch configmaps in namespace a"}
+	az := &countingAuthorizer{rbac: rbac{"carol": allow(reads...), "bob": allow(reads...)}}
+	r := &Reviewer{Authorizer: az, TTL: time.Minute, Now: time.Now}
+	sel := selection.Selection{cmGVR: {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a")}}
+	links := []Link{
+		{Ref: "ClusterWatchRule c", Identity: &v1alpha1.AuthorizedIdentity{Username: "carol"},
+			Requires: []Check{TargetUpdate("team", "t", "spec.targetRef")}},
+		{Ref: "GitTarget team/t", Identity: &v1alpha1.AuthorizedIdentity{Username: "bob"}},
+	}
+	got, denied, err := Filter(context.Background(), r, sel, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `user "carol" (ClusterWatchRule c) may not update gittargets.configbutler.ai t in namespace team`
+	if len(got) != 0 || Summary(denied) != want {
+		t.Fatalf("without the required permission: mirrored %v, denials %q; want nothing and %q", got.Names(), Summary(denied), want)
+	}
+	az.rbac["carol"]["update gittargets.configbutler.ai t in namespace team"] = true
+	r.Invalidate()
+	if got, denied, err := Filter(context.Background(), r, sel, links); err != nil || len(denied) != 0 || got[cmGVR] == nil {
+		t.Fatalf("with it: mirrored %v, denials %q, %v", got.Names(), Summary(denied), err)
+	}
+}

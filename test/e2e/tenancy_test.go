@@ -304,3 +304,93 @@ func TestRemotePolicyOnMakeRun(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterWatchRuleLosesTargetUpdate: a ClusterWatchRule writes into
+// another namespace's repository with that GitTarget's credentials, so its
+// user must be allowed to update the target, at admission and from then on:
+// once that permission is revoked (while the user may still read what the
+// rule selects) the rule turns Ready=False/Forbidden, naming it, and a new
+// ConfigMap does not reach Git.
+func TestClusterWatchRuleLosesTargetUpdate(t *testing.T) {
+	home, src := newNamespace(t, "cwrhome"), newNamespace(t, "cwrsrc")
+	kubectl(t, "label", "namespace", src, "mirror-"+home+"=yes")
+	url := newRepo(t, home)
+	carol := "carol-" + home
+	apply(t, credentials(home)+"---\n"+gitProvider(home, "origin", url)+fmt.Sprintf(`---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: mirror, namespace: %[1]s}
+spec: {providerRef: {name: origin}, branch: main, path: live}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: %[2]s}
+rules:
+- apiGroups: [configbutler.ai]
+  resources: [clusterwatchrules]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: %[2]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %[2]s}
+subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: %[2]s}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: update-mirror, namespace: %[1]s}
+rules:
+- apiGroups: [configbutler.ai]
+  resources: [gittargets]
+  resourceNames: [mirror]
+  verbs: [update]
+`, home, carol)+"---\n"+binding(home, "carol", "update-mirror", "{kind: User, apiGroup: rbac.authorization.k8s.io, name: "+carol+"}"))
+	t.Cleanup(func() {
+		st.Kubectl("delete", "clusterwatchrule", home+"-src", "--ignore-not-found")
+		st.Kubectl("delete", "clusterrolebinding,clusterrole", carol, "--ignore-not-found")
+	})
+	rule := fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: ClusterWatchRule
+metadata: {name: %[1]s-src}
+spec:
+  targetRef: {name: mirror, namespace: %[1]s}
+  rules: [{apiGroups: [""], resources: [configmaps], scope: Namespaced, namespaceSelector: {matchLabels: {mirror-%[1]s: "yes"}}}]
+`, home)
+	eventually(t, 20*time.Second, "carol's rule admitted", func() error {
+		out, err := createAs(carol, rule)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	m := &mirror{ns: home, repo: home, path: "live"}
+	file := func(name string) string { return "live/v1/configmaps/" + src + "/" + name + ".yaml" }
+	kubectl(t, "create", "configmap", "one", "-n", src, "--from-literal=v=1")
+	eventually(t, 60*time.Second, "one mirrored through carol's rule", func() error {
+		if m.show(t, file("one")) == "" {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+
+	kubectl(t, "delete", "rolebinding", "carol", "-n", home)
+	want := fmt.Sprintf(`user %q (ClusterWatchRule %s-src) may not update gittargets.configbutler.ai mirror in namespace %s`, carol, home, home)
+	eventually(t, 30*time.Second, "rule Ready=False/Forbidden", func() error {
+		out := kubectl(t, "get", "clusterwatchrule", home+"-src", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}: {.status.conditions[?(@.type=="Ready")].message}`)
+		if !strings.HasPrefix(out, "False/Forbidden: ") || !strings.Contains(out, want) {
+			return fmt.Errorf("%s", out)
+		}
+		return nil
+	})
+	kubectl(t, "create", "configmap", "two", "-n", src, "--from-literal=v=2")
+	time.Sleep(6 * time.Second) // push.interval is 1s: anything routed would be in Git by now
+	if got := m.show(t, file("two")); got != "" {
+		t.Errorf("two, created after carol lost update of the target, reached Git:\n%s", got)
+	}
+	if got := m.show(t, file("one")); got == "" {
+		t.Errorf("one was deleted from Git: a lost permission keeps what Git has")
+	}
+}
