@@ -62,18 +62,23 @@ func Filter(ctx context.Context, r *Reviewer, sel selection.Selection, links []L
 	out := selection.Selection{}
 	var denials []Denial
 	var firstErr error
+	// may records a denial (and the first failed review) and says whether
+	// l's identity may.
+	may := func(l Link, c Check) bool {
+		yes, err := r.Allowed(ctx, l.Identity, c)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if !yes {
+			denials = append(denials, Denial{Link: l, Check: c})
+		}
+		return yes
+	}
 	allowed := func(checks []Check) bool {
 		ok := true
 		for _, l := range links {
 			for _, c := range checks {
-				yes, err := r.Allowed(ctx, l.Identity, c)
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				if !yes {
-					ok = false
-					denials = append(denials, Denial{Link: l, Check: c})
-				}
+				ok = may(l, c) && ok
 			}
 		}
 		return ok
@@ -81,14 +86,7 @@ func Filter(ctx context.Context, r *Reviewer, sel selection.Selection, links []L
 	required := true
 	for _, l := range links {
 		for _, c := range l.Requires {
-			yes, err := r.Allowed(ctx, l.Identity, c)
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			if !yes {
-				required = false
-				denials = append(denials, Denial{Link: l, Check: c})
-			}
+			required = may(l, c) && required
 		}
 	}
 	if !required {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	corev1 "k8s.io/api/core/v1"
@@ -56,16 +55,7 @@ func (p protoPages) page(ctx context.Context, gvr schema.GroupVersionResource, n
 	if !ok {
 		return nil, errNotExact
 	}
-	req := p.client.Get().AbsPath(listPath(gvr, ns)).Param("limit", strconv.FormatInt(limit, 10)).
-		SetHeader("Accept", "application/vnd.kubernetes.protobuf, application/json")
-	if cont != "" {
-		req = req.Param("continue", cont)
-	}
-	res := req.Do(ctx)
-	if err := res.Error(); err != nil {
-		return nil, err
-	}
-	b, err := res.Raw()
+	b, err := getPage(ctx, p.client, gvr, ns, limit, cont, "application/vnd.kubernetes.protobuf, application/json")
 	if err != nil {
 		return nil, err
 	}

@@ -21,9 +21,22 @@ type rawPages struct{ client rest.Interface }
 
 // page reads one page of gvr in ns ("": all namespaces).
 func (r rawPages) page(ctx context.Context, gvr schema.GroupVersionResource, ns string, limit int64, cont string) (*unstructured.UnstructuredList, error) {
-	req := r.client.Get().AbsPath(listPath(gvr, ns)).Param("limit", strconv.FormatInt(limit, 10))
+	b, err := getPage(ctx, r.client, gvr, ns, limit, cont, "")
+	if err != nil {
+		return nil, err
+	}
+	return decodeList(b)
+}
+
+// getPage reads one page of a LIST as bytes, asking for accept ("": the
+// client's default).
+func getPage(ctx context.Context, client rest.Interface, gvr schema.GroupVersionResource, ns string, limit int64, cont, accept string) ([]byte, error) {
+	req := client.Get().AbsPath(listPath(gvr, ns)).Param("limit", strconv.FormatInt(limit, 10))
 	if cont != "" {
 		req = req.Param("continue", cont)
+	}
+	if accept != "" {
+		req = req.SetHeader("Accept", accept)
 	}
 	// Error before Raw, as the dynamic client does: Error decodes the
 	// server's Status (403 names the user, 410 says Expired); Raw alone
@@ -32,11 +45,7 @@ func (r rawPages) page(ctx context.Context, gvr schema.GroupVersionResource, ns 
 	if err := res.Error(); err != nil {
 		return nil, err
 	}
-	b, err := res.Raw()
-	if err != nil {
-		return nil, err
-	}
-	return decodeList(b)
+	return res.Raw()
 }
 
 // listPath is the URL path of a LIST of gvr in ns ("": all namespaces).
