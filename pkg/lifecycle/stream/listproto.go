@@ -18,10 +18,11 @@ import (
 // protoPages reads the LIST pages of the types it knows (ConfigMaps and
 // Secrets, the bulk of most clusters) as protobuf, and builds each item's
 // map by hand (protomap.go). Against JSON it saves kube-apiserver most of
-// its encoding, and us two thirds of the decoding (a page of 500 ConfigMaps
-// of 1 KiB: 3.9 against 11.7 ms). It answers errNotExact when a page holds
-// fields this build does not know (a newer cluster): the caller then reads
-// that page as JSON, which keeps every field.
+// its encoding (the bench lists 10,000 ConfigMaps in 0.22 s as protobuf,
+// 0.48 s as JSON), and us half of the decoding (a page of 500 ConfigMaps of
+// 1 KiB: 3.4 against 6.9 ms, BenchmarkListPage). It answers errNotExact
+// when a page holds fields this build does not know (a newer cluster): the
+// caller then reads that page as JSON, which keeps every field.
 type protoPages struct{ client rest.Interface }
 
 // errNotExact: the page cannot be converted without losing something.
