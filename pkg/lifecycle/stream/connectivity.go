@@ -73,6 +73,15 @@ func (c *connectivity) watchError(gvr schema.GroupVersionResource, err error) {
 	if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 		return // a watch closing or expiring is routine: the feed reopens it
 	}
+	if apierrors.IsNotFound(err) {
+		// The type is gone (its CRD deleted): the cluster answered, and the
+		// feed stops once discovery drops the type from every selection. A
+		// feed that failed before counts as reopened, or one deleted CRD
+		// would hold every target Disconnected.
+		klog.V(2).InfoS("Watch of a type the source cluster no longer serves", "resource", gvr.String())
+		c.watchOpened(gvr)
+		return
+	}
 	klog.InfoS("Watch of the source cluster failed", "resource", gvr.String(), "err", err)
 	why := fmt.Sprintf("watch of %s failed: %v", gvr.String(), err)
 	c.change(func(l link) link { return l.failed(gvr, why) }, true)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -113,5 +114,29 @@ func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTypeGoneIsNotAnOutage: a watch answered 404 (its CRD deleted) does
+// not take the stream down, and clears the failed mark its feed had from an
+// outage before: one deleted CRD must not hold every target Disconnected
+// (the whole e2e suite did, after a test deleted its CRD).
+func TestTypeGoneIsNotAnOutage(t *testing.T) {
+	gadgets := schema.GroupVersionResource{Group: "resume.example.com", Version: "v1", Resource: "gadgets"}
+	gone := apierrors.NewNotFound(gadgets.GroupResource(), "")
+	conn := newConnectivity(&fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, func(mirror.Result) {})
+	defer conn.stop()
+	conn.watchError(gadgets, gone)
+	if up, why := conn.state(); !up {
+		t.Fatalf("a 404 took the stream down: %s", why)
+	}
+	conn.watchError(gadgets, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused"))
+	waitFor(t, 10*time.Second, "the probe answered", func() bool {
+		_, why := conn.state()
+		return strings.HasPrefix(why, "the cluster answers")
+	})
+	conn.watchError(gadgets, gone)
+	if up, why := conn.state(); !up {
+		t.Fatalf("after the outage, the type's 404 left the stream down: %s", why)
 	}
 }
