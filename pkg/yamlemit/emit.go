@@ -300,8 +300,9 @@ func plainResolvable(s string) bool {
 		}
 		if allDigits(s) {
 			// An integer (or, with a leading 0 that is no octal, a float
-			// by yamlStyleFloat), never a string: asking go-yaml costs 16
-			// µs, and such values ("0", "8080") are in most objects.
+			// by yamlStyleFloat), never a string. Asking go-yaml was 0.16 s
+			// of a 10,000-ConfigMap snapshot's profile (about 16 µs each),
+			// and such values ("0", "8080") are in most objects.
 			return false
 		}
 		b, err := goyaml.Marshal(s)

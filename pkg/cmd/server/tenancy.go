@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
@@ -63,11 +64,13 @@ func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
 	protoCfg := rest.CopyConfig(cfg)
 	protoCfg.ContentType = "application/vnd.kubernetes.protobuf"
 	protoCfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	protoKube, err := kubernetes.NewForConfig(protoCfg)
+	// The core/v1 group alone: a whole clientset would build some fifty
+	// group clients at start-up for this one.
+	protoCore, err := corev1client.NewForConfig(protoCfg)
 	if err != nil {
 		return nil, err
 	}
-	s.protoCore = protoKube.CoreV1().RESTClient()
+	s.protoCore = protoCore.RESTClient()
 	if s.metadata, err = metadata.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
