@@ -41,6 +41,9 @@ type Source struct {
 	// Connected: the source cluster answers; Why tells the last error when not.
 	Connected bool
 	Why       string
+	// Denied: why the stream cannot watch one of this target's types (the
+	// server's own ClusterRole refuses it); "" when it watches them all.
+	Denied string
 }
 
 // Ownership is whether this replica owns the target's branch worker.

@@ -50,10 +50,12 @@ func (b *barrier) begin(ctx context.Context, cfg *mirror.Target, sink mirror.Sin
 	ts := b.register(cfg, sink, resume)
 	sctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	opened := b.waitOpened(sctx, ts)
+	opened, why := b.waitOpened(sctx, ts)
 	resumed, ok := b.settle(cfg, ts, opened, resume)
 	if !ok {
-		why := b.conn.why()
+		if why == "" {
+			why = b.conn.why()
+		}
 		if why == "" {
 			why = "timed out"
 		}
@@ -147,17 +149,26 @@ func resumePlan(sel selection.Selection, resume, from map[schema.GroupVersionRes
 // waitOpened waits until the feed of each of the target's types has a watch
 // open, then fixes where the target's buffer began (from): the position read
 // at registration, or the feed's first position when it had none. A feed
-// that lost its position meanwhile (another epoch) is waited for again.
-func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) bool {
+// that lost its position meanwhile (another epoch) is waited for again. A
+// type the server may not read ends the wait at once (denied says why): its
+// watch is refused until the server's ClusterRole changes.
+func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) (opened bool, denied string) {
 	r := b.reg
 	for {
+		r.mu.Lock()
+		feeds := r.feedKeysLocked(ts.cfg.Selection.GVRs())
+		r.mu.Unlock()
+		why, denials := b.conn.deniedIn(feeds)
+		if why != "" {
+			return false, why
+		}
 		r.mu.Lock()
 		var wait chan struct{}
 		for gvr := range ts.cfg.Selection {
 			f := r.feeds[gvr]
 			if f == nil {
 				r.mu.Unlock()
-				return false
+				return false, ""
 			}
 			if f.epoch != ts.epoch[gvr] {
 				ts.from[gvr], ts.epoch[gvr] = "", f.epoch // registered anew in this epoch
@@ -175,13 +186,14 @@ func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) bool {
 				ts.fixed = append(ts.fixed, gvr)
 			}
 			r.mu.Unlock()
-			return true
+			return true, ""
 		}
 		r.mu.Unlock()
 		select {
 		case <-wait:
+		case <-denials:
 		case <-ctx.Done():
-			return false
+			return false, ""
 		}
 	}
 }
@@ -246,7 +258,7 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 func (b *barrier) reopened(ctx context.Context, t *targetStream) error {
 	sctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
-	if !b.waitOpened(sctx, t) {
+	if ok, _ := b.waitOpened(sctx, t); !ok {
 		return ErrGap
 	}
 	return snapshot.ErrNotResumable

@@ -122,8 +122,8 @@ func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
 // outage before: one deleted CRD must not hold every target Disconnected
 // (the whole e2e suite did, after a test deleted its CRD).
 func TestTypeGoneIsNotAnOutage(t *testing.T) {
-	gadgets := schema.GroupVersionResource{Group: "resume.example.com", Version: "v1", Resource: "gadgets"}
-	gone := apierrors.NewNotFound(gadgets.GroupResource(), "")
+	gadgets := feedKey{gvr: schema.GroupVersionResource{Group: "resume.example.com", Version: "v1", Resource: "gadgets"}, id: 1}
+	gone := apierrors.NewNotFound(gadgets.gvr.GroupResource(), "")
 	conn := newConnectivity(&fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, func(mirror.Result) {})
 	defer conn.stop()
 	conn.watchError(gadgets, gone)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +28,7 @@ import (
 // listing); it never lists.
 type feed struct {
 	gvr    schema.GroupVersionResource // set at the start, never changed
+	key    feedKey                     // set at the start, never changed
 	cancel context.CancelFunc          // set at the start, never changed
 
 	// The fields below are under registry.mu: deliver advances pos in the
@@ -47,6 +49,9 @@ type feed struct {
 	light map[string]*lightMeta
 }
 
+// feedIDs numbers the feeds (feedKey.id).
+var feedIDs atomic.Uint64
+
 // feeder runs the feeds: each one's watch, and what its events do. It has no
 // state of its own: a feed's position, epoch and light metadata are under
 // the registry's lock (see feed), since deliver advances the position and
@@ -62,7 +67,7 @@ type feeder struct {
 // current one). The caller holds registry.mu.
 func (fd *feeder) startLocked(gvr schema.GroupVersionResource, from string) *feed {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &feed{gvr: gvr, cancel: cancel, opened: make(chan struct{}), light: map[string]*lightMeta{}}
+	f := &feed{gvr: gvr, key: feedKey{gvr: gvr, id: feedIDs.Add(1)}, cancel: cancel, opened: make(chan struct{}), light: map[string]*lightMeta{}}
 	fd.reg.feeds[gvr] = f
 	go fd.run(ctx, f, from)
 	return f
@@ -75,7 +80,7 @@ func (fd *feeder) startLocked(gvr schema.GroupVersionResource, from string) *fee
 func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 	// A feed that stops counts as open: a type no target selects any more
 	// does not hold the stream down.
-	defer fd.conn.watchOpened(f.gvr)
+	defer fd.conn.watchOpened(f.key)
 	rv := from
 	delay := 200 * time.Millisecond
 	for ctx.Err() == nil {
@@ -83,7 +88,7 @@ func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 			cur, err := fd.currentRV(ctx, f.gvr)
 			if err != nil {
 				if ctx.Err() == nil {
-					fd.conn.watchError(f.gvr, err)
+					fd.conn.watchError(f.key, err)
 				}
 				sleepCtx(ctx, delay)
 				delay = min(2*delay, 5*time.Second)
@@ -104,7 +109,7 @@ func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 				rv = ""
 				continue
 			}
-			fd.conn.watchError(f.gvr, err)
+			fd.conn.watchError(f.key, err)
 			sleepCtx(ctx, delay)
 			delay = min(2*delay, 5*time.Second)
 			continue
@@ -113,10 +118,10 @@ func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 		fd.opened(f, rv)
 		// Streaming once the watch delivers, or stays open without an
 		// error for reopenSettle (an expired position fails at once).
-		settled := time.AfterFunc(reopenSettle, func() { fd.conn.watchOpened(f.gvr) })
+		settled := time.AfterFunc(reopenSettle, func() { fd.conn.watchOpened(f.key) })
 		next, err := fd.consume(ctx, f, w, func() {
 			if settled.Stop() {
-				fd.conn.watchOpened(f.gvr)
+				fd.conn.watchOpened(f.key)
 			}
 		})
 		settled.Stop()
@@ -128,7 +133,7 @@ func (fd *feeder) run(ctx context.Context, f *feed, from string) {
 			fd.gap(f, err)
 			rv = ""
 		case err != nil:
-			fd.conn.watchError(f.gvr, err)
+			fd.conn.watchError(f.key, err)
 			rv = next
 			sleepCtx(ctx, delay)
 		default:

@@ -10,8 +10,8 @@ import (
 // TestLink: the stream is up only when the cluster answers and every feed
 // whose watch failed has reopened; routine steps change nothing.
 func TestLink(t *testing.T) {
-	cms := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
-	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	cms := feedKey{gvr: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, id: 1}
+	secrets := feedKey{gvr: schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, id: 2}
 	start := link{answered: true}
 	for _, tc := range []struct {
 		name  string
@@ -75,6 +75,69 @@ func TestLink(t *testing.T) {
 			}
 			if !tc.up && !strings.Contains(l.why(), tc.why) {
 				t.Errorf("why = %q, want it to say %q", l.why(), tc.why)
+			}
+		})
+	}
+}
+
+// TestLinkDenied: a refused watch (the server may not read the type) leaves
+// the stream up and denies only its feed; marks belong to one feed, so
+// another feed of the same type neither inherits nor clears them.
+func TestLinkDenied(t *testing.T) {
+	cmsGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	old, cms := feedKey{gvr: cmsGVR, id: 1}, feedKey{gvr: cmsGVR, id: 2}
+	secrets := feedKey{gvr: schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, id: 3}
+	const refused = `configmaps is forbidden: User "system:serviceaccount:gitops-reverser:gitops-reverser" cannot watch`
+	start := link{answered: true}
+	for _, tc := range []struct {
+		name   string
+		steps  []func(link) link
+		up     bool
+		denied map[feedKey]bool // deniedIn of each feed alone
+	}{
+		{name: "refused", steps: []func(link) link{
+			func(l link) link { return l.forbidden(cms, refused) },
+		}, up: true, denied: map[feedKey]bool{cms: true, secrets: false}},
+		{name: "refused after an outage", steps: []func(link) link{
+			func(l link) link { return l.failed(cms, "refused") },
+			link.probed,
+			func(l link) link { return l.forbidden(cms, refused) },
+		}, up: true, denied: map[feedKey]bool{cms: true}},
+		{name: "readable again", steps: []func(link) link{
+			func(l link) link { return l.forbidden(cms, refused) },
+			func(l link) link { return l.reopened(cms) },
+		}, up: true, denied: map[feedKey]bool{cms: false}},
+		{name: "a stopped feed's mark is not the new feed's", steps: []func(link) link{
+			func(l link) link { return l.forbidden(old, refused) },
+		}, up: true, denied: map[feedKey]bool{old: true, cms: false}},
+		{name: "a stopped feed's exit does not clear the new feed's denial", steps: []func(link) link{
+			func(l link) link { return l.forbidden(old, refused) },
+			func(l link) link { return l.forbidden(cms, refused) },
+			func(l link) link { return l.reopened(old) },
+		}, up: true, denied: map[feedKey]bool{old: false, cms: true}},
+		{name: "a stopped feed's exit does not clear the new feed's failure", steps: []func(link) link{
+			func(l link) link { return l.failed(old, "refused") },
+			func(l link) link { return l.failed(cms, "refused") },
+			link.probed,
+			func(l link) link { return l.reopened(old) },
+		}, up: false, denied: map[feedKey]bool{cms: false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := start
+			for _, step := range tc.steps {
+				l = step(l)
+			}
+			if l.up() != tc.up {
+				t.Errorf("up = %v, want %v (why %q)", l.up(), tc.up, l.why())
+			}
+			for k, want := range tc.denied {
+				why := l.deniedIn([]feedKey{k})
+				if (why != "") != want {
+					t.Errorf("deniedIn(%s #%d) = %q, want denied: %v", k.gvr.Resource, k.id, why, want)
+				}
+				if want && (!strings.Contains(why, "the server may not watch configmaps") || !strings.Contains(why, refused)) {
+					t.Errorf("deniedIn = %q, want it to name the type and the refusal", why)
+				}
 			}
 		})
 	}

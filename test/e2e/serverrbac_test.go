@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/configbutler/gitops-reverser/test/stack"
+)
+
+// The server's own ServiceAccount reads what its ClusterRole's readRules
+// allow (the chart's rbac.readRules; a platform team may narrow them). A rule
+// selecting a type outside them is one tenant's problem: it must not take
+// the event stream of every other target down.
+
+// narrowServerReads replaces the server's "read everything" rule with one for
+// every API group the cluster serves now except denied. The returned function
+// restores the ClusterRole; it runs at the test's end too.
+func narrowServerReads(t *testing.T, denied string) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	roles := kube.RbacV1().ClusterRoles()
+	orig, err := roles.Get(ctx, stack.ServerName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []string
+	for _, gv := range strings.Fields(kubectl(t, "api-versions")) {
+		g, _, ok := strings.Cut(gv, "/")
+		if !ok {
+			g = "" // the core group's "v1"
+		}
+		if g != denied && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	narrowed := orig.DeepCopy()
+	found := false
+	for i, r := range narrowed.Rules {
+		if slices.Equal(r.APIGroups, []string{"*"}) && slices.Equal(r.Resources, []string{"*"}) && slices.Contains(r.Verbs, "watch") {
+			narrowed.Rules[i] = rbacv1.PolicyRule{APIGroups: groups, Resources: []string{"*"}, Verbs: r.Verbs}
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("ClusterRole %s has no rule reading every type: %+v", stack.ServerName, orig.Rules)
+	}
+	if _, err := roles.Update(ctx, narrowed, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	restore = func() { once.Do(func() { restoreServerReads(t, orig) }) }
+	t.Cleanup(restore)
+	return restore
+}
+
+// restoreServerReads puts the server's ClusterRole back as it was.
+func restoreServerReads(t *testing.T, orig *rbacv1.ClusterRole) {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := kube.RbacV1().ClusterRoles().Get(ctx, orig.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	cur.Rules = orig.Rules
+	if _, err := kube.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Error(err)
+	}
+}
+
+// serverMay reports whether the server's ServiceAccount may do verb on what.
+func serverMay(verb, what string) bool {
+	out, _ := st.Kubectl("auth", "can-i", verb, what, "--as=system:serviceaccount:"+stack.ServerNamespace+":"+stack.ServerName)
+	return strings.TrimSpace(out) == "yes"
+}
+
+// TestTypeTheServerMayNotReadStopsOnlyItsTarget: a tenant's rule selects
+// gizmos, a type the server's ClusterRole does not let it read. That target
+// says why it cannot mirror them; another tenant's live target keeps its
+// event stream (no flap of EventStreamLive, its changes still reach Git);
+// once the server may read gizmos, the first target mirrors them.
+func TestTypeTheServerMayNotReadStopsOnlyItsTarget(t *testing.T) {
+	const group = "forbidden.example.com"
+	apply(t, crdOf(group, "Gizmo", "gizmos"))
+	t.Cleanup(func() { st.Kubectl("delete", "crd", "gizmos."+group, "--ignore-not-found", "--wait=false") })
+	eventually(t, 30*time.Second, "CRD established", func() error {
+		_, err := st.Kubectl("get", "gizmos."+group, "-A")
+		return err
+	})
+	bystander := newMirror(t, "bystander", false, "")
+	tg, _ := targetConditions(t, bystander.ns, "mirror")
+	liveSince := streamCondition(tg.Status.Conditions).LastTransitionTime
+
+	restore := narrowServerReads(t, group)
+	eventually(t, 20*time.Second, "the server may no longer list gizmos", func() error {
+		if serverMay("list", "gizmos."+group) || !serverMay("list", "configmaps") {
+			return fmt.Errorf("RBAC not in effect yet")
+		}
+		return nil
+	})
+
+	ns := newNamespace(t, "gizmos")
+	apply(t, credentials(ns)+"---\n"+originProvider(ns, newRepo(t, ns))+fmt.Sprintf(`---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: mirror, namespace: %[1]s}
+spec: {providerRef: {name: origin}, branch: main, path: live}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: gizmos, namespace: %[1]s}
+spec:
+  targetRef: {name: mirror}
+  rules: [{apiGroups: [%[2]s], resources: [gizmos]}]
+---
+apiVersion: %[2]s/v1
+kind: Gizmo
+metadata: {name: one, namespace: %[1]s}
+spec: {size: 1}
+`, ns, group))
+	// The gizmos target's watch is refused meanwhile (and its snapshot
+	// retried); the bystander's stream must not notice.
+	kubectl(t, "create", "configmap", "during", "-n", bystander.ns, "--from-literal=v=1")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := conditionIs(t, bystander.ns, "mirror", "EventStreamLive", "True", "")(); err != nil {
+			t.Fatalf("another tenant's target lost its stream: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	eventually(t, 60*time.Second, "the gizmos target says the server may not watch them", func() error {
+		if err := conditionIs(t, ns, "mirror", "SnapshotSynced", "False", "SnapshotFailed")(); err != nil {
+			return err
+		}
+		_, cs, err := targetConditionsE(ns, "mirror")
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.Type == "SnapshotSynced" && !strings.Contains(c.Message, "the server may not watch gizmos."+group) {
+				return fmt.Errorf("SnapshotSynced says %q, not that the server may not watch gizmos", c.Message)
+			}
+		}
+		return nil
+	})
+
+	tg, _ = targetConditions(t, bystander.ns, "mirror")
+	if got := streamCondition(tg.Status.Conditions).LastTransitionTime; !got.Equal(&liveSince) {
+		t.Errorf("the bystander's EventStreamLive changed at %v (live since %v): it flapped", got, liveSince)
+	}
+	if bystander.show(t, bystander.file("configmaps", "during")) == "" {
+		t.Errorf("the bystander's ConfigMap created meanwhile is not in Git")
+	}
+
+	restore()
+	m := &mirror{ns: ns, repo: ns, path: "live"}
+	m.waitReady(t)
+	if m.show(t, fmt.Sprintf("live/%s/v1/gizmos/%s/one.yaml", group, ns)) == "" {
+		t.Errorf("the gizmo is not in Git once the server may read gizmos")
+	}
+}
+
+// streamCondition is the EventStreamLive condition of a target's status.
+func streamCondition(cs []metav1.Condition) metav1.Condition {
+	for _, c := range cs {
+		if c.Type == "EventStreamLive" {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}
