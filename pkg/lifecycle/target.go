@@ -48,7 +48,7 @@ func (r *targetReconciler) sync(ctx context.Context, key string) error {
 	}
 	if r.router != nil {
 		v.Source.Connected, v.Source.Why = r.router.Connected()
-		v.Source.Denied = r.router.Denied(key)
+		v.Source.Refused = r.router.Refused(key)
 		v.Live = r.router.Live(key)
 	}
 	var d gates.Decision

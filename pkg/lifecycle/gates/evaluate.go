@@ -41,9 +41,11 @@ type Source struct {
 	// Connected: the source cluster answers; Why tells the last error when not.
 	Connected bool
 	Why       string
-	// Denied: why the stream cannot watch one of this target's types (the
-	// server's own ClusterRole refuses it); "" when it watches them all.
-	Denied string
+	// Refused: why the stream does not carry one of this target's types
+	// though the cluster answers (its watch refused: the server's own
+	// ClusterRole, or the type's conversion webhook down); "" when it
+	// carries them all.
+	Refused string
 }
 
 // Ownership is whether this replica owns the target's branch worker.

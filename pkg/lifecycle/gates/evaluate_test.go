@@ -203,7 +203,7 @@ func TestEvaluate(t *testing.T) {
 		}(), gates: "True/OK True/NotRequired True/BootstrapApplied True/Completed False/Disconnected"},
 		{name: "one of its types refused to the server while live: Disconnected, the other gates evaluated", view: func() *View {
 			v := withState(ready(view(plain())), live)
-			v.Live, v.Source.Denied = true, "the server may not watch gizmos.example.com"
+			v.Live, v.Source.Refused = true, "the server may not watch gizmos.example.com"
 			return v
 		}(), gates: "True/OK True/NotRequired True/BootstrapApplied True/Completed False/Disconnected"},
 		{name: "snapshot done, not registered", view: withState(ready(view(plain())), live),

@@ -209,8 +209,8 @@ func (e *evaluation) streamLive() {
 	switch {
 	case !v.Source.Connected:
 		o = False(v1alpha1.ReasonDisconnected, "Not streaming from the source cluster: "+v.Source.Why)
-	case v.Source.Denied != "":
-		o = False(v1alpha1.ReasonDisconnected, "Not streaming from the source cluster: "+v.Source.Denied)
+	case v.Source.Refused != "":
+		o = False(v1alpha1.ReasonDisconnected, "Not streaming from the source cluster: "+v.Source.Refused)
 	case v.Live && failing && v.Now.Sub(st.PushFailingSince) >= grace:
 		o = False(v1alpha1.ReasonDisconnected,
 			fmt.Sprintf("Pushes to %s have failed for %s: %s; %d change(s) waiting", gitmodel.Redact(v.Credentials.Config.URL),

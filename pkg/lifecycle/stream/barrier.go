@@ -150,16 +150,18 @@ func resumePlan(sel selection.Selection, resume, from map[schema.GroupVersionRes
 // open, then fixes where the target's buffer began (from): the position read
 // at registration, or the feed's first position when it had none. A feed
 // that lost its position meanwhile (another epoch) is waited for again. A
-// type the server may not read ends the wait at once (denied says why): its
-// watch is refused until the server's ClusterRole changes.
-func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) (opened bool, denied string) {
+// type the server may not read ends the wait at once (refused says why):
+// its watch is refused until the server's ClusterRole changes. Another
+// refusal (a conversion webhook down) may pass: it is waited for, and is the
+// reason given when the wait ends without the watch.
+func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) (opened bool, refused string) {
 	r := b.reg
 	for {
 		r.mu.Lock()
 		feeds := r.feedKeysLocked(ts.cfg.Selection.GVRs())
 		r.mu.Unlock()
-		why, denials := b.conn.deniedIn(feeds)
-		if why != "" {
+		why, final, refusals := b.conn.refusedIn(feeds)
+		if final {
 			return false, why
 		}
 		r.mu.Lock()
@@ -168,7 +170,7 @@ func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) (opened bool
 			f := r.feeds[gvr]
 			if f == nil {
 				r.mu.Unlock()
-				return false, ""
+				return false, why
 			}
 			if f.epoch != ts.epoch[gvr] {
 				ts.from[gvr], ts.epoch[gvr] = "", f.epoch // registered anew in this epoch
@@ -191,9 +193,9 @@ func (b *barrier) waitOpened(ctx context.Context, ts *targetStream) (opened bool
 		r.mu.Unlock()
 		select {
 		case <-wait:
-		case <-denials:
+		case <-refusals:
 		case <-ctx.Done():
-			return false, ""
+			return false, why
 		}
 	}
 }

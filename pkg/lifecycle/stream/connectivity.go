@@ -38,28 +38,30 @@ type connectivity struct {
 	link    link
 	probing bool // a probe runs; at most one does
 	stopped bool // the stream stopped: no probe starts, a running one ends
-	// denials is closed (and replaced) when the set of denied types
+	// refusals is closed (and replaced) when the set of refused feeds
 	// changes: a target waiting for its feeds learns its type was refused.
-	denials chan struct{}
+	refusals chan struct{}
 
-	// onDenials (set before any feed starts) learns the types denied or
-	// readable again, called without the lock: the router tells the targets
-	// selecting them, whose EventStreamLive changes, and no other.
-	onDenials func(changed []feedKey)
+	// onRefusals (set before any feed starts) learns the feeds refused or
+	// streaming again, called without the lock: the router tells the
+	// targets selecting their types, whose EventStreamLive changes, and no
+	// other.
+	onRefusals func(changed []feedKey)
 }
 
 // newConnectivity starts connected: nothing has failed yet.
 func newConnectivity(disc discovery.DiscoveryInterface, report mirror.Reporter) *connectivity {
-	return &connectivity{discovery: disc, report: report, link: link{answered: true}, denials: make(chan struct{})}
+	return &connectivity{discovery: disc, report: report, link: link{answered: true}, refusals: make(chan struct{})}
 }
 
-// deniedIn is why one of types is not streaming because the server may not
-// read it ("" when it may read them all), and a channel closed when that may
-// have changed.
-func (c *connectivity) deniedIn(feeds []feedKey) (string, <-chan struct{}) {
+// refusedIn is why one of feeds is not streaming though the cluster answers
+// ("" when none is refused; final: retrying cannot help, see link), and a
+// channel closed when that may have changed.
+func (c *connectivity) refusedIn(feeds []feedKey) (why string, final bool, changed <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.link.deniedIn(feeds), c.denials
+	why, final = c.link.refusedIn(feeds)
+	return why, final, c.refusals
 }
 
 // state reports whether the stream is up, and why not.
@@ -99,11 +101,15 @@ func (c *connectivity) watchError(k feedKey, err error) {
 		c.watchOpened(k)
 		return
 	}
-	if apierrors.IsForbidden(err) {
-		// The cluster answered: the server may not read the type. Only the
-		// targets selecting it are not streaming; the feed retries, so a
-		// ClusterRole that grants it later is picked up.
-		c.change(func(l link) link { return l.forbidden(k, err.Error()) }, false)
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && !apierrors.IsUnauthorized(err) {
+		// The cluster answered, with an error for this type: the server may
+		// not read it (403), or the type's conversion webhook or aggregated
+		// API fails (500, 503). Only the targets selecting it are not
+		// streaming; the feed retries, so a ClusterRole that grants the
+		// type, or the webhook back, is picked up. A 401 (the server's own
+		// credentials) concerns every type.
+		c.change(func(l link) link { return l.refuse(k, err.Error(), apierrors.IsForbidden(err)) }, false)
 		return
 	}
 	klog.InfoS("Watch of the source cluster failed", "resource", k.gvr.String(), "err", err)
@@ -123,16 +129,17 @@ func (c *connectivity) markDisconnected(why string) {
 }
 
 // change applies a transition, reports the stream going down or coming up
-// (once, not per failure), tells onDenials of types denied or readable again,
+// (once, not per failure), tells onRefusals of feeds refused or streaming again,
 // and starts a probe when asked and none runs.
 func (c *connectivity) change(next func(link) link, probe bool) {
 	c.mu.Lock()
-	was, wasDenied := c.link.up(), c.link.denied
+	was, wasRefused := c.link.up(), c.link.refused
 	c.link = next(c.link)
-	now, why, denied := c.link.up(), c.link.why(), c.link.denied
-	if !sameKeys(wasDenied, denied) {
-		close(c.denials)
-		c.denials = make(chan struct{})
+	now, why, refused := c.link.up(), c.link.why(), c.link.refused
+	changed := changedKeys(wasRefused, refused)
+	if len(changed) > 0 {
+		close(c.refusals)
+		c.refusals = make(chan struct{})
 	}
 	startProbe := probe && !c.probing && !c.stopped
 	c.probing = c.probing || startProbe
@@ -144,15 +151,15 @@ func (c *connectivity) change(next func(link) link, probe bool) {
 		klog.InfoS("Source cluster answers again and every watch is open")
 		c.report(mirror.Result{Op: mirror.OpSource, Time: time.Now()})
 	}
-	if changed := changedKeys(wasDenied, denied); len(changed) > 0 {
-		names := make([]string, 0, len(denied))
-		for k := range denied {
-			names = append(names, k.gvr.GroupResource().String())
+	if len(changed) > 0 {
+		names := make([]string, 0, len(refused))
+		for k, r := range refused {
+			names = append(names, k.gvr.GroupResource().String()+": "+r.why)
 		}
 		sort.Strings(names)
-		klog.InfoS("Types the server may not watch changed (the targets selecting them are not streaming)", "denied", names)
-		if c.onDenials != nil {
-			c.onDenials(changed)
+		klog.InfoS("Watches the cluster refuses changed (the targets selecting their types are not streaming)", "refused", names)
+		if c.onRefusals != nil {
+			c.onRefusals(changed)
 		}
 	}
 	if startProbe {
@@ -183,13 +190,8 @@ func (c *connectivity) probe() {
 	}
 }
 
-// sameKeys: a and b hold the same feeds.
-func sameKeys(a, b map[feedKey]string) bool {
-	return len(changedKeys(a, b)) == 0
-}
-
 // changedKeys: the feeds in a or b but not both.
-func changedKeys(a, b map[feedKey]string) []feedKey {
+func changedKeys(a, b map[feedKey]refusal) []feedKey {
 	var out []feedKey
 	for k := range a {
 		if _, ok := b[k]; !ok {

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -138,5 +139,44 @@ func TestTypeGoneIsNotAnOutage(t *testing.T) {
 	conn.watchError(gadgets, gone)
 	if up, why := conn.state(); !up {
 		t.Fatalf("after the outage, the type's 404 left the stream down: %s", why)
+	}
+}
+
+// TestWatchErrorKinds: which watch errors take the whole stream down (the
+// cluster or the server's credentials), which concern only the feed's
+// targets (the cluster answered with an error for the type), and which are
+// routine.
+func TestWatchErrorKinds(t *testing.T) {
+	gizmos := schema.GroupResource{Group: "example.com", Resource: "gizmos"}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		up      bool
+		refused string // a part of refusedIn's reason; "" for none
+		final   bool
+	}{
+		{name: "closed", err: io.EOF, up: true},
+		{name: "expired", err: apierrors.NewResourceExpired("too old resource version"), up: true},
+		{name: "type gone", err: apierrors.NewNotFound(gizmos, ""), up: true},
+		{name: "forbidden", err: apierrors.NewForbidden(gizmos, "", errors.New("no rule")), up: true, refused: "the server may not watch gizmos.example.com", final: true},
+		{name: "conversion webhook down", err: apierrors.NewInternalError(errors.New("conversion webhook for example.com/v2 failed")), up: true, refused: "the watch of gizmos.example.com fails: Internal error occurred: conversion webhook"},
+		{name: "aggregated API down", err: apierrors.NewServiceUnavailable("the server is currently unable to handle the request"), up: true, refused: "currently unable"},
+		{name: "throttled", err: apierrors.NewTooManyRequests("slow down", 1), up: true, refused: "slow down"},
+		{name: "the server's credentials", err: apierrors.NewUnauthorized("token expired"), up: false},
+		{name: "no answer", err: errors.New("dial tcp 127.0.0.1:6443: connect: connection refused"), up: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := newConnectivity(&fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, func(mirror.Result) {})
+			conn.stop() // no probe: the state right after the error
+			k := feedKey{gvr: gizmos.WithVersion("v1"), id: 1}
+			conn.watchError(k, tc.err)
+			if up, why := conn.state(); up != tc.up {
+				t.Errorf("stream up = %v (%s), want %v", up, why, tc.up)
+			}
+			why, final, _ := conn.refusedIn([]feedKey{k})
+			if (why != "") != (tc.refused != "") || !strings.Contains(why, tc.refused) || final != tc.final {
+				t.Errorf("refusedIn = %q, final %v; want %q, final %v", why, final, tc.refused, tc.final)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -19,16 +20,24 @@ import (
 // author. Routine closes (EOF, 410) never break a feed, so a watch the
 // server ends every few minutes does not make Ready flicker.
 //
-// A feed whose watch is refused (403: the server's own ClusterRole does not
-// let it read the type) is denied, not broken: the cluster answered, and
-// only the targets selecting that type are not streaming (deniedIn). One
-// tenant's rule for a type the server may not read must not take every
-// other target's stream down.
+// A feed whose watch the cluster answers with an error is refused, not
+// broken: only the targets selecting that type are not streaming
+// (refusedIn). A 403 (the server's own ClusterRole does not let it read the
+// type) is final until the ClusterRole changes; a 500 or 503 (the type's
+// conversion webhook or aggregated API is down, say) may pass. One tenant's
+// rule for such a type must not take every other target's stream down.
 type link struct {
 	answered bool
 	lastErr  string // why the cluster did not answer ("" once it did)
 	broken   map[feedKey]string
-	denied   map[feedKey]string
+	refused  map[feedKey]refusal
+}
+
+// refusal is why the cluster refused a feed's watch; final when retrying
+// cannot help before the server's ClusterRole changes (403).
+type refusal struct {
+	why   string
+	final bool
 }
 
 // feedKey names one feed: its type, and which of the feeds that type had.
@@ -71,33 +80,42 @@ func (l link) failed(k feedKey, why string) link {
 	return l
 }
 
-// forbidden: k's watch was refused (why): the cluster answers, but the
-// server may not read the type. A mark from an earlier outage goes, so the
-// type does not hold the whole stream down.
-func (l link) forbidden(k feedKey, why string) link {
+// refuse: the cluster answered k's watch with an error (why); final for a
+// 403. A mark from an earlier outage goes, so the type does not hold the
+// whole stream down.
+func (l link) refuse(k feedKey, why string, final bool) link {
 	l = l.reopened(k)
-	l.denied = with(l.denied, k, why)
+	l.refused = with(l.refused, k, refusal{why: why, final: final})
 	return l
 }
 
-// deniedIn is why one of feeds is not streaming because the server may not
-// read its type ("" when none is denied).
-func (l link) deniedIn(feeds []feedKey) string {
-	var names []string
-	first := ""
+// refusedIn is why one of feeds is not streaming though the cluster answers
+// ("" when none is refused); final when a refusal is (its reason comes
+// first).
+func (l link) refusedIn(feeds []feedKey) (why string, final bool) {
+	var finals, others []string
+	var finalWhy, otherWhy string
 	for _, k := range feeds {
-		if why, ok := l.denied[k]; ok {
-			names = append(names, k.gvr.GroupResource().String())
-			if first == "" {
-				first = why
-			}
+		r, ok := l.refused[k]
+		switch {
+		case !ok:
+		case r.final:
+			finals = append(finals, k.gvr.GroupResource().String())
+			finalWhy = cmp.Or(finalWhy, r.why)
+		default:
+			others = append(others, k.gvr.GroupResource().String())
+			otherWhy = cmp.Or(otherWhy, r.why)
 		}
 	}
-	if len(names) == 0 {
-		return ""
+	sort.Strings(finals)
+	sort.Strings(others)
+	switch {
+	case len(finals) > 0:
+		return fmt.Sprintf("the server may not watch %s (its ClusterRole, the chart's rbac.readRules): %s", strings.Join(finals, ", "), finalWhy), true
+	case len(others) > 0:
+		return fmt.Sprintf("the cluster answers, but the watch of %s fails: %s", strings.Join(others, ", "), otherWhy), false
 	}
-	sort.Strings(names)
-	return fmt.Sprintf("the server may not watch %s (its ClusterRole, the chart's rbac.readRules): %s", strings.Join(names, ", "), first)
+	return "", false
 }
 
 // unreachable: another reader of the cluster found it not answering.
@@ -116,16 +134,16 @@ func (l link) probed() link {
 // selects any more does not hold the stream down).
 func (l link) reopened(k feedKey) link {
 	l.broken = without(l.broken, k)
-	l.denied = without(l.denied, k)
+	l.refused = without(l.refused, k)
 	return l
 }
 
 // without is m (copied when it holds k) without k.
-func without(m map[feedKey]string, k feedKey) map[feedKey]string {
+func without[V any](m map[feedKey]V, k feedKey) map[feedKey]V {
 	if _, ok := m[k]; !ok {
 		return m
 	}
-	out := make(map[feedKey]string, len(m)-1)
+	out := make(map[feedKey]V, len(m)-1)
 	for key, val := range m {
 		if key != k {
 			out[key] = val
@@ -136,8 +154,8 @@ func without(m map[feedKey]string, k feedKey) map[feedKey]string {
 
 // with is m (copied) with k set to v: a link is a value, never changed in
 // place, so the caller's copy before a transition stays what it was.
-func with(m map[feedKey]string, k feedKey, v string) map[feedKey]string {
-	out := make(map[feedKey]string, len(m)+1)
+func with[V any](m map[feedKey]V, k feedKey, v V) map[feedKey]V {
+	out := make(map[feedKey]V, len(m)+1)
 	for key, val := range m {
 		out[key] = val
 	}

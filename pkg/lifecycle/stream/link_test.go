@@ -80,47 +80,58 @@ func TestLink(t *testing.T) {
 	}
 }
 
-// TestLinkDenied: a refused watch (the server may not read the type) leaves
-// the stream up and denies only its feed; marks belong to one feed, so
-// another feed of the same type neither inherits nor clears them.
-func TestLinkDenied(t *testing.T) {
+// TestLinkRefused: a watch the cluster answers with an error leaves the
+// stream up and concerns only its feed (final for a 403); marks belong to one
+// feed, so another feed of the same type neither inherits nor clears them.
+func TestLinkRefused(t *testing.T) {
 	cmsGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	old, cms := feedKey{gvr: cmsGVR, id: 1}, feedKey{gvr: cmsGVR, id: 2}
 	secrets := feedKey{gvr: schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, id: 3}
-	const refused = `configmaps is forbidden: User "system:serviceaccount:gitops-reverser:gitops-reverser" cannot watch`
+	const forbidden = `configmaps is forbidden: User "system:serviceaccount:gitops-reverser:gitops-reverser" cannot watch`
+	const webhook = `conversion webhook for example.com/v2 failed: service "convert" not found`
+	type want struct {
+		why   string // a part of refusedIn's reason; "" for none
+		final bool
+	}
 	start := link{answered: true}
 	for _, tc := range []struct {
-		name   string
-		steps  []func(link) link
-		up     bool
-		denied map[feedKey]bool // deniedIn of each feed alone
+		name    string
+		steps   []func(link) link
+		up      bool
+		refused map[feedKey]want // refusedIn of each feed alone
 	}{
-		{name: "refused", steps: []func(link) link{
-			func(l link) link { return l.forbidden(cms, refused) },
-		}, up: true, denied: map[feedKey]bool{cms: true, secrets: false}},
-		{name: "refused after an outage", steps: []func(link) link{
+		{name: "forbidden", steps: []func(link) link{
+			func(l link) link { return l.refuse(cms, forbidden, true) },
+		}, up: true, refused: map[feedKey]want{
+			cms:     {"the server may not watch configmaps (its ClusterRole, the chart's rbac.readRules): " + forbidden, true},
+			secrets: {},
+		}},
+		{name: "a conversion webhook down", steps: []func(link) link{
+			func(l link) link { return l.refuse(cms, webhook, false) },
+		}, up: true, refused: map[feedKey]want{cms: {"the cluster answers, but the watch of configmaps fails: " + webhook, false}}},
+		{name: "forbidden after an outage", steps: []func(link) link{
 			func(l link) link { return l.failed(cms, "refused") },
 			link.probed,
-			func(l link) link { return l.forbidden(cms, refused) },
-		}, up: true, denied: map[feedKey]bool{cms: true}},
-		{name: "readable again", steps: []func(link) link{
-			func(l link) link { return l.forbidden(cms, refused) },
+			func(l link) link { return l.refuse(cms, forbidden, true) },
+		}, up: true, refused: map[feedKey]want{cms: {forbidden, true}}},
+		{name: "streaming again", steps: []func(link) link{
+			func(l link) link { return l.refuse(cms, forbidden, true) },
 			func(l link) link { return l.reopened(cms) },
-		}, up: true, denied: map[feedKey]bool{cms: false}},
+		}, up: true, refused: map[feedKey]want{cms: {}}},
 		{name: "a stopped feed's mark is not the new feed's", steps: []func(link) link{
-			func(l link) link { return l.forbidden(old, refused) },
-		}, up: true, denied: map[feedKey]bool{old: true, cms: false}},
-		{name: "a stopped feed's exit does not clear the new feed's denial", steps: []func(link) link{
-			func(l link) link { return l.forbidden(old, refused) },
-			func(l link) link { return l.forbidden(cms, refused) },
+			func(l link) link { return l.refuse(old, forbidden, true) },
+		}, up: true, refused: map[feedKey]want{old: {forbidden, true}, cms: {}}},
+		{name: "a stopped feed's exit does not clear the new feed's refusal", steps: []func(link) link{
+			func(l link) link { return l.refuse(old, forbidden, true) },
+			func(l link) link { return l.refuse(cms, webhook, false) },
 			func(l link) link { return l.reopened(old) },
-		}, up: true, denied: map[feedKey]bool{old: false, cms: true}},
+		}, up: true, refused: map[feedKey]want{old: {}, cms: {webhook, false}}},
 		{name: "a stopped feed's exit does not clear the new feed's failure", steps: []func(link) link{
 			func(l link) link { return l.failed(old, "refused") },
 			func(l link) link { return l.failed(cms, "refused") },
 			link.probed,
 			func(l link) link { return l.reopened(old) },
-		}, up: false, denied: map[feedKey]bool{cms: false}},
+		}, up: false, refused: map[feedKey]want{cms: {}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := start
@@ -130,15 +141,17 @@ func TestLinkDenied(t *testing.T) {
 			if l.up() != tc.up {
 				t.Errorf("up = %v, want %v (why %q)", l.up(), tc.up, l.why())
 			}
-			for k, want := range tc.denied {
-				why := l.deniedIn([]feedKey{k})
-				if (why != "") != want {
-					t.Errorf("deniedIn(%s #%d) = %q, want denied: %v", k.gvr.Resource, k.id, why, want)
-				}
-				if want && (!strings.Contains(why, "the server may not watch configmaps") || !strings.Contains(why, refused)) {
-					t.Errorf("deniedIn = %q, want it to name the type and the refusal", why)
+			for k, w := range tc.refused {
+				why, final := l.refusedIn([]feedKey{k})
+				if (why != "") != (w.why != "") || !strings.Contains(why, w.why) || final != w.final {
+					t.Errorf("refusedIn(%s #%d) = %q, final %v; want %q, final %v", k.gvr.Resource, k.id, why, final, w.why, w.final)
 				}
 			}
 		})
+	}
+	// Both kinds in one target: the final one is named first.
+	l := start.refuse(cms, webhook, false).refuse(secrets, forbidden, true)
+	if why, final := l.refusedIn([]feedKey{cms, secrets}); !final || !strings.HasPrefix(why, "the server may not watch secrets") {
+		t.Errorf("refusedIn(both) = %q, final %v; want the 403 first", why, final)
 	}
 }

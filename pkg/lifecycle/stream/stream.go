@@ -83,7 +83,7 @@ func New(dyn dynamic.Interface, raw rest.Interface, disc discovery.DiscoveryInte
 	reg := newRegistry()
 	fd := &feeder{dyn: dyn, reg: reg, conn: conn, report: report}
 	ls := &lister{dyn: dyn, raw: raw, learn: fd.learn}
-	conn.onDenials = func(changed []feedKey) {
+	conn.onRefusals = func(changed []feedKey) {
 		for _, key := range reg.targetsOn(changed) {
 			report(mirror.Result{Op: mirror.OpStream, Target: key, Time: time.Now()})
 		}

@@ -134,12 +134,12 @@ func TestRefusedTypeConcernsOnlyItsTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.GoLive(live.Key, map[schema.GroupVersionResource]string{gizmoType: "50"})
-	waitFor(t, 10*time.Second, "gizmos streaming", func() bool { return r.Denied(live.Key) == "" })
+	waitFor(t, 10*time.Second, "gizmos streaming", func() bool { return r.Refused(live.Key) == "" })
 	told := reported(mirror.OpStream, live.Key)
 
 	cluster.allow(false)
-	waitFor(t, 10*time.Second, "the live gizmos target denied", func() bool {
-		return strings.Contains(r.Denied(live.Key), "the server may not watch gizmos.forbidden.example.com")
+	waitFor(t, 10*time.Second, "the live gizmos target refused", func() bool {
+		return strings.Contains(r.Refused(live.Key), "the server may not watch gizmos.forbidden.example.com")
 	})
 	if n := reported(mirror.OpStream, live.Key); n <= told {
 		t.Errorf("the live gizmos target was not told its type is refused")
@@ -150,10 +150,10 @@ func TestRefusedTypeConcernsOnlyItsTargets(t *testing.T) {
 	told = reported(mirror.OpStream, live.Key)
 
 	cluster.allow(true)
-	waitFor(t, 10*time.Second, "gizmos streaming again", func() bool { return r.Denied(live.Key) == "" })
+	waitFor(t, 10*time.Second, "gizmos streaming again", func() bool { return r.Refused(live.Key) == "" })
 	waitFor(t, 10*time.Second, "the live gizmos target told", func() bool { return reported(mirror.OpStream, live.Key) > told })
 
-	if d := r.Denied(cms.Key); d != "" {
+	if d := r.Refused(cms.Key); d != "" {
 		t.Errorf("the ConfigMaps target is denied: %s", d)
 	}
 	if n := reported(mirror.OpStream, cms.Key) + reported(mirror.OpSource, ""); n != 0 {

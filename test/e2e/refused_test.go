@@ -15,10 +15,11 @@ import (
 	"github.com/configbutler/gitops-reverser/test/stack"
 )
 
-// The server's own ServiceAccount reads what its ClusterRole's readRules
-// allow (the chart's rbac.readRules; a platform team may narrow them). A rule
-// selecting a type outside them is one tenant's problem: it must not take
-// the event stream of every other target down.
+// A watch the source cluster refuses for one type is one tenant's problem:
+// the server's own ServiceAccount may not read it (its ClusterRole's
+// readRules, the chart's rbac.readRules, which a platform team may narrow),
+// or the type's conversion webhook is down. It must not take the event
+// stream of every other target down.
 
 // narrowServerReads replaces the server's "read everything" rule with one for
 // every API group the cluster serves now except denied. The returned function
@@ -96,8 +97,7 @@ func TestTypeTheServerMayNotReadStopsOnlyItsTarget(t *testing.T) {
 		return err
 	})
 	bystander := newMirror(t, "bystander", false, "")
-	tg, _ := targetConditions(t, bystander.ns, "mirror")
-	liveSince := streamCondition(tg.Status.Conditions).LastTransitionTime
+	liveSince := bystander.liveSince(t)
 
 	restore := narrowServerReads(t, group)
 	eventually(t, 20*time.Second, "the server may no longer list gizmos", func() error {
@@ -128,14 +128,7 @@ spec: {size: 1}
 `, ns, group))
 	// The gizmos target's watch is refused meanwhile (and its snapshot
 	// retried); the bystander's stream must not notice.
-	kubectl(t, "create", "configmap", "during", "-n", bystander.ns, "--from-literal=v=1")
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := conditionIs(t, bystander.ns, "mirror", "EventStreamLive", "True", "")(); err != nil {
-			t.Fatalf("another tenant's target lost its stream: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	bystander.keepsStreaming(t, liveSince)
 	eventually(t, 60*time.Second, "the gizmos target says the server may not watch them", func() error {
 		if err := conditionIs(t, ns, "mirror", "SnapshotSynced", "False", "SnapshotFailed")(); err != nil {
 			return err
@@ -152,14 +145,7 @@ spec: {size: 1}
 		return nil
 	})
 
-	tg, _ = targetConditions(t, bystander.ns, "mirror")
-	if got := streamCondition(tg.Status.Conditions).LastTransitionTime; !got.Equal(&liveSince) {
-		t.Errorf("the bystander's EventStreamLive changed at %v (live since %v): it flapped", got, liveSince)
-	}
-	if bystander.show(t, bystander.file("configmaps", "during")) == "" {
-		t.Errorf("the bystander's ConfigMap created meanwhile is not in Git")
-	}
-
+	bystander.streamedSince(t, liveSince)
 	restore()
 	m := &mirror{ns: ns, repo: ns, path: "live"}
 	m.waitReady(t)
@@ -176,4 +162,106 @@ func streamCondition(cs []metav1.Condition) metav1.Condition {
 		}
 	}
 	return metav1.Condition{}
+}
+
+// liveSince is when the mirror's EventStreamLive last changed.
+func (m *mirror) liveSince(t *testing.T) metav1.Time {
+	t.Helper()
+	tg, _ := targetConditions(t, m.ns, "mirror")
+	return streamCondition(tg.Status.Conditions).LastTransitionTime
+}
+
+// keepsStreaming: for 15 s, while another target's type is refused, the
+// mirror's EventStreamLive stays True; a ConfigMap it creates meanwhile
+// is checked by streamedSince.
+func (m *mirror) keepsStreaming(t *testing.T, since metav1.Time) {
+	t.Helper()
+	kubectl(t, "create", "configmap", "during", "-n", m.ns, "--from-literal=v=1")
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := conditionIs(t, m.ns, "mirror", "EventStreamLive", "True", "")(); err != nil {
+			t.Fatalf("another tenant's target lost its stream: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// streamedSince: the mirror's EventStreamLive has not changed since (no
+// flap a poll could miss), and the ConfigMap keepsStreaming created is in
+// Git.
+func (m *mirror) streamedSince(t *testing.T, since metav1.Time) {
+	t.Helper()
+	if got := m.liveSince(t); !got.Equal(&since) {
+		t.Errorf("the bystander's EventStreamLive changed at %v (live since %v): it flapped", got, since)
+	}
+	if m.show(t, m.file("configmaps", "during")) == "" {
+		t.Errorf("the bystander's ConfigMap created meanwhile is not in Git")
+	}
+}
+
+// TestConversionWebhookDownStopsOnlyItsTarget: a tenant mirrors sprockets,
+// whose CRD converts v1 (stored) to v2 (served first, so mirrored) through
+// a webhook that does not exist. Once a sprocket exists, kube-apiserver
+// cannot read the type back (its watch cache fails to initialize) and every
+// watch of it fails. That target says so in EventStreamLive; another
+// tenant's live target keeps its stream.
+func TestConversionWebhookDownStopsOnlyItsTarget(t *testing.T) {
+	const group = "convert.example.com"
+	apply(t, fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: sprockets.%[1]s}
+spec:
+  group: %[1]s
+  names: {kind: Sprocket, plural: sprockets, singular: sprocket}
+  scope: Namespaced
+  conversion:
+    strategy: Webhook
+    webhook:
+      conversionReviewVersions: [v1]
+      clientConfig: {service: {namespace: default, name: no-such-converter, path: /convert}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+  - name: v2
+    served: true
+    storage: false
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`, group))
+	t.Cleanup(func() { st.Kubectl("delete", "crd", "sprockets."+group, "--ignore-not-found", "--wait=false") })
+	eventually(t, 30*time.Second, "CRD established", func() error {
+		_, err := st.Kubectl("get", "sprockets."+group, "-A")
+		return err
+	})
+	bystander := newMirror(t, "bystander", false, "")
+	liveSince := bystander.liveSince(t)
+
+	ns := newNamespace(t, "sprockets")
+	apply(t, credentials(ns)+"---\n"+originProvider(ns, newRepo(t, ns))+fmt.Sprintf(`---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: mirror, namespace: %[1]s}
+spec: {providerRef: {name: origin}, branch: main, path: live}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: sprockets, namespace: %[1]s}
+spec:
+  targetRef: {name: mirror}
+  rules: [{apiGroups: [%[2]s], resources: [sprockets]}]
+`, ns, group))
+	m := &mirror{ns: ns, repo: ns, path: "live"}
+	m.waitReady(t) // no sprocket yet: nothing to convert
+	apply(t, fmt.Sprintf("apiVersion: %s/v1\nkind: Sprocket\nmetadata: {name: one, namespace: %s}\nspec: {teeth: 12}\n", group, ns))
+
+	eventually(t, 60*time.Second, "the sprockets target not streaming", conditionIs(t, ns, "mirror", "EventStreamLive", "False", "Disconnected"))
+	bystander.keepsStreaming(t, liveSince)
+	_, cs := targetConditions(t, ns, "mirror")
+	for _, c := range cs {
+		if c.Type == "EventStreamLive" && !strings.Contains(c.Message, "the watch of sprockets."+group+" fails") {
+			t.Errorf("EventStreamLive says %q, not that the watch of sprockets fails", c.Message)
+		}
+	}
+	bystander.streamedSince(t, liveSince)
 }

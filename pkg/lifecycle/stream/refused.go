@@ -3,14 +3,15 @@ package stream
 import "k8s.io/apimachinery/pkg/runtime/schema"
 
 // A type whose watch the source cluster refuses (403: the server's own
-// ClusterRole does not let it read the type) concerns only the targets that
-// select it (see link): they are told when it is denied or readable again,
-// and their EventStreamLive says why.
+// ClusterRole does not let it read the type; 500 or 503: its conversion
+// webhook or aggregated API is down) concerns only the targets that select
+// it (see link): they are told when it is refused or streams again, and
+// their EventStreamLive says why.
 
-// Denied is why the target is not streaming one of its types because the
-// server may not read it ("" when it may read every one).
-func (r *Router) Denied(targetKey string) string {
-	why, _ := r.conn.deniedIn(r.reg.feedsOf(targetKey))
+// Refused is why the target is not streaming one of its types though the
+// cluster answers ("" when every one streams).
+func (r *Router) Refused(targetKey string) string {
+	why, _, _ := r.conn.refusedIn(r.reg.feedsOf(targetKey))
 	return why
 }
 
