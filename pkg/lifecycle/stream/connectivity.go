@@ -1,14 +1,13 @@
 package stream
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/discovery"
 	"k8s.io/klog/v2"
 
@@ -42,6 +41,10 @@ type connectivity struct {
 	// changes: a target waiting for its feeds learns its type was refused.
 	refusals chan struct{}
 
+	// serves checks that the cluster serves reads of a core type (see
+	// kindOf); set at construction, replaced by tests.
+	serves func() error
+
 	// onRefusals (set before any feed starts) learns the feeds refused or
 	// streaming again, called without the lock: the router tells the
 	// targets selecting their types, whose EventStreamLive changes, and no
@@ -51,7 +54,22 @@ type connectivity struct {
 
 // newConnectivity starts connected: nothing has failed yet.
 func newConnectivity(disc discovery.DiscoveryInterface, report mirror.Reporter) *connectivity {
-	return &connectivity{discovery: disc, report: report, link: link{answered: true}, refusals: make(chan struct{})}
+	return &connectivity{discovery: disc, report: report, link: link{answered: true}, refusals: make(chan struct{}),
+		serves: servesReads(disc)}
+}
+
+// servesReads checks the cluster with a LIST of one Namespace (the server's
+// ClusterRole always grants it): a consistent read, so it fails too when
+// kube-apiserver answers but its storage (etcd) does not.
+func servesReads(disc discovery.DiscoveryInterface) func() error {
+	return func() error {
+		if disc == nil || disc.RESTClient() == nil {
+			return errors.New("no client to check the cluster with")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return disc.RESTClient().Get().AbsPath("/api/v1/namespaces").Param("limit", "1").Do(ctx).Error()
+	}
 }
 
 // refusedIn is why one of feeds is not streaming though the cluster answers
@@ -89,32 +107,25 @@ func (c *connectivity) stop() {
 // it, and probes until it answers again; the feed counts again once its
 // watch reopens (watchOpened).
 func (c *connectivity) watchError(k feedKey, err error) {
-	if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-		return // a watch closing or expiring is routine: the feed reopens it
-	}
-	if apierrors.IsNotFound(err) {
-		// The type is gone (its CRD deleted): the cluster answered, and the
-		// feed stops once discovery drops the type from every selection. A
-		// feed that failed before counts as reopened, or one deleted CRD
-		// would hold every target Disconnected.
+	switch kind := kindOf(err, c.serves); kind {
+	case routine:
+	case typeGone:
+		// The cluster answered: the feed stops once discovery drops the
+		// type from every selection. A feed that failed before counts as
+		// reopened, or one deleted CRD would hold every target
+		// Disconnected.
 		klog.V(2).InfoS("Watch of a type the source cluster no longer serves", "resource", k.gvr.String())
 		c.watchOpened(k)
-		return
+	case refusedFinal, refusedType:
+		// Only the targets selecting the type are not streaming; the feed
+		// retries, so a ClusterRole that grants the type, or its webhook
+		// back, is picked up.
+		c.change(func(l link) link { return l.refuse(k, err.Error(), kind == refusedFinal) }, false)
+	default:
+		klog.InfoS("Watch of the source cluster failed", "resource", k.gvr.String(), "err", err)
+		why := fmt.Sprintf("watch of %s failed: %v", k.gvr.String(), err)
+		c.change(func(l link) link { return l.failed(k, why) }, true)
 	}
-	var status apierrors.APIStatus
-	if errors.As(err, &status) && !apierrors.IsUnauthorized(err) {
-		// The cluster answered, with an error for this type: the server may
-		// not read it (403), or the type's conversion webhook or aggregated
-		// API fails (500, 503). Only the targets selecting it are not
-		// streaming; the feed retries, so a ClusterRole that grants the
-		// type, or the webhook back, is picked up. A 401 (the server's own
-		// credentials) concerns every type.
-		c.change(func(l link) link { return l.refuse(k, err.Error(), apierrors.IsForbidden(err)) }, false)
-		return
-	}
-	klog.InfoS("Watch of the source cluster failed", "resource", k.gvr.String(), "err", err)
-	why := fmt.Sprintf("watch of %s failed: %v", k.gvr.String(), err)
-	c.change(func(l link) link { return l.failed(k, why) }, true)
 }
 
 // watchOpened: k's feed streams again (or stopped for good).
@@ -190,11 +201,12 @@ func (c *connectivity) probe() {
 	}
 }
 
-// changedKeys: the feeds in a or b but not both.
+// changedKeys: the feeds in a or b but not both, or refused finally in
+// one and not the other (a waiting target fails at once on a final one).
 func changedKeys(a, b map[feedKey]refusal) []feedKey {
 	var out []feedKey
-	for k := range a {
-		if _, ok := b[k]; !ok {
+	for k, ra := range a {
+		if rb, ok := b[k]; !ok || ra.final != rb.final {
 			out = append(out, k)
 		}
 	}

@@ -143,14 +143,16 @@ func TestTypeGoneIsNotAnOutage(t *testing.T) {
 }
 
 // TestWatchErrorKinds: which watch errors take the whole stream down (the
-// cluster or the server's credentials), which concern only the feed's
-// targets (the cluster answered with an error for the type), and which are
-// routine.
+// cluster, its storage or the server's credentials), which concern only the
+// feed's targets (the cluster answered with an error for the type while it
+// serves other reads), and which are routine.
 func TestWatchErrorKinds(t *testing.T) {
 	gizmos := schema.GroupResource{Group: "example.com", Resource: "gizmos"}
+	etcdDown := apierrors.NewInternalError(errors.New("etcdserver: request timed out"))
 	for _, tc := range []struct {
 		name    string
 		err     error
+		serves  error // what the check of another read answers
 		up      bool
 		refused string // a part of refusedIn's reason; "" for none
 		final   bool
@@ -159,15 +161,19 @@ func TestWatchErrorKinds(t *testing.T) {
 		{name: "expired", err: apierrors.NewResourceExpired("too old resource version"), up: true},
 		{name: "type gone", err: apierrors.NewNotFound(gizmos, ""), up: true},
 		{name: "forbidden", err: apierrors.NewForbidden(gizmos, "", errors.New("no rule")), up: true, refused: "the server may not watch gizmos.example.com", final: true},
+		{name: "forbidden while storage fails", err: apierrors.NewForbidden(gizmos, "", errors.New("no rule")), serves: etcdDown, up: true, refused: "may not watch", final: true},
 		{name: "conversion webhook down", err: apierrors.NewInternalError(errors.New("conversion webhook for example.com/v2 failed")), up: true, refused: "the watch of gizmos.example.com fails: Internal error occurred: conversion webhook"},
 		{name: "aggregated API down", err: apierrors.NewServiceUnavailable("the server is currently unable to handle the request"), up: true, refused: "currently unable"},
 		{name: "throttled", err: apierrors.NewTooManyRequests("slow down", 1), up: true, refused: "slow down"},
+		{name: "storage down: no other read served", err: etcdDown, serves: etcdDown, up: false},
+		{name: "a proxy's 503 for a cluster that is gone", err: apierrors.NewServiceUnavailable("no healthy upstream"), serves: errors.New("connection refused"), up: false},
 		{name: "the server's credentials", err: apierrors.NewUnauthorized("token expired"), up: false},
 		{name: "no answer", err: errors.New("dial tcp 127.0.0.1:6443: connect: connection refused"), up: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn := newConnectivity(&fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, func(mirror.Result) {})
 			conn.stop() // no probe: the state right after the error
+			conn.serves = func() error { return tc.serves }
 			k := feedKey{gvr: gizmos.WithVersion("v1"), id: 1}
 			conn.watchError(k, tc.err)
 			if up, why := conn.state(); up != tc.up {
@@ -178,5 +184,30 @@ func TestWatchErrorKinds(t *testing.T) {
 				t.Errorf("refusedIn = %q, final %v; want %q, final %v", why, final, tc.refused, tc.final)
 			}
 		})
+	}
+}
+
+// TestRefusalTurningFinalWakesWaiters: a feed refused with a 500 (a waiting
+// target waits) then with a 403 (it must fail now) closes the channel the
+// waiter holds, though the set of refused feeds is the same.
+func TestRefusalTurningFinalWakesWaiters(t *testing.T) {
+	conn := newConnectivity(&fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, func(mirror.Result) {})
+	conn.stop()
+	conn.serves = func() error { return nil }
+	gizmos := schema.GroupResource{Group: "example.com", Resource: "gizmos"}
+	k := feedKey{gvr: gizmos.WithVersion("v1"), id: 1}
+	conn.watchError(k, apierrors.NewInternalError(errors.New("conversion webhook failed")))
+	_, final, changed := conn.refusedIn([]feedKey{k})
+	if final {
+		t.Fatal("a 500 is final")
+	}
+	conn.watchError(k, apierrors.NewForbidden(gizmos, "", errors.New("no rule")))
+	select {
+	case <-changed:
+	default:
+		t.Fatal("the refusal turned final and the waiter was not woken")
+	}
+	if _, final, _ := conn.refusedIn([]feedKey{k}); !final {
+		t.Error("a 403 after a 500 is not final")
 	}
 }
