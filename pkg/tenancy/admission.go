@@ -48,6 +48,9 @@ type Admission struct {
 	// FluxSecret names the credentials Secret of a Flux GitRepository in the
 	// source cluster ("" for none, or when it does not exist).
 	FluxSecret func(ctx context.Context, ns, name string) (string, error)
+	// Server warns of rules selecting types the server may not read (nil:
+	// no warnings).
+	Server *ServerReads
 }
 
 // ProviderSecrets are the Secrets a GitProvider writes with ("" for none).
@@ -139,7 +142,11 @@ func (a *Admission) WatchRule(ctx context.Context, obj, _ runtime.Object) error 
 	if err != nil {
 		return err
 	}
-	return a.authorize(ctx, obj, checks)
+	if err := a.authorize(ctx, obj, checks); err != nil {
+		return err
+	}
+	a.Server.warnUnreadable(ctx, checks)
+	return nil
 }
 
 // ClusterWatchRule: list and watch of every type the rules select, in all
@@ -156,7 +163,11 @@ func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object)
 	}
 	ref := cr.Spec.TargetRef
 	checks = append(checks, TargetUpdate(ref.Namespace, ref.Name, "spec.targetRef"))
-	return a.authorize(ctx, obj, checks)
+	if err := a.authorize(ctx, obj, checks); err != nil {
+		return err
+	}
+	a.Server.warnUnreadable(ctx, checks)
+	return nil
 }
 
 // GitProvider: its URL must pass the remote policy; the user must get the

@@ -84,8 +84,8 @@ func serverMay(verb, what string) bool {
 }
 
 // TestTypeTheServerMayNotReadStopsOnlyItsTarget: a tenant's rule selects
-// gizmos, a type the server's ClusterRole does not let it read. That target
-// says why it cannot mirror them; another tenant's live target keeps its
+// gizmos, a type the server's ClusterRole does not let it read. The rule is
+// admitted with a warning; that target says why it cannot mirror them; another tenant's live target keeps its
 // event stream (no flap of EventStreamLive, its changes still reach Git);
 // once the server may read gizmos, the first target mirrors them.
 func TestTypeTheServerMayNotReadStopsOnlyItsTarget(t *testing.T) {
@@ -114,18 +114,26 @@ kind: GitTarget
 metadata: {name: mirror, namespace: %[1]s}
 spec: {providerRef: {name: origin}, branch: main, path: live}
 ---
-apiVersion: configbutler.ai/v1alpha1
-kind: WatchRule
-metadata: {name: gizmos, namespace: %[1]s}
-spec:
-  targetRef: {name: mirror}
-  rules: [{apiGroups: [%[2]s], resources: [gizmos]}]
----
 apiVersion: %[2]s/v1
 kind: Gizmo
 metadata: {name: one, namespace: %[1]s}
 spec: {size: 1}
 `, ns, group))
+	// The rule is admitted (the ClusterRole may grant gizmos later), with a
+	// warning naming its field.
+	out, err := st.KubectlStdin(st.AdminKubeconfig, []byte(fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: gizmos, namespace: %s}
+spec:
+  targetRef: {name: mirror}
+  rules: [{apiGroups: [%s], resources: [gizmos]}]
+`, ns, group)), "create", "-f", "-")
+	if err != nil {
+		t.Fatalf("creating the rule: %v: %s", err, out)
+	}
+	if want := "Warning: spec.rules[0]: the server may not list or watch gizmos." + group + " in every namespace"; !strings.Contains(out, want) {
+		t.Errorf("kubectl create said %q, want a warning %q", out, want)
+	}
 	// The gizmos target's watch is refused meanwhile (and its snapshot
 	// retried); the bystander's stream must not notice.
 	bystander.keepsStreaming(t, liveSince)

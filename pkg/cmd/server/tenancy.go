@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -109,6 +112,10 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 			}
 			return err == nil, err
 		}
+		a.Server = &tenancy.ServerReads{
+			Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
+			Identity:   selfIdentity(kube),
+		}
 	}
 	if src.dynamic != nil {
 		a.FluxSecret = fluxSecret(src)
@@ -158,5 +165,30 @@ func (o *Options) reviewer(src *sourceCluster) *tenancy.Reviewer {
 		},
 		// Half the interval: a re-check never finds a verdict older than it.
 		TTL: o.RecheckInterval / 2,
+	}
+}
+
+// selfIdentity is the server's user in the source cluster, asked once
+// (SelfSubjectReview) and kept; after a failure it is asked again.
+func selfIdentity(kube kubernetes.Interface) func(ctx context.Context) (user.Info, error) {
+	var mu sync.Mutex
+	var known user.Info
+	return func(ctx context.Context) (user.Info, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if known != nil {
+			return known, nil
+		}
+		r, err := kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			return nil, err
+		}
+		ui := r.Status.UserInfo
+		extra := make(map[string][]string, len(ui.Extra))
+		for k, v := range ui.Extra {
+			extra[k] = v
+		}
+		known = &user.DefaultInfo{Name: ui.Username, UID: ui.UID, Groups: ui.Groups, Extra: extra}
+		return known, nil
 	}
 }

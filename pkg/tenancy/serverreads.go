@@ -1,0 +1,95 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/klog/v2"
+)
+
+// ServerReads is what admission knows of the server's own reads in the source
+// cluster. The server lists and watches each type a rule selects in every
+// namespace (its feeds watch the whole cluster's type), with its own
+// ServiceAccount, whose ClusterRole a platform team may narrow (the chart's
+// rbac.readRules). A rule for a type it may not read is admitted (the
+// ClusterRole may grant it later) with a warning naming the field: without
+// it, the rule's author would learn only from the target's status, once its
+// snapshot failed.
+type ServerReads struct {
+	// Authorizer answers for the source cluster (SubjectAccessReviews).
+	Authorizer authorizer.UnconditionalAuthorizer
+	// Identity is the server's user in the source cluster.
+	Identity func(ctx context.Context) (user.Info, error)
+}
+
+// warnUnreadable adds a warning to the request for each type the checks
+// name that the server may not list and watch in every namespace. Best
+// effort: a failed review warns of nothing.
+func (s *ServerReads) warnUnreadable(ctx context.Context, checks []Check) {
+	if s == nil || s.Authorizer == nil || s.Identity == nil {
+		return
+	}
+	u, err := s.Identity(ctx)
+	if err != nil {
+		klog.V(2).InfoS("Cannot tell who the server is in the source cluster; no warning of types it may not read", "err", err)
+		return
+	}
+	denied, err := Authorize(ctx, s.Authorizer, u, serverChecks(checks))
+	if err != nil {
+		klog.V(2).InfoS("Cannot review the server's own reads; no warning of types it may not read", "err", err)
+		return
+	}
+	for _, msg := range unreadableWarnings(denied) {
+		warning.AddWarning(ctx, "", msg)
+	}
+}
+
+// serverChecks are the reads the server needs for the types a rule's checks
+// name: list and watch of each, in every namespace, once per type (the
+// first field asking for it named).
+func serverChecks(checks []Check) []Check {
+	var out []Check
+	seen := map[string]bool{}
+	for _, c := range checks {
+		if c.Verb != "list" && c.Verb != "watch" {
+			continue // a Secret to get, a target to update: the user's, not a read the server makes
+		}
+		for _, verb := range []string{"list", "watch"} {
+			k := verb + " " + c.Resource + "." + c.Group
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, Check{Verb: verb, Group: c.Group, Resource: c.Resource, Namespaced: c.Namespaced, Field: c.Field})
+		}
+	}
+	return out
+}
+
+// unreadableWarnings is one warning per type with a denied read, sorted.
+func unreadableWarnings(denied []Check) []string {
+	verbs := map[string][]string{}
+	field := map[string]string{}
+	for _, c := range denied {
+		res := c.Resource
+		if c.Group != "" {
+			res += "." + c.Group
+		}
+		if _, ok := field[res]; !ok {
+			field[res] = c.Field
+		}
+		verbs[res] = append(verbs[res], c.Verb)
+	}
+	out := make([]string, 0, len(verbs))
+	for res, vs := range verbs {
+		out = append(out, fmt.Sprintf("%s: the server may not %s %s in every namespace (its ClusterRole; the chart's rbac.readRules): nothing of that type is mirrored until it may",
+			field[res], strings.Join(vs, " or "), res))
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,96 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/warning"
+
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
+)
+
+// warnings records a request's warnings.
+type warnings []string
+
+func (w *warnings) AddWarning(_, text string) { *w = append(*w, text) }
+
+// TestServerReadsWarnings: a rule its user may write, selecting types the
+// server itself may not list or watch in every namespace, is admitted with
+// one warning per such type naming the field; a rule refused, or a server
+// whose identity is unknown, gives none.
+func TestServerReadsWarnings(t *testing.T) {
+	az := rbac{
+		"tenant": allow("list configmaps in namespace t1", "watch configmaps in namespace t1",
+			"list deployments.apps in namespace t1", "watch deployments.apps in namespace t1",
+			"list secrets in namespace t1", "watch secrets in namespace t1"),
+		"server": allow("list configmaps", "watch configmaps", "list deployments.apps"),
+	}
+	server := func(ctx context.Context) (user.Info, error) { return &user.DefaultInfo{Name: "server"}, nil }
+	rule := func(rules ...configbutler.ResourceRule) *configbutler.WatchRule {
+		return &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: "r"}, Spec: configbutler.WatchRuleSpec{Rules: rules}}
+	}
+	core := func(resources ...string) configbutler.ResourceRule {
+		return configbutler.ResourceRule{APIGroups: []string{""}, Resources: resources}
+	}
+	apps := configbutler.ResourceRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}}
+	for _, tc := range []struct {
+		name     string
+		user     string
+		identity func(context.Context) (user.Info, error)
+		rule     *configbutler.WatchRule
+		refused  bool
+		want     []string
+	}{
+		{name: "every type readable", user: "tenant", identity: server, rule: rule(core("configmaps"))},
+		{name: "watch refused", user: "tenant", identity: server, rule: rule(core("configmaps"), apps),
+			want: []string{"spec.rules[1]: the server may not watch deployments.apps in every namespace (its ClusterRole; the chart's rbac.readRules): nothing of that type is mirrored until it may"}},
+		{name: "list and watch refused, named once", user: "tenant", identity: server, rule: rule(core("configmaps", "secrets"), core("secrets")),
+			want: []string{"spec.rules[0]: the server may not list or watch secrets in every namespace"}},
+		{name: "the rule refused: its 403, no warning", user: "nobody", identity: server, rule: rule(apps), refused: true},
+		{name: "the server's identity unknown", user: "tenant", identity: func(context.Context) (user.Info, error) { return nil, errors.New("no review") },
+			rule: rule(apps)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := admission(az)
+			a.Server = &ServerReads{Authorizer: az, Identity: tc.identity}
+			var got warnings
+			err := a.WatchRule(warning.WithWarningRecorder(asUser(tc.user), &got), tc.rule, nil)
+			if (err != nil) != tc.refused {
+				t.Fatalf("admission: %v, want refused: %v", err, tc.refused)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want %d like %q", got, len(tc.want), tc.want)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("warning %q, want it to start %q", got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestServerChecks: list and watch of each type once, in every namespace;
+// what the user alone needs (a Secret, a target) is not the server's read.
+func TestServerChecks(t *testing.T) {
+	got := strs(serverChecks([]Check{
+		{Verb: "list", Resource: "configmaps", Namespace: "t1", Namespaced: true, Field: "spec.rules[0]"},
+		{Verb: "watch", Resource: "configmaps", Namespace: "t1", Namespaced: true, Field: "spec.rules[0]"},
+		{Verb: "list", Resource: "configmaps", Namespace: "t2", Namespaced: true, Field: "spec.rules[1]"},
+		{Verb: "update", Group: "configbutler.ai", Resource: "gittargets", Name: "t", Namespace: "t1", Namespaced: true, Field: "spec.targetRef"},
+		{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Field: "spec.rules[2]"},
+	}))
+	want := strings.Join([]string{
+		"list configmaps in all namespaces (spec.rules[0])",
+		"watch configmaps in all namespaces (spec.rules[0])",
+		"list clusterroles.rbac.authorization.k8s.io (spec.rules[2])",
+		"watch clusterroles.rbac.authorization.k8s.io (spec.rules[2])",
+	}, "\n")
+	if got != want {
+		t.Errorf("serverChecks:\n%s\nwant:\n%s", got, want)
+	}
+}
