@@ -107,18 +107,8 @@ func TestTypeTheServerMayNotReadStopsOnlyItsTarget(t *testing.T) {
 		return nil
 	})
 
-	ns := newNamespace(t, "gizmos")
-	apply(t, credentials(ns)+"---\n"+originProvider(ns, newRepo(t, ns))+fmt.Sprintf(`---
-apiVersion: configbutler.ai/v1alpha1
-kind: GitTarget
-metadata: {name: mirror, namespace: %[1]s}
-spec: {providerRef: {name: origin}, branch: main, path: live}
----
-apiVersion: %[2]s/v1
-kind: Gizmo
-metadata: {name: one, namespace: %[1]s}
-spec: {size: 1}
-`, ns, group))
+	ns := targetAtLive(t, "gizmos")
+	apply(t, fmt.Sprintf("apiVersion: %s/v1\nkind: Gizmo\nmetadata: {name: one, namespace: %s}\nspec: {size: 1}\n", group, ns))
 	// The rule is admitted (the ClusterRole may grant gizmos later), with a
 	// warning naming its field.
 	out, err := st.KubectlStdin(st.AdminKubeconfig, []byte(fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
@@ -170,6 +160,21 @@ func streamCondition(cs []metav1.Condition) metav1.Condition {
 		}
 	}
 	return metav1.Condition{}
+}
+
+// targetAtLive makes a namespace with its repository, credentials, the
+// GitProvider "origin" and the GitTarget "mirror" writing to path "live",
+// without a rule yet; it returns the namespace.
+func targetAtLive(t *testing.T, prefix string) string {
+	t.Helper()
+	ns := newNamespace(t, prefix)
+	apply(t, credentials(ns)+"---\n"+originProvider(ns, newRepo(t, ns))+fmt.Sprintf(`---
+apiVersion: configbutler.ai/v1alpha1
+kind: GitTarget
+metadata: {name: mirror, namespace: %s}
+spec: {providerRef: {name: origin}, branch: main, path: live}
+`, ns))
+	return ns
 }
 
 // liveSince is when the mirror's EventStreamLive last changed.
@@ -253,14 +258,8 @@ spec:
 	bystander := newMirror(t, "bystander", false, "")
 	liveSince := bystander.liveSince(t)
 
-	ns := newNamespace(t, "sprockets")
-	apply(t, credentials(ns)+"---\n"+originProvider(ns, newRepo(t, ns))+fmt.Sprintf(`---
-apiVersion: configbutler.ai/v1alpha1
-kind: GitTarget
-metadata: {name: mirror, namespace: %[1]s}
-spec: {providerRef: {name: origin}, branch: main, path: live}
----
-apiVersion: configbutler.ai/v1alpha1
+	ns := targetAtLive(t, "sprockets")
+	apply(t, fmt.Sprintf(`apiVersion: configbutler.ai/v1alpha1
 kind: WatchRule
 metadata: {name: sprockets, namespace: %[1]s}
 spec:
