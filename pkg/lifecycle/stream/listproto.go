@@ -56,15 +56,14 @@ func (p protoPages) page(ctx context.Context, gvr schema.GroupVersionResource, n
 	if !ok {
 		return nil, errNotExact
 	}
-	b, err := getPage(ctx, p.client, gvr, ns, limit, cont, "application/vnd.kubernetes.protobuf, application/json")
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.HasPrefix(b, protobufMagic) {
-		// A server (or a proxy before it) that answers JSON only.
-		return decodeList(b)
-	}
-	return decodeProtoList(b, t.kind, t.item)
+	return getPage(ctx, p.client, gvr, ns, limit, cont, "application/vnd.kubernetes.protobuf, application/json",
+		func(b []byte) (*unstructured.UnstructuredList, error) {
+			if !bytes.HasPrefix(b, protobufMagic) {
+				// A server (or a proxy before it) that answers JSON only.
+				return decodeList(b)
+			}
+			return decodeProtoList(b, t.kind, t.item)
+		})
 }
 
 // decodeProtoList decodes a protobuf LIST of kind's items: the envelope
@@ -74,15 +73,14 @@ func decodeProtoList(b []byte, kind string, item protoItem) (*unstructured.Unstr
 	if !bytes.HasPrefix(b, protobufMagic) {
 		return nil, fmt.Errorf("the answer to a LIST is not protobuf")
 	}
-	var env runtime.Unknown
-	if err := env.Unmarshal(b[len(protobufMagic):]); err != nil {
+	envKind, raw, err := envelope(b[len(protobufMagic):])
+	if err != nil {
 		return nil, err
 	}
-	if env.Kind != kind+"List" {
-		return nil, fmt.Errorf("the answer to a LIST is not a list (kind %q)", env.Kind)
+	if envKind != kind+"List" {
+		return nil, fmt.Errorf("the answer to a LIST is not a list (kind %q)", envKind)
 	}
-	list := &unstructured.UnstructuredList{Object: map[string]interface{}{"apiVersion": "v1", "kind": env.Kind}}
-	raw := env.Raw
+	list := &unstructured.UnstructuredList{Object: map[string]interface{}{"apiVersion": "v1", "kind": envKind}}
 	for len(raw) > 0 {
 		num, typ, n := protowire.ConsumeTag(raw)
 		if n < 0 {
@@ -120,6 +118,43 @@ func decodeProtoList(b []byte, kind string, item protoItem) (*unstructured.Unstr
 		list.Items = append(list.Items, unstructured.Unstructured{Object: obj})
 	}
 	return list, nil
+}
+
+// envelope reads kube-apiserver's protobuf envelope (runtime.Unknown: 1
+// TypeMeta, 2 the object's bytes, 3 contentEncoding, 4 contentType): the
+// kind, and the object's bytes as a slice of b. runtime.Unknown's own
+// Unmarshal copies them, a quarter of a page's allocations.
+func envelope(b []byte) (kind string, raw []byte, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			return "", nil, fmt.Errorf("the protobuf envelope has a field %d of wire type %d", num, typ)
+		}
+		field, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return "", nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			var tm runtime.TypeMeta
+			if err := tm.Unmarshal(field); err != nil {
+				return "", nil, err
+			}
+			kind = tm.Kind
+		case 2:
+			raw = field
+		case 3:
+			if len(field) > 0 {
+				return "", nil, errNotExact // compressed: read the page as JSON
+			}
+		}
+	}
+	return kind, raw, nil
 }
 
 // configMapItem decodes a ConfigMap.

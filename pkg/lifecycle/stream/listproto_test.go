@@ -72,7 +72,9 @@ func filler(seed int64) *randfill.Filler {
 // gives, once stripped for the cache as every page is, the same objects as
 // the page read as JSON, for randomly filled objects (every field of the
 // types, nil and empty collections, binary data). A field a new client-go
-// adds that protomap.go does not map fails it.
+// adds that protomap.go does not map fails it, and so does a decoded value
+// that points into the page's bytes (overwritten before comparing: the
+// buffers pages are read into are reused).
 func TestProtoMapsAreJSON(t *testing.T) {
 	for seed := int64(0); seed < 300; seed++ {
 		f := filler(seed)
@@ -104,6 +106,13 @@ func TestProtoMapsAreJSON(t *testing.T) {
 			fromProto, err := decodeProtoList(pb, tc.kind, tc.item)
 			if err != nil {
 				t.Fatalf("seed %d: protobuf: %v", seed, err)
+			}
+			// The pages' buffers are reused (pageBuffers): nothing decoded
+			// may point into them.
+			for _, b := range [][]byte{pb, js} {
+				for i := range b {
+					b[i] = 0xff
+				}
 			}
 			for name, get := range map[string]func(*unstructured.UnstructuredList) string{
 				"resourceVersion": (*unstructured.UnstructuredList).GetResourceVersion,
@@ -382,5 +391,58 @@ func TestProtoPagesAcceptJSON(t *testing.T) {
 	got, err := protoPages{kube.CoreV1().RESTClient()}.page(context.Background(), configMaps, "", listPage, "")
 	if err != nil || len(got.Items) != 1 || got.Items[0].GetName() != "a" || got.GetResourceVersion() != "7" {
 		t.Fatalf("%v %+v", err, got)
+	}
+}
+
+// TestEnvelope: the envelope read by hand gives what runtime.Unknown's
+// Unmarshal gives; an encoded (compressed) object is not read (errNotExact:
+// the page is read as JSON); a truncated envelope is an error.
+// TestEnvelope: the envelope read by hand gives what runtime.Unknown's
+// Unmarshal gives; an encoded (compressed) object is not read (errNotExact:
+// the page is read as JSON); a truncated envelope is an error.
+func TestEnvelope(t *testing.T) {
+	env := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: "v1", Kind: "ConfigMapList"}, Raw: []byte{0x0a, 0x02, 0x10, 0x01}, ContentType: "application/vnd.kubernetes.protobuf"}
+	b, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, raw, err := envelope(b)
+	if err != nil || kind != "ConfigMapList" || !bytes.Equal(raw, env.Raw) {
+		t.Errorf("envelope = %q, %x, %v; want ConfigMapList, %x", kind, raw, err, env.Raw)
+	}
+	env.ContentEncoding = "gzip"
+	b, _ = env.Marshal()
+	if _, _, err := envelope(b); !errors.Is(err, errNotExact) {
+		t.Errorf("an encoded envelope: %v, want errNotExact", err)
+	}
+	env.ContentEncoding = ""
+	b, _ = env.Marshal()
+	if _, _, err := envelope(b[:len(b)-3]); err == nil {
+		t.Error("a truncated envelope read without error")
+	}
+}
+
+// BenchmarkReadPage: reading a page of 500 ConfigMaps over HTTP as protobuf
+// and decoding it (benchPage's page, from a local server); -benchmem shows
+// what reading the body costs besides decoding (BenchmarkListPage).
+func BenchmarkReadPage(b *testing.B) {
+	pb, _ := benchPage(b)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/vnd.kubernetes.protobuf")
+		w.Write(pb)
+	}))
+	defer srv.Close()
+	cfg := &rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{ContentType: "application/vnd.kubernetes.protobuf"},
+		QPS: -1} // no client-side rate limit: the page's cost alone
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pages := protoPages{kube.CoreV1().RESTClient()}
+	b.SetBytes(int64(len(pb)))
+	for b.Loop() {
+		if _, err := pages.page(context.Background(), configMaps, "", listPage, ""); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
