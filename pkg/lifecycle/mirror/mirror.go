@@ -212,9 +212,10 @@ const (
 	// OpSource: the source cluster stopped (Err set) or started answering
 	// again; Target is empty (it concerns every target).
 	OpSource Operation = "Source"
-	// OpStream: one of the target's types stopped streaming because the
-	// server may not read it, or streams again. It changes no state: the
-	// target's EventStreamLive is evaluated again.
+	// OpStream: the cluster refuses the watch of one of the target's types
+	// (the server may not read it, or its conversion webhook fails), or
+	// streams it again. It changes no state: the target's EventStreamLive
+	// is evaluated again.
 	OpStream Operation = "Stream"
 	// OpNotWritten: live changes of the target could not be written (Failed
 	// names them); the rest of their batch was committed. It changes no gate.

@@ -103,9 +103,10 @@ func (c *connectivity) stop() {
 	c.stopped = true
 }
 
-// watchError marks the source cluster disconnected when a watch cannot reach
-// it, and probes until it answers again; the feed counts again once its
-// watch reopens (watchOpened).
+// watchError records what a watch's error says (kindOf): nothing for a
+// routine close; the type's targets alone for a refusal; otherwise the source
+// cluster is disconnected, and probed until it answers again. Either way the
+// feed counts again once its watch reopens (watchOpened).
 func (c *connectivity) watchError(k feedKey, err error) {
 	switch kind := kindOf(err, c.serves); kind {
 	case routine:
@@ -159,7 +160,7 @@ func (c *connectivity) change(next func(link) link, probe bool) {
 	case was && !now:
 		c.report(mirror.Result{Op: mirror.OpSource, Err: errors.New(why), Time: time.Now()})
 	case !was && now:
-		klog.InfoS("Source cluster answers again and every watch is open")
+		klog.InfoS("Source cluster answers again and every watch that failed has reopened")
 		c.report(mirror.Result{Op: mirror.OpSource, Time: time.Now()})
 	}
 	if len(changed) > 0 {
