@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -25,6 +27,48 @@ type ServerReads struct {
 	Authorizer authorizer.UnconditionalAuthorizer
 	// Identity is the server's user in the source cluster.
 	Identity func(ctx context.Context) (user.Info, error)
+
+	mu sync.Mutex
+	// verdicts remember the answers for serverVerdictTTL: a wildcard rule
+	// names every type of the cluster, and writing rules in a loop must not
+	// cost kube-apiserver two reviews per type per write.
+	verdicts map[string]serverVerdict
+}
+
+// serverVerdictTTL is how long an answer about the server's own reads is
+// used again: a ClusterRole change shows in warnings within it.
+const serverVerdictTTL = 30 * time.Second
+
+type serverVerdict struct {
+	allowed bool
+	at      time.Time
+}
+
+// Authorize implements authorizer.UnconditionalAuthorizer with the cache.
+func (s *ServerReads) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	c := Check{Verb: a.GetVerb(), Group: a.GetAPIGroup(), Resource: a.GetResource()}
+	key := c.Permission()
+	now := time.Now()
+	s.mu.Lock()
+	v, ok := s.verdicts[key]
+	s.mu.Unlock()
+	if !ok || now.Sub(v.at) > serverVerdictTTL {
+		d, why, err := s.Authorizer.Authorize(ctx, a)
+		if err != nil {
+			return d, why, err
+		}
+		v = serverVerdict{allowed: d == authorizer.DecisionAllow, at: now}
+		s.mu.Lock()
+		if s.verdicts == nil {
+			s.verdicts = map[string]serverVerdict{}
+		}
+		s.verdicts[key] = v
+		s.mu.Unlock()
+	}
+	if v.allowed {
+		return authorizer.DecisionAllow, "", nil
+	}
+	return authorizer.DecisionNoOpinion, "", nil
 }
 
 // warnUnreadable adds a warning to the request for each type the checks
@@ -39,7 +83,7 @@ func (s *ServerReads) warnUnreadable(ctx context.Context, checks []Check) {
 		klog.V(2).InfoS("Cannot tell who the server is in the source cluster; no warning of types it may not read", "err", err)
 		return
 	}
-	denied, err := Authorize(ctx, s.Authorizer, u, serverChecks(checks))
+	denied, err := Authorize(ctx, s, u, serverChecks(checks))
 	if err != nil {
 		klog.V(2).InfoS("Cannot review the server's own reads; no warning of types it may not read", "err", err)
 		return

@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/warning"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
@@ -92,5 +93,40 @@ func TestServerChecks(t *testing.T) {
 	}, "\n")
 	if got != want {
 		t.Errorf("serverChecks:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// counting counts the reviews asked of the server's authorizer.
+type counting struct {
+	rbac
+	n int
+}
+
+func (c *counting) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	c.n++
+	return c.rbac.Authorize(ctx, a)
+}
+
+// TestServerReadsAskedOncePerType: the server's reads are reviewed once per
+// type within serverVerdictTTL, however many rules are written: a tenant
+// writing rules in a loop costs kube-apiserver no more reviews.
+func TestServerReadsAskedOncePerType(t *testing.T) {
+	users := rbac{"tenant": allow("list configmaps in namespace t1", "watch configmaps in namespace t1")}
+	server := &counting{rbac: rbac{"server": allow("list configmaps")}}
+	a := admission(users)
+	a.Server = &ServerReads{Authorizer: server, Identity: func(context.Context) (user.Info, error) { return &user.DefaultInfo{Name: "server"}, nil }}
+	rule := &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: "r"},
+		Spec: configbutler.WatchRuleSpec{Rules: []configbutler.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
+	for i := 0; i < 5; i++ {
+		var got warnings
+		if err := a.WatchRule(warning.WithWarningRecorder(asUser("tenant"), &got), rule, nil); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !strings.Contains(got[0], "may not watch configmaps") {
+			t.Fatalf("write %d: warnings %q, want the one for watch of configmaps", i, got)
+		}
+	}
+	if server.n != 2 {
+		t.Errorf("%d reviews of the server's reads for 5 writes, want 2 (list and watch, once)", server.n)
 	}
 }
