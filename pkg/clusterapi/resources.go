@@ -5,6 +5,7 @@
 package clusterapi
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -49,9 +50,19 @@ func (r *Resources) Refresh(force bool) bool {
 		klog.ErrorS(err, "Discovery of the source cluster failed")
 		return false
 	}
-	res, err := selection.APIResourcesFrom(groups, lists)
-	if err != nil {
+	res, rerr := selection.APIResourcesFrom(groups, lists)
+	if rerr != nil {
 		return false
+	}
+	var failed *discovery.ErrGroupDiscoveryFailed
+	if errors.As(err, &failed) {
+		// An aggregated API that does not answer discovery (its server
+		// down) keeps the types it had: dropped, they would leave every
+		// selection, and each target selecting one would take a new
+		// snapshot without it, and another when it came back. Kept, their
+		// watches fail, and only those targets say so (EventStreamLive).
+		klog.V(2).InfoS("Discovery of some API groups failed; their types are kept as they were", "err", err)
+		res = keepFailed(res, r.resources, failed.Groups)
 	}
 	changed := len(res) != len(r.resources)
 	if !changed {
@@ -68,6 +79,21 @@ func (r *Resources) Refresh(force bool) bool {
 	}
 	r.resources, r.resourcesAt = res, time.Now()
 	return changed
+}
+
+// keepFailed is res with the types of old whose group version failed
+// discovery (and that res does not hold).
+func keepFailed(res, old []selection.APIResource, failed map[schema.GroupVersion]error) []selection.APIResource {
+	have := map[schema.GroupVersionResource]bool{}
+	for _, x := range res {
+		have[x.GVR] = true
+	}
+	for _, x := range old {
+		if _, ok := failed[x.GVR.GroupVersion()]; ok && !have[x.GVR] {
+			res = append(res, x)
+		}
+	}
+	return res
 }
 
 // Get returns the source cluster's listable, watchable types, read again when
