@@ -138,14 +138,15 @@ func (a *Admission) WatchRule(ctx context.Context, obj, _ runtime.Object) error 
 		return nil
 	}
 	wr := obj.(*configbutler.WatchRule)
-	checks, err := a.rulesChecks(WatchRuleRules(wr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) })
+	rules, field := WatchRuleRules(wr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) }
+	checks, err := a.rulesChecks(rules, field)
 	if err != nil {
 		return err
 	}
 	if err := a.authorize(ctx, obj, checks); err != nil {
 		return err
 	}
-	a.Server.warnUnreadable(ctx, checks)
+	a.warnUnreadable(ctx, rules, field)
 	return nil
 }
 
@@ -157,7 +158,8 @@ func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object)
 		return nil
 	}
 	cr := obj.(*configbutler.ClusterWatchRule)
-	checks, err := a.rulesChecks(ClusterWatchRuleRules(cr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) })
+	rules, field := ClusterWatchRuleRules(cr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) }
+	checks, err := a.rulesChecks(rules, field)
 	if err != nil {
 		return err
 	}
@@ -166,7 +168,7 @@ func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object)
 	if err := a.authorize(ctx, obj, checks); err != nil {
 		return err
 	}
-	a.Server.warnUnreadable(ctx, checks)
+	a.warnUnreadable(ctx, rules, field)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/warning"
 	"k8s.io/klog/v2"
+
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
 // ServerReads is what admission knows of the server's own reads in the source
@@ -71,11 +74,29 @@ func (s *ServerReads) Authorize(ctx context.Context, a authorizer.Attributes) (a
 	return authorizer.DecisionNoOpinion, "", nil
 }
 
-// warnUnreadable adds a warning to the request for each type the checks
-// name that the server may not list and watch in every namespace. Best
+// warnUnreadable adds a warning to the request for each type the rules
+// name that the server may not list and watch in every namespace. Only types
+// a rule names count: a wildcard would ask about every type of the cluster
+// on each write (and slow the rule's admission enough that its target, made
+// in the same apply, could take its first snapshot without it). Best
 // effort: a failed review warns of nothing.
-func (s *ServerReads) warnUnreadable(ctx context.Context, checks []Check) {
+func (a *Admission) warnUnreadable(ctx context.Context, rules []selection.Rule, field func(i int) string) {
+	s := a.Server
 	if s == nil || s.Authorizer == nil || s.Identity == nil {
+		return
+	}
+	var named []selection.Rule
+	var fields []string
+	for i, r := range rules {
+		if !slices.Contains(r.APIGroups, "*") && !slices.Contains(r.Resources, "*") {
+			named, fields = append(named, r), append(fields, field(i))
+		}
+	}
+	if len(named) == 0 {
+		return
+	}
+	checks, err := a.rulesChecks(named, func(i int) string { return fields[i] })
+	if err != nil {
 		return
 	}
 	u, err := s.Identity(ctx)

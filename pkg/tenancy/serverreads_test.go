@@ -130,3 +130,49 @@ func TestServerReadsAskedOncePerType(t *testing.T) {
 		t.Errorf("%d reviews of the server's reads for 5 writes, want 2 (list and watch, once)", server.n)
 	}
 }
+
+// TestServerReadsNamedTypesOnly: a wildcard rule asks nothing of the
+// server's reads (it would review every type of the cluster on each write);
+// a named type beside it is still reviewed, its warning naming its own
+// field.
+func TestServerReadsNamedTypesOnly(t *testing.T) {
+	users := rbac{"admin": allow("*")}
+	server := &counting{rbac: rbac{"server": allow("list configmaps", "watch configmaps")}}
+	a := admission(users)
+	a.Server = &ServerReads{Authorizer: server, Identity: func(context.Context) (user.Info, error) { return &user.DefaultInfo{Name: "server"}, nil }}
+	wildcard := configbutler.ResourceRule{APIGroups: []string{"*"}, Resources: []string{"*"}}
+	inApps := configbutler.ResourceRule{APIGroups: []string{"apps"}, Resources: []string{"*"}}
+	deployments := configbutler.ResourceRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}}
+	for _, tc := range []struct {
+		name    string
+		rules   []configbutler.ResourceRule
+		reviews int
+		want    []string
+	}{
+		{name: "every type", rules: []configbutler.ResourceRule{wildcard}},
+		{name: "every type of a group", rules: []configbutler.ResourceRule{inApps}},
+		{name: "a wildcard and a named type", rules: []configbutler.ResourceRule{wildcard, deployments}, reviews: 2,
+			want: []string{"spec.rules[1]: the server may not list or watch deployments.apps"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server.n = 0
+			a.Server.verdicts = nil
+			var got warnings
+			rule := &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: "r"}, Spec: configbutler.WatchRuleSpec{Rules: tc.rules}}
+			if err := a.WatchRule(warning.WithWarningRecorder(asUser("admin"), &got), rule, nil); err != nil {
+				t.Fatal(err)
+			}
+			if server.n != tc.reviews {
+				t.Errorf("%d reviews of the server's reads, want %d", server.n, tc.reviews)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want %q", got, tc.want)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("warning %q, want it to start %q", got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}

@@ -110,9 +110,15 @@ spec: {targetRef: {name: mirror}, rules: [{apiGroups: ["*"], resources: ["*"]}]}
 		"quiet/v1/secrets/" + ns + "/git-credentials.sops.yaml",
 		"quiet/v1/services/" + ns + "/web.yaml",
 	}
-	if got := files(t, ns, "quiet"); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("Git holds\n%s\nwant exactly\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	// Ready can come before the rule is seen (the target and its rule are
+	// applied together; a target without rules is Ready with nothing), so
+	// Git is read until it holds exactly these.
+	eventually(t, 30*time.Second, "exactly the namespace's own objects in Git", func() error {
+		if got := files(t, ns, "quiet"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			return fmt.Errorf("Git holds\n%s\nwant exactly\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		return nil
+	})
 	svc := m.show(t, "quiet/v1/services/"+ns+"/web.yaml")
 	if strings.Contains(svc, "clusterIP") || strings.Contains(m.show(t, "quiet/apps/v1/deployments/"+ns+"/web.yaml"), "deployment.kubernetes.io/revision") {
 		t.Errorf("allocated or controller-written fields in Git:\n%s", svc)
