@@ -32,9 +32,9 @@ type ServerReads struct {
 	Identity func(ctx context.Context) (user.Info, error)
 
 	mu sync.Mutex
-	// verdicts remember the answers for serverVerdictTTL: a wildcard rule
-	// names every type of the cluster, and writing rules in a loop must not
-	// cost kube-apiserver two reviews per type per write.
+	// verdicts remember the answers for serverVerdictTTL: writing rules in
+	// a loop must not cost kube-apiserver two reviews per named type per
+	// write.
 	verdicts map[string]serverVerdict
 }
 
