@@ -146,7 +146,7 @@ func (a *Admission) WatchRule(ctx context.Context, obj, _ runtime.Object) error 
 	if err := a.authorize(ctx, obj, checks); err != nil {
 		return err
 	}
-	a.warnUnreadable(ctx, rules, field)
+	a.warnUnreadable(ctx, rules, field, checks)
 	return nil
 }
 
@@ -168,7 +168,7 @@ func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object)
 	if err := a.authorize(ctx, obj, checks); err != nil {
 		return err
 	}
-	a.warnUnreadable(ctx, rules, field)
+	a.warnUnreadable(ctx, rules, field, checks)
 	return nil
 }
 

@@ -6,14 +6,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/warning"
 	"k8s.io/klog/v2"
 
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
@@ -26,88 +24,55 @@ import (
 // it, the rule's author would learn only from the target's status, once its
 // snapshot failed.
 type ServerReads struct {
-	// Authorizer answers for the source cluster (SubjectAccessReviews).
-	Authorizer authorizer.UnconditionalAuthorizer
+	// Reviewer answers for the source cluster (SubjectAccessReviews), its
+	// verdicts kept for its TTL: writing rules in a loop must not cost
+	// kube-apiserver two reviews per named type per write.
+	Reviewer *Reviewer
 	// Identity is the server's user in the source cluster.
-	Identity func(ctx context.Context) (user.Info, error)
-
-	mu sync.Mutex
-	// verdicts remember the answers for serverVerdictTTL: writing rules in
-	// a loop must not cost kube-apiserver two reviews per named type per
-	// write.
-	verdicts map[string]serverVerdict
+	Identity func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
 }
 
-// serverVerdictTTL is how long an answer about the server's own reads is
-// used again: a ClusterRole change shows in warnings within it.
-const serverVerdictTTL = 30 * time.Second
-
-type serverVerdict struct {
-	allowed bool
-	at      time.Time
-}
-
-// Authorize implements authorizer.UnconditionalAuthorizer with the cache.
-func (s *ServerReads) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-	c := Check{Verb: a.GetVerb(), Group: a.GetAPIGroup(), Resource: a.GetResource()}
-	key := c.Permission()
-	now := time.Now()
-	s.mu.Lock()
-	v, ok := s.verdicts[key]
-	s.mu.Unlock()
-	if !ok || now.Sub(v.at) > serverVerdictTTL {
-		d, why, err := s.Authorizer.Authorize(ctx, a)
-		if err != nil {
-			return d, why, err
-		}
-		v = serverVerdict{allowed: d == authorizer.DecisionAllow, at: now}
-		s.mu.Lock()
-		if s.verdicts == nil {
-			s.verdicts = map[string]serverVerdict{}
-		}
-		s.verdicts[key] = v
-		s.mu.Unlock()
-	}
-	if v.allowed {
-		return authorizer.DecisionAllow, "", nil
-	}
-	return authorizer.DecisionNoOpinion, "", nil
-}
+// ServerReadsTTL is how long an answer about the server's own reads is used
+// again: a ClusterRole change shows in warnings within it.
+const ServerReadsTTL = 30 * time.Second
 
 // warnUnreadable adds a warning to the request for each type the rules
-// name that the server may not list and watch in every namespace. Only types
-// a rule names count: a wildcard would ask about every type of the cluster
-// on each write (and slow the rule's admission enough that its target, made
-// in the same apply, could take its first snapshot without it). Best
-// effort: a failed review warns of nothing.
-func (a *Admission) warnUnreadable(ctx context.Context, rules []selection.Rule, field func(i int) string) {
+// name that the server may not list and watch in every namespace; checks
+// are the rules' checks (their Field is field(i)). Only types a rule names
+// count: a wildcard would ask about every type of the cluster on each write
+// (and slow the rule's admission enough that its target, made in the same
+// apply, could take its first snapshot without it). Best effort: a failed
+// review warns of nothing.
+func (a *Admission) warnUnreadable(ctx context.Context, rules []selection.Rule, field func(i int) string, checks []Check) {
 	s := a.Server
-	if s == nil || s.Authorizer == nil || s.Identity == nil {
+	if s == nil || s.Reviewer == nil || s.Identity == nil {
 		return
 	}
-	var named []selection.Rule
-	var fields []string
+	named := map[string]bool{}
 	for i, r := range rules {
 		if !slices.Contains(r.APIGroups, "*") && !slices.Contains(r.Resources, "*") {
-			named, fields = append(named, r), append(fields, field(i))
+			named[field(i)] = true
 		}
 	}
-	if len(named) == 0 {
+	checks = slices.DeleteFunc(slices.Clone(checks), func(c Check) bool { return !named[c.Field] })
+	if len(checks) == 0 {
 		return
 	}
-	checks, err := a.rulesChecks(named, func(i int) string { return fields[i] })
-	if err != nil {
-		return
-	}
-	u, err := s.Identity(ctx)
+	id, err := s.Identity(ctx)
 	if err != nil {
 		klog.V(2).InfoS("Cannot tell who the server is in the source cluster; no warning of types it may not read", "err", err)
 		return
 	}
-	denied, err := Authorize(ctx, s, u, serverChecks(checks))
-	if err != nil {
-		klog.V(2).InfoS("Cannot review the server's own reads; no warning of types it may not read", "err", err)
-		return
+	var denied []Check
+	for _, c := range serverChecks(checks) {
+		ok, err := s.Reviewer.Allowed(ctx, id, c)
+		if err != nil {
+			klog.V(2).InfoS("Cannot review the server's own reads; no warning of types it may not read", "err", err)
+			return
+		}
+		if !ok {
+			denied = append(denied, c)
+		}
 	}
 	for _, msg := range unreadableWarnings(denied) {
 		warning.AddWarning(ctx, "", msg)

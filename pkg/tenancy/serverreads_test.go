@@ -7,11 +7,11 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/warning"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 )
 
 // warnings records a request's warnings.
@@ -30,7 +30,9 @@ func TestServerReadsWarnings(t *testing.T) {
 			"list secrets in namespace t1", "watch secrets in namespace t1"),
 		"server": allow("list configmaps", "watch configmaps", "list deployments.apps"),
 	}
-	server := func(ctx context.Context) (user.Info, error) { return &user.DefaultInfo{Name: "server"}, nil }
+	server := func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error) {
+		return &v1alpha1.AuthorizedIdentity{Username: "server"}, nil
+	}
 	rule := func(rules ...configbutler.ResourceRule) *configbutler.WatchRule {
 		return &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: "r"}, Spec: configbutler.WatchRuleSpec{Rules: rules}}
 	}
@@ -41,7 +43,7 @@ func TestServerReadsWarnings(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		user     string
-		identity func(context.Context) (user.Info, error)
+		identity func(context.Context) (*v1alpha1.AuthorizedIdentity, error)
 		rule     *configbutler.WatchRule
 		refused  bool
 		want     []string
@@ -52,12 +54,12 @@ func TestServerReadsWarnings(t *testing.T) {
 		{name: "list and watch refused, named once", user: "tenant", identity: server, rule: rule(core("configmaps", "secrets"), core("secrets")),
 			want: []string{"spec.rules[0]: the server may not list or watch secrets in every namespace"}},
 		{name: "the rule refused: its 403, no warning", user: "nobody", identity: server, rule: rule(apps), refused: true},
-		{name: "the server's identity unknown", user: "tenant", identity: func(context.Context) (user.Info, error) { return nil, errors.New("no review") },
+		{name: "the server's identity unknown", user: "tenant", identity: func(context.Context) (*v1alpha1.AuthorizedIdentity, error) { return nil, errors.New("no review") },
 			rule: rule(apps)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := admission(az)
-			a.Server = &ServerReads{Authorizer: az, Identity: tc.identity}
+			a.Server = &ServerReads{Reviewer: &Reviewer{Authorizer: az, TTL: ServerReadsTTL}, Identity: tc.identity}
 			var got warnings
 			err := a.WatchRule(warning.WithWarningRecorder(asUser(tc.user), &got), tc.rule, nil)
 			if (err != nil) != tc.refused {
@@ -96,6 +98,14 @@ func TestServerChecks(t *testing.T) {
 	}
 }
 
+// serverReads reviews the server's reads ("server") with az, answers kept.
+func serverReads(az authorizer.UnconditionalAuthorizer) *ServerReads {
+	return &ServerReads{Reviewer: &Reviewer{Authorizer: az, TTL: ServerReadsTTL},
+		Identity: func(context.Context) (*v1alpha1.AuthorizedIdentity, error) {
+			return &v1alpha1.AuthorizedIdentity{Username: "server"}, nil
+		}}
+}
+
 // counting counts the reviews asked of the server's authorizer.
 type counting struct {
 	rbac
@@ -114,7 +124,7 @@ func TestServerReadsAskedOncePerType(t *testing.T) {
 	users := rbac{"tenant": allow("list configmaps in namespace t1", "watch configmaps in namespace t1")}
 	server := &counting{rbac: rbac{"server": allow("list configmaps")}}
 	a := admission(users)
-	a.Server = &ServerReads{Authorizer: server, Identity: func(context.Context) (user.Info, error) { return &user.DefaultInfo{Name: "server"}, nil }}
+	a.Server = serverReads(server)
 	rule := &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: "r"},
 		Spec: configbutler.WatchRuleSpec{Rules: []configbutler.ResourceRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}}}}}
 	for i := 0; i < 5; i++ {
@@ -139,7 +149,7 @@ func TestServerReadsNamedTypesOnly(t *testing.T) {
 	users := rbac{"admin": allow("*")}
 	server := &counting{rbac: rbac{"server": allow("list configmaps", "watch configmaps")}}
 	a := admission(users)
-	a.Server = &ServerReads{Authorizer: server, Identity: func(context.Context) (user.Info, error) { return &user.DefaultInfo{Name: "server"}, nil }}
+	a.Server = serverReads(server)
 	wildcard := configbutler.ResourceRule{APIGroups: []string{"*"}, Resources: []string{"*"}}
 	inApps := configbutler.ResourceRule{APIGroups: []string{"apps"}, Resources: []string{"*"}}
 	deployments := configbutler.ResourceRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}}
@@ -156,7 +166,7 @@ func TestServerReadsNamedTypesOnly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			server.n = 0
-			a.Server.verdicts = nil
+			a.Server = serverReads(server)
 			var got warnings
 			rule := &configbutler.WatchRule{ObjectMeta: metav1.ObjectMeta{Namespace: "t1", Name: "r"}, Spec: configbutler.WatchRuleSpec{Rules: tc.rules}}
 			if err := a.WatchRule(warning.WithWarningRecorder(asUser("admin"), &got), rule, nil); err != nil {

@@ -8,7 +8,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/authentication/user"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -17,6 +16,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
 	"github.com/configbutler/gitops-reverser/pkg/git"
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle"
@@ -113,8 +113,9 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 			return err == nil, err
 		}
 		a.Server = &tenancy.ServerReads{
-			Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
-			Identity:   selfIdentity(kube),
+			Reviewer: &tenancy.Reviewer{Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
+				TTL: tenancy.ServerReadsTTL},
+			Identity: selfIdentity(kube),
 		}
 	}
 	if src.dynamic != nil {
@@ -170,10 +171,10 @@ func (o *Options) reviewer(src *sourceCluster) *tenancy.Reviewer {
 
 // selfIdentity is the server's user in the source cluster, asked once
 // (SelfSubjectReview) and kept; after a failure it is asked again.
-func selfIdentity(kube kubernetes.Interface) func(ctx context.Context) (user.Info, error) {
+func selfIdentity(kube kubernetes.Interface) func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error) {
 	var mu sync.Mutex
-	var known user.Info
-	return func(ctx context.Context) (user.Info, error) {
+	var known *v1alpha1.AuthorizedIdentity
+	return func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if known != nil {
@@ -188,7 +189,7 @@ func selfIdentity(kube kubernetes.Interface) func(ctx context.Context) (user.Inf
 		for k, v := range ui.Extra {
 			extra[k] = v
 		}
-		known = &user.DefaultInfo{Name: ui.Username, UID: ui.UID, Groups: ui.Groups, Extra: extra}
+		known = &v1alpha1.AuthorizedIdentity{Username: ui.Username, UID: ui.UID, Groups: ui.Groups, Extra: extra}
 		return known, nil
 	}
 }
