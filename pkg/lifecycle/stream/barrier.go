@@ -15,8 +15,11 @@ import (
 )
 
 // Replay waits for a resumed feed to go quiet (no event for replayQuiet) before
-// it takes the events since the resume point, at most replayMaxWait once the
-// feed has delivered through the target's own resume point. A feed behind it
+// it takes the events since the resume point, at most replayMaxWait from the
+// moment the feed has delivered through the target's own resume point (not
+// from the start of the wait: the target's own changes come right after that
+// point, and a backlog that took longer than replayMaxWait would otherwise
+// be cut in the middle of them). A feed behind it
 // (started at an older one, for another target) is followed while it
 // delivers, up to replayBacklogMaxWait: cut before it, the snapshot would
 // hold none of the target's changes. The wait only decides how fresh the
@@ -219,6 +222,7 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 		}
 	}
 	started := time.Now()
+	var reached time.Time // when the feed was first seen through resumeAt
 	for {
 		r.mu.Lock()
 		t, ok := r.targets[targetKey]
@@ -235,7 +239,11 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 			r.mu.Unlock()
 			return nil, "", b.reopened(ctx, t)
 		}
-		if now := time.Now(); quiet(f.pos, f.last, t.registered, now) || waited(now.Sub(started), f.pos, resumeAt) {
+		now := time.Now()
+		if reached.IsZero() && through(f.pos, resumeAt) {
+			reached = now
+		}
+		if quiet(f.pos, f.last, t.registered, now) || waited(now, started, reached) {
 			out, cut := takeBuffered(t.buffer, gvr, early, resumeAt), f.pos
 			if !rvAtLeast(cut, resumeAt) {
 				cut = resumeAt // the branch holds the type through its resume point
@@ -274,14 +282,21 @@ func quiet(pos string, last, registered, now time.Time) bool {
 	return pos != "" && now.Sub(last) >= replayQuiet && now.Sub(registered) >= replayQuiet
 }
 
-// waited reports whether Replay has waited long enough for a feed at pos,
-// after waiting for so long, for a target resumed at resumeAt: replayMaxWait
-// once the feed is through resumeAt, replayBacklogMaxWait while it is behind.
-func waited(so time.Duration, pos, resumeAt string) bool {
-	if resumeAt != "" && !rvAtLeast(pos, resumeAt) {
-		return so >= replayBacklogMaxWait
+// through reports whether a feed at pos has delivered through a target's
+// resume point (a target with none has nothing to wait for).
+func through(pos, resumeAt string) bool {
+	return resumeAt == "" || rvAtLeast(pos, resumeAt)
+}
+
+// waited reports whether Replay, which started waiting at started, has waited
+// long enough at now: replayMaxWait from the moment the feed was through the
+// target's resume point (reached), replayBacklogMaxWait in all while it has
+// not been (reached is zero).
+func waited(now, started, reached time.Time) bool {
+	if reached.IsZero() {
+		return now.Sub(started) >= replayBacklogMaxWait
 	}
-	return so >= replayMaxWait
+	return now.Sub(reached) >= replayMaxWait
 }
 
 // takeBuffered removes the buffered events of gvr from buffer and returns

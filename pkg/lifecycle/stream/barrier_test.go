@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -154,26 +155,47 @@ func names(events []snapshot.Event) string {
 	return strings.Join(got, " ")
 }
 
-// TestWaited: Replay's deadline is short once the feed is through the
-// target's resume point (or it has none), long while the feed delivers a
-// backlog from an older one.
+// TestWaited: Replay's deadline is short from the moment the feed was
+// through the target's resume point, long while it delivers a backlog from
+// an older one.
 func TestWaited(t *testing.T) {
+	started := time.Now()
 	for _, tc := range []struct {
-		name          string
-		so            time.Duration
+		name         string
+		now, reached time.Duration // after started; reached < 0: not yet
+		want         bool
+	}{
+		{name: "through at once, within the wait", now: replayMaxWait / 2, reached: 0},
+		{name: "through at once, past the wait", now: replayMaxWait, reached: 0, want: true},
+		{name: "through after a long backlog, just now", now: 2 * replayMaxWait, reached: 2 * replayMaxWait},
+		{name: "through after a long backlog, past the wait since", now: 3 * replayMaxWait, reached: 2 * replayMaxWait, want: true},
+		{name: "behind, past the short wait", now: 2 * replayMaxWait, reached: -1},
+		{name: "behind, past the long wait", now: replayBacklogMaxWait, reached: -1, want: true},
+	} {
+		var reached time.Time
+		if tc.reached >= 0 {
+			reached = started.Add(tc.reached)
+		}
+		if got := waited(started.Add(tc.now), started, reached); got != tc.want {
+			t.Errorf("%s: waited = %v", tc.name, got)
+		}
+	}
+}
+
+func TestThrough(t *testing.T) {
+	for _, tc := range []struct {
 		pos, resumeAt string
 		want          bool
 	}{
-		{name: "through the resume point, within the wait", so: replayMaxWait / 2, pos: "60", resumeAt: "50"},
-		{name: "through the resume point, past the wait", so: replayMaxWait, pos: "60", resumeAt: "50", want: true},
-		{name: "at the resume point, past the wait", so: replayMaxWait, pos: "50", resumeAt: "50", want: true},
-		{name: "no resume point, past the wait", so: replayMaxWait, pos: "60", want: true},
-		{name: "behind the resume point, past the short wait", so: 2 * replayMaxWait, pos: "40", resumeAt: "50"},
-		{name: "behind the resume point, past the long wait", so: replayBacklogMaxWait, pos: "40", resumeAt: "50", want: true},
-		{name: "no position yet", so: 2 * replayMaxWait, pos: "", resumeAt: "50"},
+		{pos: "60", resumeAt: "50", want: true},
+		{pos: "50", resumeAt: "50", want: true},
+		{pos: "60", resumeAt: "", want: true},
+		{pos: "", resumeAt: "", want: true},
+		{pos: "40", resumeAt: "50"},
+		{pos: "", resumeAt: "50"},
 	} {
-		if got := waited(tc.so, tc.pos, tc.resumeAt); got != tc.want {
-			t.Errorf("%s: waited = %v", tc.name, got)
+		if got := through(tc.pos, tc.resumeAt); got != tc.want {
+			t.Errorf("through(%q, %q) = %v", tc.pos, tc.resumeAt, got)
 		}
 	}
 }
@@ -400,5 +422,56 @@ func TestReplayFollowsAnOlderBacklog(t *testing.T) {
 	c := pending["p/v1/configmaps/a/o5.yaml"] // 201 % 7
 	if inReplay == (c != nil && c.Object.GetResourceVersion() == "201") {
 		t.Errorf("the change at 201: replayed %v, passed on at GoLive %v; want exactly one", inReplay, c != nil)
+	}
+}
+
+// TestReplayWaitsFromTheResumePoint: a backlog that took longer than
+// replayMaxWait to deliver does not cut the replay as soon as the feed is
+// through the target's resume point: the target's own changes come right
+// after it, and all of them are replayed. The failure the bench saw: a
+// re-snapshot of 30,000 objects after a restart, behind another target's
+// backlog, committed 78 of the 100 objects changed while the server was down.
+func TestReplayWaitsFromTheResumePoint(t *testing.T) {
+	defer func(q, w time.Duration) { replayQuiet, replayMaxWait = q, w }(replayQuiet, replayMaxWait)
+	replayQuiet, replayMaxWait = time.Hour, 500*time.Millisecond // only the deadlines end the wait
+	r := New(nil, nil, nil, nil)
+	f := &feed{gvr: cmType, cancel: func() {}, opened: make(chan struct{}), light: map[string]*lightMeta{}}
+	r.reg.feeds[cmType] = f
+	r.feeder.opened(f, "10") // started at the other target's resume point
+	cfg := &mirror.Target{Key: "a/t", Path: "p", Selection: in(cmType, "a")}
+	resumed, err := r.BeginBuffer(context.Background(), cfg, sink{}, map[schema.GroupVersionResource]string{cmType: "200"})
+	if err != nil || !resumed[cmType] {
+		t.Fatalf("BeginBuffer: resumed %v, %v", resumed, err)
+	}
+	deliver := func(name string, from, to int) {
+		for rv := from; rv <= to; rv++ {
+			r.feeder.deliver(f, at("a", fmt.Sprint(name, rv), fmt.Sprint(rv)), watch.Modified)
+		}
+	}
+	deliver("backlog", 11, 150)
+	type replayed struct {
+		events []snapshot.Event
+		err    error
+	}
+	done := make(chan replayed, 1)
+	go func() {
+		events, _, err := r.Replay(context.Background(), cfg.Key, cmType)
+		done <- replayed{events, err}
+	}()
+	time.Sleep(replayMaxWait + 100*time.Millisecond) // the backlog outlasts the short wait
+	deliver("backlog", 151, 200)
+	time.Sleep(50 * time.Millisecond) // Replay sees the feed through 200
+	deliver("changed", 201, 210)
+	got := <-done
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	var names []string
+	for _, ev := range got.events {
+		names = append(names, ev.Object.GetName())
+	}
+	slices.Sort(names)
+	if want := []string{"changed201", "changed202", "changed203", "changed204", "changed205", "changed206", "changed207", "changed208", "changed209", "changed210"}; !slices.Equal(names, want) {
+		t.Errorf("replayed %v, want %v", names, want)
 	}
 }
