@@ -54,6 +54,7 @@ type options struct {
 	keep     bool
 	memLimit string
 	gogc     string
+	args     string // extra flags of our server
 	growth   []int
 	// The scale phase's size and its stream.
 	scaleObjects, scaleNamespaces, scaleRate int
@@ -86,6 +87,7 @@ func main() {
 	flag.StringVar(&o.phases, "phases", "api,tenancy,reviews,filter,history,restore,snapshot,growth,stream,stream-off,stream-admission,scale", "which phases to run (stream-off and stream-admission restart kube-apiserver and our server without attribution)")
 	flag.StringVar(&o.memLimit, "server-gomemlimit", "", "GOMEMLIMIT for our server (as artifacts/deploy sets it from the memory limit); empty: none")
 	flag.StringVar(&o.gogc, "server-gogc", "", "GOGC for our server (the collector's heap growth, percent); empty: the server's default, 25 (pkg/idlememory)")
+	flag.StringVar(&o.args, "server-args", "", "extra flags for our server, separated by spaces (-server-args=-v=2 logs each Replay's cut)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the stack's directory (logs of every process) and print where it is")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -111,7 +113,8 @@ func run(o options) error {
 	ctx := context.Background()
 	// Without kube-controller-manager: figures stay comparable with the runs
 	// before it joined the stack (and its controllers would share the 2 cores).
-	sopts := stack.Options{Dir: dir, RepoRoot: root, FastEtcd: true, Progress: os.Stderr, NoControllerManager: true}
+	sopts := stack.Options{Dir: dir, RepoRoot: root, FastEtcd: true, Progress: os.Stderr, NoControllerManager: true,
+		ServerArgs: strings.Fields(o.args)}
 	if o.memLimit != "" {
 		sopts.ServerEnv = append(sopts.ServerEnv, "GOMEMLIMIT="+o.memLimit)
 	}
