@@ -173,7 +173,7 @@ func (c Clause) takes(gvr schema.GroupVersionResource, u *unstructured.Unstructu
 	if c.Namespaces != nil && !c.Namespaces.Has(ns) {
 		return false
 	}
-	if c.Labels != nil && !c.Labels.Matches(labels.Set(u.GetLabels())) {
+	if c.Labels != nil && !c.Labels.Matches(objectLabels(metaMap(u, "labels"))) {
 		return false
 	}
 	for _, e := range c.Exclude {
@@ -284,16 +284,16 @@ func generated(gvr schema.GroupVersionResource, u *unstructured.Unstructured) st
 		return "a ServiceAccount token"
 	case gvr.Group == "" && gvr.Resource == "secrets" && typeOf(u) == "helm.sh/release.v1":
 		return "a Helm release record (rewritten on every upgrade)"
-	case gvr.Group == "" && gvr.Resource == "configmaps" && u.GetLabels()["owner"] == "helm" && strings.HasPrefix(name, "sh.helm.release.v1."):
+	case gvr.Group == "" && gvr.Resource == "configmaps" && strings.HasPrefix(name, "sh.helm.release.v1.") && label(u, "owner") == "helm":
 		return "a Helm release record (rewritten on every upgrade)"
-	case gvr.Group == "" && gvr.Resource == "secrets" && u.GetAnnotations()["configbutler.ai/age-recipient"] != "" &&
-		u.GetLabels()["app.kubernetes.io/managed-by"] == "gitops-reverser":
+	case gvr.Group == "" && gvr.Resource == "secrets" && annotation(u, "configbutler.ai/age-recipient") != "" &&
+		label(u, "app.kubernetes.io/managed-by") == "gitops-reverser":
 		return "an age key gitops-reverser generated (it cannot decrypt itself: back it up elsewhere)"
-	case u.GetLabels()["kubernetes.io/bootstrapping"] == "rbac-defaults":
+	case label(u, "kubernetes.io/bootstrapping") == "rbac-defaults":
 		return "an RBAC default"
-	case u.GetLabels()["kube-aggregator.kubernetes.io/automanaged"] != "":
+	case label(u, "kube-aggregator.kubernetes.io/automanaged") != "":
 		return "an automanaged APIService"
-	case u.GetAnnotations()["apf.kubernetes.io/autoupdate-spec"] == "true":
+	case annotation(u, "apf.kubernetes.io/autoupdate-spec") == "true":
 		return "a built-in flow control object"
 	case gvr.Group == "scheduling.k8s.io" && strings.HasPrefix(name, "system-"):
 		return "a built-in PriorityClass"
