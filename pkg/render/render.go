@@ -239,13 +239,19 @@ var defaultCleaner = newCleaner(nil)
 // RenderWith is Render with the fields c drops left out too (nil: the
 // defaults).
 func RenderWith(obj *unstructured.Unstructured, c *Cleaner) ([]byte, error) {
+	return AppendRender(make([]byte, 0, 1024), obj, c)
+}
+
+// AppendRender is RenderWith appending the file to dst (see
+// yamlemit.AppendMarshal).
+func AppendRender(dst []byte, obj *unstructured.Unstructured, c *Cleaner) ([]byte, error) {
 	if c == nil {
 		c = defaultCleaner
 	}
 	gv, _ := schema.ParseGroupVersion(obj.GetAPIVersion())
 	// A map's ordered form is a MapSlice: go-yaml's bytes, mostly without
 	// go-yaml (pkg/yamlemit).
-	b, err := yamlemit.Marshal(ordered(c.clean(obj.Object, gv.Group, obj.GetKind()), true).(goyaml.MapSlice))
+	b, err := yamlemit.AppendMarshal(dst, ordered(c.clean(obj.Object, gv.Group, obj.GetKind()), true).(goyaml.MapSlice))
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 	}

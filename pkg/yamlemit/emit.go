@@ -27,21 +27,33 @@ import (
 // Marshal is goyaml.Marshal(m): the emitter's bytes when it knows every
 // value of m, go-yaml's otherwise.
 func Marshal(m goyaml.MapSlice) ([]byte, error) {
-	if b, ok := Emit(m); ok {
+	return AppendMarshal(make([]byte, 0, 1024), m)
+}
+
+// AppendMarshal is Marshal appending to dst: a caller that renders many
+// documents and keeps none (a snapshot compresses each at once) reuses one
+// buffer instead of growing a new one per document.
+func AppendMarshal(dst []byte, m goyaml.MapSlice) ([]byte, error) {
+	if b, ok := appendEmit(dst, m); ok {
 		return b, nil
 	}
-	return goyaml.Marshal(m)
+	b, err := goyaml.Marshal(m)
+	return append(dst, b...), err
 }
 
 // Emit writes m (a mapping at the top of a document) as go-yaml does; ok is
 // false when it meets a value it does not know how go-yaml writes.
 func Emit(m goyaml.MapSlice) ([]byte, bool) {
-	e := emitter{buf: make([]byte, 0, 1024)}
+	return appendEmit(make([]byte, 0, 1024), m)
+}
+
+func appendEmit(dst []byte, m goyaml.MapSlice) ([]byte, bool) {
 	if len(m) == 0 {
-		return []byte("{}\n"), true
+		return append(dst, "{}\n"...), true
 	}
+	e := emitter{buf: dst}
 	if !e.mapping(m, 0) {
-		return nil, false
+		return dst, false
 	}
 	return e.buf, true
 }

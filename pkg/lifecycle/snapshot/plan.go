@@ -413,13 +413,10 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 	return p.flushWrites()
 }
 
-// contentFor renders an object, comparing with the blob already there by hash
-// (Secrets by decrypted content: old is the file there).
-func contentFor(gvr schema.GroupVersionResource, obj *unstructured.Unstructured, keys *mirror.Keys, clean *render.Cleaner, old []byte, blob plumbing.Hash, had bool) ([]byte, bool, error) {
-	plain, err := render.RenderWith(obj, clean)
-	if err != nil {
-		return nil, false, err
-	}
+// contentFor is an object's file from its rendering (plain), compared with
+// the blob already there by hash (Secrets by decrypted content: old is the
+// file there). A Secret's file is its encryption; any other's is plain.
+func contentFor(gvr schema.GroupVersionResource, plain []byte, keys *mirror.Keys, old []byte, blob plumbing.Hash, had bool) ([]byte, bool, error) {
 	if !render.IsSecret(gvr) {
 		return plain, had && gitmodel.BlobHash(plain) == blob, nil
 	}
