@@ -103,6 +103,7 @@ func (p *snapshotPhase) snapshot(ctx context.Context) error {
 		return err
 	}
 	prof := p.probe.startCPUProfile("snapshot", 30)
+	cpu := p.startCPU()
 	created := time.Now()
 	t := &v1alpha1.GitTarget{ObjectMeta: metav1.ObjectMeta{Name: snapTarget, Namespace: snapNamespace},
 		Spec: v1alpha1.GitTargetSpec{ProviderRef: v1alpha1.GitProviderReference{Name: snapRepo}, Branch: "main", Path: snapPath}}
@@ -114,6 +115,7 @@ func (p *snapshotPhase) snapshot(ctx context.Context) error {
 		return err
 	}
 	wall := time.Since(created)
+	p.res.note("snapshot: %s", cpu)
 	prof()
 	snap := got.Status.Snapshot
 	if snap == nil || snap.Duration == nil || snap.Commit == "" {
