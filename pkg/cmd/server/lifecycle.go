@@ -1,6 +1,9 @@
 package server
 
 import (
+	"sync/atomic"
+	"time"
+
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -13,10 +16,16 @@ import (
 	"github.com/configbutler/gitops-reverser/pkg/recovery"
 )
 
+// lifecycleStopTimeout bounds how long a shutdown waits for the branch
+// workers' last flush (each is bounded too): within the chart's 30 s grace.
+const lifecycleStopTimeout = 25 * time.Second
+
 // addLifecycle starts the lifecycle once the server serves: it watches our API
 // through the loopback client and the source cluster through source (nil in
 // standalone mode without --kubeconfig: then only Validated can be evaluated).
-func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own *ownership.Manager, reports *attribution.Store) error {
+// stopped waits, once the server stops, for the lifecycle to stop (its
+// workers' last flush; lifecycleStopTimeout at most).
+func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own *ownership.Manager, reports *attribution.Store) (stopped func(), err error) {
 	opts := lifecycle.Options{
 		WorkDir: o.WorkDir,
 		Writers: lifecycle.Writers{
@@ -39,6 +48,18 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 	if src.kube == nil {
 		klog.InfoS("No source cluster (--kubeconfig): the lifecycle evaluates Validated only; later gates report why they cannot proceed")
 	}
+	done := make(chan struct{})
+	var started atomic.Bool
+	stopped = func() {
+		if !started.Load() {
+			return
+		}
+		select {
+		case <-done:
+		case <-time.After(lifecycleStopTimeout):
+			klog.InfoS("The lifecycle did not stop in time; what its workers held is left to the next start's snapshot", "timeout", lifecycleStopTimeout)
+		}
+	}
 	server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-lifecycle", func(ctx genericapiserver.PostStartHookContext) error {
 		loop := rest.CopyConfig(ctx.LoopbackClientConfig)
 		loop.QPS, loop.Burst = 200, 400
@@ -51,7 +72,8 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 		if err != nil {
 			return err
 		}
-		go c.Run(ctx)
+		started.Store(true)
+		go func() { c.Run(ctx); close(done) }()
 		if o.recovery != nil {
 			o.recovery.SetBackend(c)
 			runner := &recovery.Runner{Restores: o.restores, Client: client, Writer: server.StatusWriters.GitRestores, Prefers: c.Prefers}
@@ -60,5 +82,5 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 		}
 		return nil
 	})
-	return nil
+	return stopped, nil
 }

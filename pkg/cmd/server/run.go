@@ -61,8 +61,9 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	o.addStartedHook(server)
 	reports := o.addAttribution(server, client)
+	lifecycleStopped := func() {}
 	if o.Lifecycle {
-		if err := o.addLifecycle(server, o.source, own, reports); err != nil {
+		if lifecycleStopped, err = o.addLifecycle(server, o.source, own, reports); err != nil {
 			return err
 		}
 	}
@@ -72,7 +73,12 @@ func (o *Options) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+	err = server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+	// The branch workers push what they hold before the ownership lease is
+	// revoked (the deferred stop): after it, another replica may take their
+	// branches, and this one may no longer write.
+	lifecycleStopped()
+	return err
 }
 
 // startEmbeddedEtcd starts etcd under the data dir and points the storage at
@@ -89,13 +95,16 @@ func (o *Options) startEmbeddedEtcd(ctx context.Context) (stop func(), err error
 }
 
 // startOwnership runs this replica's ownership lease; stop revokes it, so
-// other replicas take its branch workers over at once.
+// other replicas take its branch workers over at once. Only stop ends it, not
+// ctx: at shutdown the branch workers' last flush must still hold the lease
+// (a lease ended with ctx aborted every worker first, and the changes they
+// held were left to the next start's re-snapshot, without their authors).
 func (o *Options) startOwnership(ctx context.Context) (*ownership.Manager, *clientv3.Client, func(), error) {
 	own, client, err := o.newOwnership()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ownCtx, ownCancel := context.WithCancel(ctx)
+	ownCtx, ownCancel := context.WithCancel(context.WithoutCancel(ctx))
 	ownDone := make(chan struct{})
 	go func() { own.Run(ownCtx); close(ownDone) }()
 	return own, client, func() { ownCancel(); <-ownDone; client.Close() }, nil
