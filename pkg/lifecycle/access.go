@@ -51,15 +51,27 @@ func clusterWatchRuleLink(r *v1alpha1.ClusterWatchRule) tenancy.Link {
 }
 
 // ruleSelection is what one rule object mirrors into target t: what its rules
-// select, and with tenancy, only what every identity on its way may list and
-// watch (the denials say what not).
+// select, without the types its wildcards leave out (serverreads.go), and
+// with tenancy, only what every identity on its way may list and watch.
 func (s *shared) ruleSelection(ctx context.Context, resources []selection.APIResource, rules []selection.Rule,
-	links []tenancy.Link) (selection.Selection, []tenancy.Denial, error) {
-	sel := selectAll(resources, rules)
+	links []tenancy.Link) reviewedSelection {
+	sel, left := s.leaveOutUnreadable(ctx, resources, rules, selectAll(resources, rules))
 	if s.source.reviewer == nil {
-		return sel, nil, nil
+		return reviewedSelection{sel: sel, leftOut: left}
 	}
-	return tenancy.Filter(ctx, s.source.reviewer, sel, links)
+	sel, denied, err := tenancy.Filter(ctx, s.source.reviewer, sel, links)
+	return reviewedSelection{sel: sel, denied: denied, leftOut: left, err: err}
+}
+
+// reviewedSelection is a rule object's selection once reviewed: what it
+// mirrors (sel), what its users may not read (denied; err: a review that
+// could not be made), and the types its wildcards left out because the
+// server may not read them.
+type reviewedSelection struct {
+	sel     selection.Selection
+	denied  []tenancy.Denial
+	leftOut []string
+	err     error
 }
 
 // selectAll is what rules select, before any review.
@@ -84,11 +96,11 @@ func (s *shared) targetSelection(ctx context.Context, t *v1alpha1.GitTarget) (se
 	p, _ := s.listers.provider(t.Namespace, t.Spec.ProviderRef)
 	var sels []selection.Selection
 	add := func(rule tenancy.Link, rules []selection.Rule) {
-		sel, _, err := s.ruleSelection(ctx, resources, rules, chainOf(rule, t, p))
-		if err != nil {
-			klog.InfoS("Reviewing a rule's users failed; what could not be reviewed is not mirrored", "rule", rule.Ref, "err", err)
+		rs := s.ruleSelection(ctx, resources, rules, chainOf(rule, t, p))
+		if rs.err != nil {
+			klog.InfoS("Reviewing a rule's users failed; what could not be reviewed is not mirrored", "rule", rule.Ref, "err", rs.err)
 		}
-		sels = append(sels, sel)
+		sels = append(sels, rs.sel)
 	}
 	for _, r := range wrs {
 		add(watchRuleLink(r), selection.RulesOf(r))

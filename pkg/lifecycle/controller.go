@@ -46,6 +46,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler/v1alpha1"
 	"github.com/configbutler/gitops-reverser/pkg/clusterapi"
 	"github.com/configbutler/gitops-reverser/pkg/generated/clientset/versioned"
 	"github.com/configbutler/gitops-reverser/pkg/generated/informers/externalversions"
@@ -122,6 +123,10 @@ type Options struct {
 	// Reviewer, when set, reviews the users recorded on our objects: a rule
 	// mirrors only what every user on its way into Git may read (pkg/tenancy).
 	Reviewer *tenancy.Reviewer
+	// ServerIdentity (optional, with Reviewer) is the server's own user in the
+	// source cluster: a wildcard leaves out the types it may not read
+	// (serverreads.go).
+	ServerIdentity func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
 	// RecheckInterval is how often recorded users are reviewed again without
 	// an RBAC change (default 1m; RBAC changes are reviewed within seconds).
 	RecheckInterval time.Duration

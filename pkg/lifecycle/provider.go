@@ -28,6 +28,9 @@ const (
 	ReasonTargetNotFound      = "TargetNotFound"
 	ReasonNoMatchingResources = "NoMatchingResources"
 	ReasonDiscoveryFailed     = "DiscoveryFailed"
+	// ReasonServerMayNotRead: a rule's wildcards left out every type they
+	// select, the server may read none of them (serverreads.go).
+	ReasonServerMayNotRead = "ServerMayNotRead"
 )
 
 // providerReconciler sets GitProviders' Ready.

@@ -73,16 +73,20 @@ func (r *ruleReconciler) ready(ctx context.Context, rule tenancy.Link, rules []s
 		return gates.False(ReasonNoMatchingResources, "The rules select no listable and watchable resource type of the cluster")
 	}
 	p, _ := r.listers.provider(t.Namespace, t.Spec.ProviderRef)
-	sel, denied, err := r.ruleSelection(ctx, resources, rules, chainOf(rule, t, p))
-	if len(denied) > 0 || err != nil {
-		msg := tenancy.Summary(denied)
-		if err != nil {
-			msg = strings.TrimPrefix(msg+"; review failed: "+err.Error(), "; ")
+	rs := r.ruleSelection(ctx, resources, rules, chainOf(rule, t, p))
+	sel, left := rs.sel, leftOutMessage(rs.leftOut)
+	if len(rs.denied) > 0 || rs.err != nil {
+		msg := tenancy.Summary(rs.denied)
+		if rs.err != nil {
+			msg = strings.TrimPrefix(msg+"; review failed: "+rs.err.Error(), "; ")
 		}
 		if len(sel) == 0 {
-			return gates.False(ReasonForbidden, msg+". Nothing the rules select is mirrored")
+			return gates.False(ReasonForbidden, msg+". Nothing the rules select is mirrored"+left)
 		}
-		return gates.False(ReasonForbidden, fmt.Sprintf("%s. Mirrored are only %s", msg, strings.Join(sel.Names(), ", ")))
+		return gates.False(ReasonForbidden, fmt.Sprintf("%s. Mirrored are only %s%s", msg, strings.Join(sel.Names(), ", "), left))
 	}
-	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s", len(sel), strings.Join(sel.Names(), ", ")))
+	if len(sel) == 0 {
+		return gates.False(ReasonServerMayNotRead, "Nothing the rules select is mirrored"+left)
+	}
+	return gates.True(v1alpha1.ReasonOK, fmt.Sprintf("Selects %d resource type(s): %s%s", len(sel), strings.Join(sel.Names(), ", "), left))
 }

@@ -37,11 +37,15 @@ type source struct {
 	resources *clusterapi.Resources
 	// reviewer reviews recorded identities (nil: no tenancy checks).
 	reviewer *tenancy.Reviewer
-	signers  signers
+	// self is the server's own user in the source cluster (nil: unknown;
+	// wildcards then keep every type, see serverreads.go).
+	self    func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
+	signers signers
 }
 
-func newSource(kube kubernetes.Interface, resources *clusterapi.Resources, reviewer *tenancy.Reviewer) *source {
-	return &source{kube: kube, resources: resources, reviewer: reviewer}
+func newSource(kube kubernetes.Interface, resources *clusterapi.Resources, reviewer *tenancy.Reviewer,
+	self func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)) *source {
+	return &source{kube: kube, resources: resources, reviewer: reviewer, self: self}
 }
 
 // keySecret reads the age key Secret of a target.

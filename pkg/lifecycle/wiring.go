@@ -37,7 +37,7 @@ func New(opts Options) (*Controller, error) {
 		opts:   opts,
 		queues: queues{targets: newQueue("gittargets"), providers: newQueue("gitproviders"), rules: newQueue("watchrules")},
 		states: newStateStore(),
-		source: newSource(opts.Kube, opts.Resources, opts.Reviewer),
+		source: newSource(opts.Kube, opts.Resources, opts.Reviewer, opts.ServerIdentity),
 	}
 	c := &Controller{shared: s, factory: externalversions.NewSharedInformerFactory(opts.Client, 0)}
 	c.startParts()

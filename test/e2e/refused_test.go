@@ -85,9 +85,11 @@ func serverMay(verb, what string) bool {
 
 // TestTypeTheServerMayNotReadStopsOnlyItsTarget: a tenant's rule selects
 // gizmos, a type the server's ClusterRole does not let it read. The rule is
-// admitted with a warning; that target says why it cannot mirror them; another tenant's live target keeps its
-// event stream (no flap of EventStreamLive, its changes still reach Git);
-// once the server may read gizmos, the first target mirrors them.
+// admitted with a warning; that target says why it cannot mirror them;
+// another tenant's live target keeps its event stream (no flap of
+// EventStreamLive, its changes still reach Git); a third tenant's wildcard
+// rule mirrors the rest of its namespace; once the server may read gizmos,
+// the first target mirrors them, and the wildcard's target too.
 func TestTypeTheServerMayNotReadStopsOnlyItsTarget(t *testing.T) {
 	const group = "forbidden.example.com"
 	apply(t, crdOf(group, "Gizmo", "gizmos"))
@@ -144,12 +146,63 @@ spec:
 	})
 
 	bystander.streamedSince(t, liveSince)
+	wild := wildcardLeavesOut(t, group)
 	restore()
 	m := &mirror{ns: ns, repo: ns, path: "live"}
 	m.waitReady(t)
 	if m.show(t, fmt.Sprintf("live/%s/v1/gizmos/%s/one.yaml", group, ns)) == "" {
 		t.Errorf("the gizmo is not in Git once the server may read gizmos")
 	}
+	eventually(t, 60*time.Second, "the wildcard's gizmo in Git once the server may read gizmos", func() error {
+		if wild.show(t, fmt.Sprintf("live/%s/v1/gizmos/%s/wild.yaml", group, wild.ns)) == "" {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+}
+
+// wildcardLeavesOut: while the server may not read gizmos, a tenant's
+// wildcard rule mirrors everything else of its namespace (its target is
+// Ready, its ConfigMap in Git) and says in its Ready that it leaves gizmos
+// out; it returns the tenant's mirror, whose gizmo the caller expects in Git
+// once the server may read them.
+func wildcardLeavesOut(t *testing.T, group string) *mirror {
+	t.Helper()
+	ns := targetAtLive(t, "wild")
+	apply(t, fmt.Sprintf(`apiVersion: %[1]s/v1
+kind: Gizmo
+metadata: {name: wild, namespace: %[2]s}
+spec: {size: 1}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: wild, namespace: %[2]s}
+data: {v: "1"}
+---
+apiVersion: configbutler.ai/v1alpha1
+kind: WatchRule
+metadata: {name: everything, namespace: %[2]s}
+spec:
+  targetRef: {name: mirror}
+  rules: [{apiGroups: ["*"], resources: ["*"]}]
+`, group, ns))
+	m := &mirror{ns: ns, repo: ns, path: "live"}
+	m.waitReady(t)
+	eventually(t, 30*time.Second, "the wildcard's ConfigMap in Git", func() error {
+		if m.show(t, m.file("configmaps", "wild")) == "" {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if m.show(t, fmt.Sprintf("live/%s/v1/gizmos/%s/wild.yaml", group, ns)) != "" {
+		t.Errorf("a gizmo is in Git while the server may not read gizmos")
+	}
+	out, _ := st.Kubectl("get", "watchrule", "everything", "-n", ns, "-o",
+		`jsonpath={.status.conditions[?(@.type=="Ready")].status}: {.status.conditions[?(@.type=="Ready")].message}`)
+	if want := "its wildcard leaves out gizmos.v1." + group + ": the server may not list and watch them"; !strings.HasPrefix(out, "True: ") || !strings.Contains(out, want) {
+		t.Errorf("the wildcard rule's Ready is %q, want True and %q", out, want)
+	}
+	return m
 }
 
 // streamCondition is the EventStreamLive condition of a target's status.

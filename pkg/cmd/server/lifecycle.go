@@ -37,6 +37,7 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 		Kube: src.kube, Dynamic: src.dynamic, RawSource: src.raw, ProtoSource: src.protoCore, Metadata: src.metadata, Discovery: src.discovery,
 		Resources:       src.resources,
 		Reviewer:        o.reviewer(src),
+		ServerIdentity:  src.self,
 		RecheckInterval: o.RecheckInterval,
 	}
 	if own != nil {

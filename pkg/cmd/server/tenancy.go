@@ -36,6 +36,9 @@ type sourceCluster struct {
 	resources *clusterapi.Resources
 	// config reaches the source cluster (restores impersonate users over it).
 	config *rest.Config
+	// self is the server's user there (admission warns of rules for types
+	// it may not read; the lifecycle's wildcards leave them out).
+	self func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
 }
 
 func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
@@ -50,6 +53,7 @@ func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
 	if s.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("source cluster client: %w", err)
 	}
+	s.self = selfIdentity(s.kube)
 	if s.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -115,7 +119,7 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 		a.Server = &tenancy.ServerReads{
 			Reviewer: &tenancy.Reviewer{Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
 				TTL: tenancy.ServerReadsTTL},
-			Identity: selfIdentity(kube),
+			Identity: src.self,
 		}
 	}
 	if src.dynamic != nil {
