@@ -69,6 +69,9 @@ func (w *pendingWrite) render() {
 	if err == nil && !w.unchanged {
 		w.compressed = gitmodel.Compress(content)
 	}
+	if render.IsSecret(w.gvr) {
+		clear(plain[:cap(plain)]) // a Secret's plaintext does not wait in the pool for the next file
+	}
 	if cap(plain) <= maxRenderBuf {
 		*buf = plain[:0]
 		renderBufs.Put(buf)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -125,6 +127,41 @@ func TestRenderAll(t *testing.T) {
 			if w.err != nil || w.unchanged || w.compressed.Hash != gitmodel.BlobHash(b) {
 				t.Fatalf("workers %d, file %d: err %v unchanged %v hash %v", workers, i, w.err, w.unchanged, w.compressed.Hash)
 			}
+		}
+	}
+}
+
+// TestSecretPlaintextNotPooled: the buffer a Secret was rendered into goes
+// back to the pool cleared, its plaintext not left for the next file; a
+// ConfigMap's is reused as it is.
+func TestSecretPlaintextNotPooled(t *testing.T) {
+	id, _ := age.GenerateX25519Identity()
+	keys := &mirror.Keys{Recipients: []string{id.Recipient().String()}, Identities: []age.Identity{id}}
+	secret := &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "v1", "kind": "Secret",
+		"metadata":   map[string]interface{}{"name": "s", "namespace": "demo"},
+		"stringData": map[string]interface{}{"password": "hunter2-plaintext"},
+	}}
+	for _, tc := range []struct {
+		w      pendingWrite
+		secret bool
+	}{
+		{pendingWrite{gvr: secGVR, obj: secret, keys: keys}, true},
+		{pendingWrite{gvr: cmGVR, obj: cm("demo", "c", "visible-value")}, false},
+	} {
+		tc.w.render()
+		if tc.w.err != nil {
+			t.Fatal(tc.w.err)
+		}
+		// Put and Get on one goroutine, no collection between: the same buffer.
+		buf := renderBufs.Get().(*[]byte)
+		pooled := string((*buf)[:cap(*buf)])
+		renderBufs.Put(buf)
+		if got := strings.Contains(pooled, "hunter2-plaintext"); got {
+			t.Errorf("a Secret's plaintext is left in the pooled buffer")
+		}
+		if !tc.secret && !strings.Contains(pooled, "visible-value") {
+			t.Errorf("the ConfigMap's buffer did not come back from the pool: this test cannot see what a Secret leaves there")
 		}
 	}
 }
