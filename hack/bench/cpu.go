@@ -15,7 +15,8 @@ const clockTick = 10 * time.Millisecond
 // cpuTimes reads a process's CPU time from /proc/<pid>/stat: its own (user
 // and system) and that of its children it has waited for (the git server's
 // `git http-backend` and the git processes under it are children of this
-// process). Zero when the process is gone.
+// process; so is any command the bench itself runs, none during the
+// snapshot's span). Zero when the process is gone.
 func cpuTimes(pid int) (own, children time.Duration) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

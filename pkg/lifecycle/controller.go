@@ -123,10 +123,12 @@ type Options struct {
 	// Reviewer, when set, reviews the users recorded on our objects: a rule
 	// mirrors only what every user on its way into Git may read (pkg/tenancy).
 	Reviewer *tenancy.Reviewer
-	// ServerIdentity (optional, with Reviewer) is the server's own user in the
-	// source cluster: a wildcard leaves out the types it may not read
-	// (serverreads.go).
+	// ServerIdentity and ServerReviewer (optional, both) are the server's own
+	// user in the source cluster and the reviewer of its reads: a wildcard
+	// leaves out the types it may not read (serverreads.go). An RBAC change
+	// forgets the reviewer's verdicts, as Reviewer's.
 	ServerIdentity func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
+	ServerReviewer *tenancy.Reviewer
 	// RecheckInterval is how often recorded users are reviewed again without
 	// an RBAC change (default 1m; RBAC changes are reviewed within seconds).
 	RecheckInterval time.Duration

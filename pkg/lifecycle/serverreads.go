@@ -27,20 +27,22 @@ import (
 // warned when the rule was written (pkg/tenancy, ServerReads).
 
 // wildcardOnly are the types of sel that only a wildcard of rules selects:
-// no rule without "*" in its groups and resources selects them.
+// no rule without "*" in its groups and resources selects them, in any
+// version (a selection holds each type once, in its preferred version,
+// whichever version a rule names).
 func wildcardOnly(resources []selection.APIResource, rules []selection.Rule, sel selection.Selection) []schema.GroupVersionResource {
-	named := sets.New[schema.GroupVersionResource]()
+	named := sets.New[schema.GroupResource]()
 	for _, r := range rules {
 		if slices.Contains(r.APIGroups, "*") || slices.Contains(r.Resources, "*") {
 			continue
 		}
 		for gvr := range r.Select(resources) {
-			named.Insert(gvr)
+			named.Insert(gvr.GroupResource())
 		}
 	}
 	var out []schema.GroupVersionResource
 	for _, gvr := range sel.GVRs() {
-		if !named.Has(gvr) {
+		if !named.Has(gvr.GroupResource()) {
 			out = append(out, gvr)
 		}
 	}
@@ -52,7 +54,7 @@ func wildcardOnly(resources []selection.APIResource, rules []selection.Rule, sel
 // fails keeps its type (its target then says why it is not mirrored): a
 // type is left out on an answer, never on a guess.
 func (s *shared) leaveOutUnreadable(ctx context.Context, resources []selection.APIResource, rules []selection.Rule, sel selection.Selection) (selection.Selection, []string) {
-	if s.source.reviewer == nil || s.source.self == nil {
+	if s.source.selfReviewer == nil || s.source.self == nil {
 		return sel, nil
 	}
 	only := wildcardOnly(resources, rules, sel)
@@ -89,7 +91,7 @@ func (s *shared) leaveOutUnreadable(ctx context.Context, resources []selection.A
 // namespace; true when a review fails.
 func (s *shared) serverMayRead(ctx context.Context, id *v1alpha1.AuthorizedIdentity, gvr schema.GroupVersionResource, namespaced bool) bool {
 	for _, c := range tenancy.TypeChecks(gvr, namespaced, "", "") {
-		ok, err := s.source.reviewer.Allowed(ctx, id, c)
+		ok, err := s.source.selfReviewer.Allowed(ctx, id, c)
 		if err != nil {
 			klog.V(2).InfoS("Reviewing the server's own read failed; the wildcard keeps the type", "resource", gvr.String(), "err", err)
 			return true
@@ -109,4 +111,17 @@ func leftOutMessage(left []string) string {
 	}
 	return fmt.Sprintf("; its wildcard leaves out %s: the server may not list and watch them in every namespace (its ClusterRole, the chart's rbac.readRules)",
 		strings.Join(left, ", "))
+}
+
+// invalidateBoth is what an RBAC change forgets: the recorded users' verdicts
+// and the server's own (nil: none). It reports whether either held any.
+func invalidateBoth(users, server *tenancy.Reviewer) func(...tenancy.Scope) bool {
+	if server == nil {
+		return users.Invalidate
+	}
+	return func(scopes ...tenancy.Scope) bool {
+		a := users.Invalidate(scopes...)
+		b := server.Invalidate(scopes...)
+		return a || b
+	}
 }

@@ -22,7 +22,9 @@ var (
 	srGizmos     = selection.APIResource{GVR: schema.GroupVersionResource{Group: "forbidden.example.com", Version: "v1", Resource: "gizmos"}, Kind: "Gizmo", Namespaced: true, Preferred: true}
 	srWidgets    = selection.APIResource{GVR: schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}, Kind: "Widget", Namespaced: true, Preferred: true}
 	srBroken     = selection.APIResource{GVR: schema.GroupVersionResource{Group: "broken.example.com", Version: "v1", Resource: "things"}, Kind: "Thing", Namespaced: true, Preferred: true}
-	srResources  = []selection.APIResource{srConfigMaps, srGizmos, srWidgets, srBroken}
+	// gizmos are served in v1beta1 too, not the preferred version.
+	srGizmosBeta = selection.APIResource{GVR: schema.GroupVersionResource{Group: "forbidden.example.com", Version: "v1beta1", Resource: "gizmos"}, Kind: "Gizmo", Namespaced: true}
+	srResources  = []selection.APIResource{srConfigMaps, srGizmos, srGizmosBeta, srWidgets, srBroken}
 )
 
 // serverAuthorizer is the source cluster's RBAC as the server's user meets
@@ -57,6 +59,8 @@ func TestWildcardOnly(t *testing.T) {
 	}{
 		{"a wildcard alone", []selection.Rule{all}, "[/v1, Resource=configmaps broken.example.com/v1, Resource=things example.com/v1, Resource=widgets forbidden.example.com/v1, Resource=gizmos]"},
 		{"a wildcard and a rule naming gizmos", []selection.Rule{all, wildcardRule([]string{"forbidden.example.com"}, []string{"gizmos"})},
+			"[/v1, Resource=configmaps broken.example.com/v1, Resource=things example.com/v1, Resource=widgets]"},
+		{"a wildcard and a rule naming gizmos in another version", []selection.Rule{all, {APIGroups: []string{"forbidden.example.com"}, APIVersions: []string{"v1beta1"}, Resources: []string{"gizmos"}, Namespace: "a"}},
 			"[/v1, Resource=configmaps broken.example.com/v1, Resource=things example.com/v1, Resource=widgets]"},
 		{"every type of a group", []selection.Rule{wildcardRule([]string{"forbidden.example.com"}, []string{"*"})}, "[forbidden.example.com/v1, Resource=gizmos]"},
 		{"a resource in every group", []selection.Rule{wildcardRule([]string{"*"}, []string{"gizmos"})}, "[forbidden.example.com/v1, Resource=gizmos]"},
@@ -96,13 +100,13 @@ func TestLeaveOutUnreadable(t *testing.T) {
 			kept: "[]", left: "[gizmos.v1.forbidden.example.com]"},
 		{name: "the server's user unknown", rules: []selection.Rule{all}, self: unknown,
 			kept: "[configmaps.v1 gizmos.v1.forbidden.example.com things.v1.broken.example.com widgets.v1.example.com]", left: "[]"},
-		{name: "no tenancy", rules: []selection.Rule{all}, self: self, noReview: true,
+		{name: "no reviewer of the server's reads", rules: []selection.Rule{all}, self: self, noReview: true,
 			kept: "[configmaps.v1 gizmos.v1.forbidden.example.com things.v1.broken.example.com widgets.v1.example.com]", left: "[]"},
 	} {
 		az := &serverAuthorizer{}
 		src := &source{self: tc.self}
 		if !tc.noReview {
-			src.reviewer = &tenancy.Reviewer{Authorizer: az, TTL: time.Minute}
+			src.selfReviewer = &tenancy.Reviewer{Authorizer: az, TTL: time.Minute}
 		}
 		s := &shared{source: src}
 		sel := selectAll(srResources, tc.rules)

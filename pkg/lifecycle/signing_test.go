@@ -34,7 +34,7 @@ func TestSigningKeyFailuresCached(t *testing.T) {
 			Data: map[string][]byte{SigningKeyKey: []byte("-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nAAAA\n-----END PGP PRIVATE KEY BLOCK-----\n")}}
 	}
 	kube := fake.NewClientset(secret("signing", "1"), secret("other", "1"))
-	s := newSource(kube, nil, nil, nil)
+	s := newSource(kube, nil, nil)
 	provider := func(name string) *v1alpha1.GitProvider {
 		return &v1alpha1.GitProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "sut", Name: "p"},
 			Spec: v1alpha1.GitProviderSpec{Commit: &v1alpha1.CommitSpec{SigningKeyRef: &v1alpha1.LocalObjectReference{Name: name}}}}

@@ -37,15 +37,16 @@ type source struct {
 	resources *clusterapi.Resources
 	// reviewer reviews recorded identities (nil: no tenancy checks).
 	reviewer *tenancy.Reviewer
-	// self is the server's own user in the source cluster (nil: unknown;
-	// wildcards then keep every type, see serverreads.go).
-	self    func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
-	signers signers
+	// self is the server's own user in the source cluster and selfReviewer
+	// the reviewer of its reads (either nil: wildcards keep every type, see
+	// serverreads.go).
+	self         func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
+	selfReviewer *tenancy.Reviewer
+	signers      signers
 }
 
-func newSource(kube kubernetes.Interface, resources *clusterapi.Resources, reviewer *tenancy.Reviewer,
-	self func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)) *source {
-	return &source{kube: kube, resources: resources, reviewer: reviewer, self: self}
+func newSource(kube kubernetes.Interface, resources *clusterapi.Resources, reviewer *tenancy.Reviewer) *source {
+	return &source{kube: kube, resources: resources, reviewer: reviewer}
 }
 
 // keySecret reads the age key Secret of a target.

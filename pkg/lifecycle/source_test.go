@@ -18,7 +18,7 @@ import (
 func TestCreateKeySecret(t *testing.T) {
 	ctx := context.Background()
 	kube := fake.NewClientset()
-	s := newSource(kube, nil, nil, nil)
+	s := newSource(kube, nil, nil)
 	tgt := &v1alpha1.GitTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "sut", Name: "t"}, Spec: v1alpha1.GitTargetSpec{
 		Encryption: &v1alpha1.EncryptionSpec{Provider: "sops", SecretRef: v1alpha1.LocalSecretReference{Name: "sops-age-key"}, GenerateWhenMissing: true}}}
 	if ks := s.keySecret(ctx, "sut", "sops-age-key"); ks.Found || ks.Err != nil {

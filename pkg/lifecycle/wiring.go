@@ -37,8 +37,9 @@ func New(opts Options) (*Controller, error) {
 		opts:   opts,
 		queues: queues{targets: newQueue("gittargets"), providers: newQueue("gitproviders"), rules: newQueue("watchrules")},
 		states: newStateStore(),
-		source: newSource(opts.Kube, opts.Resources, opts.Reviewer, opts.ServerIdentity),
+		source: newSource(opts.Kube, opts.Resources, opts.Reviewer),
 	}
+	s.source.self, s.source.selfReviewer = opts.ServerIdentity, opts.ServerReviewer
 	c := &Controller{shared: s, factory: externalversions.NewSharedInformerFactory(opts.Client, 0)}
 	c.startParts()
 	c.watchOwnKinds()
@@ -159,7 +160,7 @@ func (c *Controller) watchSourceCluster() {
 	must(nsInf.Informer().AddEventHandler(onEvents(func(_, _ interface{}) { h.namespaceChanged() })))
 	c.synced = append(c.synced, c.secrets.HasSynced, nsInf.Informer().HasSynced)
 	if opts.Reviewer != nil {
-		w := newRBACWatch(opts.Reviewer.Invalidate, s.enqueueAll)
+		w := newRBACWatch(invalidateBoth(opts.Reviewer, opts.ServerReviewer), s.enqueueAll)
 		for _, res := range []string{"roles", "rolebindings", "clusterroles", "clusterrolebindings"} {
 			must(kf.ForResource(rbacv1.SchemeGroupVersion.WithResource(res)).Informer().AddEventHandler(w.handler(res)))
 		}

@@ -27,7 +27,10 @@ import (
 // Marshal is goyaml.Marshal(m): the emitter's bytes when it knows every
 // value of m, go-yaml's otherwise.
 func Marshal(m goyaml.MapSlice) ([]byte, error) {
-	return AppendMarshal(make([]byte, 0, 1024), m)
+	if b, ok := Emit(m); ok {
+		return b, nil
+	}
+	return goyaml.Marshal(m)
 }
 
 // AppendMarshal is Marshal appending to dst: a caller that renders many

@@ -40,17 +40,24 @@ spec: {targetRef: {name: mirror}, rules: [{apiGroups: [""], resources: [configma
 	m := &mirror{ns: ns, repo: ns, path: "live"}
 	m.waitReady(t)
 	before := m.commits(t)
+	// The gauge counts every target's: none pending first, so the one that
+	// comes is this change.
+	pending := func(want func(float64) bool, what string) {
+		t.Helper()
+		eventually(t, 30*time.Second, what, func() error {
+			fams, code := scrape(t, st.AdminKubeconfig)
+			if code != http.StatusOK {
+				return fmt.Errorf("/metrics: %d", code)
+			}
+			if n := value(fams, "gitopsreverser_pending_changes"); !want(n) {
+				return fmt.Errorf("%v changes pending", n)
+			}
+			return nil
+		})
+	}
+	pending(func(n float64) bool { return n == 0 }, "no change pending before the test's")
 	kubectl(t, "create", "configmap", "held", "-n", ns, "--from-literal=v=1")
-	eventually(t, 30*time.Second, "the change waits in its branch worker", func() error {
-		fams, code := scrape(t, st.AdminKubeconfig)
-		if code != http.StatusOK {
-			return fmt.Errorf("/metrics: %d", code)
-		}
-		if value(fams, "gitopsreverser_pending_changes") < 1 {
-			return fmt.Errorf("no change pending")
-		}
-		return nil
-	})
+	pending(func(n float64) bool { return n >= 1 }, "the change waits in its branch worker")
 	if m.show(t, m.file("configmaps", "held")) != "" {
 		t.Fatal("the change was pushed before the shutdown: the provider's interval did not hold it")
 	}

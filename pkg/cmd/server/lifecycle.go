@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 )
 
 // lifecycleStopTimeout bounds how long a shutdown waits for the branch
-// workers' last flush (each is bounded too): within the chart's 30 s grace.
+// workers' last flushes (each is bounded too, and they run at once),
+// counted from the moment the server began to stop: within the chart's 30 s
+// grace.
 const lifecycleStopTimeout = 25 * time.Second
 
 // addLifecycle starts the lifecycle once the server serves: it watches our API
@@ -38,6 +41,7 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 		Resources:       src.resources,
 		Reviewer:        o.reviewer(src),
 		ServerIdentity:  src.self,
+		ServerReviewer:  src.selfReviewer,
 		RecheckInterval: o.RecheckInterval,
 	}
 	if own != nil {
@@ -50,6 +54,7 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 		klog.InfoS("No source cluster (--kubeconfig): the lifecycle evaluates Validated only; later gates report why they cannot proceed")
 	}
 	done := make(chan struct{})
+	expired := make(chan struct{}) // lifecycleStopTimeout after the server began to stop
 	var started atomic.Bool
 	stopped = func() {
 		if !started.Load() {
@@ -57,7 +62,7 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 		}
 		select {
 		case <-done:
-		case <-time.After(lifecycleStopTimeout):
+		case <-expired:
 			klog.InfoS("The lifecycle did not stop in time; what its workers held is left to the next start's snapshot", "timeout", lifecycleStopTimeout)
 		}
 	}
@@ -75,6 +80,7 @@ func (o *Options) addLifecycle(server *apiserver.Server, src *sourceCluster, own
 		}
 		started.Store(true)
 		go func() { c.Run(ctx); close(done) }()
+		context.AfterFunc(ctx, func() { time.AfterFunc(lifecycleStopTimeout, func() { close(expired) }) })
 		if o.recovery != nil {
 			o.recovery.SetBackend(c)
 			runner := &recovery.Runner{Restores: o.restores, Client: client, Writer: server.StatusWriters.GitRestores, Prefers: c.Prefers}

@@ -37,8 +37,13 @@ type sourceCluster struct {
 	// config reaches the source cluster (restores impersonate users over it).
 	config *rest.Config
 	// self is the server's user there (admission warns of rules for types
-	// it may not read; the lifecycle's wildcards leave them out).
-	self func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
+	// it may not read; the lifecycle's wildcards leave them out), and
+	// selfReviewer reviews its reads: without the ServiceAccount lookup of
+	// recorded users (the server does not review whether it exists itself,
+	// nor may a narrowed ClusterRole let it get ServiceAccounts), its
+	// answers kept tenancy.ServerReadsTTL.
+	self         func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
+	selfReviewer *tenancy.Reviewer
 }
 
 func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
@@ -54,6 +59,8 @@ func newSourceCluster(c *rest.Config) (*sourceCluster, error) {
 		return nil, fmt.Errorf("source cluster client: %w", err)
 	}
 	s.self = selfIdentity(s.kube)
+	s.selfReviewer = &tenancy.Reviewer{Authorizer: tenancy.SARAuthorizer{Client: s.kube.AuthorizationV1().SubjectAccessReviews()},
+		TTL: tenancy.ServerReadsTTL}
 	if s.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -116,11 +123,7 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 			}
 			return err == nil, err
 		}
-		a.Server = &tenancy.ServerReads{
-			Reviewer: &tenancy.Reviewer{Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
-				TTL: tenancy.ServerReadsTTL},
-			Identity: src.self,
-		}
+		a.Server = &tenancy.ServerReads{Reviewer: src.selfReviewer, Identity: src.self}
 	}
 	if src.dynamic != nil {
 		a.FluxSecret = fluxSecret(src)

@@ -415,7 +415,9 @@ func (p *Plan) replay(ctx context.Context, t *mirror.Target, gvr schema.GroupVer
 
 // contentFor is an object's file from its rendering (plain), compared with
 // the blob already there by hash (Secrets by decrypted content: old is the
-// file there). A Secret's file is its encryption; any other's is plain.
+// file there). A Secret's file is its encryption; any other's is plain
+// itself, in the caller's pooled buffer: compress it before the buffer goes
+// back.
 func contentFor(gvr schema.GroupVersionResource, plain []byte, keys *mirror.Keys, old []byte, blob plumbing.Hash, had bool) ([]byte, bool, error) {
 	if !render.IsSecret(gvr) {
 		return plain, had && gitmodel.BlobHash(plain) == blob, nil

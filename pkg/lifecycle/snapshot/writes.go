@@ -69,13 +69,23 @@ func (w *pendingWrite) render() {
 	if err == nil && !w.unchanged {
 		w.compressed = gitmodel.Compress(content)
 	}
-	if render.IsSecret(w.gvr) {
-		clear(plain[:cap(plain)]) // a Secret's plaintext does not wait in the pool for the next file
-	}
-	if cap(plain) <= maxRenderBuf {
-		*buf = plain[:0]
+	if b, ok := recycled(plain, render.IsSecret(w.gvr)); ok {
+		*buf = b
 		renderBufs.Put(buf)
 	}
+}
+
+// recycled is what of a rendering's buffer goes back to the pool: nothing
+// when a large object grew it past maxRenderBuf; cleared first when it held
+// a Secret's plaintext, which must not wait there for the next file.
+func recycled(plain []byte, secret bool) ([]byte, bool) {
+	if secret {
+		clear(plain[:cap(plain)])
+	}
+	if cap(plain) > maxRenderBuf {
+		return nil, false
+	}
+	return plain[:0], true
 }
 
 // flushWrites renders the batch on up to GOMAXPROCS goroutines, then records

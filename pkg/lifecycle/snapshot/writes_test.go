@@ -1,13 +1,12 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
-	"filippo.io/age"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -131,37 +130,33 @@ func TestRenderAll(t *testing.T) {
 	}
 }
 
-// TestSecretPlaintextNotPooled: the buffer a Secret was rendered into goes
-// back to the pool cleared, its plaintext not left for the next file; a
-// ConfigMap's is reused as it is.
-func TestSecretPlaintextNotPooled(t *testing.T) {
-	id, _ := age.GenerateX25519Identity()
-	keys := &mirror.Keys{Recipients: []string{id.Recipient().String()}, Identities: []age.Identity{id}}
-	secret := &unstructured.Unstructured{Object: map[string]interface{}{
-		"apiVersion": "v1", "kind": "Secret",
-		"metadata":   map[string]interface{}{"name": "s", "namespace": "demo"},
-		"stringData": map[string]interface{}{"password": "hunter2-plaintext"},
-	}}
+// TestRecycled: a rendering's buffer goes back to the pool cleared when it
+// held a Secret's plaintext, as it is otherwise, and not at all when a large
+// object grew it past maxRenderBuf.
+func TestRecycled(t *testing.T) {
 	for _, tc := range []struct {
-		w      pendingWrite
-		secret bool
+		name       string
+		size       int
+		secret     bool
+		pooled     bool
+		keepsBytes bool
 	}{
-		{pendingWrite{gvr: secGVR, obj: secret, keys: keys}, true},
-		{pendingWrite{gvr: cmGVR, obj: cm("demo", "c", "visible-value")}, false},
+		{name: "a ConfigMap", size: 100, pooled: true, keepsBytes: true},
+		{name: "a Secret", size: 100, secret: true, pooled: true},
+		{name: "a large ConfigMap", size: maxRenderBuf + 1, keepsBytes: true},
+		{name: "a large Secret", size: maxRenderBuf + 1, secret: true},
 	} {
-		tc.w.render()
-		if tc.w.err != nil {
-			t.Fatal(tc.w.err)
+		plain := make([]byte, tc.size, tc.size+10)
+		for i := range plain[:cap(plain)] {
+			plain[:cap(plain)][i] = 'x'
 		}
-		// Put and Get on one goroutine, no collection between: the same buffer.
-		buf := renderBufs.Get().(*[]byte)
-		pooled := string((*buf)[:cap(*buf)])
-		renderBufs.Put(buf)
-		if got := strings.Contains(pooled, "hunter2-plaintext"); got {
-			t.Errorf("a Secret's plaintext is left in the pooled buffer")
+		b, ok := recycled(plain, tc.secret)
+		if ok != tc.pooled || (ok && (len(b) != 0 || cap(b) != cap(plain))) {
+			t.Errorf("%s: pooled %v (len %d, cap %d), want %v with the whole buffer", tc.name, ok, len(b), cap(b), tc.pooled)
 		}
-		if !tc.secret && !strings.Contains(pooled, "visible-value") {
-			t.Errorf("the ConfigMap's buffer did not come back from the pool: this test cannot see what a Secret leaves there")
+		kept := bytes.Count(plain[:cap(plain)], []byte{'x'})
+		if want := map[bool]int{true: cap(plain), false: 0}[tc.keepsBytes]; kept != want {
+			t.Errorf("%s: %d of %d bytes left as they were", tc.name, kept, cap(plain))
 		}
 	}
 }

@@ -433,7 +433,9 @@ func TestReplayFollowsAnOlderBacklog(t *testing.T) {
 // backlog, committed 78 of the 100 objects changed while the server was down.
 func TestReplayWaitsFromTheResumePoint(t *testing.T) {
 	defer func(q, w time.Duration) { replayQuiet, replayMaxWait = q, w }(replayQuiet, replayMaxWait)
-	replayQuiet, replayMaxWait = time.Hour, 500*time.Millisecond // only the deadlines end the wait
+	// Only the deadlines end the wait; the target's changes come 50 ms after
+	// the feed is through its resume point, a second before the deadline.
+	replayQuiet, replayMaxWait = time.Hour, time.Second
 	r := New(nil, nil, nil, nil)
 	f := &feed{gvr: cmType, cancel: func() {}, opened: make(chan struct{}), light: map[string]*lightMeta{}}
 	r.reg.feeds[cmType] = f

@@ -201,11 +201,16 @@ func (m *Manager) stopAll(abort bool) {
 		delete(m.workers, k)
 	}
 	m.mu.Unlock()
+	// Every worker is told first, then waited for: their last flushes run
+	// at once, not one after another (a shutdown has a grace period).
 	for _, w := range ws {
 		if abort {
 			w.aborted.Store(true)
 		}
-		w.stop()
+		w.cancel()
+	}
+	for _, w := range ws {
+		w.wait()
 	}
 }
 

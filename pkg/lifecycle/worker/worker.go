@@ -151,6 +151,11 @@ func (w *BranchWorker) start() {
 // stop ends the worker after flushing what it holds (bounded by a timeout).
 func (w *BranchWorker) stop() {
 	w.cancel()
+	w.wait()
+}
+
+// wait waits for the worker goroutine to end (its last flush), 30 s at most.
+func (w *BranchWorker) wait() {
 	select {
 	case <-w.done:
 	case <-time.After(30 * time.Second):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,5 +167,42 @@ func TestRestrictBoundsPendingAndRetries(t *testing.T) {
 	w.Enqueue(change("b", "5"))
 	if w.queue.pending["b/5"] == nil {
 		t.Error("the new snapshot's selection does not bound the target")
+	}
+}
+
+// TestStopTellsEveryWorkerFirst: Stop cancels every worker before it waits
+// for any, so their last flushes run at once within a shutdown's grace, not
+// one after another. Each worker's task, once cancelled, waits for the
+// other's cancellation: one stopped after the other would wait in vain.
+func TestStopTellsEveryWorkerFirst(t *testing.T) {
+	m := NewManager(Options{WorkDir: t.TempDir()})
+	cfg := mirror.WorkerConfig{URL: "file:///nowhere", MaxChanges: 10, Interval: time.Hour}
+	var cancelled sync.WaitGroup
+	cancelled.Add(2)
+	met := make(chan bool, 2)
+	running := make(chan struct{}, 2)
+	for _, b := range []string{"a", "b"} {
+		w := m.EnsureWorker(mirror.BranchKey{Repo: "r", Branch: b}, cfg, "ns/"+b)
+		w.Submit("last flush "+b, func(ctx context.Context) {
+			running <- struct{}{}
+			<-ctx.Done()
+			cancelled.Done()
+			both := make(chan struct{})
+			go func() { cancelled.Wait(); close(both) }()
+			select {
+			case <-both:
+				met <- true
+			case <-time.After(5 * time.Second):
+				met <- false
+			}
+		})
+	}
+	<-running
+	<-running
+	m.Stop()
+	for range 2 {
+		if !<-met {
+			t.Fatal("a worker was stopped only after another had finished stopping")
+		}
 	}
 }
