@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/configbutler/gitops-reverser/test/stack"
 )
 
 // clockTick is the unit of /proc/<pid>/stat's CPU times (USER_HZ, 100 on
@@ -47,13 +49,13 @@ type cpuMeter struct {
 	wall  time.Time
 }
 
-// startCPU starts measuring our server, kube-apiserver, etcd and the git
-// server (this process's children).
-func (e *env) startCPU() *cpuMeter {
+// startCPU starts measuring the stack's server, kube-apiserver, etcd and
+// the git server (this process's children).
+func startCPU(st *stack.Stack) *cpuMeter {
 	m := &cpuMeter{pids: map[string]int{
-		"our server":     e.st.Server.Pid(),
-		"kube-apiserver": e.st.KubeAPIServer.Pid(),
-		"etcd":           e.st.Etcd.Pid(),
+		"our server":     st.Server.Pid(),
+		"kube-apiserver": st.KubeAPIServer.Pid(),
+		"etcd":           st.Etcd.Pid(),
 	}, start: map[string]time.Duration{}, wall: time.Now()}
 	for name, pid := range m.pids {
 		m.start[name], _ = cpuTimes(pid)

@@ -103,7 +103,7 @@ func (p *snapshotPhase) snapshot(ctx context.Context) error {
 		return err
 	}
 	prof := p.probe.startCPUProfile("snapshot", 30)
-	cpu := p.startCPU()
+	cpu := startCPU(p.st)
 	created := time.Now()
 	t := &v1alpha1.GitTarget{ObjectMeta: metav1.ObjectMeta{Name: snapTarget, Namespace: snapNamespace},
 		Spec: v1alpha1.GitTargetSpec{ProviderRef: v1alpha1.GitProviderReference{Name: snapRepo}, Branch: "main", Path: snapPath}}
