@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestCleanShutdownPushesWhatItHeld: a live change waiting for its batch
@@ -62,9 +64,22 @@ spec: {targetRef: {name: mirror}, rules: [{apiGroups: [""], resources: [configma
 		t.Fatal("the change was pushed before the shutdown: the provider's interval did not hold it")
 	}
 
+	// A watch of our API through kube-apiserver is open, as
+	// kube-controller-manager's and users' are: the server must end it,
+	// not wait for it until the SIGKILL after the grace period.
+	wctx, wcancel := context.WithCancel(context.Background())
+	defer wcancel()
+	w, err := cb.ConfigbutlerV1alpha1().GitTargets(ns).Watch(wctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	stopping := time.Now()
 	st.StopServer()
 	t.Logf("the server stopped in %s", time.Since(stopping).Round(time.Millisecond))
+	if err := st.Server.ExitErr(); err != nil {
+		t.Errorf("the server did not exit by itself after SIGTERM (an open watch of its API held it until the SIGKILL): %v", err)
+	}
 	// Read while the server is down: only its shutdown can have pushed.
 	if m.show(t, m.file("configmaps", "held")) == "" {
 		t.Errorf("the change the server held is not in Git after its clean shutdown")

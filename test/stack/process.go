@@ -81,6 +81,14 @@ func (p *Process) Running() bool {
 	}
 }
 
+// ExitErr is how the process last exited (nil: status 0; an *exec.ExitError
+// names a signal that killed it). Only meaningful once it has exited.
+func (p *Process) ExitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exitErr
+}
+
 // Exited returns a channel closed when the process exits (nil if never started).
 func (p *Process) Exited() <-chan struct{} {
 	p.mu.Lock()

@@ -43,6 +43,12 @@ const DefaultAttributionReporter = "system:kube-apiserver-audit"
 // kube-apiserver's /registry when both share an etcd cluster.
 const EtcdPathPrefix = "/registry/configbutler.ai"
 
+// shutdownWatchGrace is how long a stopping server waits for the watches of
+// its API to end once it has told them to (clients reconnect, to another
+// replica): short, inside the pod's 30 s grace with the workers' last
+// flush.
+const shutdownWatchGrace = 2 * time.Second
+
 // Options are the server's command-line options.
 type Options struct {
 	RecommendedOptions *genericoptions.RecommendedOptions
@@ -297,6 +303,12 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := ro.ApplyTo(cfg); err != nil {
 		return nil, err
 	}
+	// Watches of our API (kube-controller-manager's, users', through
+	// kube-apiserver) are told to end when the server stops, and waited for
+	// this long. With no grace the apiserver does not tell them, and its
+	// HTTP server waits for them until the kubelet's SIGKILL: the ownership
+	// lease is then never revoked, and the branches wait out its TTL.
+	cfg.ShutdownWatchTerminationGracePeriod = shutdownWatchGrace
 	if pki != nil {
 		if err := pki.applyTo(&cfg.Config); err != nil {
 			return nil, err
