@@ -3,6 +3,7 @@ package tenancy
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,8 +32,13 @@ type Inherited struct {
 // are its administrators) only the remote policy applies.
 type Admission struct {
 	Authorizer authorizer.UnconditionalAuthorizer
-	// Resources are the source cluster's types (discovery), to resolve rules.
+	// Resources are the source cluster's types (discovery, cached), to
+	// resolve rules; Refresh (optional) reads discovery again, at most every
+	// few seconds: a rule naming a type the cache does not know (a CRD
+	// installed a moment ago) is resolved again after it, so it is
+	// authorized, and warned of, for what it will select.
 	Resources func() ([]selection.APIResource, error)
+	Refresh   func()
 	// Remotes is the policy for GitProvider URLs.
 	Remotes git.RemotePolicy
 	// SecretExists tells whether a Secret exists in the source cluster (for an
@@ -91,11 +97,28 @@ func (a *Admission) rulesChecks(rules []selection.Rule, field func(i int) string
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cannot authorize the rules: the source cluster's resource types are unknown: %v", err))
 	}
+	if a.Refresh != nil && namesUnknown(resources, rules) {
+		a.Refresh()
+		if resources, err = a.Resources(); err != nil {
+			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cannot authorize the rules: the source cluster's resource types are unknown: %v", err))
+		}
+	}
 	var out []Check
 	for i, r := range rules {
 		out = append(out, RuleChecks(resources, r, field(i))...)
 	}
 	return out, nil
+}
+
+// namesUnknown reports whether a rule without "*" in its resources selects
+// nothing among resources: it names a type they do not hold (yet).
+func namesUnknown(resources []selection.APIResource, rules []selection.Rule) bool {
+	for _, r := range rules {
+		if !slices.Contains(r.Resources, "*") && len(r.Select(resources)) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Admission) inherited(from []Inherited, via string) ([]Check, error) {

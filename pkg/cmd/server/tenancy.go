@@ -38,10 +38,11 @@ type sourceCluster struct {
 	config *rest.Config
 	// self is the server's user there (admission warns of rules for types
 	// it may not read; the lifecycle's wildcards leave them out), and
-	// selfReviewer reviews its reads: without the ServiceAccount lookup of
-	// recorded users (the server does not review whether it exists itself,
-	// nor may a narrowed ClusterRole let it get ServiceAccounts), its
-	// answers kept tenancy.ServerReadsTTL.
+	// selfReviewer reviews its reads for the lifecycle: without the
+	// ServiceAccount lookup of recorded users (the server does not review
+	// whether it exists itself, nor may a narrowed ClusterRole let it get
+	// ServiceAccounts), its answers kept tenancy.ServerReadsTTL and
+	// forgotten on RBAC changes.
 	self         func(ctx context.Context) (*v1alpha1.AuthorizedIdentity, error)
 	selfReviewer *tenancy.Reviewer
 }
@@ -109,7 +110,7 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 	// go-git's transports are process-wide, so is the policy every clone,
 	// fetch and push obeys.
 	git.SetRemotePolicy(policy)
-	a := &tenancy.Admission{Remotes: policy, Resources: src.resources.Get}
+	a := &tenancy.Admission{Remotes: policy, Resources: src.resources.Get, Refresh: func() { src.resources.Refresh(false) }}
 	if o.Standalone {
 		return a, nil
 	}
@@ -123,7 +124,15 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 			}
 			return err == nil, err
 		}
-		a.Server = &tenancy.ServerReads{Reviewer: src.selfReviewer, Identity: src.self}
+		// A reviewer of its own: the lifecycle's (selfReviewer) forgets its
+		// verdicts on an RBAC change only once its watch has settled (a
+		// second or more), and a rule written right after a ClusterRole
+		// change must be warned of by the new one.
+		a.Server = &tenancy.ServerReads{
+			Reviewer: &tenancy.Reviewer{Authorizer: tenancy.SARAuthorizer{Client: kube.AuthorizationV1().SubjectAccessReviews()},
+				TTL: tenancy.ServerReadsTTL},
+			Identity: src.self,
+		}
 	}
 	if src.dynamic != nil {
 		a.FluxSecret = fluxSecret(src)
