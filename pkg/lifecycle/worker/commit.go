@@ -36,7 +36,7 @@ type liveWriter struct {
 // then goes with the field manager as its author. On failure the changes go
 // back (unless a newer change to the same path arrived) and the next flush is
 // delayed with backoff: nothing is dropped. The last flush (final) waits for
-// no report.
+// no report (finish has waited for them: awaitReports).
 func (l *liveWriter) flush(ctx context.Context, final bool) {
 	batch, maxChanges := l.queue.take(final)
 	if len(batch) == 0 {
@@ -68,6 +68,41 @@ func (l *liveWriter) flush(ctx context.Context, final bool) {
 	for _, r := range commitResults(chunks, err, counts, committed, time.Now()) {
 		l.m.opts.Report(r)
 	}
+}
+
+// awaitReports waits, before the last flush, until a report explains every
+// pending change or the youngest unexplained one has waited out the grace
+// (ctx bounds it too): a change whose report is on its way is committed
+// under its author, not its field manager, when the server stops.
+func (l *liveWriter) awaitReports(ctx context.Context) {
+	if l.authors.attribution == nil {
+		return
+	}
+	for {
+		wait := l.unexplainedFor(time.Now())
+		if wait <= 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(wait, heldPoll)):
+		}
+	}
+}
+
+// unexplainedFor is how much longer the youngest pending change no report
+// explains may wait for one (0: none may).
+func (l *liveWriter) unexplainedFor(now time.Time) time.Duration {
+	l.queue.mu.Lock()
+	defer l.queue.mu.Unlock()
+	var longest time.Duration
+	for _, c := range l.queue.pending {
+		if _, ok := l.authors.lookup(c); !ok {
+			longest = max(longest, l.authors.grace-now.Sub(c.Last))
+		}
+	}
+	return longest
 }
 
 // chunkPaths lists the paths of the changes in chunks.

@@ -236,12 +236,15 @@ func (w *BranchWorker) runTasks(ctx context.Context) (ran bool) {
 
 // finish runs the last flush, with a fresh deadline: nothing already accepted
 // is dropped silently on a clean shutdown (after a crash, the re-snapshot on
-// start covers it). Not after an abort: this replica may not write any more.
+// start covers it). It first waits, up to the attribution grace, for the
+// reports of the changes it holds, so they keep their authors. Not after an
+// abort: this replica may not write any more.
 func (w *BranchWorker) finish() {
 	if w.aborted.Load() {
 		return
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	w.live.awaitReports(fctx)
 	w.live.flush(fctx, true)
 	cancel()
 	w.snapshots.checkpoint() // saved by clone.close
