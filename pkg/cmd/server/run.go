@@ -60,7 +60,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	o.addStartedHook(server)
-	reports := o.addAttribution(server, client)
+	reports, stopSharing := o.addAttribution(server, client)
 	lifecycleStopped := func() {}
 	if o.Lifecycle {
 		if lifecycleStopped, err = o.addLifecycle(server, o.source, own, reports); err != nil {
@@ -78,6 +78,7 @@ func (o *Options) Run(ctx context.Context) error {
 	// revoked (the deferred stop): after it, another replica may take their
 	// branches, and this one may no longer write.
 	lifecycleStopped()
+	stopSharing()
 	return err
 }
 
@@ -160,12 +161,15 @@ func (o *Options) addStartedHook(server *apiserver.Server) {
 // addAttribution serves the audit webhook endpoint and keeps its reports
 // (nil when attribution is off). The audit webhook reaches one replica; the
 // branch worker a report is for may run in another: replicas share reports
-// through etcd (client).
-func (o *Options) addAttribution(server *apiserver.Server, client *clientv3.Client) *attribution.Store {
+// through etcd (client). stop ends the sharing: not when the server begins
+// to stop, since the workers' last flush waits for reports another replica
+// may receive.
+func (o *Options) addAttribution(server *apiserver.Server, client *clientv3.Client) (reports *attribution.Store, stop func()) {
 	if !o.attribution() {
-		return nil
+		return nil, func() {}
 	}
-	reports := attribution.NewStore(attribution.DefaultTTL)
+	reports = attribution.NewStore(attribution.DefaultTTL)
+	sharing, stop := context.WithCancel(context.Background())
 	var in attribution.Adder = reports
 	var shared *attribution.Shared
 	if client != nil {
@@ -177,11 +181,9 @@ func (o *Options) addAttribution(server *apiserver.Server, client *clientv3.Clie
 	server.GenericAPIServer.AddPostStartHookOrDie("gitops-reverser-attribution", func(hookCtx genericapiserver.PostStartHookContext) error {
 		go reports.ExpireEvery(hookCtx.Done(), time.Minute)
 		if shared != nil {
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() { <-hookCtx.Done(); cancel() }()
-			go shared.Run(ctx)
+			go shared.Run(sharing)
 		}
 		return nil
 	})
-	return reports
+	return reports, stop
 }
