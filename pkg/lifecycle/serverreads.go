@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -33,7 +32,7 @@ import (
 func wildcardOnly(resources []selection.APIResource, rules []selection.Rule, sel selection.Selection) []schema.GroupVersionResource {
 	named := sets.New[schema.GroupResource]()
 	for _, r := range rules {
-		if slices.Contains(r.APIGroups, "*") || slices.Contains(r.Resources, "*") {
+		if !r.Named() {
 			continue
 		}
 		for gvr := range r.Select(resources) {
@@ -79,7 +78,7 @@ func (s *shared) leaveOutUnreadable(ctx context.Context, resources []selection.A
 			}
 		}
 		delete(out, gvr)
-		left = append(left, strings.TrimSuffix(gvr.Resource+"."+gvr.Version+"."+gvr.Group, "."))
+		left = append(left, selection.TypeName(gvr))
 	}
 	if out == nil {
 		return sel, nil

@@ -142,9 +142,15 @@ func (s Selection) GVRs() []schema.GroupVersionResource {
 func (s Selection) Names() []string {
 	var names []string
 	for _, gvr := range s.GVRs() {
-		names = append(names, strings.TrimSuffix(gvr.Resource+"."+gvr.Version+"."+gvr.Group, "."))
+		names = append(names, TypeName(gvr))
 	}
 	return names
+}
+
+// TypeName is a type as resource.version.group (resource.version for the
+// core group).
+func TypeName(gvr schema.GroupVersionResource) string {
+	return strings.TrimSuffix(gvr.Resource+"."+gvr.Version+"."+gvr.Group, ".")
 }
 
 // Rule is one rule of a WatchRule or a ClusterWatchRule.
@@ -221,6 +227,13 @@ func selectorOf(ls *metav1.LabelSelector) labels.Selector {
 		return labels.Nothing()
 	}
 	return sel
+}
+
+// Named reports whether the rule names its types: no "*" in its groups nor
+// its resources. Admission warns of the server's reads for named types only,
+// and only a wildcard leaves out what the server may not read.
+func (rule Rule) Named() bool {
+	return !slices.Contains(rule.APIGroups, "*") && !slices.Contains(rule.Resources, "*")
 }
 
 // Matches reports whether a resource type matches the rule's groups, versions

@@ -94,14 +94,12 @@ func ClusterWatchRuleRules(cr *configbutler.ClusterWatchRule) []selection.Rule {
 
 func (a *Admission) rulesChecks(rules []selection.Rule, field func(i int) string) ([]Check, error) {
 	resources, err := a.Resources()
+	if err == nil && a.Refresh != nil && namesUnknown(resources, rules) {
+		a.Refresh()
+		resources, err = a.Resources()
+	}
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cannot authorize the rules: the source cluster's resource types are unknown: %v", err))
-	}
-	if a.Refresh != nil && namesUnknown(resources, rules) {
-		a.Refresh()
-		if resources, err = a.Resources(); err != nil {
-			return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cannot authorize the rules: the source cluster's resource types are unknown: %v", err))
-		}
 	}
 	var out []Check
 	for i, r := range rules {

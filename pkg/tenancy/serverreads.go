@@ -50,7 +50,7 @@ func (a *Admission) warnUnreadable(ctx context.Context, rules []selection.Rule, 
 	}
 	named := map[string]bool{}
 	for i, r := range rules {
-		if !slices.Contains(r.APIGroups, "*") && !slices.Contains(r.Resources, "*") {
+		if r.Named() {
 			named[field(i)] = true
 		}
 	}

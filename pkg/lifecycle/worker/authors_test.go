@@ -20,17 +20,7 @@ import (
 // author's files, pushed together; a change no report explains waits for the
 // grace, then goes authored by the field manager of its last write.
 func TestCommitsPerAuthor(t *testing.T) {
-	tmp := t.TempDir()
-	remote := filepath.Join(tmp, "remote.git")
-	run(t, tmp, "init", "-q", "--bare", "-b", "main", remote)
-	run(t, tmp, "--git-dir", remote, "config", "core.logAllRefUpdates", "always")
-	store := attribution.NewStore(time.Minute)
-	m := NewManager(Options{WorkDir: filepath.Join(tmp, "work"), Report: func(mirror.Result) {}, Attribution: store, AttributionGrace: time.Hour})
-	cfg := mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 100, Interval: time.Nanosecond,
-		Commit: mirror.CommitStyle{CommitterName: "Mirror", CommitterEmail: "mirror@example.com"}}
-	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, cfg)
-	w.addTarget("demo/t")
-	defer w.clone.close()
+	w, store, cfg, tmp, remote := attributedWorker(t, time.Hour, time.Nanosecond)
 
 	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	now := time.Now()
@@ -116,6 +106,25 @@ func TestCommitsPerAuthor(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("after the grace:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// attributedWorker is a branch worker for the target demo/t pushing to a
+// new bare repository (remote, under tmp; every ref update logged), with an
+// attribution store and its grace, and push interval.
+func attributedWorker(t *testing.T, grace, interval time.Duration) (w *BranchWorker, store *attribution.Store, cfg mirror.WorkerConfig, tmp, remote string) {
+	t.Helper()
+	tmp = t.TempDir()
+	remote = filepath.Join(tmp, "remote.git")
+	run(t, tmp, "init", "-q", "--bare", "-b", "main", remote)
+	run(t, tmp, "--git-dir", remote, "config", "core.logAllRefUpdates", "always")
+	store = attribution.NewStore(time.Minute)
+	m := NewManager(Options{WorkDir: filepath.Join(tmp, "work"), Report: func(mirror.Result) {}, Attribution: store, AttributionGrace: grace})
+	cfg = mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 100, Interval: interval,
+		Commit: mirror.CommitStyle{CommitterName: "Mirror", CommitterEmail: "mirror@example.com"}}
+	w = newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, cfg)
+	w.addTarget("demo/t")
+	t.Cleanup(w.clone.close)
+	return w, store, cfg, tmp, remote
 }
 
 // authorLog lists the commits of main, oldest first, each as its author,

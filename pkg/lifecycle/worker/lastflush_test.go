@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,16 +20,7 @@ import (
 // was committed under its field manager at once before (the shutdown flush
 // waited for nothing), which the cluster test's pod deletion caught.
 func TestLastFlushWaitsForReports(t *testing.T) {
-	tmp := t.TempDir()
-	remote := filepath.Join(tmp, "remote.git")
-	run(t, tmp, "init", "-q", "--bare", "-b", "main", remote)
-	store := attribution.NewStore(time.Minute)
-	m := NewManager(Options{WorkDir: filepath.Join(tmp, "work"), Report: func(mirror.Result) {}, Attribution: store, AttributionGrace: 2 * time.Second})
-	cfg := mirror.WorkerConfig{URL: "file://" + remote, MaxChanges: 100, Interval: time.Hour,
-		Commit: mirror.CommitStyle{CommitterName: "Mirror", CommitterEmail: "mirror@example.com"}}
-	w := newBranchWorker(m, mirror.BranchKey{Repo: remote, Branch: "main"}, cfg)
-	w.addTarget("demo/t")
-	defer w.clone.close()
+	w, store, _, tmp, remote := attributedWorker(t, 2*time.Second, time.Hour)
 
 	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 	change := func(name string, uid types.UID) *mirror.Change {
