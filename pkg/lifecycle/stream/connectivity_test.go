@@ -100,6 +100,13 @@ func TestStreamUpOnlyOnceTheWatchReopened(t *testing.T) {
 		up, _ := conn.state()
 		return up
 	})
+	// The report is made just after the state changes (outside the lock):
+	// wait for it rather than read the reports the moment the state is up.
+	waitFor(t, 10*time.Second, "the stream's second report", func() bool {
+		rmu.Lock()
+		defer rmu.Unlock()
+		return len(reports) >= 2
+	})
 	rmu.Lock()
 	defer rmu.Unlock()
 	if got := strings.Join(reports, ","); got != "down,up" {
