@@ -5,6 +5,7 @@
 package clusterapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -24,14 +25,64 @@ type Resources struct {
 	// a CRD installed a moment ago is seen by the next admission.
 	MaxAge time.Duration
 
-	mu          sync.Mutex
-	resources   []selection.APIResource
+	mu        sync.Mutex
+	resources []selection.APIResource
+	// resourcesAt is when the read that gave resources began: a read that
+	// began after a moment has seen everything established before it.
 	resourcesAt time.Time
+	changes     chan struct{}
 }
+
+// minInterval is how often Refresh reads discovery at most unless forced:
+// every admission of a rule naming an unknown type asks for a read, and
+// a read asks every API group.
+const minInterval = 2 * time.Second
 
 // New returns an empty cache over a discovery client (nil: no source cluster).
 func New(d discovery.DiscoveryInterface) *Resources {
-	return &Resources{discovery: d, MaxAge: 10 * time.Second}
+	return &Resources{discovery: d, MaxAge: 10 * time.Second, changes: make(chan struct{}, 1)}
+}
+
+// Changes is told (at most one pending signal) whenever a read finds the
+// types changed, whichever caller made the read: the lifecycle listens, so
+// a new CRD that admission's or a stale Get's read found first still
+// reaches every wildcard target at once.
+func (r *Resources) Changes() <-chan struct{} {
+	if r == nil {
+		return nil
+	}
+	return r.changes
+}
+
+// RefreshSince makes sure the cache holds a read of discovery that began at
+// or after since, waiting out the rate limit rather than skipping the read
+// (Refresh(false) would skip it): a rule naming a CRD established a moment
+// ago is then resolved against it. It waits at most minInterval plus a
+// read, or until ctx ends.
+func (r *Resources) RefreshSince(ctx context.Context, since time.Time) {
+	if r == nil || r.discovery == nil {
+		return
+	}
+	for {
+		r.mu.Lock()
+		at := r.resourcesAt
+		r.mu.Unlock()
+		if !at.Before(since) {
+			return
+		}
+		if wait := minInterval - time.Since(at); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if !r.read(false) {
+			return // discovery failed: Get says so
+		}
+	}
 }
 
 // Refresh re-reads discovery (at most every two seconds unless forced) and
@@ -40,19 +91,32 @@ func (r *Resources) Refresh(force bool) bool {
 	if r == nil || r.discovery == nil {
 		return false
 	}
+	changed, _ := r.refresh(force)
+	return changed
+}
+
+// read is Refresh for RefreshSince: whether the cache is still usable
+// (a read was skipped or succeeded).
+func (r *Resources) read(force bool) bool {
+	_, ok := r.refresh(force)
+	return ok
+}
+
+func (r *Resources) refresh(force bool) (changed, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !force && time.Since(r.resourcesAt) < 2*time.Second {
-		return false
+	if !force && time.Since(r.resourcesAt) < minInterval {
+		return false, true
 	}
+	began := time.Now()
 	groups, lists, err := r.discovery.ServerGroupsAndResources()
 	if err != nil && len(lists) == 0 {
 		klog.ErrorS(err, "Discovery of the source cluster failed")
-		return false
+		return false, false
 	}
 	res, rerr := selection.APIResourcesFrom(groups, lists)
 	if rerr != nil {
-		return false
+		return false, false
 	}
 	var failed *discovery.ErrGroupDiscoveryFailed
 	if errors.As(err, &failed) {
@@ -64,7 +128,7 @@ func (r *Resources) Refresh(force bool) bool {
 		klog.V(2).InfoS("Discovery of some API groups failed; their types are kept as they were", "err", err)
 		res = keepFailed(res, r.resources, failed.Groups)
 	}
-	changed := len(res) != len(r.resources)
+	changed = len(res) != len(r.resources)
 	if !changed {
 		old := map[schema.GroupVersionResource]bool{}
 		for _, x := range r.resources {
@@ -77,8 +141,14 @@ func (r *Resources) Refresh(force bool) bool {
 			}
 		}
 	}
-	r.resources, r.resourcesAt = res, time.Now()
-	return changed
+	r.resources, r.resourcesAt = res, began
+	if changed {
+		select {
+		case r.changes <- struct{}{}:
+		default: // one pending signal tells as much as two
+		}
+	}
+	return changed, true
 }
 
 // keepFailed is res with the types of old whose group version failed

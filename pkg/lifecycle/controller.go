@@ -199,12 +199,22 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 	go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.queues.providers, c.providers.sync) }, time.Second)
 	go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.queues.rules, c.rules.sync) }, time.Second)
-	// New CRDs matched by wildcard rules show up in discovery without an event of ours.
-	go wait.UntilWithContext(ctx, func(context.Context) {
-		if c.source.resources.Refresh(false) {
-			c.enqueueAllTargets()
+	// New CRDs matched by wildcard rules show up in discovery without an
+	// event of ours: read it every minute, and look at every target again
+	// whenever any read finds the types changed (admission's, a stale Get's:
+	// a change they found first would be lost to a check of this tick's own
+	// result).
+	go wait.UntilWithContext(ctx, func(context.Context) { c.source.resources.Refresh(false) }, time.Minute)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.source.resources.Changes():
+				c.enqueueAllTargets()
+			}
 		}
-	}, time.Minute)
+	}()
 	if c.source.reviewer != nil {
 		// Recorded users lose permissions without an event of ours (a webhook
 		// authorizer, a group membership): review every target's chain again.

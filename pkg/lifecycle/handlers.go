@@ -309,7 +309,8 @@ func (h handlers) recheck(ruleKey, targetKey string, again bool) {
 	}
 	time.AfterFunc(discoveryRecheck, func() {
 		// Whether or not this read finds a change: another reader may have
-		// found it first without telling this rule.
+		// found it first (it tells every target, through Changes; this
+		// rule's own look is then the surer one).
 		h.source.resources.Refresh(false)
 		h.enqueueRule(ruleKey)
 		h.enqueue(targetKey)

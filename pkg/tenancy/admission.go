@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,12 +34,13 @@ type Inherited struct {
 type Admission struct {
 	Authorizer authorizer.UnconditionalAuthorizer
 	// Resources are the source cluster's types (discovery, cached), to
-	// resolve rules; Refresh (optional) reads discovery again, at most every
-	// few seconds: a rule naming a type the cache does not know (a CRD
-	// installed a moment ago) is resolved again after it, so it is
-	// authorized, and warned of, for what it will select.
+	// resolve rules; Refresh (optional) makes sure the cache holds a read of
+	// discovery begun at or after since (waiting out its rate limit, a few
+	// seconds at most, or until ctx ends): a rule naming a type the cache
+	// does not know (a CRD installed a moment ago) is resolved again after
+	// it, so it is authorized, and warned of, for what it will select.
 	Resources func() ([]selection.APIResource, error)
-	Refresh   func()
+	Refresh   func(ctx context.Context, since time.Time)
 	// Remotes is the policy for GitProvider URLs.
 	Remotes git.RemotePolicy
 	// SecretExists tells whether a Secret exists in the source cluster (for an
@@ -92,10 +94,17 @@ func ClusterWatchRuleRules(cr *configbutler.ClusterWatchRule) []selection.Rule {
 	return out
 }
 
-func (a *Admission) rulesChecks(rules []selection.Rule, field func(i int) string) ([]Check, error) {
+func (a *Admission) rulesChecks(ctx context.Context, rules []selection.Rule, field func(i int) string) ([]Check, error) {
 	resources, err := a.Resources()
 	if err == nil && a.Refresh != nil && namesUnknown(resources, rules) {
-		a.Refresh()
+		// A read begun after the request arrived has seen every CRD
+		// established before it; the other rules of this request, and the
+		// targets of a provider, then need no read of their own.
+		since, ok := genericapirequest.ReceivedTimestampFrom(ctx)
+		if !ok {
+			since = time.Now()
+		}
+		a.Refresh(ctx, since)
 		resources, err = a.Resources()
 	}
 	if err != nil {
@@ -119,10 +128,10 @@ func namesUnknown(resources []selection.APIResource, rules []selection.Rule) boo
 	return false
 }
 
-func (a *Admission) inherited(from []Inherited, via string) ([]Check, error) {
+func (a *Admission) inherited(ctx context.Context, from []Inherited, via string) ([]Check, error) {
 	var out []Check
 	for _, in := range from {
-		cs, err := a.rulesChecks(in.Rules, func(i int) string {
+		cs, err := a.rulesChecks(ctx, in.Rules, func(i int) string {
 			return fmt.Sprintf("%s: %s spec.rules[%d] writes through it", via, in.Ref, i)
 		})
 		if err != nil {
@@ -160,7 +169,7 @@ func (a *Admission) WatchRule(ctx context.Context, obj, _ runtime.Object) error 
 	}
 	wr := obj.(*configbutler.WatchRule)
 	rules, field := WatchRuleRules(wr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) }
-	checks, err := a.rulesChecks(rules, field)
+	checks, err := a.rulesChecks(ctx, rules, field)
 	if err != nil {
 		return err
 	}
@@ -180,7 +189,7 @@ func (a *Admission) ClusterWatchRule(ctx context.Context, obj, _ runtime.Object)
 	}
 	cr := obj.(*configbutler.ClusterWatchRule)
 	rules, field := ClusterWatchRuleRules(cr), func(i int) string { return fmt.Sprintf("spec.rules[%d]", i) }
-	checks, err := a.rulesChecks(rules, field)
+	checks, err := a.rulesChecks(ctx, rules, field)
 	if err != nil {
 		return err
 	}
@@ -222,7 +231,7 @@ func (a *Admission) GitProvider(ctx context.Context, obj, _ runtime.Object) erro
 			if err != nil {
 				return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot list the rules of GitTarget %s/%s: %v", p.Namespace, t, err))
 			}
-			cs, err := a.inherited(in, fmt.Sprintf("spec (GitTarget %s/%s uses this provider)", p.Namespace, t))
+			cs, err := a.inherited(ctx, in, fmt.Sprintf("spec (GitTarget %s/%s uses this provider)", p.Namespace, t))
 			if err != nil {
 				return err
 			}
@@ -283,7 +292,7 @@ func (a *Admission) GitTarget(ctx context.Context, obj, _ runtime.Object) error 
 		if err != nil {
 			return apierrors.NewServiceUnavailable(fmt.Sprintf("cannot list the rules of this GitTarget: %v", err))
 		}
-		cs, err := a.inherited(in, "spec")
+		cs, err := a.inherited(ctx, in, "spec")
 		if err != nil {
 			return err
 		}

@@ -1,11 +1,14 @@
 package tenancy
 
 import (
+	"context"
 	"slices"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/configbutler/gitops-reverser/pkg/apis/configbutler"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
@@ -17,6 +20,8 @@ import (
 // a user who may not read it is refused, one who may is admitted. A rule
 // whose named types are all known asks no refresh; a type that does not
 // exist at all is asked about once, then admitted with nothing to check.
+// The read asked for is one begun after the request arrived (a read from
+// before it may have missed the CRD).
 func TestRuleNamingANewTypeRefreshesDiscovery(t *testing.T) {
 	gizmos := selection.APIResource{GVR: schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "gizmos"}, Kind: "Gizmo", Namespaced: true, Preferred: true}
 	az := rbac{"tenant": allow("list gizmos.example.com in namespace t1", "watch gizmos.example.com in namespace t1",
@@ -42,8 +47,15 @@ func TestRuleNamingANewTypeRefreshesDiscovery(t *testing.T) {
 			refreshes := 0
 			a := admission(az)
 			a.Resources = func() ([]selection.APIResource, error) { return known, nil }
-			a.Refresh = func() { refreshes++; known = append(slices.Clone(resources), gizmos) }
-			err := a.WatchRule(asUser(tc.user), tc.rule, nil)
+			received := time.Now().Add(-time.Minute)
+			a.Refresh = func(_ context.Context, since time.Time) {
+				if !since.Equal(received) {
+					t.Errorf("refresh asked for a read since %v, want since the request arrived (%v)", since, received)
+				}
+				refreshes++
+				known = append(slices.Clone(resources), gizmos)
+			}
+			err := a.WatchRule(genericapirequest.WithReceivedTimestamp(asUser(tc.user), received), tc.rule, nil)
 			if (err != nil) != tc.refused {
 				t.Fatalf("admission: %v, want refused: %v", err, tc.refused)
 			}

@@ -110,7 +110,7 @@ func (o *Options) tenancyAdmission(cfg *genericapiserver.RecommendedConfig, src 
 	// go-git's transports are process-wide, so is the policy every clone,
 	// fetch and push obeys.
 	git.SetRemotePolicy(policy)
-	a := &tenancy.Admission{Remotes: policy, Resources: src.resources.Get, Refresh: func() { src.resources.Refresh(false) }}
+	a := &tenancy.Admission{Remotes: policy, Resources: src.resources.Get, Refresh: src.resources.RefreshSince}
 	if o.Standalone {
 		return a, nil
 	}
