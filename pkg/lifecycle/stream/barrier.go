@@ -209,14 +209,16 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 	r := b.reg
 	r.mu.Lock()
 	var from, until, resumeAt string
+	var ts *selection.TypeSelection
 	if t, ok := r.targets[targetKey]; ok {
 		from, until, resumeAt = t.catchUp[gvr], t.from[gvr], t.resume[gvr]
+		ts = t.cfg.Selection[gvr]
 	}
 	r.mu.Unlock()
 	var early map[string]snapshot.Event
-	if from != "" {
+	if from != "" && ts != nil {
 		var err error
-		if early, err = b.lister.catchUp(ctx, gvr, from, until); err != nil {
+		if early, err = b.lister.catchUp(ctx, gvr, ts, from, until); err != nil {
 			klog.InfoS("Catching up from the resume point failed; listing", "target", targetKey, "resource", gvr.String(), "from", from, "err", err)
 			return nil, "", snapshot.ErrNotResumable
 		}

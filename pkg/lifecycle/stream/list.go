@@ -16,6 +16,7 @@ import (
 
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/snapshot"
 	"github.com/configbutler/gitops-reverser/pkg/render"
+	"github.com/configbutler/gitops-reverser/pkg/selection"
 )
 
 // listPage is the page size of a snapshot's LIST: memory is bounded by a page,
@@ -164,9 +165,16 @@ func (l *lister) page(ctx context.Context, gvr schema.GroupVersionResource, ns, 
 // after it (the watch is asked to end within seconds, so that a bookmark
 // comes before: about a second). It returns the latest event per object
 // (keyed namespace/name), unfiltered (the plan applies the target's
-// selection). A watch that ends short of until, or whose start expired,
-// fails it: the type is listed.
-func (l *lister) catchUp(ctx context.Context, gvr schema.GroupVersionResource, from, until string) (map[string]snapshot.Event, error) {
+// selection's clauses), of the namespaces the target's selection of the type
+// (ts) holds: another namespace's changes are neither held nor replayed.
+// The watch itself is of every namespace: until is the feed's position, the
+// version of the type's last event anywhere, and only a watch of every
+// namespace is sure to see it. kube-apiserver (v1.37) sends a watch of one
+// namespace no bookmark at the version it already passed through other
+// namespaces' events, so such a watch asked to end in 3 s saw nothing and
+// ended short (measured on the e2e stack). A watch that ends short of until,
+// or whose start expired, fails it: the type is listed.
+func (l *lister) catchUp(ctx context.Context, gvr schema.GroupVersionResource, ts *selection.TypeSelection, from, until string) (map[string]snapshot.Event, error) {
 	// A bookmark is due 2 s before a watch's deadline (kube-apiserver's watch
 	// cache), so one asked to end in 3 s gets it after about a second.
 	timeout := int64(3)
@@ -185,7 +193,7 @@ func (l *lister) catchUp(ctx context.Context, gvr schema.GroupVersionResource, f
 			if !ok {
 				continue
 			}
-			if ev.Type != watch.Bookmark {
+			if ev.Type != watch.Bookmark && ts.Matches(u.GetNamespace()) {
 				render.StripForCache(u)
 				out[u.GetNamespace()+"/"+u.GetName()] = snapshot.Event{Object: u, Delete: ev.Type == watch.Deleted}
 			}
@@ -196,3 +204,4 @@ func (l *lister) catchUp(ctx context.Context, gvr schema.GroupVersionResource, f
 	}
 	return nil, fmt.Errorf("the watch from %s ended before %s", from, until)
 }
+
