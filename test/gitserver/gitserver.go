@@ -74,6 +74,7 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	requests  requests
 }
 
 // New validates the options, prepares the root directory and binds the
@@ -313,6 +314,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	s.requests.note(r)
 	if s.opts.OnRequest != nil {
 		s.opts.OnRequest(r)
 	}

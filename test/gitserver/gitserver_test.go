@@ -155,3 +155,26 @@ func TestNewWithRootAndServe(t *testing.T) {
 	_, err = os.Stat(path)
 	noErr(t, err, "a caller-provided root is kept")
 }
+
+// TestAdvertisementsCounted: every ls-remote, clone and push of a repository
+// is one ref advertisement of it, and of no other repository.
+func TestAdvertisementsCounted(t *testing.T) {
+	srv := gitserver.StartT(t, gitserver.Options{Username: "alice", Password: "s3cret-pw"})
+	for _, r := range []string{"one", "org/two"} {
+		_, err := srv.CreateBareRepo(r)
+		noErr(t, err, "CreateBareRepo "+r)
+	}
+	dir := t.TempDir()
+	mustGit(t, dir, "ls-remote", srv.URLWithCredentials("one"))
+	mustGit(t, dir, "ls-remote", srv.URLWithCredentials("one"))
+	mustGit(t, dir, "clone", "-q", srv.URLWithCredentials("org/two"), "two")
+	if got := srv.Advertisements("one"); got != 2 {
+		t.Errorf("one: %d advertisements, want 2 (two ls-remotes)", got)
+	}
+	if got := srv.Advertisements("org/two.git"); got != 1 {
+		t.Errorf("org/two: %d advertisements, want 1 (a clone)", got)
+	}
+	if got := srv.Advertisements("three"); got != 0 {
+		t.Errorf("three: %d advertisements of a repository never asked for", got)
+	}
+}
