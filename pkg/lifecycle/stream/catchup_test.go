@@ -31,8 +31,8 @@ func TestCatchUpKeepsToTheSelection(t *testing.T) {
 	}
 	res := selection.APIResource{GVR: configMaps, Kind: "ConfigMap", Namespaced: true}
 	for _, tc := range []struct {
-		name    string
-		ts      selection.TypeSelection
+		name string
+		ts   selection.TypeSelection
 		kept string
 	}{
 		{name: "one namespace", ts: selection.TypeSelection{Resource: res, Namespaces: sets.New("a")}, kept: "a/x"},

@@ -204,4 +204,3 @@ func (l *lister) catchUp(ctx context.Context, gvr schema.GroupVersionResource, t
 	}
 	return nil, fmt.Errorf("the watch from %s ended before %s", from, until)
 }
-
