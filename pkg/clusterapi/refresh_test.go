@@ -25,10 +25,37 @@ func newCounting(lists ...*metav1.APIResourceList) *countingDiscovery {
 	return &countingDiscovery{partialDiscovery: &partialDiscovery{FakeDiscovery: &fakediscovery.FakeDiscovery{Fake: &clienttesting.Fake{}}, lists: lists}}
 }
 
+// TestSinceStep: RefreshSince is done with a read begun at or after since,
+// and otherwise reads once sinceInterval has passed since the last read.
+func TestSinceStep(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name  string
+		at    time.Time
+		since time.Time
+		done  bool
+		wait  time.Duration
+	}{
+		{name: "the read began after since", at: now.Add(-time.Second), since: now.Add(-2 * time.Second), done: true},
+		{name: "the read began at since", at: now, since: now, done: true},
+		{name: "a read is due, none allowed yet", at: now.Add(-100 * time.Millisecond), since: now, wait: sinceInterval - 100*time.Millisecond},
+		{name: "a read is due and allowed", at: now.Add(-time.Minute), since: now},
+		{name: "never read", since: now},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done, wait := sinceStep(tc.at, tc.since, now)
+			if done != tc.done || wait != tc.wait {
+				t.Errorf("sinceStep = %v, %v; want %v, %v", done, wait, tc.done, tc.wait)
+			}
+		})
+	}
+}
+
 // TestRefreshSinceWaitsOutTheRateLimit: a CRD established right after a
 // read is missed by Refresh(false) (rate-limited) but not by RefreshSince,
-// which waits for the next read; a read begun after since satisfies every
-// later caller with the same since, so a request's many rules cost one read.
+// which waits for the next read allowed; a read begun after since satisfies
+// every later caller with the same since, so a request's many rules cost
+// one read.
 func TestRefreshSinceWaitsOutTheRateLimit(t *testing.T) {
 	d := newCounting(list("v1", "configmaps", "ConfigMap"))
 	r := New(d)
@@ -54,8 +81,8 @@ func TestRefreshSinceWaitsOutTheRateLimit(t *testing.T) {
 	}
 }
 
-// TestRefreshSinceEndsWithItsContext: a request that ends stops waiting,
-// and makes no read.
+// TestRefreshSinceEndsWithItsContext: a request that has ended makes no
+// read, whether one is allowed now (the last a minute old) or not yet.
 func TestRefreshSinceEndsWithItsContext(t *testing.T) {
 	d := newCounting(list("v1", "configmaps", "ConfigMap"))
 	r := New(d)
@@ -63,8 +90,12 @@ func TestRefreshSinceEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r.RefreshSince(ctx, time.Now())
+	r.mu.Lock()
+	r.resourcesAt = r.resourcesAt.Add(-time.Minute)
+	r.mu.Unlock()
+	r.RefreshSince(ctx, time.Now())
 	if d.reads != 1 {
-		t.Errorf("%d discovery reads, want 1 (the cancelled wait made none)", d.reads)
+		t.Errorf("%d discovery reads, want 1 (the ended request made none)", d.reads)
 	}
 }
 

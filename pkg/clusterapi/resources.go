@@ -34,9 +34,16 @@ type Resources struct {
 }
 
 // minInterval is how often Refresh reads discovery at most unless forced:
-// every admission of a rule naming an unknown type asks for a read, and
-// a read asks every API group.
+// rule events and the lifecycle's tick ask for reads, and with aggregated
+// discovery a read is two requests to kube-apiserver.
 const minInterval = 2 * time.Second
+
+// sinceInterval is how often RefreshSince reads at most: an admission that
+// needs a fresh read waits for it, so it is shorter than minInterval (a
+// rule naming a type that does not exist, a typo or a rule applied before
+// its CRD, waits up to this long), and still bounds the reads a tenant can
+// cause to two a second.
+const sinceInterval = 500 * time.Millisecond
 
 // New returns an empty cache over a discovery client (nil: no source cluster).
 func New(d discovery.DiscoveryInterface) *Resources {
@@ -55,34 +62,45 @@ func (r *Resources) Changes() <-chan struct{} {
 }
 
 // RefreshSince makes sure the cache holds a read of discovery that began at
-// or after since, waiting out the rate limit rather than skipping the read
-// (Refresh(false) would skip it): a rule naming a CRD established a moment
-// ago is then resolved against it. It waits at most minInterval plus a
-// read, or until ctx ends.
+// or after since, waiting for the next read allowed (sinceInterval) rather
+// than skipping it as Refresh(false) would: a rule naming a CRD established
+// a moment ago is then resolved against it. It waits at most for a read
+// under way, sinceInterval and a read of its own; it returns when ctx ends.
 func (r *Resources) RefreshSince(ctx context.Context, since time.Time) {
 	if r == nil || r.discovery == nil {
 		return
 	}
-	for {
+	for ctx.Err() == nil {
 		r.mu.Lock()
 		at := r.resourcesAt
 		r.mu.Unlock()
-		if !at.Before(since) {
+		done, wait := sinceStep(at, since, time.Now())
+		switch {
+		case done:
 			return
-		}
-		if wait := minInterval - time.Since(at); wait > 0 {
+		case wait > 0:
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
-				t.Stop()
-				return
 			case <-t.C:
 			}
-		}
-		if !r.read(false) {
-			return // discovery failed: Get says so
+			t.Stop()
+		default:
+			if _, ok := r.refresh(sinceInterval); !ok {
+				return // discovery failed: Get says so
+			}
 		}
 	}
+}
+
+// sinceStep decides RefreshSince's next step, for a cache read that began
+// at: done when it began at or after since; otherwise how long to wait
+// before the next read is allowed (none: read now).
+func sinceStep(at, since, now time.Time) (done bool, wait time.Duration) {
+	if !at.Before(since) {
+		return true, 0
+	}
+	return false, max(0, sinceInterval-now.Sub(at))
 }
 
 // Refresh re-reads discovery (at most every two seconds unless forced) and
@@ -91,21 +109,21 @@ func (r *Resources) Refresh(force bool) bool {
 	if r == nil || r.discovery == nil {
 		return false
 	}
-	changed, _ := r.refresh(force)
+	gap := minInterval
+	if force {
+		gap = 0
+	}
+	changed, _ := r.refresh(gap)
 	return changed
 }
 
-// read is Refresh for RefreshSince: whether the cache is still usable
-// (a read was skipped or succeeded).
-func (r *Resources) read(force bool) bool {
-	_, ok := r.refresh(force)
-	return ok
-}
-
-func (r *Resources) refresh(force bool) (changed, ok bool) {
+// refresh reads discovery unless the last read began less than gap ago. It
+// reports whether the types changed, and whether the cache is usable (the
+// read was skipped or succeeded).
+func (r *Resources) refresh(gap time.Duration) (changed, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !force && time.Since(r.resourcesAt) < minInterval {
+	if gap > 0 && time.Since(r.resourcesAt) < gap {
 		return false, true
 	}
 	began := time.Now()

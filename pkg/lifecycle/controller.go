@@ -213,6 +213,14 @@ func (c *Controller) Run(ctx context.Context) {
 			case <-c.source.resources.Changes():
 				c.enqueueAllTargets()
 			}
+			// A change found meanwhile stays pending for the next look:
+			// discovery that flaps cannot have every target looked at
+			// more often than this.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(discoveryChangePause):
+			}
 		}
 	}()
 	if c.source.reviewer != nil {
@@ -227,6 +235,11 @@ func (c *Controller) Run(ctx context.Context) {
 		c.router.Stop()
 	}
 }
+
+// discoveryChangePause is the least time between two looks at every target
+// for discovery changes (a Helm chart's CRDs, established one after another,
+// cost two looks rather than one each).
+const discoveryChangePause = 5 * time.Second
 
 func process(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) {
 	for {

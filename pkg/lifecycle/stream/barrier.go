@@ -216,6 +216,8 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 	}
 	r.mu.Unlock()
 	var early map[string]snapshot.Event
+	// A type the target no longer selects (a Restrict took it away) has
+	// nothing to catch up; its buffer is empty too.
 	if from != "" && ts != nil {
 		var err error
 		if early, err = b.lister.catchUp(ctx, gvr, ts, from, until); err != nil {
@@ -246,7 +248,8 @@ func (b *barrier) replay(ctx context.Context, targetKey string, gvr schema.Group
 			reached = now
 		}
 		if quiet(f.pos, f.last, t.registered, now) || waited(now, started, reached) {
-			out, cut := takeBuffered(t.buffer, gvr, early, resumeAt), f.pos
+			// A Restrict during the catch-up narrowed the buffer, not early.
+			out, cut := takeBuffered(t.buffer, gvr, selectedOnly(early, t.cfg.Selection[gvr]), resumeAt), f.pos
 			if !rvAtLeast(cut, resumeAt) {
 				cut = resumeAt // the branch holds the type through its resume point
 			}
@@ -299,6 +302,17 @@ func waited(now, started, reached time.Time) bool {
 		return now.Sub(started) >= replayBacklogMaxWait
 	}
 	return now.Sub(reached) >= replayMaxWait
+}
+
+// selectedOnly is the catch-up's events (keyed namespace/name) of the
+// namespaces ts selects (none when ts is nil).
+func selectedOnly(early map[string]snapshot.Event, ts *selection.TypeSelection) map[string]snapshot.Event {
+	for k, ev := range early {
+		if ts == nil || !ts.Matches(ev.Object.GetNamespace()) {
+			delete(early, k)
+		}
+	}
+	return early
 }
 
 // takeBuffered removes the buffered events of gvr from buffer and returns

@@ -164,9 +164,9 @@ func (l *lister) page(ctx context.Context, gvr schema.GroupVersionResource, ns, 
 // with a watch of its own: until is reached by an event or a bookmark at or
 // after it (the watch is asked to end within seconds, so that a bookmark
 // comes before: about a second). It returns the latest event per object
-// (keyed namespace/name), unfiltered (the plan applies the target's
-// selection's clauses), of the namespaces the target's selection of the type
-// (ts) holds: another namespace's changes are neither held nor replayed.
+// (keyed namespace/name) in the namespaces the target's selection of the
+// type (ts) holds, another namespace's changes being neither held nor
+// replayed; the plan applies the selection's clauses.
 // The watch itself is of every namespace: until is the feed's position, the
 // version of the type's last event anywhere, and only a watch of every
 // namespace is sure to see it. kube-apiserver (v1.37) sends a watch of one
