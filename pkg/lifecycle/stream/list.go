@@ -42,26 +42,32 @@ type lister struct {
 	learn func(schema.GroupVersionResource, *unstructured.Unstructured)
 }
 
-// list lists a type across the cluster (see Router.List).
-func (l *lister) list(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
-	return l.listPages(ctx, gvr, "", fn)
+// list lists a type across the cluster (see Router.List). at (optional) is
+// told the LIST's resourceVersion once its first page is read.
+func (l *lister) list(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error, at func(string)) (string, error) {
+	return l.listPages(ctx, gvr, "", fn, at)
 }
 
 // listIn lists a type namespace by namespace (see Router.ListIn), or across the
-// cluster when there are none or too many to list one by one.
-func (l *lister) listIn(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error) {
+// cluster when there are none or too many to list one by one. at is told
+// the lowest of the LISTs' resourceVersions once they are all read (the one
+// GoLive cuts at; each LIST's own may be higher).
+func (l *lister) listIn(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error, at func(string)) (string, error) {
 	if len(namespaces) == 0 || len(namespaces) > maxNamespaceLists {
-		return l.list(ctx, gvr, fn)
+		return l.list(ctx, gvr, fn, at)
 	}
 	low := ""
 	for _, ns := range namespaces {
-		rv, err := l.listPages(ctx, gvr, ns, fn)
+		rv, err := l.listPages(ctx, gvr, ns, fn, nil)
 		if err != nil {
 			return "", err
 		}
 		if low == "" || !rvAtLeast(rv, low) {
 			low = rv
 		}
+	}
+	if at != nil {
+		at(low)
 	}
 	return low, nil
 }
@@ -70,7 +76,7 @@ func (l *lister) listIn(ctx context.Context, gvr schema.GroupVersionResource, na
 // is read (and decoded) while this one is planned: on two cores the decode
 // of one page and the render of the one before overlap. At most three pages
 // are held (planned, waiting, being read), whatever the type's size.
-func (l *lister) listPages(ctx context.Context, gvr schema.GroupVersionResource, ns string, fn func(*unstructured.Unstructured) error) (string, error) {
+func (l *lister) listPages(ctx context.Context, gvr schema.GroupVersionResource, ns string, fn func(*unstructured.Unstructured) error, at func(string)) (string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	pages := make(chan listed, 1)
 	go l.readPages(ctx, gvr, ns, pages)
@@ -86,6 +92,9 @@ func (l *lister) listPages(ctx context.Context, gvr schema.GroupVersionResource,
 		}
 		if rv == "" {
 			rv = p.list.GetResourceVersion()
+			if at != nil {
+				at(rv)
+			}
 		}
 		for i := range p.list.Items {
 			u := &p.list.Items[i]

@@ -67,7 +67,8 @@ func pagedLister(t *testing.T, raw bool, pages, failAt int, calls *atomic.Int32)
 }
 
 // TestListPages: pages read ahead are planned in order, stripped, at the
-// first page's resourceVersion; an error on any page, or from the plan,
+// first page's resourceVersion (told once that page is read, before any of
+// its objects is planned); an error on any page, or from the plan,
 // fails the whole list (a partial list never passes for the type) and stops
 // the reading.
 func TestListPages(t *testing.T) {
@@ -87,8 +88,11 @@ func TestListPages(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/raw=%v", tc.name, raw), func(t *testing.T) {
 				var calls atomic.Int32
 				l := pagedLister(t, raw, tc.pages, tc.failAt, &calls)
-				var seen []string
+				var seen, ats []string
 				rv, err := l.listPages(context.Background(), configMaps, "", func(u *unstructured.Unstructured) error {
+					if len(ats) == 0 {
+						t.Errorf("%s planned before the LIST's resourceVersion was told", u.GetName())
+					}
 					if _, ok := u.Object["status"]; ok {
 						t.Errorf("%s reached the plan with its status (not stripped)", u.GetName())
 					}
@@ -97,7 +101,10 @@ func TestListPages(t *testing.T) {
 						return errors.New("plan failed")
 					}
 					return nil
-				})
+				}, func(rv string) { ats = append(ats, rv) })
+				if strings.Join(ats, ",") != "101" {
+					t.Errorf("the LIST's resourceVersion told as %v, want once, the first page's (101)", ats)
+				}
 				if len(seen) != tc.wantSeen {
 					t.Errorf("planned %v, want %d objects", seen, tc.wantSeen)
 				}
@@ -132,8 +139,45 @@ func TestListPagesCancelled(t *testing.T) {
 			cancel()
 		}
 		return nil
-	})
+	}, nil)
 	if err == nil || rv != "" {
 		t.Errorf("rv %q, err %v: a cancelled list passed for whole", rv, err)
+	}
+}
+
+// TestListInTellsTheLowestVersion: a type listed namespace by namespace is
+// told read at the lowest of its LISTs' resourceVersions, once all are read:
+// the cut GoLive applies, below which the target's buffer may drop events.
+func TestListInTellsTheLowestVersion(t *testing.T) {
+	rvs := map[string]string{"/api/v1/namespaces/a/configmaps": "300", "/api/v1/namespaces/b/configmaps": "200"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rv, ok := rvs[r.URL.Path]
+		if !ok {
+			http.Error(w, "not a LIST asked for: "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":%q},"items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"ns"}}]}`, rv)
+	}))
+	t.Cleanup(srv.Close)
+	dyn, err := dynamic.NewForConfig(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &lister{dyn: dyn, learn: func(schema.GroupVersionResource, *unstructured.Unstructured) {}}
+	var ats []string
+	planned := 0
+	rv, err := l.listIn(context.Background(), configMaps, []string{"a", "b"}, func(*unstructured.Unstructured) error {
+		planned++
+		if len(ats) > 0 {
+			t.Error("told a version before every LIST was read")
+		}
+		return nil
+	}, func(rv string) { ats = append(ats, rv) })
+	if err != nil || rv != "200" || planned != 2 {
+		t.Fatalf("listIn = %q, %v after %d objects; want 200 after 2", rv, err, planned)
+	}
+	if strings.Join(ats, ",") != "200" {
+		t.Errorf("told %v, want once the lowest version, 200", ats)
 	}
 }

@@ -309,7 +309,7 @@ func TestListPagesAsProtobuf(t *testing.T) {
 			rv, err := l.listPages(context.Background(), configMaps, "", func(u *unstructured.Unstructured) error {
 				seen = append(seen, fmt.Sprintf("%s=%v", u.GetName(), u.Object["data"]))
 				return nil
-			})
+			}, nil)
 			if tc.wantErr {
 				if !apierrors.IsResourceExpired(err) {
 					t.Fatalf("err = %v, want the 410 Expired", err)

@@ -63,6 +63,11 @@ type targetStream struct {
 	live bool
 	// buffer holds the latest event per object while the target is not live.
 	buffer map[string]bufferedEvent
+	// listedAt is the resourceVersion of each type's snapshot LIST, once
+	// its first page is read: the buffer holds no event of the type at or
+	// below it (GoLive would drop them), so a backlog the feed delivers
+	// meanwhile is not held.
+	listedAt map[schema.GroupVersionResource]string
 	// floor is each type's snapshot cut, from GoLive until the feed has
 	// delivered past it: an event at or below it is a state the snapshot
 	// already holds or overtook. A feed replaying a backlog (started at an
@@ -167,6 +172,9 @@ func (r *registry) routeLocked(gvr schema.GroupVersionResource, old *unstructure
 			continue
 		}
 		if !t.live {
+			if at, ok := t.listedAt[gvr]; ok && !newerThan(u.GetResourceVersion(), at) {
+				continue // the snapshot's LIST holds this state or a later one
+			}
 			key := gvr.String() + "/" + u.GetNamespace() + "/" + u.GetName()
 			prev, replaced := t.buffer[key]
 			// An event it replaces is a write the change stands for too:
@@ -258,6 +266,27 @@ func (r *registry) restrict(targetKey string, sel selection.Selection) bool {
 	}
 	r.gcFeedsLocked()
 	return true
+}
+
+// listed notes that a buffering target's snapshot reads gvr as of rv (its
+// LIST's first page): its buffered events of the type at or below rv go,
+// and none is buffered any more.
+func (r *registry) listed(targetKey string, gvr schema.GroupVersionResource, rv string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.targets[targetKey]
+	if !ok || t.live || rv == "" {
+		return
+	}
+	if t.listedAt == nil {
+		t.listedAt = map[schema.GroupVersionResource]string{}
+	}
+	t.listedAt[gvr] = rv
+	for k, ev := range t.buffer {
+		if ev.gvr == gvr && !newerThan(ev.obj.GetResourceVersion(), rv) {
+			delete(t.buffer, k)
+		}
+	}
 }
 
 // unregister removes a target from the stream.

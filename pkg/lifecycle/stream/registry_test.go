@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/configbutler/gitops-reverser/pkg/lifecycle/mirror"
 	"github.com/configbutler/gitops-reverser/pkg/selection"
@@ -96,4 +98,58 @@ func TestStreams(t *testing.T) {
 	check("narrowed to configmaps in b", map[string]int{"cm b": 1})
 	r.Unregister("a/t")
 	check("unregistered", nil)
+}
+
+// TestListedDropsTheBacklog: once a buffering target's snapshot has read
+// its LIST's first page, the target holds none of the type's events at or
+// below the LIST's resourceVersion, buffered before or routed after (a
+// backlog its feed replays from an older resume point), and keeps the newer
+// ones; GoLive then passes on the same changes as without the drop. Other
+// types, and live targets, are not touched.
+func TestListedDropsTheBacklog(t *testing.T) {
+	cmGVR := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	svcGVR := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	sel := selection.Selection{
+		cmGVR:  {Resource: selection.APIResource{GVR: cmGVR, Namespaced: true}, Namespaces: sets.New("a")},
+		svcGVR: {Resource: selection.APIResource{GVR: svcGVR, Namespaced: true}, Namespaces: sets.New("a")},
+	}
+	at := func(name, rv string) *unstructured.Unstructured {
+		u := cm("a", name, map[string]interface{}{"v": rv})
+		u.SetResourceVersion(rv)
+		return u
+	}
+	r := New(nil, nil, nil, nil)
+	pending := sink{}
+	tc := &mirror.Target{Key: "a/t", Path: "p", Keys: &mirror.Keys{}, Selection: sel}
+	r.reg.targets[tc.Key] = &targetStream{cfg: tc, sink: pending, buffer: map[string]bufferedEvent{}}
+	r.reg.route(cmGVR, nil, at("old", "5"), false)
+	r.reg.route(cmGVR, nil, at("new", "15"), false)
+	r.reg.route(svcGVR, nil, at("svc", "6"), false)
+
+	r.reg.listed(tc.Key, cmGVR, "10")
+	r.reg.route(cmGVR, nil, at("late-old", "8"), false)
+	r.reg.route(cmGVR, nil, at("late-new", "12"), false)
+	var held []string
+	for k := range r.reg.targets[tc.Key].buffer {
+		held = append(held, k)
+	}
+	sort.Strings(held)
+	want := "/v1, Resource=configmaps/a/late-new,/v1, Resource=configmaps/a/new,/v1, Resource=services/a/svc"
+	if got := strings.Join(held, ","); got != want {
+		t.Errorf("buffered %s\nwant     %s", got, want)
+	}
+
+	r.GoLive(tc.Key, map[schema.GroupVersionResource]string{cmGVR: "10", svcGVR: "1"})
+	var passed []string
+	for path := range pending {
+		passed = append(passed, path)
+	}
+	sort.Strings(passed)
+	if got := strings.Join(passed, ","); got != "p/v1/configmaps/a/late-new.yaml,p/v1/configmaps/a/new.yaml,p/v1/services/a/svc.yaml" {
+		t.Errorf("GoLive passed on %s", got)
+	}
+	r.reg.listed(tc.Key, cmGVR, "100") // live: nothing to drop, nothing noted
+	if r.reg.targets[tc.Key].listedAt[cmGVR] != "10" {
+		t.Error("a live target's LIST was noted")
+	}
 }

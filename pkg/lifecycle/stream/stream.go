@@ -127,9 +127,19 @@ func (r *Router) BeginBuffer(ctx context.Context, cfg *mirror.Target, sink mirro
 // List calls fn for every object of a type, from a LIST of it (in pages, all
 // as of the first page's resourceVersion, which it returns). Objects must not
 // be modified, nor kept once fn returns: each is let go then, so a page of
-// large objects is not held whole until its last one is planned.
-func (r *Router) List(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
-	return r.lister.list(ctx, gvr, fn)
+// large objects is not held whole until its last one is planned. It is
+// targetKey's snapshot's read of the type: once the first page is read, the
+// target buffers none of the type's events at or below its resourceVersion
+// (GoLive would drop them), so a backlog its feed delivers meanwhile, from
+// an older resume point, is not held while the type is listed. (ListIn
+// drops them once its LISTs are all read, at the lowest of theirs.)
+func (r *Router) List(ctx context.Context, targetKey string, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
+	return r.lister.list(ctx, gvr, fn, r.listedBy(targetKey, gvr))
+}
+
+// listedBy is what tells the registry that targetKey's snapshot lists gvr.
+func (r *Router) listedBy(targetKey string, gvr schema.GroupVersionResource) func(string) {
+	return func(rv string) { r.reg.listed(targetKey, gvr, rv) }
 }
 
 // ListIn is List restricted to some namespaces (a tenant's selection): each is
@@ -138,8 +148,8 @@ func (r *Router) List(ctx context.Context, gvr schema.GroupVersionResource, fn f
 // resourceVersions: GoLive then applies again the buffered events the later
 // LISTs already saw, which writes nothing (the buffer holds each object's
 // latest state, at least as new as any LIST's).
-func (r *Router) ListIn(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error) {
-	return r.lister.listIn(ctx, gvr, namespaces, fn)
+func (r *Router) ListIn(ctx context.Context, targetKey string, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error) {
+	return r.lister.listIn(ctx, gvr, namespaces, fn, r.listedBy(targetKey, gvr))
 }
 
 // Replay takes the target's buffered events of a resumed type: what changed

@@ -54,8 +54,8 @@ import (
 // the worker's resume points.
 type Stream interface {
 	BeginBuffer(ctx context.Context, t *mirror.Target, sink mirror.Sink, resume map[schema.GroupVersionResource]string) (map[schema.GroupVersionResource]bool, error)
-	List(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
-	ListIn(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error)
+	List(ctx context.Context, targetKey string, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error)
+	ListIn(ctx context.Context, targetKey string, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error)
 	Replay(ctx context.Context, targetKey string, gvr schema.GroupVersionResource) ([]snapshot.Event, string, error)
 	GoLive(targetKey string, cuts map[schema.GroupVersionResource]string)
 	AbortBuffer(targetKey string)

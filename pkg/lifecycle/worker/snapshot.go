@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
 
@@ -102,7 +103,13 @@ func (s *snapshotter) run(ctx context.Context, t *mirror.Target, fp string) {
 			fail(err)
 			return
 		}
-		src = snapshot.Source{List: stream.List, ListIn: stream.ListIn, Resumed: resumed, Listed: listed, ListedAt: head,
+		src = snapshot.Source{Resumed: resumed, Listed: listed, ListedAt: head,
+			List: func(ctx context.Context, gvr schema.GroupVersionResource, fn func(*unstructured.Unstructured) error) (string, error) {
+				return stream.List(ctx, t.Key, gvr, fn)
+			},
+			ListIn: func(ctx context.Context, gvr schema.GroupVersionResource, namespaces []string, fn func(*unstructured.Unstructured) error) (string, error) {
+				return stream.ListIn(ctx, t.Key, gvr, namespaces, fn)
+			},
 			Replay: func(ctx context.Context, gvr schema.GroupVersionResource) ([]snapshot.Event, string, error) {
 				return stream.Replay(ctx, t.Key, gvr)
 			}}
