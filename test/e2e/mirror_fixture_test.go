@@ -96,13 +96,7 @@ func (m *mirror) show(t *testing.T, path string) string {
 // commits counts commits on the remote's main branch.
 func (m *mirror) commits(t *testing.T) int {
 	t.Helper()
-	out, err := exec.Command("git", "--git-dir", st.Git.RepoPath(m.repo), "rev-list", "--count", "main").CombinedOutput()
-	if err != nil {
-		return 0
-	}
-	var n int
-	fmt.Sscan(string(out), &n)
-	return n
+	return commitsOn(m.repo, "main")
 }
 
 func (m *mirror) identity(t *testing.T) string {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -49,17 +48,6 @@ spec: {url: %q, secretRef: {name: git-credentials}, allowedBranches: ["*"], push
 	if got := st.Git.Advertisements(calm.repo) - before; got > 1 {
 		t.Errorf("the calm tenant's remote served %d ref advertisements while another tenant's 4 targets came and went, want at most 1 (its provider's own periodic check)", got)
 	}
-}
-
-// commitsOn counts the commits of a branch of a repository (0: none).
-func commitsOn(repo, branch string) int {
-	out, err := exec.Command("git", "--git-dir", st.Git.RepoPath(repo), "rev-list", "--count", branch).CombinedOutput()
-	if err != nil {
-		return 0
-	}
-	var n int
-	fmt.Sscan(string(out), &n)
-	return n
 }
 
 // settledAdvertisements waits until a repository's target is done with its

@@ -27,8 +27,11 @@ func files(t *testing.T, repo, dir string) []string {
 	return fs
 }
 
-func commitCount(repo string) int {
-	out, err := exec.Command("git", "--git-dir", st.Git.RepoPath(repo), "rev-list", "--count", "main").CombinedOutput()
+func commitCount(repo string) int { return commitsOn(repo, "main") }
+
+// commitsOn counts the commits of a branch of a repository (0: none).
+func commitsOn(repo, branch string) int {
+	out, err := exec.Command("git", "--git-dir", st.Git.RepoPath(repo), "rev-list", "--count", branch).CombinedOutput()
 	if err != nil {
 		return 0
 	}
