@@ -35,8 +35,8 @@ type Admission struct {
 	Authorizer authorizer.UnconditionalAuthorizer
 	// Resources are the source cluster's types (discovery, cached), to
 	// resolve rules; Refresh (optional) makes sure the cache holds a read of
-	// discovery begun at or after since (waiting out its rate limit, a few
-	// seconds at most, or until ctx ends): a rule naming a type the cache
+	// discovery begun at or after since (waiting for the next read allowed,
+	// half a second and a read at most, or until ctx ends): a rule naming a type the cache
 	// does not know (a CRD installed a moment ago) is resolved again after
 	// it, so it is authorized, and warned of, for what it will select.
 	Resources func() ([]selection.APIResource, error)
