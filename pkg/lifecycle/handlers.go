@@ -258,8 +258,8 @@ func (s *shared) fluxChanged(ns, name string) {
 
 // ruleChanged re-checks a rule and, when its spec or recorded user changed,
 // its target (not for the status the lifecycle writes to it). Discovery is
-// read again, at most every two seconds: a rule created right after its CRD
-// finds the type.
+// read again (now, within its rate limit, and for the second look in any
+// case): a rule created right after its CRD finds the type.
 func (h handlers) ruleChanged(old, obj interface{}) {
 	if sameRuleInputs(old, obj) {
 		switch r := obj.(type) {
@@ -270,6 +270,7 @@ func (h handlers) ruleChanged(old, obj interface{}) {
 		}
 		return
 	}
+	since := time.Now()
 	h.source.resources.Refresh(false)
 	for _, o := range []interface{}{old, obj} {
 		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
@@ -279,9 +280,9 @@ func (h handlers) ruleChanged(old, obj interface{}) {
 		again := old != nil || recent(o)
 		switch r := o.(type) {
 		case *v1alpha1.WatchRule:
-			h.recheck(watchRuleKey(r.Namespace, r.Name), r.Namespace+"/"+r.Spec.TargetRef.Name, again)
+			h.recheck(watchRuleKey(r.Namespace, r.Name), r.Namespace+"/"+r.Spec.TargetRef.Name, again, since)
 		case *v1alpha1.ClusterWatchRule:
-			h.recheck(clusterRuleKey(r.Name), r.Spec.TargetRef.Namespace+"/"+r.Spec.TargetRef.Name, again)
+			h.recheck(clusterRuleKey(r.Name), r.Spec.TargetRef.Namespace+"/"+r.Spec.TargetRef.Name, again, since)
 		}
 	}
 }
@@ -293,28 +294,31 @@ func recent(o interface{}) bool {
 	return ok && time.Since(m.GetCreationTimestamp().Time) < time.Minute
 }
 
-// discoveryRecheck is when a changed rule and its target are looked at again,
-// with discovery read again: past its two-second rate limit.
-const discoveryRecheck = 2500 * time.Millisecond
+// recheckWait bounds a changed rule's second look's wait for its read of
+// discovery (RefreshSince waits half a second and one read).
+const recheckWait = 10 * time.Second
 
 // recheck reconciles a changed rule and its target now, and once more after
-// discoveryRecheck with discovery read again: a rule created within two
-// seconds of another discovery read (its CRD established a moment before)
-// would otherwise miss the type until the periodic re-check, a minute on.
-func (h handlers) recheck(ruleKey, targetKey string, again bool) {
+// a read of discovery begun after the rule's event (since): a rule created
+// within the rate limit of another read (its CRD established a moment
+// before) would otherwise miss the type until the periodic re-check, a
+// minute on.
+func (h handlers) recheck(ruleKey, targetKey string, again bool, since time.Time) {
 	h.enqueueRule(ruleKey)
 	h.enqueue(targetKey)
 	if !again {
 		return
 	}
-	time.AfterFunc(discoveryRecheck, func() {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), recheckWait)
+		defer cancel()
 		// Whether or not this read finds a change: another reader may have
 		// found it first (it tells every target, through Changes; this
 		// rule's own look is then the surer one).
-		h.source.resources.Refresh(false)
+		h.source.resources.RefreshSince(ctx, since)
 		h.enqueueRule(ruleKey)
 		h.enqueue(targetKey)
-	})
+	}()
 }
 
 // sameRuleInputs reports whether an update of a rule kept everything its
